@@ -1,0 +1,28 @@
+// People and their attributes, as the engine consumes them. Sources (a local
+// directory file, Microsoft Graph) produce DirectorySnapshots.
+
+export interface DirectoryUser {
+  /** Directory object id (Graph `id`), when known. */
+  id?: string;
+  /** Primary SMTP address, lower-case. */
+  mail: string;
+  /** Other addresses that identify the same person (proxyAddresses), lower-case. */
+  aliases: string[];
+  /**
+   * Attributes templates use: displayName, givenName, surname, jobTitle,
+   * department, companyName, mobilePhone, businessPhones (joined), officeLocation,
+   * streetAddress, city, state, postalCode, country, extensionAttribute1..15,
+   * and any custom attribute. Missing → undefined. Values are untrusted.
+   */
+  attributes: Record<string, string | undefined>;
+  /** Ids and display names of every group the user belongs to, transitively. */
+  groups: string[];
+}
+
+export interface DirectorySnapshot {
+  /** Find a user by any of their addresses (case-insensitive). */
+  lookup(address: string): DirectoryUser | undefined;
+  users(): Iterable<DirectoryUser>;
+  readonly syncedAt: Date;
+  readonly size: number;
+}

@@ -1,0 +1,107 @@
+// Contract of the MIME surgery. Nothing here knows about SMTP, rules or
+// templates: the caller gives a decision function and gets back a stream whose
+// bytes equal the input's outside the edited body parts and added headers.
+import type { Readable } from 'node:stream';
+
+export type MessageKind = 'new' | 'reply' | 'forward';
+
+/** Top-level header access; values are unfolded raw strings (encoded-words not decoded). */
+export interface HeaderView {
+  get(name: string): string[];
+  first(name: string): string | undefined;
+  has(name: string): boolean;
+}
+
+/** What the splitter learned about the message's structure. */
+export interface StructureFacts {
+  /** Top-level media type, lower-case, e.g. `multipart/alternative`. */
+  contentType: string;
+  /** multipart/signed, multipart/encrypted, application/(x-)pkcs7-mime, PGP/MIME or inline PGP armour. */
+  signedOrEncrypted?: 'smime' | 'pgp';
+  /** multipart/report (DSN, MDN/read receipt) or message/disposition-notification. */
+  report: boolean;
+  /** A text/calendar part exists; its METHOD when known (REQUEST, REPLY, CANCEL, COUNTER…). */
+  calendar?: { method?: string };
+  /** application/ms-tnef (winmail.dat) is the only content. */
+  tnefOnly: boolean;
+  /** No editable main body part (text/plain or text/html) was found. */
+  noBody: boolean;
+  /** A main body part exceeded `maxEditablePartBytes`. */
+  tooLarge: boolean;
+}
+
+/** Everything `decide` may look at. Body texts are decoded to JS strings. */
+export interface MessageFacts {
+  headers: HeaderView;
+  structure: StructureFacts;
+  /** Decoded first main text/html part, if any. */
+  html?: string;
+  /** Decoded first main text/plain part, if any. */
+  text?: string;
+}
+
+/** An image to embed as a CID part next to the edited HTML. */
+export interface InlineImage {
+  cid: string;
+  contentType: string;
+  filename: string;
+  data: Buffer;
+}
+
+/** What to insert into the main body parts. Snippets are already rendered and escaped. */
+export interface BodyInsertion {
+  /** Signature (+ bottom add-ons) for HTML parts. */
+  html: string;
+  /** Signature (+ bottom add-ons) for text parts. */
+  text: string;
+  /** Top banners, inserted at the start of the body. Empty string → nothing. */
+  topHtml: string;
+  topText: string;
+  /** Text the sender may have typed to place the signature; replaced when found. */
+  placeholder: string;
+  images: InlineImage[];
+  /** Sign the text/html part of a calendar invitation only (never text/calendar, never text/plain). */
+  htmlOnly?: boolean;
+}
+
+export interface Edit {
+  /** Header fields added at the very top of the header block, in order. */
+  addHeaders: Array<[name: string, value: string]>;
+  /** Header field names removed from the top-level header block (e.g. DKIM-Signature). */
+  removeHeaders: string[];
+  /** Absent → body left byte-identical. */
+  body?: BodyInsertion;
+}
+
+export type Placement = 'placeholder' | 'above-quote' | 'end';
+
+export interface PartReport {
+  contentType: 'text/html' | 'text/plain';
+  placement: Placement;
+  /** Re-encoded as UTF-8 because the original charset or encoding could not carry the signature. */
+  reencoded: boolean;
+  charset: string;
+  transferEncoding: string;
+}
+
+export interface TransformReport {
+  bytesIn: number;
+  bytesOut: number;
+  /** Body parts that were edited (empty when the body passed through). */
+  parts: PartReport[];
+  /** Whether `decide` was called and what it returned (for logs/explain). */
+  edit: Edit;
+}
+
+export interface TransformOptions {
+  /** Cap on the decoded size of an edited body part; above it facts.structure.tooLarge is set. */
+  maxEditablePartBytes: number;
+}
+
+export type Decide = (facts: MessageFacts) => Edit | Promise<Edit>;
+
+export interface TransformHandle {
+  output: Readable;
+  /** Resolves when the output has been fully produced; rejects on malformed input that cannot be relayed or on an error in `decide`. */
+  report: Promise<TransformReport>;
+}

@@ -1,0 +1,2 @@
+export { createMetrics, type SignetMetrics, type Outcome } from './metrics';
+export { createLogger, createIdHasher, type Logger } from './log';

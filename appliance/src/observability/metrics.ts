@@ -1,0 +1,56 @@
+// Every metric Signet exposes, defined once. Dashboards, alert rules and
+// `signet status` read these names; change them here and there together.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Outcome = 'signed' | 'passed' | 'rejected' | 'tempfailed';
+
+export interface SignetMetrics {
+  registry: Registry;
+  messages: Counter<'outcome' | 'reason'>;
+  engineSeconds: Histogram<'outcome'>;
+  transactionSeconds: Histogram<'outcome'>;
+  messageBytes: Histogram<'direction'>;
+  downstreamErrors: Counter<'reason'>;
+  downstreamUp: Gauge<'cause'>;
+  tlsErrors: Counter<'reason'>;
+  activeSessions: Gauge;
+  sessionsRefused: Counter<'reason'>;
+  ready: Gauge;
+  configInfo: Gauge<'org' | 'version'>;
+  configLoadedTimestamp: Gauge;
+  configReloads: Counter<'result'>;
+  certificateExpiry: Gauge<'certificate' | 'subject'>;
+  directoryLastSync: Gauge<'source'>;
+  directoryUsers: Gauge<'source'>;
+  directorySyncs: Counter<'source' | 'result'>;
+}
+
+const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+const BYTES_BUCKETS = [1024, 10 * 1024, 100 * 1024, 1024 ** 2, 5 * 1024 ** 2, 10 * 1024 ** 2, 25 * 1024 ** 2, 50 * 1024 ** 2, 150 * 1024 ** 2];
+
+/** A fresh registry with all Signet metrics (one per relay process; tests make their own). */
+export function createMetrics(options: { processMetrics?: boolean } = {}): SignetMetrics {
+  const registry = new Registry();
+  if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
+  const r = [registry];
+  return {
+    registry,
+    messages: new Counter({ name: 'signet_messages_total', help: 'Messages by outcome (signed, passed, rejected, tempfailed) and reason.', labelNames: ['outcome', 'reason'], registers: r }),
+    engineSeconds: new Histogram({ name: 'signet_engine_duration_seconds', help: 'Time spent in the signature engine per message.', labelNames: ['outcome'], buckets: SECONDS_BUCKETS, registers: r }),
+    transactionSeconds: new Histogram({ name: 'signet_transaction_duration_seconds', help: 'End-to-end time from upstream DATA to the answer given upstream.', labelNames: ['outcome'], buckets: SECONDS_BUCKETS, registers: r }),
+    messageBytes: new Histogram({ name: 'signet_message_size_bytes', help: 'Message sizes received (in) and relayed (out).', labelNames: ['direction'], buckets: BYTES_BUCKETS, registers: r }),
+    downstreamErrors: new Counter({ name: 'signet_downstream_errors_total', help: 'Downstream (Exchange Online) failures by reason.', labelNames: ['reason'], registers: r }),
+    downstreamUp: new Gauge({ name: 'signet_downstream_up', help: '1 when the downstream answered recently; 0 with the cause (e.g. port25-blocked, tls, refused, timeout).', labelNames: ['cause'], registers: r }),
+    tlsErrors: new Counter({ name: 'signet_tls_errors_total', help: 'Inbound TLS and client-certificate failures by reason.', labelNames: ['reason'], registers: r }),
+    activeSessions: new Gauge({ name: 'signet_active_sessions', help: 'Open upstream SMTP sessions.', registers: r }),
+    sessionsRefused: new Counter({ name: 'signet_sessions_refused_total', help: 'Upstream sessions refused (draining, limits, source not allowed).', labelNames: ['reason'], registers: r }),
+    ready: new Gauge({ name: 'signet_ready', help: '1 when /readyz answers 200.', registers: r }),
+    configInfo: new Gauge({ name: 'signet_config_info', help: 'The organization config version this node runs (value 1).', labelNames: ['org', 'version'], registers: r }),
+    configLoadedTimestamp: new Gauge({ name: 'signet_config_loaded_timestamp_seconds', help: 'When the running config was loaded.', registers: r }),
+    configReloads: new Counter({ name: 'signet_config_reloads_total', help: 'Config load attempts by result (loaded, refused, unchanged).', labelNames: ['result'], registers: r }),
+    certificateExpiry: new Gauge({ name: 'signet_certificate_expiry_timestamp_seconds', help: 'notAfter of the certificates in use (server, downstream-client, and the last upstream client seen).', labelNames: ['certificate', 'subject'], registers: r }),
+    directoryLastSync: new Gauge({ name: 'signet_directory_last_sync_timestamp_seconds', help: 'When the directory snapshot was last refreshed successfully.', labelNames: ['source'], registers: r }),
+    directoryUsers: new Gauge({ name: 'signet_directory_users', help: 'Users in the directory snapshot.', labelNames: ['source'], registers: r }),
+    directorySyncs: new Counter({ name: 'signet_directory_syncs_total', help: 'Directory refreshes by result (ok, failed).', labelNames: ['source', 'result'], registers: r }),
+  };
+}

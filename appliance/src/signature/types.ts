@@ -1,0 +1,48 @@
+// The engine's contract: one message in, the same message with the right
+// signature out (or unchanged, with the reason). Used by `signet sign` and by
+// the relay; knows nothing of SMTP sessions.
+import type { Readable } from 'node:stream';
+import type { MessageKind, PartReport } from '../mime/types';
+
+export interface Envelope {
+  /** MAIL FROM address (the sender used to find the user). */
+  mailFrom: string;
+  /** RCPT TO addresses. */
+  rcptTo: string[];
+}
+
+export type PassReason =
+  | 'already-processed'
+  | 'smime'
+  | 'pgp'
+  | 'report'
+  | 'calendar'
+  | 'auto-reply'
+  | 'tnef'
+  | 'no-body'
+  | 'too-large'
+  | 'no-rule'
+  | 'no-signature'
+  | 'in-thread'
+  | 'unknown-sender';
+
+export interface EngineResult {
+  outcome: 'signed' | 'passed';
+  reason?: PassReason;
+  orgId: string;
+  configVersion: string;
+  kind?: MessageKind;
+  ruleIds: string[];
+  templateId?: string;
+  addons: string[];
+  parts: PartReport[];
+  bytesIn: number;
+  bytesOut: number;
+  /** Duration of the engine's own work (decision + rendering + surgery), seconds. */
+  engineSeconds: number;
+}
+
+export interface EngineRun {
+  output: Readable;
+  result: Promise<EngineResult>;
+}

@@ -1,0 +1,19 @@
+'use strict';
+// mocha's spec reporter, plus a record of the run's counts so that `npm test`
+// can end with one plain "N passed, N failed" line after c8's coverage summary.
+const fs = require('node:fs');
+const path = require('node:path');
+const Mocha = require('mocha');
+
+class SpecWithSummary extends Mocha.reporters.Spec {
+  constructor(runner, options) {
+    super(runner, options);
+    runner.once(Mocha.Runner.constants.EVENT_RUN_END, () => {
+      const { passes, failures, pending } = this.stats;
+      const file = path.join(process.cwd(), 'coverage', 'test-summary.json');
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, JSON.stringify({ passes, failures, pending }));
+    });
+  }
+}
+module.exports = SpecWithSummary;
