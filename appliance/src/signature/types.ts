@@ -46,3 +46,11 @@ export interface EngineRun {
   output: Readable;
   result: Promise<EngineResult>;
 }
+
+/** One organization's engine for one config version; templates and rules are compiled once when it is created. */
+export interface Engine {
+  readonly orgId: string;
+  readonly configVersion: string;
+  /** Streams one message through: output is the message to relay; result resolves when output has ended. */
+  process(input: Readable, envelope: Envelope): EngineRun;
+}
