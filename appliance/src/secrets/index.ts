@@ -1,0 +1,6 @@
+export { KeyProviderError, type KeyErrorCode, type OrgKeyProvider, type SecretProvider } from './types';
+export { createLocalKeyProvider, createLocalKeyFile, localKeyVersion, parseLocalKey, LOCAL_WRAP_ALG } from './local-key';
+export { createAzureKeyProvider, isAzureKeyRef, AZURE_WRAP_ALG, type AzureKeyProviderOptions } from './azure-key';
+export { createKeyVaultSecretProvider, createFileSecretProvider, SecretError } from './secret-provider';
+export { createAzureCredential, type CredentialOptions, type TokenCredential } from './credential';
+export { keyProviderFromRef, type KeyRefOptions } from './key-ref';
