@@ -1,0 +1,175 @@
+import { expect } from 'chai';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { BundleError, contentHash, diffFiles, formatDiff, inspect, packFiles, reseal, seal, unpackFiles, unseal } from '../../appliance/src/config/bundle';
+import { createLocalKeyFile, createLocalKeyProvider } from '../../appliance/src/secrets';
+
+const files = () =>
+  new Map<string, Buffer>([
+    ['org.yaml', Buffer.from('orgId: contoso\ndisplayName: Contoso\nacceptedDomains: [contoso.example]\n')],
+    ['templates/default.html.ejs', Buffer.from('<p><%= user.displayName %></p>\n<p><%= user.jobTitle %></p>\n')],
+    ['images/logo.png', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0xff, 0xfe])],
+  ]);
+
+async function expectRefusal(promise: Promise<unknown>, code: string, message: RegExp): Promise<BundleError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).to.be.instanceOf(BundleError);
+    expect((error as BundleError).code, (error as Error).message).to.equal(code);
+    expect((error as Error).message).to.match(message);
+    return error as BundleError;
+  }
+  expect.fail(`expected refusal ${code}`);
+}
+
+describe('sealed config bundle (local key file)', () => {
+  let dir: string;
+  let keyFile: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'signet-bundle-'));
+    keyFile = path.join(dir, 'org.key');
+    await createLocalKeyFile(keyFile);
+  });
+  after(async () => rm(dir, { recursive: true, force: true }));
+
+  it('creates key files with mode 0600 and refuses to overwrite one', async () => {
+    expect((await stat(keyFile)).mode & 0o777).to.equal(0o600);
+    let refused = false;
+    await createLocalKeyFile(keyFile).catch(() => (refused = true));
+    expect(refused).to.equal(true);
+  });
+
+  it('packs deterministically and unpacks to the same map', () => {
+    const a = files();
+    const reversed = new Map([...a.entries()].reverse());
+    expect(packFiles(a).equals(packFiles(reversed))).to.equal(true);
+    expect(contentHash(a)).to.equal(contentHash(reversed));
+    const back = unpackFiles(packFiles(a));
+    expect([...back.keys()].sort()).to.deep.equal([...a.keys()].sort());
+    for (const [name, data] of a) expect(back.get(name)!.equals(data)).to.equal(true);
+  });
+
+  it('refuses unsafe file names when packing', () => {
+    for (const name of ['../etc/passwd', '/abs', 'a//b', 'a\\b', './x']) {
+      expect(() => packFiles(new Map([[name, Buffer.from('x')]]))).to.throw(BundleError, /cannot pack/);
+    }
+  });
+
+  it('seals, inspects without the key, and unseals to the same files', async () => {
+    const key = createLocalKeyProvider(keyFile);
+    const createdAt = new Date('2026-11-23T10:00:00Z');
+    const bundle = await seal(files(), { orgId: 'contoso', version: 7, author: 'ops@msp.example', keyProvider: key, createdAt });
+    const header = inspect(bundle);
+    expect(header).to.include({ orgId: 'contoso', version: 7, author: 'ops@msp.example', createdAt: createdAt.toISOString(), files: 3 });
+    expect(header.contentHash).to.equal(contentHash(files()));
+    expect(header.key.alg).to.equal('A256KW');
+    expect(header.key.ref).to.match(/^file:org\.key#[0-9a-f]{16}$/);
+    // Nothing of the content in clear.
+    expect(bundle.includes(Buffer.from('displayName'))).to.equal(false);
+    const { files: opened } = await unseal(bundle, key, { expectOrgId: 'contoso', minVersion: 7 });
+    for (const [name, data] of files()) if (!name.startsWith('images/')) expect(opened.get(name)!.equals(data)).to.equal(true);
+    expect(opened.size).to.equal(3);
+  });
+
+  it('refuses a flipped byte anywhere, and says "tampered" when it is in the content, tag, AAD fields or wrapped key', async () => {
+    const key = createLocalKeyProvider(keyFile);
+    const bundle = await seal(files(), { orgId: 'contoso', version: 3, author: 'a', keyProvider: key });
+    const headerLength = bundle.readUInt32BE(8);
+    const headerStart = 12;
+    const headerText = bundle.subarray(headerStart, headerStart + headerLength).toString('latin1');
+    const offsetOf = (needle: string) => headerStart + headerText.indexOf(needle);
+    // Content, tag, and a header value covered by the AAD (the author), the IV and the wrapped key.
+    const header = inspect(bundle);
+    const tamperedAt = [bundle.length - 1, bundle.length - 20, headerStart + headerLength + 5, offsetOf('"author":"a"') + 10, offsetOf(header.cipher.iv) + 2, offsetOf(header.key.wrapped) + 3, offsetOf('"ref":"file:org') + 13, offsetOf(header.key.mac) + 1];
+    for (const at of tamperedAt) {
+      const copy = Buffer.from(bundle);
+      copy[at] ^= copy[at] === 0x41 ? 0x03 : 0x01; // stays a base64 letter in the header's base64 fields
+      await expectRefusal(unseal(copy, key), 'tampered', /tampered/);
+    }
+    // Every other single-byte change is refused too (with whichever reason fits).
+    for (let at = 0; at < bundle.length; at += 7) {
+      const copy = Buffer.from(bundle);
+      copy[at] ^= 0x20;
+      let refused: unknown;
+      await unseal(copy, key).catch((e) => (refused = e));
+      expect(refused, `byte ${at}`).to.be.instanceOf(BundleError);
+    }
+  });
+
+  it('refuses a truncated file, another file, and a wrong organization', async () => {
+    const key = createLocalKeyProvider(keyFile);
+    const bundle = await seal(files(), { orgId: 'contoso', version: 3, author: 'a', keyProvider: key });
+    await expectRefusal(unseal(bundle.subarray(0, bundle.length - 1), key), 'truncated', /truncated/);
+    await expectRefusal(unseal(bundle.subarray(0, 30), key), 'truncated', /truncated/);
+    await expectRefusal(unseal(bundle.subarray(0, 5), key), 'truncated', /truncated/);
+    await expectRefusal(unseal(Buffer.from('orgId: contoso\n'), key), 'not-a-bundle', /not a Signet config bundle/);
+    await expectRefusal(unseal(bundle, key, { expectOrgId: 'fabrikam' }), 'wrong-org', /wrong organization.*"contoso".*"fabrikam"/);
+  });
+
+  it('refuses a relabelled organization or version (the header is authenticated)', async () => {
+    const key = createLocalKeyProvider(keyFile);
+    const bundle = await seal(files(), { orgId: 'contoso', version: 3, author: 'a', keyProvider: key });
+    const headerLength = bundle.readUInt32BE(8);
+    const json = JSON.parse(bundle.subarray(12, 12 + headerLength).toString('utf8'));
+    for (const change of [{ orgId: 'fabrikam' }, { version: 4 }]) {
+      const forged = Buffer.from(JSON.stringify({ ...json, ...change }));
+      const length = Buffer.alloc(4);
+      length.writeUInt32BE(forged.length);
+      const copy = Buffer.concat([bundle.subarray(0, 8), length, forged, bundle.subarray(12 + headerLength)]);
+      await expectRefusal(unseal(copy, key, { expectOrgId: change.orgId ?? 'contoso' }), 'tampered', /tampered/);
+    }
+  });
+
+  it('refuses a bundle under another key file, naming both versions', async () => {
+    const other = path.join(dir, 'other.key');
+    await createLocalKeyFile(other);
+    const bundle = await seal(files(), { orgId: 'contoso', version: 3, author: 'a', keyProvider: createLocalKeyProvider(keyFile) });
+    await expectRefusal(unseal(bundle, createLocalKeyProvider(other)), 'wrong-key', /wrong key: the bundle was sealed under file:org\.key#[0-9a-f]{16}.*version [0-9a-f]{16}/);
+  });
+
+  it('refuses a version older than the running one (rollback)', async () => {
+    const key = createLocalKeyProvider(keyFile);
+    const bundle = await seal(files(), { orgId: 'contoso', version: 5, author: 'a', keyProvider: key });
+    await expectRefusal(unseal(bundle, key, { minVersion: 6 }), 'rollback', /version 5 is older than version 6.*rollback/);
+    const { header } = await unseal(bundle, key, { minVersion: 5 });
+    expect(header.version).to.equal(5);
+  });
+
+  it('reseals under a new key file: content and AAD unchanged, old key no longer opens it', async () => {
+    const oldKey = createLocalKeyProvider(keyFile);
+    const newFile = path.join(dir, 'new.key');
+    await createLocalKeyFile(newFile);
+    const newKey = createLocalKeyProvider(newFile);
+    const bundle = await seal(files(), { orgId: 'contoso', version: 9, author: 'a', keyProvider: oldKey });
+    const moved = await reseal(bundle, newKey, { from: oldKey });
+    const before = inspect(bundle);
+    const after = inspect(moved);
+    expect({ ...after, key: undefined }).to.deep.equal({ ...before, key: undefined });
+    expect(after.key.ref).to.not.equal(before.key.ref);
+    expect(moved.subarray(moved.length - 100).equals(bundle.subarray(bundle.length - 100))).to.equal(true);
+    const { files: opened } = await unseal(moved, newKey);
+    expect(opened.get('org.yaml')!.equals(files().get('org.yaml')!)).to.equal(true);
+    await expectRefusal(unseal(moved, oldKey), 'wrong-key', /wrong key/);
+  });
+
+  it('diffs two configurations: added, removed, changed with a unified diff, binary summarised', () => {
+    const a = files();
+    const b = files();
+    b.set('templates/default.html.ejs', Buffer.from('<p><%= user.displayName %></p>\n<p><%= user.department %></p>\n'));
+    b.delete('images/logo.png');
+    b.set('images/banner.png', Buffer.from([0x89, 0, 1]));
+    a.set('images/x.bin', Buffer.from([0, 1]));
+    b.set('images/x.bin', Buffer.from([0, 2]));
+    const d = diffFiles(a, b);
+    expect(d.added).to.deep.equal(['images/banner.png']);
+    expect(d.removed).to.deep.equal(['images/logo.png']);
+    expect(d.changed.map((c) => c.name)).to.deep.equal(['images/x.bin', 'templates/default.html.ejs']);
+    const text = formatDiff(d);
+    expect(text).to.include('-<p><%= user.jobTitle %></p>');
+    expect(text).to.include('+<p><%= user.department %></p>');
+    expect(text).to.include('changed  images/x.bin (binary, 2 → 2 bytes)');
+    expect(formatDiff(diffFiles(a, a))).to.equal('no differences\n');
+  });
+});
