@@ -1,0 +1,197 @@
+// Where the signature goes inside one decoded body part (text/html or
+// text/plain). Pure functions over strings: offsets only, the caller splices.
+//
+// Priority: (1) a placeholder the sender typed, if it appears before the
+// quoted thread; (2) in a reply/forward, directly under the new text and above
+// the quoted thread; (3) otherwise at the end of the body. A reply written
+// below a blockquote-style quote (Thunderbird's default, interleaved replies)
+// is signed at the end.
+import { scanHtml, type HtmlScan, type TagToken } from './html';
+import { aboveQuoteOffset, findTextQuote } from './text';
+import type { PlacementResult } from './result';
+
+export type { PlacementResult } from './result';
+
+/**
+ * Placement in an HTML body.
+ *
+ * - `bodyStart`: right after the `<body …>` start tag; without a body tag,
+ *   after `</head>`, else after the `<html …>` start tag, else 0.
+ * - 'placeholder': `at`/`removeLength` cover the placeholder's exact source
+ *   range, including markup inside it (`{{<span>signature</span>}}`) and
+ *   character references (`&#123;&#123;signature&#125;&#125;`), widened to
+ *   whole elements when the placeholder starts or ends inside one
+ *   (`<span>{{signature</span>}}`), so removing it never leaves a tag
+ *   unbalanced. If that is impossible it is not used.
+ * - 'above-quote': `at` = `quoteStart` = the start of the outermost element
+ *   that begins the quoted thread (OWA: `div#appendonsend`, else the `<hr>`,
+ *   else `div#divRplyFwdMsg`; Apple Mail: the "On … wrote:" attribution above
+ *   the `blockquote type="cite"`; Outlook desktop: the `<div>` wrapping the
+ *   bordered header block).
+ * - 'end': before the last `</body>`, else before the last `</html>`, else
+ *   the end of the string.
+ */
+export function placeInHtml(html: string, placeholder: string): PlacementResult {
+  const scan = scanHtml(html);
+  const base = { bodyStart: scan.bodyStart, ...(scan.quoteStart !== undefined ? { quoteStart: scan.quoteStart } : {}) };
+  const typed = findHtmlPlaceholder(scan, placeholder);
+  if (typed) return { at: typed.start, removeLength: typed.end - typed.start, placement: 'placeholder', ...base };
+  if (scan.quoteStart !== undefined && !scan.bottomPosted) {
+    return { at: scan.quoteStart, removeLength: 0, placement: 'above-quote', ...base };
+  }
+  return { at: scan.end, removeLength: 0, placement: 'end', ...base };
+}
+
+/**
+ * Placement in a text/plain body. Convention for the caller (applied by
+ * {@link insertIntoText}):
+ *
+ * - 'placeholder': replace `removeLength` characters at `at` with the
+ *   signature, adding no line breaks.
+ * - 'above-quote': `at` is always the start of a line: the start of the run
+ *   of blank lines directly above the quote's first line (i.e. right after the
+ *   line break that ends the new text), or the quote's first line itself when
+ *   no blank line precedes it, or 0 when there is no new text. The user's
+ *   blank lines therefore stay between the signature and the quote; the caller
+ *   adds one line break before the signature (a blank line after the new
+ *   text) and ends the signature with a line break (plus a blank line when
+ *   the line at `at` is not blank).
+ * - 'end': `at` = `text.length`, after any final line break. If
+ *   `text[at - 1]` is not a line break the caller first adds one, so the
+ *   signature always starts on its own line.
+ * - `bodyStart` is always 0.
+ */
+export function placeInText(text: string, placeholder: string): PlacementResult {
+  const quote = findTextQuote(text);
+  const base = { bodyStart: 0, ...(quote ? { quoteStart: quote.quoteStart } : {}) };
+  if (placeholder.length > 0) {
+    const at = text.indexOf(placeholder);
+    if (at >= 0 && (!quote || at + placeholder.length <= quote.quoteStart)) {
+      return { at, removeLength: placeholder.length, placement: 'placeholder', ...base };
+    }
+  }
+  if (quote && !quote.bottomPosted) {
+    return { at: aboveQuoteOffset(text, quote), removeLength: 0, placement: 'above-quote', ...base };
+  }
+  return { at: text.length, removeLength: 0, placement: 'end', ...base };
+}
+
+/** Offset where the quoted thread of an HTML reply/forward begins (start of its outermost element), if any. */
+export function findQuoteStartHtml(html: string): number | undefined {
+  return scanHtml(html).quoteStart;
+}
+
+/** Offset of the first line of the quoted thread of a text reply/forward, if any. */
+export function findQuoteStartText(text: string): number | undefined {
+  return findTextQuote(text)?.quoteStart;
+}
+
+/** Splices an HTML snippet in at a placement (replacing the placeholder when there is one). */
+export function insertIntoHtml(html: string, result: PlacementResult, snippet: string): string {
+  return html.slice(0, result.at) + snippet + html.slice(result.at + result.removeLength);
+}
+
+/**
+ * Splices a text signature in at a placement, following the line-break
+ * convention documented on {@link placeInText}: the signature's line breaks
+ * take the text's style (CRLF when the text uses CRLF), it starts on its own
+ * line with one blank line above it (unless one is already there), and in a
+ * reply one blank line separates it from the quote.
+ */
+export function insertIntoText(text: string, result: PlacementResult, signature: string): string {
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  const sig = signature.replace(/\r?\n/g, eol).replace(/(?:\r?\n)+$/, '');
+  const before = text.slice(0, result.at);
+  const after = text.slice(result.at + result.removeLength);
+  if (result.placement === 'placeholder') return before + sig + after;
+
+  let lead = '';
+  if (before.length > 0) {
+    if (!/\r?\n$/.test(before)) lead = eol + eol;
+    else if (!/(?:^|\n)[ \t]*\r?\n$/.test(before)) lead = eol;
+  }
+  let trail = eol;
+  if (result.placement === 'above-quote' && !/^[ \t]*\r?\n/.test(after)) trail = eol + eol;
+  return before + lead + sig + trail + after;
+}
+
+interface SourceRange {
+  start: number;
+  end: number;
+}
+
+function segmentAt(scan: HtmlScan, textIndex: number): HtmlScan['segments'][number] | undefined {
+  const segs = scan.segments;
+  let lo = 0;
+  let hi = segs.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const seg = segs[mid]!;
+    if (textIndex < seg.t) hi = mid - 1;
+    else if (textIndex >= seg.t + seg.len) lo = mid + 1;
+    else return seg;
+  }
+  return undefined;
+}
+
+function findHtmlPlaceholder(scan: HtmlScan, placeholder: string): SourceRange | undefined {
+  if (placeholder.length === 0) return undefined;
+  const index = scan.text.indexOf(placeholder);
+  if (index < 0) return undefined;
+  const first = segmentAt(scan, index);
+  const last = segmentAt(scan, index + placeholder.length - 1);
+  if (!first || !last) return undefined;
+  const start = first.entity ? first.s : first.s + (index - first.t);
+  const end = last.entity ? last.e : last.s + (index + placeholder.length - 1 - last.t) + 1;
+  if (scan.quoteStart !== undefined && end > scan.quoteStart) return undefined;
+  return balanceRange(scan.tags, start, end);
+}
+
+/** Index of the first tag starting at or after `offset`. */
+function firstTagFrom(tags: TagToken[], offset: number): number {
+  let lo = 0;
+  let hi = tags.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (tags[mid]!.start < offset) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Widens [start, end) so that removing it removes whole elements only: a
+ * close tag inside whose start tag sits directly before the range pulls the
+ * start back; a start tag inside whose close tag directly follows pushes the
+ * end forward. Returns undefined when tags cross in a way no widening fixes.
+ */
+export function balanceRange(tags: TagToken[], start: number, end: number): SourceRange | undefined {
+  const from = firstTagFrom(tags, start);
+  const open: string[] = [];
+  const strayCloses: string[] = [];
+  let k = from;
+  for (; k < tags.length && tags[k]!.start < end; k++) {
+    const tag = tags[k]!;
+    if (tag.end > end) return undefined;
+    if (tag.kind === 'open') open.push(tag.name);
+    else if (tag.kind === 'close') {
+      if (open.length > 0) {
+        if (open[open.length - 1] !== tag.name) return undefined;
+        open.pop();
+      } else strayCloses.push(tag.name);
+    }
+  }
+  let s = start;
+  for (let i = 0, j = from - 1; i < strayCloses.length; i++, j--) {
+    const tag = tags[j];
+    if (!tag || tag.kind !== 'open' || tag.name !== strayCloses[i] || tag.end !== s) return undefined;
+    s = tag.start;
+  }
+  let e = end;
+  for (let i = open.length - 1, j = k; i >= 0; i--, j++) {
+    const tag = tags[j];
+    if (!tag || tag.kind !== 'close' || tag.name !== open[i] || tag.start !== e) return undefined;
+    e = tag.end;
+  }
+  return { start: s, end: e };
+}

@@ -1,0 +1,160 @@
+// Line classifiers shared by the plain-text and HTML detectors. A "line" is a
+// text line in text/plain, or the text between two block boundaries (block
+// tags, <br>) in HTML. Every pattern is anchored at the start of the line so a
+// word like "wrote:" inside a sentence never counts.
+//
+// Sources of the wordings: the reply/forward templates of Outlook, OWA, Gmail,
+// Apple Mail and Thunderbird in the languages they ship, as collected by
+// mailgun/talon and crisp-oss/email-reply-parser.
+
+/** Characters that render as blank: whitespace, NBSP, zero-width space, BOM. */
+const BLANK_RE = /^[\s\u00a0\u200b\ufeff]*$/;
+
+export function isBlank(line: string): boolean {
+  return BLANK_RE.test(line);
+}
+
+/** Normalises a line for matching: NBSP and zero-width characters → space, then trims. */
+export function normaliseLine(line: string): string {
+  return line.replace(/[\u00a0\u200b\ufeff]/g, ' ').trim();
+}
+
+/** Removes leading `>` quote markers ("> > text" → "text"). */
+export function stripQuoteMarkers(line: string): string {
+  return line.replace(/^(?:>[ \t]?)+/, '').trim();
+}
+
+export function isQuotedLine(line: string): boolean {
+  return /^[ \t]*>/.test(line);
+}
+
+// "-----Original Message-----" and its translations, any run of hyphens (or
+// none on the right) around the words.
+const ORIGINAL_WORDS = [
+  'Original Message',
+  'Reply Message',
+  'Ursprüngliche Nachricht',
+  "Message d'origine",
+  'Message d’origine',
+  'Mensaje original',
+  'Oorspronkelijk bericht',
+  'Oryginalna wiadomość',
+  'Wiadomość oryginalna',
+  'Oprindelig meddelelse',
+  'Oprindelig besked',
+  'Opprinnelig melding',
+  'Messaggio originale',
+  'Mensagem original',
+  'Ursprungligt meddelande',
+  'Alkuperäinen viesti',
+];
+const FORWARD_WORDS = [
+  'Forwarded message',
+  'Forwarded Message',
+  'Weitergeleitete Nachricht',
+  'Message transféré',
+  'Mensaje reenviado',
+  'Doorgestuurd bericht',
+  'Przekazana wiadomość',
+  'Wiadomość przekazana',
+  'Messaggio inoltrato',
+  'Mensagem encaminhada',
+  'Videresendt meddelelse',
+  'Videresendt melding',
+  'Vidarebefordrat meddelande',
+];
+const APPLE_FORWARD_WORDS = [
+  'Begin forwarded message',
+  'Anfang der weitergeleiteten Nachricht',
+  'Début du message réexpédié',
+  'Début du message transféré',
+  'Inicio del mensaje reenviado',
+  'Begin doorgestuurd bericht',
+  'Początek przekazywanej wiadomości',
+  'Inizio messaggio inoltrato',
+  'Início da mensagem reencaminhada',
+  'Start på videresendt besked',
+];
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+function wordsRe(words: string[]): string {
+  return words.map((w) => escapeRe(w).replace(/ /g, '\\s+').replace(/'/g, "['’]")).join('|');
+}
+
+const DASH_BANNER_RE = new RegExp(`^-{2,}\\s*(?:${wordsRe(ORIGINAL_WORDS)})\\s*-*$`, 'i');
+const FORWARD_BANNER_RE = new RegExp(`^-{2,}\\s*(?:${wordsRe(FORWARD_WORDS)})\\s*-*$`, 'i');
+const APPLE_FORWARD_RE = new RegExp(`^(?:${wordsRe(APPLE_FORWARD_WORDS)})\\s*:$`, 'i');
+
+/** "-----Original Message-----", "----- Ursprüngliche Nachricht -----", "---------- Forwarded message ---------", "Begin forwarded message:". */
+export function isBannerLine(line: string): boolean {
+  const s = normaliseLine(line);
+  if (s.length > 120) return false;
+  return DASH_BANNER_RE.test(s) || FORWARD_BANNER_RE.test(s) || APPLE_FORWARD_RE.test(s);
+}
+
+/** Outlook's plain-text ruler above the header block. */
+export function isUnderscoreRuler(line: string): boolean {
+  return /^_{10,}$/.test(normaliseLine(line));
+}
+
+export type HeaderKey = 'from' | 'sent' | 'to' | 'cc' | 'subject';
+
+// Header names of the quoted header block (Outlook, OWA, Gmail forwards,
+// Samsung, Apple) in the locales the product supports.
+const HEADER_KEYS: Array<[HeaderKey, string[]]> = [
+  ['from', ['From', 'Von', 'De', 'Van', 'Od', 'Da', 'Fra', 'Från', 'Lähettäjä', 'Feladó', '发件人', '寄件者', '差出人', '보낸 사람']],
+  ['sent', ['Sent', 'Date', 'Gesendet', 'Datum', 'Envoyé', 'Enviado', 'Fecha', 'Verzonden', 'Wysłano', 'Data', 'Inviato', 'Sendt', 'Dato', 'Skickat', 'Lähetetty', 'Päivämäärä', '发送时间', '寄件日期', '送信日時', '日付', '보낸 날짜']],
+  ['to', ['To', 'An', 'À', 'A', 'Para', 'Aan', 'Do', 'Til', 'Till', 'Vastaanottaja', '收件人', '收件者', '宛先', '받는 사람']],
+  ['cc', ['Cc', 'Kopie', 'Copie à', 'CC', 'Kopia', 'Kopi', 'Kopia do', '抄送']],
+  ['subject', ['Subject', 'Betreff', 'Objet', 'Asunto', 'Onderwerp', 'Temat', 'Oggetto', 'Assunto', 'Emne', 'Ämne', 'Aihe', 'Tárgy', '主题', '主旨', '件名', '제목']],
+];
+const HEADER_KEY_LOOKUP = new Map<string, HeaderKey>();
+for (const [key, names] of HEADER_KEYS) for (const n of names) HEADER_KEY_LOOKUP.set(n.toLowerCase(), key);
+const HEADER_LINE_RE = new RegExp(
+  `^\\*?(${[...HEADER_KEY_LOOKUP.keys()].sort((a, b) => b.length - a.length).map(escapeRe).join('|')})\\*?\\s*[:：]\\*?(?:\\s|$)`,
+  'i',
+);
+
+/** The header name a line starts with ("From: …", "*Von:* …", "De : …"), after removing `>` markers. */
+export function headerKeyOf(line: string): HeaderKey | undefined {
+  const s = stripQuoteMarkers(normaliseLine(line));
+  if (s.length > 2000) return undefined;
+  const m = HEADER_LINE_RE.exec(s);
+  if (!m) return undefined;
+  return HEADER_KEY_LOOKUP.get(m[1]!.toLowerCase());
+}
+
+// Attribution lines ("On <date>, <name> wrote:") per language: the leading
+// word and the verb at the end are both required.
+const ATTRIBUTION_RES: RegExp[] = [
+  /^On\s.+\swrote\s*:$/i,
+  /^Le\s.+\sa\s+écrit\s*:$/i,
+  /^El\s.+\sescribió\s*:$/i,
+  /^Am\s.+\sschrieb(?:\s.*)?:$/i,
+  /^Op\s.+\sschreef(?:\s.*)?:$/i,
+  /^W dniu\s.+\s(?:napisał\(a\)|napisała|napisał|pisze)\s*:$/i,
+  /^Il\s.+\sha\s+scritto\s*:$/i,
+  /^(?:Em|No dia)\s.+\sescreveu\s*:$/i,
+  /^(?:Den|På)\s.+\sskrev(?:\s.*)?:$/i,
+];
+const ATTRIBUTION_LEAD_RE = /^(?:On|Le|El|Am|Op|W dniu|Il|Em|No dia|Den|På)\s/i;
+
+/** Whether a (quote-marker-free) line is a complete attribution line. */
+export function isAttribution(line: string): boolean {
+  const s = normaliseLine(line);
+  if (s.length > 600) return false;
+  return ATTRIBUTION_RES.some((re) => re.test(s));
+}
+
+/** Whether a line could be the first half of an attribution that the client wrapped (Gmail wraps at ~80 columns). */
+export function startsAttribution(line: string): boolean {
+  const s = normaliseLine(line);
+  return s.length <= 600 && ATTRIBUTION_LEAD_RE.test(s);
+}
+
+/** An attribution that is unlikely to be typed prose: it names a date/time or an address. */
+export function attributionLooksGenerated(line: string): boolean {
+  return /\d|@/.test(line);
+}
