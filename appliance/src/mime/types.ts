@@ -96,6 +96,12 @@ export interface TransformReport {
 export interface TransformOptions {
   /** Cap on the decoded size of an edited body part; above it facts.structure.tooLarge is set. */
   maxEditablePartBytes: number;
+  /**
+   * Cap on other bytes held before `decide` is called (headers, boundaries, parts that come
+   * before the main body). Above it `decide` is called with what is known (structure.tooLarge)
+   * and main parts that arrive later are still edited as they stream. Default: maxEditablePartBytes.
+   */
+  maxHeldBytes?: number;
 }
 
 export type Decide = (facts: MessageFacts) => Edit | Promise<Edit>;

@@ -1,0 +1,165 @@
+// Charset and transfer-encoding codecs for the edited body parts.
+// iconv-lite covers every charset we keep except ISO-2022-JP, which it lacks;
+// encoding-japanese (what libmime itself uses to decode it) covers that one.
+import iconv from 'iconv-lite';
+import Encoding from 'encoding-japanese';
+import libqp from 'libqp';
+import libbase64 from 'libbase64';
+
+export interface Charset {
+  /** Label written in Content-Type when we keep the charset (the part's own label). */
+  label: string;
+  decode(buf: Buffer): string;
+  encode(text: string): Buffer;
+}
+
+// eslint-disable-next-line no-control-regex
+const NON_ASCII_BYTE = /[^\x00-\x7f]/;
+
+function isAsciiBytes(buf: Buffer): boolean {
+  for (let i = 0; i < buf.length; i++) if (buf[i] > 0x7f) return false;
+  return true;
+}
+
+const utf8: Charset = {
+  label: 'utf-8',
+  decode: (b) => b.toString('utf8'),
+  encode: (t) => Buffer.from(t, 'utf8'),
+};
+
+function asciiCharset(label: string): Charset {
+  return {
+    label,
+    decode: (b) => b.toString('latin1'),
+    encode: (t) => {
+      if (NON_ASCII_BYTE.test(t)) throw new Error('not representable in US-ASCII');
+      return Buffer.from(t, 'latin1');
+    },
+  };
+}
+
+const JIS = /^(?:iso-?2022-?jp|csiso2022jp|jis)$/i;
+// Codecs iconv-lite has that are not charsets a message may be written in (UTF-7 smuggles markup).
+const REFUSED = /^(?:utf-?7|unicode-1-1-utf-7|utf7-?imap|base64|hex|binary)$/i;
+
+export function utf8Charset(): Charset {
+  return utf8;
+}
+
+/**
+ * The codec for a part, or undefined when its bytes cannot be decoded safely.
+ * `bytes` decides the fallbacks: a missing or US-ASCII label on 8-bit bytes is
+ * read as UTF-8 only if the bytes are valid UTF-8; an unknown label only when
+ * the bytes are pure ASCII.
+ */
+export function charsetFor(declared: string | false | undefined, bytes: Buffer): Charset | undefined {
+  const label = (declared || '').trim().toLowerCase().replace(/^"|"$/g, '');
+  const ascii = isAsciiBytes(bytes);
+  if (!label || label === 'us-ascii' || label === 'ascii' || label === 'ansi_x3.4-1968') {
+    if (ascii) return asciiCharset(label || 'us-ascii');
+    // 8-bit bytes under an ASCII label: only safe when they are valid UTF-8 (they get relabelled)
+    return utf8.encode(utf8.decode(bytes)).equals(bytes) ? { ...utf8, label: '' } : undefined;
+  }
+  if (label === 'utf-8' || label === 'utf8') return { ...utf8, label };
+  if (JIS.test(label)) {
+    return {
+      label,
+      decode: (b) => Encoding.convert(b, { to: 'UNICODE', from: 'JIS', type: 'string' }),
+      encode: (t) => Buffer.from(Encoding.convert(Encoding.stringToCode(t), { to: 'JIS', from: 'UNICODE' })),
+    };
+  }
+  if (!REFUSED.test(label) && iconv.encodingExists(label)) {
+    return {
+      label,
+      decode: (b) => iconv.decode(b, label, { stripBOM: false }),
+      encode: (t) => iconv.encode(t, label, { addBOM: false }),
+    };
+  }
+  return ascii ? asciiCharset(label) : undefined;
+}
+
+/** Whether decoding then encoding gives back the very same bytes (otherwise editing would corrupt the part). */
+export function roundTrips(cs: Charset, bytes: Buffer, text: string): boolean {
+  try {
+    return cs.encode(text).equals(bytes);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `text` survives the charset unchanged. */
+export function canCarry(cs: Charset, text: string): boolean {
+  if (!text) return true;
+  try {
+    return cs.decode(cs.encode(text)) === text;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * HTML: characters the charset lacks become numeric character references, so
+ * the part keeps its charset (and label) whatever the signature contains.
+ */
+export function htmlForCharset(cs: Charset, html: string): string {
+  if (canCarry(cs, html)) return html;
+  let out = '';
+  for (const ch of html) out += canCarry(cs, ch) ? ch : `&#x${ch.codePointAt(0)!.toString(16).toUpperCase()};`;
+  return out;
+}
+
+export type TransferEncoding = '7bit' | '8bit' | 'binary' | 'quoted-printable' | 'base64';
+
+export function transferEncodingOf(value: string | false | undefined): TransferEncoding | undefined {
+  const v = (value || '7bit').trim().toLowerCase();
+  if (v === '7bit' || v === '8bit' || v === 'binary' || v === 'quoted-printable' || v === 'base64') return v;
+  return undefined;
+}
+
+export function decodeTransfer(cte: TransferEncoding, raw: Buffer): Buffer {
+  if (cte === 'base64') return libbase64.decode(raw);
+  if (cte === 'quoted-printable') return libqp.decode(raw);
+  return raw;
+}
+
+/** Longest line in octets, line endings excluded. */
+export function longestLine(buf: Buffer): number {
+  let max = 0;
+  let start = 0;
+  for (;;) {
+    const lf = buf.indexOf(0x0a, start);
+    const end = lf < 0 ? buf.length : lf;
+    let len = end - start;
+    if (lf >= 0 && len > 0 && buf[end - 1] === 0x0d) len--;
+    if (len > max) max = len;
+    if (lf < 0) return max;
+    start = lf + 1;
+  }
+}
+
+export function hasEightBit(buf: Buffer): boolean {
+  return !isAsciiBytes(buf);
+}
+
+/**
+ * Encodes with quoted-printable, soft line breaks at 76 columns; hard line
+ * breaks of the text stay as they are and soft breaks use `eol`.
+ */
+export function encodeQuotedPrintable(bytes: Buffer, eol: string): Buffer {
+  // libqp keeps the text's own line breaks literally and folds with CRLF soft breaks.
+  const encoded = libqp.wrap(libqp.encode(bytes), 76);
+  const fixed = encoded.replace(/=\r\n/g, `=${eol}`);
+  return Buffer.from(fixed, 'latin1');
+}
+
+export function encodeBase64(bytes: Buffer, eol: string, lineLength: number): Buffer {
+  return Buffer.from(libbase64.wrap(libbase64.encode(bytes), lineLength).replace(/\r?\n/g, eol), 'latin1');
+}
+
+/** Line length used by an existing base64 body (so re-encoding looks like the original), capped at 76. */
+export function base64LineLength(raw: Buffer): number {
+  const lf = raw.indexOf(0x0a);
+  if (lf < 0) return 76;
+  const len = lf > 0 && raw[lf - 1] === 0x0d ? lf - 1 : lf;
+  return len >= 4 && len <= 76 && len % 4 === 0 ? len : 76;
+}

@@ -1,0 +1,168 @@
+// Byte-exact view of one raw header block. mailsplit's Headers.build()
+// rebuilds every line with one line ending as soon as anything changes, which
+// would rewrite folding, mixed line endings and 8-bit bytes of fields we never
+// touched; so field boundaries are found here on the raw bytes and untouched
+// fields are copied as they came.
+import libmime from 'libmime';
+import type { HeaderView } from './types';
+
+export interface RawField {
+  /** Lower-case field name ('' for a line without a colon). */
+  name: string;
+  /** The field's bytes including its continuation lines and their line endings. */
+  raw: Buffer;
+}
+
+export interface HeaderBlock {
+  /** mbox `From ` envelope line (with its line ending), kept first. */
+  mbox?: Buffer;
+  fields: RawField[];
+  /** The empty line that ends the block (may be empty when the block ran to the end of input). */
+  terminator: Buffer;
+  /** Line ending of the block's first line, used for lines we add. */
+  eol: string;
+}
+
+/** Splits a buffer into physical lines, each keeping its own `\n` / `\r\n` (a lone CR is not a line end, as in mailsplit). */
+export function splitLines(buf: Buffer): Buffer[] {
+  const lines: Buffer[] = [];
+  let start = 0;
+  for (;;) {
+    const lf = buf.indexOf(0x0a, start);
+    if (lf < 0) break;
+    lines.push(buf.subarray(start, lf + 1));
+    start = lf + 1;
+  }
+  if (start < buf.length) lines.push(buf.subarray(start));
+  return lines;
+}
+
+function isBlankLine(line: Buffer): boolean {
+  return (line.length === 1 && line[0] === 0x0a) || (line.length === 2 && line[0] === 0x0d && line[1] === 0x0a);
+}
+
+/** First line ending found in `buf`, else `fallback`. */
+export function detectEol(buf: Buffer, fallback = '\r\n'): string {
+  const lf = buf.indexOf(0x0a);
+  if (lf < 0) return fallback;
+  return lf > 0 && buf[lf - 1] === 0x0d ? '\r\n' : '\n';
+}
+
+export function parseHeaderBlock(raw: Buffer, allowMbox: boolean): HeaderBlock {
+  const lines = splitLines(raw);
+  const block: HeaderBlock = { fields: [], terminator: Buffer.alloc(0), eol: detectEol(raw) };
+  let i = 0;
+  if (allowMbox && lines.length && lines[0].subarray(0, 5).toString('latin1') === 'From ') {
+    block.mbox = lines[0];
+    i = 1;
+  }
+  let current: Buffer[] | undefined;
+  let currentName = '';
+  const flush = (): void => {
+    if (current) block.fields.push({ name: currentName, raw: Buffer.concat(current) });
+    current = undefined;
+  };
+  for (; i < lines.length; i++) {
+    const line = lines[i];
+    if (isBlankLine(line)) {
+      flush();
+      block.terminator = Buffer.concat(lines.slice(i));
+      return block;
+    }
+    if ((line[0] === 0x20 || line[0] === 0x09) && current) {
+      current.push(line);
+      continue;
+    }
+    flush();
+    current = [line];
+    const text = line.toString('latin1');
+    const colon = text.indexOf(':');
+    currentName = colon < 0 ? '' : text.slice(0, colon).trim().toLowerCase();
+  }
+  flush();
+  return block;
+}
+
+export function buildHeaderBlock(block: HeaderBlock): Buffer {
+  const parts: Buffer[] = [];
+  if (block.mbox) parts.push(block.mbox);
+  for (const f of block.fields) parts.push(f.raw);
+  parts.push(block.terminator);
+  return Buffer.concat(parts);
+}
+
+/** A field value unfolded (continuation line breaks removed) and trimmed; 8-bit bytes read as UTF-8 when valid. */
+export function fieldValue(field: RawField): string {
+  const text = decodeHeaderBytes(field.raw);
+  const colon = text.indexOf(':');
+  return text
+    .slice(colon + 1)
+    .replace(/\r?\n(?=[ \t])/g, '')
+    .replace(/\r?\n$/, '')
+    .trim();
+}
+
+function decodeHeaderBytes(raw: Buffer): string {
+  const utf8 = raw.toString('utf8');
+  return utf8.includes('\uFFFD') ? raw.toString('latin1') : utf8;
+}
+
+export function headerView(block: HeaderBlock): HeaderView {
+  const get = (name: string): string[] => {
+    const key = name.toLowerCase();
+    return block.fields.filter((f) => f.name === key).map(fieldValue);
+  };
+  return {
+    get,
+    first: (name) => get(name)[0],
+    has: (name) => get(name).length > 0,
+  };
+}
+
+/** Builds one new field folded at 76 columns with `eol`; CR/LF in the value are dropped so a value can never add a field. */
+export function formatField(name: string, value: string, eol: string): Buffer {
+  const cleanName = name.replace(/[^\x21-\x39\x3b-\x7e]/g, '');
+  let cleanValue = value.replace(/[\r\n]+/g, ' ').trim();
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x00-\x7f]/.test(cleanValue)) cleanValue = libmime.encodeWords(cleanValue, 'Q', 52);
+  const folded = libmime.foldLines(`${cleanName}: ${cleanValue}`, 76, false);
+  return Buffer.from(folded.replace(/\r?\n/g, eol) + eol, 'latin1');
+}
+
+/** Replaces the first `name` field in place (or appends it at the end of the block when absent). */
+export function setField(block: HeaderBlock, name: string, value: string): void {
+  const key = name.toLowerCase();
+  const raw = formatField(name, value, block.eol);
+  const index = block.fields.findIndex((f) => f.name === key);
+  if (index >= 0) block.fields[index] = { name: key, raw };
+  else {
+    ensureLastFieldEnds(block);
+    block.fields.push({ name: key, raw });
+  }
+}
+
+/** A block that ran to the end of input may end without a line ending; a field appended after it needs one. */
+function ensureLastFieldEnds(block: HeaderBlock): void {
+  const last = block.fields[block.fields.length - 1];
+  if (last && last.raw[last.raw.length - 1] !== 0x0a) {
+    last.raw = Buffer.concat([last.raw, Buffer.from(block.eol, 'latin1')]);
+  }
+}
+
+/** Removes every occurrence of the named fields, continuation lines included. */
+export function removeFields(block: HeaderBlock, names: string[]): void {
+  const keys = new Set(names.map((n) => n.toLowerCase().trim()));
+  block.fields = block.fields.filter((f) => !keys.has(f.name));
+}
+
+/** Adds fields at the very top (after an mbox envelope line, which is not a header). */
+export function prependFields(block: HeaderBlock, fields: Array<[string, string]>): void {
+  const added = fields.map(([n, v]) => ({ name: n.toLowerCase(), raw: formatField(n, v, block.eol) }));
+  block.fields = [...added, ...block.fields];
+}
+
+/** Parsed Content-Type of a block (text/plain when absent, as RFC 2045 says). */
+export function contentTypeOf(block: HeaderBlock): ReturnType<typeof libmime.parseHeaderValue> {
+  const field = block.fields.find((f) => f.name === 'content-type');
+  return libmime.parseHeaderValue(field ? fieldValue(field) : 'text/plain');
+}

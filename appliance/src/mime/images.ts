@@ -1,0 +1,54 @@
+// CID image parts added next to the edited HTML part.
+import { randomBytes } from 'node:crypto';
+import libmime from 'libmime';
+import { encodeBase64 } from './codec';
+import { formatField } from './header-block';
+import type { InlineImage } from './types';
+
+/** A boundary no existing part can contain (random), with the `=_` that cannot occur in base64 or QP lines. */
+export function freshBoundary(): string {
+  return `----=_Signet_${randomBytes(12).toString('hex')}`;
+}
+
+/** Header block + base64 body of one image part (no delimiter, no trailing line ending). */
+function imagePart(image: InlineImage, eol: string): Buffer {
+  const cid = image.cid.replace(/^<|>$/g, '');
+  const fields = [
+    formatField('Content-Type', libmime.buildHeaderValue({ value: image.contentType.toLowerCase(), params: { name: image.filename } }), eol),
+    formatField('Content-Transfer-Encoding', 'base64', eol),
+    formatField('Content-ID', `<${cid}>`, eol),
+    formatField('Content-Disposition', libmime.buildHeaderValue({ value: 'inline', params: { filename: image.filename } }), eol),
+  ];
+  return Buffer.concat([...fields, Buffer.from(eol, 'latin1'), encodeBase64(image.data, eol, 76)]);
+}
+
+/**
+ * Image parts to append right after the body of a part of the multipart
+ * `boundary`: each is `EOL--boundary EOL part` (the line ending in front of a
+ * delimiter belongs to the delimiter).
+ */
+export function imagePartsAfterBody(boundary: string, images: InlineImage[], eol: string): Buffer {
+  return Buffer.concat(images.flatMap((img) => [Buffer.from(`${eol}--${boundary}${eol}`, 'latin1'), imagePart(img, eol)]));
+}
+
+/** Image parts to insert at the start of an existing delimiter line of `boundary`: each is `--boundary EOL part EOL`. */
+export function imagePartsBeforeDelimiter(boundary: string, images: InlineImage[], eol: string): Buffer {
+  return Buffer.concat(
+    images.flatMap((img) => [Buffer.from(`--${boundary}${eol}`, 'latin1'), imagePart(img, eol), Buffer.from(eol, 'latin1')]),
+  );
+}
+
+/** Offset of a delimiter line (`--boundary`, `--boundary--`) of `boundary` in `buf` that starts a line, or -1. */
+export function findDelimiter(buf: Buffer, boundary: string, atLineStart: boolean): number {
+  const needle = Buffer.from(`--${boundary}`, 'latin1');
+  let from = 0;
+  for (;;) {
+    const idx = buf.indexOf(needle, from);
+    if (idx < 0) return -1;
+    const lineStart = idx === 0 ? atLineStart : buf[idx - 1] === 0x0a || buf[idx - 1] === 0x0d;
+    const next = buf[idx + needle.length];
+    const ends = next === undefined || next === 0x2d || next === 0x20 || next === 0x09 || next === 0x0d || next === 0x0a;
+    if (lineStart && ends) return idx;
+    from = idx + 1;
+  }
+}

@@ -1,0 +1,94 @@
+// Puts the rendered snippets into a decoded body at the offsets the placement
+// module computes. Works on strings only; encoding is the caller's job.
+import { placeInHtml, placeInText } from './placement';
+import type { BodyInsertion, Placement } from './types';
+
+export interface Inserted {
+  text: string;
+  placement: Placement;
+}
+
+export interface FlowedInfo {
+  flowed: boolean;
+  delSp: boolean;
+}
+
+function withEol(snippet: string, eol: string): string {
+  return snippet.replace(/\r\n?/g, '\n').replace(/\n/g, eol);
+}
+
+/** First line ending used by `text`, else `fallback`. */
+export function textEol(text: string, fallback: string): string {
+  const lf = text.indexOf('\n');
+  if (lf < 0) return fallback;
+  return lf > 0 && text[lf - 1] === '\r' ? '\r\n' : '\n';
+}
+
+function clampOffsets(length: number, at: number, removeLength: number, bodyStart: number): [number, number, number] {
+  const a = Math.max(0, Math.min(length, Math.trunc(at) || 0));
+  const r = Math.max(0, Math.min(length - a, Math.trunc(removeLength) || 0));
+  const b = Math.max(0, Math.min(a, Math.trunc(bodyStart) || 0));
+  return [a, r, b];
+}
+
+/** `html` and the snippets share one line ending; `prepare` adapts a snippet to the part (e.g. character references). */
+export function insertIntoHtml(html: string, body: BodyInsertion, eol: string, prepare: (s: string) => string): Inserted {
+  const placed = placeInHtml(html, body.placeholder);
+  const [at, removeLength, bodyStart] = clampOffsets(html.length, placed.at, placed.removeLength, placed.bodyStart);
+  const top = body.topHtml ? prepare(withEol(body.topHtml, eol)) : '';
+  const sig = body.html ? prepare(withEol(body.html, eol)) : '';
+  return {
+    text: html.slice(0, bodyStart) + top + html.slice(bodyStart, at) + sig + html.slice(at + removeLength),
+    placement: placed.placement,
+  };
+}
+
+/**
+ * RFC 3676: in format=flowed text a line ending in a space continues on the
+ * next line, and lines starting with a space, `>` or `From ` are
+ * space-stuffed. Inserted lines must be fixed lines (no trailing space, except
+ * the `-- ` signature separator, which the RFC exempts) and stuffed when needed.
+ */
+function flowedLines(snippet: string, eol: string): string {
+  return snippet
+    .split(eol)
+    .map((line) => {
+      const fixed = line === '-- ' ? line : line.replace(/[ \t]+$/, '');
+      return /^(?: |>|From )/.test(fixed) ? ` ${fixed}` : fixed;
+    })
+    .join(eol);
+}
+
+/** Whether the line that ends right before `offset` is a flowed (soft-broken) line. */
+function endsSoftLine(text: string, offset: number, eol: string): boolean {
+  if (offset < eol.length || text.slice(offset - eol.length, offset) !== eol) return false;
+  const lineEnd = offset - eol.length;
+  const line = text.slice(text.lastIndexOf('\n', lineEnd - 1) + 1, lineEnd);
+  return line.endsWith(' ') && line !== '-- ';
+}
+
+export function insertIntoText(text: string, body: BodyInsertion, eol: string, flowed: FlowedInfo): Inserted {
+  const placed = placeInText(text, body.placeholder);
+  const [at, removeLength, bodyStart] = clampOffsets(text.length, placed.at, placed.removeLength, placed.bodyStart);
+  const shape = (s: string): string => (flowed.flowed ? flowedLines(withEol(s, eol), eol) : withEol(s, eol));
+  let top = body.topText ? shape(body.topText) : '';
+  let sig = body.text ? shape(body.text) : '';
+
+  const before = text.slice(0, at);
+  const after = text.slice(at + removeLength);
+  if (sig) {
+    // the signature starts on a line of its own
+    if (before.length && !before.endsWith('\n')) sig = eol + sig;
+    // an empty line ends the flowed paragraph before it, so it is not joined with the signature
+    else if (flowed.flowed && endsSoftLine(text, at, eol)) sig = eol + sig;
+    if (after.length && !sig.endsWith('\n')) sig += eol;
+  }
+  if (top) {
+    if (bodyStart > 0 && !text.slice(0, bodyStart).endsWith('\n')) top = eol + top;
+    if (!top.endsWith('\n') && (bodyStart < text.length || sig)) top += eol;
+  }
+  return {
+    text: text.slice(0, bodyStart) + top + before.slice(bodyStart) + sig + after,
+    placement: placed.placement,
+  };
+}

@@ -1,0 +1,613 @@
+// Streaming MIME surgery: split with mailsplit, hold the output until the
+// caller has decided (the stamp header goes at the very top), rewrite only the
+// main body parts and stream every other byte through as it came.
+import { PassThrough, Transform, pipeline } from 'node:stream';
+import type { Readable, TransformCallback } from 'node:stream';
+import { Splitter } from '@zone-eu/mailsplit';
+import type { MimeNode } from '@zone-eu/mailsplit';
+import libmime from 'libmime';
+import { decode as decodeCharset } from 'libmime/lib/charset';
+import {
+  base64LineLength,
+  canCarry,
+  charsetFor,
+  decodeTransfer,
+  encodeBase64,
+  encodeQuotedPrintable,
+  hasEightBit,
+  htmlForCharset,
+  longestLine,
+  roundTrips,
+  transferEncodingOf,
+  utf8Charset,
+} from './codec';
+import type { Charset, TransferEncoding } from './codec';
+import {
+  buildHeaderBlock,
+  contentTypeOf,
+  detectEol,
+  formatField,
+  headerView,
+  parseHeaderBlock,
+  prependFields,
+  removeFields,
+  setField,
+} from './header-block';
+import type { HeaderBlock } from './header-block';
+import { findDelimiter, freshBoundary, imagePartsAfterBody, imagePartsBeforeDelimiter } from './images';
+import { insertIntoHtml, insertIntoText, textEol } from './insert';
+import type {
+  Decide,
+  Edit,
+  MessageFacts,
+  PartReport,
+  StructureFacts,
+  TransformHandle,
+  TransformOptions,
+  TransformReport,
+} from './types';
+
+/** RFC 5322 2.1.1: no line may exceed 998 octets. */
+const MAX_LINE = 998;
+/** How much of a text/calendar body is read to find its METHOD. */
+const CALENDAR_SCAN_BYTES = 64 * 1024;
+
+type MainKind = 'html' | 'text';
+
+interface NodeInfo {
+  node: MimeNode;
+  parent?: NodeInfo;
+  root: boolean;
+  /** Inside an attached message/rfc822: never edited, not part of the message's own structure. */
+  embedded: boolean;
+  contentType: string;
+  headerRaw: Buffer;
+}
+
+interface Decoded {
+  text: string;
+  charset: Charset;
+  cte: TransferEncoding;
+}
+
+interface Capture {
+  info: NodeInfo;
+  kind: MainKind;
+  chunks: Buffer[];
+  rawSize: number;
+  overCap: boolean;
+  done: boolean;
+  /** Set once done: null when the part cannot be decoded losslessly (it then passes unchanged). */
+  decoded?: Decoded | null;
+  /** Text for `decide`, possibly lossy when the part is not editable. */
+  factsText?: string;
+}
+
+type Held = { kind: 'root'; info: NodeInfo } | { kind: 'bytes'; buf: Buffer; data: boolean } | { kind: 'capture'; cap: Capture };
+
+interface PendingImages {
+  boundary: string;
+  eol: string;
+  parts: Buffer;
+}
+
+class ByteCounter extends Transform {
+  bytes = 0;
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+function protocolOf(node: MimeNode): string {
+  const headers = node.headers;
+  if (!headers) return '';
+  return (libmime.parseHeaderValue(headers.getFirst('content-type')).params.protocol || '').toLowerCase();
+}
+
+class Surgery {
+  readonly output = new PassThrough({ highWaterMark: 64 * 1024 });
+  private readonly counter = new ByteCounter();
+  private readonly splitter = new Splitter();
+  private decided = false;
+  private edit: Edit = { addHeaders: [], removeHeaders: [] };
+  private held: Held[] = [];
+  private heldBytes = 0;
+  private current?: Capture;
+  private readonly main: { html?: Capture; text?: Capture } = {};
+  private readonly infos = new WeakMap<MimeNode, NodeInfo>();
+  private readonly structure: StructureFacts = { contentType: '', report: false, tnefOnly: false, noBody: false, tooLarge: false };
+  private hasTnef = false;
+  private calendarScan?: { info: NodeInfo; chunks: Buffer[]; size: number };
+  private pendingImages?: PendingImages;
+  private readonly parts: PartReport[] = [];
+  private bytesOut = 0;
+  private lastByte = 0x0a;
+
+  constructor(
+    private readonly input: Readable,
+    private readonly decide: Decide,
+    private readonly options: TransformOptions,
+  ) {}
+
+  private get maxPart(): number {
+    return this.options.maxEditablePartBytes;
+  }
+
+  private get maxHeld(): number {
+    return this.options.maxHeldBytes ?? this.options.maxEditablePartBytes;
+  }
+
+  async run(): Promise<TransformReport> {
+    pipeline(this.input, this.counter, this.splitter, () => {
+      // errors surface through the splitter's iterator below
+    });
+    try {
+      for await (const chunk of this.splitter as AsyncIterable<MimeNode | { type: 'data' | 'body'; node: MimeNode; value: Buffer }>) {
+        if (chunk.type === 'node') await this.onNode(chunk);
+        else if (chunk.type === 'body') await this.onBody(chunk.node, chunk.value);
+        else await this.onData(chunk.value);
+      }
+      await this.finishCurrent();
+      await this.finishCalendar();
+      if (!this.decided) await this.decideNow();
+      if (this.pendingImages) {
+        const p = this.pendingImages;
+        this.pendingImages = undefined;
+        // the related part was never closed: close it after the images
+        const lead = this.lastByte === 0x0a ? '' : p.eol;
+        await this.write(Buffer.concat([Buffer.from(lead, 'latin1'), p.parts, Buffer.from(`--${p.boundary}--${p.eol}`, 'latin1')]));
+      }
+      this.output.end();
+    } catch (err) {
+      this.input.unpipe?.(this.counter);
+      this.counter.destroy();
+      this.splitter.destroy();
+      this.output.destroy(err as Error);
+      throw err;
+    }
+    return { bytesIn: this.counter.bytes, bytesOut: this.bytesOut, parts: this.parts, edit: this.edit };
+  }
+
+  // ---- output ----
+
+  private async write(buf: Buffer): Promise<void> {
+    if (!buf.length) return;
+    this.bytesOut += buf.length;
+    this.lastByte = buf[buf.length - 1];
+    if (this.output.write(buf)) return;
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        this.output.off('drain', onDrain);
+        this.output.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = (): void => done();
+      const onClose = (): void => done(new Error('output stream closed before the message was written'));
+      this.output.on('drain', onDrain);
+      this.output.on('close', onClose);
+    });
+  }
+
+  private async writeData(buf: Buffer): Promise<void> {
+    const p = this.pendingImages;
+    if (p) {
+      const idx = findDelimiter(buf, p.boundary, this.lastByte === 0x0a || this.lastByte === 0x0d);
+      if (idx >= 0) {
+        this.pendingImages = undefined;
+        await this.write(buf.subarray(0, idx));
+        await this.write(p.parts);
+        await this.write(buf.subarray(idx));
+        return;
+      }
+    }
+    await this.write(buf);
+  }
+
+  // ---- splitter events ----
+
+  private infoFor(node: MimeNode): NodeInfo {
+    const parent = node.parentNode ? this.infos.get(node.parentNode) : undefined;
+    const info: NodeInfo = {
+      node,
+      parent,
+      root: !node.parentNode,
+      embedded: !!parent && (parent.embedded || parent.contentType === 'message/rfc822' || !!parent.node.messageNode),
+      contentType: (node.contentType || 'text/plain').toLowerCase(),
+      headerRaw: node.getHeaders(),
+    };
+    this.infos.set(node, info);
+    return info;
+  }
+
+  private mainKindOf(info: NodeInfo): MainKind | undefined {
+    const node = info.node;
+    if (info.embedded || node.multipart || node.messageNode) return undefined;
+    if (info.contentType !== 'text/html' && info.contentType !== 'text/plain') return undefined;
+    if (node.disposition === 'attachment' || node.filename) return undefined;
+    for (let p = info.parent; p; p = p.parent) {
+      if (!p.node.multipart || p.node.multipart === 'digest' || p.node.multipart === 'encrypted') return undefined;
+    }
+    const kind: MainKind = info.contentType === 'text/html' ? 'html' : 'text';
+    return this.main[kind] ? undefined : kind;
+  }
+
+  private noteStructure(info: NodeInfo): void {
+    const s = this.structure;
+    if (info.root) s.contentType = info.contentType;
+    if (info.embedded) return;
+    const ct = info.contentType;
+    const node = info.node;
+    if (!s.signedOrEncrypted) {
+      if (ct === 'multipart/signed') s.signedOrEncrypted = protocolOf(node).includes('pgp') ? 'pgp' : 'smime';
+      else if (ct === 'multipart/encrypted') s.signedOrEncrypted = protocolOf(node).includes('pkcs7') ? 'smime' : 'pgp';
+      else if ((ct === 'application/pkcs7-mime' || ct === 'application/x-pkcs7-mime') && (info.root || node.disposition !== 'attachment')) {
+        s.signedOrEncrypted = 'smime';
+      }
+    }
+    if (ct === 'multipart/report' || ct === 'message/disposition-notification' || ct === 'message/delivery-status') s.report = true;
+    if (ct === 'application/ms-tnef' || ct === 'application/vnd.ms-tnef' || /^winmail\.dat$/i.test(String(node.filename || ''))) {
+      this.hasTnef = true;
+    }
+    if (ct === 'text/calendar') {
+      const method = node.headers ? libmime.parseHeaderValue(node.headers.getFirst('content-type')).params.method : undefined;
+      if (!s.calendar) s.calendar = {};
+      if (method && !s.calendar.method) s.calendar.method = method.toUpperCase();
+      if (!s.calendar.method && !this.decided) this.calendarScan = { info, chunks: [], size: 0 };
+    }
+  }
+
+  private async onNode(node: MimeNode): Promise<void> {
+    await this.finishCurrent();
+    await this.finishCalendar();
+    const info = this.infoFor(node);
+    if (!this.decided) this.noteStructure(info);
+    const kind = this.mainKindOf(info);
+
+    if (!this.decided) {
+      const leaf = !node.multipart;
+      const certainNoBody = info.root && leaf && !kind;
+      const bodySeen = !!(this.main.html || this.main.text);
+      const bothSeen = !!(this.main.html && this.main.text);
+      const nonBodyLeaf = leaf && !kind && info.contentType !== 'text/calendar';
+      if (bothSeen || (bodySeen && nonBodyLeaf)) {
+        await this.decideNow();
+      } else {
+        if (kind) {
+          const cap = this.newCapture(info, kind);
+          this.held.push({ kind: 'capture', cap });
+          return;
+        }
+        this.held.push(info.root ? { kind: 'root', info } : { kind: 'bytes', buf: info.headerRaw, data: false });
+        this.heldBytes += info.headerRaw.length;
+        if (certainNoBody) await this.decideNow();
+        return;
+      }
+    }
+
+    // decided: stream
+    if (kind && this.wantsEdit(kind)) {
+      this.newCapture(info, kind);
+      return;
+    }
+    if (kind) this.main[kind] = this.main[kind] ?? this.newCaptureStub(info, kind);
+    await this.write(info.root ? this.topHeader(parseHeaderBlock(info.headerRaw, true)) : info.headerRaw);
+  }
+
+  private newCapture(info: NodeInfo, kind: MainKind): Capture {
+    const cap: Capture = { info, kind, chunks: [], rawSize: 0, overCap: false, done: false };
+    this.main[kind] = cap;
+    this.current = cap;
+    return cap;
+  }
+
+  /** Marks a main part as seen without buffering it (it streams through unedited). */
+  private newCaptureStub(info: NodeInfo, kind: MainKind): Capture {
+    return { info, kind, chunks: [], rawSize: 0, overCap: false, done: true, decoded: null };
+  }
+
+  private wantsEdit(kind: MainKind): boolean {
+    const body = this.edit.body;
+    return !!body && !(kind === 'text' && body.htmlOnly);
+  }
+
+  private async onBody(node: MimeNode, value: Buffer): Promise<void> {
+    const cap = this.current;
+    if (cap && cap.info.node === node) {
+      cap.chunks.push(value);
+      cap.rawSize += value.length;
+      const estimate = cap.info.node.encoding === 'base64' ? (cap.rawSize * 3) / 4 : cap.rawSize;
+      if (estimate > this.maxPart + 4) await this.overCap(cap);
+      return;
+    }
+    if (this.calendarScan && this.calendarScan.info.node === node && this.calendarScan.size < CALENDAR_SCAN_BYTES) {
+      this.calendarScan.chunks.push(value);
+      this.calendarScan.size += value.length;
+    }
+    if (!this.decided) {
+      this.held.push({ kind: 'bytes', buf: value, data: false });
+      this.heldBytes += value.length;
+      if (this.heldBytes > this.maxHeld) {
+        this.structure.tooLarge = true;
+        await this.decideNow();
+      }
+      return;
+    }
+    await this.write(value);
+  }
+
+  private async onData(value: Buffer): Promise<void> {
+    await this.finishCurrent();
+    await this.finishCalendar();
+    if (!this.decided) {
+      this.held.push({ kind: 'bytes', buf: value, data: true });
+      this.heldBytes += value.length;
+      if (this.heldBytes > this.maxHeld) {
+        this.structure.tooLarge = true;
+        await this.decideNow();
+      }
+      return;
+    }
+    await this.writeData(value);
+  }
+
+  /** A main part grew past the cap: it passes through unchanged, the rest of it streams. */
+  private async overCap(cap: Capture): Promise<void> {
+    cap.overCap = true;
+    cap.done = true;
+    cap.decoded = null;
+    this.current = undefined;
+    this.structure.tooLarge = true;
+    if (!this.decided) {
+      await this.decideNow();
+      return;
+    }
+    await this.write(cap.info.root ? this.topHeader(parseHeaderBlock(cap.info.headerRaw, true)) : cap.info.headerRaw);
+    for (const c of cap.chunks) await this.write(c);
+    cap.chunks = [];
+  }
+
+  private async finishCurrent(): Promise<void> {
+    const cap = this.current;
+    if (!cap) return;
+    this.current = undefined;
+    cap.done = true;
+    this.decodeCapture(cap);
+    if (this.decided) await this.writeCapture(cap);
+  }
+
+  private async finishCalendar(): Promise<void> {
+    const scan = this.calendarScan;
+    if (!scan) return;
+    this.calendarScan = undefined;
+    const cte = transferEncodingOf(scan.info.node.encoding);
+    if (!cte || !this.structure.calendar) return;
+    const text = decodeTransfer(cte, Buffer.concat(scan.chunks)).toString('utf8');
+    const m = /^METHOD:[ \t]*([A-Za-z-]+)/m.exec(text);
+    if (m) this.structure.calendar.method = m[1].toUpperCase();
+  }
+
+  private decodeCapture(cap: Capture): void {
+    if (cap.decoded !== undefined) return;
+    cap.decoded = null;
+    const node = cap.info.node;
+    const cte = transferEncodingOf(node.encoding);
+    if (!cte) return;
+    try {
+      const raw = Buffer.concat(cap.chunks);
+      const bytes = decodeTransfer(cte, raw);
+      if (bytes.length > this.maxPart) {
+        cap.overCap = true;
+        this.structure.tooLarge = true;
+        return;
+      }
+      const cs = charsetFor(node.charset, bytes);
+      if (!cs) {
+        cap.factsText = decodeCharset(bytes, String(node.charset || 'utf-8'));
+        return;
+      }
+      const text = cs.decode(bytes);
+      cap.factsText = text;
+      if (roundTrips(cs, bytes, text)) cap.decoded = { text, charset: cs, cte };
+    } catch {
+      cap.decoded = null;
+    }
+  }
+
+  // ---- decision ----
+
+  private facts(): MessageFacts {
+    const s = this.structure;
+    const html = this.main.html && !this.main.html.overCap ? this.main.html.factsText : undefined;
+    const text = this.main.text && !this.main.text.overCap ? this.main.text.factsText : undefined;
+    if (!s.signedOrEncrypted) {
+      const armour = /-----BEGIN PGP (?:SIGNED )?MESSAGE-----/;
+      if ((text && armour.test(text)) || (html && armour.test(html))) s.signedOrEncrypted = 'pgp';
+    }
+    s.noBody = !this.main.html && !this.main.text;
+    s.tnefOnly = this.hasTnef && html === undefined && (text === undefined || text.trim() === '');
+    const rootItem = this.held.find((h) => h.kind === 'root' || (h.kind === 'capture' && h.cap.info.root));
+    const rootRaw = rootItem ? (rootItem.kind === 'root' ? rootItem.info.headerRaw : rootItem.kind === 'capture' ? rootItem.cap.info.headerRaw : Buffer.alloc(0)) : Buffer.alloc(0);
+    return { headers: headerView(parseHeaderBlock(rootRaw, true)), structure: { ...s }, html, text };
+  }
+
+  private async decideNow(): Promise<void> {
+    if (this.decided) return;
+    const facts = this.facts();
+    const edit = await this.decide(facts);
+    this.edit = { addHeaders: edit?.addHeaders ?? [], removeHeaders: edit?.removeHeaders ?? [], body: edit?.body };
+    this.decided = true;
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    for (const item of held) {
+      if (item.kind === 'root') await this.write(this.topHeader(parseHeaderBlock(item.info.headerRaw, true)));
+      else if (item.kind === 'bytes') await (item.data ? this.writeData(item.buf) : this.write(item.buf));
+      else if (item.cap.done && !item.cap.overCap) await this.writeCapture(item.cap);
+      else {
+        // too large (or still arriving when the cap was hit): what we have goes out unchanged
+        const cap = item.cap;
+        await this.write(cap.info.root ? this.topHeader(parseHeaderBlock(cap.info.headerRaw, true)) : cap.info.headerRaw);
+        for (const c of cap.chunks) await this.write(c);
+        cap.chunks = [];
+        // the rest of a part still arriving streams through as plain body chunks
+        if (this.current === cap) this.current = undefined;
+      }
+    }
+  }
+
+  // ---- rendering ----
+
+  private topHeader(block: HeaderBlock): Buffer {
+    if (this.edit.removeHeaders.length) removeFields(block, this.edit.removeHeaders);
+    if (this.edit.addHeaders.length) prependFields(block, this.edit.addHeaders);
+    return buildHeaderBlock(block);
+  }
+
+  private async writeCapture(cap: Capture): Promise<void> {
+    const info = cap.info;
+    const raw = Buffer.concat(cap.chunks);
+    cap.chunks = [];
+    const block = parseHeaderBlock(info.headerRaw, info.root);
+    const rendered = this.wantsEdit(cap.kind) && cap.decoded ? this.renderEdited(cap, cap.decoded, block, raw) : undefined;
+    if (!rendered) {
+      await this.write(info.root ? this.topHeader(block) : info.headerRaw);
+      await this.write(raw);
+      return;
+    }
+    for (const buf of rendered) await this.write(buf);
+  }
+
+  private renderEdited(cap: Capture, decoded: Decoded, block: HeaderBlock, raw: Buffer): Buffer[] | undefined {
+    const body = this.edit.body!;
+    const transportEol = detectEol(raw, block.eol);
+    const eol = textEol(decoded.text, transportEol);
+    let cs = decoded.charset;
+    // an ASCII label on UTF-8 bytes: the part gets the label it should have had
+    let relabel = cs.label === '';
+    if (relabel) cs = utf8Charset();
+
+    let inserted;
+    try {
+      if (cap.kind === 'html') {
+        inserted = insertIntoHtml(decoded.text, body, eol, (s) => htmlForCharset(cs, s));
+      } else {
+        if (!canCarry(cs, body.text + body.topText)) {
+          cs = utf8Charset();
+          relabel = true;
+        }
+        inserted = insertIntoText(decoded.text, body, eol, { flowed: cap.info.node.flowed, delSp: cap.info.node.delSp });
+      }
+    } catch {
+      return undefined;
+    }
+    let bytes: Buffer;
+    try {
+      bytes = cs.encode(inserted.text);
+    } catch {
+      cs = utf8Charset();
+      relabel = true;
+      bytes = cs.encode(inserted.text);
+    }
+
+    let cte: TransferEncoding = decoded.cte;
+    if (relabel && cte !== 'base64') cte = 'quoted-printable';
+    else if ((cte === '7bit' && hasEightBit(bytes)) || ((cte === '7bit' || cte === '8bit' || cte === 'binary') && longestLine(bytes) > MAX_LINE)) {
+      cte = 'quoted-printable';
+    }
+    let encoded: Buffer;
+    if (cte === 'quoted-printable') encoded = encodeQuotedPrintable(bytes, transportEol);
+    else if (cte === 'base64') {
+      encoded = encodeBase64(bytes, transportEol, base64LineLength(raw));
+      if (raw.length && raw[raw.length - 1] === 0x0a) encoded = Buffer.concat([encoded, Buffer.from(transportEol, 'latin1')]);
+    } else encoded = bytes;
+
+    if (relabel) {
+      const ct = contentTypeOf(block);
+      ct.params.charset = 'utf-8';
+      setField(block, 'Content-Type', libmime.buildHeaderValue(ct));
+    }
+    const originalCte = transferEncodingOf(cap.info.node.encoding);
+    if (cte !== originalCte) setField(block, 'Content-Transfer-Encoding', cte);
+
+    this.parts.push({
+      contentType: cap.kind === 'html' ? 'text/html' : 'text/plain',
+      placement: inserted.placement,
+      reencoded: relabel,
+      charset: relabel ? 'utf-8' : cs.label,
+      transferEncoding: cte,
+    });
+
+    const images = cap.kind === 'html' ? body.images : [];
+    if (!images.length) return [cap.info.root ? this.topHeader(block) : buildHeaderBlock(block), encoded];
+
+    let related: NodeInfo | undefined;
+    for (let p = cap.info.parent; p; p = p.parent) {
+      if (p.node.multipart === 'related' && p.node._boundary) {
+        related = p;
+        break;
+      }
+    }
+    if (related && related.node._boundary) {
+      const boundary = related.node._boundary.toString('latin1');
+      const relEol = detectEol(related.headerRaw, transportEol);
+      this.pendingImages = { boundary, eol: relEol, parts: imagePartsBeforeDelimiter(boundary, images, relEol) };
+      return [cap.info.root ? this.topHeader(block) : buildHeaderBlock(block), encoded];
+    }
+    return this.wrapInRelated(cap, block, encoded, raw, images);
+  }
+
+  /** Turns the HTML leaf into multipart/related(html, images); the leaf itself keeps its own header fields. */
+  private wrapInRelated(cap: Capture, block: HeaderBlock, encoded: Buffer, raw: Buffer, images: NonNullable<Edit['body']>['images']): Buffer[] {
+    const eol = block.eol;
+    const boundary = freshBoundary();
+    const relatedType = `multipart/related; boundary="${boundary}"; type="text/html"`;
+    let outerHeader: Buffer;
+    let innerBlock: HeaderBlock;
+    if (cap.info.root) {
+      // message headers stay on the message; the Content-* fields describe the HTML and move with it
+      const content = block.fields.filter((f) => f.name.startsWith('content-'));
+      const outer: HeaderBlock = { ...block, fields: [] };
+      let placed = false;
+      for (const f of block.fields) {
+        if (!f.name.startsWith('content-')) outer.fields.push(f);
+        else if (!placed) {
+          outer.fields.push({ name: 'content-type', raw: formatField('Content-Type', relatedType, eol) });
+          placed = true;
+        }
+      }
+      innerBlock = { fields: content, terminator: Buffer.from(eol, 'latin1'), eol };
+      const last = content[content.length - 1];
+      if (last && last.raw[last.raw.length - 1] !== 0x0a) last.raw = Buffer.concat([last.raw, Buffer.from(eol, 'latin1')]);
+      if (!outer.terminator.length) outer.terminator = Buffer.from(eol, 'latin1');
+      outerHeader = this.topHeader(outer);
+    } else {
+      innerBlock = block;
+      outerHeader = Buffer.concat([formatField('Content-Type', relatedType, eol), Buffer.from(eol, 'latin1')]);
+    }
+    const endsWithEol = cap.info.root && raw.length > 0 && raw[raw.length - 1] === 0x0a;
+    return [
+      outerHeader,
+      Buffer.from(`--${boundary}${eol}`, 'latin1'),
+      buildHeaderBlock(innerBlock),
+      encoded,
+      imagePartsAfterBody(boundary, images, eol),
+      Buffer.from(`${eol}--${boundary}--${endsWithEol ? eol : ''}`, 'latin1'),
+    ];
+  }
+}
+
+/**
+ * Streams `input` to `output`, calling `decide` once the main body parts have
+ * been read and applying the returned edit. Never throws synchronously; the
+ * report rejects (and the output errors) only when the input cannot be split
+ * or `decide` fails.
+ */
+export function transformMessage(input: Readable, decide: Decide, options: TransformOptions): TransformHandle {
+  const surgery = new Surgery(input, decide, options);
+  const report = surgery.run();
+  // the caller may only look at the output; an unobserved rejection must not crash the process
+  report.catch(() => undefined);
+  return { output: surgery.output, report };
+}
