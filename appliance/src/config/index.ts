@@ -1,1 +1,26 @@
 export type * from './types';
+export { ConfigError, formatIssue, formatPath, sortIssues, type ConfigIssue } from './errors';
+export {
+  DIRECTORY_FILE,
+  loadOrgFolder,
+  loadOrgFromFiles,
+  ORG_FILE,
+  readOrgFolder,
+  RULES_FILE,
+  USERS_FILE,
+  type OrgOrigin,
+} from './loader';
+export {
+  ADDRESS_PATTERN,
+  ATTRIBUTE_NAME_PATTERN,
+  DEFAULT_MAX_EDITABLE_PART_BYTES,
+  DEFAULT_PLACEHOLDER,
+  directoryFileSchema,
+  FILE_SCHEMAS,
+  MAX_EMBEDDED_IMAGE_BYTES,
+  type DirectoryFile,
+} from './schema';
+export { jsonSchemas } from './json-schema';
+export { readYamlWithSchema, type YamlFile } from './yaml-file';
+export { checkEjsTemplate, type EjsCheck } from './ejs-check';
+export { didYouMean } from './suggest';

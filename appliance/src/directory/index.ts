@@ -1,1 +1,9 @@
 export type * from './types';
+export {
+  applyUserOverrides,
+  createDirectorySnapshot,
+  normalizeAddress,
+  resolveTransitiveGroups,
+  unmatchedOverrides,
+} from './snapshot';
+export { loadDirectoryFile, parseDirectoryFile } from './file';

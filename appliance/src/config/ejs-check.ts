@@ -1,0 +1,98 @@
+// Checks an EJS template at load time: it must compile, it must not write
+// directory values unescaped, it must not include files, and the images it
+// names are collected for the cross-reference check. Nothing is rendered here.
+import * as vm from 'node:vm';
+import * as ejs from 'ejs';
+
+export interface EjsProblem {
+  /** 1-based line in the template source. */
+  line: number;
+  message: string;
+}
+
+export interface EjsCheck {
+  problems: EjsProblem[];
+  /** Image ids the template names with image('id') or images.id, with their lines. */
+  imageRefs: Array<{ id: string; line: number }>;
+}
+
+function lineAt(source: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < source.length; i++) if (source.charCodeAt(i) === 10) line++;
+  return line;
+}
+
+// EJS tags: `<%` + optional flag (`=` escaped, `-` raw, `_` trim, `#` comment) … `%>`.
+const TAG = /<%([=\-_#]?)([\s\S]*?)[-_]?%>/g;
+
+/**
+ * EJS reports a JavaScript syntax error without a line. Its compiled source
+ * (with compileDebug) records `__line = N` before each template line, so the
+ * line V8 blames in that source maps back to the template line.
+ */
+function syntaxErrorLine(source: string): number | undefined {
+  const template = new ejs.Template(source, { compileDebug: true });
+  try {
+    template.compile();
+    return undefined;
+  } catch {
+    // the generated source is kept on the template even when compiling fails
+  }
+  const body = template.source;
+  if (!body) return undefined;
+  try {
+    new vm.Script(`(function (locals, escapeFn, include, rethrow) {\n${body}\n})`, { filename: 'ejs-template' });
+    return undefined;
+  } catch (error) {
+    const match = /^ejs-template:(\d+)/.exec(String((error as Error).stack));
+    if (!match) return undefined;
+    const generatedLine = Number(match[1]) - 1; // the wrapper line
+    const lines = body.split('\n').slice(0, generatedLine);
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const marker = /; __line = (\d+)$/.exec(lines[i]);
+      if (marker) return Number(marker[1]);
+    }
+    return 1;
+  }
+}
+
+export function checkEjsTemplate(source: string): EjsCheck {
+  const problems: EjsProblem[] = [];
+  const imageRefs: EjsCheck['imageRefs'] = [];
+  try {
+    ejs.compile(source, { compileDebug: false, client: false });
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0].replace(/ while compiling ejs$/, '');
+    const unclosed = /Could not find matching close tag for "(<%[^"]*)"/.exec(message);
+    if (unclosed) {
+      // The last opener without a closer is the one EJS could not match.
+      let offset = source.lastIndexOf('<%');
+      while (offset > 0 && source.indexOf('%>', offset) !== -1) offset = source.lastIndexOf('<%', offset - 1);
+      problems.push({ line: lineAt(source, Math.max(0, offset)), message: `EJS: "${unclosed[1]}" is never closed with "%>"` });
+    } else {
+      const line = syntaxErrorLine(source) ?? 1;
+      const hint = /Unexpected end of input/.test(message)
+        ? ' (a block opened with "{" in a <% %> tag is not closed: missing <% } %>?)'
+        : '';
+      problems.push({ line, message: `EJS syntax error: ${message}${hint}` });
+    }
+  }
+  for (const tag of source.matchAll(TAG)) {
+    const [, flag, code] = tag;
+    if (flag === '#') continue;
+    const line = lineAt(source, tag.index);
+    if (flag === '-' && /\buser\b/.test(code)) {
+      problems.push({
+        line,
+        message: 'directory values are untrusted: write them with <%= (escaped), not <%- (raw)',
+      });
+    }
+    if (/\binclude\s*\(/.test(code)) {
+      problems.push({ line, message: 'include() is not available: a template must be self-contained' });
+    }
+    for (const ref of code.matchAll(/\bimage\(\s*(['"])([^'"]*)\1\s*\)|\bimages\.([A-Za-z0-9_]+)|\bimages\[\s*(['"])([^'"]*)\4\s*\]/g)) {
+      imageRefs.push({ id: ref[2] ?? ref[3] ?? ref[5], line: line + lineAt(code, ref.index) - 1 });
+    }
+  }
+  return { problems, imageRefs };
+}
