@@ -1,0 +1,303 @@
+// Templates and add-ons: compiled with ejs once per config version, rendered
+// per message with the sender's directory attributes. Templates are trusted
+// admin content; attribute values are not: `<%=` escapes them (& < > " ') in
+// HTML forms, url()/tel() decide what may become a link.
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import vm from 'node:vm';
+import ejs from 'ejs';
+import type { AddonSource, ImageAsset, OrgConfig, TemplateSource } from '../../config';
+import type { DirectoryUser } from '../../directory';
+import type { InlineImage, MessageKind } from '../../mime';
+import { safeUrl, telHref, textEscape } from './helpers';
+import { htmlToText, tidyText } from './text';
+
+export interface RenderContext {
+  user?: DirectoryUser;
+  /** Envelope sender; `user.mail` when the sender is not in the directory. */
+  sender: string;
+  org: OrgConfig;
+  now: Date;
+  kind: MessageKind;
+}
+
+export interface RenderedSnippet {
+  html: string;
+  /** Plain text, lines separated by \n, no trailing or doubled blank lines. */
+  text: string;
+  /** Embedded images the HTML refers to (cid:), in order of first use. */
+  images: InlineImage[];
+}
+
+export interface TemplateSet {
+  readonly version: string;
+  has(id: string): boolean;
+  hasAddon(id: string): boolean;
+  render(templateId: string, ctx: RenderContext): RenderedSnippet;
+  renderAddon(addonId: string, ctx: RenderContext): RenderedSnippet;
+}
+
+/** Attributes every template can test without a ReferenceError or "undefined" in the output. */
+export const STANDARD_ATTRIBUTES: readonly string[] = [
+  'displayName', 'givenName', 'surname', 'jobTitle', 'department', 'companyName',
+  'mobilePhone', 'businessPhones', 'officeLocation', 'streetAddress', 'city', 'state',
+  'postalCode', 'country', 'employeeId', 'faxNumber',
+  ...Array.from({ length: 15 }, (_, i) => `extensionAttribute${i + 1}`),
+];
+
+/** Names a template sees. Destructured once per render instead of `with`, which strict mode forbids. */
+const LOCALS = ['user', 'sender', 'org', 'now', 'kind', 'image', 'images', 'url', 'tel'] as const;
+type Locals = Record<(typeof LOCALS)[number], unknown>;
+type RenderFn = (locals: Locals) => string;
+
+interface CompiledImage {
+  readonly id: string;
+  readonly src: string;
+  readonly inline?: InlineImage;
+}
+
+interface CompiledSnippet {
+  readonly html: RenderFn;
+  readonly text?: RenderFn;
+}
+
+/** Where a compile error happened, as `file:line`, from ejs's generated source. */
+function locateSyntaxError(source: string, options: ejs.Options): { line: number; detail: string } | undefined {
+  // generateSource and source are ejs internals that @types/ejs does not declare.
+  const template = new ejs.Template(source, options) as unknown as { generateSource(): void; source: string };
+  try {
+    template.generateSource();
+  } catch (err) {
+    // The parser's own errors (an unclosed `<%`): point at the last opening tag without a close.
+    const lastOpen = source.lastIndexOf('<%');
+    const lastClose = source.lastIndexOf('%>');
+    const at = lastOpen > lastClose ? lastOpen : 0;
+    return { line: source.slice(0, at).split('\n').length, detail: (err as Error).message };
+  }
+  // Re-parse the generated body with vm only to learn the line of the syntax
+  // error (Function() does not say); ejs writes `__line = N` before each template line's code.
+  const generated = `(function (locals, escapeFn, include, rethrow) {\n"use strict";\n${template.source}\n})`;
+  try {
+    new vm.Script(generated, { filename: 'template' });
+  } catch (err) {
+    const at = /^template:(\d+)/.exec(String((err as Error).stack ?? ''));
+    if (!at) return undefined;
+    const generatedLines = generated.split('\n').slice(0, Number(at[1]));
+    let line = 1;
+    for (const l of generatedLines) {
+      const m = /__line = (\d+)/.exec(l);
+      if (m) line = Number(m[1]);
+    }
+    return { line, detail: (err as Error).message };
+  }
+  return undefined;
+}
+
+function compileEjs(source: string, file: string, form: 'html' | 'text'): RenderFn {
+  const options: ejs.Options = {
+    filename: file,
+    strict: true,
+    destructuredLocals: [...LOCALS],
+    // HTML: ejs's default escape (& < > " '); text: values as they are.
+    escape: form === 'text' ? textEscape : undefined,
+    // include() would read files at render time; a template is one self-contained file.
+    includer: (name: string) => {
+      throw new Error(`include("${name}") is not supported: a template is one self-contained file`);
+    },
+  };
+  try {
+    return ejs.compile(source, options) as unknown as RenderFn;
+  } catch (err) {
+    const where = locateSyntaxError(source, options);
+    const lineText = where ? source.split('\n')[where.line - 1]?.trim() : undefined;
+    const detail = where?.detail ?? (err as Error).message.split('\n')[0];
+    throw new Error(
+      `${file}${where ? `:${where.line}` : ''}: ${form} template does not compile: ${detail}${lineText ? ` (line: ${JSON.stringify(lineText.slice(0, 120))})` : ''}`,
+      { cause: err },
+    );
+  }
+}
+
+/** A Content-ID that is stable for one image content: `<id>.<sha256 prefix>@signet`. */
+function contentId(asset: ImageAsset): string {
+  const safeId = asset.id.replace(/[^A-Za-z0-9._-]/g, '_');
+  return `${safeId}.${createHash('sha256').update(asset.data).digest('hex').slice(0, 8)}@signet`;
+}
+
+function compileImage(asset: ImageAsset): CompiledImage {
+  if (asset.mode === 'link') {
+    const url = safeUrl(asset.url);
+    if (!/^https?:/i.test(url)) throw new Error(`${asset.file}: image "${asset.id}" is linked but its url ${JSON.stringify(asset.url ?? '')} is not an http(s) URL`);
+    return { id: asset.id, src: url };
+  }
+  const cid = contentId(asset);
+  return {
+    id: asset.id,
+    src: `cid:${cid}`,
+    inline: { cid, contentType: asset.contentType, filename: path.basename(asset.file), data: asset.data },
+  };
+}
+
+/** The `user` a template sees: every standard attribute present ('' when missing), plus `mail`. */
+function userLocals(user: DirectoryUser | undefined, sender: string, overrides: Map<string, Record<string, string>>): Readonly<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const key of STANDARD_ATTRIBUTES) out[key] = '';
+  if (user) {
+    for (const [key, value] of Object.entries(user.attributes)) out[key] = value === undefined || value === null ? '' : String(value);
+  }
+  const mail = (user?.mail ?? sender).trim().toLowerCase();
+  // With a directory user, the lookup depends on the user only (the result is cached per user).
+  const keys = user ? [mail, ...user.aliases.map((a) => a.trim().toLowerCase())] : [mail];
+  const override = keys.map((k) => overrides.get(k)).find((o) => o !== undefined);
+  if (override) for (const [key, value] of Object.entries(override)) out[key] = value === undefined || value === null ? '' : String(value);
+  out.mail = mail;
+  // Frozen: a cached object shared by every message of this user must not carry one message's changes to the next.
+  return Object.freeze(out);
+}
+
+const RECORDER = Symbol('image recorder');
+
+/** Bound of the text-form cache: a few hundred senders' signatures, a few KB each. */
+const TEXT_CACHE_ENTRIES = 512;
+
+class ImageRecorder {
+  readonly used: CompiledImage[] = [];
+  constructor(private readonly images: ReadonlyMap<string, CompiledImage>) {}
+  use(id: string): string {
+    const image = this.images.get(String(id));
+    if (!image) throw new Error(`unknown image ${JSON.stringify(id)}; images: ${[...this.images.keys()].join(', ') || '(none)'}`);
+    if (!this.used.includes(image)) this.used.push(image);
+    return image.src;
+  }
+}
+
+class CompiledTemplateSet implements TemplateSet {
+  readonly version: string;
+  private readonly templates = new Map<string, CompiledSnippet>();
+  private readonly addons = new Map<string, CompiledSnippet>();
+  private readonly images = new Map<string, CompiledImage>();
+  /** `images.logo` as well as `image('logo')`: getters on a prototype built once, reading the per-render recorder. */
+  private readonly imagesProto: object;
+  private readonly orgLocals: Readonly<{ id: string; displayName: string }>;
+  private readonly overrides = new Map<string, Record<string, string>>();
+  /**
+   * Automatic text forms by rendered HTML: html-to-text costs several times the
+   * ejs render, and the same sender's signature renders to the same HTML
+   * message after message. The conversion is a pure function of the HTML, so
+   * a hit is always right; least recently used entries go first.
+   */
+  private readonly textCache = new Map<string, string>();
+  /** Attributes per directory user object (snapshots replace users rather than mutate them). */
+  private readonly userCache = new WeakMap<DirectoryUser, Readonly<Record<string, string>>>();
+
+  constructor(private readonly org: OrgConfig) {
+    this.version = org.version;
+    this.orgLocals = Object.freeze({ id: org.orgId, displayName: org.displayName ?? org.orgId });
+    for (const [address, attrs] of org.userAttributes) this.overrides.set(address.trim().toLowerCase(), attrs);
+    for (const [id, asset] of org.images) this.images.set(id, compileImage(asset));
+    const proto: Record<string, unknown> = Object.create(null);
+    for (const id of this.images.keys()) {
+      Object.defineProperty(proto, id, {
+        get(this: { [RECORDER]: ImageRecorder }) {
+          return this[RECORDER].use(id);
+        },
+        enumerable: true,
+      });
+    }
+    this.imagesProto = Object.freeze(proto);
+
+    for (const [id, source] of org.templates) this.templates.set(id, this.compileSnippet(source));
+    for (const [id, source] of org.addons) this.addons.set(id, this.compileSnippet(source));
+
+    // One render of each with an empty user: catches typos (ReferenceError),
+    // unknown images and include() when the config is loaded, not on a message.
+    const probe: RenderContext = { sender: `postmaster@${org.acceptedDomains[0] ?? 'example.invalid'}`, org, now: new Date(), kind: 'new' };
+    for (const [id, source] of org.templates) this.renderWith(this.templates.get(id)!, source, probe);
+    for (const [id, source] of org.addons) this.renderWith(this.addons.get(id)!, source, probe);
+  }
+
+  private compileSnippet(source: TemplateSource | AddonSource): CompiledSnippet {
+    return {
+      html: compileEjs(source.html, source.file, 'html'),
+      text: source.text !== undefined ? compileEjs(source.text, `${source.file} (text form)`, 'text') : undefined,
+    };
+  }
+
+  has(id: string): boolean {
+    return this.templates.has(id);
+  }
+
+  hasAddon(id: string): boolean {
+    return this.addons.has(id);
+  }
+
+  render(templateId: string, ctx: RenderContext): RenderedSnippet {
+    const compiled = this.templates.get(templateId);
+    if (!compiled) throw new Error(`unknown template "${templateId}" in config ${this.version}`);
+    return this.renderWith(compiled, this.org.templates.get(templateId)!, ctx);
+  }
+
+  renderAddon(addonId: string, ctx: RenderContext): RenderedSnippet {
+    const compiled = this.addons.get(addonId);
+    if (!compiled) throw new Error(`unknown add-on "${addonId}" in config ${this.version}`);
+    return this.renderWith(compiled, this.org.addons.get(addonId)!, ctx);
+  }
+
+  private userFor(ctx: RenderContext): Readonly<Record<string, string>> {
+    if (!ctx.user) return userLocals(undefined, ctx.sender, this.overrides);
+    let cached = this.userCache.get(ctx.user);
+    if (!cached) {
+      cached = userLocals(ctx.user, ctx.sender, this.overrides);
+      this.userCache.set(ctx.user, cached);
+    }
+    return cached;
+  }
+
+  private locals(ctx: RenderContext, recorder: ImageRecorder): Locals {
+    const images = Object.create(this.imagesProto, { [RECORDER]: { value: recorder } }) as object;
+    return {
+      user: this.userFor(ctx),
+      sender: ctx.sender,
+      org: this.orgLocals,
+      now: ctx.now,
+      kind: ctx.kind,
+      image: (id: string) => recorder.use(id),
+      images,
+      url: safeUrl,
+      tel: telHref,
+    };
+  }
+
+  private textOf(html: string): string {
+    let text = this.textCache.get(html);
+    if (text === undefined) {
+      text = htmlToText(html);
+      if (this.textCache.size >= TEXT_CACHE_ENTRIES) this.textCache.delete(this.textCache.keys().next().value!);
+    } else {
+      this.textCache.delete(html);
+    }
+    this.textCache.set(html, text);
+    return text;
+  }
+
+  private renderWith(compiled: CompiledSnippet, source: TemplateSource | AddonSource, ctx: RenderContext): RenderedSnippet {
+    const recorder = new ImageRecorder(this.images);
+    let html: string;
+    let text: string;
+    try {
+      html = compiled.html(this.locals(ctx, recorder)).trim();
+      // Images a text form asks for are not attached: a text part cannot show them.
+      text = compiled.text ? tidyText(compiled.text(this.locals(ctx, new ImageRecorder(this.images)))) : this.textOf(html);
+    } catch (err) {
+      // ejs already prefixes runtime errors with file:line; make sure the file is named either way.
+      const message = (err as Error).message;
+      throw new Error(message.includes(source.file) ? message : `${source.file}: ${message}`, { cause: err });
+    }
+    return { html, text, images: recorder.used.flatMap((i) => (i.inline ? [i.inline] : [])) };
+  }
+}
+
+/** Compiles every template and add-on of the config once. Throws naming file and line on a template that does not compile or fails a trial render. */
+export function compileTemplates(org: OrgConfig): TemplateSet {
+  return new CompiledTemplateSet(org);
+}

@@ -1,0 +1,60 @@
+// Helpers templates call on untrusted directory values. They decide what may
+// become a link; ejs's `<%=` escaping then keeps the value inside its
+// attribute. Both layers are needed: escaping alone would let
+// `javascript:alert(1)` through as a perfectly escaped href.
+
+const ALLOWED_SCHEMES = new Set(['http', 'https', 'mailto', 'tel']);
+
+// C0/C1 controls, zero-width and bidi marks, line/paragraph separators: browsers
+// strip or ignore some of these inside a scheme (`java\tscript:`), so a value
+// holding any of them is refused rather than cleaned.
+// eslint-disable-next-line no-control-regex
+const SUSPICIOUS_CHARS = /[\u0000-\u001F\u007F-\u009F\u00AD\u200B-\u200F\u202A-\u202E\u2028\u2029\u2060-\u2064\uFEFF]/;
+
+const SCHEME = /^([a-z][a-z0-9+.-]*):/i;
+
+// A bare host name with an optional port and path (`www.contoso.com/jobs`), as
+// people type a website into a directory field; it gets `https://`.
+const BARE_HOST = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,63}(?::\d{1,5})?(?:[/?#][^\s"'<>\\`]*)?$/i;
+
+/**
+ * The value as a link target if it is an http, https, mailto or tel URL (after
+ * trimming), `https://` + the value if it is a bare host name, else ''.
+ * Entity tricks (`&#106;avascript:`) have no valid scheme and are refused;
+ * control characters anywhere refuse the value.
+ */
+export function safeUrl(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  const text = String(value).trim();
+  if (!text || SUSPICIOUS_CHARS.test(text)) return '';
+  const scheme = SCHEME.exec(text);
+  if (scheme) {
+    const name = scheme[1].toLowerCase();
+    if (!ALLOWED_SCHEMES.has(name)) return '';
+    if (name === 'http' || name === 'https') {
+      // An authority is required (`https:foo` and `http:///x` are refused) and must parse.
+      if (!/^https?:\/\/[^/\\?#]/i.test(text)) return '';
+      try {
+        if (!new URL(text).hostname) return '';
+      } catch {
+        return '';
+      }
+    }
+    return text;
+  }
+  return BARE_HOST.test(text) ? `https://${text}` : '';
+}
+
+/** `tel:` + the digits of the value (a leading + kept), or '' when it has no digits. */
+export function telHref(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  const text = String(value).trim();
+  const digits = text.replace(/\D/g, '');
+  if (!digits) return '';
+  return `tel:${text.startsWith('+') ? '+' : ''}${digits}`;
+}
+
+/** `<%=` in text forms: no HTML escaping (AT&T stays AT&T), null/undefined print nothing. */
+export function textEscape(value: unknown): string {
+  return value === undefined || value === null ? '' : String(value);
+}

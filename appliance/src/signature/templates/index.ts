@@ -1,0 +1,5 @@
+// Templates: EJS signatures and add-ons compiled once per config version, rendered per message.
+export { compileTemplates, STANDARD_ATTRIBUTES } from './compile';
+export type { RenderContext, RenderedSnippet, TemplateSet } from './compile';
+export { safeUrl, telHref } from './helpers';
+export { htmlToText, linkTarget, tidyText } from './text';

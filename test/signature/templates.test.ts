@@ -1,0 +1,258 @@
+import { expect } from 'chai';
+import ejs from 'ejs';
+import type { ImageAsset, OrgConfig, TemplateSource } from '../../appliance/src/config';
+import type { DirectoryUser } from '../../appliance/src/directory';
+import { compileTemplates, htmlToText, safeUrl, telHref, tidyText, type RenderContext } from '../../appliance/src/signature/templates';
+import { addon, makeOrg, template } from '../rules/helpers';
+
+const SIGNATURE_HTML = `<table cellpadding="0" cellspacing="0" style="font-family:Arial,sans-serif">
+<tr><td><img src="<%= image('logo') %>" alt="<%= org.displayName %>" width="80"></td>
+<td style="padding-left:8px">
+<p style="margin:0"><b><%= user.displayName %></b></p>
+<% if (user.jobTitle) { %><p style="margin:0"><%= user.jobTitle %><% if (user.department) { %> | <%= user.department %><% } %></p><% } %>
+<% if (user.mobilePhone) { %><p style="margin:0">Mobile: <a href="<%= tel(user.mobilePhone) %>"><%= user.mobilePhone %></a></p><% } %>
+<p style="margin:0"><a href="mailto:<%= user.mail %>"><%= user.mail %></a></p>
+<% if (url(user.extensionAttribute1)) { %><p style="margin:0"><a href="<%= url(user.extensionAttribute1) %>" title="<%= user.displayName %>">Website</a> <a href="https://www.linkedin.com/company/contoso"><img src="<%= images.logo %>" alt="LinkedIn"></a></p><% } %>
+</td></tr></table>`;
+
+const LOGO: ImageAsset = { id: 'logo', contentType: 'image/png', data: Buffer.from('\x89PNG fake logo bytes'), mode: 'embed', file: 'images/logo.png' };
+
+function signatureOrg(extra: { templates?: TemplateSource[]; images?: ImageAsset[] } = {}): OrgConfig {
+  const org = makeOrg({
+    rules: [],
+    templates: extra.templates ?? [template('default', SIGNATURE_HTML)],
+    addons: [
+      addon('legal', { kind: 'disclaimer', position: 'bottom', html: '<p style="font-size:9px">This e-mail is confidential. <%= org.displayName %> &amp; partners.</p>' }),
+      addon('banner', { kind: 'campaign', html: '<a href="https://contoso.com/spring"><img src="<%= image(\'banner\') %>" alt="Spring sale"></a>', text: 'Spring sale: https://contoso.com/spring' }),
+    ],
+  });
+  const images = extra.images ?? [LOGO, { id: 'banner', contentType: 'image/gif', data: Buffer.from('GIF89a banner'), mode: 'link', url: 'https://cdn.contoso.com/banner.gif', file: 'images/banner.gif' }];
+  org.images = new Map(images.map((i) => [i.id, i]));
+  return org;
+}
+
+function person(attributes: Record<string, string | undefined>, mail = 'alice@contoso.com'): DirectoryUser {
+  return { mail, aliases: [], attributes, groups: [] };
+}
+
+function ctx(org: OrgConfig, user?: DirectoryUser, extra: Partial<RenderContext> = {}): RenderContext {
+  return { user, sender: user?.mail ?? 'someone@contoso.com', org, now: new Date('2026-03-15T12:00:00Z'), kind: 'new', ...extra };
+}
+
+const ALICE = person({ displayName: 'Alice Smith', jobTitle: 'Head of Sales', department: 'EMEA', mobilePhone: '+44 20 7946 0018', extensionAttribute1: 'www.contoso.com' });
+
+describe('templates: rendering', () => {
+  it('renders directory attributes, conditional lines and the org locals', () => {
+    const set = compileTemplates(signatureOrg());
+    const out = set.render('default', ctx(signatureOrg(), ALICE));
+    expect(out.html).to.contain('<b>Alice Smith</b>');
+    expect(out.html).to.contain('Head of Sales | EMEA');
+    expect(out.html).to.contain('<a href="tel:+442079460018">+44 20 7946 0018</a>');
+    expect(out.html).to.contain('<a href="mailto:alice@contoso.com">alice@contoso.com</a>');
+    expect(out.html).to.contain('<a href="https://www.contoso.com" title="Alice Smith">Website</a>');
+    expect(out.html).to.contain('alt="Contoso Ltd"');
+    expect(out.text).to.equal(
+      ['Contoso Ltd', 'Alice Smith', 'Head of Sales | EMEA', 'Mobile: +44 20 7946 0018', 'alice@contoso.com', 'Website <https://www.contoso.com> LinkedIn <https://www.linkedin.com/company/contoso>'].join('\n'),
+    );
+  });
+
+  it('a line disappears when its attribute is empty or missing, in HTML and in text', () => {
+    const org = signatureOrg();
+    const set = compileTemplates(org);
+    for (const bob of [person({ displayName: 'Bob Jones', mobilePhone: '' }, 'bob@contoso.com'), person({ displayName: 'Bob Jones' }, 'bob@contoso.com')]) {
+      const out = set.render('default', ctx(org, bob));
+      expect(out.html).to.not.contain('Mobile');
+      expect(out.html).to.not.contain('Website');
+      expect(out.html).to.not.contain(' | ');
+      expect(out.html).to.not.contain('undefined');
+      expect(out.text).to.equal(['Contoso Ltd', 'Bob Jones', 'bob@contoso.com'].join('\n'));
+    }
+  });
+
+  it('a sender missing from the directory gets empty attributes and their address as user.mail', () => {
+    const org = signatureOrg();
+    const out = compileTemplates(org).render('default', ctx(org, undefined, { sender: 'Temp@Contoso.com' }));
+    expect(out.html).to.contain('<a href="mailto:temp@contoso.com">temp@contoso.com</a>');
+    expect(out.html).to.contain('<b></b>');
+  });
+
+  it('per-user attribute overrides from the config apply over the directory', () => {
+    const org = signatureOrg();
+    org.userAttributes.set('Alice@Contoso.com', { jobTitle: 'Chief Revenue Officer', mobilePhone: '' });
+    const out = compileTemplates(org).render('default', ctx(org, ALICE));
+    expect(out.html).to.contain('Chief Revenue Officer | EMEA');
+    expect(out.html).to.not.contain('Mobile');
+  });
+
+  it('embedded images: cid: src, returned once with a stable per-content cid; linked images: the URL', () => {
+    const org = signatureOrg();
+    const set = compileTemplates(org);
+    const out = set.render('default', ctx(org, ALICE));
+    expect(out.images).to.have.length(1);
+    const [logo] = out.images;
+    expect(logo.cid).to.match(/^logo\.[0-9a-f]{8}@signet$/);
+    expect(logo.contentType).to.equal('image/png');
+    expect(logo.filename).to.equal('logo.png');
+    expect(logo.data.equals(LOGO.data)).to.equal(true);
+    expect(out.html.split(`src="cid:${logo.cid}"`)).to.have.length(3); // used twice, via image() and images.logo
+    // Same content, same cid in another compile; other content, other cid.
+    expect(compileTemplates(signatureOrg()).render('default', ctx(org, ALICE)).images[0].cid).to.equal(logo.cid);
+    const changed = signatureOrg({ images: [{ ...LOGO, data: Buffer.from('another logo') }] });
+    changed.addons.delete('banner');
+    expect(compileTemplates(changed).render('default', ctx(changed, ALICE)).images[0].cid).to.not.equal(logo.cid);
+    // Linked image: URL in the HTML, nothing to embed; the add-on's own text form is used.
+    const banner = set.renderAddon('banner', ctx(org, ALICE));
+    expect(banner.html).to.contain('src="https://cdn.contoso.com/banner.gif"');
+    expect(banner.images).to.deep.equal([]);
+    expect(banner.text).to.equal('Spring sale: https://contoso.com/spring');
+  });
+
+  it('a snippet that uses no image returns none', () => {
+    const org = signatureOrg();
+    const out = compileTemplates(org).renderAddon('legal', ctx(org, ALICE));
+    expect(out.images).to.deep.equal([]);
+    expect(out.html).to.equal('<p style="font-size:9px">This e-mail is confidential. Contoso Ltd &amp; partners.</p>');
+    expect(out.text).to.equal('This e-mail is confidential. Contoso Ltd & partners.');
+  });
+
+  it('text forms are not HTML-escaped; automatic text decodes the escaped HTML', () => {
+    const org = signatureOrg({
+      templates: [
+        template('plain', '<p><%= user.companyName %></p>', '-- \n<%= user.displayName %>\n<%= user.companyName %>\n\n\n<% if (user.mobilePhone) { %>M: <%= user.mobilePhone %><% } %>\n\n'),
+        template('auto', '<p><%= user.displayName %> &lt;<%= user.mail %>&gt;</p><p><%= user.companyName %></p>'),
+      ],
+    });
+    const set = compileTemplates(org);
+    const who = person({ displayName: 'Tom "T" O\'Neil <ops>', companyName: 'AT&T' }, 'tom@contoso.com');
+    const plain = set.render('plain', ctx(org, who));
+    expect(plain.html).to.equal('<p>AT&amp;T</p>');
+    // The "-- " delimiter keeps its space; blank lines at the end and doubled ones are dropped.
+    expect(plain.text).to.equal('-- \nTom "T" O\'Neil <ops>\nAT&T');
+    const auto = set.render('auto', ctx(org, who));
+    expect(auto.html).to.equal('<p>Tom &#34;T&#34; O&#39;Neil &lt;ops&gt; &lt;tom@contoso.com&gt;</p><p>AT&amp;T</p>');
+    expect(auto.text).to.equal('Tom "T" O\'Neil <ops> <tom@contoso.com>\nAT&T');
+  });
+
+  it('templates see kind, now, sender and org', () => {
+    const org = signatureOrg({ templates: [template('t', '<%= kind %>|<%= now.getUTCFullYear() %>|<%= sender %>|<%= org.id %>|<%= org.displayName %>')] });
+    const out = compileTemplates(org).render('t', ctx(org, ALICE, { kind: 'reply' }));
+    expect(out.html).to.equal('reply|2026|alice@contoso.com|contoso|Contoso Ltd');
+  });
+
+  it('has(), version, and clear errors for unknown ids', () => {
+    const org = signatureOrg();
+    const set = compileTemplates(org);
+    expect(set.version).to.equal('test-1');
+    expect(set.has('default')).to.equal(true);
+    expect(set.has('legal')).to.equal(false);
+    expect(set.hasAddon('legal')).to.equal(true);
+    expect(() => set.render('nope', ctx(org, ALICE))).to.throw('unknown template "nope" in config test-1');
+    expect(() => set.renderAddon('nope', ctx(org, ALICE))).to.throw('unknown add-on "nope" in config test-1');
+  });
+});
+
+describe('templates: compiled once per config version', () => {
+  it('renders 1000 messages without compiling again', () => {
+    const original = ejs.compile;
+    let calls = 0;
+    const counting: typeof ejs.compile = ((...args: Parameters<typeof ejs.compile>) => {
+      calls++;
+      return original(...args);
+    }) as typeof ejs.compile;
+    ejs.compile = counting;
+    try {
+      const org = signatureOrg({ templates: [template('default', SIGNATURE_HTML), template('plain', '<p>x</p>', '<%= user.displayName %>')] });
+      const set = compileTemplates(org);
+      // Every HTML form and every text form, once: 2 templates + 1 text form + 2 add-ons + 1 add-on text form.
+      expect(calls).to.equal(6);
+      const users = Array.from({ length: 50 }, (_, i) => person({ displayName: `User ${i}`, mobilePhone: i % 2 ? `+1 555 01${i}` : '' }, `u${i}@contoso.com`));
+      for (let i = 0; i < 1000; i++) {
+        const c = ctx(org, users[i % users.length], { kind: i % 3 ? 'new' : 'reply' });
+        set.render(i % 2 ? 'default' : 'plain', c);
+        set.renderAddon('legal', c);
+        set.renderAddon('banner', c);
+      }
+      expect(calls).to.equal(6);
+    } finally {
+      ejs.compile = original;
+    }
+  });
+
+  it('one render cannot leak into the next: user locals are frozen', () => {
+    const org = signatureOrg({ templates: [template('t', '<% try { user.displayName = "hijacked" } catch (e) { %>frozen<% } %>|<%= user.displayName %>')] });
+    const set = compileTemplates(org);
+    expect(set.render('t', ctx(org, ALICE)).html).to.equal('frozen|Alice Smith');
+    expect(set.render('t', ctx(org, ALICE)).html).to.equal('frozen|Alice Smith');
+  });
+});
+
+describe('templates: errors name the file and line', () => {
+  const compileWith = (t: TemplateSource) => () => compileTemplates(signatureOrg({ templates: [t] }));
+
+  it('a JavaScript syntax error inside a tag', () => {
+    expect(compileWith(template('bad', '<p>\n<%= user.displayName %>\n<% if (user.jobTitle { %>\n<p><% } %>'))).to.throw(
+      /^templates\/bad\.html\.ejs:3: html template does not compile: .*\(line: "<% if \(user\.jobTitle \{ %>"\)/,
+    );
+    expect(compileWith(template('bad2', 'a\n\n\n<%= user.displayName user.mail %>\nz'))).to.throw(/^templates\/bad2\.html\.ejs:4: /);
+  });
+
+  it('an unclosed tag', () => {
+    expect(compileWith(template('open', '<p>hi</p>\n<%= user.displayName\n<p>bye</p>'))).to.throw(/^templates\/open\.html\.ejs:2: html template does not compile: Could not find matching close tag/);
+  });
+
+  it('an error in the text form names it', () => {
+    expect(compileWith(template('t', '<p>ok</p>', 'line1\n<% } %>'))).to.throw(/^templates\/t\.html\.ejs \(text form\):2: text template does not compile/);
+  });
+
+  it('a typo, an unknown image or include() fails when the config is compiled, not on a message', () => {
+    expect(compileWith(template('typo', '<p>\n<%= usr.displayName %></p>'))).to.throw(/templates\/typo\.html\.ejs:2[\s\S]*usr is not defined/);
+    expect(compileWith(template('img', '<img src="<%= image(\'logoo\') %>">'))).to.throw(/templates\/img\.html\.ejs:1[\s\S]*unknown image "logoo"; images: logo, banner/);
+    expect(compileWith(template('inc', '<%- include("footer.ejs") %>'))).to.throw(/include\("footer\.ejs"\) is not supported/);
+  });
+
+  it('a linked image needs an http(s) URL', () => {
+    const bad: ImageAsset = { id: 'x', contentType: 'image/png', data: Buffer.alloc(0), mode: 'link', url: 'javascript:alert(1)', file: 'images/x.png' };
+    expect(() => compileTemplates(signatureOrg({ images: [LOGO, bad] }))).to.throw(/images\/x\.png: image "x" is linked but its url "javascript:alert\(1\)" is not an http\(s\) URL/);
+  });
+});
+
+describe('templates: helpers and text conversion', () => {
+  it('url() keeps http, https, mailto and tel; makes bare host names https; refuses everything else', () => {
+    expect(safeUrl('https://contoso.com/a?b=c')).to.equal('https://contoso.com/a?b=c');
+    expect(safeUrl('  HTTP://contoso.com ')).to.equal('HTTP://contoso.com');
+    expect(safeUrl('mailto:a@contoso.com')).to.equal('mailto:a@contoso.com');
+    expect(safeUrl('tel:+15550100')).to.equal('tel:+15550100');
+    expect(safeUrl('www.contoso.com/jobs')).to.equal('https://www.contoso.com/jobs');
+    for (const bad of [
+      'javascript:alert(1)', 'JaVaScRiPt:alert(1)', ' \t javascript:alert(1)', '\u0001javascript:alert(1)', 'java\tscript:alert(1)', 'java\nscript:alert(1)',
+      '&#106;avascript:alert(1)', '&#x6A;avascript:alert(1)', 'javascript&colon;alert(1)', 'data:text/html,<script>alert(1)</script>', 'vbscript:msgbox(1)',
+      '//evil.example', '/relative', 'https://', 'http:///x', '\u200Bhttps://contoso.com', 'https://contoso.com/\u2028x', '', '   ', undefined, null,
+    ]) {
+      expect(safeUrl(bad), JSON.stringify(bad)).to.equal('');
+    }
+  });
+
+  it('tel() keeps digits and a leading +', () => {
+    expect(telHref('+44 (20) 7946-0018')).to.equal('tel:+442079460018');
+    expect(telHref('020 7946 0018')).to.equal('tel:02079460018');
+    expect(telHref('javascript:alert(1)')).to.equal('tel:1');
+    expect(telHref('n/a')).to.equal('');
+    expect(telHref(undefined)).to.equal('');
+  });
+
+  it('html-to-text: links only where the text does not say it, images by alt text, tables in reading order', () => {
+    expect(htmlToText('<a href="mailto:a@contoso.com">a@contoso.com</a>')).to.equal('a@contoso.com');
+    expect(htmlToText('<a href="mailto:a@contoso.com">Write to us</a>')).to.equal('Write to us <a@contoso.com>');
+    expect(htmlToText('<a href="tel:+15550100">+1 555 0100</a>')).to.equal('+1 555 0100');
+    expect(htmlToText('<a href="https://www.contoso.com/">www.contoso.com</a>')).to.equal('www.contoso.com');
+    expect(htmlToText('<a href="https://contoso.com/jobs">Careers</a>')).to.equal('Careers <https://contoso.com/jobs>');
+    expect(htmlToText('<a href="javascript:alert(1)">Click</a>')).to.equal('Click');
+    expect(htmlToText('<img src="cid:x@signet"><img src="https://t.example/p.gif" alt="Contoso">')).to.equal('Contoso');
+    expect(htmlToText('<style>p{color:red}</style><table><tr><td>Left</td><td><p>One</p><p>Two</p></td></tr></table>')).to.equal('Left\nOne\nTwo');
+  });
+
+  it('tidyText trims trailing spaces and blank lines, keeps one blank line between blocks', () => {
+    expect(tidyText('\n\na  \r\n\r\n\r\n\r\nb\t\n\n')).to.equal('a\n\nb');
+    expect(tidyText('--  \nName')).to.equal('-- \nName');
+  });
+});
