@@ -64,7 +64,10 @@ export function createAzureKeyProvider(keyRef: string, options: AzureKeyProvider
     async wrap(dataKey) {
       try {
         // A versionless ref wraps under the key's current version; the vault answers with the versioned kid.
-        const result = await client(keyRef).wrapKey(AZURE_WRAP_ALG, dataKey);
+        // A fresh client each time: a CryptographyClient pins the version it first fetched, and wrap
+        // must follow rotations (it is rare: seal and reseal only).
+        const wrapper = own.version ? client(keyRef) : new CryptographyClient(keyRef, options.credential, options.clientOptions);
+        const result = await wrapper.wrapKey(AZURE_WRAP_ALG, dataKey);
         if (!result.keyID || !parseKeyId(result.keyID).version) throw new Error('the vault did not name the key version it used');
         return { wrapped: Buffer.from(result.result), keyRef: result.keyID, alg: AZURE_WRAP_ALG };
       } catch (error) {

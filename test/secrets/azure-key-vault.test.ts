@@ -1,0 +1,122 @@
+import { expect } from 'chai';
+import { KeyClient } from '@azure/keyvault-keys';
+import { inspect, reseal, seal, unseal, BundleError } from '../../appliance/src/config/bundle';
+import { createAzureCredential, createAzureKeyProvider, createKeyVaultSecretProvider, keyProviderFromRef, SecretError, type TokenCredential } from '../../appliance/src/secrets';
+import { startAzureStandin, trustTestCa, useStandinManagedIdentity, type AzureStandin } from '../support/azure-standin';
+
+// The vault is reached at 127.0.0.1, which can never be a subdomain of the
+// challenge's resource (vault.azure.net), so the SDK's check that the two match
+// is turned off for the loopback stand-in only; production keeps it on.
+const clientOptions = { disableChallengeResourceVerification: true, retryOptions: { maxRetries: 0 } };
+
+const files = () => new Map([['org.yaml', Buffer.from('orgId: contoso\n')], ['templates/a.html.ejs', Buffer.from('<p>hi</p>')]]);
+
+async function refusal(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  return expect.fail('expected a refusal');
+}
+
+describe('Azure Key Vault org key and secrets (real SDK clients against a local stand-in)', () => {
+  let standin: AzureStandin;
+  let credential: TokenCredential;
+  let restore: Array<() => void>;
+  let keyUrl: string;
+
+  before(async () => {
+    standin = await startAzureStandin();
+    restore = [trustTestCa(standin.caPem), useStandinManagedIdentity(standin)];
+    credential = createAzureCredential({ kind: 'node', managedIdentityClientId: 'node-identity-1' });
+    standin.createKey('org-contoso');
+    keyUrl = `${standin.vaultUrl}/keys/org-contoso`;
+  });
+  after(async () => {
+    for (const undo of restore.reverse()) undo();
+    await standin.close();
+  });
+
+  it('seals and unseals with a Key Vault key: the vault wraps, the bundle records the versioned key id', async () => {
+    const key = createAzureKeyProvider(keyUrl, { credential, clientOptions });
+    const bundle = await seal(files(), { orgId: 'contoso', version: 1, author: 'ops', keyProvider: key });
+    const header = inspect(bundle);
+    expect(header.key.alg).to.equal('RSA-OAEP-256');
+    expect(header.key.ref).to.match(new RegExp(`^${keyUrl.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/[0-9a-f]{32}$`));
+    const { files: opened } = await unseal(bundle, key, { expectOrgId: 'contoso' });
+    expect(opened.get('org.yaml')!.toString()).to.equal('orgId: contoso\n');
+    // It went through the token endpoint with the node's user-assigned identity and through the vault's wrap/unwrap.
+    const paths = standin.requests.map((r) => `${r.method} ${r.path}`);
+    expect(paths.some((p) => p.startsWith('GET /metadata/identity/oauth2/token'))).to.equal(true);
+    expect(paths.some((p) => /^POST \/keys\/org-contoso\/[0-9a-f]{32}\/unwrapkey$/.test(p))).to.equal(true);
+    expect(standin.requests.find((r) => r.path.startsWith('/metadata/identity/oauth2/token'))).to.include({ clientId: 'node-identity-1', resource: 'https://vault.azure.net' });
+  });
+
+  it('rotation: new bundles use the new version, old bundles still open, reseal moves them; a disabled old version is refused', async () => {
+    const key = keyProviderFromRef(keyUrl, { credential: () => credential, clientOptions });
+    const old = await seal(files(), { orgId: 'contoso', version: 2, author: 'ops', keyProvider: key });
+    const oldRef = inspect(old).key.ref;
+    // Rotate with the real KeyClient (POST /keys/{name}/rotate).
+    const keyClient = new KeyClient(standin.vaultUrl, credential, clientOptions);
+    const rotated = await keyClient.rotateKey('org-contoso');
+    expect(rotated.id).to.not.equal(oldRef);
+    const fresh = await seal(files(), { orgId: 'contoso', version: 3, author: 'ops', keyProvider: key });
+    expect(inspect(fresh).key.ref).to.equal(rotated.id);
+    expect((await unseal(old, key)).header.version).to.equal(2);
+    const moved = await reseal(old, key);
+    expect(inspect(moved).key.ref).to.equal(rotated.id);
+    expect(inspect(moved).contentHash).to.equal(inspect(old).contentHash);
+    // Once the old version is disabled, only the resealed bundle opens.
+    standin.disableKeyVersion('org-contoso', oldRef.split('/').pop()!);
+    const error = await refusal(unseal(old, key));
+    expect(error).to.be.instanceOf(BundleError);
+    expect((error as BundleError).code).to.equal('key-unavailable');
+    expect(error.message).to.match(/refused unwrap.*disabled key/);
+    expect((await unseal(moved, key)).files.size).to.equal(2);
+  });
+
+  it('refuses a bundle of another Key Vault key as "wrong key", and an altered wrapped key as "tampered"', async () => {
+    standin.createKey('org-fabrikam');
+    const fabrikam = createAzureKeyProvider(`${standin.vaultUrl}/keys/org-fabrikam`, { credential, clientOptions });
+    const contoso = createAzureKeyProvider(keyUrl, { credential, clientOptions });
+    const bundle = await seal(files(), { orgId: 'fabrikam', version: 1, author: 'ops', keyProvider: fabrikam });
+    const wrong = await refusal(unseal(bundle, contoso));
+    expect((wrong as BundleError).code).to.equal('wrong-key');
+    expect(wrong.message).to.match(/wrong key: the bundle was sealed under .*org-fabrikam\/[0-9a-f]+, the key given is .*org-contoso/);
+    // Replace the wrapped key by a valid-looking but different ciphertext: the vault cannot decrypt it.
+    const header = inspect(bundle);
+    const text = bundle.toString('latin1');
+    const other = Buffer.from(header.key.wrapped, 'base64');
+    other[10] ^= 1;
+    const altered = Buffer.from(text.replace(header.key.wrapped, other.toString('base64')), 'latin1');
+    const tampered = await refusal(unseal(altered, fabrikam));
+    expect((tampered as BundleError).code).to.equal('tampered');
+    expect(tampered.message).to.match(/tampered/);
+  });
+
+  it('an identity without a role on the key is refused with the role it needs', async () => {
+    const outsider = createAzureCredential({ kind: 'node', managedIdentityClientId: 'someone-else' });
+    standin.deniedClients.add('someone-else');
+    try {
+      const key = createAzureKeyProvider(keyUrl, { credential: outsider, clientOptions });
+      const error = await refusal(seal(files(), { orgId: 'contoso', version: 1, author: 'x', keyProvider: key }));
+      expect(error.message).to.match(/Key Vault Crypto User/);
+    } finally {
+      standin.deniedClients.delete('someone-else');
+    }
+  });
+
+  it('reads secrets (latest and pinned versions) with @azure/keyvault-secrets', async () => {
+    const v1 = standin.setSecret('node-tls-key', '-----BEGIN PRIVATE KEY-----\nv1\n');
+    standin.setSecret('node-tls-key', '-----BEGIN PRIVATE KEY-----\nv2\n');
+    const secrets = createKeyVaultSecretProvider(standin.vaultUrl, { credential, clientOptions });
+    expect(await secrets.get('node-tls-key')).to.equal('-----BEGIN PRIVATE KEY-----\nv2\n');
+    expect(await secrets.get('node-tls-key', v1)).to.equal('-----BEGIN PRIVATE KEY-----\nv1\n');
+    const missing = await refusal(secrets.get('graph-client-secret'));
+    expect(missing).to.be.instanceOf(SecretError);
+    expect(missing.message).to.match(/cannot read secret graph-client-secret .*404/);
+    const invalid = await refusal(secrets.get('../etc'));
+    expect(invalid.message).to.match(/invalid secret name/);
+  });
+});

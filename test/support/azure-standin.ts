@@ -1,0 +1,363 @@
+// A local stand-in for the Azure endpoints Signet uses, speaking their
+// documented REST contracts over HTTPS on 127.0.0.1 with a throw-away test CA,
+// so that the real SDK clients (@azure/identity, @azure/keyvault-keys,
+// @azure/keyvault-secrets, @azure/storage-blob) run their own request code:
+//
+// - managed identity token endpoint (IMDS contract, reached through
+//   AZURE_POD_IDENTITY_AUTHORITY_HOST, which MSAL documents as the IMDS override):
+//     GET /metadata/identity/oauth2/token?api-version&resource[&client_id]   (Metadata: true)
+// - Key Vault keys (RSA keys held here; private halves never leave):
+//     GET  /keys/{name}[/{version}]            POST /keys/{name}/create   POST /keys/{name}/rotate
+//     PATCH /keys/{name}/{version} (enable/disable)
+//     POST /keys/{name}/{version}/wrapkey|unwrapkey   (RSA-OAEP-256, base64url values)
+// - Key Vault secrets: GET /secrets/{name}[/{version}]
+//   with the Key Vault challenge: an unauthenticated request gets 401 and
+//   `WWW-Authenticate: Bearer authorization="…", resource="https://vault.azure.net"`.
+// - Blob Storage (path-style URL, as for an emulator): GET/HEAD/PUT /{account}/{container}/{blob}
+//   with ETag, If-None-Match (304) and If-Match (412).
+import 'reflect-metadata'; // @peculiar/x509 (through tsyringe) needs the Reflect metadata polyfill
+import * as x509 from '@peculiar/x509';
+import { constants, createHash, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, webcrypto, type KeyObject } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
+
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+export const VAULT_RESOURCE = 'https://vault.azure.net';
+export const STORAGE_RESOURCE = 'https://storage.azure.com';
+export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
+const TENANT = '72f988bf-0000-4000-8000-000000000001';
+
+export interface TestCa {
+  caPem: string;
+  /** A server certificate for 127.0.0.1 / ::1 / localhost, signed by the CA. */
+  issueServer(): Promise<{ cert: string; key: string }>;
+}
+
+const RSA = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 } as const;
+
+export async function createTestCa(): Promise<TestCa> {
+  const caKeys = (await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const now = Date.now();
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomBytes(8).toString('hex'),
+    name: 'CN=Signet test CA (stand-ins)',
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + 24 * 3600_000),
+    keys: caKeys,
+    signingAlgorithm: RSA,
+    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+  });
+  return {
+    caPem: ca.toString('pem'),
+    async issueServer() {
+      const keys = (await webcrypto.subtle.generateKey(RSA, true, ['sign', 'verify'])) as CryptoKeyPair;
+      const cert = await x509.X509CertificateGenerator.create({
+        serialNumber: randomBytes(8).toString('hex'),
+        subject: 'CN=127.0.0.1',
+        issuer: ca.subject,
+        notBefore: new Date(now - 60_000),
+        notAfter: new Date(now + 24 * 3600_000),
+        signingKey: caKeys.privateKey,
+        publicKey: keys.publicKey,
+        signingAlgorithm: RSA,
+        extensions: [
+          new x509.SubjectAlternativeNameExtension([{ type: 'ip', value: '127.0.0.1' }, { type: 'ip', value: '::1' }, { type: 'dns', value: 'localhost' }]),
+          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+        ],
+      });
+      const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+      return { cert: cert.toString('pem'), key: `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END PRIVATE KEY-----\n` };
+    },
+  };
+}
+
+/**
+ * Make this process trust the test CA for new TLS connections (Node's
+ * documented `tls.setDefaultCACertificates`, the in-process counterpart of
+ * NODE_EXTRA_CA_CERTS): every SDK then verifies the stand-in's certificate with
+ * its own, unmodified HTTP stack. Returns a function restoring the previous set.
+ */
+export function trustTestCa(caPem: string): () => void {
+  const before = tls.getCACertificates('default');
+  tls.setDefaultCACertificates([...before, caPem]);
+  return () => tls.setDefaultCACertificates(before);
+}
+
+interface KeyVersion { version: string; privateKey: KeyObject; publicKey: KeyObject; enabled: boolean; created: number }
+interface SecretVersion { version: string; value: string; enabled: boolean; created: number }
+interface StoredBlob { data: Buffer; etag: string; lastModified: Date; contentType: string }
+
+export interface RecordedRequest { method: string; path: string; clientId?: string; resource?: string }
+
+export interface AzureStandin {
+  /** https://127.0.0.1:PORT */
+  readonly url: string;
+  readonly vaultUrl: string;
+  readonly caPem: string;
+  /** Every request, in order (method, path without query, identity used). */
+  readonly requests: RecordedRequest[];
+  /** Create a key (or a new version of it). Returns the versioned key id. */
+  createKey(name: string): string;
+  disableKeyVersion(name: string, version: string): void;
+  setSecret(name: string, value: string): string;
+  blobUrl(account: string, container: string, blob: string): string;
+  putBlob(account: string, container: string, blob: string, data: Buffer): string;
+  getBlob(account: string, container: string, blob: string): Buffer | undefined;
+  /** Managed identities (client ids) refused by the vault with 403 (role missing). */
+  readonly deniedClients: Set<string>;
+  /** Validate a bearer token this stand-in issued for `resource`; returns the client id it was issued to. */
+  verifyToken(authorization: string | undefined, resource: string): string | undefined;
+  close(): Promise<void>;
+}
+
+const b64url = (data: Buffer) => data.toString('base64url');
+
+async function readBody(req: IncomingMessage, limit = 16 * 1024 * 1024): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw new Error('body too large');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'x-ms-request-id': randomUUID(), ...headers });
+  res.end(text);
+}
+
+function kvError(res: ServerResponse, status: number, code: string, message: string): void {
+  sendJson(res, status, { error: { code, message } });
+}
+
+function storageError(res: ServerResponse, status: number, code: string, message: string): void {
+  const body = `<?xml version="1.0" encoding="utf-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+  res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), 'x-ms-error-code': code, 'x-ms-request-id': randomUUID(), 'x-ms-version': '2025-11-05' });
+  res.end(status === 304 ? undefined : body);
+}
+
+export async function startAzureStandin(options: { ca?: TestCa } = {}): Promise<AzureStandin> {
+  const ca = options.ca ?? (await createTestCa());
+  const serverCert = await options.ca?.issueServer() ?? (await ca.issueServer());
+  const keys = new Map<string, KeyVersion[]>();
+  const secrets = new Map<string, SecretVersion[]>();
+  const blobs = new Map<string, StoredBlob>();
+  const tokens = new Map<string, { resource: string; clientId: string; expires: number }>();
+  const requests: RecordedRequest[] = [];
+  const deniedClients = new Set<string>();
+  let url = '';
+
+  const newVersion = () => randomBytes(16).toString('hex');
+  const keyId = (name: string, version: string) => `${url}/keys/${name}/${version}`;
+
+  function createKey(name: string): string {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const version = newVersion();
+    const list = keys.get(name) ?? [];
+    list.push({ version, privateKey, publicKey, enabled: true, created: Math.floor(Date.now() / 1000) });
+    keys.set(name, list);
+    return keyId(name, version);
+  }
+
+  function keyBundle(name: string, k: KeyVersion) {
+    const jwk = k.publicKey.export({ format: 'jwk' }) as { n: string; e: string };
+    return {
+      key: { kid: keyId(name, k.version), kty: 'RSA', key_ops: ['wrapKey', 'unwrapKey', 'encrypt', 'decrypt'], n: jwk.n, e: jwk.e },
+      attributes: { enabled: k.enabled, created: k.created, updated: k.created, recoveryLevel: 'Recoverable', exportable: false },
+    };
+  }
+
+  function verifyToken(authorization: string | undefined, resource: string): string | undefined {
+    const token = /^Bearer (.+)$/i.exec(authorization ?? '')?.[1];
+    const issued = token ? tokens.get(token) : undefined;
+    return issued && issued.resource === resource && issued.expires > Date.now() ? issued.clientId : undefined;
+  }
+
+  function findKey(name: string, version: string | undefined): KeyVersion | undefined {
+    const list = keys.get(name);
+    if (!list) return undefined;
+    return version ? list.find((k) => k.version === version) : list[list.length - 1];
+  }
+
+  async function handleVault(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const clientId = verifyToken(req.headers.authorization, VAULT_RESOURCE);
+    requests[requests.length - 1].clientId = clientId;
+    if (!clientId) {
+      await readBody(req);
+      res.writeHead(401, { 'www-authenticate': `Bearer authorization="https://login.microsoftonline.com/${TENANT}", resource="${VAULT_RESOURCE}"`, 'content-length': 0 });
+      res.end();
+      return;
+    }
+    if (deniedClients.has(clientId)) {
+      await readBody(req);
+      kvError(res, 403, 'Forbidden', `Caller is not authorized to perform action on resource. Caller: appid=${clientId}; Assignment: (not found)`);
+      return;
+    }
+    const body = await readBody(req);
+    const json = () => (body.length ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {});
+    let m: RegExpExecArray | null;
+    if ((m = /^\/secrets\/([^/]+)(?:\/([^/]*))?$/.exec(path)) && req.method === 'GET') {
+      const list = secrets.get(m[1]);
+      const s = list && (m[2] ? list.find((v) => v.version === m![2]) : list[list.length - 1]);
+      if (!s) return kvError(res, 404, 'SecretNotFound', `A secret with (name/id) ${m[1]} was not found in this key vault.`);
+      if (!s.enabled) return kvError(res, 403, 'Forbidden', 'Operation get is not allowed on a disabled secret.');
+      return sendJson(res, 200, { value: s.value, id: `${url}/secrets/${m[1]}/${s.version}`, attributes: { enabled: true, created: s.created, updated: s.created, recoveryLevel: 'Recoverable' } });
+    }
+    if ((m = /^\/keys\/([^/]+)\/(create|rotate)$/.exec(path)) && req.method === 'POST') {
+      if (m[2] === 'rotate' && !keys.has(m[1])) return kvError(res, 404, 'KeyNotFound', `A key with (name/id) ${m[1]} was not found in this key vault.`);
+      createKey(m[1]);
+      return sendJson(res, 200, keyBundle(m[1], findKey(m[1], undefined)!));
+    }
+    if ((m = /^\/keys\/([^/]+)(?:\/([^/]*))?\/(wrapkey|unwrapkey)$/.exec(path)) && req.method === 'POST') {
+      const k = findKey(m[1], m[2] || undefined);
+      if (!k) return kvError(res, 404, 'KeyNotFound', `A key with (name/id) ${m[1]}${m[2] ? `/${m[2]}` : ''} was not found in this key vault.`);
+      if (!k.enabled) return kvError(res, 403, 'Forbidden', `Operation ${m[3] === 'wrapkey' ? 'wrapKey' : 'unwrapKey'} is not allowed on a disabled key.`);
+      const { alg, value } = json() as { alg?: string; value?: string };
+      if (alg !== 'RSA-OAEP-256' || typeof value !== 'string') return kvError(res, 400, 'BadParameter', `Invalid algorithm or value (${alg}).`);
+      const input = Buffer.from(value, 'base64url');
+      const oaep = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' };
+      try {
+        const output = m[3] === 'wrapkey' ? publicEncrypt({ key: k.publicKey, ...oaep }, input) : privateDecrypt({ key: k.privateKey, ...oaep }, input);
+        return sendJson(res, 200, { kid: keyId(m[1], k.version), value: b64url(output) });
+      } catch {
+        return kvError(res, 400, 'BadParameter', 'Decryption failed: the value is not valid for this key.');
+      }
+    }
+    if ((m = /^\/keys\/([^/]+)(?:\/([^/]*))?$/.exec(path))) {
+      const k = findKey(m[1], m[2] || undefined);
+      if (!k) return kvError(res, 404, 'KeyNotFound', `A key with (name/id) ${m[1]} was not found in this key vault.`);
+      if (req.method === 'PATCH') {
+        const attributes = (json().attributes ?? {}) as { enabled?: boolean };
+        if (typeof attributes.enabled === 'boolean') k.enabled = attributes.enabled;
+        return sendJson(res, 200, keyBundle(m[1], k));
+      }
+      if (req.method === 'GET') return sendJson(res, 200, keyBundle(m[1], k));
+    }
+    return kvError(res, 400, 'BadParameter', `Unsupported ${req.method} ${path}`);
+  }
+
+  async function handleBlob(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    const clientId = verifyToken(req.headers.authorization, STORAGE_RESOURCE);
+    requests[requests.length - 1].clientId = clientId;
+    const body = await readBody(req);
+    if (!clientId) return storageError(res, 401, 'InvalidAuthenticationInfo', 'Authentication information is not given in the correct format.');
+    if (deniedClients.has(clientId)) return storageError(res, 403, 'AuthorizationPermissionMismatch', 'This request is not authorized to perform this operation using this permission.');
+    const stored = blobs.get(path);
+    const common = { 'x-ms-request-id': randomUUID(), 'x-ms-version': String(req.headers['x-ms-version'] ?? '2025-11-05'), date: new Date().toUTCString() };
+    if (req.method === 'PUT') {
+      if (req.headers['x-ms-blob-type'] !== 'BlockBlob') return storageError(res, 400, 'InvalidHeaderValue', 'x-ms-blob-type must be BlockBlob');
+      if (req.headers['if-match'] && req.headers['if-match'] !== stored?.etag) return storageError(res, 412, 'ConditionNotMet', 'The condition specified using HTTP conditional header(s) is not met.');
+      if (req.headers['if-none-match'] === '*' && stored) return storageError(res, 409, 'BlobAlreadyExists', 'The specified blob already exists.');
+      const etag = `"0x${createHash('sha256').update(body).update(randomBytes(4)).digest('hex').slice(0, 15).toUpperCase()}"`;
+      const blob = { data: body, etag, lastModified: new Date(), contentType: String(req.headers['x-ms-blob-content-type'] ?? 'application/octet-stream') };
+      blobs.set(path, blob);
+      res.writeHead(201, { ...common, etag, 'last-modified': blob.lastModified.toUTCString(), 'content-md5': createHash('md5').update(body).digest('base64'), 'x-ms-request-server-encrypted': 'true', 'content-length': 0 });
+      return void res.end();
+    }
+    if (req.method === 'GET' || req.method === 'HEAD') {
+      if (!stored) return storageError(res, 404, 'BlobNotFound', 'The specified blob does not exist.');
+      if (req.headers['if-none-match'] === stored.etag) {
+        res.writeHead(304, { ...common, etag: stored.etag, 'last-modified': stored.lastModified.toUTCString() });
+        return void res.end();
+      }
+      res.writeHead(200, {
+        ...common,
+        etag: stored.etag,
+        'last-modified': stored.lastModified.toUTCString(),
+        'content-length': stored.data.length,
+        'content-type': stored.contentType,
+        'x-ms-blob-type': 'BlockBlob',
+        'x-ms-lease-state': 'available',
+        'x-ms-lease-status': 'unlocked',
+        'x-ms-server-encrypted': 'true',
+        'accept-ranges': 'bytes',
+      });
+      return void res.end(req.method === 'HEAD' ? undefined : stored.data);
+    }
+    return storageError(res, 405, 'UnsupportedHttpVerb', `${req.method} is not supported here`);
+  }
+
+  function handleToken(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): void {
+    if (req.headers.metadata !== 'true') return sendJson(res, 400, { error: 'invalid_request', error_description: 'Required metadata header not specified' });
+    const resource = query.get('resource');
+    if (!resource) return sendJson(res, 400, { error: 'invalid_request', error_description: 'resource is required' });
+    const clientId = query.get('client_id') ?? 'system-assigned';
+    requests[requests.length - 1].clientId = clientId;
+    requests[requests.length - 1].resource = resource;
+    const token = randomBytes(24).toString('base64url');
+    const expiresIn = 3600;
+    tokens.set(token, { resource, clientId, expires: Date.now() + expiresIn * 1000 });
+    sendJson(res, 200, { access_token: token, expires_in: String(expiresIn), expires_on: String(Math.floor(Date.now() / 1000) + expiresIn), resource, token_type: 'Bearer', client_id: clientId });
+  }
+
+  const server: Server = createServer({ cert: serverCert.cert, key: serverCert.key }, (req, res) => {
+    const parsed = new URL(req.url ?? '/', 'https://127.0.0.1');
+    requests.push({ method: req.method ?? '', path: parsed.pathname });
+    const route = async () => {
+      if (/^\/metadata\/identity\/oauth2\/token\/?$/.test(parsed.pathname)) return handleToken(req, res, parsed.searchParams);
+      if (/^\/(keys|secrets)\//.test(parsed.pathname)) return handleVault(req, res, parsed.pathname);
+      if (/^\/[^/]+\/[^/]+\/.+/.test(parsed.pathname)) return handleBlob(req, res, decodeURIComponent(parsed.pathname));
+      sendJson(res, 404, { error: { code: 'NotFound', message: parsed.pathname } });
+    };
+    route().catch((error: unknown) => {
+      if (!res.headersSent) sendJson(res, 500, { error: { code: 'InternalError', message: String(error) } });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url,
+    vaultUrl: url,
+    caPem: ca.caPem,
+    requests,
+    deniedClients,
+    createKey,
+    disableKeyVersion(name, version) {
+      const k = findKey(name, version);
+      if (!k) throw new Error(`no key ${name}/${version}`);
+      k.enabled = false;
+    },
+    setSecret(name, value) {
+      const version = newVersion();
+      const list = secrets.get(name) ?? [];
+      list.push({ version, value, enabled: true, created: Math.floor(Date.now() / 1000) });
+      secrets.set(name, list);
+      return version;
+    },
+    blobUrl: (account, container, blob) => `${url}/${account}/${container}/${blob}`,
+    putBlob(account, container, blob, data) {
+      const etag = `"0x${randomBytes(7).toString('hex').toUpperCase()}"`;
+      blobs.set(`/${account}/${container}/${blob}`, { data, etag, lastModified: new Date(), contentType: 'application/octet-stream' });
+      return etag;
+    },
+    getBlob: (account, container, blob) => blobs.get(`/${account}/${container}/${blob}`)?.data,
+    verifyToken,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * Point @azure/identity's ManagedIdentityCredential at the stand-in (the IMDS
+ * override MSAL reads when the credential is created). Returns a restore function.
+ */
+export function useStandinManagedIdentity(standin: { url: string }): () => void {
+  const before = process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST;
+  process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST = standin.url;
+  return () => {
+    if (before === undefined) delete process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST;
+    else process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST = before;
+  };
+}
