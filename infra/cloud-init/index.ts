@@ -1,0 +1,178 @@
+// Renders what a processing node (and the monitoring VM) is given at first
+// boot: a cloud-config document built as data and serialized by the `yaml`
+// library (no string templating, so no value can break the YAML), carrying
+// the static install script from this folder and the per-node files.
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { stringify } from 'yaml';
+
+export interface NodeFile {
+  path: string;
+  content: string;
+  permissions: string;
+  owner?: string;
+}
+
+export interface NodeValues {
+  nodeName: string;
+  nodeFqdn: string;
+  version: string;
+  artifactUrl: string;
+  artifactSha256: string;
+  identityClientId: string;
+  vaultUri: string;
+  tlsSecretName: string;
+  httpPort: number;
+  /** /etc/signet/relay.yaml, already serialized. */
+  relayConfigYaml: string;
+}
+
+export const INSTALL_SCRIPT_PATH = '/usr/local/sbin/signet-install';
+
+export function installScript(): string {
+  return readFileSync(path.join(__dirname, 'signet-install.sh'), 'utf8');
+}
+
+/** Single-quoted for a shell `. file`; values are URLs, GUIDs and names, quoted anyway. */
+function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", "'\\''")}'`;
+}
+
+export function nodeEnvFile(v: NodeValues): string {
+  const entries: [string, string][] = [
+    ['SIGNET_NODE_NAME', v.nodeName],
+    ['SIGNET_NODE_FQDN', v.nodeFqdn],
+    ['SIGNET_VERSION', v.version],
+    ['SIGNET_ARTIFACT_URL', v.artifactUrl],
+    ['SIGNET_ARTIFACT_SHA256', v.artifactSha256],
+    ['SIGNET_IDENTITY_CLIENT_ID', v.identityClientId],
+    ['SIGNET_VAULT_URI', v.vaultUri],
+    ['SIGNET_TLS_SECRET', v.tlsSecretName],
+    ['SIGNET_HTTP_PORT', String(v.httpPort)],
+  ];
+  return `# Written by the tenant's Pulumi stack; read by ${INSTALL_SCRIPT_PATH}.\n${entries.map(([k, val]) => `${k}=${shellQuote(val)}`).join('\n')}\n`;
+}
+
+export function nodeFiles(v: NodeValues): NodeFile[] {
+  return [
+    { path: INSTALL_SCRIPT_PATH, content: installScript(), permissions: '0755', owner: 'root:root' },
+    { path: '/etc/signet/node.env', content: nodeEnvFile(v), permissions: '0644', owner: 'root:root' },
+    { path: '/etc/signet/relay.yaml', content: v.relayConfigYaml, permissions: '0644', owner: 'root:root' },
+  ];
+}
+
+/** The node's cloud-config (`#cloud-config` document). */
+export function renderNodeCloudInit(v: NodeValues): string {
+  const doc = {
+    package_update: true,
+    packages: ['curl', 'ca-certificates', 'openssl', 'python3'],
+    ssh_pwauth: false,
+    disable_root: true,
+    write_files: nodeFiles(v).map((f) => ({ path: f.path, content: f.content, permissions: f.permissions, owner: f.owner ?? 'root:root' })),
+    runcmd: [[INSTALL_SCRIPT_PATH]],
+  };
+  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+}
+
+/**
+ * The Run Command script that converges a running node to the stack's values:
+ * waits for first-boot cloud-init, rewrites the files, reinstalls. Upgrades
+ * and config changes go through here, one node at a time.
+ */
+export function renderConvergeScript(v: NodeValues): string {
+  const writes = nodeFiles(v).map((f) => {
+    const b64 = Buffer.from(f.content, 'utf8').toString('base64');
+    return `install -d -m 0755 ${path.posix.dirname(f.path)}\necho '${b64}' | base64 -d > ${f.path}.new\nchmod ${f.permissions} ${f.path}.new\nmv ${f.path}.new ${f.path}`;
+  });
+  return [
+    '#!/bin/bash',
+    'set -euo pipefail',
+    '# Let first-boot provisioning finish before converging (its own install holds the same lock).',
+    'cloud-init status --wait >/dev/null 2>&1 || true',
+    ...writes,
+    `exec ${INSTALL_SCRIPT_PATH}`,
+    '',
+  ].join('\n');
+}
+
+export interface MonitoringValues {
+  identityClientId: string;
+  vaultUri: string;
+  grafanaPasswordSecret: string;
+  grafanaImage: string;
+  /** name → { url, sha256 } of the dashboard and alert rules in blob storage. */
+  files: { dashboard: { url: string; sha256: string }; alerts: { url: string; sha256: string } };
+  scrapeTargets: string[];
+  httpPort: number;
+  tenantName: string;
+}
+
+export function prometheusConfig(v: MonitoringValues): string {
+  return stringify({
+    global: { scrape_interval: '30s', evaluation_interval: '30s', external_labels: { tenant: v.tenantName } },
+    rule_files: ['/etc/prometheus/rules/*.yaml'],
+    scrape_configs: [{
+      job_name: 'signet',
+      metrics_path: '/metrics',
+      static_configs: [{ targets: v.scrapeTargets, labels: { tenant: v.tenantName } }],
+    }],
+  });
+}
+
+export function monitoringFiles(v: MonitoringValues): NodeFile[] {
+  const datasource = stringify({
+    apiVersion: 1,
+    datasources: [{ name: 'Prometheus', uid: 'prometheus', type: 'prometheus', access: 'proxy', url: 'http://127.0.0.1:9090', isDefault: true }],
+  });
+  const dashboards = stringify({
+    apiVersion: 1,
+    providers: [{ name: 'signet', type: 'file', disableDeletion: true, allowUiUpdates: false, options: { path: '/var/lib/signet-monitoring/dashboards' } }],
+  });
+  return [
+    { path: '/etc/prometheus/prometheus.yml', content: prometheusConfig(v), permissions: '0644' },
+    { path: '/etc/signet-monitoring/grafana/provisioning/datasources/prometheus.yaml', content: datasource, permissions: '0644' },
+    { path: '/etc/signet-monitoring/grafana/provisioning/dashboards/signet.yaml', content: dashboards, permissions: '0644' },
+    { path: '/usr/local/sbin/signet-monitoring-setup', content: monitoringSetupScript(v), permissions: '0755' },
+  ];
+}
+
+/** Fetches the repository's dashboard and alert rules with the VM's identity, then (re)starts Prometheus and Grafana. */
+function monitoringSetupScript(v: MonitoringValues): string {
+  const q = shellQuote;
+  return `#!/bin/bash
+set -euo pipefail
+token() { curl -fsS --retry 10 --retry-delay 15 -H 'Metadata: true' "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=$1&client_id=${v.identityClientId}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'; }
+fetch() { # url sha256 destination
+  curl -fsS --retry 5 -H "Authorization: Bearer $(token https://storage.azure.com/)" -H 'x-ms-version: 2023-11-03' -o "$3.new" "$1"
+  echo "$2  $3.new" | sha256sum --check --status || { echo "checksum mismatch for $1" >&2; exit 1; }
+  mv "$3.new" "$3"
+}
+install -d -m 0755 /etc/prometheus/rules /var/lib/signet-monitoring/dashboards
+fetch ${q(v.files.alerts.url)} ${q(v.files.alerts.sha256)} /etc/prometheus/rules/signet.yaml
+fetch ${q(v.files.dashboard.url)} ${q(v.files.dashboard.sha256)} /var/lib/signet-monitoring/dashboards/signet-dashboard.json
+promtool check config /etc/prometheus/prometheus.yml
+systemctl enable prometheus
+systemctl restart prometheus
+password=$(curl -fsS --retry 10 --retry-delay 15 -H "Authorization: Bearer $(token https://vault.azure.net)" ${q(`${v.vaultUri.replace(/\/+$/, '')}/secrets/${v.grafanaPasswordSecret}?api-version=7.4`)} | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
+umask 077
+printf 'GF_SECURITY_ADMIN_PASSWORD=%s\\nGF_AUTH_ANONYMOUS_ENABLED=false\\nGF_USERS_ALLOW_SIGN_UP=false\\nGF_ANALYTICS_REPORTING_ENABLED=false\\n' "$password" > /etc/signet-monitoring/grafana.env
+docker rm -f grafana >/dev/null 2>&1 || true
+docker run -d --name grafana --restart unless-stopped --network host --env-file /etc/signet-monitoring/grafana.env \\
+  -v /etc/signet-monitoring/grafana/provisioning:/etc/grafana/provisioning:ro \\
+  -v /var/lib/signet-monitoring/dashboards:/var/lib/signet-monitoring/dashboards:ro \\
+  ${q(v.grafanaImage)}
+`;
+}
+
+export function renderMonitoringCloudInit(v: MonitoringValues): string {
+  const doc = {
+    package_update: true,
+    // Ubuntu's prometheus package (with promtool); Grafana runs as a pinned container image.
+    packages: ['curl', 'ca-certificates', 'python3', 'prometheus', 'docker.io'],
+    ssh_pwauth: false,
+    disable_root: true,
+    write_files: monitoringFiles(v).map((f) => ({ path: f.path, content: f.content, permissions: f.permissions, owner: f.owner ?? 'root:root' })),
+    runcmd: [['/usr/local/sbin/signet-monitoring-setup']],
+  };
+  return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
+}

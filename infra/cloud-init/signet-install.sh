@@ -1,0 +1,116 @@
+#!/bin/bash
+# Installs (or upgrades to) the Signet appliance version named in
+# /etc/signet/node.env, using only the node's managed identity:
+#   1. token from the instance metadata service (IMDS) for the node's identity
+#   2. download the versioned artifact blob, verify its SHA-256
+#   3. unpack to /opt/signet/<version>, switch /opt/signet/current atomically
+#   4. fetch the node's TLS certificate and key from Key Vault into /etc/signet/tls
+#   5. install the systemd unit, restart, and wait until the node is healthy
+# Idempotent and serialized: cloud-init (first boot) and Run Command
+# (upgrades) both call it. A node that was ready before an upgrade must be
+# ready again before this script succeeds, so a rolling upgrade stops at the
+# first node that does not come back.
+set -euo pipefail
+umask 022
+
+ENV_FILE=${SIGNET_NODE_ENV:-/etc/signet/node.env}
+# shellcheck source=/dev/null
+. "$ENV_FILE"
+: "${SIGNET_VERSION:?}" "${SIGNET_ARTIFACT_URL:?}" "${SIGNET_ARTIFACT_SHA256:?}" "${SIGNET_IDENTITY_CLIENT_ID:?}"
+: "${SIGNET_VAULT_URI:?}" "${SIGNET_TLS_SECRET:?}" "${SIGNET_HTTP_PORT:?}"
+SERVICE_USER=${SIGNET_SERVICE_USER:-signet}
+WAIT_SECONDS=${SIGNET_WAIT_SECONDS:-300}
+
+exec 9>/run/signet-install.lock
+flock 9
+
+log() { echo "signet-install: $*"; logger -t signet-install -- "$*" 2>/dev/null || true; }
+fail() { log "ERROR: $*"; exit 1; }
+
+imds_token() {
+  local resource=$1 attempt body
+  for attempt in 1 2 3 4 5 6 7 8 9 10; do
+    if body=$(curl -fsS --max-time 10 -H 'Metadata: true' \
+      "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${resource}&client_id=${SIGNET_IDENTITY_CLIENT_ID}"); then
+      printf '%s' "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
+      return 0
+    fi
+    log "identity token for ${resource} not available yet (attempt ${attempt}); role assignments can take minutes to apply"
+    sleep 15
+  done
+  fail "no managed identity token for ${resource}: is identity ${SIGNET_IDENTITY_CLIENT_ID} assigned to this VM?"
+}
+
+was_ready=no
+if curl -fsS --max-time 5 "http://127.0.0.1:${SIGNET_HTTP_PORT}/readyz" >/dev/null 2>&1; then was_ready=yes; fi
+
+id -u "$SERVICE_USER" >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$SERVICE_USER"
+
+# 1-3. the artifact
+target=/opt/signet/${SIGNET_VERSION}
+if [ ! -f "${target}/.signet-sha256" ] || [ "$(cat "${target}/.signet-sha256")" != "${SIGNET_ARTIFACT_SHA256}" ]; then
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  storage_token=$(imds_token 'https://storage.azure.com/')
+  log "downloading ${SIGNET_ARTIFACT_URL}"
+  curl -fsS --retry 5 --retry-delay 5 --max-time 600 \
+    -H "Authorization: Bearer ${storage_token}" -H 'x-ms-version: 2023-11-03' \
+    -o "${work}/artifact.tar.gz" "${SIGNET_ARTIFACT_URL}" || fail "cannot download ${SIGNET_ARTIFACT_URL}"
+  echo "${SIGNET_ARTIFACT_SHA256}  ${work}/artifact.tar.gz" | sha256sum --check --status \
+    || fail "artifact checksum mismatch for ${SIGNET_ARTIFACT_URL}: expected ${SIGNET_ARTIFACT_SHA256}, got $(sha256sum "${work}/artifact.tar.gz" | cut -d' ' -f1)"
+  # The tarball may wrap its content in one top-level folder; strip it if so.
+  strip=0
+  if [ "$(tar -tzf "${work}/artifact.tar.gz" | cut -d/ -f1 | sort -u | wc -l)" = 1 ] && tar -tzf "${work}/artifact.tar.gz" | grep -q '/'; then strip=1; fi
+  rm -rf "${target}.partial"
+  mkdir -p "${target}.partial"
+  tar -xzf "${work}/artifact.tar.gz" -C "${target}.partial" --strip-components="${strip}" --no-same-owner
+  echo "${SIGNET_ARTIFACT_SHA256}" > "${target}.partial/.signet-sha256"
+  rm -rf "${target}"
+  mv "${target}.partial" "${target}"
+  chown -R root:root "${target}"
+  chmod -R go-w "${target}"
+fi
+[ -x "${target}/bin/signet" ] || fail "${target}/bin/signet missing: the artifact is not a packaged appliance"
+ln -sfn "${target}" /opt/signet/current.new
+mv -T /opt/signet/current.new /opt/signet/current
+
+# 4. the node's certificate: PEM chain + key from its Key Vault secret
+vault_token=$(imds_token 'https://vault.azure.net')
+install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" /etc/signet/tls
+secret_json=$(curl -fsS --retry 5 --retry-delay 5 --max-time 30 -H "Authorization: Bearer ${vault_token}" \
+  "${SIGNET_VAULT_URI%/}/secrets/${SIGNET_TLS_SECRET}?api-version=7.4") || fail "cannot read secret ${SIGNET_TLS_SECRET} from ${SIGNET_VAULT_URI}"
+pem=$(printf '%s' "$secret_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
+(
+  umask 077
+  printf '%s\n' "$pem" | awk '/-----BEGIN CERTIFICATE-----/{p=1} p{print} /-----END CERTIFICATE-----/{p=0}' > /etc/signet/tls/node.crt.new
+  printf '%s\n' "$pem" | awk '/-----BEGIN .*PRIVATE KEY-----/{p=1} p{print} /-----END .*PRIVATE KEY-----/{p=0}' > /etc/signet/tls/node.key.new
+)
+grep -q 'BEGIN CERTIFICATE' /etc/signet/tls/node.crt.new || fail "secret ${SIGNET_TLS_SECRET} holds no PEM certificate"
+grep -q 'PRIVATE KEY' /etc/signet/tls/node.key.new || fail "secret ${SIGNET_TLS_SECRET} holds no PEM private key"
+chown "$SERVICE_USER:$SERVICE_USER" /etc/signet/tls/node.crt.new /etc/signet/tls/node.key.new
+chmod 0600 /etc/signet/tls/node.crt.new /etc/signet/tls/node.key.new
+mv /etc/signet/tls/node.crt.new /etc/signet/tls/node.crt
+mv /etc/signet/tls/node.key.new /etc/signet/tls/node.key
+unset pem secret_json vault_token
+
+# 5. the unit, then wait
+install -m 0644 "${target}/packaging/signet.service" /etc/systemd/system/signet.service
+systemctl daemon-reload
+systemctl enable signet.service >/dev/null
+log "starting signet ${SIGNET_VERSION}"
+systemctl restart signet.service   # SIGTERM drains the old process: readiness off, 421 to new sessions
+
+want=healthz
+[ "$was_ready" = yes ] && want=readyz
+deadline=$((SECONDS + WAIT_SECONDS))
+until curl -fsS --max-time 5 "http://127.0.0.1:${SIGNET_HTTP_PORT}/${want}" >/dev/null 2>&1; do
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    log "/readyz says: $(curl -sS --max-time 5 "http://127.0.0.1:${SIGNET_HTTP_PORT}/readyz" 2>&1 | head -c 2000)"
+    fail "signet ${SIGNET_VERSION} did not pass /${want} within ${WAIT_SECONDS}s (journalctl -u signet)"
+  fi
+  sleep 5
+done
+log "signet ${SIGNET_VERSION} installed and passing /${want}"
+if [ "$want" = healthz ] && ! curl -fsS --max-time 5 "http://127.0.0.1:${SIGNET_HTTP_PORT}/readyz" >/dev/null 2>&1; then
+  log "not ready yet: $(curl -sS --max-time 5 "http://127.0.0.1:${SIGNET_HTTP_PORT}/readyz" 2>&1 | head -c 2000)"
+fi

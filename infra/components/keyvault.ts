@@ -1,0 +1,109 @@
+// The tenant's Key Vault: RBAC authorization (no access policies), soft delete
+// with purge protection, a deny-by-default firewall that admits only the
+// node/monitoring subnets and the operators' ranges, and the organization key
+// (RSA-HSM on the premium SKU). Each node identity gets exactly two data-plane
+// roles: Crypto User on the organization key and Secrets User on this vault.
+import * as pulumi from '@pulumi/pulumi';
+import * as authorization from '@pulumi/azure-native/authorization';
+import * as keyvault from '@pulumi/azure-native/keyvault';
+import { BUILTIN_ROLES, logicalName, roleDefinitionId, type TenantContext } from './naming';
+import type { NodeIdentity } from './identities';
+
+export const ORG_KEY_NAME = 'org-config-key';
+
+export interface TenantKeyVaultArgs {
+  ctx: TenantContext;
+  resourceGroupName: pulumi.Input<string>;
+  /** Random suffix: purge protection keeps a deleted vault's name reserved for the retention period. */
+  suffix: pulumi.Input<string>;
+  azureTenantId: pulumi.Input<string>;
+  subscriptionId: pulumi.Input<string>;
+  subnetIds: pulumi.Input<string>[];
+  nodeIdentities: NodeIdentity[];
+}
+
+/** Vault names are 3-24 characters, globally unique. */
+export function vaultNameOf(tenantName: string, suffix: string): string {
+  return `kv-${tenantName.slice(0, 13)}-${suffix}`;
+}
+
+export class TenantKeyVault extends pulumi.ComponentResource {
+  readonly vault: keyvault.Vault;
+  readonly vaultName: pulumi.Output<string>;
+  readonly vaultUri: pulumi.Output<string>;
+  readonly orgKey: keyvault.Key;
+  readonly orgKeyId: pulumi.Output<string>;
+  readonly roleAssignments: authorization.RoleAssignment[] = [];
+
+  constructor(name: string, args: TenantKeyVaultArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('signet:infra:TenantKeyVault', name, {}, opts);
+    const { ctx } = args;
+    const c = ctx.config;
+    const parent = { parent: this };
+    const premium = c.keyVaultSku === 'premium';
+
+    this.vault = new keyvault.Vault(logicalName(ctx, 'kv'), {
+      vaultName: pulumi.output(args.suffix).apply((s) => vaultNameOf(c.tenantName, s)),
+      resourceGroupName: args.resourceGroupName,
+      location: c.location,
+      tags: ctx.tags,
+      properties: {
+        tenantId: args.azureTenantId,
+        sku: { family: 'A', name: premium ? 'premium' : 'standard' },
+        // Set explicitly: the default depends on the API version the provider uses.
+        enableRbacAuthorization: true,
+        enableSoftDelete: true,
+        softDeleteRetentionInDays: 90,
+        enablePurgeProtection: true,
+        enabledForDeployment: false,
+        enabledForDiskEncryption: false,
+        enabledForTemplateDeployment: false,
+        publicNetworkAccess: 'Enabled', // required for the VNet/IP rules below; defaultAction Deny closes the rest
+        networkAcls: {
+          defaultAction: 'Deny',
+          bypass: 'None',
+          ipRules: c.operatorRanges.map((value) => ({ value })),
+          virtualNetworkRules: args.subnetIds.map((id) => ({ id, ignoreMissingVnetServiceEndpoint: false })),
+        },
+      },
+    }, parent);
+    this.vaultName = this.vault.name;
+    this.vaultUri = pulumi.interpolate`https://${this.vault.name}.vault.azure.net/`;
+
+    // The organization key seals the org config bundle (the data key is wrapped with it).
+    this.orgKey = new keyvault.Key(logicalName(ctx, 'org-key'), {
+      keyName: ORG_KEY_NAME,
+      vaultName: this.vault.name,
+      resourceGroupName: args.resourceGroupName,
+      tags: ctx.tags,
+      properties: {
+        kty: premium ? 'RSA-HSM' : 'RSA',
+        keySize: 3072,
+        keyOps: ['wrapKey', 'unwrapKey'], // the relay unwraps the bundle's data key (RSA-OAEP-256)
+        attributes: { enabled: true, exportable: false },
+      },
+    }, parent);
+    this.orgKeyId = this.orgKey.keyUri;
+
+    args.nodeIdentities.forEach((identity, i) => {
+      this.roleAssignments.push(
+        new authorization.RoleAssignment(logicalName(ctx, `ra-node${i}-kv-crypto`), {
+          principalId: identity.principalId,
+          principalType: 'ServicePrincipal',
+          roleDefinitionId: pulumi.output(args.subscriptionId).apply((s) => roleDefinitionId(s, BUILTIN_ROLES.keyVaultCryptoUser)),
+          scope: this.orgKey.id,
+          description: 'Signet node: unwrap the organization config key',
+        }, parent),
+        new authorization.RoleAssignment(logicalName(ctx, `ra-node${i}-kv-secrets`), {
+          principalId: identity.principalId,
+          principalType: 'ServicePrincipal',
+          roleDefinitionId: pulumi.output(args.subscriptionId).apply((s) => roleDefinitionId(s, BUILTIN_ROLES.keyVaultSecretsUser)),
+          scope: this.vault.id,
+          description: 'Signet node: read its TLS certificate secret',
+        }, parent),
+      );
+    });
+
+    this.registerOutputs({ vaultUri: this.vaultUri, orgKeyId: this.orgKeyId });
+  }
+}

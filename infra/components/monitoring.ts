@@ -1,0 +1,169 @@
+// Monitoring: one small VM in the monitoring subnet runs Prometheus (Ubuntu's
+// package) scraping every node's /metrics over the private network and
+// evaluating the repository's alert rules, and Grafana (a pinned container
+// image) provisioned with the repository's dashboard. Chosen over Azure
+// Monitor workspace + Managed Grafana because the repository's files load
+// as they are (a Prometheus rule file, a Grafana dashboard JSON) with no
+// translation into Azure rule groups and no Grafana API calls at deploy
+// time, and the metrics never leave the tenant's network. Grafana is
+// published only through Front Door (HTTPS), its origin port open only to
+// the AzureFrontDoor.Backend service tag.
+import * as pulumi from '@pulumi/pulumi';
+import * as authorization from '@pulumi/azure-native/authorization';
+import * as cdn from '@pulumi/azure-native/cdn';
+import * as compute from '@pulumi/azure-native/compute';
+import * as keyvault from '@pulumi/azure-native/keyvault';
+import * as network from '@pulumi/azure-native/network';
+import * as random from '@pulumi/random';
+import { renderMonitoringCloudInit, type MonitoringValues } from '../cloud-init';
+import { BUILTIN_ROLES, logicalName, resourceName, roleDefinitionId, type TenantContext } from './naming';
+import { hostAddress, UBUNTU_IMAGE } from './nodes';
+import type { NodeIdentity } from './identities';
+
+export const GRAFANA_PASSWORD_SECRET = 'grafana-admin-password';
+export const DASHBOARD_BLOB = 'signet-dashboard.json';
+export const ALERTS_BLOB = 'alerts.yaml';
+
+export interface MonitoringArgs {
+  ctx: TenantContext;
+  resourceGroupName: pulumi.Input<string>;
+  subnetId: pulumi.Input<string>;
+  suffix: pulumi.Input<string>;
+  identity: NodeIdentity;
+  subscriptionId: pulumi.Input<string>;
+  vaultName: pulumi.Input<string>;
+  vaultId: pulumi.Input<string>;
+  vaultUri: pulumi.Input<string>;
+  fileUrls: Record<string, pulumi.Input<string>>;
+  fileHashes: Record<string, string>;
+  scrapeTargets: string[];
+  dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+export class Monitoring extends pulumi.ComponentResource {
+  readonly dashboardUrl: pulumi.Output<string>;
+  readonly vm: compute.VirtualMachine;
+
+  constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('signet:infra:Monitoring', name, {}, opts);
+    const { ctx } = args;
+    const c = ctx.config;
+    const parent = { parent: this };
+    const zone = c.zones[0] as string;
+
+    const password = new random.RandomPassword(logicalName(ctx, 'grafana-password'), { length: 32, special: false }, parent);
+    const secret = new keyvault.Secret(logicalName(ctx, 'grafana-password-secret'), {
+      secretName: GRAFANA_PASSWORD_SECRET,
+      vaultName: args.vaultName,
+      resourceGroupName: args.resourceGroupName,
+      tags: ctx.tags,
+      properties: { value: password.result, contentType: 'text/plain' },
+    }, parent);
+    // Scoped to this one secret: the monitoring VM cannot read node keys.
+    const secretReader = new authorization.RoleAssignment(logicalName(ctx, 'ra-monitoring-grafana-secret'), {
+      principalId: args.identity.principalId,
+      principalType: 'ServicePrincipal',
+      roleDefinitionId: pulumi.output(args.subscriptionId).apply((s) => roleDefinitionId(s, BUILTIN_ROLES.keyVaultSecretsUser)),
+      scope: pulumi.interpolate`${args.vaultId}/secrets/${GRAFANA_PASSWORD_SECRET}`,
+      description: 'Signet monitoring: read the Grafana admin password',
+    }, { parent: this, dependsOn: [secret] });
+
+    // Egress only (packages, container image); the NSG admits nothing but Front Door on 3000.
+    const pip = new network.PublicIPAddress(logicalName(ctx, 'pip-monitoring'), {
+      publicIpAddressName: resourceName(ctx, 'pip', 'monitoring'),
+      resourceGroupName: args.resourceGroupName, location: c.location, tags: ctx.tags,
+      sku: { name: 'Standard', tier: 'Regional' },
+      publicIPAllocationMethod: 'Static',
+      zones: [zone],
+      dnsSettings: { domainNameLabel: pulumi.output(args.suffix).apply((s) => `signet-${c.tenantName}-mon-${s}`) },
+    }, parent);
+    const monitoringFqdn = pulumi.output(args.suffix).apply((s) => `signet-${c.tenantName}-mon-${s}.${c.location}.cloudapp.azure.com`);
+    const privateIp = hostAddress(c.monitoringSubnetCidr, 4);
+    const nic = new network.NetworkInterface(logicalName(ctx, 'nic-monitoring'), {
+      networkInterfaceName: resourceName(ctx, 'nic', 'monitoring'),
+      resourceGroupName: args.resourceGroupName, location: c.location, tags: ctx.tags,
+      ipConfigurations: [{ name: 'primary', primary: true, subnet: { id: args.subnetId }, privateIPAllocationMethod: 'Static', privateIPAddress: privateIp, publicIPAddress: { id: pip.id } }],
+    }, parent);
+
+    const dashboard = args.fileUrls[DASHBOARD_BLOB];
+    const alerts = args.fileUrls[ALERTS_BLOB];
+    if (!dashboard || !alerts) throw new pulumi.RunError('monitoring needs the dashboard and alert rule files');
+    const values = pulumi.all([args.identity.clientId, args.vaultUri, dashboard, alerts]).apply(([clientId, vaultUri, dashboardUrl, alertsUrl]): MonitoringValues => ({
+      identityClientId: clientId,
+      vaultUri,
+      grafanaPasswordSecret: GRAFANA_PASSWORD_SECRET,
+      grafanaImage: c.monitoring.grafanaImage,
+      files: {
+        dashboard: { url: dashboardUrl, sha256: args.fileHashes[DASHBOARD_BLOB] ?? '' },
+        alerts: { url: alertsUrl, sha256: args.fileHashes[ALERTS_BLOB] ?? '' },
+      },
+      scrapeTargets: args.scrapeTargets,
+      httpPort: c.httpPort,
+      tenantName: c.tenantName,
+    }));
+
+    this.vm = new compute.VirtualMachine(logicalName(ctx, 'vm-monitoring'), {
+      vmName: resourceName(ctx, 'vm', 'monitoring'),
+      resourceGroupName: args.resourceGroupName, location: c.location, tags: ctx.tags,
+      zones: [zone],
+      hardwareProfile: { vmSize: c.monitoring.vmSize },
+      identity: { type: 'UserAssigned', userAssignedIdentities: [args.identity.id] },
+      storageProfile: {
+        imageReference: { ...UBUNTU_IMAGE },
+        osDisk: { createOption: 'FromImage', deleteOption: 'Delete', caching: 'ReadWrite', managedDisk: { storageAccountType: 'StandardSSD_LRS' } },
+      },
+      securityProfile: { securityType: 'TrustedLaunch', uefiSettings: { secureBootEnabled: true, vTpmEnabled: true } },
+      osProfile: {
+        computerName: `signet-${c.tenantName}-monitoring`.slice(0, 63),
+        adminUsername: c.adminUsername,
+        customData: values.apply((v) => Buffer.from(renderMonitoringCloudInit(v), 'utf8').toString('base64')),
+        linuxConfiguration: {
+          disablePasswordAuthentication: true,
+          provisionVMAgent: true,
+          ssh: { publicKeys: [{ path: `/home/${c.adminUsername}/.ssh/authorized_keys`, keyData: c.sshPublicKey }] },
+        },
+      },
+      networkProfile: { networkInterfaces: [{ id: nic.id, primary: true, deleteOption: 'Delete' }] },
+      diagnosticsProfile: { bootDiagnostics: { enabled: true } },
+    }, { parent: this, dependsOn: [secretReader, ...args.dependsOn] });
+
+    if (c.monitoring.frontDoor) {
+      const profile = new cdn.Profile(logicalName(ctx, 'afd'), {
+        profileName: resourceName(ctx, 'afd'),
+        resourceGroupName: args.resourceGroupName, location: 'global', tags: ctx.tags,
+        sku: { name: 'Standard_AzureFrontDoor' },
+      }, parent);
+      const endpoint = new cdn.AFDEndpoint(logicalName(ctx, 'afd-endpoint'), {
+        endpointName: pulumi.output(args.suffix).apply((s) => `signet-${c.tenantName}-${s}`),
+        profileName: profile.name, resourceGroupName: args.resourceGroupName, location: 'global', tags: ctx.tags,
+        enabledState: 'Enabled',
+      }, parent);
+      const group = new cdn.AFDOriginGroup(logicalName(ctx, 'afd-grafana'), {
+        originGroupName: 'grafana',
+        profileName: profile.name, resourceGroupName: args.resourceGroupName,
+        healthProbeSettings: { probePath: '/api/health', probeProtocol: 'Http', probeRequestType: 'GET', probeIntervalInSeconds: 60 },
+        loadBalancingSettings: { sampleSize: 4, successfulSamplesRequired: 3, additionalLatencyInMilliseconds: 50 },
+      }, parent);
+      const origin = new cdn.AFDOrigin(logicalName(ctx, 'afd-grafana-origin'), {
+        originName: 'grafana-vm',
+        originGroupName: group.name, profileName: profile.name, resourceGroupName: args.resourceGroupName,
+        hostName: monitoringFqdn, originHostHeader: monitoringFqdn,
+        httpPort: 3000, httpsPort: 443, priority: 1, weight: 1000, enabledState: 'Enabled',
+      }, parent);
+      new cdn.Route(logicalName(ctx, 'afd-route'), {
+        routeName: 'grafana',
+        endpointName: endpoint.name, profileName: profile.name, resourceGroupName: args.resourceGroupName,
+        originGroup: { id: group.id },
+        supportedProtocols: ['Https'],
+        httpsRedirect: 'Disabled',
+        forwardingProtocol: 'HttpOnly',
+        linkToDefaultDomain: 'Enabled',
+        patternsToMatch: ['/*'],
+      }, { parent: this, dependsOn: [origin] });
+      this.dashboardUrl = pulumi.interpolate`https://${endpoint.hostName}/d/signet`;
+    } else {
+      this.dashboardUrl = pulumi.output(`http://${privateIp}:3000/d/signet (private: reach it through Bastion)`);
+    }
+    this.registerOutputs({ dashboardUrl: this.dashboardUrl });
+  }
+}

@@ -1,0 +1,167 @@
+// Typed, validated stack configuration for one customer tenant.
+//
+// Every value lives under the `signet:` namespace of the tenant's stack file
+// (Pulumi.<tenant>.yaml). A bad value stops `pulumi preview` before any
+// resource is planned, with a message that names the key, e.g.
+// `signet:nodeCount: must be at least 2 ...`.
+import * as pulumi from '@pulumi/pulumi';
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+export const CONFIG_NAMESPACE = 'signet';
+
+/**
+ * Exchange Online Protection's published ranges for SMTP (Microsoft 365 URLs
+ * and IP address ranges, Exchange Online endpoint set ID 10, TCP 25).
+ * Microsoft changes them through its endpoints web service: operators should
+ * refresh `signet:exchangeOnlineRanges` from there rather than rely on this default.
+ */
+export const EXCHANGE_ONLINE_RANGES: readonly string[] = [
+  '40.92.0.0/15',
+  '40.107.0.0/16',
+  '52.100.0.0/14',
+  '104.47.0.0/17',
+  '2a01:111:f400::/48',
+  '2a01:111:f403::/48',
+];
+
+const dnsName = /^(?=.{1,253}$)(?!-)([a-z0-9-]{1,63}(?<!-)\.)+[a-z]{2,63}$/;
+
+function isCidr(value: string): boolean {
+  const [address, prefix, ...rest] = value.split('/');
+  if (rest.length > 0 || address === undefined) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (prefix === undefined) return true; // a single address
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  const bits = Number(prefix);
+  return family === 4 ? bits >= 0 && bits <= 32 : bits >= 0 && bits <= 128;
+}
+
+const cidr = z.string().refine(isCidr, { message: 'must be an IPv4/IPv6 address or CIDR range' });
+const ipv4Cidr = z.string().refine((v) => isCidr(v) && isIP(v.split('/')[0] ?? '') === 4, { message: 'must be an IPv4 CIDR range' });
+
+/** Ranges that would open a port to the whole internet. */
+const ANY_SOURCE = new Set(['*', '0.0.0.0/0', '::/0', 'internet', 'any']);
+
+const certificatesSchema = z.discriminatedUnion('mode', [
+  z.object({
+    /** Development: a self-signed chain from @pulumi/tls. Exchange Online will not trust it. */
+    mode: z.literal('selfSigned'),
+    validityDays: z.number().int().min(7).max(825).default(90),
+  }),
+  z.object({
+    /**
+     * Production: the runbook imports each node's public-CA certificate (PEM chain + key,
+     * content type application/x-pem-file) into the vault under `secretName`; the stack only
+     * reads the public certificate (to publish the thumbprint and expiry) from `certificateFile`.
+     */
+    mode: z.literal('imported'),
+    nodes: z.array(z.object({
+      secretName: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault secret name (letters, digits, dashes)'),
+      certificateFile: z.string().min(1),
+    })).min(2),
+  }),
+]);
+
+export const stackConfigSchema = z.object({
+  /** Microsoft Entra tenant id (GUID) of the customer. */
+  tenantId: z.guid(),
+  /** Short slug that names every resource of this tenant: lowercase letters, digits, dashes. */
+  tenantName: z.string().regex(/^[a-z][a-z0-9-]{1,14}[a-z0-9]$/, 'must be 3-16 lowercase letters, digits or dashes, starting with a letter'),
+  orgId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes'),
+  acceptedDomains: z.array(z.string().toLowerCase().regex(dnsName, 'must be a DNS domain name')).min(1),
+  /** Azure region, e.g. westeurope. */
+  location: z.string().regex(/^[a-z0-9]+$/, 'must be an Azure region name such as westeurope'),
+  zones: z.array(z.enum(['1', '2', '3'])).min(2, 'needs at least two availability zones').default(['1', '2', '3']),
+  nodeCount: z.number().int().min(2, 'must be at least 2 (one node per zone survives a zone or node loss)').max(20),
+  nodeSize: z.string().regex(/^Standard_[A-Za-z0-9_]+$/, 'must be an Azure VM size such as Standard_B2s').default('Standard_B2s'),
+  /** The tenant's unique certificate domain: what the inbound connector's TlsSenderCertificateName names. */
+  certificateDomain: z.string().toLowerCase().regex(dnsName, 'must be a DNS name'),
+  /** What Exchange Online's outbound connector uses as its smart host; a CNAME to the Traffic Manager name. Default: the certificate domain. */
+  smartHostName: z.string().toLowerCase().regex(dnsName, 'must be a DNS name').optional(),
+  downstreamSmartHost: z.string().toLowerCase().regex(/^[a-z0-9-]+\.mail\.protection\.outlook\.com$/, 'must be <tenant>.mail.protection.outlook.com'),
+  exchangeOnlineRanges: z.array(cidr).min(1).default([...EXCHANGE_ONLINE_RANGES])
+    .refine((list) => !list.some((r) => ANY_SOURCE.has(r.toLowerCase())), { message: 'must not contain an any-source range' }),
+  /** Operators' public ranges: allowed through the Key Vault and storage firewalls (the machine running `pulumi up` must be in them). */
+  operatorRanges: z.array(ipv4Cidr).default([])
+    .refine((list) => !list.some((r) => r === '0.0.0.0/0'), { message: 'must not contain 0.0.0.0/0' }),
+  applianceVersion: z.string().regex(/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'must be a semantic version such as 0.1.0'),
+  /** The packaged appliance built by `npm run package`. */
+  applianceArtifactPath: z.string().min(1),
+  sshPublicKey: z.string().regex(/^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?$/, 'must be an OpenSSH public key line'),
+  adminUsername: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/).refine((u) => !['root', 'admin', 'administrator'].includes(u), { message: 'is reserved on Azure' }).default('signetops'),
+  /** The relay's HTTP port for /metrics, /healthz, /readyz. */
+  httpPort: z.number().int().min(1024).max(65535).default(9090),
+  vnetCidr: ipv4Cidr.default('10.40.0.0/24'),
+  nodeSubnetCidr: ipv4Cidr.default('10.40.0.0/26'),
+  monitoringSubnetCidr: ipv4Cidr.default('10.40.0.64/27'),
+  keyVaultSku: z.enum(['premium', 'standard']).default('premium'),
+  certificates: certificatesSchema.default({ mode: 'selfSigned', validityDays: 90 }),
+  monitoring: z.object({
+    enabled: z.boolean().default(true),
+    vmSize: z.string().regex(/^Standard_[A-Za-z0-9_]+$/).default('Standard_B2s'),
+    /** Front Door (HTTPS) in front of Grafana; off → Grafana has no public listener (reach it over Bastion). */
+    frontDoor: z.boolean().default(true),
+    grafanaImage: z.string().default('grafana/grafana-oss:11.6.0'),
+  }).default({ enabled: true, vmSize: 'Standard_B2s', frontDoor: true, grafanaImage: 'grafana/grafana-oss:11.6.0' }),
+  directory: z.object({
+    /** How often the relay refreshes the directory from Microsoft Graph (delta query). */
+    refreshMinutes: z.number().int().min(1).max(1440).default(15),
+  }).default({ refreshMinutes: 15 }),
+  tags: z.record(z.string(), z.string()).default({}),
+}).superRefine((c, ctx) => {
+  if (c.certificates.mode === 'imported' && c.certificates.nodes.length !== c.nodeCount) {
+    ctx.addIssue({ code: 'custom', path: ['certificates'], message: `lists ${c.certificates.nodes.length} node certificates but nodeCount is ${c.nodeCount}` });
+  }
+  if (new Set(c.zones).size !== c.zones.length) {
+    ctx.addIssue({ code: 'custom', path: ['zones'], message: 'lists a zone twice' });
+  }
+});
+
+export type StackConfig = z.infer<typeof stackConfigSchema>;
+
+/** Keys read from the stack; objects and lists are YAML values in the stack file. */
+const KEYS = Object.keys(stackConfigSchema.shape) as (keyof typeof stackConfigSchema.shape)[];
+
+/** Validates raw values; throws a RunError naming the first bad key (`signet:<key>`). */
+export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
+  const result = stackConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const [key, ...rest] = issue.path.map(String);
+    const where = key === undefined ? CONFIG_NAMESPACE : `${CONFIG_NAMESPACE}:${key}${rest.length ? ` (at ${rest.join('.')})` : ''}`;
+    const message = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+    return `${where}: ${message}`;
+  });
+  throw new pulumi.RunError(`invalid stack configuration:\n  ${problems.join('\n  ')}`);
+}
+
+/** Reads every `signet:*` key of the current stack and validates it. */
+export function loadStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG_NAMESPACE)): StackConfig {
+  const raw: Record<string, unknown> = {};
+  for (const key of KEYS) {
+    const text = config.get(key);
+    if (text === undefined) continue;
+    raw[key] = parseValue(text);
+  }
+  return parseStackConfig(raw);
+}
+
+/** Config values arrive as strings; structured values (lists, objects, numbers, booleans) as JSON. */
+function parseValue(text: string): unknown {
+  const trimmed = text.trim();
+  if (/^[[{]/.test(trimmed) || /^-?\d+(\.\d+)?$/.test(trimmed) || trimmed === 'true' || trimmed === 'false') {
+    try {
+      return JSON.parse(trimmed) as unknown;
+    } catch {
+      return text; // left for the schema to refuse with the key's name
+    }
+  }
+  return text;
+}
+
+/** The smart-host name Exchange Online connects to. */
+export function smartHostOf(config: StackConfig): string {
+  return config.smartHostName ?? config.certificateDomain;
+}
