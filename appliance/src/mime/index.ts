@@ -1,2 +1,3 @@
 export type * from './types';
 export { transformMessage } from './transform';
+export { placeInHtml, placeInText, findQuoteStartHtml, findQuoteStartText, type PlacementResult } from './placement';

@@ -40,6 +40,11 @@ export interface EngineResult {
   bytesOut: number;
   /** Duration of the engine's own work (decision + rendering + surgery), seconds. */
   engineSeconds: number;
+  /**
+   * Why each rule did or did not match (for `--explain`). Its reasons may name
+   * recipients' domains: never log it.
+   */
+  trace?: Array<{ ruleId: string; matched: boolean; reasons: string[] }>;
 }
 
 export interface EngineRun {

@@ -1,0 +1,218 @@
+// The engine: one message in, the same message with the right signature out,
+// or unchanged with the reason. Rules and templates are compiled once, when
+// the engine is created for a config version; per message it only decides,
+// renders and hands the snippets to the MIME surgery.
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { OrgConfig } from '../config/types';
+import type { DirectorySnapshot, DirectoryUser } from '../directory/types';
+import { transformMessage, findQuoteStartHtml, findQuoteStartText } from '../mime';
+import type { Edit, MessageFacts, MessageKind, TransformReport } from '../mime/types';
+import { compileRules, type Selection } from '../rules';
+import { ENGINE_VERSION } from '../version';
+import { STAMP_HEADER, decodedSubject, detectKind, formatStamp, isAutoReply, parseStamps } from './classify';
+import { compileTemplates, type RenderContext, type RenderedSnippet } from './templates';
+import type { Engine, EngineResult, Envelope, PassReason } from './types';
+
+export interface EngineOptions {
+  org: OrgConfig;
+  /** The current directory snapshot; undefined while none is loaded (senders are then unknown). */
+  directory: () => DirectorySnapshot | undefined;
+  now?: () => Date;
+}
+
+/** What the engine decided for one message, kept for the result and `--explain`. */
+export interface Decision {
+  outcome: 'sign' | 'pass';
+  reason?: PassReason;
+  kind?: MessageKind;
+  selection?: Selection;
+  templateId?: string;
+  addons: string[];
+}
+
+/** The marker that lets the engine recognise this organization's signature in a quoted thread. */
+export function signatureMarker(orgId: string): string {
+  return `signet-${createHash('sha256').update(orgId).digest('hex').slice(0, 12)}`;
+}
+
+export function createEngine(options: EngineOptions): Engine {
+  const { org } = options;
+  const now = options.now ?? (() => new Date());
+  const rules = compileRules(org);
+  const templates = compileTemplates(org);
+  const marker = signatureMarker(org.orgId);
+  // Body keywords are the only rule condition that needs the body as text.
+  const rulesReadBody = org.rules.some((rule) => rule.match.bodyContains?.length || rule.except?.some((e) => e.bodyContains?.length));
+
+  function stamp(decision: Decision, result: 'signed' | 'passed'): [string, string] {
+    return [
+      STAMP_HEADER,
+      formatStamp([
+        ['org', org.orgId],
+        ['result', result],
+        ['reason', decision.reason],
+        ['rule', decision.selection?.matchedRules.join(',')],
+        ['template', decision.templateId],
+        ['config', org.version],
+        ['v', ENGINE_VERSION],
+      ]),
+    ];
+  }
+
+  function pass(decision: Decision, reason: PassReason, stampIt = true): Edit {
+    decision.outcome = 'pass';
+    decision.reason = reason;
+    return { addHeaders: stampIt ? [stamp(decision, 'passed')] : [], removeHeaders: [] };
+  }
+
+  function lookupUser(sender: string): DirectoryUser | undefined {
+    const address = sender.toLowerCase();
+    const found = options.directory()?.lookup(address);
+    const overrides = org.userAttributes.get(address) ?? (found ? org.userAttributes.get(found.mail) : undefined);
+    if (!found && !overrides) return undefined;
+    const base: DirectoryUser = found ?? { mail: address, aliases: [], attributes: {}, groups: [] };
+    return overrides ? { ...base, attributes: { ...base.attributes, ...overrides } } : base;
+  }
+
+  function decide(facts: MessageFacts, envelope: Envelope, decision: Decision): Edit {
+    const { headers, structure } = facts;
+    if (parseStamps(headers).some((s) => s.org === org.orgId)) return pass(decision, 'already-processed', false);
+    if (structure.signedOrEncrypted) return pass(decision, structure.signedOrEncrypted);
+    if (structure.report) return pass(decision, 'report');
+    if (structure.tnefOnly) return pass(decision, 'tnef');
+    const calendarMethod = structure.calendar ? (structure.calendar.method ?? '').toUpperCase() : undefined;
+    const htmlOnly = calendarMethod !== undefined;
+    if (calendarMethod !== undefined && (org.options.calendar !== 'html-only' || calendarMethod !== 'REQUEST' || facts.html === undefined)) {
+      return pass(decision, 'calendar');
+    }
+    const subject = decodedSubject(headers);
+    if (!org.options.signAutoReplies && isAutoReply(headers, subject)) return pass(decision, 'auto-reply');
+    if (structure.tooLarge) return pass(decision, 'too-large');
+    if (structure.noBody || (facts.html === undefined && facts.text === undefined)) return pass(decision, 'no-body');
+
+    const htmlQuote = facts.html !== undefined ? findQuoteStartHtml(facts.html) : undefined;
+    const textQuote = facts.text !== undefined ? findQuoteStartText(facts.text) : undefined;
+    const kind = detectKind(headers, subject, htmlQuote !== undefined || textQuote !== undefined);
+    decision.kind = kind;
+
+    const user = lookupUser(envelope.mailFrom);
+    const at = now();
+    const selection = rules.select({
+      sender: envelope.mailFrom.toLowerCase(),
+      user,
+      recipients: envelope.rcptTo.map((r) => r.toLowerCase()),
+      subject,
+      body: rulesReadBody ? bodyText(facts) : '',
+      kind,
+      now: at,
+    });
+    decision.selection = selection;
+    if (selection.matchedRules.length === 0) return pass(decision, 'no-rule');
+
+    let templateId = selection.noSignature ? undefined : selection.templateId;
+    let skipped: PassReason | undefined = selection.noSignature ? 'no-signature' : undefined;
+    if (templateId && !user) {
+      // A template without the person's attributes would print empty names.
+      templateId = undefined;
+      skipped = 'unknown-sender';
+    }
+    if (templateId && selection.skipIfInThread && signatureInThread(facts, htmlQuote, textQuote)) {
+      templateId = undefined;
+      skipped = 'in-thread';
+    }
+    const context: RenderContext = { user, sender: envelope.mailFrom.toLowerCase(), org, now: at, kind };
+    const signature: RenderedSnippet | undefined = templateId ? templates.render(templateId, context) : undefined;
+    const addons = selection.addons.map((id) => ({ id, position: org.addons.get(id)?.position ?? 'bottom', snippet: templates.renderAddon(id, context) }));
+    if (!signature && addons.length === 0) return pass(decision, skipped ?? 'no-signature');
+
+    decision.outcome = 'sign';
+    decision.templateId = templateId;
+    decision.addons = addons.map((a) => a.id);
+    const top = addons.filter((a) => a.position === 'top').map((a) => a.snippet);
+    const bottom = [...(signature ? [signature] : []), ...addons.filter((a) => a.position === 'bottom').map((a) => a.snippet)];
+    const images = new Map<string, RenderedSnippet['images'][number]>();
+    for (const snippet of [...top, ...bottom]) for (const image of snippet.images) images.set(image.cid, image);
+    return {
+      addHeaders: [stamp(decision, 'signed')],
+      removeHeaders: org.options.dkim === 'remove' ? ['DKIM-Signature'] : [],
+      body: {
+        html: bottom.length ? `<div class="${marker}" id="${marker}">${bottom.map((s) => s.html).join('')}</div>` : '',
+        text: bottom.map((s) => s.text.trim()).filter(Boolean).join('\n\n'),
+        topHtml: top.map((s) => s.html).join(''),
+        topText: top.map((s) => s.text.trim()).filter(Boolean).join('\n\n'),
+        placeholder: org.options.placeholder,
+        images: [...images.values()],
+        htmlOnly,
+      },
+    };
+  }
+
+  function signatureInThread(facts: MessageFacts, htmlQuote: number | undefined, textQuote: number | undefined): boolean {
+    if (facts.html !== undefined && htmlQuote !== undefined && facts.html.indexOf(marker, htmlQuote) >= 0) return true;
+    // Text-only threads carry no markup: look for the marker word the HTML would carry,
+    // which survives when a client quotes the HTML part as text.
+    return facts.text !== undefined && textQuote !== undefined && facts.text.indexOf(marker, textQuote) >= 0;
+  }
+
+  return {
+    orgId: org.orgId,
+    configVersion: org.version,
+    process(input: Readable, envelope: Envelope) {
+      let decideNanos = 0n;
+      let inputEnded: bigint | undefined;
+      let outputEnded: bigint | undefined;
+      input.once('end', () => (inputEnded = process.hrtime.bigint()));
+      const decision: Decision = { outcome: 'pass', addons: [] };
+      const handle = transformMessage(
+        input,
+        (facts) => {
+          const t = process.hrtime.bigint();
+          try {
+            return decide(facts, envelope, decision);
+          } finally {
+            decideNanos += process.hrtime.bigint() - t;
+          }
+        },
+        { maxEditablePartBytes: org.options.maxEditablePartBytes },
+      );
+      handle.output.once('end', () => (outputEnded = process.hrtime.bigint()));
+      const result = handle.report.then((report): EngineResult => {
+        // The engine's own cost: deciding and rendering, plus the time the
+        // output trailed the input (the surgery on held parts).
+        const tail = inputEnded !== undefined && outputEnded !== undefined && outputEnded > inputEnded ? outputEnded - inputEnded : 0n;
+        return toResult(report, decision, Number(decideNanos + tail) / 1e9);
+      });
+      return { output: handle.output, result };
+    },
+  };
+
+  function toResult(report: TransformReport, decision: Decision, engineSeconds: number): EngineResult {
+    const signed = decision.outcome === 'sign' && report.parts.length > 0;
+    return {
+      outcome: signed ? 'signed' : 'passed',
+      reason: signed ? undefined : (decision.reason ?? 'no-body'),
+      orgId: org.orgId,
+      configVersion: org.version,
+      kind: decision.kind,
+      ruleIds: decision.selection?.matchedRules ?? [],
+      templateId: signed ? decision.templateId : undefined,
+      addons: signed ? decision.addons : [],
+      parts: report.parts,
+      bytesIn: report.bytesIn,
+      bytesOut: report.bytesOut,
+      engineSeconds,
+      trace: decision.selection?.trace,
+    };
+  }
+}
+
+/** Plain text of the body for keyword rules: the text part, else the HTML's text content. */
+function bodyText(facts: MessageFacts): string {
+  if (facts.text !== undefined) return facts.text;
+  if (facts.html === undefined) return '';
+  return facts.html
+    .replace(/<(style|script)[\s\S]*?<\/\1\s*>/gi, ' ')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/&nbsp;/gi, ' ');
+}

@@ -1,0 +1,269 @@
+import { expect } from 'chai';
+import { Readable } from 'node:stream';
+import { simpleParser } from 'mailparser';
+import type { OrgConfig, RuleSource } from '../../appliance/src/config/types';
+import type { DirectorySnapshot, DirectoryUser } from '../../appliance/src/directory/types';
+import { createEngine, signatureMarker } from '../../appliance/src/signature';
+import type { EngineResult } from '../../appliance/src/signature/types';
+
+const CRLF = '\r\n';
+
+function user(mail: string, attributes: Record<string, string>, groups: string[] = []): DirectoryUser {
+  return { mail, aliases: [], attributes, groups };
+}
+
+function snapshot(users: DirectoryUser[]): DirectorySnapshot {
+  const byAddress = new Map(users.map((u) => [u.mail, u]));
+  return { lookup: (a) => byAddress.get(a.toLowerCase()), users: () => users, syncedAt: new Date(), size: users.length };
+}
+
+function org(overrides: Partial<OrgConfig> = {}, rules?: RuleSource[]): OrgConfig {
+  return {
+    orgId: 'contoso',
+    version: '7',
+    acceptedDomains: ['contoso.com'],
+    options: { placeholder: '{{signature}}', dkim: 'remove', maxEditablePartBytes: 1024 * 1024, signAutoReplies: false, calendar: 'leave', extraHeaders: {} },
+    templates: new Map([
+      ['default', { id: 'default', file: 'templates/default.html.ejs', html: '<p class="sig"><b><%= user.displayName %></b><% if (user.jobTitle) { %><br><%= user.jobTitle %><% } %></p>', text: '-- \n<%= user.displayName %>\n<%= user.jobTitle %>' }],
+      ['short', { id: 'short', file: 'templates/short.html.ejs', html: '<p class="sig-short"><%= user.displayName %> | Contoso</p>' }],
+    ]),
+    addons: new Map([
+      ['disclaimer', { id: 'disclaimer', kind: 'disclaimer' as const, position: 'bottom' as const, file: 'addons/disclaimer.yaml', html: '<p class="disclaimer">Confidential.</p>', text: 'Confidential.' }],
+    ]),
+    rules: rules ?? [
+      { id: 'everyone', enabled: true, match: { senderDomains: ['contoso.com'] }, template: 'default', replyTemplate: 'short', skipIfInThread: true },
+      { id: 'external-disclaimer', enabled: true, match: { direction: 'external' }, addons: ['disclaimer'] },
+    ],
+    images: new Map(),
+    userAttributes: new Map(),
+    ...overrides,
+  };
+}
+
+const directory = snapshot([
+  user('ada@contoso.com', { displayName: 'Ada Lovelace', jobTitle: 'Analyst' }),
+  user('mallory@contoso.com', { displayName: '<script>alert(1)</script>"><img src=x onerror=alert(1)>', jobTitle: '' }),
+]);
+
+async function run(message: string, options: { config?: OrgConfig; from?: string; to?: string[] } = {}): Promise<{ out: string; result: EngineResult }> {
+  const engine = createEngine({ org: options.config ?? org(), directory: () => directory, now: () => new Date('2026-11-23T12:00:00Z') });
+  const handle = engine.process(Readable.from([Buffer.from(message, 'latin1')]), { mailFrom: options.from ?? 'ada@contoso.com', rcptTo: options.to ?? ['bob@fabrikam.example'] });
+  const chunks: Buffer[] = [];
+  for await (const chunk of handle.output) chunks.push(chunk as Buffer);
+  return { out: Buffer.concat(chunks).toString('latin1'), result: await handle.result };
+}
+
+function htmlMessage(body: string, headers: string[] = []): string {
+  return [
+    'DKIM-Signature: v=1; a=rsa-sha256; d=contoso.com; s=s1; bh=abc; b=def',
+    'From: Ada <ada@contoso.com>',
+    'To: bob@fabrikam.example',
+    'Subject: Quarterly numbers',
+    'Message-ID: <m1@contoso.com>',
+    ...headers,
+    'MIME-Version: 1.0',
+    'Content-Type: text/html; charset=utf-8',
+    'Content-Transfer-Encoding: 7bit',
+    '',
+    body,
+    '',
+  ].join(CRLF);
+}
+
+/** The header fields of a message, each unfolded onto one line. */
+function headerLines(message: string): string[] {
+  return message.slice(0, message.indexOf(CRLF + CRLF)).replace(/\r\n[ \t]+/g, ' ').split(CRLF);
+}
+
+/** The message without its first header field (and that field's folded continuation lines). */
+function withoutFirstField(message: string): string {
+  return message.replace(/^[^\r\n]*\r\n([ \t][^\r\n]*\r\n)*/, '');
+}
+
+describe('signature engine', () => {
+  it('signs a new HTML message at the end of the body, stamps it first and removes the broken DKIM signature', async () => {
+    const input = htmlMessage('<html><body><p>Hello Bob</p></body></html>');
+    const { out, result } = await run(input);
+    expect(result.outcome).to.equal('signed');
+    expect(result.kind).to.equal('new');
+    expect(result.ruleIds).to.deep.equal(['everyone', 'external-disclaimer']);
+    expect(result.templateId).to.equal('default');
+    expect(result.addons).to.deep.equal(['disclaimer']);
+    const lines = headerLines(out);
+    expect(lines[0]).to.match(/^X-Signet-Processed: org=contoso; result=signed; rule=everyone,external-disclaimer; template=default; config=7; v=\d/);
+    expect(out).not.to.include('DKIM-Signature');
+    const body = out.slice(out.indexOf(CRLF + CRLF) + 4);
+    expect(body).to.match(/<p>Hello Bob<\/p><div class="signet-[0-9a-f]{12}" id="signet-[0-9a-f]{12}"><p class="sig"><b>Ada Lovelace<\/b><br>Analyst<\/p><p class="disclaimer">Confidential.<\/p><\/div><\/body><\/html>/);
+    // Everything else is byte for byte what came in.
+    expect(withoutFirstField(out).slice(0, 40)).to.equal(input.slice(input.indexOf('From:'), input.indexOf('From:') + 40));
+  });
+
+  it('keeps DKIM-Signature when the organization says so', async () => {
+    const config = org({ options: { ...org().options, dkim: 'keep' } });
+    const { out } = await run(htmlMessage('<p>Hi</p>'), { config });
+    expect(out).to.include('DKIM-Signature: v=1; a=rsa-sha256;');
+  });
+
+  it('puts the reply template above an Outlook on the web quote', async () => {
+    const body =
+      '<html><body><div>Sounds good.</div>' +
+      '<div id="appendonsend"></div><hr style="display:inline-block;width:98%" tabindex="-1">' +
+      '<div id="divRplyFwdMsg" dir="ltr"><b>From:</b> Bob<br><b>Sent:</b> Monday</div><div>Original text</div></body></html>';
+    const { out, result } = await run(htmlMessage(body, ['In-Reply-To: <x@fabrikam.example>']).replace('Subject: Quarterly numbers', 'Subject: RE: Quarterly numbers'));
+    expect(result.kind).to.equal('reply');
+    expect(result.templateId).to.equal('short');
+    expect(result.parts[0]?.placement).to.equal('above-quote');
+    expect(out).to.match(/<div>Sounds good\.<\/div><div class="signet-[0-9a-f]+" id="signet-[0-9a-f]+"><p class="sig-short">Ada Lovelace \| Contoso<\/p>.*<\/div><div id="appendonsend">/);
+  });
+
+  it('does not repeat the signature when the quoted thread already carries it', async () => {
+    const marker = signatureMarker('contoso');
+    const body = `<html><body><div>Thanks!</div><div id="appendonsend"></div><div id="divRplyFwdMsg"><b>From:</b> Ada<br><b>Sent:</b> Monday</div><div><div class="x_${marker}">Ada Lovelace</div></div></body></html>`;
+    const { out, result } = await run(htmlMessage(body).replace('Subject: Quarterly numbers', 'Subject: RE: Quarterly numbers'));
+    // The disclaimer still applies; the signature does not come twice.
+    expect(result.outcome).to.equal('signed');
+    expect(result.templateId).to.equal(undefined);
+    expect(out).not.to.include('sig-short');
+    expect(out).to.include('Confidential.');
+  });
+
+  it('signs the text part with the text form and the HTML part with the HTML form', async () => {
+    const input = [
+      'From: ada@contoso.com',
+      'Subject: hi',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/alternative; boundary="b1"',
+      '',
+      '--b1',
+      'Content-Type: text/plain; charset=us-ascii',
+      '',
+      'Hello Bob',
+      '--b1',
+      'Content-Type: text/html; charset=us-ascii',
+      '',
+      '<p>Hello Bob</p>',
+      '--b1--',
+      '',
+    ].join(CRLF);
+    const { out, result } = await run(input);
+    expect(result.parts.map((p) => p.contentType).sort()).to.deep.equal(['text/html', 'text/plain']);
+    const parsed = await simpleParser(Buffer.from(out, 'latin1'));
+    expect(parsed.text).to.include('Hello Bob');
+    expect(parsed.text).to.include('-- \nAda Lovelace\nAnalyst');
+    expect(parsed.text).to.include('Confidential.');
+    expect(parsed.text).not.to.include('<p');
+    expect(parsed.html).to.include('<b>Ada Lovelace</b>');
+  });
+
+  it('escapes hostile directory values', async () => {
+    const { out } = await run(htmlMessage('<p>Hi</p>'), { from: 'mallory@contoso.com' });
+    expect(out).not.to.include('<script>');
+    expect(out).not.to.match(/<img[^>]*onerror/i);
+    expect(out).to.include('&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;&lt;img src=x onerror=alert(1)&gt;');
+  });
+
+  it('leaves a message already processed by this organization exactly as it came', async () => {
+    const input = htmlMessage('<p>Hi</p>', ['X-Signet-Processed: org=contoso; result=signed; rule=everyone']);
+    const { out, result } = await run(input);
+    expect(result.outcome).to.equal('passed');
+    expect(result.reason).to.equal('already-processed');
+    expect(out).to.equal(input);
+  });
+
+  it('processes a message stamped by another organization', async () => {
+    const { result } = await run(htmlMessage('<p>Hi</p>', ['X-Signet-Processed: org=fabrikam; result=signed']));
+    expect(result.outcome).to.equal('signed');
+  });
+
+  for (const [name, extra, reason] of [
+    ['auto-replies', ['Auto-Submitted: auto-replied'], 'auto-reply'],
+    ['out-of-office subjects', [], 'auto-reply'],
+  ] as const) {
+    it(`passes ${name} through with a stamp and nothing else`, async () => {
+      let input = htmlMessage('<p>Away</p>', [...extra]);
+      if (extra.length === 0) input = input.replace('Subject: Quarterly numbers', 'Subject: Automatic reply: Quarterly numbers');
+      const { out, result } = await run(input);
+      expect(result).to.include({ outcome: 'passed', reason });
+      expect(withoutFirstField(out)).to.equal(input);
+      expect(headerLines(out)[0]).to.equal(`X-Signet-Processed: org=contoso; result=passed; reason=auto-reply; config=7; v=${headerLines(out)[0]!.split('v=')[1]}`);
+    });
+  }
+
+  it('signs auto-replies when the organization asks for it', async () => {
+    const config = org({ options: { ...org().options, signAutoReplies: true } });
+    const { result } = await run(htmlMessage('<p>Away</p>', ['Auto-Submitted: auto-replied']), { config });
+    expect(result.outcome).to.equal('signed');
+  });
+
+  it('leaves S/MIME signed mail untouched but stamped', async () => {
+    const input = [
+      'From: ada@contoso.com',
+      'Subject: signed',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary="s1"',
+      '',
+      '--s1',
+      'Content-Type: text/plain',
+      '',
+      'Signed text',
+      '--s1',
+      'Content-Type: application/pkcs7-signature; name=smime.p7s',
+      'Content-Transfer-Encoding: base64',
+      '',
+      'MIAGCSqGSIb3DQEHAqCAMIACAQExDzANBglghkgBZQMEAgEFADCABgkqhkiG9w0BBwEAAKCAMIID',
+      '--s1--',
+      '',
+    ].join(CRLF);
+    const { out, result } = await run(input);
+    expect(result).to.include({ outcome: 'passed', reason: 'smime' });
+    expect(withoutFirstField(out)).to.equal(input);
+  });
+
+  it('gives an unknown sender the add-ons but no personal signature', async () => {
+    const { out, result } = await run(htmlMessage('<p>Scan attached</p>'), { from: 'scanner@contoso.com' });
+    expect(result.outcome).to.equal('signed');
+    expect(result.templateId).to.equal(undefined);
+    expect(out).to.include('Confidential.');
+    expect(out).not.to.include('class="sig"');
+  });
+
+  it('passes, stamped, when no rule matches', async () => {
+    const { out, result } = await run(htmlMessage('<p>Hi</p>'), { from: 'ada@contoso.com', to: ['colleague@contoso.com'], config: org({}, [{ id: 'external-only', enabled: true, match: { direction: 'external' }, template: 'default' }]) });
+    expect(result).to.include({ outcome: 'passed', reason: 'no-rule' });
+    expect(headerLines(out)[0]).to.match(/^X-Signet-Processed: org=contoso; result=passed; reason=no-rule;/);
+  });
+
+  it('signs only the HTML part of a calendar invitation when configured, never the calendar', async () => {
+    const invitation = [
+      'From: ada@contoso.com',
+      'Subject: Meeting',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/alternative; boundary="c1"',
+      '',
+      '--c1',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'Let us meet.',
+      '--c1',
+      'Content-Type: text/html; charset=utf-8',
+      '',
+      '<html><body><p>Let us meet.</p></body></html>',
+      '--c1',
+      'Content-Type: text/calendar; charset=utf-8; method=REQUEST',
+      '',
+      'BEGIN:VCALENDAR',
+      'METHOD:REQUEST',
+      'END:VCALENDAR',
+      '--c1--',
+      '',
+    ].join(CRLF);
+    const left = await run(invitation);
+    expect(left.result).to.include({ outcome: 'passed', reason: 'calendar' });
+    const config = org({ options: { ...org().options, calendar: 'html-only' } });
+    const { out, result } = await run(invitation, { config });
+    expect(result.outcome).to.equal('signed');
+    expect(result.parts.map((p) => p.contentType)).to.deep.equal(['text/html']);
+    expect(out).to.include('Let us meet.' + CRLF + '--c1');
+    expect(out).to.include('BEGIN:VCALENDAR' + CRLF + 'METHOD:REQUEST' + CRLF + 'END:VCALENDAR');
+  });
+});
