@@ -22,6 +22,9 @@ function lineAt(source: string, offset: number): number {
   return line;
 }
 
+// As the signature engine compiles: strict mode, locals destructured rather than `with`.
+const COMPILE_OPTIONS: ejs.Options = { strict: true, _with: false, localsName: 'locals' };
+
 // EJS tags: `<%` + optional flag (`=` escaped, `-` raw, `_` trim, `#` comment) … `%>`.
 const TAG = /<%([=\-_#]?)([\s\S]*?)[-_]?%>/g;
 
@@ -31,7 +34,7 @@ const TAG = /<%([=\-_#]?)([\s\S]*?)[-_]?%>/g;
  * line V8 blames in that source maps back to the template line.
  */
 function syntaxErrorLine(source: string): number | undefined {
-  const template = new ejs.Template(source, { compileDebug: true });
+  const template = new ejs.Template(source, { ...COMPILE_OPTIONS, compileDebug: true });
   try {
     template.compile();
     return undefined;
@@ -41,7 +44,9 @@ function syntaxErrorLine(source: string): number | undefined {
   const body = template.source;
   if (!body) return undefined;
   try {
-    new vm.Script(`(function (locals, escapeFn, include, rethrow) {\n${body}\n})`, { filename: 'ejs-template' });
+    new vm.Script(`(function (locals, escapeFn, include, rethrow) {\n"use strict"; ${body}\n})`, {
+      filename: 'ejs-template',
+    });
     return undefined;
   } catch (error) {
     const match = /^ejs-template:(\d+)/.exec(String((error as Error).stack));
@@ -60,7 +65,7 @@ export function checkEjsTemplate(source: string): EjsCheck {
   const problems: EjsProblem[] = [];
   const imageRefs: EjsCheck['imageRefs'] = [];
   try {
-    ejs.compile(source, { compileDebug: false, client: false });
+    ejs.compile(source, { ...COMPILE_OPTIONS, compileDebug: false });
   } catch (error) {
     const message = (error as Error).message.split('\n')[0].replace(/ while compiling ejs$/, '');
     const unclosed = /Could not find matching close tag for "(<%[^"]*)"/.exec(message);

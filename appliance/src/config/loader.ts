@@ -62,7 +62,7 @@ export async function readOrgFolder(dir: string): Promise<Map<string, Buffer>> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const problem = code === 'ENOENT' ? 'no such folder' : code === 'ENOTDIR' ? 'not a folder' : String(error);
-    throw new ConfigError([{ file: dir, path: '', message: `cannot read the organization folder: ${problem}` }], dir);
+    throw new ConfigError([{ file: '.', path: '', message: `cannot read the organization folder: ${problem}` }], dir);
   }
 
   // Resolves one entry: follows a symbolic link only when its target stays inside the folder.
