@@ -1,0 +1,194 @@
+// The relay's own settings: one YAML file per node (listeners, TLS files,
+// downstream, limits, HTTP port, where the organization config comes from).
+// Validated with zod; the JSON Schema in config/schema/relay.schema.json is
+// generated from the same schema (`relayConfigJsonSchema`).
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parseDocument, LineCounter } from 'yaml';
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+const seconds = (def: number, what: string) => z.number().positive().default(def).describe(what);
+const fileList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+/** Exact host name or a leading `*.` wildcard of one label. */
+const certName = z
+  .string()
+  .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'must be a host name, optionally starting with "*."');
+const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
+
+export const relayConfigSchema = z
+  .object({
+    hostname: z.string().min(1).default('localhost').describe('Name this node uses in its SMTP greeting and its EHLO to the downstream (the certificate domain).'),
+    listen: z
+      .array(z.object({ host: z.string().min(1).describe('Address to bind, e.g. 0.0.0.0, ::, 127.0.0.1.'), port: port.describe('SMTP port, 25 in production.') }).strict())
+      .min(1)
+      .default([{ host: '0.0.0.0', port: 25 }])
+      .describe('SMTP listeners.'),
+    tls: z
+      .object({
+        cert: z.string().min(1).describe('PEM server certificate (chain) for the tenant certificate domain.'),
+        key: z.string().min(1).describe('PEM private key of the server certificate.'),
+        ca: fileList.describe('PEM CA bundle(s) a client certificate must chain to.'),
+        acceptedClientNames: z
+          .array(certName)
+          .min(1)
+          .default(['mail.protection.outlook.com'])
+          .describe('Names a client certificate must carry (subject CN or SAN dNSName); exact, or "*.example.com" for one label.'),
+        minVersion: tlsVersion.default('TLSv1.2').describe('Lowest TLS version accepted.'),
+        reloadSeconds: seconds(60, 'How often certificate files are re-checked besides file-change events.'),
+      })
+      .strict(),
+    allowNetworks: z
+      .array(z.union([z.cidrv4(), z.cidrv6()]))
+      .default([])
+      .describe('Source networks allowed to connect (CIDR, IPv4 or IPv6). Empty: any source (the certificate still decides).'),
+    downstream: z
+      .object({
+        host: z.string().min(1).describe('Where signed mail goes: the tenant\'s <tenant>.mail.protection.outlook.com.'),
+        port: port.default(25),
+        tls: z
+          .object({
+            cert: z.string().min(1).describe('PEM client certificate of this node (the inbound connector\'s TlsSenderCertificateName).'),
+            key: z.string().min(1).describe('PEM private key of the client certificate.'),
+            ca: fileList.optional().describe('PEM CA bundle(s) to verify the downstream server; default: the runtime\'s public roots.'),
+            servername: z.string().min(1).optional().describe('Name the downstream certificate must carry; default: host.'),
+            minVersion: tlsVersion.default('TLSv1.2'),
+          })
+          .strict(),
+        timeouts: z
+          .object({
+            connectSeconds: seconds(15, 'TCP connect timeout.'),
+            greetingSeconds: seconds(30, 'Wait for the downstream greeting.'),
+            commandSeconds: seconds(120, 'Wait for the answer to each command (MAIL, RCPT, DATA).'),
+            dataSeconds: seconds(600, 'Wait for the answer to the end of DATA.'),
+          })
+          .strict()
+          .prefault({}),
+        probeSeconds: seconds(30, 'Interval of the readiness probe (connect, EHLO, STARTTLS, QUIT).'),
+        readyWithinSeconds: seconds(120, '/readyz fails when the downstream has not answered within this time.'),
+      })
+      .strict(),
+    limits: z
+      .object({
+        maxMessageBytes: z.number().int().positive().default(150 * 1024 * 1024).describe('Largest message accepted (advertised as SIZE); 150 MB is Exchange Online\'s maximum.'),
+        maxRecipients: z.number().int().positive().default(1000).describe('Recipients per message; more get 452 4.5.3.'),
+        maxLineLength: z.number().int().min(512).default(4096).describe('Longest SMTP command line accepted.'),
+        sessionSeconds: seconds(1800, 'Longest SMTP session; a session past it is closed after its current transaction.'),
+        idleSeconds: seconds(300, 'Idle timeout while waiting for the client.'),
+        maxSessions: z.number().int().positive().default(1000).describe('Concurrent sessions per node; more get 421 4.7.0.'),
+        maxSessionsPerSource: z.number().int().positive().default(100).describe('Concurrent sessions per source address; more get 421 4.7.0.'),
+        maxSignetHops: z.number().int().min(1).default(3).describe('A message with more X-Signet-Processed headers than this is refused (554 5.4.6 loop).'),
+        drainSeconds: seconds(60, 'On SIGTERM, how long in-flight transactions may take before the process exits.'),
+      })
+      .strict()
+      .prefault({}),
+    http: z
+      .object({
+        listen: z.string().min(1).default('127.0.0.1').describe('Address of the HTTP listener for /metrics, /healthz, /readyz.'),
+        port: port.default(9025),
+      })
+      .strict()
+      .prefault({}),
+    org: z
+      .object({
+        source: z.string().min(1).describe('Organization config: a folder, or a sealed bundle (file path or https URL).'),
+        keyRef: z.string().min(1).optional().describe('Key that opens a sealed bundle: a key file path, or a Key Vault secret URL.'),
+        pollSeconds: seconds(60, 'How often the source is checked for a new version.'),
+      })
+      .strict(),
+    directory: z
+      .object({
+        file: z.string().min(1).optional().describe('Local directory file (offline mode).'),
+        graph: z
+          .object({
+            tenantId: z.string().min(1),
+            clientId: z.string().min(1).optional().describe('Managed identity client id; default: the node\'s identity.'),
+            refreshSeconds: seconds(900, 'Delta refresh interval.'),
+          })
+          .strict()
+          .optional()
+          .describe('Microsoft Graph (app-only).'),
+      })
+      .strict()
+      .prefault({}),
+    logging: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+        idHashKeyFile: z.string().min(1).optional().describe('Key for the keyed hash of Message-IDs in logs; default: a random key per process.'),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type RelayConfig = z.infer<typeof relayConfigSchema>;
+
+export class RelayConfigError extends Error {
+  constructor(readonly file: string, readonly problems: Array<{ path: string; message: string; line?: number }>) {
+    super(`relay configuration ${file} has ${problems.length === 1 ? '1 problem' : `${problems.length} problems`}:\n${problems.map((p) => `  ${file}${p.line ? `:${p.line}` : ''} ${p.path || '(top)'}: ${p.message}`).join('\n')}`);
+    this.name = 'RelayConfigError';
+  }
+}
+
+function pathLabel(path: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out ? `.${String(seg)}` : String(seg);
+  return out;
+}
+
+/** Validates a parsed relay config; file paths inside it are resolved against `baseDir`. */
+export function parseRelayConfig(data: unknown, file = '<config>', baseDir = process.cwd(), lineOf?: (path: ReadonlyArray<PropertyKey>) => number | undefined): RelayConfig {
+  const parsed = relayConfigSchema.safeParse(data ?? {});
+  if (!parsed.success) {
+    throw new RelayConfigError(
+      file,
+      parsed.error.issues.map((issue) => ({ path: pathLabel(issue.path), message: issue.message, line: lineOf?.(issue.path) })),
+    );
+  }
+  const config = parsed.data;
+  const abs = (p: string) => (isAbsolute(p) || /^https?:\/\//.test(p) ? p : resolve(baseDir, p));
+  const absList = (p: string | string[]) => (Array.isArray(p) ? p.map(abs) : abs(p));
+  config.tls.cert = abs(config.tls.cert);
+  config.tls.key = abs(config.tls.key);
+  config.tls.ca = absList(config.tls.ca);
+  config.downstream.tls.cert = abs(config.downstream.tls.cert);
+  config.downstream.tls.key = abs(config.downstream.tls.key);
+  if (config.downstream.tls.ca) config.downstream.tls.ca = absList(config.downstream.tls.ca);
+  config.org.source = abs(config.org.source);
+  if (config.org.keyRef && !config.org.keyRef.startsWith('https://')) config.org.keyRef = abs(config.org.keyRef);
+  if (config.directory.file) config.directory.file = abs(config.directory.file);
+  if (config.logging.idHashKeyFile) config.logging.idHashKeyFile = abs(config.logging.idHashKeyFile);
+  return config;
+}
+
+/** Reads and validates a relay YAML file; errors name the file, the line, the path and the problem. */
+export function loadRelayConfig(file: string): RelayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new RelayConfigError(file, [{ path: '', message: `cannot read: ${(error as Error).message}` }]);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length) {
+    throw new RelayConfigError(
+      file,
+      doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0], line: e.linePos?.[0]?.line })),
+    );
+  }
+  const lineOf = (path: ReadonlyArray<PropertyKey>): number | undefined => {
+    for (let depth = path.length; depth >= 0; depth--) {
+      const node = doc.getIn(path.slice(0, depth) as Array<string | number>, true) as { range?: [number, number, number] } | undefined;
+      if (node && typeof node === 'object' && node.range) return lineCounter.linePos(node.range[0]).line;
+    }
+    return undefined;
+  };
+  return parseRelayConfig(doc.toJS(), file, dirname(resolve(file)), lineOf);
+}
+
+/** The JSON Schema of the relay config file (for editors and CI validation). */
+export function relayConfigJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(relayConfigSchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+  return { ...schema, $id: 'https://signet.invalid/schema/relay.schema.json', title: 'Signet relay configuration' };
+}

@@ -1,0 +1,91 @@
+// Loop guard on the wire: holds back the top header block of a message (and
+// nothing more) until it has been seen whole, counts X-Signet-Processed
+// headers in it, and fails the stream when the message has passed through
+// Signet too many times. The body is never buffered: once the header block is
+// complete everything streams through unchanged.
+//
+// Hand-written rather than mailsplit: only the end of the top header block and
+// one header name are needed, and parsing the whole MIME tree here would cost
+// a second full parse of every message for one count.
+import { Transform, type TransformCallback } from 'node:stream';
+
+export const STAMP_HEADER_NAME = 'X-Signet-Processed';
+
+export class HopLimitError extends Error {
+  constructor(readonly hops: number, readonly max: number) {
+    super(`message has passed through Signet ${hops} times (limit ${max})`);
+    this.name = 'HopLimitError';
+  }
+}
+
+/** Counts top-level X-Signet-Processed header fields in a header block. */
+export function countStamps(headerBlock: string): number {
+  let count = 0;
+  for (const line of headerBlock.split(/\r?\n/)) {
+    if (/^x-signet-processed[ \t]*:/i.test(line)) count++;
+  }
+  return count;
+}
+
+/** The Message-ID header value of a header block (unfolded, trimmed). */
+export function findMessageId(headerBlock: string): string | undefined {
+  const m = /^message-id[ \t]*:[ \t]*(.*)$/im.exec(headerBlock.replace(/\r?\n[ \t]+/g, ' '));
+  return m?.[1]?.trim() || undefined;
+}
+
+export class HopGate extends Transform {
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private open = false;
+  /** Stamps seen in the header block (after it passed). */
+  stamps = 0;
+  /** Message-ID of the message, when it has one (for the keyed hash in logs; never logged as is). */
+  messageId?: string;
+
+  /** Bytes that came in. */
+  bytes = 0;
+
+  constructor(
+    private readonly maxHops: number,
+    /** Called for every chunk that comes in (byte counting, size checks) without reading the stream twice. */
+    private readonly onChunk?: (chunk: Buffer) => void,
+    /** Header blocks larger than this are passed on after checking what was seen. */
+    private readonly maxHeaderBytes = 1024 * 1024,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.onChunk?.(chunk);
+    if (this.destroyed) return callback();
+    if (this.open) return callback(null, chunk);
+    this.held.push(chunk);
+    this.heldBytes += chunk.length;
+    const buffered = this.held.length === 1 ? chunk : Buffer.concat(this.held);
+    this.held = [buffered];
+    // end of headers: an empty line (CRLF CRLF, or a bare LF LF from a lax client)
+    let end = buffered.indexOf('\r\n\r\n');
+    if (end < 0) end = buffered.indexOf('\n\n');
+    if (end < 0 && this.heldBytes < this.maxHeaderBytes) return callback();
+    const headerEnd = end < 0 ? buffered.length : end;
+    this.release(buffered, headerEnd, callback);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.open) return callback();
+    // a message that is all headers
+    const buffered = Buffer.concat(this.held);
+    this.release(buffered, buffered.length, callback);
+  }
+
+  private release(buffered: Buffer, headerEnd: number, callback: TransformCallback): void {
+    const headerBlock = buffered.subarray(0, headerEnd).toString('latin1');
+    this.stamps = countStamps(headerBlock);
+    this.messageId = findMessageId(headerBlock);
+    this.held = [];
+    if (this.stamps > this.maxHops) return callback(new HopLimitError(this.stamps, this.maxHops));
+    this.open = true;
+    callback(null, buffered);
+  }
+}

@@ -1,0 +1,662 @@
+// The relay: a before-queue SMTP proxy (in the sense of Postfix's
+// SMTPD_PROXY_README). For each upstream transaction it opens a downstream
+// session at MAIL, passes MAIL and every RCPT on and mirrors each answer,
+// streams DATA through the signature engine to the downstream, and answers
+// the upstream's end of DATA only after the downstream answered it. Any
+// failure answers the upstream with a 4xx and cuts the downstream before the
+// final dot: no queue, no disk, nothing half-delivered, nothing lost.
+import { BlockList, isIPv4, isIPv6, type AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import { SMTPConnection as ServerConnection } from 'smtp-server/lib/smtp-connection.js';
+import type { Logger, SignetMetrics, Outcome } from '../observability';
+import { recordCertificateExpiry } from '../observability/certificates';
+import type { Engine, EngineResult } from '../signature';
+import { checkClientIdentity } from './client-identity';
+import { DownstreamError, DownstreamSession, type DownstreamOptions, type SmtpReply } from './downstream';
+import { HopGate, HopLimitError } from './hop-gate';
+
+/** The organization the relay serves right now: its engine (one config version) and accepted domains. */
+export interface ActiveOrg {
+  engine: Engine;
+  acceptedDomains: readonly string[];
+}
+
+export interface RelayTlsMaterial {
+  key: Buffer | string;
+  cert: Buffer | string;
+  /** CA bundle(s) client certificates must chain to. */
+  ca: Array<Buffer | string>;
+}
+
+export interface RelayLimits {
+  maxMessageBytes: number;
+  maxRecipients: number;
+  maxLineLength: number;
+  sessionMs: number;
+  idleMs: number;
+  maxSessions: number;
+  maxSessionsPerSource: number;
+  maxSignetHops: number;
+}
+
+export interface RelayOptions {
+  hostname: string;
+  tls: RelayTlsMaterial & { minVersion: 'TLSv1.2' | 'TLSv1.3'; acceptedClientNames: string[] };
+  allowNetworks?: string[];
+  downstream: DownstreamOptions;
+  limits: RelayLimits;
+  /** The loaded organization; undefined while none is loaded (transactions get 451 4.3.0). */
+  org: () => ActiveOrg | undefined;
+  metrics: SignetMetrics;
+  logger: Logger;
+  /** Keyed hash for Message-IDs in logs. */
+  hashId: (messageId: string | undefined) => string | undefined;
+}
+
+/** An SMTP reply carried as an error through smtp-server's callbacks; its message starts with the enhanced code. */
+export class SmtpReplyError extends Error {
+  constructor(
+    readonly responseCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const reply = (code: number, enhanced: string, text: string) => new SmtpReplyError(code, `${enhanced} ${text}`);
+const OWN_ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
+
+/** Mirrors a downstream refusal upstream: same code (421 becomes 451: only this transaction ends), same enhanced code. */
+function mirror(downstream: SmtpReply): SmtpReplyError {
+  let code = downstream.code;
+  if (code === 421) code = 451;
+  if (code < 400 || code > 599) return reply(451, '4.4.0', 'Unexpected answer from the downstream; try again later');
+  const enhanced = downstream.enhanced && downstream.enhanced[0] === String(code)[0] ? downstream.enhanced : code < 500 ? '4.0.0' : '5.0.0';
+  return reply(code, enhanced, sanitize(downstream.text) || 'Refused by the downstream');
+}
+
+function sanitize(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 400);
+}
+
+interface Transaction {
+  org: ActiveOrg;
+  downstream: DownstreamSession;
+  startedAt: bigint;
+  accepted: string[];
+  inData: boolean;
+  /** Ends a transaction in DATA from outside (upstream gone, shutdown). */
+  cancel?: () => void;
+}
+
+interface SessionState {
+  source: string;
+  counted: boolean;
+  tx?: Transaction;
+  closeAfterTransaction: boolean;
+  sessionTimer?: NodeJS.Timeout;
+}
+
+/** The parts of smtp-server's connection the relay drives (see RelayServer). */
+type Connection = ServerConnection;
+
+/** IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are their IPv4 address. */
+function normalizeAddress(address: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return m ? m[1] : address;
+}
+
+function buildBlockList(cidrs: readonly string[]): BlockList | undefined {
+  if (!cidrs.length) return undefined;
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [network, prefix] = cidr.split('/');
+    const type = isIPv6(network) ? 'ipv6' : 'ipv4';
+    list.addSubnet(network, Number(prefix ?? (type === 'ipv4' ? 32 : 128)), type);
+  }
+  return list;
+}
+
+/**
+ * smtp-server with two deliberate changes to how a connection starts:
+ *
+ * - No 100 ms early-talker pause. smtp-server 3.x waits a fixed 100 ms before
+ *   greeting every connection (not configurable) to catch spam bots that talk
+ *   before the greeting. Every client of this relay must present a certificate
+ *   from the configured CA (and may be limited to Exchange Online's networks),
+ *   so the pause only adds latency to every connection. A client talking
+ *   before the greeting is still refused: smtp-server ignores input until the
+ *   greeting is sent. If a future smtp-server lacks the internals used here,
+ *   the connection falls back to its normal start (with the pause).
+ * - Replies whose text already starts with an enhanced status code are sent as
+ *   is, so the relay's own codes (5.7.1, 4.4.1, 5.4.6, mirrored downstream
+ *   codes) are not overridden by smtp-server's generic per-code mapping.
+ *
+ * Reverse DNS is off (disableReverseLookup): identity is the certificate, PTR
+ * data is controlled by the peer, and a lookup per connection is latency and a
+ * dependency on DNS for nothing.
+ */
+class RelayServer extends SMTPServer {
+  fastStart = false;
+  constructor(
+    options: SMTPServerOptions,
+    private readonly onConnection: (connection: Connection) => void,
+    /** RSET, EHLO and HELO end the transaction in progress; smtp-server has no hook for them. */
+    private readonly onReset: (session: SMTPServerSession) => void,
+  ) {
+    super(options);
+  }
+
+  override connect(socket: Parameters<SMTPServer['connect']>[0], socketOptions?: Parameters<SMTPServer['connect']>[1]): void {
+    const connection = new ServerConnection(this, socket, socketOptions);
+    const send = connection.send.bind(connection);
+    connection.send = (code: number, data?: string | string[] | null, context?: string | false) =>
+      send(code, data, typeof data === 'string' && OWN_ENHANCED.test(data) ? false : context);
+    type Handler = (command: Buffer, callback: () => void) => void;
+    const handlers = connection as unknown as Record<string, Handler | undefined>;
+    for (const name of ['handler_RSET', 'handler_EHLO', 'handler_HELO']) {
+      const original = handlers[name];
+      if (typeof original !== 'function') continue;
+      handlers[name] = (command, callback) => {
+        this.onReset(connection.session);
+        original.call(connection, command, callback);
+      };
+    }
+    this.connections.add(connection);
+    connection.on('error', (err: Error) => this._onError(err));
+    connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));
+    this.onConnection(connection);
+    if (typeof connection._setListeners === 'function' && typeof connection.connectionReady === 'function') {
+      this.fastStart = true;
+      connection._setListeners(() => connection.connectionReady());
+    } else {
+      connection.init();
+    }
+  }
+}
+
+export interface RelayStatus {
+  draining: boolean;
+  sessions: number;
+  transactions: number;
+}
+
+export class Relay {
+  private readonly servers: RelayServer[] = [];
+  private readonly states = new WeakMap<SMTPServerSession, SessionState>();
+  private readonly connections = new Map<SMTPServerSession, Connection>();
+  private readonly perSource = new Map<string, number>();
+  private readonly allowList?: BlockList;
+  private readonly certSubjects = new Map<string, string>();
+  private sessions = 0;
+  private transactions = 0;
+  private draining = false;
+  private tls: RelayOptions['tls'];
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: RelayOptions) {
+    this.tls = options.tls;
+    this.allowList = buildBlockList(options.allowNetworks ?? []);
+  }
+
+  /** Starts one SMTP listener; call once per configured address. */
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    const server = new RelayServer(
+      this.serverOptions(),
+      (connection) => this.connections.set(connection.session, connection),
+      (session) => {
+        const state = this.states.get(session);
+        if (state?.tx && !state.tx.inData) this.endTransaction(state);
+      },
+    );
+    server.on('error', (error: Error & { code?: string }) => {
+      // TLS handshake failures surface here (protocol version, no shared cipher, a peer that hung up mid-handshake)
+      const code = `${error.code ?? ''} ${error.message}`;
+      if (/SSL|TLS|handshake|alert/i.test(code)) this.options.metrics.tlsErrors.inc({ reason: 'handshake' });
+      this.options.logger.debug({ event: 'smtp-error', code: error.code }, 'smtp connection error');
+    });
+    this.servers.push(server);
+    await new Promise<void>((resolve, reject) => {
+      server.server.once('error', reject);
+      server.listen(port, host, () => {
+        server.server.removeListener('error', reject);
+        resolve();
+      });
+    });
+    return server.server.address() as AddressInfo;
+  }
+
+  /** True when connections start without smtp-server's early-talker pause. */
+  get fastStart(): boolean {
+    return this.servers.every((s) => s.fastStart);
+  }
+
+  status(): RelayStatus {
+    return { draining: this.draining, sessions: this.sessions, transactions: this.transactions };
+  }
+
+  /** New server certificate/key/CA bundle: applies to every new TLS session. */
+  updateTls(material: RelayTlsMaterial): void {
+    this.tls = { ...this.tls, ...material };
+    for (const server of this.servers) server.updateSecureContext({ key: material.key, cert: material.cert, ca: material.ca });
+  }
+
+  /**
+   * Stops taking work: new sessions and new transactions get 421 4.3.2; in-flight
+   * transactions may finish. Resolves when none is left or after `boundMs`, when
+   * the remaining ones are cut (their downstream aborted before the final dot,
+   * their upstream told 421), then the listeners close.
+   */
+  async drain(boundMs: number): Promise<{ finished: boolean; cut: number }> {
+    this.draining = true;
+    const idle = this.transactions === 0 ? Promise.resolve(true) : new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
+    const finished = await Promise.race([idle, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), boundMs).unref())]);
+    const cut = finished ? 0 : this.transactions;
+    await this.close();
+    return { finished, cut };
+  }
+
+  /** Closes the listeners and every session (in-flight transactions are aborted, never half-delivered). */
+  async close(): Promise<void> {
+    this.draining = true;
+    for (const [session, connection] of this.connections) {
+      const state = this.states.get(session);
+      if (state?.tx?.inData) state.tx.cancel?.();
+      else this.endTransaction(state);
+      try {
+        connection.send(421, '4.3.2 Service shutting down; try again later');
+      } catch {
+        // socket already gone
+      }
+      connection.close();
+    }
+    // clients normally hang up on 421; one that does not is cut after a short grace
+    const grace = setTimeout(() => {
+      for (const connection of this.connections.values()) (connection as unknown as { _socket?: { destroy(): void } })._socket?.destroy();
+    }, 2000);
+    grace.unref();
+    await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.server.close(() => resolve()))));
+    clearTimeout(grace);
+  }
+
+  private serverOptions(): SMTPServerOptions {
+    const limits = this.options.limits;
+    return {
+      name: this.options.hostname,
+      banner: 'Signet relay',
+      key: this.tls.key,
+      cert: this.tls.cert,
+      ca: this.tls.ca,
+      minVersion: this.tls.minVersion,
+      // OpenSSL verifies the chain against `ca`; the verdict is read in onSecure so the
+      // client gets an SMTP answer and the failure is counted by reason (a handshake
+      // abort would leave both blind). No session proceeds past onSecure unverified.
+      requestCert: true,
+      rejectUnauthorized: false,
+      disabledCommands: ['AUTH'],
+      authOptional: true,
+      hideENHANCEDSTATUSCODES: false,
+      hideDSN: true,
+      hideREQUIRETLS: true,
+      size: limits.maxMessageBytes,
+      maxCommandLength: limits.maxLineLength,
+      socketTimeout: limits.idleMs,
+      closeTimeout: 1000,
+      disableReverseLookup: true,
+      logger: false,
+      onConnect: (session, callback) => this.onConnect(session, callback),
+      onSecure: (socket, session, callback) => this.onSecure(socket as TLSSocket, session, callback),
+      onMailFrom: (address, session, callback) => void this.onMailFrom(address, session, callback),
+      onRcptTo: (address, session, callback) => void this.onRcptTo(address, session, callback),
+      onData: (stream, session, callback) => void this.onData(stream, session, callback),
+      onClose: (session) => this.onClose(session),
+    };
+  }
+
+  private refuseSession(reason: string, callback: (err?: Error | null) => void, error: SmtpReplyError): void {
+    this.options.metrics.sessionsRefused.inc({ reason });
+    callback(error);
+  }
+
+  private onConnect(session: SMTPServerSession, callback: (err?: Error | null) => void): void {
+    const source = normalizeAddress(session.remoteAddress);
+    const state: SessionState = { source, counted: false, closeAfterTransaction: false };
+    this.states.set(session, state);
+    const limits = this.options.limits;
+    if (this.draining) return this.refuseSession('draining', callback, reply(421, '4.3.2', 'Service shutting down; try another host'));
+    if (this.allowList && !this.allowList.check(source, isIPv4(source) ? 'ipv4' : 'ipv6')) {
+      return this.refuseSession('source-not-allowed', callback, reply(554, '5.7.1', 'Source address not allowed'));
+    }
+    if (this.sessions >= limits.maxSessions) return this.refuseSession('max-sessions', callback, reply(421, '4.7.0', 'Too many sessions; try again later'));
+    if ((this.perSource.get(source) ?? 0) >= limits.maxSessionsPerSource) {
+      return this.refuseSession('max-sessions-per-source', callback, reply(421, '4.7.0', 'Too many sessions from your address; try again later'));
+    }
+    state.counted = true;
+    this.sessions++;
+    this.perSource.set(source, (this.perSource.get(source) ?? 0) + 1);
+    this.options.metrics.activeSessions.set(this.sessions);
+    state.sessionTimer = setTimeout(() => this.endSession(session, '4.4.2 Session time limit reached'), limits.sessionMs);
+    state.sessionTimer.unref();
+    callback();
+  }
+
+  /** Ends a session now, or after its transaction in progress. */
+  private endSession(session: SMTPServerSession, text: string): void {
+    const state = this.states.get(session);
+    const connection = this.connections.get(session);
+    if (!state || !connection) return;
+    if (state.tx?.inData) {
+      state.closeAfterTransaction = true;
+      return;
+    }
+    state.tx?.downstream.abort();
+    state.tx = undefined;
+    connection.send(421, text);
+  }
+
+  private onSecure(socket: TLSSocket, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
+    const identity = checkClientIdentity(socket, this.tls.acceptedClientNames);
+    if (identity.notAfter && identity.ok) {
+      recordCertificateExpiry(this.options.metrics.certificateExpiry, this.certSubjects, 'upstream-client', {
+        subject: identity.commonName ?? identity.dnsNames[0] ?? 'unknown',
+        notAfter: identity.notAfter,
+      });
+    }
+    if (identity.ok) return callback();
+    this.options.metrics.tlsErrors.inc({ reason: identity.reason ?? 'invalid' });
+    this.options.logger.warn({ event: 'client-certificate-refused', session: session.id, reason: identity.reason, certificateName: identity.commonName }, 'client certificate refused');
+    if (identity.reason === 'no-certificate') return callback(reply(530, '5.7.1', 'A client certificate is required'));
+    const why = identity.reason === 'name-mismatch' ? 'Client certificate name not accepted' : `Client certificate not accepted (${identity.reason})`;
+    callback(reply(554, '5.7.1', why));
+  }
+
+  private async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): Promise<void> {
+    const state = this.states.get(session);
+    if (!state) return callback(reply(451, '4.3.0', 'Session state lost; try again'));
+    if (!session.secure) return callback(reply(530, '5.7.0', 'Must issue a STARTTLS command first'));
+    // a new MAIL after an unfinished one (no RSET hook in smtp-server): drop the old downstream transaction
+    state.tx?.downstream.abort();
+    state.tx = undefined;
+    if (this.draining) {
+      this.options.metrics.sessionsRefused.inc({ reason: 'draining' });
+      return callback(reply(421, '4.3.2', 'Service shutting down; try another host'));
+    }
+    const org = this.options.org();
+    if (!org) {
+      this.count('tempfailed', 'no-config');
+      return callback(reply(451, '4.3.0', 'No configuration loaded; try again later'));
+    }
+    const sender = address.address;
+    const domain = sender.includes('@') ? sender.slice(sender.lastIndexOf('@') + 1).toLowerCase() : '';
+    if (!domain || !org.acceptedDomains.some((d) => d.toLowerCase() === domain)) {
+      this.count('rejected', 'sender-domain');
+      return callback(reply(550, '5.7.1', 'Sender domain not accepted by this relay'));
+    }
+    const startedAt = process.hrtime.bigint();
+    let downstream: DownstreamSession;
+    try {
+      downstream = await DownstreamSession.open(this.options.downstream);
+    } catch (error) {
+      return callback(this.downstreamFailure(error, 'connect'));
+    }
+    if (!this.connections.has(session)) {
+      // the client left while the downstream was being opened
+      downstream.abort();
+      return callback(reply(451, '4.4.2', 'Connection lost'));
+    }
+    try {
+      const answer = await downstream.mail(sender, mailParams(address, downstream.extensions));
+      if (answer.code >= 200 && answer.code < 300) {
+        state.tx = { org, downstream, startedAt, accepted: [], inData: false };
+        this.transactions++;
+        return callback();
+      }
+      downstream.quit();
+      this.count(answer.code >= 500 ? 'rejected' : 'tempfailed', 'downstream-mail');
+      return callback(mirror(answer));
+    } catch (error) {
+      downstream.abort();
+      return callback(this.downstreamFailure(error, 'mail'));
+    }
+  }
+
+  private async onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): Promise<void> {
+    const state = this.states.get(session);
+    const tx = state?.tx;
+    if (!tx) return callback(reply(451, '4.4.2', 'Downstream session lost; start over'));
+    if (session.envelope.rcptTo.length >= this.options.limits.maxRecipients) {
+      return callback(reply(452, '4.5.3', 'Too many recipients'));
+    }
+    try {
+      const answer = await tx.downstream.rcpt(address.address, rcptParams(address, tx.downstream.extensions));
+      if (answer.code >= 200 && answer.code < 300) {
+        tx.accepted.push(address.address);
+        return callback();
+      }
+      return callback(mirror(answer));
+    } catch (error) {
+      this.endTransaction(state);
+      return callback(this.downstreamFailure(error, 'rcpt'));
+    }
+  }
+
+  private async onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): Promise<void> {
+    const state = this.states.get(session);
+    const tx = state?.tx;
+    if (!state || !tx) {
+      stream.resume();
+      return callback(reply(451, '4.4.2', 'Downstream session lost; start over'));
+    }
+    tx.inData = true;
+    const metrics = this.options.metrics;
+    let bytesOut = 0;
+    // set below, once the pipeline is built; fail() stops it
+    let run: ReturnType<Engine['process']> | undefined;
+    const gate = new HopGate(this.options.limits.maxSignetHops, () => {
+      if (stream.sizeExceeded) fail('rejected', 'size', reply(552, '5.3.4', 'Message too big'));
+    });
+    let engineResult: EngineResult | undefined;
+    let finished = false;
+    let downstreamCode: number | undefined;
+
+    const finish = (outcome: Outcome, reason: string, error?: SmtpReplyError, message?: string) => {
+      if (finished) return;
+      finished = true;
+      const seconds = Number(process.hrtime.bigint() - tx.startedAt) / 1e9;
+      this.count(outcome, reason);
+      metrics.transactionSeconds.observe({ outcome }, seconds);
+      const bytesIn = gate.bytes;
+      metrics.messageBytes.observe({ direction: 'in' }, bytesIn);
+      if (outcome === 'signed' || outcome === 'passed') metrics.messageBytes.observe({ direction: 'out' }, bytesOut);
+      if (engineResult) metrics.engineSeconds.observe({ outcome: engineResult.outcome }, engineResult.engineSeconds);
+      this.options.logger.info(
+        {
+          event: 'transaction',
+          session: session.id,
+          messageIdHash: this.options.hashId(gate.messageId),
+          recipientCount: tx.accepted.length,
+          bytesIn,
+          bytesOut,
+          outcome,
+          reason,
+          orgId: tx.org.engine.orgId,
+          configVersion: tx.org.engine.configVersion,
+          ruleIds: engineResult?.ruleIds,
+          templateId: engineResult?.templateId,
+          addons: engineResult?.addons,
+          engineSeconds: engineResult?.engineSeconds,
+          seconds,
+          upstreamCode: error ? error.responseCode : 250,
+          downstreamCode,
+          hops: gate.stamps,
+        },
+        'transaction',
+      );
+      this.endTransaction(state);
+      if (error) callback(error);
+      else callback(null, message);
+      if (state.closeAfterTransaction) setImmediate(() => this.endSession(session, '4.4.2 Session time limit reached'));
+    };
+
+    // On any failure: cut the downstream before its final dot, stop the pipeline,
+    // keep reading the upstream to its end (smtp-server answers after it), answer 4xx/5xx.
+    const fail = (outcome: Outcome, reason: string, error: SmtpReplyError) => {
+      if (finished) return;
+      tx.downstream.abort();
+      stream.unpipe();
+      stream.on('data', () => undefined);
+      stream.resume();
+      setImmediate(() => stream.resume());
+      if (run) {
+        run.output.unpipe();
+        run.output.destroy();
+      }
+      gate.destroy();
+      finish(outcome, reason, error);
+    };
+    tx.cancel = () => fail('tempfailed', 'upstream-dropped', reply(451, '4.4.2', 'Connection lost'));
+
+    stream.on('error', () => fail('tempfailed', 'upstream-dropped', reply(451, '4.4.2', 'Connection lost')));
+
+    let body: NonNullable<Awaited<ReturnType<DownstreamSession['data']>>['body']>;
+    let result: Promise<SmtpReply>;
+    try {
+      const started = await tx.downstream.data();
+      if (!started.body || !started.result) {
+        downstreamCode = started.reply.code;
+        return fail(started.reply.code >= 500 ? 'rejected' : 'tempfailed', 'downstream-data', mirror(started.reply));
+      }
+      body = started.body;
+      result = started.result;
+    } catch (error) {
+      return fail('tempfailed', `downstream-${error instanceof DownstreamError ? error.kind : 'error'}`, this.downstreamFailure(error, 'data'));
+    }
+    if (finished) return;
+
+    let engineRun: ReturnType<Engine['process']>;
+    try {
+      engineRun = run = tx.org.engine.process(gate, { mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcptTo: [...tx.accepted] });
+    } catch (error) {
+      this.options.logger.error({ event: 'engine-error', session: session.id, error: (error as Error).message }, 'engine failed to start');
+      return fail('tempfailed', 'engine-error', reply(451, '4.3.0', 'Local error in processing; try again later'));
+    }
+    const engineFailed = (error: unknown) => {
+      if (finished) return;
+      if (error instanceof HopLimitError || (error as { cause?: unknown })?.cause instanceof HopLimitError || gate.stamps > this.options.limits.maxSignetHops) {
+        return fail('rejected', 'loop', reply(554, '5.4.6', `Mail loop detected: ${gate.stamps} Signet hops`));
+      }
+      if (stream.sizeExceeded) return fail('rejected', 'size', reply(552, '5.3.4', 'Message too big'));
+      this.options.logger.error({ event: 'engine-error', session: session.id, error: (error as Error)?.message }, 'engine failed');
+      fail('tempfailed', 'engine-error', reply(451, '4.3.0', 'Local error in processing; try again later'));
+    };
+    gate.on('error', engineFailed);
+    engineRun.output.on('error', engineFailed);
+    engineRun.result.catch(engineFailed);
+    result.catch((error: unknown) => {
+      if (!finished) fail('tempfailed', `downstream-${error instanceof DownstreamError ? error.kind : 'error'}`, this.downstreamFailure(error, 'data'));
+    });
+    engineRun.output.on('data', (chunk: Buffer) => {
+      bytesOut += chunk.length;
+    });
+    engineRun.output.pipe(body, { end: false });
+    engineRun.output.on('end', () => {
+      void (async () => {
+        try {
+          engineResult = await engineRun.result;
+        } catch (error) {
+          return engineFailed(error);
+        }
+        // the upstream must have ended cleanly and within the size limit before the final dot goes out
+        if (finished || stream.sizeExceeded) return;
+        if (!stream.readableEnded) await new Promise<void>((resolve) => stream.once('end', resolve));
+        if (finished || stream.sizeExceeded) return;
+        body.end();
+        let answer: SmtpReply;
+        try {
+          answer = await result;
+        } catch {
+          return; // handled by result.catch above
+        }
+        if (finished) return;
+        downstreamCode = answer.code;
+        if (answer.code >= 200 && answer.code < 300) {
+          tx.downstream.quit();
+          return finish(engineResult.outcome, engineResult.reason ?? engineResult.outcome, undefined, `${answer.enhanced ?? '2.6.0'} ${sanitize(answer.text) || 'Ok'}`);
+        }
+        tx.downstream.quit();
+        const upstream = mirror(answer);
+        finish(upstream.responseCode >= 500 ? 'rejected' : 'tempfailed', 'downstream-data', upstream);
+      })();
+    });
+    stream.pipe(gate);
+  }
+
+  private onClose(session: SMTPServerSession): void {
+    const state = this.states.get(session);
+    this.connections.delete(session);
+    if (!state) return;
+    if (state.sessionTimer) clearTimeout(state.sessionTimer);
+    if (state.tx?.inData) state.tx.cancel?.();
+    else this.endTransaction(state);
+    if (state.counted) {
+      state.counted = false;
+      this.sessions--;
+      const n = (this.perSource.get(state.source) ?? 1) - 1;
+      if (n <= 0) this.perSource.delete(state.source);
+      else this.perSource.set(state.source, n);
+      this.options.metrics.activeSessions.set(this.sessions);
+    }
+  }
+
+  private endTransaction(state: SessionState | undefined): void {
+    if (!state?.tx) return;
+    const tx = state.tx;
+    state.tx = undefined;
+    if (tx.downstream.usable) tx.downstream.abort();
+    this.transactions--;
+    if (this.transactions === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private downstreamFailure(error: unknown, stage: string): SmtpReplyError {
+    const cause = error instanceof DownstreamError ? error.kind : 'protocol';
+    this.options.metrics.downstreamErrors.inc({ reason: cause });
+    this.count('tempfailed', `downstream-${cause}`);
+    this.options.logger.warn({ event: 'downstream-error', stage, cause, error: (error as Error)?.message }, 'downstream failed');
+    if (stage === 'connect') return reply(451, '4.4.1', 'Downstream unavailable; try again later');
+    return reply(451, '4.4.2', 'Downstream connection lost; try again later');
+  }
+
+  private count(outcome: Outcome, reason: string): void {
+    this.options.metrics.messages.inc({ outcome, reason });
+  }
+}
+
+function formatParam(key: string, value: string | true): string {
+  return value === true ? key : `${key}=${value}`;
+}
+
+/** MAIL parameters passed on when the downstream supports them (SIZE, BODY, SMTPUTF8). */
+function mailParams(address: SMTPServerAddress, extensions: string[]): string[] {
+  const args = (address.args || {}) as Record<string, string | true>;
+  const out: string[] = [];
+  const has = (ext: string) => extensions.some((e) => e === ext || e.startsWith(`${ext} `));
+  if (args.SIZE && has('SIZE')) out.push(formatParam('SIZE', args.SIZE));
+  if (args.BODY && has('8BITMIME')) out.push(formatParam('BODY', args.BODY));
+  if (args.SMTPUTF8 && has('SMTPUTF8')) out.push('SMTPUTF8');
+  return out;
+}
+
+function rcptParams(_address: SMTPServerAddress, _extensions: string[]): string[] {
+  // DSN is not advertised upstream (hideDSN), so there are no NOTIFY/ORCPT parameters to pass on.
+  return [];
+}
+
+export function createRelay(options: RelayOptions): Relay {
+  return new Relay(options);
+}
