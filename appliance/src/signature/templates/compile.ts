@@ -10,6 +10,7 @@ import type { AddonSource, ImageAsset, OrgConfig, TemplateSource } from '../../c
 import type { DirectoryUser } from '../../directory';
 import type { InlineImage, MessageKind } from '../../mime';
 import { safeUrl, telHref, textEscape } from './helpers';
+import { lintHtmlTemplate } from './lint';
 import { htmlToText, tidyText } from './text';
 
 export interface RenderContext {
@@ -105,6 +106,10 @@ function compileEjs(source: string, file: string, form: 'html' | 'text'): Render
       throw new Error(`include("${name}") is not supported: a template is one self-contained file`);
     },
   };
+  if (form === 'html') {
+    const problem = lintHtmlTemplate(source);
+    if (problem) throw new Error(`${file}:${problem.line}: ${problem.message}`);
+  }
   try {
     return ejs.compile(source, options) as unknown as RenderFn;
   } catch (err) {
