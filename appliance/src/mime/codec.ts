@@ -117,7 +117,8 @@ export function transferEncodingOf(value: string | false | undefined): TransferE
 }
 
 export function decodeTransfer(cte: TransferEncoding, raw: Buffer): Buffer {
-  if (cte === 'base64') return libbase64.decode(raw);
+  // libbase64.decode treats a Buffer as already-decoded bytes; it must get the text
+  if (cte === 'base64') return libbase64.decode(raw.toString('latin1'));
   if (cte === 'quoted-printable') return libqp.decode(raw);
   return raw;
 }

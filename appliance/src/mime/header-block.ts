@@ -144,9 +144,7 @@ export function setField(block: HeaderBlock, name: string, value: string): void 
 /** A block that ran to the end of input may end without a line ending; a field appended after it needs one. */
 function ensureLastFieldEnds(block: HeaderBlock): void {
   const last = block.fields[block.fields.length - 1];
-  if (last && last.raw[last.raw.length - 1] !== 0x0a) {
-    last.raw = Buffer.concat([last.raw, Buffer.from(block.eol, 'latin1')]);
-  }
+  if (last) ensureEnds(last, block.eol);
 }
 
 /** Removes every occurrence of the named fields, continuation lines included. */
@@ -158,7 +156,16 @@ export function removeFields(block: HeaderBlock, names: string[]): void {
 /** Adds fields at the very top (after an mbox envelope line, which is not a header). */
 export function prependFields(block: HeaderBlock, fields: Array<[string, string]>): void {
   const added = fields.map(([n, v]) => ({ name: n.toLowerCase(), raw: formatField(n, v, block.eol) }));
-  block.fields = [...added, ...block.fields];
+  // A malformed block may start with indented lines; put in front of them they would become
+  // continuations of our field (and a leading " From: …" line would vanish into it).
+  let skip = 0;
+  while (skip < block.fields.length && (block.fields[skip].raw[0] === 0x20 || block.fields[skip].raw[0] === 0x09)) skip++;
+  if (skip) ensureEnds(block.fields[skip - 1], block.eol);
+  block.fields = [...block.fields.slice(0, skip), ...added, ...block.fields.slice(skip)];
+}
+
+function ensureEnds(field: RawField, eol: string): void {
+  if (field.raw[field.raw.length - 1] !== 0x0a) field.raw = Buffer.concat([field.raw, Buffer.from(eol, 'latin1')]);
 }
 
 /** Parsed Content-Type of a block (text/plain when absent, as RFC 2045 says). */

@@ -91,11 +91,49 @@ interface PendingImages {
   parts: Buffer;
 }
 
-class ByteCounter extends Transform {
+/**
+ * Passes the input to the splitter and keeps each byte until the splitter's
+ * output has accounted for it. The splitter's chunks must be the input bytes
+ * in order; if a malformed message makes it emit anything else, the surgery
+ * falls back to copying the input unchanged from that point (never lose bytes).
+ */
+class InputTap extends Transform {
   bytes = 0;
+  private queue: Buffer[] = [];
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
+    this.queue.push(chunk);
     cb(null, chunk);
+  }
+
+  /** Consumes `bytes` if they are exactly the next unconfirmed input bytes. */
+  confirm(bytes: Buffer): boolean {
+    let off = 0;
+    let q = 0;
+    let headOff = 0;
+    while (off < bytes.length) {
+      const head = this.queue[q];
+      if (!head) return false;
+      const n = Math.min(head.length - headOff, bytes.length - off);
+      if (head.compare(bytes, off, off + n, headOff, headOff + n) !== 0) return false;
+      off += n;
+      headOff += n;
+      if (headOff === head.length) {
+        q++;
+        headOff = 0;
+      }
+    }
+    this.queue.splice(0, q);
+    if (headOff) this.queue[0] = this.queue[0].subarray(headOff);
+    return true;
+  }
+
+  /** Input bytes given to the splitter but not (correctly) accounted for by it. */
+  takeUnconfirmed(): Buffer[] {
+    const q = this.queue;
+    this.queue = [];
+    return q;
   }
 }
 
@@ -107,9 +145,12 @@ function protocolOf(node: MimeNode): string {
 
 class Surgery {
   readonly output = new PassThrough({ highWaterMark: 64 * 1024 });
-  private readonly counter = new ByteCounter();
+  private readonly tap = new InputTap();
   private readonly splitter = new Splitter();
   private decided = false;
+  /** Set when the splitter lost track of the input: no body edits, raw copy from then on. */
+  private safe = false;
+  private fallbackBytes = 0;
   private edit: Edit = { addHeaders: [], removeHeaders: [] };
   private held: Held[] = [];
   private heldBytes = 0;
@@ -139,34 +180,78 @@ class Surgery {
   }
 
   async run(): Promise<TransformReport> {
-    pipeline(this.input, this.counter, this.splitter, () => {
-      // errors surface through the splitter's iterator below
-    });
+    this.input.on('error', (err) => this.splitter.destroy(err));
+    this.input.pipe(this.tap).pipe(this.splitter);
     try {
+      let consistent = true;
       for await (const chunk of this.splitter as AsyncIterable<MimeNode | { type: 'data' | 'body'; node: MimeNode; value: Buffer }>) {
+        if (!this.tap.confirm(chunk.type === 'node' ? chunk.getHeaders() : chunk.value)) {
+          consistent = false;
+          break;
+        }
         if (chunk.type === 'node') await this.onNode(chunk);
         else if (chunk.type === 'body') await this.onBody(chunk.node, chunk.value);
         else await this.onData(chunk.value);
       }
-      await this.finishCurrent();
-      await this.finishCalendar();
-      if (!this.decided) await this.decideNow();
-      if (this.pendingImages) {
-        const p = this.pendingImages;
-        this.pendingImages = undefined;
-        // the related part was never closed: close it after the images
-        const lead = this.lastByte === 0x0a ? '' : p.eol;
-        await this.write(Buffer.concat([Buffer.from(lead, 'latin1'), p.parts, Buffer.from(`--${p.boundary}--${p.eol}`, 'latin1')]));
+      const leftover = this.tap.takeUnconfirmed();
+      if (!consistent || leftover.length) await this.copyRestUnchanged(leftover);
+      else {
+        await this.finishCurrent();
+        await this.finishCalendar();
+        if (!this.decided) await this.decideNow();
+        if (this.pendingImages) {
+          const p = this.pendingImages;
+          this.pendingImages = undefined;
+          // the related part was never closed: close it after the images
+          const lead = this.lastByte === 0x0a ? '' : p.eol;
+          await this.write(Buffer.concat([Buffer.from(lead, 'latin1'), p.parts, Buffer.from(`--${p.boundary}--${p.eol}`, 'latin1')]));
+        }
       }
       this.output.end();
     } catch (err) {
-      this.input.unpipe?.(this.counter);
-      this.counter.destroy();
+      this.input.unpipe(this.tap);
+      this.tap.destroy();
       this.splitter.destroy();
       this.output.destroy(err as Error);
       throw err;
     }
-    return { bytesIn: this.counter.bytes, bytesOut: this.bytesOut, parts: this.parts, edit: this.edit };
+    return { bytesIn: this.tap.bytes + this.fallbackBytes, bytesOut: this.bytesOut, parts: this.parts, edit: this.edit };
+  }
+
+  /**
+   * The splitter's chunks stopped matching the input (a message malformed in a
+   * way it mis-splits): everything from the last byte it got right is copied
+   * unchanged. The top header edit still applies when it was already read.
+   */
+  private async copyRestUnchanged(leftover: Buffer[]): Promise<void> {
+    this.safe = true;
+    this.input.unpipe(this.tap);
+    this.tap.unpipe(this.splitter);
+    this.splitter.destroy();
+    // let the tap take in what was already written to it, so its queue holds every byte
+    const unconfirmed = [...leftover];
+    if (!this.tap.writableFinished) {
+      this.tap.on('data', () => undefined);
+      const finished = new Promise<void>((resolve) => this.tap.once('finish', () => resolve()));
+      this.tap.end();
+      await finished;
+      unconfirmed.push(...this.tap.takeUnconfirmed());
+    }
+    if (!this.decided) await this.decideNow();
+    else if (this.current) {
+      const cap = this.current;
+      this.current = undefined;
+      await this.write(cap.info.root ? this.topHeader(parseHeaderBlock(cap.info.headerRaw, true)) : cap.info.headerRaw);
+      for (const c of cap.chunks) await this.write(c);
+    }
+    this.current = undefined;
+    this.pendingImages = undefined;
+    for (const b of unconfirmed) await this.write(b);
+    for await (const chunk of this.input as AsyncIterable<Buffer | string>) {
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      this.fallbackBytes += buf.length;
+      await this.write(buf);
+    }
   }
 
   // ---- output ----
@@ -309,7 +394,7 @@ class Surgery {
 
   private wantsEdit(kind: MainKind): boolean {
     const body = this.edit.body;
-    return !!body && !(kind === 'text' && body.htmlOnly);
+    return !this.safe && !!body && !(kind === 'text' && body.htmlOnly);
   }
 
   private async onBody(node: MimeNode, value: Buffer): Promise<void> {
@@ -481,6 +566,8 @@ class Surgery {
 
   private renderEdited(cap: Capture, decoded: Decoded, block: HeaderBlock, raw: Buffer): Buffer[] | undefined {
     const body = this.edit.body!;
+    // no empty line after the header: anything we add would be read as header
+    if (!block.terminator.length) return undefined;
     const transportEol = detectEol(raw, block.eol);
     const eol = textEol(decoded.text, transportEol);
     let cs = decoded.charset;
@@ -520,8 +607,12 @@ class Surgery {
     if (cte === 'quoted-printable') encoded = encodeQuotedPrintable(bytes, transportEol);
     else if (cte === 'base64') {
       encoded = encodeBase64(bytes, transportEol, base64LineLength(raw));
-      if (raw.length && raw[raw.length - 1] === 0x0a) encoded = Buffer.concat([encoded, Buffer.from(transportEol, 'latin1')]);
     } else encoded = bytes;
+    // mailsplit leaves the line ending before a delimiter in the body when the body is empty
+    // or a bare line ending; the delimiter that follows must stay at the start of a line
+    if ((!raw.length || raw[raw.length - 1] === 0x0a) && encoded.length && encoded[encoded.length - 1] !== 0x0a) {
+      encoded = Buffer.concat([encoded, Buffer.from(transportEol, 'latin1')]);
+    }
 
     if (relabel) {
       const ct = contentTypeOf(block);
