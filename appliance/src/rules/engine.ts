@@ -199,7 +199,8 @@ function compileMatch(match: RuleMatch, acceptedList: string, where: string): Ch
     checks.push((m) => {
       const hit = m.identities.find((a) => senders.has(a));
       if (hit === undefined) {
-        const extra = m.identities.length > 1 ? ` (nor any of its ${m.identities.length - 1} other directory addresses)` : '';
+        const others = m.identities.length - 1;
+        const extra = others === 1 ? ' (nor its other directory address)' : others > 1 ? ` (nor any of its ${others} other directory addresses)` : '';
         return [false, `senders: no, ${m.sender}${extra} is not among ${shown}`];
       }
       return [true, hit === m.sender ? `senders: yes, ${hit} is listed` : `senders: yes, ${hit} (directory address of ${m.sender}) is listed`];

@@ -145,7 +145,8 @@ function compileImage(asset: ImageAsset): CompiledImage {
 
 /** The `user` a template sees: every standard attribute present ('' when missing), plus `mail`. */
 function userLocals(user: DirectoryUser | undefined, sender: string, overrides: Map<string, Record<string, string>>): Readonly<Record<string, string>> {
-  const out: Record<string, string> = {};
+  // No prototype: an attribute named `__proto__` or `constructor` is just a value.
+  const out: Record<string, string> = Object.create(null);
   for (const key of STANDARD_ATTRIBUTES) out[key] = '';
   if (user) {
     for (const [key, value] of Object.entries(user.attributes)) out[key] = value === undefined || value === null ? '' : String(value);
