@@ -1,0 +1,183 @@
+// Fleet status: what each node says about itself on /readyz and /metrics.
+// Metrics are scraped twice, `intervalSeconds` apart, so counters become
+// "in the last interval" figures (the same way Prometheus' increase() reads them).
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+
+export interface NodeTarget {
+  name: string;
+  /** Base URL of the node's HTTP port, e.g. http://node-1:8080 (no path). */
+  url: string;
+}
+
+export interface NodeStatus {
+  name: string;
+  url: string;
+  ready: boolean;
+  /** Why not ready (from /readyz's JSON body), or why the node could not be read. */
+  reason?: string;
+  reachable: boolean;
+  configOrg?: string;
+  configVersion?: string;
+  /** Earliest notAfter of the certificates the node reports. */
+  certificateExpiry?: Date;
+  certificateName?: string;
+  /** Counters' increase between the two scrapes (undefined when a scrape failed). */
+  messages?: number;
+  tempfails?: number;
+  downstreamErrors?: number;
+  /** Causes of signet_downstream_up series that are 0. */
+  downstreamDown: string[];
+}
+
+/** One scrape's samples, reduced to what the status needs. */
+export interface MetricsSnapshot {
+  messagesTotal: number;
+  tempfailsTotal: number;
+  downstreamErrorsTotal: number;
+  configOrg?: string;
+  configVersion?: string;
+  certificateExpiry?: { at: Date; name: string };
+  downstreamDown: string[];
+}
+
+export function readMetrics(text: string): MetricsSnapshot {
+  const families = parsePrometheusTextFormat(text);
+  const family = (name: string) => families.find((f) => f.name === name)?.metrics ?? [];
+  const num = (v: string | undefined) => (v === undefined ? 0 : Number(v));
+  const snapshot: MetricsSnapshot = { messagesTotal: 0, tempfailsTotal: 0, downstreamErrorsTotal: 0, downstreamDown: [] };
+  for (const s of family('signet_messages_total')) {
+    snapshot.messagesTotal += num(s.value);
+    if (s.labels?.outcome === 'tempfailed') snapshot.tempfailsTotal += num(s.value);
+  }
+  for (const s of family('signet_downstream_errors_total')) snapshot.downstreamErrorsTotal += num(s.value);
+  const info = family('signet_config_info').find((s) => num(s.value) === 1);
+  if (info) {
+    snapshot.configOrg = info.labels?.org;
+    snapshot.configVersion = info.labels?.version;
+  }
+  for (const s of family('signet_certificate_expiry_timestamp_seconds')) {
+    const seconds = num(s.value);
+    if (!Number.isFinite(seconds) || seconds <= 0) continue;
+    if (!snapshot.certificateExpiry || seconds * 1000 < snapshot.certificateExpiry.at.getTime()) {
+      snapshot.certificateExpiry = { at: new Date(seconds * 1000), name: [s.labels?.certificate, s.labels?.subject].filter(Boolean).join(' ') };
+    }
+  }
+  for (const s of family('signet_downstream_up')) if (num(s.value) === 0) snapshot.downstreamDown.push(s.labels?.cause ?? 'unknown');
+  return snapshot;
+}
+
+// A counter that went down was reset (process restart): its current value is the increase since.
+const increase = (before: number, after: number) => (after >= before ? after - before : after);
+
+const TIMEOUT_MS = 5000;
+
+async function get(url: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error', headers: { accept: 'text/plain, application/json' } });
+  return { status: response.status, body: await response.text() };
+}
+
+async function scrape(target: NodeTarget): Promise<MetricsSnapshot> {
+  const { status, body } = await get(`${target.url}/metrics`);
+  if (status !== 200) throw new Error(`/metrics answered ${status}`);
+  return readMetrics(body);
+}
+
+async function readiness(target: NodeTarget): Promise<{ ready: boolean; reason?: string }> {
+  const { status, body } = await get(`${target.url}/readyz`);
+  let reason: string | undefined;
+  try {
+    const json = JSON.parse(body) as { reason?: unknown; reasons?: unknown };
+    if (typeof json.reason === 'string') reason = json.reason;
+    else if (Array.isArray(json.reasons)) reason = json.reasons.map(String).join(', ');
+  } catch {
+    reason = body.trim().slice(0, 200) || undefined;
+  }
+  return { ready: status === 200, reason: status === 200 ? undefined : (reason ?? `HTTP ${status}`) };
+}
+
+function message(error: unknown): string {
+  const e = error as Error & { cause?: { code?: string; message?: string } };
+  return e.cause?.code ?? e.cause?.message ?? e.message ?? String(error);
+}
+
+export function normalizeNodeUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`node URL ${JSON.stringify(raw)} is not a URL (expected e.g. http://node-1:8080)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`node URL ${raw}: only http and https`);
+  // A /readyz or /metrics path given by habit is dropped: both live at the root.
+  return `${url.protocol}//${url.host}${url.pathname.replace(/\/(readyz|metrics|healthz)\/?$/, '').replace(/\/$/, '')}`;
+}
+
+export async function collectStatus(targets: NodeTarget[], options: { intervalSeconds: number; sleep?: (ms: number) => Promise<void> }): Promise<NodeStatus[]> {
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const first = await Promise.all(targets.map((t) => scrape(t).then((s) => ({ s }), (error: unknown) => ({ error: message(error) }))));
+  await sleep(options.intervalSeconds * 1000);
+  return Promise.all(
+    targets.map(async (target, i): Promise<NodeStatus> => {
+      const status: NodeStatus = { name: target.name, url: target.url, ready: false, reachable: false, downstreamDown: [] };
+      try {
+        const r = await readiness(target);
+        status.reachable = true;
+        status.ready = r.ready;
+        status.reason = r.reason;
+      } catch (error) {
+        status.reason = `unreachable: ${message(error)}`;
+        return status;
+      }
+      const before = first[i]!;
+      let after: MetricsSnapshot;
+      try {
+        after = await scrape(target);
+      } catch (error) {
+        status.reason = [status.reason, `metrics: ${message(error)}`].filter(Boolean).join('; ');
+        return status;
+      }
+      status.configOrg = after.configOrg;
+      status.configVersion = after.configVersion;
+      status.certificateExpiry = after.certificateExpiry?.at;
+      status.certificateName = after.certificateExpiry?.name;
+      status.downstreamDown = after.downstreamDown;
+      if ('s' in before) {
+        status.messages = increase(before.s.messagesTotal, after.messagesTotal);
+        status.tempfails = increase(before.s.tempfailsTotal, after.tempfailsTotal);
+        status.downstreamErrors = increase(before.s.downstreamErrorsTotal, after.downstreamErrorsTotal);
+      }
+      return status;
+    }),
+  );
+}
+
+function cell(value: string | number | undefined): string {
+  return value === undefined ? '-' : String(value);
+}
+
+function daysLeft(at: Date | undefined, now: Date): string {
+  if (!at) return '-';
+  const days = Math.floor((at.getTime() - now.getTime()) / 86_400_000);
+  return `${at.toISOString().slice(0, 10)} (${days}d)`;
+}
+
+/** A plain-text table, one row per node. */
+export function formatStatusTable(statuses: NodeStatus[], intervalSeconds: number, now = new Date()): string {
+  const header = ['NODE', 'READY', 'CONFIG', 'CERT EXPIRY', `MSGS/${intervalSeconds}s`, `TEMPFAILS/${intervalSeconds}s`, `DOWNSTREAM ERR/${intervalSeconds}s`, 'REASON'];
+  const rows = statuses.map((s) => [
+    s.name,
+    s.ready ? 'yes' : 'NO',
+    s.configVersion ? `${s.configOrg ?? '?'}@${s.configVersion}` : '-',
+    daysLeft(s.certificateExpiry, now),
+    cell(s.messages),
+    cell(s.tempfails),
+    cell(s.downstreamErrors),
+    [s.reason, s.downstreamDown.length ? `downstream down: ${s.downstreamDown.join(', ')}` : undefined].filter(Boolean).join('; ') || '-',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  const versions = new Set(statuses.map((s) => s.configVersion).filter(Boolean));
+  const notes: string[] = [];
+  if (versions.size > 1) notes.push(`note: nodes run different config versions (${[...versions].join(', ')})`);
+  return [line(header), ...rows.map(line), ...notes].join('\n') + '\n';
+}
