@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { register as connectors } from './connectors';
+import { register as status } from './status';
 import { register as configValidate } from './config-validate';
 import { register as sign } from './sign';
 
 // One line per command module; each exports `register(program)`.
 const commands: Array<(program: Command) => void> = [
   connectors,
+  status,
   configValidate,
   sign,
 ];
