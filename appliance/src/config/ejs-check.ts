@@ -33,7 +33,7 @@ const TAG = /<%([=\-_#]?)([\s\S]*?)[-_]?%>/g;
  * (with compileDebug) records `__line = N` before each template line, so the
  * line V8 blames in that source maps back to the template line.
  */
-function syntaxErrorLine(source: string): number | undefined {
+function syntaxErrorLine(source: string): { line: number; unclosed: boolean } | undefined {
   const template = new ejs.Template(source, { ...COMPILE_OPTIONS, compileDebug: true });
   try {
     template.compile();
@@ -43,6 +43,7 @@ function syntaxErrorLine(source: string): number | undefined {
   }
   const body = template.source;
   if (!body) return undefined;
+  const bodyLines = body.split('\n');
   try {
     new vm.Script(`(function (locals, escapeFn, include, rethrow) {\n"use strict"; ${body}\n})`, {
       filename: 'ejs-template',
@@ -51,14 +52,31 @@ function syntaxErrorLine(source: string): number | undefined {
   } catch (error) {
     const match = /^ejs-template:(\d+)/.exec(String((error as Error).stack));
     if (!match) return undefined;
-    const generatedLine = Number(match[1]) - 1; // the wrapper line
-    const lines = body.split('\n').slice(0, generatedLine);
-    for (let i = lines.length - 1; i >= 0; i--) {
-      const marker = /; __line = (\d+)$/.exec(lines[i]);
-      if (marker) return Number(marker[1]);
+    const generatedLine = Number(match[1]) - 1; // the wrapper's first line
+    if (generatedLine > bodyLines.length) {
+      // V8 stumbled on the wrapper's closing `})`: a `{` in the template was never closed.
+      return { line: unclosedBlockLine(source) ?? lineAt(source, source.length), unclosed: true };
     }
-    return 1;
+    for (let i = Math.min(generatedLine, bodyLines.length) - 1; i >= 0; i--) {
+      const marker = /; __line = (\d+)$/.exec(bodyLines[i]);
+      if (marker) return { line: Number(marker[1]), unclosed: false };
+    }
+    return { line: 1, unclosed: false };
   }
+}
+
+/** Line of the first scriptlet `{` left open (counts braces in <% %> code; strings are rare there). */
+function unclosedBlockLine(source: string): number | undefined {
+  const open: number[] = [];
+  for (const tag of source.matchAll(TAG)) {
+    const [, flag, code] = tag;
+    if (flag !== '' && flag !== '_') continue;
+    for (const char of code.replace(/(['"`])(?:\\.|(?!\1).)*\1/g, '')) {
+      if (char === '{') open.push(lineAt(source, tag.index));
+      else if (char === '}') open.pop();
+    }
+  }
+  return open[0];
 }
 
 export function checkEjsTemplate(source: string): EjsCheck {
@@ -75,11 +93,12 @@ export function checkEjsTemplate(source: string): EjsCheck {
       while (offset > 0 && source.indexOf('%>', offset) !== -1) offset = source.lastIndexOf('<%', offset - 1);
       problems.push({ line: lineAt(source, Math.max(0, offset)), message: `EJS: "${unclosed[1]}" is never closed with "%>"` });
     } else {
-      const line = syntaxErrorLine(source) ?? 1;
-      const hint = /Unexpected end of input/.test(message)
-        ? ' (a block opened with "{" in a <% %> tag is not closed: missing <% } %>?)'
-        : '';
-      problems.push({ line, message: `EJS syntax error: ${message}${hint}` });
+      const located = syntaxErrorLine(source);
+      problems.push(
+        located?.unclosed
+          ? { line: located.line, message: 'EJS syntax error: this block is never closed (missing <% } %>?)' }
+          : { line: located?.line ?? 1, message: `EJS syntax error: ${message}` },
+      );
     }
   }
   for (const tag of source.matchAll(TAG)) {

@@ -344,6 +344,11 @@ export function loadOrgFromFiles(files: ReadonlyMap<string, Buffer>, origin: Org
         issue(USERS_FILE, ['users', address], `"${address}" is listed twice (addresses are case-insensitive)`, read.yaml.lineOfKey(['users'], address));
       }
       seen.add(lower);
+      // zod's record drops a `__proto__` key silently; say so instead.
+      const attributes = raw[address];
+      if (isRecord(attributes) && Object.prototype.hasOwnProperty.call(attributes, '__proto__')) {
+        issue(USERS_FILE, ['users', address, '__proto__'], 'attribute names are letters, digits and _, starting with a letter', read.yaml.lineOfKey(['users', address], '__proto__'));
+      }
     }
     for (const [address, attributes] of Object.entries(read.value?.users ?? {})) {
       const values: Record<string, string> = {};

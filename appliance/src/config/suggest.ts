@@ -16,17 +16,29 @@ export function editDistance(a: string, b: string): number {
   return previous[t.length];
 }
 
-/** The closest candidate when it is close enough to be a plausible typo. */
+function commonPrefix(a: string, b: string): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n].toLowerCase() === b[n].toLowerCase()) n++;
+  return n;
+}
+
+/**
+ * The closest candidate when it is a plausible typo: a few edits away, or
+ * sharing a long enough start (`replies` → `reply`).
+ */
 export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
-  let bestDistance = Infinity;
+  let bestScore = Infinity;
+  const tolerance = Math.max(1, Math.floor(word.length / 3));
   for (const candidate of candidates) {
+    if (candidate === word) continue;
     const distance = editDistance(word, candidate);
-    if (distance < bestDistance) {
+    const prefix = commonPrefix(word, candidate);
+    const plausible = distance <= tolerance || prefix >= Math.min(4, candidate.length, word.length);
+    if (plausible && distance < bestScore) {
       best = candidate;
-      bestDistance = distance;
+      bestScore = distance;
     }
   }
-  const tolerance = Math.max(1, Math.floor(word.length / 3));
-  return best !== undefined && best !== word && bestDistance <= tolerance ? best : undefined;
+  return best;
 }

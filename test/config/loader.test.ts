@@ -1,0 +1,382 @@
+import { expect } from 'chai';
+import { ConfigError, formatIssue, loadOrgFolder, loadOrgFromFiles } from '../../appliance/src/config';
+import { EXAMPLE_DIR, exampleFiles, expectIssue, issuesOf, withFile } from './helpers';
+
+describe('organization config: loading the example', () => {
+  it('loads config/examples/contoso without a single issue', async () => {
+    const org = await loadOrgFolder(EXAMPLE_DIR);
+    expect(org.orgId).to.equal('contoso');
+    expect(org.version).to.equal('local');
+    expect(org.displayName).to.equal('Contoso Ltd');
+    expect(org.acceptedDomains).to.deep.equal(['contoso.com', 'contoso.co.uk']);
+    expect([...org.templates.keys()].sort()).to.deep.equal(['ceo', 'default', 'reply', 'sales']);
+    expect([...org.addons.keys()].sort()).to.deep.equal(['legal-disclaimer', 'winter-campaign']);
+    expect(org.rules.map((r) => r.id)).to.include.members(['default', 'sales', 'ceo', 'legal-disclaimer', 'winter-campaign']);
+  });
+
+  it('fills option defaults and keeps the documented values', async () => {
+    const files = await exampleFiles();
+    const minimal = withFile(files, 'org.yaml', 'orgId: contoso\nacceptedDomains: [Contoso.COM, contoso.co.uk]\nimages:\n  - id: logo\n    file: contoso-logo.png\n  - id: winter-banner\n    mode: link\n    url: https://www.contoso.com/b.png\n');
+    const org = loadOrgFromFiles(minimal, { version: '7', label: 'x' });
+    expect(org.version).to.equal('7');
+    expect(org.acceptedDomains).to.deep.equal(['contoso.com', 'contoso.co.uk']);
+    expect(org.options).to.deep.equal({
+      placeholder: '{{signature}}',
+      dkim: 'remove',
+      maxEditablePartBytes: 4 * 1024 * 1024,
+      signAutoReplies: false,
+      calendar: 'leave',
+      extraHeaders: {},
+    });
+    const logo = org.images.get('logo')!;
+    expect(logo.mode).to.equal('embed');
+    expect(logo.contentType).to.equal('image/png');
+    expect(logo.file).to.equal('images/contoso-logo.png');
+    expect(logo.data.subarray(1, 4).toString()).to.equal('PNG');
+    expect(logo.data.length).to.be.greaterThan(1000).and.lessThan(500 * 1024);
+    const banner = org.images.get('winter-banner')!;
+    expect(banner).to.include({ mode: 'link', url: 'https://www.contoso.com/b.png', contentType: 'image/png' });
+  });
+
+  it('builds templates, add-ons, rules and user overrides as the engine consumes them', async () => {
+    const org = await loadOrgFolder(EXAMPLE_DIR);
+    const def = org.templates.get('default')!;
+    expect(def.file).to.equal('templates/default.html.ejs');
+    expect(def.html).to.include("image('logo')");
+    expect(def.text).to.include('user.displayName');
+    expect(org.templates.get('sales')!.text, 'sales has no text form: rendered from HTML').to.equal(undefined);
+
+    const disclaimer = org.addons.get('legal-disclaimer')!;
+    expect(disclaimer).to.include({ kind: 'disclaimer', position: 'bottom', file: 'addons/legal-disclaimer.yaml' });
+    expect(disclaimer.html, 'read from htmlFile').to.include('confidential');
+    expect(disclaimer.text).to.include('registered in England and Wales');
+    const campaign = org.addons.get('winter-campaign')!;
+    expect(campaign).to.include({ kind: 'campaign', position: 'top', from: '2026-11-16', until: '2027-01-01' });
+
+    const rule = org.rules.find((r) => r.id === 'winter-campaign')!;
+    expect(rule.enabled).to.equal(true);
+    expect(rule.match).to.deep.equal({ direction: 'external', kinds: ['new'], from: '2026-11-16', until: '2027-01-01' });
+    expect(rule.except).to.deep.equal([{ groups: ['Legal'] }]);
+    const defaultRule = org.rules.find((r) => r.id === 'default')!;
+    expect(defaultRule.match, 'absent match matches every message').to.deep.equal({});
+    expect(Object.keys(defaultRule)).to.not.include('noSignature');
+
+    expect(org.userAttributes.get('ingrid.halvorsen@contoso.com')).to.deep.include({ pronouns: 'she/her' });
+    expect(org.userAttributes.get('priya.natarajan@contoso.co.uk')!.mobilePhone).to.equal('+44 7700 900123');
+  });
+
+  it('lower-cases addresses and domains in rules and users', async () => {
+    const files = withFile(
+      withFile(await exampleFiles(), 'rules.yaml', 'rules:\n  - id: r\n    match:\n      senders: [Ingrid.Halvorsen@CONTOSO.com]\n      recipientDomains: [Fabrikam.COM]\n    template: default\n'),
+      'users.yaml',
+      'users:\n  Tom.Okafor@Contoso.com:\n    pronouns: he/him\n    mobilePhone: null\n',
+    );
+    const org = loadOrgFromFiles(files, { version: 'v', label: 'x' });
+    expect(org.rules[0].match).to.deep.equal({ senders: ['ingrid.halvorsen@contoso.com'], recipientDomains: ['fabrikam.com'] });
+    expect(org.userAttributes.get('tom.okafor@contoso.com')).to.deep.equal({ pronouns: 'he/him', mobilePhone: '' });
+  });
+});
+
+describe('organization config: every problem reported with file, path and line', () => {
+  let files: Map<string, Buffer>;
+  before(async () => {
+    files = await exampleFiles();
+  });
+
+  it('YAML syntax errors carry their line', () => {
+    const issues = issuesOf(withFile(files, 'org.yaml', 'orgId: contoso\nacceptedDomains:\n  - contoso.com\n bad: [1,\n'));
+    const issue = expectIssue(issues, { file: 'org.yaml', path: '', message: /^YAML: / });
+    expect(issue.line).to.be.within(4, 5);
+  });
+
+  it('duplicate YAML keys are errors', () => {
+    const issues = issuesOf(withFile(files, 'org.yaml', 'orgId: contoso\nacceptedDomains: [contoso.com]\norgId: other\n'));
+    expectIssue(issues, { file: 'org.yaml', path: '', line: 3, message: /YAML: Map keys must be unique/ });
+  });
+
+  it('an unknown key is an error with a "did you mean" hint, at the key\'s line', () => {
+    const rules = 'rules:\n  - id: one\n    match:\n      kind: [new]\n    template: default\n';
+    const issues = issuesOf(withFile(files, 'rules.yaml', rules));
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].match.kind', line: 4, message: /unknown key "kind"; did you mean "kinds"\?/ });
+  });
+
+  it('an unknown key with no close match lists the allowed keys', () => {
+    const issues = issuesOf(withFile(files, 'org.yaml', 'orgId: contoso\nacceptedDomains: [contoso.com]\ncolour: blue\n'));
+    expectIssue(issues, { file: 'org.yaml', path: 'colour', line: 3, message: /unknown key "colour" \(allowed: orgId, displayName, acceptedDomains, options, images\)/ });
+  });
+
+  it('a value outside an enumeration names the choices and the closest one', () => {
+    const rules = 'rules:\n  - id: one\n    match:\n      kinds:\n        - new\n        - replies\n    template: default\n';
+    const issues = issuesOf(withFile(files, 'rules.yaml', rules));
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].match.kinds[1]', line: 6, message: /"replies" is not one of: new, reply, forward; did you mean "reply"\?/ });
+  });
+
+  it('a missing required key is reported at its mapping', () => {
+    const issues = issuesOf(withFile(files, 'org.yaml', 'displayName: Contoso\nacceptedDomains: [contoso.com]\n'));
+    expectIssue(issues, { file: 'org.yaml', path: 'orgId', line: 1, message: /missing \(required/ });
+  });
+
+  it('a number where text is expected says to quote it', () => {
+    const issues = issuesOf(withFile(files, 'users.yaml', 'users:\n  tom.okafor@contoso.com:\n    mobilePhone: 4477009001\n'));
+    expectIssue(issues, { file: 'users.yaml', path: 'users["tom.okafor@contoso.com"].mobilePhone', line: 3, message: /expected text, found number 4477009001 \(put it in quotes\)/ });
+  });
+
+  it('a rule naming an unknown template', () => {
+    const rules = 'rules:\n  - id: one\n    template: default\n  - id: two\n    template: defualt\n';
+    const issues = issuesOf(withFile(files, 'rules.yaml', rules));
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[1].template', line: 5, message: /unknown template "defualt": there is no templates\/defualt\.html\.ejs; did you mean "default"\?/ });
+  });
+
+  it('a rule naming an unknown reply template or add-on', () => {
+    const rules = 'rules:\n  - id: one\n    template: default\n    replyTemplate: short\n    addons:\n      - legal-disclaimer\n      - legal-disclamer\n';
+    const issues = issuesOf(withFile(files, 'rules.yaml', rules));
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].replyTemplate', line: 4, message: /unknown template "short"/ });
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].addons[1]', line: 7, message: /unknown add-on "legal-disclamer".*did you mean "legal-disclaimer"/ });
+  });
+
+  it('duplicate rule ids', () => {
+    const rules = 'rules:\n  - id: same\n    template: default\n  - id: other\n    template: default\n  - id: same\n    template: reply\n';
+    const issues = issuesOf(withFile(files, 'rules.yaml', rules));
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[2].id', line: 6, message: /duplicate rule id "same" \(first used at line 2\)/ });
+  });
+
+  it('a reversed or empty date window, in a rule, an exception and an add-on', () => {
+    const rules = [
+      'rules:',
+      '  - id: one',
+      '    match:',
+      '      from: 2026-12-01',
+      '      until: 2026-11-01',
+      '    except:',
+      '      - from: 2026-11-20T10:00:00Z',
+      '        until: 2026-11-20T11:00:00+01:00',
+      '    template: default',
+      '',
+    ].join('\n');
+    const issues = issuesOf(withFile(files, 'rules.yaml', rules));
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].match.until', line: 5, message: /date window is reversed or empty: from 2026-12-01 is not before until 2026-11-01/ });
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].except[0].until', line: 8, message: /reversed or empty/ });
+    const addon = 'kind: campaign\nfrom: 2027-01-01\nuntil: 2026-11-16\nhtml: <p>hi</p>\n';
+    expectIssue(issuesOf(withFile(files, 'addons/winter-campaign.yaml', addon)), { file: 'addons/winter-campaign.yaml', path: 'until', line: 3, message: /reversed/ });
+  });
+
+  it('dates must be real and name their time zone', () => {
+    const rules = 'rules:\n  - id: one\n    match:\n      from: 2026-02-30\n      until: 2026-11-01T10:00\n    template: default\n';
+    const issues = issuesOf(withFile(files, 'rules.yaml', rules));
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].match.from', line: 4, message: /not a real calendar date/ });
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].match.until', line: 5, message: /with Z or an offset/ });
+  });
+
+  it('an embedded image over 500 KB, saying the limit', () => {
+    const big = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(600 * 1024)]);
+    const issues = issuesOf(withFile(files, 'images/contoso-logo.png', big));
+    expectIssue(issues, { file: 'org.yaml', path: 'images[0].file', line: 19, message: /embedded image is too large: images\/contoso-logo\.png is 600 KB; the limit is 500 KB/ });
+  });
+
+  it('a linked image may be large: only embedded ones travel in every message', async () => {
+    const big = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(600 * 1024)]);
+    const org = 'orgId: contoso\nacceptedDomains: [contoso.com, contoso.co.uk]\nimages:\n  - id: logo\n    file: contoso-logo.png\n    mode: link\n    url: https://cdn.contoso.com/logo.png\n  - id: winter-banner\n    mode: link\n    url: https://www.contoso.com/b.png\n';
+    expect(issuesOf(withFile(withFile(files, 'images/contoso-logo.png', big), 'org.yaml', org))).to.deep.equal([]);
+  });
+
+  it('an image type that is not allowed (recognised by content, not name)', () => {
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
+    const issues = issuesOf(withFile(files, 'images/contoso-logo.png', svg));
+    expectIssue(issues, { file: 'org.yaml', path: 'images[0].file', line: 19, message: /image type not allowed: images\/contoso-logo\.png is SVG; use PNG, JPEG or GIF/ });
+  });
+
+  it('an image whose name and content disagree, and a missing image file', () => {
+    const gif = Buffer.from('GIF89a\x01\x00\x01\x00\x00\x00\x00;', 'latin1');
+    expectIssue(issuesOf(withFile(files, 'images/contoso-logo.png', gif)), { file: 'org.yaml', path: 'images[0].file', message: /named like image\/png but its content is image\/gif/ });
+    const copy = new Map(files);
+    copy.delete('images/contoso-logo.png');
+    expectIssue(issuesOf(copy), { file: 'org.yaml', path: 'images[0].file', line: 19, message: /file not found: images\/contoso-logo\.png/ });
+  });
+
+  it('image modes: embed needs a file and takes no url, link needs an https url', () => {
+    const org = [
+      'orgId: contoso',
+      'acceptedDomains: [contoso.com, contoso.co.uk]',
+      'images:',
+      '  - id: logo',
+      '    file: contoso-logo.png',
+      '    url: https://cdn.contoso.com/logo.png',
+      '  - id: winter-banner',
+      '    mode: link',
+      '  - id: other',
+      '    mode: link',
+      '    url: javascript:alert(1)',
+      '  - id: logo',
+      '    file: contoso-logo.png',
+      '',
+    ].join('\n');
+    const issues = issuesOf(withFile(files, 'org.yaml', org));
+    expectIssue(issues, { file: 'org.yaml', path: 'images[0].url', line: 6, message: /url is only used with mode: link/ });
+    expectIssue(issues, { file: 'org.yaml', path: 'images[1]', line: 7, message: /mode: link needs a url/ });
+    expectIssue(issues, { file: 'org.yaml', path: 'images[2].url', line: 11, message: /http:\/\/ or https:\/\/ URL/ });
+    expectIssue(issues, { file: 'org.yaml', path: 'images[3].id', line: 12, message: /duplicate image id "logo" \(first declared at line 4\)/ });
+  });
+
+  it('a template naming an unknown image, at the template line', () => {
+    const html = files.get('templates/default.html.ejs')!.toString() + '<p>\n<img src="<%= image(\'logo-dark\') %>">\n</p>\n';
+    const line = html.split('\n').findIndex((l) => l.includes('logo-dark')) + 1;
+    const issues = issuesOf(withFile(files, 'templates/default.html.ejs', html));
+    expectIssue(issues, { file: 'templates/default.html.ejs', path: '', line, message: /unknown image "logo-dark"/ });
+  });
+
+  it('an add-on naming an unknown image inline reports the YAML line', () => {
+    const addon = 'kind: banner\nhtml: |\n  <p>Visit us</p>\n  <img src="<%= images.banner %>">\n';
+    const issues = issuesOf(withFile(files, 'addons/winter-campaign.yaml', addon));
+    expectIssue(issues, { file: 'addons/winter-campaign.yaml', path: '', line: 4, message: /unknown image "banner"/ });
+  });
+
+  it('an image present in images/ but not declared gets a precise hint', () => {
+    const html = '<img src="<%= image(\'contoso-logo\') %>">\n';
+    const issues = issuesOf(withFile(files, 'templates/reply.html.ejs', html));
+    expectIssue(issues, { file: 'templates/reply.html.ejs', path: '', line: 1, message: /images\/contoso-logo\.png exists but is not declared under images: in org\.yaml/ });
+  });
+
+  it('EJS syntax errors carry the template line', () => {
+    const html = '<table>\n  <tr>\n    <td><%= user.displayName + %></td>\n  </tr>\n</table>\n';
+    const issues = issuesOf(withFile(files, 'templates/reply.html.ejs', html));
+    expectIssue(issues, { file: 'templates/reply.html.ejs', path: '', line: 3, message: /^EJS syntax error: Unexpected token/ });
+  });
+
+  it('an unclosed block and an unclosed tag are EJS errors with a line', () => {
+    const block = '<p>\n<% if (user.mobilePhone) { %>\nM <%= user.mobilePhone %>\n</p>\n';
+    expectIssue(issuesOf(withFile(files, 'templates/reply.txt.ejs', block)), { file: 'templates/reply.txt.ejs', path: '', line: 2, message: /EJS syntax error: this block is never closed \(missing <% } %>\?\)/ });
+    const nested = '<% if (user.a) { %>\n<% if (user.b) { %>\nx\n<% } %>\n';
+    expectIssue(issuesOf(withFile(files, 'templates/reply.txt.ejs', nested)), { file: 'templates/reply.txt.ejs', path: '', line: 1, message: /never closed/ });
+    const tag = '<p>\n<%= user.displayName\n</p>\n';
+    expectIssue(issuesOf(withFile(files, 'templates/reply.txt.ejs', tag)), { file: 'templates/reply.txt.ejs', path: '', line: 2, message: /"<%=" is never closed/ });
+  });
+
+  it('a directory value written raw with <%- is refused', () => {
+    const html = '<p>\n<%- user.displayName %>\n<%- "<br>" %>\n</p>\n';
+    const issues = issuesOf(withFile(files, 'templates/reply.html.ejs', html));
+    expectIssue(issues, { file: 'templates/reply.html.ejs', path: '', line: 2, message: /untrusted: write them with <%=/ });
+    expect(issues.filter((i) => i.file === 'templates/reply.html.ejs')).to.have.length(1);
+  });
+
+  it('a rule that does nothing, and one that contradicts itself', () => {
+    const rules = 'rules:\n  - id: empty\n    match:\n      direction: external\n  - id: both\n    template: default\n    noSignature: true\n';
+    const issues = issuesOf(withFile(files, 'rules.yaml', rules));
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0]', line: 2, message: /the rule does nothing: give it a template, addons, or noSignature: true/ });
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[1].noSignature', line: 7, message: /contradicts/ });
+  });
+
+  it('an empty exception would disable the rule', () => {
+    const rules = 'rules:\n  - id: one\n    template: default\n    except:\n      - {}\n';
+    expectIssue(issuesOf(withFile(files, 'rules.yaml', rules)), { file: 'rules.yaml', path: 'rules[0].except[0]', line: 5, message: /empty exception/ });
+  });
+
+  it('a malformed accepted domain, and a duplicate one', () => {
+    const org = 'orgId: contoso\nacceptedDomains:\n  - contoso.com\n  - contoso..co.uk\n  - Contoso.com\n';
+    const issues = issuesOf(withFile(files, 'org.yaml', org));
+    expectIssue(issues, { file: 'org.yaml', path: 'acceptedDomains[1]', line: 4, message: /malformed domain name: "contoso\.\.co\.uk"/ });
+    expectIssue(issues, { file: 'org.yaml', path: 'acceptedDomains[2]', line: 5, message: /duplicate accepted domain "contoso\.com"/ });
+  });
+
+  it('a malformed sender address, in rules and in users.yaml', () => {
+    const rules = 'rules:\n  - id: one\n    match:\n      senders:\n        - ceo@@contoso.com\n    template: default\n';
+    expectIssue(issuesOf(withFile(files, 'rules.yaml', rules)), { file: 'rules.yaml', path: 'rules[0].match.senders[0]', line: 5, message: /malformed email address: "ceo@@contoso\.com"/ });
+    const users = 'users:\n  tom.okafor@contoso.com:\n    pronouns: he/him\n  "not an address":\n    pronouns: x\n';
+    expectIssue(issuesOf(withFile(files, 'users.yaml', users)), { file: 'users.yaml', path: 'users["not an address"]', line: 4, message: /malformed email address: "not an address"/ });
+  });
+
+  it('a sender outside the accepted domains can never match', () => {
+    const rules = 'rules:\n  - id: one\n    match:\n      senders: [ceo@fabrikam.com]\n      senderDomains: [sub.contoso.com, fabrikam.com]\n    template: default\n';
+    const issues = issuesOf(withFile(files, 'rules.yaml', rules));
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].match.senders[0]', line: 4, message: /not in an accepted domain/ });
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].match.senderDomains[1]', line: 5, message: /fabrikam\.com is not an accepted domain/ });
+    expect(issues.find((i) => i.path === 'rules[0].match.senderDomains[0]'), 'a subdomain is fine').to.equal(undefined);
+  });
+
+  it('an empty placeholder', () => {
+    const org = 'orgId: contoso\nacceptedDomains: [contoso.com, contoso.co.uk]\noptions:\n  placeholder: "   "\n';
+    expectIssue(issuesOf(withFile(files, 'org.yaml', org)), { file: 'org.yaml', path: 'options.placeholder', line: 4, message: /the placeholder must not be empty/ });
+  });
+
+  it('extra headers may not touch owned headers nor carry line breaks', () => {
+    const org = 'orgId: contoso\nacceptedDomains: [contoso.com, contoso.co.uk]\noptions:\n  extraHeaders:\n    X-Org-Notice: ok\n    Content-Type: text/plain\n    X-Split: "a\\r\\nBcc: evil@fabrikam.com"\n';
+    const issues = issuesOf(withFile(files, 'org.yaml', org));
+    expectIssue(issues, { file: 'org.yaml', path: 'options.extraHeaders.Content-Type', line: 6, message: /owns this header/ });
+    expectIssue(issues, { file: 'org.yaml', path: 'options.extraHeaders.X-Split', line: 7, message: /must be one line/ });
+  });
+
+  it('attribute names must be usable in templates and not shadow user fields', () => {
+    const users = 'users:\n  tom.okafor@contoso.com:\n    mail: x@fabrikam.com\n    __proto__: x\n    job-title: x\n';
+    const issues = issuesOf(withFile(files, 'users.yaml', users));
+    expectIssue(issues, { file: 'users.yaml', path: 'users["tom.okafor@contoso.com"].mail', line: 3, message: /reserved name/ });
+    expectIssue(issues, { file: 'users.yaml', path: 'users["tom.okafor@contoso.com"].__proto__', line: 4, message: /attribute names are/ });
+    expectIssue(issues, { file: 'users.yaml', path: 'users["tom.okafor@contoso.com"].job-title', line: 5, message: /attribute names are/ });
+  });
+
+  it('files that do not belong to the format are named', () => {
+    let copy = withFile(files, 'templates/default.html', '<p>');
+    copy = withFile(copy, 'templates/Bad Id.html.ejs', '<p>');
+    copy = withFile(copy, 'templates/lonely.txt.ejs', 'x');
+    copy = withFile(copy, 'addons/notes.txt', 'x');
+    copy = withFile(copy, 'settings.json', '{}');
+    const issues = issuesOf(copy);
+    expectIssue(issues, { file: 'templates/default.html', path: '', message: /templates are named <id>\.html\.ejs/ });
+    expectIssue(issues, { file: 'templates/Bad Id.html.ejs', path: '', message: /not a valid template id/ });
+    expectIssue(issues, { file: 'templates/lonely.txt.ejs', path: '', message: /text form without an HTML form/ });
+    expectIssue(issues, { file: 'addons/notes.txt', path: '', message: /not used/ });
+    expectIssue(issues, { file: 'settings.json', path: '', message: /not part of the organization folder format/ });
+  });
+
+  it('add-on content: exactly one of html and htmlFile, and the file must exist', () => {
+    const both = 'kind: disclaimer\nhtml: <p>x</p>\nhtmlFile: legal-disclaimer.html.ejs\n';
+    expectIssue(issuesOf(withFile(files, 'addons/legal-disclaimer.yaml', both)), { file: 'addons/legal-disclaimer.yaml', path: 'htmlFile', line: 3, message: /either inline \(html\) or in a file \(htmlFile\), not both/ });
+    const none = 'kind: disclaimer\ntext: hi\n';
+    expectIssue(issuesOf(withFile(files, 'addons/legal-disclaimer.yaml', none)), { file: 'addons/legal-disclaimer.yaml', path: '', message: /give html \(inline\) or htmlFile/ });
+    const missing = 'kind: disclaimer\nhtmlFile: ../org.yaml\n';
+    expectIssue(issuesOf(withFile(files, 'addons/legal-disclaimer.yaml', missing)), { file: 'addons/legal-disclaimer.yaml', path: 'htmlFile', line: 2, message: /relative path inside the organization folder/ });
+    const absent = 'kind: disclaimer\nhtmlFile: nowhere.html.ejs\n';
+    expectIssue(issuesOf(withFile(files, 'addons/legal-disclaimer.yaml', absent)), { file: 'addons/legal-disclaimer.yaml', path: 'htmlFile', line: 2, message: /file not found: addons\/nowhere\.html\.ejs/ });
+  });
+
+  it('a broken add-on does not also make the rules naming it wrong', () => {
+    const issues = issuesOf(withFile(files, 'addons/legal-disclaimer.yaml', 'kind: disclaimer\nhtml: [\n'));
+    expect(issues.some((i) => i.file === 'addons/legal-disclaimer.yaml')).to.equal(true);
+    expect(issues.filter((i) => i.file === 'rules.yaml')).to.deep.equal([]);
+  });
+
+  it('missing org.yaml and rules.yaml, and an empty file', () => {
+    const copy = new Map(files);
+    copy.delete('org.yaml');
+    copy.delete('rules.yaml');
+    const issues = issuesOf(withFile(copy, 'users.yaml', '# nothing yet\n'));
+    expectIssue(issues, { file: 'org.yaml', path: '', message: /missing: every organization folder has an org\.yaml/ });
+    expectIssue(issues, { file: 'rules.yaml', path: '', message: /missing/ });
+    expectIssue(issues, { file: 'users.yaml', path: '', line: 1, message: /the file is empty/ });
+  });
+
+  it('text that is not UTF-8 is refused, not guessed', () => {
+    const latin1 = Buffer.from('<p>Soci\xe9t\xe9</p>\n', 'latin1');
+    expectIssue(issuesOf(withFile(files, 'templates/reply.html.ejs', latin1)), { file: 'templates/reply.html.ejs', path: '', message: /not valid UTF-8/ });
+  });
+
+  it('collects every problem of every file in one ConfigError', () => {
+    let copy = withFile(files, 'org.yaml', 'orgId: Contoso Ltd\nacceptedDomains: [contoso.com, contoso.co.uk]\noptions:\n  dkim: strip\n');
+    copy = withFile(copy, 'rules.yaml', 'rules:\n  - id: a\n    template: nope\n  - id: a\n    addons: [nope]\n');
+    copy = withFile(copy, 'templates/reply.html.ejs', '<%= user.x + %>');
+    let error: unknown;
+    try {
+      loadOrgFromFiles(copy, { version: 'v', label: 'contoso-test' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(ConfigError);
+    const config = error as ConfigError;
+    const where = config.issues.map((i) => `${i.file} ${i.path}`);
+    expect(where).to.include.members(['org.yaml orgId', 'org.yaml options.dkim', 'rules.yaml rules[0].template', 'rules.yaml rules[1].id', 'rules.yaml rules[1].addons[0]', 'templates/reply.html.ejs ']);
+    expect(config.message).to.match(/^configuration contoso-test has \d+ problems:\n {2}\S+:\d+[ :]/);
+    expect(config.message).to.include('\n  org.yaml:1 orgId: org ids are lower-case');
+    const lines = config.toString().split('\n');
+    expect(lines).to.have.length(config.issues.length);
+    expect(lines).to.include('rules.yaml:3 rules[0].template: unknown template "nope": there is no templates/nope.html.ejs');
+    expect(lines[0]).to.equal(formatIssue(config.issues[0]));
+  });
+});
