@@ -527,10 +527,11 @@ function attributionIsPlausible(text: string): boolean {
 }
 
 export function scanHtml(html: string): HtmlScan {
-  let tokenizer: Tokenizer | undefined;
-  const pauser = { pause: () => tokenizer?.pause() };
+  // The scanner pauses the tokenizer once the quote is found; the two refer to each other.
+  const pauser: { target?: Tokenizer; pause(): void } = { pause: () => pauser.target?.pause() };
   const scanner = new Scanner(html, pauser);
-  tokenizer = new Tokenizer({ decodeEntities: true }, scanner);
+  const tokenizer = new Tokenizer({ decodeEntities: true }, scanner);
+  pauser.target = tokenizer;
   tokenizer.write(html);
   if (tokenizer.running) tokenizer.end();
   return scanner.result();

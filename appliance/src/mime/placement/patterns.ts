@@ -158,3 +158,16 @@ export function startsAttribution(line: string): boolean {
 export function attributionLooksGenerated(line: string): boolean {
   return /\d|@/.test(line);
 }
+
+// The verb that ends an attribution in languages whose attribution does not
+// start with a fixed word (Russian, Finnish, Chinese, Japanese) or whose
+// client puts the date first ("02.04.2012 14:20 … написал:"). Only trusted
+// when a `>` quoted block follows.
+const ATTRIBUTION_VERB_END_RE =
+  /(?:\swrote|\sschrieb|\sschreef|\sa\s+écrit|\sescribió|\sha\s+scritto|\sescreveu|\sskrev|\snapisał\(a\)|\snapisała|\snapisał|\spisze|\sнаписал\(а\)|\sнаписала|\sнаписал|\sпишет|\skirjoitti|写道|のメッセージ|작성)\s*[:：]$/i;
+
+/** Whether a line ends like an attribution ("… wrote:", "… написал:", "…写道："). */
+export function endsWithAttributionVerb(line: string): boolean {
+  const s = normaliseLine(line);
+  return s.length <= 600 && ATTRIBUTION_VERB_END_RE.test(s);
+}

@@ -2,6 +2,7 @@
 // with a bounded look-ahead, so it is linear in the size of the text.
 import {
   attributionLooksGenerated,
+  endsWithAttributionVerb,
   headerKeyOf,
   isAttribution,
   isBannerLine,
@@ -121,6 +122,18 @@ export function findTextQuote(text: string): TextQuote | undefined {
       const attribution = lines.slice(i, attributionEnd + 1).map((l) => l.text).join(' ');
       if (followedByQuote || attributionLooksGenerated(attribution)) {
         return found(lines, i, followedByQuote && textAfterQuotedBlock(lines, next));
+      }
+    }
+
+    // Attributions without a known leading word ("02.04.2012 14:20 пользователь … написал:"),
+    // trusted only when a quoted block follows; the client may have wrapped the
+    // line, so a preceding unfinished line with a date or address belongs to it.
+    if (endsWithAttributionVerb(raw)) {
+      const next = nextNonBlank(lines, i + 1);
+      if (next >= 0 && isQuotedLine(lines[next]!.text)) {
+        const prev = i > 0 ? lines[i - 1]!.text : '';
+        const start = !isBlank(prev) && /\d|@/.test(prev) && !/[.!?)]\s*$/.test(prev) && prev.length <= 300 ? i - 1 : i;
+        return found(lines, start, textAfterQuotedBlock(lines, next));
       }
     }
   }
