@@ -48,9 +48,12 @@ describe('Azure Key Vault org key and secrets (real SDK clients against a local 
     expect(opened.get('org.yaml')!.toString()).to.equal('orgId: contoso\n');
     // It went through the token endpoint with the node's user-assigned identity and through the vault's wrap/unwrap.
     const paths = standin.requests.map((r) => `${r.method} ${r.path}`);
-    expect(paths.some((p) => p.startsWith('GET /metadata/identity/oauth2/token'))).to.equal(true);
     expect(paths.some((p) => /^POST \/keys\/org-contoso\/[0-9a-f]{32}\/unwrapkey$/.test(p))).to.equal(true);
-    expect(standin.requests.find((r) => r.path.startsWith('/metadata/identity/oauth2/token'))).to.include({ clientId: 'node-identity-1', resource: 'https://vault.azure.net' });
+    expect(standin.tokenRequests().map((r) => `${r.clientId} ${r.resource}`)).to.include('node-identity-1 https://vault.azure.net');
+    // Each new client's first request is the unauthenticated challenge; every other one carries the node's token.
+    const vaultCalls = standin.requests.filter((r) => r.path.startsWith('/keys/'));
+    expect(vaultCalls[0].clientId).to.equal(undefined);
+    expect(new Set(vaultCalls.filter((r) => r.clientId).map((r) => r.clientId))).to.deep.equal(new Set(['node-identity-1']));
   });
 
   it('rotation: new bundles use the new version, old bundles still open, reseal moves them; a disabled old version is refused', async () => {

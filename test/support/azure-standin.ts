@@ -4,7 +4,8 @@
 // @azure/keyvault-secrets, @azure/storage-blob) run their own request code:
 //
 // - managed identity token endpoint (IMDS contract, reached through
-//   AZURE_POD_IDENTITY_AUTHORITY_HOST, which MSAL documents as the IMDS override):
+//   AZURE_POD_IDENTITY_AUTHORITY_HOST, which MSAL documents as the IMDS override;
+//   one per test process, see identityEndpoint):
 //     GET /metadata/identity/oauth2/token?api-version&resource[&client_id]   (Metadata: true)
 // - Key Vault keys (RSA keys held here; private halves never leave):
 //     GET  /keys/{name}[/{version}]            POST /keys/{name}/create   POST /keys/{name}/rotate
@@ -87,6 +88,45 @@ export function trustTestCa(caPem: string): () => void {
   return () => tls.setDefaultCACertificates(before);
 }
 
+// MSAL keeps the managed identity endpoint it first resolved in a static for
+// the life of the process, so the token endpoint must outlive any one stand-in:
+// one test CA and one identity endpoint per test process, shared by all stand-ins.
+interface Issued { resource: string; clientId: string; expires: number }
+interface SharedIdentity { ca: TestCa; url: string; tokens: Map<string, Issued>; requests: RecordedRequest[] }
+let sharedIdentity: Promise<SharedIdentity> | undefined;
+
+function identityEndpoint(): Promise<SharedIdentity> {
+  sharedIdentity ??= (async () => {
+    const ca = await createTestCa();
+    const cert = await ca.issueServer();
+    const tokens = new Map<string, Issued>();
+    const requests: RecordedRequest[] = [];
+    const server = createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
+      const parsed = new URL(req.url ?? '/', 'https://127.0.0.1');
+      requests.push({ method: req.method ?? '', path: parsed.pathname });
+      if (/^\/metadata\/identity\/oauth2\/token\/?$/.test(parsed.pathname)) return handleToken(req, res, parsed.searchParams, tokens, requests);
+      sendJson(res, 404, { error: 'not_found' });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    server.unref(); // lives as long as the test process, never keeps it alive
+    return { ca, url: `https://127.0.0.1:${(server.address() as AddressInfo).port}`, tokens, requests };
+  })();
+  return sharedIdentity;
+}
+
+function handleToken(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, tokens: Map<string, Issued>, requests: RecordedRequest[]): void {
+  if (req.headers.metadata !== 'true') return sendJson(res, 400, { error: 'invalid_request', error_description: 'Required metadata header not specified' });
+  const resource = query.get('resource');
+  if (!resource) return sendJson(res, 400, { error: 'invalid_request', error_description: 'resource is required' });
+  const clientId = query.get('client_id') ?? 'system-assigned';
+  requests[requests.length - 1].clientId = clientId;
+  requests[requests.length - 1].resource = resource;
+  const token = randomBytes(24).toString('base64url');
+  const expiresIn = 3600;
+  tokens.set(token, { resource, clientId, expires: Date.now() + expiresIn * 1000 });
+  sendJson(res, 200, { access_token: token, expires_in: String(expiresIn), expires_on: String(Math.floor(Date.now() / 1000) + expiresIn), resource, token_type: 'Bearer', client_id: clientId });
+}
+
 interface KeyVersion { version: string; privateKey: KeyObject; publicKey: KeyObject; enabled: boolean; created: number }
 interface SecretVersion { version: string; value: string; enabled: boolean; created: number }
 interface StoredBlob { data: Buffer; etag: string; lastModified: Date; contentType: string }
@@ -96,6 +136,10 @@ export interface RecordedRequest { method: string; path: string; clientId?: stri
 export interface AzureStandin {
   /** https://127.0.0.1:PORT */
   readonly url: string;
+  /** The managed identity endpoint (IMDS contract), shared by every stand-in of the process. */
+  readonly identityUrl: string;
+  /** Token requests made since this stand-in started (client id, resource). */
+  tokenRequests(): RecordedRequest[];
   readonly vaultUrl: string;
   readonly caPem: string;
   /** Every request, in order (method, path without query, identity used). */
@@ -143,14 +187,16 @@ function storageError(res: ServerResponse, status: number, code: string, message
   res.end(status === 304 ? undefined : body);
 }
 
-export async function startAzureStandin(options: { ca?: TestCa } = {}): Promise<AzureStandin> {
-  const ca = options.ca ?? (await createTestCa());
-  const serverCert = await options.ca?.issueServer() ?? (await ca.issueServer());
+export async function startAzureStandin(): Promise<AzureStandin> {
+  const identity = await identityEndpoint();
+  const ca = identity.ca;
+  const serverCert = await ca.issueServer();
   const keys = new Map<string, KeyVersion[]>();
   const secrets = new Map<string, SecretVersion[]>();
   const blobs = new Map<string, StoredBlob>();
-  const tokens = new Map<string, { resource: string; clientId: string; expires: number }>();
+  const tokens = identity.tokens;
   const requests: RecordedRequest[] = [];
+  const tokenRequestsBefore = identity.requests.length;
   const deniedClients = new Set<string>();
   let url = '';
 
@@ -284,24 +330,10 @@ export async function startAzureStandin(options: { ca?: TestCa } = {}): Promise<
     return storageError(res, 405, 'UnsupportedHttpVerb', `${req.method} is not supported here`);
   }
 
-  function handleToken(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): void {
-    if (req.headers.metadata !== 'true') return sendJson(res, 400, { error: 'invalid_request', error_description: 'Required metadata header not specified' });
-    const resource = query.get('resource');
-    if (!resource) return sendJson(res, 400, { error: 'invalid_request', error_description: 'resource is required' });
-    const clientId = query.get('client_id') ?? 'system-assigned';
-    requests[requests.length - 1].clientId = clientId;
-    requests[requests.length - 1].resource = resource;
-    const token = randomBytes(24).toString('base64url');
-    const expiresIn = 3600;
-    tokens.set(token, { resource, clientId, expires: Date.now() + expiresIn * 1000 });
-    sendJson(res, 200, { access_token: token, expires_in: String(expiresIn), expires_on: String(Math.floor(Date.now() / 1000) + expiresIn), resource, token_type: 'Bearer', client_id: clientId });
-  }
-
   const server: Server = createServer({ cert: serverCert.cert, key: serverCert.key }, (req, res) => {
     const parsed = new URL(req.url ?? '/', 'https://127.0.0.1');
     requests.push({ method: req.method ?? '', path: parsed.pathname });
     const route = async () => {
-      if (/^\/metadata\/identity\/oauth2\/token\/?$/.test(parsed.pathname)) return handleToken(req, res, parsed.searchParams);
       if (/^\/(keys|secrets)\//.test(parsed.pathname)) return handleVault(req, res, parsed.pathname);
       if (/^\/[^/]+\/[^/]+\/.+/.test(parsed.pathname)) return handleBlob(req, res, decodeURIComponent(parsed.pathname));
       sendJson(res, 404, { error: { code: 'NotFound', message: parsed.pathname } });
@@ -316,6 +348,8 @@ export async function startAzureStandin(options: { ca?: TestCa } = {}): Promise<
 
   return {
     url,
+    identityUrl: identity.url,
+    tokenRequests: () => identity.requests.slice(tokenRequestsBefore),
     vaultUrl: url,
     caPem: ca.caPem,
     requests,
@@ -353,9 +387,9 @@ export async function startAzureStandin(options: { ca?: TestCa } = {}): Promise<
  * Point @azure/identity's ManagedIdentityCredential at the stand-in (the IMDS
  * override MSAL reads when the credential is created). Returns a restore function.
  */
-export function useStandinManagedIdentity(standin: { url: string }): () => void {
+export function useStandinManagedIdentity(standin: { identityUrl: string }): () => void {
   const before = process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST;
-  process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST = standin.url;
+  process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST = standin.identityUrl;
   return () => {
     if (before === undefined) delete process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST;
     else process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST = before;

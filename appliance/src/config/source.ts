@@ -1,0 +1,214 @@
+// Where the relay's organization configuration comes from, kept current: a
+// folder (development), a sealed bundle file, or a sealed bundle in Azure Blob
+// Storage. The source polls; a new version is opened (the data key unwrapped
+// once per version), validated, and swapped in whole; anything that fails to
+// open or validate is refused, logged and counted while the running
+// configuration stays. An older version than the running one is refused
+// (rollback). Readiness ("no config yet") is for the relay to derive from status().
+import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import type { StoragePipelineOptions } from '@azure/storage-blob';
+import type { Logger } from '../observability';
+import type { SignetMetrics } from '../observability';
+import { createAzureCredential, type OrgKeyProvider, type TokenCredential } from '../secrets';
+import { BundleError, inspect, unseal, contentHash } from './bundle';
+import { ConfigError } from './errors';
+import { loadOrgFromFiles, readOrgFolder } from './loader';
+import type { OrgConfig } from './types';
+import { fetchBlob, isBlobUrl } from './source/blob';
+
+export { publishBundle, type PublishResult } from './source/publish';
+export { fetchBlob, uploadBlob, isBlobUrl, MAX_BUNDLE_BYTES } from './source/blob';
+
+export interface OrgSourceOptions {
+  /** A folder, a bundle file, or an https blob URL of a bundle. */
+  location: string;
+  /** Opens bundles (required unless the location is a folder). */
+  key?: OrgKeyProvider;
+  /** Seconds between polls; default 30. 0 = no polling (load once). */
+  pollSeconds?: number;
+  /** Refuse bundles of any other organization. Default: once loaded, the loaded one's. */
+  expectOrgId?: string;
+  /** For blob URLs; default: the node's managed identity. */
+  credential?: TokenCredential;
+  blobClientOptions?: StoragePipelineOptions;
+  metrics?: SignetMetrics;
+  logger?: Logger;
+}
+
+export interface OrgSourceStatus {
+  loaded: boolean;
+  orgId?: string;
+  version?: string;
+  loadedAt?: Date;
+  /** Why the last attempt was refused or failed; cleared by the next successful load. */
+  lastError?: string;
+}
+
+export type ReloadResult = 'loaded' | 'unchanged' | 'refused' | 'failed';
+
+export interface OrgSource extends EventEmitter {
+  /** Loads once (never throws), then polls. Resolves after the first attempt. */
+  start(): Promise<void>;
+  stop(): void;
+  current(): OrgConfig | undefined;
+  status(): OrgSourceStatus;
+  /** One poll now (what the timer does). */
+  reload(): Promise<ReloadResult>;
+}
+
+type Kind = 'folder' | 'bundle-file' | 'blob';
+
+/** Failures worth retrying on the next poll rather than remembering as refused. */
+function isTransient(error: unknown): boolean {
+  return !(error instanceof BundleError || error instanceof ConfigError) || (error instanceof BundleError && error.code === 'key-unavailable');
+}
+
+export function createOrgSource(options: OrgSourceOptions): OrgSource {
+  const emitter = new EventEmitter() as OrgSource;
+  const pollMs = Math.max(0, (options.pollSeconds ?? 30) * 1000);
+  const log = options.logger;
+  let kind: Kind | undefined;
+  let config: OrgConfig | undefined;
+  let loadedAt: Date | undefined;
+  let loadedHash: string | undefined; // content hash of the running config
+  let loadedVersion: number | undefined; // bundle version of the running config
+  let lastError: string | undefined;
+  let seen: string | undefined; // fingerprint of the last thing examined (file stat / bytes hash / etag)
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<ReloadResult> | undefined;
+  let stopped = false;
+  let credential = options.credential;
+
+  const count = (result: ReloadResult) => options.metrics?.configReloads.inc({ result: result === 'failed' ? 'refused' : result });
+
+  function swap(next: OrgConfig, hash: string, version: number | undefined): void {
+    config = next;
+    loadedAt = new Date();
+    loadedHash = hash;
+    loadedVersion = version;
+    lastError = undefined;
+    if (options.metrics) {
+      options.metrics.configInfo.reset();
+      options.metrics.configInfo.set({ org: next.orgId, version: next.version }, 1);
+      options.metrics.configLoadedTimestamp.set(loadedAt.getTime() / 1000);
+    }
+    log?.info({ event: 'config_loaded', org: next.orgId, version: next.version, contentHash: hash, location: options.location }, 'configuration loaded');
+    emitter.emit('config', next);
+  }
+
+  function refuse(error: unknown, fingerprint: string | undefined): ReloadResult {
+    const message = error instanceof Error ? error.message : String(error);
+    lastError = message;
+    const transient = isTransient(error);
+    // A refused version is remembered so it is reported once, not at every poll; transient failures are retried.
+    if (!transient) seen = fingerprint;
+    log?.error({ event: transient ? 'config_load_failed' : 'config_refused', location: options.location, running: config?.version, err: message }, transient ? 'configuration could not be loaded; keeping the running one' : 'configuration refused; keeping the running one');
+    if (emitter.listenerCount('error') > 0) emitter.emit('error', error instanceof Error ? error : new Error(message));
+    const result: ReloadResult = transient ? 'failed' : 'refused';
+    count(result);
+    return result;
+  }
+
+  async function detectKind(): Promise<Kind> {
+    if (isBlobUrl(options.location)) return 'blob';
+    const info = await stat(options.location);
+    return info.isDirectory() ? 'folder' : 'bundle-file';
+  }
+
+  async function openBundle(bytes: Buffer, fingerprint: string): Promise<ReloadResult> {
+    const header = inspect(bytes);
+    const expectOrgId = options.expectOrgId ?? config?.orgId;
+    if (loadedVersion !== undefined && header.version === loadedVersion) {
+      if (header.contentHash === loadedHash) {
+        seen = fingerprint; // e.g. resealed under a new key version: same configuration
+        count('unchanged');
+        return 'unchanged';
+      }
+      throw new BundleError('rollback', `bundle refused: version ${header.version} is already running with other content; a new configuration needs a higher version`);
+    }
+    if (!options.key) throw new BundleError('key-unavailable', `${options.location} is a sealed bundle but no organization key is configured`);
+    const { files } = await unseal(bytes, options.key, { expectOrgId, minVersion: loadedVersion });
+    const next = loadOrgFromFiles(files, { version: String(header.version), label: `${options.location} (version ${header.version})` });
+    if (next.orgId !== header.orgId) {
+      throw new BundleError('wrong-org', `bundle refused: its header says organization ${JSON.stringify(header.orgId)} but its org.yaml says ${JSON.stringify(next.orgId)}`);
+    }
+    seen = fingerprint;
+    swap(next, header.contentHash, header.version);
+    count('loaded');
+    return 'loaded';
+  }
+
+  async function poll(): Promise<ReloadResult> {
+    let fingerprint: string | undefined;
+    try {
+      kind ??= await detectKind();
+      if (kind === 'folder') {
+        const files = await readOrgFolder(options.location);
+        const hash = contentHash(files);
+        fingerprint = hash;
+        if (hash === loadedHash || hash === seen) {
+          count('unchanged');
+          return 'unchanged';
+        }
+        const next = loadOrgFromFiles(files, { version: 'local', label: options.location });
+        if (options.expectOrgId && next.orgId !== options.expectOrgId) {
+          throw new BundleError('wrong-org', `configuration refused: ${options.location} is organization ${JSON.stringify(next.orgId)}, expected ${JSON.stringify(options.expectOrgId)}`);
+        }
+        seen = hash;
+        swap(next, hash, undefined);
+        count('loaded');
+        return 'loaded';
+      }
+      if (kind === 'bundle-file') {
+        const info = await stat(options.location);
+        const statPrint = `stat:${info.ino}:${info.size}:${info.mtimeMs}`;
+        if (statPrint === seen) {
+          count('unchanged');
+          return 'unchanged';
+        }
+        const bytes = await readFile(options.location);
+        fingerprint = statPrint;
+        return await openBundle(bytes, statPrint);
+      }
+      credential ??= createAzureCredential({ kind: 'node' });
+      const fetched = await fetchBlob(options.location, { credential, clientOptions: options.blobClientOptions, etag: seen?.startsWith('etag:') ? seen.slice(5) : undefined });
+      if (fetched.status === 'unchanged') {
+        count('unchanged');
+        return 'unchanged';
+      }
+      fingerprint = fetched.etag ? `etag:${fetched.etag}` : `sha256:${createHash('sha256').update(fetched.data).digest('hex')}`;
+      return await openBundle(fetched.data, fingerprint);
+    } catch (error) {
+      return refuse(error, fingerprint);
+    }
+  }
+
+  function schedule(): void {
+    if (stopped || pollMs === 0) return;
+    timer = setTimeout(() => {
+      void emitter.reload().finally(schedule);
+    }, pollMs);
+    timer.unref();
+  }
+
+  emitter.reload = () => {
+    // One poll at a time: a slow download must not overlap the next tick.
+    running ??= poll().finally(() => (running = undefined));
+    return running;
+  };
+  emitter.start = async () => {
+    stopped = false;
+    await emitter.reload();
+    if (!timer) schedule();
+  };
+  emitter.stop = () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+  };
+  emitter.current = () => config;
+  emitter.status = () => ({ loaded: config !== undefined, orgId: config?.orgId, version: config?.version, loadedAt, lastError });
+  return emitter;
+}

@@ -1,0 +1,69 @@
+// `signet config publish`: put a sealed bundle where the nodes poll for it, in
+// one step, refusing to replace a newer (or equal) version already there.
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { inspect, type BundleHeader } from '../bundle';
+import { fetchBlob, isBlobUrl, uploadBlob, type BlobOptions } from './blob';
+
+export interface PublishResult {
+  location: string;
+  header: BundleHeader;
+  /** Version that was there before, if any. */
+  replaced?: number;
+}
+
+export async function publishBundle(
+  bundle: Buffer,
+  to: string,
+  options: { blob?: () => BlobOptions; force?: boolean } = {},
+): Promise<PublishResult> {
+  const header = inspect(bundle); // refuses anything that is not a well-formed bundle
+  const checkPrevious = (previous: Buffer | undefined): number | undefined => {
+    if (!previous) return undefined;
+    let before: BundleHeader;
+    try {
+      before = inspect(previous);
+    } catch {
+      return undefined; // whatever is there is not a bundle; replace it
+    }
+    if (!options.force) {
+      if (before.orgId !== header.orgId) throw new Error(`${to} holds a bundle of organization ${before.orgId}, this one is for ${header.orgId}; refusing (use --force to replace)`);
+      if (before.version >= header.version) throw new Error(`${to} already holds version ${before.version}; this bundle is version ${header.version}, nodes would refuse it as a rollback (seal a higher --version)`);
+    }
+    return before.version;
+  };
+
+  if (isBlobUrl(to)) {
+    if (!options.blob) throw new Error('publishing to a blob URL needs an Azure credential');
+    const blob = options.blob();
+    let previous: Buffer | undefined;
+    let etag: string | undefined;
+    try {
+      const fetched = await fetchBlob(to, blob);
+      if (fetched.status === 'fetched') ({ data: previous, etag } = fetched);
+    } catch (error) {
+      if (!/: 404\b/.test((error as Error).message)) throw error;
+    }
+    const replaced = checkPrevious(previous);
+    await uploadBlob(to, bundle, { ...blob, ...(etag ? { ifMatch: etag } : { ifNoneMatch: '*' }) });
+    return { location: to, header, replaced };
+  }
+
+  const target = path.resolve(to);
+  const previous = await readFile(target).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  const replaced = checkPrevious(previous);
+  // Write beside the target then rename: a polling node sees the old file or the new one, never half of one.
+  const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeFile(temporary, bundle, { mode: 0o644 });
+    await rename(temporary, target);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  return { location: target, header, replaced };
+}

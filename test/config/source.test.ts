@@ -1,0 +1,169 @@
+import { expect } from 'chai';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createOrgSource, publishBundle, type OrgSource } from '../../appliance/src/config/source';
+import type { OrgConfig } from '../../appliance/src/config';
+import { createMetrics, type SignetMetrics } from '../../appliance/src/observability';
+import { createAzureCredential, type TokenCredential } from '../../appliance/src/secrets';
+import { startAzureStandin, trustTestCa, useStandinManagedIdentity, type AzureStandin } from '../support/azure-standin';
+import { createSealedOrgKit, type SealedOrgKit } from '../support/sealed-org';
+
+async function metricValue(metrics: SignetMetrics, name: string, labels: Record<string, string>): Promise<number> {
+  const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+  const value = metric?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l));
+  return value?.value ?? 0;
+}
+
+const TEMPLATE = 'templates/default.html.ejs';
+
+describe('org config source: hot reload of sealed bundles', () => {
+  let kit: SealedOrgKit;
+  let dir: string;
+  before(async () => {
+    kit = await createSealedOrgKit();
+    dir = await mkdtemp(path.join(os.tmpdir(), 'signet-source-'));
+  });
+  after(async () => {
+    await kit.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function collect(source: OrgSource): OrgConfig[] {
+    const seen: OrgConfig[] = [];
+    source.on('config', (c: OrgConfig) => seen.push(c));
+    return seen;
+  }
+
+  it('loads a bundle file, picks up a new version, refuses a tampered one and a rollback, keeps the running config', async () => {
+    const original = await readFile(path.join(kit.orgDir, TEMPLATE), 'utf8');
+    const file = path.join(dir, 'contoso.bundle');
+    await publishBundle(await kit.seal(100), file);
+    const metrics = createMetrics({ processMetrics: false });
+    const source = createOrgSource({ location: file, key: kit.key, pollSeconds: 0, metrics });
+    const configs = collect(source);
+    expect(source.status().loaded).to.equal(false);
+    await source.start();
+    expect(source.status()).to.include({ loaded: true, version: '100', orgId: 'contoso' });
+    expect(await source.reload()).to.equal('unchanged');
+
+    await publishBundle(await kit.seal(101, { [TEMPLATE]: `${original}<!-- v101 -->\n` }), file);
+    expect(await source.reload()).to.equal('loaded');
+    expect(source.current()!.version).to.equal('101');
+    expect(source.current()!.templates.get('default')!.html).to.include('<!-- v101 -->');
+    expect(configs.map((c) => c.version)).to.deep.equal(['100', '101']);
+
+    // Tampered: one byte of the ciphertext flipped.
+    const next = await kit.seal(102, { [TEMPLATE]: `${original}<!-- v102 -->\n` });
+    next[next.length - 40] ^= 1;
+    await writeFile(file, next);
+    expect(await source.reload()).to.equal('refused');
+    expect(source.status()).to.include({ loaded: true, version: '101' });
+    expect(source.status().lastError).to.match(/tampered/);
+    expect(await source.reload()).to.equal('unchanged'); // refused once, not at every poll
+
+    // Rollback: a valid but older bundle.
+    await writeFile(file, await kit.seal(99));
+    expect(await source.reload()).to.equal('refused');
+    expect(source.status().lastError).to.match(/rollback/);
+    expect(source.current()!.version).to.equal('101');
+
+    expect(await metricValue(metrics, 'signet_config_reloads_total', { result: 'loaded' })).to.equal(2);
+    expect(await metricValue(metrics, 'signet_config_reloads_total', { result: 'refused' })).to.equal(2);
+    expect(await metricValue(metrics, 'signet_config_info', { org: 'contoso', version: '101' })).to.equal(1);
+    expect(await metricValue(metrics, 'signet_config_info', { org: 'contoso', version: '100' })).to.equal(0);
+    expect(configs.map((c) => c.version)).to.deep.equal(['100', '101']);
+    source.stop();
+  });
+
+  it('refuses an invalid configuration inside a well-sealed bundle, naming the problem', async () => {
+    const file = path.join(dir, 'invalid.bundle');
+    const rules = await readFile(path.join(kit.orgDir, 'rules.yaml'));
+    await publishBundle(await kit.seal(200), file);
+    const source = createOrgSource({ location: file, key: kit.key, pollSeconds: 0 });
+    const errors: Error[] = [];
+    source.on('error', (e: Error) => errors.push(e));
+    await source.start();
+    const broken = await kit.seal(201, { 'rules.yaml': 'rules:\n  - id: x\n    template: no-such-template\n    match: {}\n' });
+    await publishBundle(broken, file);
+    expect(await source.reload()).to.equal('refused');
+    expect(source.status().version).to.equal('200');
+    expect(source.status().lastError).to.match(/rules\.yaml/);
+    expect(errors).to.have.length(1);
+    await writeFile(path.join(kit.orgDir, 'rules.yaml'), rules);
+  });
+
+  it('reports no config until one loads, and loads once the key arrives (transient failures are retried)', async () => {
+    const file = path.join(dir, 'late.bundle');
+    const source = createOrgSource({ location: file, key: kit.key, pollSeconds: 0 });
+    await source.start(); // missing file: not loaded, no throw
+    expect(source.status().loaded).to.equal(false);
+    expect(source.status().lastError).to.match(/ENOENT/);
+    await publishBundle(await kit.seal(300), file);
+    expect(await source.reload()).to.equal('loaded');
+  });
+
+  it('publish refuses to replace a newer version at the target', async () => {
+    const file = path.join(dir, 'pub.bundle');
+    await publishBundle(await kit.seal(400), file);
+    let error: Error | undefined;
+    await publishBundle(await kit.seal(399), file).catch((e: Error) => (error = e));
+    expect(error?.message).to.match(/already holds version 400.*rollback/);
+  });
+
+  describe('from Azure Blob Storage with the node identity (real storage-blob client)', () => {
+    let standin: AzureStandin;
+    let restore: Array<() => void>;
+    let credential: TokenCredential;
+    before(async () => {
+      standin = await startAzureStandin();
+      restore = [trustTestCa(standin.caPem), useStandinManagedIdentity(standin)];
+      credential = createAzureCredential({ kind: 'node', managedIdentityClientId: 'node-identity-1' });
+    });
+    after(async () => {
+      for (const undo of restore.reverse()) undo();
+      await standin.close();
+    });
+
+    it('publishes, hot-reloads a new version, skips unchanged by ETag, refuses a tampered blob', async () => {
+      const url = standin.blobUrl('signetcontoso', 'config', 'contoso.bundle');
+      const operator = { blob: () => ({ credential }) };
+      await publishBundle(await kit.seal(500), url, operator);
+      const metrics = createMetrics({ processMetrics: false });
+      const source = createOrgSource({ location: url, key: kit.key, pollSeconds: 0, credential, metrics });
+      const configs = collect(source);
+      await source.start();
+      expect(source.status(), source.status().lastError).to.include({ loaded: true, version: '500' });
+      expect(await source.reload()).to.equal('unchanged');
+      const conditional = standin.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/contoso.bundle'));
+      expect(conditional.length).to.be.greaterThan(1);
+
+      await publishBundle(await kit.seal(501), url, operator);
+      expect(await source.reload()).to.equal('loaded');
+      expect(source.current()!.version).to.equal('501');
+
+      const tampered = await kit.seal(502);
+      tampered[tampered.length - 3] ^= 0x80;
+      standin.putBlob('signetcontoso', 'config', 'contoso.bundle', tampered);
+      expect(await source.reload()).to.equal('refused');
+      expect(source.status()).to.include({ version: '501' });
+      expect(source.status().lastError).to.match(/tampered/);
+      expect(configs.map((c) => c.version)).to.deep.equal(['500', '501']);
+      expect(await metricValue(metrics, 'signet_config_reloads_total', { result: 'refused' })).to.equal(1);
+      // The node authenticated as its managed identity for storage.
+      const tokenRequests = standin.tokenRequests().filter((r) => r.resource === 'https://storage.azure.com');
+      expect(tokenRequests.map((r) => r.clientId)).to.include('node-identity-1');
+    });
+
+    it('polls on its own and emits the new version', async () => {
+      const url = standin.blobUrl('signetcontoso', 'config', 'polled.bundle');
+      await publishBundle(await kit.seal(600), url, { blob: () => ({ credential }) });
+      const source = createOrgSource({ location: url, key: kit.key, pollSeconds: 0.05, credential });
+      await source.start();
+      const next = new Promise<OrgConfig>((resolve) => source.once('config', resolve));
+      await publishBundle(await kit.seal(601), url, { blob: () => ({ credential }) });
+      expect((await next).version).to.equal('601');
+      source.stop();
+    });
+  });
+});
