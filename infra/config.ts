@@ -92,7 +92,7 @@ export const stackConfigSchema = z.object({
   sshPublicKey: z.string().regex(/^(ssh-rsa|ssh-ed25519|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?$/, 'must be an OpenSSH public key line'),
   adminUsername: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/).refine((u) => !['root', 'admin', 'administrator'].includes(u), { message: 'is reserved on Azure' }).default('signetops'),
   /** The relay's HTTP port for /metrics, /healthz, /readyz. */
-  httpPort: z.number().int().min(1024).max(65535).default(9090),
+  httpPort: z.number().int().min(1024).max(65535).default(9025),
   vnetCidr: ipv4Cidr.default('10.40.0.0/24'),
   nodeSubnetCidr: ipv4Cidr.default('10.40.0.0/26'),
   monitoringSubnetCidr: ipv4Cidr.default('10.40.0.64/27'),

@@ -75,7 +75,7 @@ export function createTenantStack(config: StackConfig, options: TenantStackOptio
 
   const nodes = new ProcessingNodes(logicalName(ctx, 'nodes'), {
     ctx, resourceGroupName: rg, subnetId: net.nodeSubnetId, identities: identities.nodes, suffix,
-    azureTenantId: client.tenantId, vaultUri: vault.vaultUri, orgKeyId: vault.orgKeyId,
+    vaultUri: vault.vaultUri, orgKeyId: vault.orgKeyId,
     configBundleUrl: store.configBundleUrl, artifactUrl: store.artifactUrl, artifactSha256: store.artifactSha256,
     tlsSecretNames: certs.nodes.map((n) => n.secretName),
     // Nodes fetch secrets and blobs with their identity at first boot: grants and content first.

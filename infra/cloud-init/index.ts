@@ -53,11 +53,19 @@ export function nodeEnvFile(v: NodeValues): string {
   return `# Written by the tenant's Pulumi stack; read by ${INSTALL_SCRIPT_PATH}.\n${entries.map(([k, val]) => `${k}=${shellQuote(val)}`).join('\n')}\n`;
 }
 
+export const SYSTEMD_DROP_IN_PATH = '/etc/systemd/system/signet.service.d/10-signet-stack.conf';
+
+/** Tells the relay which user-assigned identity is its own (the packaged unit stays generic). */
+export function systemdDropIn(v: NodeValues): string {
+  return `# Written by the tenant's Pulumi stack.\n[Service]\nEnvironment=SIGNET_MANAGED_IDENTITY_CLIENT_ID=${v.identityClientId}\n`;
+}
+
 export function nodeFiles(v: NodeValues): NodeFile[] {
   return [
     { path: INSTALL_SCRIPT_PATH, content: installScript(), permissions: '0755', owner: 'root:root' },
     { path: '/etc/signet/node.env', content: nodeEnvFile(v), permissions: '0644', owner: 'root:root' },
     { path: '/etc/signet/relay.yaml', content: v.relayConfigYaml, permissions: '0644', owner: 'root:root' },
+    { path: SYSTEMD_DROP_IN_PATH, content: systemdDropIn(v), permissions: '0644', owner: 'root:root' },
   ];
 }
 

@@ -4,15 +4,15 @@
 import { stringify } from 'yaml';
 
 export interface RelayConfigValues {
-  nodeFqdn: string;
+  /** The tenant's certificate domain: the name in the greeting and the EHLO toward Exchange Online. */
+  certificateDomain: string;
   httpPort: number;
   downstreamHost: string;
   configBundleUrl: string;
   orgKeyId: string;
   identityClientId: string;
+  /** The customer's Entra tenant (directory reads through Microsoft Graph). */
   azureTenantId: string;
-  orgId: string;
-  acceptedDomains: string[];
   exchangeOnlineRanges: string[];
   directoryRefreshMinutes: number;
 }
@@ -21,39 +21,31 @@ export const TLS_DIR = '/etc/signet/tls';
 /** Debian/Ubuntu's system trust store: Exchange Online's certificates chain to public roots. */
 export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
+/** The relay config in the shape appliance/src/smtp/config.ts validates (strict). */
 export function buildRelayConfig(v: RelayConfigValues): Record<string, unknown> {
   return {
-    hostname: v.nodeFqdn,
-    listen: { host: '0.0.0.0', port: 25 },
+    hostname: v.certificateDomain,
+    listen: [{ host: '0.0.0.0', port: 25 }],
     tls: {
       cert: `${TLS_DIR}/node.crt`,
       key: `${TLS_DIR}/node.key`,
-      caBundle: SYSTEM_CA_BUNDLE,
-      requireClientCertificate: true,
+      ca: SYSTEM_CA_BUNDLE,
       // Exchange Online presents a certificate for this name on its outbound connections.
       acceptedClientNames: ['mail.protection.outlook.com'],
+      minVersion: 'TLSv1.2',
     },
-    sourceRanges: v.exchangeOnlineRanges,
+    allowNetworks: v.exchangeOnlineRanges,
     downstream: {
       host: v.downstreamHost,
       port: 25,
-      requireTls: true,
-      clientCert: { cert: `${TLS_DIR}/node.crt`, key: `${TLS_DIR}/node.key` },
-      caBundle: SYSTEM_CA_BUNDLE,
+      // The node's certificate is also its client identity toward the inbound connector.
+      tls: { cert: `${TLS_DIR}/node.crt`, key: `${TLS_DIR}/node.key`, minVersion: 'TLSv1.2' },
     },
-    http: { host: '0.0.0.0', port: v.httpPort },
-    org: {
-      id: v.orgId,
-      acceptedDomains: v.acceptedDomains,
-      source: { type: 'blob', url: v.configBundleUrl, pollSeconds: 60 },
-      key: v.orgKeyId,
-    },
-    azure: { tenantId: v.azureTenantId, managedIdentityClientId: v.identityClientId },
+    // On all interfaces: Traffic Manager probes /readyz on the public IP, Prometheus scrapes the private one; the NSG decides who.
+    http: { listen: '0.0.0.0', port: v.httpPort },
+    org: { source: v.configBundleUrl, keyRef: v.orgKeyId, pollSeconds: 60 },
     directory: {
-      source: 'graph',
-      tenantId: v.azureTenantId,
-      managedIdentityClientId: v.identityClientId,
-      refreshMinutes: v.directoryRefreshMinutes,
+      graph: { tenantId: v.azureTenantId, clientId: v.identityClientId, refreshSeconds: v.directoryRefreshMinutes * 60 },
     },
   };
 }

@@ -24,7 +24,6 @@ export interface ProcessingNodesArgs {
   subnetId: pulumi.Input<string>;
   identities: NodeIdentity[];
   suffix: pulumi.Input<string>;
-  azureTenantId: pulumi.Input<string>;
   vaultUri: pulumi.Input<string>;
   orgKeyId: pulumi.Input<string>;
   configBundleUrl: pulumi.Input<string>;
@@ -107,8 +106,8 @@ export class ProcessingNodes extends pulumi.ComponentResource {
         }],
       }, parent);
 
-      const values = pulumi.all([fqdn, identity.clientId, args.vaultUri, args.orgKeyId, args.configBundleUrl, args.artifactUrl, args.azureTenantId])
-        .apply(([nodeFqdn, clientId, vaultUri, orgKeyId, configBundleUrl, artifactUrl, azureTenantId]): NodeValues => ({
+      const values = pulumi.all([fqdn, identity.clientId, args.vaultUri, args.orgKeyId, args.configBundleUrl, args.artifactUrl])
+          .apply(([nodeFqdn, clientId, vaultUri, orgKeyId, configBundleUrl, artifactUrl]): NodeValues => ({
           nodeName, nodeFqdn,
           version: c.applianceVersion,
           artifactUrl,
@@ -118,9 +117,9 @@ export class ProcessingNodes extends pulumi.ComponentResource {
           tlsSecretName,
           httpPort: c.httpPort,
           relayConfigYaml: renderRelayConfig({
-            nodeFqdn, httpPort: c.httpPort, downstreamHost: c.downstreamSmartHost,
-            configBundleUrl, orgKeyId, identityClientId: clientId, azureTenantId,
-            orgId: c.orgId, acceptedDomains: c.acceptedDomains, exchangeOnlineRanges: c.exchangeOnlineRanges,
+            certificateDomain: c.certificateDomain, httpPort: c.httpPort, downstreamHost: c.downstreamSmartHost,
+            configBundleUrl, orgKeyId, identityClientId: clientId, azureTenantId: c.tenantId,
+            exchangeOnlineRanges: c.exchangeOnlineRanges,
             directoryRefreshMinutes: c.directory.refreshMinutes,
           }),
         }));

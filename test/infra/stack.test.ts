@@ -1,0 +1,290 @@
+// The example tenant's stack under Pulumi mocks: every security property of
+// the resources it declares, read from their inputs.
+import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { EXCHANGE_ONLINE_RANGES, parseStackConfig, type StackConfig } from '../../infra/config';
+import { STACK_OUTPUT_NAMES, type StackOutputs } from '../../infra/outputs';
+import { createTenantStack } from '../../infra/stack';
+import { parseRelayConfig } from '../../appliance/src/smtp';
+import { AZURE_TENANT_ID, REPO_ROOT, runUnderMocks, SUBSCRIPTION_ID, type RecordedResource, type StackRun } from './support/harness';
+import { fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
+
+const ROLE = {
+  secretsUser: `/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6`,
+  cryptoUser: `/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/12338af0-0e69-4776-bea7-57ae8d297424`,
+  blobReader: `/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/2a2b9908-6ea1-4ae2-8e65-a410df84e7d1`,
+};
+
+type Rule = { name: string; priority: number; direction: string; access: string; protocol: string; sourceAddressPrefix?: string; sourceAddressPrefixes?: string[]; destinationPortRange?: string; destinationPortRanges?: string[] };
+const sourcesOf = (r: Rule) => r.sourceAddressPrefixes ?? (r.sourceAddressPrefix ? [r.sourceAddressPrefix] : []);
+const portsOf = (r: Rule) => r.destinationPortRanges ?? (r.destinationPortRange ? [r.destinationPortRange] : []);
+
+interface CloudConfig { write_files: { path: string; content: string; permissions: string; owner: string }[]; runcmd: string[][]; packages: string[]; ssh_pwauth: boolean }
+function cloudConfigOf(vm: RecordedResource): { text: string; doc: CloudConfig } {
+  const osProfile = vm.inputs.osProfile as { customData: string };
+  const text = Buffer.from(osProfile.customData, 'base64').toString('utf8');
+  return { text, doc: parse(text) as CloudConfig };
+}
+function fileIn(doc: CloudConfig, file: string): string {
+  const entry = doc.write_files.find((f) => f.path === file);
+  if (!entry) throw new Error(`cloud-init writes no ${file}`);
+  return entry.content;
+}
+
+describe('infra: tenant stack (example tenant, mocked Azure)', function () {
+  let artifact: ArtifactFixture;
+  let config: StackConfig;
+  let run: StackRun<StackOutputs>;
+
+  before(async function () {
+    artifact = placeholderArtifact();
+    config = parseStackConfig(fabrikam(artifact.path));
+    run = await runUnderMocks('fabrikam', () => createTenantStack(config, { baseDir: REPO_ROOT })) as StackRun<StackOutputs>;
+  });
+  after(() => artifact.cleanup());
+
+  const vms = () => run.ofType('azure-native:compute:VirtualMachine').filter((r) => r.name.includes('vm-node'));
+  const identities = () => run.ofType('azure-native:managedidentity:UserAssignedIdentity');
+  const principalOf = (logical: string) => run.one('azure-native:managedidentity:UserAssignedIdentity', logical).state.principalId as string;
+
+  it('puts every resource inside a component, with the component types registered', function () {
+    const components = run.resources.filter((r) => r.type.startsWith('signet:infra:')).map((r) => r.type);
+    expect(components).to.include.members(['signet:infra:TenantNetwork', 'signet:infra:TenantIdentities', 'signet:infra:TenantKeyVault', 'signet:infra:ArtifactStore', 'signet:infra:NodeCertificates', 'signet:infra:ProcessingNodes', 'signet:infra:HealthRouting', 'signet:infra:Monitoring']);
+    const orphans = run.resources.filter((r) => !r.type.startsWith('signet:infra:') && !r.urn.includes('signet:infra:') && r.name !== 'fabrikam-suffix');
+    expect(orphans.map((r) => r.name)).to.deep.equal([]);
+  });
+
+  it('creates one resource group for the tenant and every resource lives in it', function () {
+    const groups = run.ofType('azure-native:resources:ResourceGroup');
+    expect(groups.map((g) => g.inputs.resourceGroupName)).to.deep.equal(['rg-signet-fabrikam']);
+    const elsewhere = run.resources.filter((r) => 'resourceGroupName' in r.inputs && r.inputs.resourceGroupName !== 'rg-signet-fabrikam');
+    expect(elsewhere.map((r) => r.name)).to.deep.equal([]);
+  });
+
+  it('admits TCP 25 only from the Exchange Online ranges and never SSH/RDP from the internet', function () {
+    const nsg = run.one('azure-native:network:NetworkSecurityGroup', 'nsg-nodes');
+    const rules = nsg.inputs.securityRules as Rule[];
+    const allows = rules.filter((r) => r.direction === 'Inbound' && r.access === 'Allow');
+    const smtp = allows.filter((r) => portsOf(r).includes('25'));
+    expect(smtp.flatMap(sourcesOf).sort()).to.deep.equal([...EXCHANGE_ONLINE_RANGES].sort());
+    expect(smtp.every((r) => r.protocol === 'Tcp')).to.equal(true);
+    for (const rule of allows) {
+      expect(sourcesOf(rule).filter((s) => ['*', 'Internet', '0.0.0.0/0', '::/0'].includes(s)), rule.name).to.deep.equal([]);
+      expect(portsOf(rule).filter((p) => ['22', '3389', '*'].includes(p)), rule.name).to.deep.equal([]);
+    }
+    const deny = rules.find((r) => r.name === 'deny-ssh-rdp-internet') as Rule;
+    expect(deny).to.include({ access: 'Deny', direction: 'Inbound', sourceAddressPrefix: 'Internet' });
+    expect(portsOf(deny)).to.have.members(['22', '3389']);
+    const last = rules.reduce((a, b) => (a.priority > b.priority ? a : b));
+    expect(last).to.include({ access: 'Deny', sourceAddressPrefix: '*', destinationPortRange: '*' });
+  });
+
+  it('admits the health/metrics port only from Traffic Manager, the load balancer probe and the monitoring subnet', function () {
+    const rules = run.one('azure-native:network:NetworkSecurityGroup', 'nsg-nodes').inputs.securityRules as Rule[];
+    const health = rules.filter((r) => r.access === 'Allow' && portsOf(r).includes(String(config.httpPort)));
+    expect(health.flatMap(sourcesOf).sort()).to.deep.equal(['AzureLoadBalancer', 'AzureTrafficManager', config.monitoringSubnetCidr].sort());
+    const monitoringRules = run.one('azure-native:network:NetworkSecurityGroup', 'nsg-monitoring').inputs.securityRules as Rule[];
+    const monitoringAllows = monitoringRules.filter((r) => r.access === 'Allow');
+    expect(monitoringAllows.map((r) => [sourcesOf(r), portsOf(r)])).to.deep.equal([[['AzureFrontDoor.Backend'], ['3000']]]);
+  });
+
+  it('keeps subnets private by default (explicit egress only) with their NSGs attached', function () {
+    const vnet = run.one('azure-native:network:VirtualNetwork', 'vnet');
+    const subnets = vnet.inputs.subnets as { name: string; defaultOutboundAccess: boolean; networkSecurityGroup: { id: string } }[];
+    expect(subnets.map((s) => s.name)).to.deep.equal(['nodes', 'monitoring']);
+    for (const subnet of subnets) {
+      expect(subnet.defaultOutboundAccess, subnet.name).to.equal(false);
+      expect(subnet.networkSecurityGroup.id, subnet.name).to.match(/networkSecurityGroups\/nsg-signet-fabrikam-/);
+    }
+  });
+
+  it('configures the vault with RBAC, soft delete, purge protection and a deny-by-default firewall', function () {
+    const vault = run.one('azure-native:keyvault:Vault', 'kv');
+    const props = vault.inputs.properties as Record<string, unknown> & { networkAcls: { defaultAction: string; bypass: string; ipRules: { value: string }[]; virtualNetworkRules: { id: string }[] }; sku: { name: string } };
+    expect(props).to.include({ enableRbacAuthorization: true, enableSoftDelete: true, enablePurgeProtection: true, tenantId: AZURE_TENANT_ID });
+    expect(props.sku.name).to.equal('premium');
+    expect(props.accessPolicies).to.equal(undefined);
+    expect(props.networkAcls.defaultAction).to.equal('Deny');
+    expect(props.networkAcls.ipRules.map((r) => r.value)).to.deep.equal(config.operatorRanges);
+    expect(props.networkAcls.virtualNetworkRules.map((r) => r.id.split('/').pop())).to.deep.equal(['nodes', 'monitoring']);
+    const name = vault.inputs.vaultName as string;
+    expect(name).to.match(/^kv-fabrikam-[a-z0-9]{6}$/);
+    expect(name.length).to.be.at.most(24);
+  });
+
+  it('creates the organization key in the HSM, usable only to wrap and unwrap', function () {
+    const key = run.one('azure-native:keyvault:Key', 'org-key');
+    expect(key.inputs.properties).to.deep.include({ kty: 'RSA-HSM', keySize: 3072 });
+    expect((key.inputs.properties as { keyOps: string[] }).keyOps).to.have.members(['wrapKey', 'unwrapKey']);
+    expect(run.outputs.orgKeyId).to.match(/^https:\/\/kv-fabrikam-[a-z0-9]{6}\.vault\.azure\.net\/keys\/org-config-key$/);
+  });
+
+  it('grants each node identity only Crypto User on the key, Secrets User on the vault and Blob Data Reader on two containers', function () {
+    const assignments = run.ofType('azure-native:authorization:RoleAssignment');
+    const vaultId = run.one('azure-native:keyvault:Vault', 'kv').id;
+    const keyId = run.one('azure-native:keyvault:Key', 'org-key').id;
+    const containers = run.ofType('azure-native:storage:BlobContainer');
+    const containerId = (name: string) => (containers.find((c) => c.inputs.containerName === name) as RecordedResource).id;
+    for (let i = 0; i < config.nodeCount; i++) {
+      const principal = principalOf(`id-node${i}`);
+      const mine = assignments.filter((a) => a.inputs.principalId === principal).map((a) => [a.inputs.roleDefinitionId, a.inputs.scope]);
+      expect(mine, `node${i}`).to.have.deep.members([
+        [ROLE.cryptoUser, keyId],
+        [ROLE.secretsUser, vaultId],
+        [ROLE.blobReader, containerId('artifacts')],
+        [ROLE.blobReader, containerId('config')],
+      ]);
+    }
+    for (const a of assignments) {
+      expect(a.inputs.principalType).to.equal('ServicePrincipal');
+      // Nothing subscription- or resource-group-wide.
+      expect(a.inputs.scope as string, a.name).to.match(/\/providers\/Microsoft\.(KeyVault\/vaults|Storage\/storageAccounts)\/[^/]+\/.+|\/providers\/Microsoft\.KeyVault\/vaults\/[^/]+$/);
+    }
+    const monitoring = assignments.filter((a) => a.inputs.principalId === principalOf('id-monitoring')).map((a) => [a.inputs.roleDefinitionId, a.inputs.scope]);
+    expect(monitoring).to.have.deep.members([[ROLE.secretsUser, `${vaultId}/secrets/grafana-admin-password`], [ROLE.blobReader, containerId('artifacts')]]);
+  });
+
+  it('spreads the nodes across zones, each with its own user-assigned identity and no password login', function () {
+    const nodes = vms();
+    expect(nodes).to.have.length(config.nodeCount);
+    expect(new Set(nodes.map((vm) => (vm.inputs.zones as string[]).join(','))).size).to.equal(config.nodeCount);
+    const identityIds = identities().map((i) => i.id);
+    const used = new Set<string>();
+    for (const vm of nodes) {
+      const identity = vm.inputs.identity as { type: string; userAssignedIdentities: string[] };
+      expect(identity.type).to.equal('UserAssigned');
+      expect(identity.userAssignedIdentities).to.have.length(1);
+      expect(identityIds).to.include(identity.userAssignedIdentities[0]);
+      used.add(identity.userAssignedIdentities[0] as string);
+      const os = vm.inputs.osProfile as { adminPassword?: string; linuxConfiguration: { disablePasswordAuthentication: boolean; ssh: { publicKeys: { keyData: string }[] } } };
+      expect(os.adminPassword).to.equal(undefined);
+      expect(os.linuxConfiguration.disablePasswordAuthentication).to.equal(true);
+      expect(os.linuxConfiguration.ssh.publicKeys[0]?.keyData).to.equal(config.sshPublicKey);
+      expect(vm.inputs.securityProfile).to.deep.include({ securityType: 'TrustedLaunch' });
+      expect((vm.inputs.storageProfile as { imageReference: { publisher: string } }).imageReference.publisher).to.equal('Canonical');
+    }
+    expect(used.size).to.equal(config.nodeCount);
+  });
+
+  it('gives each node a zonal Standard static public IP with a DNS label (its SMTP endpoint and port-25 egress)', function () {
+    const ips = run.ofType('azure-native:network:PublicIPAddress').filter((r) => r.name.includes('pip-node'));
+    expect(ips).to.have.length(config.nodeCount);
+    for (const ip of ips) {
+      expect(ip.inputs).to.deep.include({ sku: { name: 'Standard', tier: 'Regional' }, publicIPAllocationMethod: 'Static' });
+      expect(ip.inputs.zones).to.have.length(1);
+      expect((ip.inputs.dnsSettings as { domainNameLabel: string }).domainNameLabel).to.match(/^signet-fabrikam-n\d-[a-z0-9]{6}$/);
+    }
+  });
+
+  it('renders cloud-init that installs the verified artifact with the node identity and writes a relay config the relay accepts', function () {
+    const sha256 = createHash('sha256').update(readFileSync(artifact.path)).digest('hex');
+    const install = readFileSync(path.join(REPO_ROOT, 'infra/cloud-init/signet-install.sh'), 'utf8');
+    vms().forEach((vm, i) => {
+      const { text, doc } = cloudConfigOf(vm);
+      expect(text.startsWith('#cloud-config\n')).to.equal(true);
+      expect(doc.ssh_pwauth).to.equal(false);
+      expect(doc.runcmd).to.deep.equal([['/usr/local/sbin/signet-install']]);
+      expect(fileIn(doc, '/usr/local/sbin/signet-install')).to.equal(install);
+      const env = fileIn(doc, '/etc/signet/node.env');
+      const clientId = run.one('azure-native:managedidentity:UserAssignedIdentity', `id-node${i}`).state.clientId as string;
+      expect(env).to.include(`SIGNET_ARTIFACT_SHA256='${sha256}'`);
+      expect(env).to.include(`SIGNET_IDENTITY_CLIENT_ID='${clientId}'`);
+      expect(env).to.include(`SIGNET_VERSION='0.1.0'`);
+      expect(env).to.match(/SIGNET_ARTIFACT_URL='https:\/\/stfabrikam[a-z0-9]{6}\.blob\.core\.windows\.net\/artifacts\/signet-appliance-0\.1\.0\.tar\.gz'/);
+      expect(env).to.include(`SIGNET_TLS_SECRET='node${i}-tls'`);
+      expect(fileIn(doc, '/etc/systemd/system/signet.service.d/10-signet-stack.conf')).to.include(`SIGNET_MANAGED_IDENTITY_CLIENT_ID=${clientId}`);
+      // The relay's own validator (strict schema) accepts what the stack writes.
+      const relay = parseRelayConfig(parse(fileIn(doc, '/etc/signet/relay.yaml')), '/etc/signet/relay.yaml', '/etc/signet');
+      expect(relay.downstream.host).to.equal(config.downstreamSmartHost);
+      expect(relay.downstream.port).to.equal(25);
+      expect(relay.downstream.tls.cert).to.equal('/etc/signet/tls/node.crt');
+      expect(relay.tls.acceptedClientNames).to.deep.equal(['mail.protection.outlook.com']);
+      expect(relay.allowNetworks).to.deep.equal(config.exchangeOnlineRanges);
+      expect(relay.http.port).to.equal(config.httpPort);
+      expect(relay.org.source).to.equal(run.outputs.configBundleUrl);
+      expect(relay.org.keyRef).to.equal(run.outputs.orgKeyId);
+      expect(relay.directory.graph).to.deep.include({ tenantId: config.tenantId, clientId });
+      expect(relay.hostname).to.equal(config.certificateDomain);
+    });
+  });
+
+  it('rolls upgrades one node at a time: each node\'s converge command waits for the previous one', function () {
+    const commands = run.ofType('azure-native:compute:VirtualMachineRunCommandByVirtualMachine');
+    expect(commands).to.have.length(config.nodeCount);
+    commands.forEach((command, i) => {
+      expect(command.inputs).to.include({ treatFailureAsDeploymentFailure: true, asyncExecution: false });
+      const script = (command.inputs.source as { script: string }).script;
+      expect(script).to.include('cloud-init status --wait');
+      expect(script).to.include('exec /usr/local/sbin/signet-install');
+      if (i > 0) expect(command.dependsOn.some((urn) => urn.endsWith(`::fabrikam-converge-node${i - 1}`)), `node${i}`).to.equal(true);
+    });
+    expect(commands[0]?.dependsOn.some((urn) => urn.includes('converge-node'))).to.equal(false);
+  });
+
+  it('routes SMTP with a MultiValue Traffic Manager profile probing /readyz on every node\'s public IP', function () {
+    const tm = run.one('azure-native:trafficmanager:Profile', 'tm');
+    expect(tm.inputs).to.include({ trafficRoutingMethod: 'MultiValue', location: 'global' });
+    expect(tm.inputs.monitorConfig).to.deep.include({ protocol: 'HTTP', port: config.httpPort, path: '/readyz' });
+    expect((tm.inputs.dnsConfig as { ttl: number }).ttl).to.be.at.most(60);
+    const endpoints = tm.inputs.endpoints as { target: string; type: string }[];
+    expect(endpoints.map((e) => e.target)).to.deep.equal(run.outputs.nodes.map((n) => n.publicIp));
+    expect(endpoints.every((e) => e.type.endsWith('/externalEndpoints'))).to.equal(true);
+    expect(run.outputs.trafficManagerFqdn).to.match(/^signet-fabrikam-[a-z0-9]{6}\.trafficmanager\.net$/);
+    expect(run.outputs.smartHostCname).to.deep.equal({ name: config.certificateDomain, type: 'CNAME', target: run.outputs.trafficManagerFqdn, ttl: 30 });
+  });
+
+  it('issues development node certificates for the certificate domain and publishes their SHA-1 thumbprints and expiries', function () {
+    const certs = run.ofType('tls:index/locallySignedCert:LocallySignedCert');
+    expect(certs).to.have.length(config.nodeCount);
+    run.outputs.nodes.forEach((node, i) => {
+      const pem = (certs.find((c) => c.name === `fabrikam-node${i}-cert`) as RecordedResource).state.certPem as string;
+      // Independent reading of the same certificate: OpenSSL's SHA-1 fingerprint.
+      const openssl = execFileSync('openssl', ['x509', '-noout', '-fingerprint', '-sha1'], { input: pem }).toString();
+      expect(node.certificateThumbprint).to.equal(openssl.split('=')[1]?.trim().replaceAll(':', ''));
+      expect(node.certificateExpiresAt).to.equal(new Date(new X509Certificate(pem).validTo).toISOString());
+      const csr = run.one('tls:index/certRequest:CertRequest', `node${i}-csr`);
+      expect(csr.inputs.dnsNames).to.include.members([config.certificateDomain, node.fqdn]);
+      expect(csr.inputs.subject).to.deep.equal({ commonName: config.certificateDomain });
+    });
+    const secrets = run.ofType('azure-native:keyvault:Secret').filter((s) => s.name.includes('tls-secret'));
+    expect(secrets.map((s) => s.inputs.secretName)).to.deep.equal(run.outputs.nodes.map((n) => n.tlsSecretName));
+  });
+
+  it('stores the artifact in a TLS 1.2, private, firewalled storage account', function () {
+    const account = run.one('azure-native:storage:StorageAccount', 'st');
+    expect(account.inputs).to.include({ minimumTlsVersion: 'TLS1_2', allowBlobPublicAccess: false, enableHttpsTrafficOnly: true });
+    expect((account.inputs.networkRuleSet as { defaultAction: string }).defaultAction).to.equal('Deny');
+    const blobs = run.ofType('azure-native:storage:Blob');
+    expect(blobs.map((b) => b.inputs.blobName)).to.include.members(['signet-appliance-0.1.0.tar.gz', 'monitoring/signet-dashboard.json', 'monitoring/alerts.yaml']);
+    for (const container of run.ofType('azure-native:storage:BlobContainer')) expect(container.inputs.publicAccess).to.equal('None');
+  });
+
+  it('monitors the nodes privately: Prometheus scrapes their private addresses and loads the repository\'s rules', function () {
+    const vm = run.one('azure-native:compute:VirtualMachine', 'vm-monitoring');
+    const { doc } = cloudConfigOf(vm);
+    const prometheus = parse(fileIn(doc, '/etc/prometheus/prometheus.yml')) as { scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[]; rule_files: string[] };
+    expect(prometheus.scrape_configs[0]?.job_name).to.equal('signet');
+    expect(prometheus.scrape_configs[0]?.static_configs[0]?.targets).to.deep.equal(run.outputs.nodes.map((n) => `${n.privateIp}:${config.httpPort}`));
+    const setup = fileIn(doc, '/usr/local/sbin/signet-monitoring-setup');
+    const alertsHash = createHash('sha256').update(readFileSync(path.join(REPO_ROOT, 'monitoring/prometheus/alerts.yaml'))).digest('hex');
+    expect(setup).to.include(alertsHash);
+    expect(setup).to.include('/etc/prometheus/rules/signet.yaml');
+    const route = run.one('azure-native:cdn:Route', 'afd-route');
+    expect(route.inputs.supportedProtocols).to.deep.equal(['Https']);
+    const uid = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'monitoring/grafana/signet-dashboard.json'), 'utf8')) as { uid: string }).uid;
+    expect(run.outputs.dashboardUrl).to.equal(`https://${route.inputs.endpointName}-abcdef.z01.azurefd.net/d/${uid}`);
+  });
+
+  it('exports every documented output', function () {
+    expect(Object.keys(run.outputs).sort()).to.deep.equal([...STACK_OUTPUT_NAMES].sort());
+    expect(run.outputs.smartHostFqdn).to.equal(config.certificateDomain);
+    expect(run.outputs.vaultUri).to.match(/^https:\/\/kv-fabrikam-[a-z0-9]{6}\.vault\.azure\.net\/$/);
+    expect(run.outputs.configBundleUrl).to.match(/^https:\/\/stfabrikam[a-z0-9]{6}\.blob\.core\.windows\.net\/config\/org-config\.sealed$/);
+    expect(run.outputs.nodes.map((n) => n.fqdn)).to.deep.equal(vms().map((_, i) => `signet-fabrikam-n${i}-${run.outputs.vaultName.slice(-6)}.westeurope.cloudapp.azure.com`));
+    expect(run.outputs.devCaCertificatePem).to.match(/^-----BEGIN CERTIFICATE-----/);
+  });
+});

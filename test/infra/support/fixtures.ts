@@ -1,0 +1,45 @@
+// Stack configs for the tests: the example tenant's file (Pulumi.fabrikam.yaml)
+// as the baseline, a second tenant, and a placeholder appliance artifact
+// (the real one is built by `npm run package`, not by the tests).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { REPO_ROOT } from './harness';
+
+export interface ArtifactFixture { dir: string; path: string; cleanup(): void }
+
+export function placeholderArtifact(): ArtifactFixture {
+  const dir = mkdtempSync(path.join(tmpdir(), 'signet-infra-'));
+  const file = path.join(dir, 'signet-appliance-placeholder.tar.gz');
+  writeFileSync(file, 'placeholder appliance artifact for infrastructure tests\n');
+  return { dir, path: file, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The `signet:*` values of the example stack file, keys without the namespace. */
+export function exampleStackValues(): Record<string, unknown> {
+  const doc = parse(readFileSync(path.join(REPO_ROOT, 'Pulumi.fabrikam.yaml'), 'utf8')) as { config: Record<string, unknown> };
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(doc.config)) {
+    if (key.startsWith('signet:')) out[key.slice('signet:'.length)] = value;
+  }
+  return out;
+}
+
+export function fabrikam(artifactPath: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { ...exampleStackValues(), applianceArtifactPath: artifactPath, ...overrides };
+}
+
+export function northwind(artifactPath: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return fabrikam(artifactPath, {
+    tenantName: 'northwind',
+    tenantId: '0b7d3c52-6e1f-4a8b-9c2d-3e4f5a6b7c8d',
+    orgId: 'northwind',
+    acceptedDomains: ['northwindtraders.com'],
+    certificateDomain: 'northwind.relay.signet-msp.example',
+    downstreamSmartHost: 'northwindtraders-com.mail.protection.outlook.com',
+    nodeCount: 3,
+    tags: { customer: 'Northwind' },
+    ...overrides,
+  });
+}
