@@ -161,6 +161,18 @@ function userLocals(user: DirectoryUser | undefined, sender: string, overrides: 
   return Object.freeze(out);
 }
 
+/**
+ * ejs reports a render error as `file:line`, a few lines of template around
+ * it, a blank line, then the JavaScript message; logs and command lines want
+ * one line: `file:line: message`.
+ */
+function oneLineRenderError(err: unknown, file: string): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const framed = /^(.*):(\d+)\n[\s\S]*?\n\n([\s\S]*)$/.exec(message);
+  if (framed) return `${framed[1]}:${framed[2]}: ${framed[3].replace(/\s*\n\s*/g, ' ')}`;
+  return `${file}: ${message.replace(/\s*\n\s*/g, ' ')}`;
+}
+
 const RECORDER = Symbol('image recorder');
 
 /** Bound of the text-form cache: a few hundred senders' signatures, a few KB each. */
@@ -295,9 +307,7 @@ class CompiledTemplateSet implements TemplateSet {
       // Images a text form asks for are not attached: a text part cannot show them.
       text = compiled.text ? tidyText(compiled.text(this.locals(ctx, new ImageRecorder(this.images)))) : this.textOf(html);
     } catch (err) {
-      // ejs already prefixes runtime errors with file:line; make sure the file is named either way.
-      const message = (err as Error).message;
-      throw new Error(message.includes(source.file) ? message : `${source.file}: ${message}`, { cause: err });
+      throw new Error(oneLineRenderError(err, source.file), { cause: err });
     }
     return { html, text, images: recorder.used.flatMap((i) => (i.inline ? [i.inline] : [])) };
   }
