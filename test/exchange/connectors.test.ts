@@ -254,7 +254,8 @@ describe('exchange: connector scripts', () => {
     });
   });
 
-  describe('signet connectors (command line)', () => {
+  describe('signet connectors (command line)', function () {
+    this.timeout(60_000);
     let dir: string;
     before(() => (dir = mkdtempSync(join(tmpdir(), 'signet-connectors-'))));
     after(() => rmSync(dir, { recursive: true, force: true }));

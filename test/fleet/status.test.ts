@@ -54,7 +54,8 @@ function runCli(args: string[]): Promise<{ status: number | null; stdout: string
   });
 }
 
-describe('fleet: signet status', () => {
+describe('fleet: signet status', function () {
+  this.timeout(60_000);
   let healthy: FakeNode;
   let sick: FakeNode;
   let dir: string;

@@ -1,0 +1,81 @@
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { explainMessage, formatExplanation } from '../../appliance/src/cli/commands/explain';
+import { loadOrgFolder, type OrgConfig } from '../../appliance/src/config';
+import { loadDirectoryFile, type DirectorySnapshot } from '../../appliance/src/directory';
+
+const ROOT = resolve(__dirname, '../..');
+const ORG = join(ROOT, 'config/examples/contoso');
+const IN_CAMPAIGN = new Date('2026-12-01T10:00:00Z');
+const AFTER_CAMPAIGN = new Date('2027-02-01T10:00:00Z');
+
+describe('signet explain (example organization)', () => {
+  let org: OrgConfig;
+  let directory: DirectorySnapshot;
+  before(async () => {
+    org = await loadOrgFolder(ORG);
+    directory = await loadDirectoryFile(join(ORG, 'directory.yaml'));
+  });
+  const explain = (from: string, to: string[], extra: Partial<{ kind: 'new' | 'reply' | 'forward'; now: Date; subject: string }> = {}) =>
+    explainMessage(org, directory, { from, to, subject: extra.subject ?? '', body: '', kind: extra.kind ?? 'new', now: extra.now ?? IN_CAMPAIGN });
+
+  it('a salesperson writing to a customer: sales template by group, disclaimer and campaign stack', () => {
+    const e = explain('Tom.Okafor@contoso.com', ['client@fabrikam.com']);
+    expect(e).to.include({ outcome: 'sign', templateId: 'sales', templateRule: 'sales', level: 'group' });
+    expect(e.addons).to.deep.equal(['legal-disclaimer', 'winter-campaign']);
+    expect(e.sender).to.include({ address: 'tom.okafor@contoso.com', inDirectory: true, displayName: 'Tom Okafor' });
+    const byId = new Map(e.rules.map((r) => [r.ruleId, r]));
+    expect(byId.get('ceo')!.matched).to.equal(false);
+    expect(byId.get('ceo')!.reasons.join(' ')).to.include('not among');
+    expect(byId.get('default')!.reasons.join(' ')).to.include('outranked by rule sales');
+  });
+
+  it('the campaign window and the Legal exception are explained', () => {
+    const after = explain('tom.okafor@contoso.com', ['client@fabrikam.com'], { now: AFTER_CAMPAIGN });
+    expect(after.addons).to.deep.equal(['legal-disclaimer']);
+    expect(after.rules.find((r) => r.ruleId === 'winter-campaign')!.reasons.join(' ')).to.match(/date window: no/);
+    const legal = explain('elena.rossi@contoso.com', ['client@fabrikam.com']);
+    expect(legal.templateId).to.equal('default');
+    expect(legal.addons).to.deep.equal(['legal-disclaimer']);
+    expect(legal.rules.find((r) => r.ruleId === 'winter-campaign')!.reasons.join(' ')).to.match(/except/);
+  });
+
+  it('replies get the reply template; internal UK mail and the scanner get none', () => {
+    expect(explain('tom.okafor@contoso.com', ['client@fabrikam.com'], { kind: 'reply' }).templateId).to.equal('reply');
+    const uk = explain('priya.natarajan@contoso.co.uk', ['sophie.laurent@contoso.co.uk']);
+    expect(uk).to.include({ outcome: 'pass', passReason: 'no-signature' });
+    expect(uk.recipients).to.deep.equal([{ address: 'sophie.laurent@contoso.co.uk', external: false }]);
+    const scanner = explain('scanner@contoso.com', ['client@fabrikam.com']);
+    expect(scanner).to.include({ outcome: 'pass', passReason: 'no-signature' });
+    expect(scanner.rules[0]).to.include({ ruleId: 'scanner-no-signature', matched: true });
+  });
+
+  it('a sender missing from the directory gets add-ons but no signature, and says so', () => {
+    const e = explain('new.hire@contoso.com', ['client@fabrikam.com']);
+    expect(e).to.include({ outcome: 'sign', passReason: 'unknown-sender', templateId: undefined });
+    expect(e.addons).to.include('legal-disclaimer');
+    const text = formatExplanation(e);
+    expect(text).to.include('NOT in the directory');
+    expect(text).to.include('the sender is not in the directory');
+  });
+
+  it('command line: prints the explanation, --json parses, bad input is refused', function () {
+    this.timeout(60_000);
+    const run = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/signet.js'), 'explain', '--org', ORG, ...args], { encoding: 'utf8', cwd: ROOT });
+    const text = run('--from', 'ingrid.halvorsen@contoso.com', '--to', 'board@fabrikam.com', '--date', '2026-12-01T10:00:00Z');
+    expect(text.status, text.stderr).to.equal(0);
+    expect(text.stdout).to.include('Result: template ceo (rule ceo, user assignment)');
+    expect(text.stdout).to.match(/MATCH\s+ceo \(user\)/);
+    const json = run('--from', 'ingrid.halvorsen@contoso.com', '--to', 'board@fabrikam.com', '--to', 'marcus.webb@contoso.com', '--kind', 'reply', '--json');
+    expect(json.status, json.stderr).to.equal(0);
+    const parsed = JSON.parse(json.stdout) as { templateId: string; recipients: Array<{ external: boolean }> };
+    expect(parsed.templateId).to.equal('reply');
+    expect(parsed.recipients.map((r) => r.external)).to.deep.equal([true, false]);
+    const bad = run('--from', 'not-an-address', '--to', 'a@b.com');
+    expect(bad.status).to.not.equal(0);
+    expect(bad.stderr).to.include('--from: not an email address');
+    const kind = run('--from', 'a@contoso.com', '--to', 'a@b.com', '--kind', 'fwd');
+    expect(kind.stderr).to.include('--kind');
+  });
+});
