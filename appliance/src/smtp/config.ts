@@ -92,7 +92,7 @@ export const relayConfigSchema = z
     org: z
       .object({
         source: z.string().min(1).describe('Organization config: a folder, or a sealed bundle (file path or https URL).'),
-        keyRef: z.string().min(1).optional().describe('Key that opens a sealed bundle: a key file path, or a Key Vault secret URL.'),
+        keyRef: z.string().min(1).optional().describe('Key that opens a sealed bundle: file:PATH (or a bare path) for a local key file, or a Key Vault key URL https://<vault>.vault.azure.net/keys/<name>.'),
         pollSeconds: seconds(60, 'How often the source is checked for a new version.'),
       })
       .strict(),
@@ -155,7 +155,8 @@ export function parseRelayConfig(data: unknown, file = '<config>', baseDir = pro
   config.downstream.tls.key = abs(config.downstream.tls.key);
   if (config.downstream.tls.ca) config.downstream.tls.ca = absList(config.downstream.tls.ca);
   config.org.source = abs(config.org.source);
-  if (config.org.keyRef && !config.org.keyRef.startsWith('https://')) config.org.keyRef = abs(config.org.keyRef);
+  // key references: `file:PATH` (a local key file) or a Key Vault key URL; a bare path means file:PATH
+  if (config.org.keyRef && !/^https:\/\//.test(config.org.keyRef)) config.org.keyRef = `file:${abs(config.org.keyRef.replace(/^file:/, ''))}`;
   if (config.directory.file) config.directory.file = abs(config.directory.file);
   if (config.logging.idHashKeyFile) config.logging.idHashKeyFile = abs(config.logging.idHashKeyFile);
   return config;

@@ -9,8 +9,7 @@ import { BlockList, isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection as ServerConnection } from 'smtp-server/lib/smtp-connection.js';
-import type { Logger, SignetMetrics, Outcome } from '../observability';
-import { recordCertificateExpiry } from '../observability/certificates';
+import { recordCertificateExpiry, type Logger, type SignetMetrics, type Outcome } from '../observability';
 import type { Engine, EngineResult } from '../signature';
 import { checkClientIdentity } from './client-identity';
 import { DownstreamError, DownstreamSession, type DownstreamOptions, type SmtpReply } from './downstream';
@@ -138,8 +137,10 @@ function buildBlockList(cidrs: readonly string[]): BlockList | undefined {
  * data is controlled by the peer, and a lookup per connection is latency and a
  * dependency on DNS for nothing.
  */
+/** smtp-server internals needed to start a connection without the early-talker pause are present. */
+export const FAST_START_AVAILABLE = typeof ServerConnection.prototype._setListeners === 'function' && typeof ServerConnection.prototype.connectionReady === 'function';
+
 class RelayServer extends SMTPServer {
-  fastStart = false;
   constructor(
     options: SMTPServerOptions,
     private readonly onConnection: (connection: Connection) => void,
@@ -168,8 +169,7 @@ class RelayServer extends SMTPServer {
     connection.on('error', (err: Error) => this._onError(err));
     connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));
     this.onConnection(connection);
-    if (typeof connection._setListeners === 'function' && typeof connection.connectionReady === 'function') {
-      this.fastStart = true;
+    if (FAST_START_AVAILABLE) {
       connection._setListeners(() => connection.connectionReady());
     } else {
       connection.init();
@@ -230,7 +230,7 @@ export class Relay {
 
   /** True when connections start without smtp-server's early-talker pause. */
   get fastStart(): boolean {
-    return this.servers.every((s) => s.fastStart);
+    return FAST_START_AVAILABLE;
   }
 
   status(): RelayStatus {

@@ -1,0 +1,159 @@
+// `signet dev` (npm start): the relay in DEVELOPMENT MODE on loopback, with the
+// example organization, development certificates generated on first start
+// into .signet-dev/, and a development downstream (an in-memory SMTP server
+// standing in for Exchange Online) whose received messages are shown over
+// HTTP on loopback. `signet send-sample` (npm run send-sample) sends a sample
+// message through it. Nothing here is used by `signet serve`.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import nodemailer from 'nodemailer';
+import { createLogger } from '../../observability';
+import { parseRelayConfig } from '../../smtp';
+import { startSink } from '../../smtp/dev/sink';
+import { drainOnSignals, startFromConfig } from './serve';
+
+interface DevOptions {
+  stateDir: string;
+  org: string;
+  port: string;
+  httpPort: string;
+  downstreamPort: string;
+  messagesPort: string;
+}
+
+interface DevState {
+  smtpPort: number;
+  httpPort: number;
+  messagesUrl: string;
+}
+
+const CERT_FILES = ['ca.crt', 'relay-server.crt', 'relay-server.key', 'relay-client.crt', 'relay-client.key', 'exo-client.crt', 'exo-client.key', 'downstream.crt', 'downstream.key'];
+
+/** Development PKI, generated once: a dev CA and the four leaf certificates of the mail path. */
+async function ensureDevCertificates(dir: string): Promise<boolean> {
+  if (CERT_FILES.every((f) => existsSync(join(dir, f)))) return false;
+  // loaded lazily: certificate generation is a development tool (and needs a development dependency)
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createCertificateAuthority } = require('../../smtp/dev/certs') as typeof import('../../smtp/dev/certs');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const ca = await createCertificateAuthority('Signet Development CA (not for production)');
+  const local = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] };
+  const files: Record<string, string> = { 'ca.crt': ca.cert };
+  const put = (name: string, c: { cert: string; key: string }) => {
+    files[`${name}.crt`] = c.cert;
+    files[`${name}.key`] = c.key;
+  };
+  put('relay-server', await ca.issue({ commonName: 'localhost', ...local, usage: ['server'] }));
+  put('relay-client', await ca.issue({ commonName: 'signet-dev.contoso.com', usage: ['client'] }));
+  // the sending side, in Exchange Online's role: it presents a certificate for mail.protection.outlook.com
+  put('exo-client', await ca.issue({ commonName: 'mail.protection.outlook.com', usage: ['client'] }));
+  put('downstream', await ca.issue({ commonName: 'localhost', ...local, usage: ['server'] }));
+  for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content, { mode: name.endsWith('.key') ? 0o600 : 0o644 });
+  return true;
+}
+
+function banner(lines: string[]): string {
+  const width = Math.max(...lines.map((l) => l.length)) + 4;
+  const bar = '='.repeat(width);
+  return ['', bar, ...lines.map((l) => `  ${l}`), bar, ''].join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('dev')
+    .description('DEVELOPMENT MODE: relay on loopback with the example organization, dev certificates and an in-memory downstream')
+    .option('--state-dir <dir>', 'where development certificates are kept', '.signet-dev')
+    .option('--org <dir>', 'organization config folder', 'config/examples/contoso')
+    .option('--port <n>', 'relay SMTP port (127.0.0.1)', '2525')
+    .option('--http-port <n>', 'relay /metrics /healthz /readyz port', '9025')
+    .option('--downstream-port <n>', 'development downstream SMTP port', '2526')
+    .option('--messages-port <n>', 'port showing what the downstream received', '8025')
+    .action(async (options: DevOptions) => {
+      const stateDir = resolve(options.stateDir);
+      const created = await ensureDevCertificates(stateDir);
+      const file = (name: string) => join(stateDir, name);
+      const sink = await startSink({
+        key: readFileSync(file('downstream.key')),
+        cert: readFileSync(file('downstream.crt')),
+        clientCa: readFileSync(file('ca.crt')),
+        host: '127.0.0.1',
+        port: Number(options.downstreamPort),
+        keep: 200,
+      });
+      const messages = await sink.serveHttp(Number(options.messagesPort), '127.0.0.1');
+      const config = parseRelayConfig(
+        {
+          hostname: 'signet-dev.contoso.com',
+          listen: [{ host: '127.0.0.1', port: Number(options.port) }],
+          tls: { cert: file('relay-server.crt'), key: file('relay-server.key'), ca: file('ca.crt'), acceptedClientNames: ['mail.protection.outlook.com'] },
+          downstream: {
+            host: '127.0.0.1',
+            port: sink.port,
+            tls: { cert: file('relay-client.crt'), key: file('relay-client.key'), ca: file('ca.crt'), servername: 'localhost' },
+            probeSeconds: 10,
+          },
+          http: { listen: '127.0.0.1', port: Number(options.httpPort) },
+          org: { source: resolve(options.org), pollSeconds: 5 },
+          logging: { level: 'info' },
+        },
+        'dev mode',
+      );
+      const logger = createLogger({ level: 'info' });
+      const node = await startFromConfig(config, { logger });
+      await node.probe();
+      const state: DevState = { smtpPort: node.smtpPorts[0], httpPort: node.httpPort, messagesUrl: `http://127.0.0.1:${messages.port}/messages` };
+      writeFileSync(join(stateDir, 'dev.json'), `${JSON.stringify(state, null, 2)}\n`);
+      process.stderr.write(
+        banner([
+          'SIGNET RELAY: DEVELOPMENT MODE (loopback only, development certificates, NOT for production)',
+          '',
+          `certificates   ${created ? 'generated in' : 'reused from'} ${stateDir}`,
+          `organization   ${resolve(options.org)}`,
+          `relay SMTP     127.0.0.1:${node.smtpPorts[0]}  (STARTTLS + client certificate exo-client.crt)`,
+          `health         http://127.0.0.1:${node.httpPort}/readyz   metrics: /metrics`,
+          `downstream     127.0.0.1:${sink.port}  (in memory, stands in for Exchange Online)`,
+          '',
+          'Send a sample:  npm run send-sample',
+          `See the result: ${state.messagesUrl}   (each as /messages/N.eml)`,
+          '',
+          'Ctrl-C drains and stops.',
+        ]),
+      );
+      drainOnSignals(node, (code) => {
+        void Promise.all([messages.close(), sink.close()]).finally(() => process.exit(code));
+      });
+    });
+
+  program
+    .command('send-sample')
+    .description('DEVELOPMENT MODE: send a sample message from the example organization through the running `signet dev` relay')
+    .option('--state-dir <dir>', 'development state folder', '.signet-dev')
+    .option('--from <address>', 'sender (a user of the example organization)', 'ingrid.halvorsen@contoso.com')
+    .option('--to <address>', 'recipient', 'partner@fabrikam.example')
+    .action(async (options: { stateDir: string; from: string; to: string }) => {
+      const stateDir = resolve(options.stateDir);
+      const statePath = join(stateDir, 'dev.json');
+      if (!existsSync(statePath)) throw new Error(`no development relay found (${statePath} is missing): start it first with \`npm start\``);
+      const state = JSON.parse(readFileSync(statePath, 'utf8')) as DevState;
+      const transport = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: state.smtpPort,
+        secure: false,
+        requireTLS: true,
+        tls: { key: readFileSync(join(stateDir, 'exo-client.key')), cert: readFileSync(join(stateDir, 'exo-client.crt')), ca: readFileSync(join(stateDir, 'ca.crt')), servername: 'localhost' },
+      });
+      try {
+        const info = await transport.sendMail({
+          from: `Ingrid Halvorsen <${options.from}>`,
+          to: options.to,
+          subject: 'Signet sample: quarterly planning',
+          text: 'Hello,\n\nhere are the dates for the quarterly planning.\n\nBest regards,\nIngrid\n',
+          html: '<html><body><p>Hello,</p><p>here are the dates for the quarterly planning.</p><p>Best regards,<br>Ingrid</p></body></html>',
+        });
+        process.stdout.write(`relay answered: ${info.response}\nsee the signed result: ${state.messagesUrl}\n`);
+      } finally {
+        transport.close();
+      }
+    });
+}

@@ -1,0 +1,72 @@
+// The relay's HTTP side, on its own port (never the SMTP one): Prometheus
+// /metrics, /healthz (the process is alive and its event loop turns) and
+// /readyz (this node should receive mail now), with a JSON body that names
+// why when it should not.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not ready, e.g. ["no config", "downstream unreachable: port25-blocked", "draining"]. */
+  reasons: string[];
+  /** Extra facts for operators (config version, last probe...). */
+  details?: Record<string, unknown>;
+}
+
+export interface HealthServerOptions {
+  registry: Registry;
+  readiness: () => Readiness;
+  host: string;
+  port: number;
+}
+
+export interface HealthServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/metrics') {
+      options.registry
+        .metrics()
+        .then((text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text))
+        .catch((error: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${(error as Error).message}\n`));
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"alive"}\n');
+      return;
+    }
+    if (path === '/readyz') {
+      const r = options.readiness();
+      res
+        .writeHead(r.ready ? 200 : 503, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+        .end(`${JSON.stringify({ status: r.ready ? 'ready' : 'not ready', reasons: r.reasons, ...(r.details ?? {}) })}\n`);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz, /readyz\n');
+  });
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

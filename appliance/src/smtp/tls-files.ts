@@ -1,0 +1,90 @@
+// Certificate and key files that are replaced on disk while the relay runs
+// (rotation by the operator or by cloud-init/Key Vault sync). Watched with
+// fs.watch on their folders (files are usually replaced by rename, which a
+// watch on the file itself misses) and re-checked by a periodic stat as a
+// backstop (fs.watch is best effort, e.g. on network filesystems). A changed
+// set is read and validated as a whole before it replaces the running one; a
+// broken set is refused and the running one stays.
+import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
+import { createSecureContext } from 'node:tls';
+
+export interface TlsFileSet {
+  /** Contents by path. */
+  files: Map<string, Buffer>;
+}
+
+function fingerprint(paths: readonly string[]): string {
+  return paths
+    .map((p) => {
+      try {
+        const s = statSync(p);
+        return `${p}:${s.ino}:${s.size}:${s.mtimeMs}`;
+      } catch {
+        return `${p}:missing`;
+      }
+    })
+    .join('|');
+}
+
+export function readTlsFiles(paths: readonly string[]): TlsFileSet {
+  return { files: new Map(paths.map((p) => [p, readFileSync(p)])) };
+}
+
+/** Throws if key and certificate do not form a usable TLS identity. */
+export function validateIdentity(key: Buffer, cert: Buffer, ca?: Buffer[]): void {
+  createSecureContext({ key, cert, ca });
+}
+
+export interface TlsWatcher {
+  close(): void;
+  /** Re-check now (what the timer does). */
+  check(): void;
+}
+
+/**
+ * Calls `apply` with the new contents whenever any of `paths` changes.
+ * `apply` validates; if it throws, `onError` is told and the next change is awaited.
+ */
+export function watchTlsFiles(paths: readonly string[], intervalMs: number, apply: (set: TlsFileSet) => void, onError: (error: Error) => void): TlsWatcher {
+  let last = fingerprint(paths);
+  let debounce: NodeJS.Timeout | undefined;
+  const check = () => {
+    const now = fingerprint(paths);
+    if (now === last) return;
+    try {
+      apply(readTlsFiles(paths));
+      last = now;
+    } catch (error) {
+      // remember it so a broken file is reported once, and retried when it changes again
+      last = now;
+      onError(error as Error);
+    }
+  };
+  const watchers: FSWatcher[] = [];
+  for (const dir of new Set(paths.map((p) => dirname(p)))) {
+    try {
+      const w = watch(dir, () => {
+        // a rotation writes several files; wait for the set to settle
+        if (debounce) clearTimeout(debounce);
+        debounce = setTimeout(check, 200);
+        debounce.unref();
+      });
+      w.on('error', () => undefined);
+      w.unref();
+      watchers.push(w);
+    } catch {
+      // unwatchable folder: the periodic check still covers it
+    }
+  }
+  const timer = setInterval(check, intervalMs);
+  timer.unref();
+  return {
+    check,
+    close() {
+      clearInterval(timer);
+      if (debounce) clearTimeout(debounce);
+      for (const w of watchers) w.close();
+    },
+  };
+}
