@@ -1,0 +1,524 @@
+import { expect } from 'chai';
+import { simpleParser } from 'mailparser';
+import { Readable } from 'node:stream';
+import { transformMessage } from '../../appliance/src/mime';
+import type { Edit } from '../../appliance/src/mime';
+import { attachment, buildMessage, html, multipart, text } from './support/build';
+import type { MessageSpec } from './support/build';
+import { attachmentSums, surgeryChecked } from './support/check';
+import { leafParts, partOf } from './support/parts';
+import { MARK_HTML_START, MARK_TEXT_START, markerEdit, runSurgery } from './support/run';
+
+const PDF = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 31 + 7) % 256));
+const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
+const HTML_BODY = '<html><head><title>t</title></head><body><p>Hello Bob,</p><p>see the report.</p></body></html>';
+const TEXT_BODY = 'Hello Bob,\n\nsee the report.\n';
+
+function msg(body: MessageSpec['body'], eol: '\r\n' | '\n' = '\r\n', extra: Partial<MessageSpec> = {}): Buffer {
+  return buildMessage({ body, eol, ...extra });
+}
+
+const PASS: Edit = { addHeaders: [], removeHeaders: [] };
+
+describe('mime surgery: which parts are edited', () => {
+  for (const eol of ['\r\n', '\n'] as const) {
+    const name = eol === '\r\n' ? 'CRLF' : 'LF';
+
+    it(`text-only message (${name}): only the text part`, async () => {
+      const r = await surgeryChecked(msg(text(TEXT_BODY), eol), markerEdit());
+      expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/plain']);
+      expect(r.report.parts[0].placement).to.equal('end');
+      expect(r.facts?.text).to.equal(TEXT_BODY.replace(/\n/g, eol));
+      expect(r.facts?.html).to.equal(undefined);
+    });
+
+    it(`html-only message (${name}): only the html part, before </body>`, async () => {
+      const r = await surgeryChecked(msg(html(HTML_BODY), eol), markerEdit());
+      expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/html']);
+      const part = await partOf(r.output, 'text/html');
+      expect(part.decoded).to.match(/report\.<\/p><div class="sig-mark">SIGNET-HTML-START.*SIGNET-HTML-END<\/div><\/body>/);
+    });
+
+    it(`alternative(text, html) (${name})`, async () => {
+      const r = await surgeryChecked(msg(multipart('alternative', 'alt-1', [text(TEXT_BODY), html(HTML_BODY)]), eol), markerEdit());
+      expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/plain', 'text/html']);
+    });
+
+    it(`mixed(alternative(text, related(html, png)), pdf) (${name})`, async () => {
+      const input = msg(
+        multipart('mixed', 'mix-1', [
+          multipart('alternative', 'alt-1', [text(TEXT_BODY), multipart('related', 'rel-1', [html(HTML_BODY), { type: 'image/png', content: PNG, cte: 'base64', disposition: 'inline', contentId: 'img1@x' }])]),
+          attachment('report.pdf', PDF),
+        ], { preamble: 'This is a multi-part message in MIME format.', epilogue: 'epilogue text' + eol }),
+        eol,
+      );
+      const r = await surgeryChecked(input, markerEdit());
+      expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/plain', 'text/html']);
+      expect(await attachmentSums(r.output)).to.deep.equal(await attachmentSums(input));
+    });
+  }
+
+  it('related(alternative(text, html), png) as Outlook sends it', async () => {
+    const input = msg(multipart('related', 'rel-o', [multipart('alternative', 'alt-o', [text(TEXT_BODY), html(HTML_BODY)]), { type: 'image/png', content: PNG, cte: 'base64', contentId: 'image001.png@01D' }]));
+    const r = await surgeryChecked(input, markerEdit());
+    expect(r.report.parts).to.have.length(2);
+  });
+
+  it('deeply nested mixed(mixed(alternative(text, html)), pdf)', async () => {
+    const input = msg(multipart('mixed', 'm1', [multipart('mixed', 'm2', [multipart('alternative', 'a1', [text(TEXT_BODY), html(HTML_BODY)])]), attachment('a.pdf', PDF)]));
+    const r = await surgeryChecked(input, markerEdit());
+    expect(r.report.parts).to.have.length(2);
+  });
+
+  it('only the first text/plain and text/html are edited', async () => {
+    const input = msg(multipart('mixed', 'm1', [text('first\n'), attachment('a.pdf', PDF), text('second\n'), html('<p>one</p>'), html('<p>two</p>')]));
+    const r = await surgeryChecked(input, markerEdit());
+    const texts = (await leafParts(r.output)).filter((p) => p.contentType.startsWith('text/'));
+    expect(texts.map((p) => p.decoded.includes('SIGNET-'))).to.deep.equal([true, false, true, false]);
+  });
+
+  it('never edits attachments, named text parts, or parts of an attached message/rfc822', async () => {
+    const inner = buildMessage({ body: multipart('alternative', 'inner-alt', [text('forwarded text\n'), html('<p>forwarded</p>')]) }).toString('latin1');
+    const input = msg(
+      multipart('mixed', 'm1', [
+        { type: 'text/html', content: '<p>an html file</p>', charset: 'utf-8', cte: '7bit', disposition: 'attachment', filename: 'page.html' },
+        { type: 'text/plain', content: 'named text', charset: 'utf-8', cte: '7bit', filename: 'notes.txt', disposition: 'inline' },
+        { type: 'message/rfc822', content: Buffer.from(inner, 'latin1'), cte: '7bit', disposition: 'inline' },
+        { type: 'message/rfc822', content: Buffer.from(inner, 'latin1'), cte: '7bit', disposition: 'attachment', filename: 'fwd.eml' },
+      ]),
+    );
+    const r = await surgeryChecked(input, markerEdit());
+    expect(r.report.parts).to.deep.equal([]);
+    expect(r.facts?.structure.noBody).to.equal(true);
+  });
+
+  it('edits the message text but not the text of an attached message that follows it', async () => {
+    const inner = buildMessage({ body: text('inner text\n') }).toString('latin1');
+    const input = msg(multipart('mixed', 'm1', [text('outer text\n'), { type: 'message/rfc822', content: Buffer.from(inner, 'latin1'), cte: '7bit', disposition: 'inline' }]));
+    const r = await surgeryChecked(input, markerEdit());
+    expect(r.report.parts).to.have.length(1);
+    expect(r.output.toString('latin1')).to.include('inner text');
+    expect(r.output.toString('latin1').split('SIGNET-TEXT-START')).to.have.length(2);
+  });
+
+  it('keeps an mbox "From " line first, before the added header', async () => {
+    const input = msg(text(TEXT_BODY), '\n', { mbox: 'From jane@example.com Mon Nov 23 10:00:00 2026' });
+    const r = await surgeryChecked(input, markerEdit());
+    expect(r.output.toString('latin1')).to.match(/^From jane@example\.com Mon Nov 23 10:00:00 2026\nX-Signet-Processed: /);
+  });
+
+  it('htmlOnly: a calendar invitation gets the signature in its html part only', async () => {
+    const ics = 'BEGIN:VCALENDAR\nMETHOD:REQUEST\nBEGIN:VEVENT\nSUMMARY:Sync\nEND:VEVENT\nEND:VCALENDAR\n';
+    const input = msg(multipart('alternative', 'cal', [text(TEXT_BODY), html(HTML_BODY), { type: 'text/calendar', content: ics, charset: 'utf-8', cte: '7bit', params: 'method=REQUEST' }]));
+    const r = await surgeryChecked(input, (f) => {
+      expect(f.structure.calendar).to.deep.equal({ method: 'REQUEST' });
+      return markerEdit({ htmlOnly: true });
+    });
+    expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/html']);
+    expect((await partOf(r.output, 'text/calendar')).decoded).to.equal(ics.replace(/\n/g, '\r\n'));
+  });
+
+  it('a reply gets the signature above the quoted thread; a typed placeholder is replaced', async () => {
+    const reply = 'Sounds good.\n\nOn Mon, 23 Nov 2026 at 09:00, Bob <bob@example.net> wrote:\n> Can we meet?\n';
+    const r1 = await surgeryChecked(msg(text(reply)), markerEdit());
+    expect(r1.report.parts[0].placement).to.equal('above-quote');
+    const out = (await partOf(r1.output, 'text/plain')).decoded;
+    expect(out.indexOf(MARK_TEXT_START)).to.be.lessThan(out.indexOf('wrote:'));
+    expect(out.indexOf(MARK_TEXT_START)).to.be.greaterThan(out.indexOf('Sounds good.'));
+
+    const r2 = await surgeryChecked(msg(multipart('alternative', 'a', [text('Hi\n{{signature}}\nPS\n'), html('<html><body><p>Hi</p><p>{{signature}}</p><p>PS</p></body></html>')])), markerEdit());
+    expect(r2.report.parts.map((p) => p.placement)).to.deep.equal(['placeholder', 'placeholder']);
+    for (const p of await leafParts(r2.output)) expect(p.decoded).not.to.include('{{signature}}');
+  });
+
+  it('top banners go at the start of the body', async () => {
+    const edit = markerEdit({ topHtml: '<div>BANNER-HTML</div>', topText: 'BANNER-TEXT' });
+    const r = await runSurgery(msg(multipart('alternative', 'a', [text(TEXT_BODY), html(HTML_BODY)])), edit);
+    const t = (await partOf(r.output, 'text/plain')).decoded;
+    const h = (await partOf(r.output, 'text/html')).decoded;
+    expect(t.startsWith('BANNER-TEXT\r\nHello Bob,')).to.equal(true);
+    expect(h).to.include('<body><div>BANNER-HTML</div><p>Hello Bob,</p>');
+  });
+});
+
+describe('mime surgery: headers', () => {
+  it('adds fields at the very top, folded with the message line ending, and removes every DKIM-Signature with its continuation lines', async () => {
+    for (const eol of ['\r\n', '\n'] as const) {
+      const input = msg(multipart('mixed', 'm', [text(TEXT_BODY), { type: 'text/plain', content: 'x', extraHeaders: ['DKIM-Signature: part-level stays'] }]), eol, {
+        headers: ['DKIM-Signature: v=1; a=rsa-sha256;', ' b=first', 'From: a@example.com', 'dkim-signature: second', '\tcontinued', 'Subject: s', 'MIME-Version: 1.0'],
+      });
+      const long = 'org=acme; rule=' + 'r'.repeat(60) + '; template=' + 't'.repeat(40) + '; engine=1.0.0';
+      const r = await surgeryChecked(input, { addHeaders: [['X-Signet-Processed', long], ['X-Second', 'two']], removeHeaders: ['DKIM-Signature'] });
+      const out = r.output.toString('latin1');
+      const head = out.slice(0, out.indexOf(eol + eol) + eol.length);
+      expect(head.startsWith('X-Signet-Processed: ')).to.equal(true);
+      expect(head).to.include(`${eol}X-Second: two${eol}From: a@example.com${eol}Subject: s${eol}MIME-Version: 1.0${eol}`);
+      expect(head.toLowerCase()).not.to.include('dkim-signature');
+      for (const line of head.split(eol)) expect(line.length).to.be.at.most(78);
+      if (eol === '\n') expect(head).not.to.include('\r');
+      expect(out).to.include('DKIM-Signature: part-level stays');
+      expect(out.slice(out.indexOf(eol + eol))).to.equal(input.toString('latin1').slice(input.toString('latin1').indexOf(eol + eol)));
+    }
+  });
+
+  it('header values cannot inject fields', async () => {
+    const r = await runSurgery(msg(text('x')), { addHeaders: [['X-Signet-Processed', 'a\r\nBcc: evil@example.com']], removeHeaders: [] });
+    const out = r.output.toString('latin1');
+    expect(out).not.to.match(/^Bcc:/m);
+    expect(out.startsWith('X-Signet-Processed: a Bcc: evil@example.com\r\n')).to.equal(true);
+  });
+
+  it('an empty edit returns the input byte for byte', async () => {
+    const input = msg(multipart('mixed', 'm', [multipart('alternative', 'a', [text(TEXT_BODY), html(HTML_BODY)]), attachment('a.pdf', PDF)]), '\n');
+    const r = await runSurgery(input, PASS);
+    expect(r.output.equals(input)).to.equal(true);
+    expect(r.report.bytesIn).to.equal(input.length);
+    expect(r.report.bytesOut).to.equal(input.length);
+  });
+
+  it('output is held until decide, and decide comes before a big attachment is read', async () => {
+    const big = Buffer.alloc(4 * 1024 * 1024, 0x41);
+    const input = msg(multipart('mixed', 'm', [text(TEXT_BODY), attachment('big.bin', big, 'application/octet-stream')]));
+    let fed = 0;
+    const source = Readable.from(
+      (function* () {
+        for (let i = 0; i < input.length; i += 16384) {
+          fed = i;
+          yield input.subarray(i, i + 16384);
+        }
+      })(),
+    );
+    let emitted = 0;
+    let fedAtDecide = -1;
+    let emittedAtDecide = -1;
+    const handle = transformMessage(
+      source,
+      () => {
+        fedAtDecide = fed;
+        emittedAtDecide = emitted;
+        return markerEdit();
+      },
+      { maxEditablePartBytes: 1024 * 1024 },
+    );
+    handle.output.on('data', (c: Buffer) => (emitted += c.length));
+    await handle.report;
+    expect(emittedAtDecide).to.equal(0);
+    expect(fedAtDecide).to.be.greaterThan(0);
+    expect(fedAtDecide).to.be.lessThan(input.length / 2);
+  });
+});
+
+describe('mime surgery: structure facts (leave-alone detection)', () => {
+  async function factsOf(input: Buffer) {
+    const r = await runSurgery(input, PASS);
+    expect(r.output.equals(input)).to.equal(true);
+    return r.facts!.structure;
+  }
+
+  it('S/MIME signed, encrypted (pkcs7-mime and x-pkcs7-mime)', async () => {
+    const signed = msg({ ...multipart('signed', 's', [text('signed text\n'), { type: 'application/pkcs7-signature', content: PDF, cte: 'base64', filename: 'smime.p7s', disposition: 'attachment' }]), params: 'protocol="application/pkcs7-signature"; micalg=sha-256' });
+    expect((await factsOf(signed)).signedOrEncrypted).to.equal('smime');
+    const enc = msg({ type: 'application/pkcs7-mime', params: 'smime-type=enveloped-data', content: PDF, cte: 'base64', filename: 'smime.p7m', disposition: 'attachment' });
+    const f = await factsOf(enc);
+    expect(f.signedOrEncrypted).to.equal('smime');
+    expect(f.noBody).to.equal(true);
+    const xenc = msg({ type: 'application/x-pkcs7-mime', params: 'smime-type=signed-data', content: PDF, cte: 'base64' });
+    expect((await factsOf(xenc)).signedOrEncrypted).to.equal('smime');
+  });
+
+  it('PGP/MIME signed and encrypted, and inline PGP armour', async () => {
+    const signed = msg({ ...multipart('signed', 's', [text('t\n'), { type: 'application/pgp-signature', content: '-----BEGIN PGP SIGNATURE-----\nx\n-----END PGP SIGNATURE-----\n', cte: '7bit' }]), params: 'protocol="application/pgp-signature"; micalg=pgp-sha256' });
+    expect((await factsOf(signed)).signedOrEncrypted).to.equal('pgp');
+    const enc = msg({ ...multipart('encrypted', 'e', [{ type: 'application/pgp-encrypted', content: 'Version: 1\n', cte: '7bit' }, { type: 'application/octet-stream', content: '-----BEGIN PGP MESSAGE-----\nx\n-----END PGP MESSAGE-----\n', cte: '7bit' }]), params: 'protocol="application/pgp-encrypted"' });
+    expect((await factsOf(enc)).signedOrEncrypted).to.equal('pgp');
+    const inline = msg(text('-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nhello\n-----BEGIN PGP SIGNATURE-----\nx\n-----END PGP SIGNATURE-----\n'));
+    expect((await factsOf(inline)).signedOrEncrypted).to.equal('pgp');
+    const inlineEnc = msg(html('<pre>-----BEGIN PGP MESSAGE-----\nabc\n-----END PGP MESSAGE-----</pre>'));
+    expect((await factsOf(inlineEnc)).signedOrEncrypted).to.equal('pgp');
+  });
+
+  it('delivery reports and read receipts', async () => {
+    const mdn = msg({ ...multipart('report', 'r', [text('Your message was read.\n'), { type: 'message/disposition-notification', content: 'Final-Recipient: rfc822;bob@example.net\nDisposition: manual-action/MDN-sent-manually; displayed\n', cte: '7bit' }]), params: 'report-type=disposition-notification' });
+    expect((await factsOf(mdn)).report).to.equal(true);
+    const dsn = msg({ ...multipart('report', 'r', [text('Delivery failed.\n'), { type: 'message/delivery-status', content: 'Reporting-MTA: dns; mx.example.net\n', cte: '7bit' }]), params: 'report-type=delivery-status' });
+    expect((await factsOf(dsn)).report).to.equal(true);
+    expect((await factsOf(msg(text('plain')))).report).to.equal(false);
+  });
+
+  it('calendar METHOD from the Content-Type parameter or from the body', async () => {
+    const reply = msg(multipart('alternative', 'c', [text('Accepted\n'), { type: 'text/calendar', content: 'BEGIN:VCALENDAR\nMETHOD:REPLY\nEND:VCALENDAR\n', charset: 'utf-8', cte: 'base64' }]));
+    expect((await factsOf(reply)).calendar).to.deep.equal({ method: 'REPLY' });
+    const cancel = msg(multipart('mixed', 'c', [text('Cancelled\n'), { type: 'text/calendar', content: 'BEGIN:VCALENDAR\n', charset: 'utf-8', cte: '7bit', params: 'method=CANCEL' }]));
+    expect((await factsOf(cancel)).calendar).to.deep.equal({ method: 'CANCEL' });
+    expect((await factsOf(msg(text('x')))).calendar).to.equal(undefined);
+  });
+
+  it('TNEF-only (winmail.dat) messages', async () => {
+    const tnef = { type: 'application/ms-tnef', content: PDF, cte: 'base64' as const, filename: 'winmail.dat', disposition: 'attachment' as const };
+    expect((await factsOf(msg(multipart('mixed', 't', [text(''), tnef])))).tnefOnly).to.equal(true);
+    expect((await factsOf(msg(tnef))).tnefOnly).to.equal(true);
+    expect((await factsOf(msg(multipart('mixed', 't', [text('real text\n'), tnef])))).tnefOnly).to.equal(false);
+  });
+
+  it('noBody and tooLarge', async () => {
+    expect((await factsOf(msg(attachment('only.pdf', PDF)))).noBody).to.equal(true);
+    const input = msg(multipart('alternative', 'a', [text('x'.repeat(5000)), html(HTML_BODY)]));
+    const r = await runSurgery(input, (f) => {
+      expect(f.structure.tooLarge).to.equal(true);
+      expect(f.text).to.equal(undefined);
+      return markerEdit();
+    }, 4096);
+    // the oversize text part passes unchanged, the html part is still edited
+    expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/html']);
+    expect((await partOf(r.output, 'text/plain')).decoded).to.equal('x'.repeat(5000));
+  });
+});
+
+describe('mime surgery: charsets and transfer encodings', () => {
+  const samples: Array<{ charset: string; sample: string; foreign: string }> = [
+    { charset: 'utf-8', sample: 'Grüße, Ζεύς, 日本', foreign: '' },
+    { charset: 'us-ascii', sample: 'plain ascii', foreign: 'é' },
+    { charset: 'iso-8859-1', sample: 'Grüße aus Köln', foreign: '€' },
+    { charset: 'iso-8859-2', sample: 'Zażółć gęślą', foreign: '€' },
+    { charset: 'iso-8859-15', sample: 'Prix: 5 € net', foreign: 'ł' },
+    { charset: 'windows-1250', sample: 'Příliš žluťoučký', foreign: '日' },
+    { charset: 'windows-1252', sample: 'Smart “quotes” – €', foreign: 'ł' },
+    { charset: 'iso-2022-jp', sample: 'こんにちは、世界', foreign: 'ก' },
+    { charset: 'shift_jis', sample: 'こんにちは、世界', foreign: 'ก' },
+    { charset: 'gb2312', sample: '你好，世界', foreign: 'ก' },
+    { charset: 'gbk', sample: '你好，世界', foreign: 'ก' },
+    { charset: 'koi8-r', sample: 'Привет, мир', foreign: '€' },
+  ];
+  const ctes = ['7bit', '8bit', 'quoted-printable', 'base64'] as const;
+
+  for (const { charset, sample, foreign } of samples) {
+    for (const cte of ctes) {
+      const eightBit = charset !== 'us-ascii' && charset !== 'iso-2022-jp';
+      if (cte === '7bit' && eightBit) continue;
+      it(`${charset} / ${cte}: keeps charset and encoding for a signature it can carry`, async () => {
+        const input = msg(multipart('alternative', 'a', [text(`${sample}\nline two\n`, { charset, cte }), html(`<html><body><p>${sample}</p></body></html>`, { charset, cte })]), '\n');
+        const r = await surgeryChecked(input, markerEdit());
+        expect(r.facts?.text).to.equal(`${sample}\nline two\n`);
+        for (const p of r.report.parts) {
+          expect(p.reencoded).to.equal(false);
+          expect(p.charset).to.equal(charset);
+          expect(p.transferEncoding).to.equal(cte);
+        }
+        for (const part of await leafParts(r.output)) expect(part.decoded).to.include(sample);
+      });
+    }
+    if (foreign) {
+      it(`${charset}: a signature with "${foreign}" re-encodes text as UTF-8, html keeps ${charset} with a character reference`, async () => {
+        const cte = charset === 'us-ascii' || charset === 'iso-2022-jp' ? '7bit' : '8bit';
+        const input = msg(multipart('alternative', 'a', [text(`${sample}\n`, { charset, cte }), html(`<p>${sample}</p>`, { charset, cte })]));
+        const edit = markerEdit({ text: `${MARK_TEXT_START} ${foreign}\nSIGNET-TEXT-END`, html: `${MARK_HTML_START} ${foreign} SIGNET-HTML-END</div>` });
+        const r = await surgeryChecked(input, edit);
+        const [tp, hp] = r.report.parts;
+        expect(tp).to.deep.include({ reencoded: true, charset: 'utf-8', transferEncoding: 'quoted-printable' });
+        expect(hp).to.deep.include({ reencoded: false, charset });
+        const t = await partOf(r.output, 'text/plain');
+        expect(t.charset.toLowerCase()).to.equal('utf-8');
+        expect(t.encoding).to.equal('quoted-printable');
+        expect(t.decoded).to.include(sample).and.include(foreign);
+        const h = await partOf(r.output, 'text/html');
+        expect(h.charset).to.equal(charset);
+        expect(h.decoded).to.include(sample).and.include(`&#x${foreign.codePointAt(0)!.toString(16).toUpperCase()};`);
+        for (const line of t.body.toString('latin1').split(/\r?\n/)) expect(line.length).to.be.at.most(76);
+      });
+    }
+  }
+
+  it('a 7bit part that receives non-ASCII becomes quoted-printable (charset kept when it can carry it)', async () => {
+    const input = msg(text('plain ascii only\n', { charset: 'iso-8859-1', cte: '7bit' }));
+    const r = await surgeryChecked(input, markerEdit({ text: `${MARK_TEXT_START} Grüße\nSIGNET-TEXT-END` }));
+    expect(r.report.parts[0]).to.deep.include({ reencoded: false, charset: 'iso-8859-1', transferEncoding: 'quoted-printable' });
+    const head = r.output.toString('latin1');
+    expect(head).to.include('Content-Transfer-Encoding: quoted-printable');
+    expect(head).not.to.include('Content-Transfer-Encoding: 7bit');
+    expect((await partOf(r.output, 'text/plain')).decoded).to.include('Grüße');
+  });
+
+  it('a part without Content-Transfer-Encoding gets one when it must change', async () => {
+    const input = msg(text('ascii\n', { charset: 'us-ascii', cte: 'none' }));
+    const r = await surgeryChecked(input, markerEdit({ text: `${MARK_TEXT_START} ✓\nSIGNET-TEXT-END` }));
+    expect(r.report.parts[0]).to.deep.include({ reencoded: true, charset: 'utf-8', transferEncoding: 'quoted-printable' });
+    expect(r.output.toString('latin1')).to.match(/Content-Type: text\/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n/);
+  });
+
+  it('base64 parts stay base64 with the original line length; re-encoded base64 lines stay within 76', async () => {
+    const body = 'Привет, мир. '.repeat(40);
+    const input = msg(text(body, { charset: 'koi8-r', cte: 'base64' }), '\n');
+    const r = await surgeryChecked(input, markerEdit({ text: `${MARK_TEXT_START} 日本\nSIGNET-TEXT-END` }));
+    expect(r.report.parts[0]).to.deep.include({ reencoded: true, charset: 'utf-8', transferEncoding: 'base64' });
+    const t = await partOf(r.output, 'text/plain');
+    for (const line of t.body.toString('latin1').split('\n')) expect(line.length).to.be.at.most(76);
+    expect(t.body.toString('latin1')).not.to.include('\r');
+  });
+
+  it('no output line exceeds 998 octets: a long 8bit html line is re-encoded as quoted-printable', async () => {
+    const longLine = `<html><body><p>${'word '.repeat(150)}</p></body></html>`;
+    expect(longLine.length).to.be.lessThan(998);
+    const input = msg(html(longLine, { cte: '8bit' }));
+    const r = await surgeryChecked(input, markerEdit({ html: `${MARK_HTML_START}${'<span>x</span>'.repeat(20)}SIGNET-HTML-END</div>` }));
+    expect(r.report.parts[0].transferEncoding).to.equal('quoted-printable');
+    for (const line of r.output.toString('latin1').split(/\r\n/)) expect(line.length).to.be.at.most(998);
+    for (const line of (await partOf(r.output, 'text/html')).body.toString('latin1').split(/\r\n/)) expect(line.length).to.be.at.most(76);
+  });
+
+  it('keeps each part\'s line endings (CRLF message with an LF-only part body)', async () => {
+    const input = Buffer.from(
+      'From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nline one\nline two\n\r\n--b--\r\n',
+      'latin1',
+    );
+    const r = await surgeryChecked(input, markerEdit());
+    const t = await partOf(r.output, 'text/plain');
+    expect(t.decoded).to.equal('line one\nline two\nSIGNET-TEXT-START\nJane Doe | Acme Ltd\nSIGNET-TEXT-END\n');
+  });
+
+  it('format=flowed: inserted lines are fixed lines, stuffed where needed; a soft-broken paragraph is closed first', async () => {
+    const body = 'This paragraph is soft \nbroken here.\n';
+    const input = msg(text(body, { charset: 'utf-8', cte: '7bit', params: 'format=flowed; delsp=yes' }), '\n');
+    const sig = `${MARK_TEXT_START}   \n-- \n>not a quote\nFrom here on\nSIGNET-TEXT-END`;
+    const r = await surgeryChecked(input, markerEdit({ text: sig }));
+    const out = (await partOf(r.output, 'text/plain')).decoded;
+    expect(out).to.equal(`${body}${MARK_TEXT_START}\n-- \n >not a quote\n From here on\nSIGNET-TEXT-END\n`);
+    // placed in the middle of a flowed paragraph: an empty line ends the paragraph first
+    const mid = msg(text('Hello \n{{signature}}\n', { charset: 'utf-8', cte: '7bit', params: 'format=flowed' }), '\n');
+    const r2 = await surgeryChecked(mid, markerEdit());
+    expect((await partOf(r2.output, 'text/plain')).decoded).to.match(/^Hello \n\nSIGNET-TEXT-START/);
+    expect(r2.output.toString('latin1')).to.include('format=flowed');
+  });
+
+  it('parts that cannot be decoded safely pass unchanged (bogus charset, bogus encoding, invalid bytes)', async () => {
+    const cases = [
+      msg({ type: 'text/plain', charset: 'x-unknown-charset', cte: '8bit', content: Buffer.from('caf\u00e9 bytes\n', 'latin1') }),
+      msg(text('hello', { charset: 'utf-8', cte: 'x-uuencode' as never })),
+      msg({ type: 'text/plain', charset: 'utf-8', cte: '8bit', content: Buffer.from([0x48, 0x69, 0xff, 0xfe, 0x0a]) }),
+      msg({ type: 'text/plain', charset: 'us-ascii', cte: '8bit', content: Buffer.from([0x48, 0x69, 0xe9, 0x0a]) }),
+    ];
+    for (const input of cases) {
+      const r = await surgeryChecked(input, markerEdit());
+      expect(r.report.parts).to.deep.equal([]);
+      expect(r.output.subarray(r.output.indexOf('\r\n\r\n')).equals(input.subarray(input.indexOf('\r\n\r\n')))).to.equal(true);
+    }
+  });
+
+  it('an unknown charset label on pure ASCII bytes is edited, re-labelled UTF-8 only if the signature needs it', async () => {
+    const r = await surgeryChecked(msg({ type: 'text/plain', charset: 'x-mac-unknown', cte: '7bit', content: Buffer.from('ascii text\n') }), markerEdit());
+    expect(r.report.parts[0]).to.deep.include({ reencoded: false, charset: 'x-mac-unknown', transferEncoding: '7bit' });
+  });
+});
+
+describe('mime surgery: CID images', () => {
+  const images = [{ cid: 'logo@signet', contentType: 'image/png', filename: 'logo.png', data: PNG }];
+  const withImage = markerEdit({ images, html: `${MARK_HTML_START}<img src="cid:logo@signet" alt="Acme">SIGNET-HTML-END</div>` });
+
+  async function relatedImage(out: Buffer) {
+    const parsed = await simpleParser(out, { keepCidLinks: true });
+    const img = parsed.attachments.find((a) => a.contentId === '<logo@signet>');
+    expect(img, 'image part').to.not.equal(undefined);
+    expect(img!.related).to.equal(true);
+    expect(img!.contentDisposition).to.equal('inline');
+    expect(img!.content.equals(PNG)).to.equal(true);
+    expect(String(parsed.html)).to.include('cid:logo@signet');
+    return parsed;
+  }
+
+  it('alternative(text, html) becomes alternative(text, related(html, image))', async () => {
+    for (const eol of ['\r\n', '\n'] as const) {
+      const input = msg(multipart('alternative', 'alt', [text(TEXT_BODY), html(HTML_BODY)]), eol);
+      const r = await surgeryChecked(input, withImage);
+      await relatedImage(r.output);
+      const out = r.output.toString('latin1');
+      expect(out).to.match(/--alt\r?\nContent-Type: multipart\/related;\r?\n boundary="----=_Signet_[0-9a-f]+"; type="text\/html"/);
+      expect((await leafParts(r.output)).map((p) => p.contentType)).to.deep.equal(['text/plain', 'text/html', 'image/png']);
+      if (eol === '\n') expect(out).not.to.include('\r');
+      // the text part gets no image
+      expect((await partOf(r.output, 'text/plain')).decoded).not.to.include('cid:');
+    }
+  });
+
+  it('an html that already sits in multipart/related gets the image added to it', async () => {
+    const input = msg(multipart('mixed', 'mix', [multipart('related', 'rel', [html(HTML_BODY), { type: 'image/gif', content: PNG, cte: 'base64', contentId: 'old@x' }]), attachment('a.pdf', PDF)]));
+    const r = await surgeryChecked(input, withImage);
+    const parsed = await relatedImage(r.output);
+    expect(parsed.attachments.filter((a) => a.related)).to.have.length(2);
+    expect(r.output.toString('latin1')).not.to.include('_Signet_');
+    expect(await attachmentSums(r.output, ['logo@signet'])).to.deep.equal(await attachmentSums(input));
+  });
+
+  it('an html-only message is wrapped in multipart/related, message headers stay on top', async () => {
+    const input = msg(html(HTML_BODY));
+    const r = await surgeryChecked(input, withImage);
+    await relatedImage(r.output);
+    const out = r.output.toString('latin1');
+    expect(out).to.match(/^X-Signet-Processed: [^\r]*\r\nFrom: Jane Doe/);
+    const top = out.slice(0, out.indexOf('\r\n\r\n'));
+    expect(top).to.include('Content-Type: multipart/related;');
+    expect(top).not.to.include('Content-Transfer-Encoding');
+  });
+
+  it('a text-only message gets no image parts', async () => {
+    const r = await surgeryChecked(msg(text(TEXT_BODY)), withImage);
+    expect((await leafParts(r.output)).map((p) => p.contentType)).to.deep.equal(['text/plain']);
+  });
+});
+
+describe('mime surgery: malformed input never throws and never loses bytes', () => {
+  const cases: Record<string, string> = {
+    'missing closing boundary': 'From: a@example.com\r\nContent-Type: multipart/alternative; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>hi</p>\r\n',
+    'missing start boundary': 'From: a@example.com\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\nno boundary ever appears\r\n',
+    'no header/body separator': 'From: a@example.com\r\nSubject: x\r\nContent-Type: text/plain',
+    'multipart without boundary parameter': 'From: a@example.com\r\nContent-Type: multipart/mixed\r\n\r\nbody\r\n',
+    '8-bit header bytes': 'From: J\xfcrgen <j@example.com>\r\nSubject: Gr\xc3\xbc\xc3\x9fe\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhi\r\n',
+    'very long line': `From: a@example.com\r\nContent-Type: text/plain\r\n\r\n${'x'.repeat(5000)}\r\n`,
+    'mixed line endings': 'From: a@example.com\nSubject: s\r\nContent-Type: multipart/alternative; boundary=b\n\n--b\r\nContent-Type: text/plain\n\nhello\r\n--b\nContent-Type: text/html\r\n\r\n<p>x</p>\n--b--\r\n',
+    'empty message': '',
+    'indented first header line': ' From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n',
+  };
+  for (const [name, raw] of Object.entries(cases)) {
+    it(name, async () => {
+      const input = Buffer.from(raw, 'latin1');
+      const r = await surgeryChecked(input, markerEdit());
+      expect(r.report.bytesIn).to.equal(input.length);
+      for (const l of (await leafParts(r.output)).filter((p) => p.contentType.startsWith('text/'))) {
+        expect(l.decoded.split('SIGNET-').length).to.be.at.most(3);
+      }
+    });
+  }
+
+  it('a message mailsplit mis-splits is copied unchanged after the top header', async () => {
+    // a nested part whose header block is cut by its parent's delimiter makes the splitter repeat bytes
+    const raw = 'From: a@example.com\nContent-Type: multipart/mixed; boundary="f4"\n\nDoesnt matter\n\n--f4\nContent-Type: multipart/alternative; boundary=alt-f4\n--f4\nContent-Type: image/gif; name="a.gif"\nContent-Disposition: attachment; filename="a.gif"\nContent-Transfer-Encoding: base64\nR0lGODlhAQABAAAAACw=\n--f4--\n';
+    const input = Buffer.from(raw, 'latin1');
+    const r = await runSurgery(input, markerEdit());
+    const out = r.output.toString('latin1');
+    expect(out.slice(out.indexOf('\n') + 1)).to.equal(raw);
+    expect(r.report.parts).to.deep.equal([]);
+  });
+
+  it('chunking does not change the result', async () => {
+    const input = msg(multipart('mixed', 'm', [multipart('alternative', 'a', [text(TEXT_BODY), html(HTML_BODY)]), attachment('a.pdf', PDF)]), '\n');
+    const whole = await runSurgery(input, markerEdit());
+    for (const size of [1, 7, 64, 1000]) {
+      const chunked = await runSurgery(input, markerEdit(), undefined, size);
+      expect(chunked.output.equals(whole.output), `chunk size ${size}`).to.equal(true);
+    }
+  });
+
+  it('an error in decide rejects the report and errors the output', async () => {
+    const handle = transformMessage(Readable.from([msg(text('x'))]), () => {
+      throw new Error('rules exploded');
+    }, { maxEditablePartBytes: 1e6 });
+    const outputError = new Promise<Error>((resolve) => handle.output.on('error', resolve));
+    handle.output.resume();
+    let caught: unknown;
+    try {
+      await handle.report;
+    } catch (err) {
+      caught = err;
+    }
+    expect(String(caught)).to.include('rules exploded');
+    expect(String(await outputError)).to.include('rules exploded');
+  });
+});
