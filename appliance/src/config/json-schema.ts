@@ -9,7 +9,8 @@ export function jsonSchemas(): Map<string, string> {
   const out = new Map<string, string>();
   for (const [name, schema] of Object.entries(FILE_SCHEMAS)) {
     // io 'input': the YAML is the input side; keys with defaults are optional there.
-    const json = z.toJSONSchema(schema, { io: 'input', target: 'draft-2020-12' });
+    // Draft 7: the draft YAML language servers and JetBrains IDEs support best.
+    const json = z.toJSONSchema(schema, { io: 'input', target: 'draft-7' });
     out.set(name, `${JSON.stringify(json, null, 2)}\n`);
   }
   return out;

@@ -1,0 +1,84 @@
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { expect } from 'chai';
+import { Command } from 'commander';
+import { configCommand } from '../../appliance/src/cli/commands/config-validate';
+import { EXAMPLE_DIR, REPO_ROOT } from './helpers';
+
+const run = promisify(execFile);
+const NODE = path.resolve(REPO_ROOT, 'node_modules/.bin/node');
+const SIGNET = path.resolve(REPO_ROOT, 'bin/signet.js');
+
+async function signet(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(NODE, [SIGNET, ...args], { cwd: REPO_ROOT, timeout: 15000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout: string; stderr: string };
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('signet config validate', () => {
+  let tmp: string;
+  beforeEach(async () => {
+    tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'signet-validate-'));
+  });
+  afterEach(async () => {
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+
+  it('accepts the example organization with a one-line summary and exit 0', async () => {
+    const result = await signet('config', 'validate', EXAMPLE_DIR);
+    expect(result.stderr).to.equal('');
+    expect(result.code).to.equal(0);
+    expect(result.stdout).to.equal(
+      'OK contoso (Contoso Ltd): 8 rules, 4 templates, 2 add-ons, 2 images, 3 user overrides, 8 directory users\n',
+    );
+  });
+
+  it('prints every problem of a broken copy as file:line path: message and exits 1', async () => {
+    const dir = path.join(tmp, 'broken');
+    await fs.cp(EXAMPLE_DIR, dir, { recursive: true });
+    const rules = (await fs.readFile(path.join(dir, 'rules.yaml'), 'utf8'))
+      .replace('template: ceo', 'template: chief')
+      .replace('kinds: [new]', 'kinds: [novel]');
+    await fs.writeFile(path.join(dir, 'rules.yaml'), rules);
+    const ceoLine = rules.split('\n').findIndex((l) => l.includes('template: chief')) + 1;
+    const kindsLine = rules.split('\n').findIndex((l) => l.includes('kinds: [novel]')) + 1;
+    await fs.writeFile(path.join(dir, 'templates', 'reply.txt.ejs'), '-- \n<%= user.displayName\n');
+    const directory = (await fs.readFile(path.join(dir, 'directory.yaml'), 'utf8')).replace('groups: [legal]', 'groups: [lawyers]');
+    await fs.writeFile(path.join(dir, 'directory.yaml'), directory);
+    const lawyersLine = directory.split('\n').findIndex((l) => l.includes('[lawyers]')) + 1;
+
+    const result = await signet('config', 'validate', dir);
+    expect(result.code).to.equal(1);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines).to.deep.equal([
+      `${path.join(dir, 'directory.yaml')}:${lawyersLine} users[4].groups[0]: unknown group "lawyers"`,
+      `${path.join(dir, 'rules.yaml')}:${ceoLine} rules[2].template: unknown template "chief": there is no templates/chief.html.ejs`,
+      `${path.join(dir, 'rules.yaml')}:${kindsLine} rules[7].match.kinds[0]: the text "novel" is not one of: new, reply, forward`,
+      `${path.join(dir, 'templates/reply.txt.ejs')}:2: EJS: "<%=" is never closed with "%>"`,
+      `4 problems in ${dir}`,
+    ]);
+  });
+
+  it('reports a folder that does not exist as a problem, not a crash', async () => {
+    const result = await signet('config', 'validate', path.join(tmp, 'absent'));
+    expect(result.code).to.equal(1);
+    expect(result.stdout).to.include(`${path.join(tmp, 'absent')}: cannot read the organization folder: no such folder`);
+  });
+
+  it('shares one `config` command group with the other config subcommands', () => {
+    const program = new Command('signet');
+    const first = configCommand(program);
+    first.command('seal');
+    const again = configCommand(program);
+    expect(again).to.equal(first);
+    expect(program.commands.filter((c) => c.name() === 'config')).to.have.length(1);
+    expect(again.commands.map((c) => c.name())).to.deep.equal(['seal']);
+  });
+});
