@@ -337,8 +337,14 @@ describe('mime/placement: HTML placeholder', () => {
     check('<p>Hi <span style="color:red">{{signature</span>}} there</p>', '<span style="color:red">{{signature</span>}}');
   });
 
-  it('every piece in its own span: widened on both sides', () => {
-    check('<p><span>{{</span><span>signature</span><span>}}</span></p>', '<span>{{</span><span>signature</span><span>}}</span>');
+  it('every piece in its own span: the spans in between go, the outer ones stay balanced', () => {
+    const html = '<p><span>{{</span><span>signature</span><span>}}</span></p>';
+    const r = check(html, '{{</span><span>signature</span><span>}}');
+    expect(insertIntoHtml(html, r, 'SIG')).to.equal('<p><span>SIG</span></p>');
+  });
+
+  it('inline elements opened before and closed after the placeholder: widened on both sides', () => {
+    check('<p>x <b><i>{{signature</i></b>}} <u>{{</u>y</p>', '<b><i>{{signature</i></b>}}');
   });
 
   it('crossing tags that cannot be removed whole: placeholder not used', () => {
@@ -371,5 +377,20 @@ describe('mime/placement: HTML placeholder', () => {
 
   it('an empty placeholder is never matched', () => {
     expect(placeInHtml('<p>x</p>', '').placement).to.equal('end');
+  });
+});
+
+describe('mime/placement: HTML placeholder split by Word language runs', () => {
+  it('Word language runs "Best<br>{{" + "signature}}": the close/reopen pair goes, the rest stays balanced', () => {
+    const html = '<p class=MsoNormal><span lang=EN-US>Best<br>{{</span><span lang=DE>signature}}</span><o:p></o:p></p>';
+    const r = placeInHtml(html, PH);
+    expect(r.placement).to.equal('placeholder');
+    expect(html.slice(r.at, r.at + r.removeLength)).to.equal('{{</span><span lang=DE>signature}}');
+    expect(insertIntoHtml(html, r, 'SIG')).to.equal('<p class=MsoNormal><span lang=EN-US>Best<br>SIG</span><o:p></o:p></p>');
+  });
+
+  it('crossing tags with different names cannot be fixed: not used', () => {
+    const html = '<p><b>x{{</b><i>signature}}</i></p>';
+    expect(placeInHtml(html, PH).placement).to.equal('end');
   });
 });

@@ -392,7 +392,8 @@ class Scanner implements TokenizerCallbacks {
   // ---- separators -----------------------------------------------------------
 
   private detectAtOpenTag(name: string, start: number, attrs: Record<string, string>): void {
-    const id = unprefix(cleanAttr(attrs.id));
+    // Some clients write the reply header's marker as a name instead of an id.
+    const id = unprefix(cleanAttr(attrs.id ?? attrs.name));
     const classes = cleanAttr(attrs.class).split(/\s+/).filter(Boolean).map(unprefix);
 
     const tabindex = cleanAttr(attrs.tabindex);

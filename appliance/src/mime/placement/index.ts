@@ -160,10 +160,12 @@ function firstTagFrom(tags: TagToken[], offset: number): number {
 }
 
 /**
- * Widens [start, end) so that removing it removes whole elements only: a
- * close tag inside whose start tag sits directly before the range pulls the
- * start back; a start tag inside whose close tag directly follows pushes the
- * end forward. Returns undefined when tags cross in a way no widening fixes.
+ * Makes [start, end) safe to remove. A range whose tags are balanced, or that
+ * closes elements and reopens the same ones, is kept; otherwise it is widened
+ * to whole elements: a close tag inside whose start tag sits directly before
+ * the range pulls the start back, a start tag inside whose close tag directly
+ * follows pushes the end forward. Returns undefined when tags cross in a way
+ * nothing fixes.
  */
 export function balanceRange(tags: TagToken[], start: number, end: number): SourceRange | undefined {
   const from = firstTagFrom(tags, start);
@@ -180,6 +182,11 @@ export function balanceRange(tags: TagToken[], start: number, end: number): Sour
         open.pop();
       } else strayCloses.push(tag.name);
     }
+  }
+  // "…{{</span><span lang=DE>signature}}…": the range closes elements and
+  // reopens the same ones; removing it leaves the outer tags balanced.
+  if (strayCloses.length === open.length && strayCloses.every((name, i) => name === open[open.length - 1 - i])) {
+    return { start, end };
   }
   let s = start;
   for (let i = 0, j = from - 1; i < strayCloses.length; i++, j--) {
