@@ -266,7 +266,7 @@ describe('relay: before-queue proxy with mutual TLS', function () {
 
   it('keeps a pooled upstream connection working across several transactions', async () => {
     h = await startHarness();
-    const transport = exoTransport(h.port, h.pki.exoClient, { pool: true, maxConnections: 1 });
+    const transport = exoTransport(h.port, h.pki.exoClient, { pool: true, maxConnections: 1, ca: h.pki.ca.cert });
     for (let i = 0; i < 5; i++) {
       await transport.sendMail({ envelope: { from: 'adele@contoso.com', to: [`r${i}@fabrikam.com`] }, raw: sampleMessage({ to: [`r${i}@fabrikam.com`] }) });
     }

@@ -33,12 +33,8 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxSignetHops: 3,
 };
 
-/** The test CA, so clients verify the relay's server certificate. */
-let trustedCa: string | undefined;
-
 export async function startHarness(options: { engine?: Engine; limits?: Partial<RelayLimits>; faults?: SinkFaults; downstreamPort?: number; allowNetworks?: string[]; acceptedDomains?: string[] } = {}): Promise<Harness> {
   const pki = await testPki();
-  trustedCa = pki.ca.cert;
   const sink = await startSink({ key: pki.sinkServer.key, cert: pki.sinkServer.cert, clientCa: pki.ca.cert, faults: options.faults });
   const metrics = createMetrics({ processMetrics: false });
   const logs: Array<Record<string, unknown>> = [];
@@ -87,7 +83,7 @@ export async function startHarness(options: { engine?: Engine; limits?: Partial<
 }
 
 /** Exchange Online's side: nodemailer over STARTTLS with a client certificate. */
-export function exoTransport(port: number, client: IssuedCertificate | undefined, extra: { pool?: boolean; maxConnections?: number; ignoreTLS?: boolean } = {}) {
+export function exoTransport(port: number, client: IssuedCertificate | undefined, extra: { pool?: boolean; maxConnections?: number; ignoreTLS?: boolean; ca?: string } = {}) {
   return nodemailer.createTransport({
     host: '127.0.0.1',
     port,
@@ -97,7 +93,7 @@ export function exoTransport(port: number, client: IssuedCertificate | undefined
     pool: extra.pool,
     maxConnections: extra.maxConnections,
     maxMessages: Infinity,
-    tls: { key: client?.key, cert: client?.cert, ca: trustedCa, rejectUnauthorized: true, servername: 'relay.test.invalid' },
+    tls: { key: client?.key, cert: client?.cert, ca: extra.ca, rejectUnauthorized: true, servername: 'relay.test.invalid' },
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
     socketTimeout: 30_000,
@@ -128,7 +124,7 @@ export async function send(
   client: IssuedCertificate | undefined,
   message: { from?: string; to?: string[]; raw: string | Buffer },
 ): Promise<{ ok: boolean; code?: number; response?: string; accepted: string[]; rejected: string[]; rejectedResponses: string[] }> {
-  const transport = exoTransport(port, client);
+  const transport = exoTransport(port, client, { ca: (await testPki()).ca.cert });
   try {
     const info = (await transport.sendMail({ envelope: { from: message.from ?? 'adele@contoso.com', to: message.to ?? ['bob@fabrikam.com'] }, raw: message.raw })) as {
       accepted: string[];

@@ -34,7 +34,6 @@ const CERT_FILES = ['ca.crt', 'relay-server.crt', 'relay-server.key', 'relay-cli
 async function ensureDevCertificates(dir: string): Promise<boolean> {
   if (CERT_FILES.every((f) => existsSync(join(dir, f)))) return false;
   // loaded lazily: certificate generation is a development tool (and needs a development dependency)
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { createCertificateAuthority } = require('../../smtp/dev/certs') as typeof import('../../smtp/dev/certs');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const ca = await createCertificateAuthority('Signet Development CA (not for production)');

@@ -1,0 +1,232 @@
+import { expect } from 'chai';
+import { EventEmitter } from 'node:events';
+import { renameSync, writeFileSync } from 'node:fs';
+import { connect as netConnect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { createLogger, createMetrics } from '../../appliance/src/observability';
+import type { OrgConfig } from '../../appliance/src/config';
+import { classifyError, DownstreamSession, parseRelayConfig } from '../../appliance/src/smtp';
+import { startRelayNode, type OrgSourceLike, type RelayNode } from '../../appliance/src/smtp/node';
+import { startSink, type DevSink } from '../../appliance/src/smtp/dev/sink';
+import { testPki, writePemFiles } from '../support/certs';
+import { stampEngine } from './support/engines';
+import { send, sampleMessage, startHarness } from './support/harness';
+
+const ORG = { orgId: 'test-org', version: 'v1', acceptedDomains: ['contoso.com'] } as unknown as OrgConfig;
+
+function staticSource(org: OrgConfig | undefined): OrgSourceLike & { emitter: EventEmitter } {
+  const emitter = new EventEmitter();
+  return { emitter, start: async () => undefined, stop: () => undefined, current: () => org, on: (e, l) => emitter.on(e, l) };
+}
+
+async function getJson(port: number, path: string): Promise<{ status: number; body: Record<string, unknown> | string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  const text = await res.text();
+  try {
+    return { status: res.status, body: JSON.parse(text) as Record<string, unknown> };
+  } catch {
+    return { status: res.status, body: text };
+  }
+}
+
+async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await condition()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function readReply(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let buf = '';
+    const on = (d: Buffer) => {
+      buf += d.toString();
+      if (/^\d{3} [^\n]*\r\n$/m.test(buf.split('\r\n').slice(-2).join('\r\n'))) {
+        socket.removeListener('data', on);
+        resolve(buf.trim());
+      }
+    };
+    socket.on('data', on);
+  });
+}
+
+describe('relay node: health, readiness, probe, certificate reload, drain', function () {
+  this.timeout(30_000);
+  let node: RelayNode | undefined;
+  let sink: DevSink | undefined;
+  let files: ReturnType<typeof writePemFiles> | undefined;
+
+  afterEach(async () => {
+    await node?.stop();
+    await sink?.close();
+    files?.cleanup();
+    node = sink = files = undefined;
+  });
+
+  async function start(options: { org?: OrgConfig; downstreamPort?: number; drainSeconds?: number } = {}) {
+    const pki = await testPki();
+    sink = await startSink({ key: pki.sinkServer.key, cert: pki.sinkServer.cert, clientCa: pki.ca.cert });
+    files = writePemFiles({ 'server.crt': pki.relayServer.cert, 'server.key': pki.relayServer.key, 'ca.crt': pki.ca.cert, 'client.crt': pki.relayClient.cert, 'client.key': pki.relayClient.key });
+    const config = parseRelayConfig(
+      {
+        hostname: 'relay.test.invalid',
+        listen: [{ host: '127.0.0.1', port: 0 }],
+        tls: { cert: 'server.crt', key: 'server.key', ca: 'ca.crt', reloadSeconds: 0.2 },
+        downstream: { host: '127.0.0.1', port: options.downstreamPort ?? sink.port, tls: { cert: 'client.crt', key: 'client.key', ca: 'ca.crt', servername: 'sink.test.invalid' }, probeSeconds: 3600 },
+        limits: { drainSeconds: options.drainSeconds ?? 10 },
+        http: { listen: '127.0.0.1', port: 0 },
+        org: { source: 'unused' },
+      },
+      'test',
+      files.dir,
+    );
+    node = await startRelayNode(config, {
+      createEngine: () => stampEngine(),
+      orgSource: staticSource('org' in options ? options.org : ORG),
+      directory: () => undefined,
+      metrics: createMetrics({ processMetrics: false }),
+      logger: createLogger({ level: 'silent' }),
+    });
+    await node.probe();
+    return { pki, node, sink };
+  }
+
+  it('answers /healthz, /readyz (with reasons) and /metrics on its own port', async () => {
+    const { node } = await start();
+    expect((await getJson(node.httpPort, '/healthz')).status).to.equal(200);
+    const ready = await getJson(node.httpPort, '/readyz');
+    expect(ready.status).to.equal(200);
+    expect(ready.body).to.include({ status: 'ready', configVersion: 'test-1' });
+    const metrics = (await getJson(node.httpPort, '/metrics')).body as string;
+    expect(metrics).to.contain('signet_downstream_up{cause="none"} 1');
+    expect(metrics).to.match(/signet_certificate_expiry_timestamp_seconds\{certificate="server",subject="relay\.test\.invalid"\} \d{10}/);
+    expect(metrics).to.match(/signet_certificate_expiry_timestamp_seconds\{certificate="downstream-client",subject="relay\.test\.invalid"\} \d{10}/);
+    expect(metrics).to.contain('signet_config_info{org="test-org",version="v1"} 1');
+    expect(node.smtpPorts[0]).not.to.equal(node.httpPort);
+  });
+
+  it('is not ready, naming the cause, when the downstream refuses connections', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const { node } = await start({ downstreamPort: deadPort });
+    const ready = await getJson(node.httpPort, '/readyz');
+    expect(ready.status).to.equal(503);
+    expect((ready.body as { reasons: string[] }).reasons).to.deep.equal(['downstream unreachable: refused']);
+    expect((await getJson(node.httpPort, '/metrics')).body).to.contain('signet_downstream_up{cause="refused"} 0');
+  });
+
+  it('is not ready with "no config" and answers transactions 451 4.3.0 until a config arrives', async () => {
+    const { node, pki } = await start({ org: undefined });
+    const ready = await getJson(node.httpPort, '/readyz');
+    expect(ready.status).to.equal(503);
+    expect((ready.body as { reasons: string[] }).reasons).to.deep.equal(['no config']);
+    const refused = await send(node.smtpPorts[0], pki.exoClient, { raw: sampleMessage() });
+    expect(refused.response).to.match(/^451 4\.3\.0/);
+    expect(node.applyOrg(ORG)).to.equal(true);
+    expect((await getJson(node.httpPort, '/readyz')).status).to.equal(200);
+    const ok = await send(node.smtpPorts[0], pki.exoClient, { raw: sampleMessage() });
+    expect(ok.ok, ok.response).to.equal(true);
+  });
+
+  it('reloads the server certificate when its files are replaced, without a restart', async () => {
+    const { node, pki } = await start();
+    const serialOf = async () => {
+      const socket = netConnect(node.smtpPorts[0], '127.0.0.1');
+      await readReply(socket);
+      socket.write('EHLO t\r\n');
+      await readReply(socket);
+      socket.write('STARTTLS\r\n');
+      await readReply(socket);
+      const tls = tlsConnect({ socket, ca: pki.ca.cert, servername: 'relay.test.invalid', key: pki.exoClient.key, cert: pki.exoClient.cert });
+      await new Promise((r) => tls.once('secureConnect', r));
+      const serial = tls.getPeerCertificate().serialNumber;
+      tls.destroy();
+      return serial;
+    };
+    const before = await serialOf();
+    const renewed = await pki.ca.issue({ commonName: 'relay.test.invalid', dnsNames: ['relay.test.invalid'], usage: ['server'] });
+    // written the way rotations do it: new files renamed over the old ones
+    writeFileSync(files!.path('server.key.new'), renewed.key);
+    writeFileSync(files!.path('server.crt.new'), renewed.cert);
+    renameSync(files!.path('server.key.new'), files!.path('server.key'));
+    renameSync(files!.path('server.crt.new'), files!.path('server.crt'));
+    let after = before;
+    await until(async () => (after = await serialOf()) !== before, 'the new certificate');
+    expect(after).not.to.equal(before);
+  });
+
+  it('keeps the running certificate when the new files do not match', async () => {
+    const { node, pki } = await start();
+    const other = await pki.ca.issue({ commonName: 'x.test.invalid', usage: ['server'] });
+    writeFileSync(files!.path('server.key'), other.key); // key without its certificate: refused
+    await new Promise((r) => setTimeout(r, 600));
+    const ok = await send(node.smtpPorts[0], pki.exoClient, { raw: sampleMessage() });
+    expect(ok.ok, ok.response).to.equal(true);
+  });
+
+  it('drains on request: not ready, new sessions 421 4.3.2, the transaction in flight finishes', async () => {
+    const { node, pki, sink } = await start();
+    // a transaction in flight: upstream is in the middle of DATA
+    const raw = netConnect(node.smtpPorts[0], '127.0.0.1');
+    await readReply(raw);
+    raw.write('EHLO exo\r\n');
+    await readReply(raw);
+    raw.write('STARTTLS\r\n');
+    await readReply(raw);
+    const tls = tlsConnect({ socket: raw, ca: pki.ca.cert, servername: 'relay.test.invalid', key: pki.exoClient.key, cert: pki.exoClient.cert });
+    await new Promise((r) => tls.once('secureConnect', r));
+    const command = async (line: string) => {
+      tls.write(line + '\r\n');
+      return readReply(tls as unknown as Socket);
+    };
+    expect(await command('EHLO exo')).to.match(/^250/m);
+    expect(await command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    expect(await command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+    expect(await command('DATA')).to.match(/^354/);
+    tls.write(sampleMessage().split('\r\n\r\n')[0] + '\r\n\r\nfirst half\r\n');
+
+    const draining = node.drain();
+    await until(async () => (await getJson(node.httpPort, '/readyz')).status === 503, 'readiness to turn 503');
+    expect(((await getJson(node.httpPort, '/readyz')).body as { reasons: string[] }).reasons).to.include('draining');
+    const late = netConnect(node.smtpPorts[0], '127.0.0.1');
+    expect(await readReply(late)).to.match(/^421 4\.3\.2/);
+    late.destroy();
+
+    const finalReply = readReply(tls as unknown as Socket);
+    tls.write('second half\r\n.\r\n');
+    expect(await finalReply).to.match(/^250 2\.6\.0/);
+    tls.destroy();
+    const result = await draining;
+    expect(result).to.deep.equal({ finished: true, cut: 0 });
+    expect(sink.messages).to.have.length(1);
+    expect(sink.messages[0].raw.toString()).to.contain('first half\r\nsecond half\r\n');
+  });
+
+  it('classifies downstream failures the way operators act on them', () => {
+    expect(classifyError(Object.assign(new Error('Connection timeout'), { code: 'ETIMEDOUT', timeoutType: 'CONNECT_TIMEOUT' }), 25)).to.equal('port25-blocked');
+    expect(classifyError(Object.assign(new Error('Connection timeout'), { code: 'ETIMEDOUT', timeoutType: 'CONNECT_TIMEOUT' }), 2525)).to.equal('timeout');
+    expect(classifyError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ESOCKET', originalCode: 'ECONNREFUSED' }), 25)).to.equal('refused');
+    expect(classifyError(Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'EDNS', originalCode: 'ENOTFOUND' }), 25)).to.equal('dns');
+    expect(classifyError(Object.assign(new Error('self-signed certificate'), { code: 'ESOCKET', originalCode: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 25)).to.equal('tls');
+  });
+
+  it('refuses TLS with a downstream whose certificate does not verify (cause tls)', async () => {
+    const h = await startHarness();
+    try {
+      // the harness' sink presents sink.test.invalid; ask for another name
+      const pki = await testPki();
+      let failure: unknown;
+      try {
+        await DownstreamSession.open({ host: '127.0.0.1', port: h.sink.port, name: 't', tls: () => ({ key: pki.relayClient.key, cert: pki.relayClient.cert, ca: pki.ca.cert, servername: 'exchange.test.invalid' }), connectTimeoutMs: 5000, greetingTimeoutMs: 5000, commandTimeoutMs: 5000, dataTimeoutMs: 5000 });
+      } catch (error) {
+        failure = error;
+      }
+      expect((failure as { kind?: string }).kind).to.equal('tls');
+    } finally {
+      await h.close();
+    }
+  });
+});
