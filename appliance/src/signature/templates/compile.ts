@@ -31,9 +31,12 @@ export interface RenderedSnippet {
 }
 
 export interface TemplateSet {
+  /** The config version these templates were compiled from. */
   readonly version: string;
+  /** Whether a signature template with this id exists (add-ons: hasAddon). */
   has(id: string): boolean;
   hasAddon(id: string): boolean;
+  /** Renders a signature template; throws `file:line: message` if the template fails (unknown id: names it). */
   render(templateId: string, ctx: RenderContext): RenderedSnippet;
   renderAddon(addonId: string, ctx: RenderContext): RenderedSnippet;
 }
