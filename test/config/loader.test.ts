@@ -160,11 +160,21 @@ describe('organization config: every problem reported with file, path and line',
     expectIssue(issuesOf(withFile(files, 'addons/winter-campaign.yaml', addon)), { file: 'addons/winter-campaign.yaml', path: 'until', line: 3, message: /reversed/ });
   });
 
-  it('dates must be real and name their time zone', () => {
-    const rules = 'rules:\n  - id: one\n    match:\n      from: 2026-02-30\n      until: 2026-11-01T10:00\n    template: default\n';
+  it('dates must be real ISO 8601 dates', () => {
+    const rules = 'rules:\n  - id: one\n    match:\n      from: 2026-02-30\n      until: 01/12/2026\n    template: default\n  - id: two\n    match:\n      from: 2026-11-01T10:00\n      until: 2026-11-01T12:00+01:00\n    template: default\n';
     const issues = issuesOf(withFile(files, 'rules.yaml', rules));
     expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].match.from', line: 4, message: /not a real calendar date/ });
-    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].match.until', line: 5, message: /with Z or an offset/ });
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].match.until', line: 5, message: /dates are YYYY-MM-DD/ });
+    expect(issues.filter((i) => i.path.startsWith('rules[1]')), 'a time without offset is accepted').to.deep.equal([]);
+  });
+
+  it('domain conditions accept *.domain for subdomains, acceptedDomains do not', () => {
+    const rules = 'rules:\n  - id: one\n    match:\n      senderDomains: ["*.contoso.com"]\n      recipientDomains: ["*.fabrikam.com", "fabrikam.*"]\n    template: default\n';
+    const issues = issuesOf(withFile(files, 'rules.yaml', rules));
+    expect(issues.map((i) => i.path)).to.deep.equal(['rules[0].match.recipientDomains[1]']);
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[0].match.recipientDomains[1]', line: 5, message: /malformed domain name \(a domain, or \*\.domain for its subdomains\)/ });
+    const org = 'orgId: contoso\nacceptedDomains: ["*.contoso.com"]\n';
+    expectIssue(issuesOf(withFile(files, 'org.yaml', org)), { file: 'org.yaml', path: 'acceptedDomains[0]', line: 2, message: /malformed domain name/ });
   });
 
   it('an embedded image over 500 KB, saying the limit', () => {

@@ -515,7 +515,7 @@ function checkRules(
         }
       });
       asArray(match.senderDomains).forEach((value, j) => {
-        const domain = asString(value)?.toLowerCase();
+        const domain = asString(value)?.toLowerCase().replace(/^\*\./, '');
         if (domain && !inAcceptedDomain(domain)) {
           report([...at, 'senderDomains', j], `sender domain ${domain} is not an accepted domain (${acceptedDomains.join(', ')}); it can never match`);
         }

@@ -25,8 +25,9 @@ export const DOMAIN_PATTERN =
 // RFC 5322 dot-atom local part (no quoted local parts: Exchange Online does not issue them).
 export const ADDRESS_PATTERN =
   /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})$/;
-// A date, or a date and time that names its offset: a window must not depend on the node's time zone.
-export const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2}))?$/;
+// A date, or a date and time with an optional offset (the rules engine reads
+// both without an offset as UTC, never in the node's own time zone).
+export const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
 // Attribute names are used as `user.<name>` in templates; a leading letter also rules out `__proto__`.
 export const ATTRIBUTE_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
 /** Names a template sees on `user` besides the attributes; an attribute must not shadow them. */
@@ -55,11 +56,18 @@ const id = (what: string) =>
 
 const domain = z.string().max(253).regex(DOMAIN_PATTERN, 'malformed domain name');
 
+// In rule conditions `*.contoso.com` stands for the subdomains of contoso.com.
+export const DOMAIN_OR_WILDCARD_PATTERN = new RegExp(`^(?:\\*\\.)?${DOMAIN_PATTERN.source.slice(1)}`);
+const domainCondition = z
+  .string()
+  .max(255)
+  .regex(DOMAIN_OR_WILDCARD_PATTERN, 'malformed domain name (a domain, or *.domain for its subdomains)');
+
 const address = z.string().max(254).regex(ADDRESS_PATTERN, 'malformed email address');
 
 const isoDate = z
   .string()
-  .regex(DATE_PATTERN, 'dates are YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] with Z or an offset like +01:00')
+  .regex(DATE_PATTERN, 'dates are YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] with an optional Z or offset like +01:00')
   .refine(isRealDate, 'not a real calendar date');
 
 const text = z.string().refine((value) => value.trim().length > 0, 'must not be empty');
@@ -153,12 +161,16 @@ export const matchSchema = z
   .strictObject({
     senders: z.array(address).min(1).optional().describe('Sender addresses (any of them).'),
     groups: z.array(text).min(1).optional().describe('Directory groups, by id or display name, transitively.'),
-    senderDomains: z.array(domain).min(1).optional().describe("Sender's domain (any of them)."),
+    senderDomains: z.array(domainCondition).min(1).optional().describe("Sender's domain (any of them); *.domain: its subdomains."),
     direction: z
       .enum(['internal', 'external', 'any'])
       .optional()
       .describe('internal: every recipient is internal; external: at least one recipient is external.'),
-    recipientDomains: z.array(domain).min(1).optional().describe('At least one recipient in one of these domains.'),
+    recipientDomains: z
+      .array(domainCondition)
+      .min(1)
+      .optional()
+      .describe('At least one recipient in one of these domains; *.domain: its subdomains.'),
     subjectContains: z.array(text).min(1).optional().describe('Subject contains one of these (case-insensitive).'),
     bodyContains: z.array(text).min(1).optional().describe('Body contains one of these (case-insensitive).'),
     kinds: z
@@ -166,8 +178,8 @@ export const matchSchema = z
       .min(1)
       .optional()
       .describe('Kind of message: new, reply, forward.'),
-    from: isoDate.optional().describe('Start of the date window (inclusive).'),
-    until: isoDate.optional().describe('End of the date window (exclusive).'),
+    from: isoDate.optional().describe('Start of the date window (inclusive); without an offset: UTC.'),
+    until: isoDate.optional().describe('End of the date window (exclusive); without an offset: UTC.'),
   })
   .describe('Conditions; every condition present must hold, a list matches when any of its values does.');
 
