@@ -394,3 +394,17 @@ describe('mime/placement: HTML placeholder split by Word language runs', () => {
     expect(placeInHtml(html, PH).placement).to.equal('end');
   });
 });
+
+describe('mime/placement: HTML without a closed head', () => {
+  it('an unclosed <head> ends at the first body element: the quote is still found', () => {
+    const html = '<html><head><meta charset="utf-8"><style>p{}</style><div>Thanks</div><div id="appendonsend"></div><hr tabindex="-1"><div id="divRplyFwdMsg"><b>From:</b> A</div></html>';
+    const r = placeInHtml(html, PH);
+    expect(r.placement).to.equal('above-quote');
+    expect(html.slice(r.at)).to.match(/^<div id="appendonsend">/);
+  });
+
+  it('markup inside <template> is inert', () => {
+    const html = '<body><p>Hi</p><template><div class="gmail_quote">x</div></template></body>';
+    expect(placeInHtml(html, PH).placement).to.equal('end');
+  });
+});

@@ -27,6 +27,8 @@ const VOID = new Set([
 ]);
 /** Elements whose content the tokenizer reads as raw text: never searched for separators or placeholders. */
 const RAW_TEXT = new Set(['script', 'style', 'title', 'textarea', 'xmp', 'iframe', 'noembed', 'noframes', 'plaintext', 'template']);
+/** Elements that may appear in <head>; any other element (or text) ends an unclosed head, as in browsers. */
+const HEAD_CONTENT = new Set(['meta', 'link', 'style', 'script', 'title', 'base', 'noscript', 'template', 'object', 'basefont', 'bgsound']);
 /** Elements that start a new line of text (used to cut the text content into lines). */
 const BLOCK = new Set([
   'address', 'article', 'aside', 'blockquote', 'body', 'caption', 'center', 'dd', 'details', 'dir', 'div', 'dl', 'dt',
@@ -283,8 +285,10 @@ class Scanner implements TokenizerCallbacks {
 
   private openTag(name: string, start: number, end: number, attrs: Record<string, string>, selfClosing: boolean): void {
     this.pos = end;
-    if (this.rawText !== undefined) return; // cannot happen: the tokenizer reads raw text as text
+    // Inside <template> (which the tokenizer does not treat as raw text) markup is inert.
+    if (this.rawText !== undefined) return;
     const isVoid = VOID.has(name) || selfClosing;
+    if (this.inHead && name !== 'head' && !HEAD_CONTENT.has(name)) this.leaveHead();
     if (this.collecting) this.tags.push({ name, start, end, kind: isVoid ? 'void' : 'open' });
 
     const closes = OPEN_IMPLIES_CLOSE.get(name);
@@ -337,8 +341,12 @@ class Scanner implements TokenizerCallbacks {
 
   private text(start: number, end: number, entity: boolean, decoded: string | undefined): void {
     this.pos = end;
-    if (this.rawText !== undefined || this.inHead) return;
+    if (this.rawText !== undefined) return;
     const value = decoded ?? this.html.slice(start, end);
+    if (this.inHead) {
+      if (isBlank(value)) return;
+      this.leaveHead();
+    }
     if (this.collecting) {
       this.segments.push({ t: this.textLength, len: value.length, s: start, e: end, entity });
       this.textParts.push(value);
@@ -361,6 +369,13 @@ class Scanner implements TokenizerCallbacks {
     if (this.quoteKind === 'cite' && this.quoteBlockquoteClosed && !this.openCounts.get('blockquote')) {
       this.bottomPosted = true;
     }
+  }
+
+  /** An unclosed <head> ends where body content starts. */
+  private leaveHead(): void {
+    this.inHead = false;
+    const top = this.stack[this.stack.length - 1];
+    if (top?.name === 'head') this.pop();
   }
 
   private markContent(at: number): void {
