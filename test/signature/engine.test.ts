@@ -266,4 +266,14 @@ describe('signature engine', () => {
     expect(out).to.include('Let us meet.' + CRLF + '--c1');
     expect(out).to.include('BEGIN:VCALENDAR' + CRLF + 'METHOD:REQUEST' + CRLF + 'END:VCALENDAR');
   });
+
+  it('matches body keywords in the new text only, not in the quoted thread', async () => {
+    const config = org({}, [{ id: 'offer', enabled: true, match: { bodyContains: ['special offer'] }, template: 'default' }]);
+    const quoted = ['From: ada@contoso.com', 'Subject: RE: hello', 'Content-Type: text/plain; charset=utf-8', '', 'Thanks!', '', 'On Mon, 23 Nov 2026, Bob <bob@fabrikam.example> wrote:', '> Our special offer', ''].join(CRLF);
+    expect((await run(quoted, { config })).result).to.include({ outcome: 'passed', reason: 'no-rule' });
+    const fresh = quoted.replace('Thanks!', 'Here is our Special Offer.');
+    const { out, result } = await run(fresh, { config });
+    expect(result.outcome).to.equal('signed');
+    expect(out).to.include('Here is our Special Offer.' + CRLF + CRLF + '-- ' + CRLF + 'Ada Lovelace');
+  });
 });

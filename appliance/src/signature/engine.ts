@@ -42,8 +42,6 @@ export function createEngine(options: EngineOptions): Engine {
   const rules = compileRules(org);
   const templates = compileTemplates(org);
   const marker = signatureMarker(org.orgId);
-  // Body keywords are the only rule condition that needs the body as text.
-  const rulesReadBody = org.rules.some((rule) => rule.match.bodyContains?.length || rule.except?.some((e) => e.bodyContains?.length));
 
   function stamp(decision: Decision, result: 'signed' | 'passed'): [string, string] {
     return [
@@ -103,7 +101,7 @@ export function createEngine(options: EngineOptions): Engine {
       user,
       recipients: envelope.rcptTo.map((r) => r.toLowerCase()),
       subject,
-      body: rulesReadBody ? bodyText(facts) : '',
+      body: rules.needsBody ? newText(facts, htmlQuote, textQuote) : '',
       kind,
       now: at,
     });
@@ -138,9 +136,11 @@ export function createEngine(options: EngineOptions): Engine {
       removeHeaders: org.options.dkim === 'remove' ? ['DKIM-Signature'] : [],
       body: {
         html: bottom.length ? `<div class="${marker}" id="${marker}">${bottom.map((s) => s.html).join('')}</div>` : '',
-        text: bottom.map((s) => s.text.trim()).filter(Boolean).join('\n\n'),
+        // In text, a blank line sets the signature apart from the new text
+        // above it, and the top banners from the new text below them.
+        text: blankLineAround(bottom.map((s) => s.text.trim()).filter(Boolean).join('\n\n'), 'before'),
         topHtml: top.map((s) => s.html).join(''),
-        topText: top.map((s) => s.text.trim()).filter(Boolean).join('\n\n'),
+        topText: blankLineAround(top.map((s) => s.text.trim()).filter(Boolean).join('\n\n'), 'after'),
         placeholder: org.options.placeholder,
         images: [...images.values()],
         htmlOnly,
@@ -207,11 +207,17 @@ export function createEngine(options: EngineOptions): Engine {
   }
 }
 
-/** Plain text of the body for keyword rules: the text part, else the HTML's text content. */
-function bodyText(facts: MessageFacts): string {
-  if (facts.text !== undefined) return facts.text;
+function blankLineAround(text: string, where: 'before' | 'after'): string {
+  if (!text) return '';
+  return where === 'before' ? `\n${text}` : `${text}\n\n`;
+}
+
+/** The new text of the body (above any quoted thread) for keyword rules: the text part, else the HTML's text content. */
+function newText(facts: MessageFacts, htmlQuote: number | undefined, textQuote: number | undefined): string {
+  if (facts.text !== undefined) return facts.text.slice(0, textQuote);
   if (facts.html === undefined) return '';
   return facts.html
+    .slice(0, htmlQuote)
     .replace(/<(style|script)[\s\S]*?<\/\1\s*>/gi, ' ')
     .replace(/<[^>]*>/g, ' ')
     .replace(/&nbsp;/gi, ' ');
