@@ -74,7 +74,7 @@ export const stackConfigSchema = z.object({
   /** Azure region, e.g. westeurope. */
   location: z.string().regex(/^[a-z0-9]+$/, 'must be an Azure region name such as westeurope'),
   zones: z.array(z.enum(['1', '2', '3'])).min(2, 'needs at least two availability zones').default(['1', '2', '3']),
-  nodeCount: z.number().int().min(2, 'must be at least 2 (one node per zone survives a zone or node loss)').max(20),
+  nodeCount: z.number({ error: 'must be a number' }).int('must be a whole number').min(2, 'must be at least 2 (one node per zone survives a zone or node loss)').max(20),
   nodeSize: z.string().regex(/^Standard_[A-Za-z0-9_]+$/, 'must be an Azure VM size such as Standard_B2s').default('Standard_B2s'),
   /** The tenant's unique certificate domain: what the inbound connector's TlsSenderCertificateName names. */
   certificateDomain: z.string().toLowerCase().regex(dnsName, 'must be a DNS name'),
@@ -131,7 +131,8 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
   const problems = result.error.issues.map((issue) => {
     const [key, ...rest] = issue.path.map(String);
     const where = key === undefined ? CONFIG_NAMESPACE : `${CONFIG_NAMESPACE}:${key}${rest.length ? ` (at ${rest.join('.')})` : ''}`;
-    const message = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+    const missing = issue.code === 'invalid_type' && rest.length === 0 && key !== undefined && raw[key] === undefined;
+    const message = missing ? 'is required' : issue.message;
     return `${where}: ${message}`;
   });
   throw new pulumi.RunError(`invalid stack configuration:\n  ${problems.join('\n  ')}`);

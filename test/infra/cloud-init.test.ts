@@ -1,0 +1,120 @@
+// The rendered cloud-init documents checked by a real validator (Debian's
+// `cloud-init schema`), and the install script checked by bash and, where the
+// packaged unit exists, `systemd-analyze verify`.
+import { expect } from 'chai';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { renderConvergeScript, renderMonitoringCloudInit, renderNodeCloudInit, type NodeValues } from '../../infra/cloud-init';
+import { renderRelayConfig } from '../../infra/cloud-init/relay-config';
+import { REPO_ROOT } from './support/harness';
+
+function has(command: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
+}
+
+const values: NodeValues = {
+  nodeName: 'node0',
+  nodeFqdn: 'signet-fabrikam-n0-abc123.westeurope.cloudapp.azure.com',
+  version: '0.1.0',
+  artifactUrl: 'https://stfabrikamabc123.blob.core.windows.net/artifacts/signet-appliance-0.1.0.tar.gz',
+  artifactSha256: 'a'.repeat(64),
+  identityClientId: '2f0c3c1e-5a4b-4c3d-9e8f-1a2b3c4d5e6f',
+  vaultUri: 'https://kv-fabrikam-abc123.vault.azure.net/',
+  tlsSecretName: 'node0-tls',
+  httpPort: 9025,
+  relayConfigYaml: renderRelayConfig({
+    certificateDomain: 'fabrikam.relay.signet-msp.example', httpPort: 9025, downstreamHost: 'fabrikam-com.mail.protection.outlook.com',
+    configBundleUrl: 'https://stfabrikamabc123.blob.core.windows.net/config/org-config.sealed',
+    orgKeyId: 'https://kv-fabrikam-abc123.vault.azure.net/keys/org-config-key', identityClientId: '2f0c3c1e-5a4b-4c3d-9e8f-1a2b3c4d5e6f',
+    azureTenantId: '4a1c6f43-2b7e-4d59-9f0e-8c3d2a7b5e10', exchangeOnlineRanges: ['40.92.0.0/15', '2a01:111:f400::/48'], directoryRefreshMinutes: 15,
+  }),
+};
+
+describe('infra: cloud-init and node scripts', function () {
+  let dir: string;
+  before(() => { dir = mkdtempSync(path.join(tmpdir(), 'signet-cloudinit-')); });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  function validate(name: string, text: string): void {
+    const file = path.join(dir, name);
+    writeFileSync(file, text);
+    const result = spawnSync('cloud-init', ['schema', '--config-file', file], { encoding: 'utf8' });
+    expect(result.status, `${result.stdout}\n${result.stderr}`).to.equal(0);
+    expect(result.stdout + result.stderr).to.match(/Valid (schema|cloud-config)/i);
+  }
+
+  it('renders a node cloud-config that `cloud-init schema` accepts', function () {
+    if (!has('cloud-init')) this.skip(); // .ci/run installs cloud-init
+    validate('node.yaml', renderNodeCloudInit(values));
+  });
+
+  it('renders a monitoring cloud-config that `cloud-init schema` accepts', function () {
+    if (!has('cloud-init')) this.skip();
+    validate('monitoring.yaml', renderMonitoringCloudInit({
+      identityClientId: values.identityClientId, vaultUri: values.vaultUri, grafanaPasswordSecret: 'grafana-admin-password',
+      grafanaImage: 'grafana/grafana-oss:11.6.0', tenantName: 'fabrikam', httpPort: 9025, scrapeTargets: ['10.40.0.4:9025', '10.40.0.5:9025'],
+      files: { dashboard: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/signet-dashboard.json', sha256: 'b'.repeat(64) }, alerts: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/alerts.yaml', sha256: 'c'.repeat(64) } },
+    }));
+  });
+
+  it('refuses a broken document, so the validator is really looking', function () {
+    if (!has('cloud-init')) this.skip();
+    const file = path.join(dir, 'broken.yaml');
+    writeFileSync(file, '#cloud-config\nwrite_files: not-a-list\nruncmd: 42\n');
+    const result = spawnSync('cloud-init', ['schema', '--config-file', file], { encoding: 'utf8' });
+    expect(result.status).to.not.equal(0);
+  });
+
+  it('keeps file modes and owners: scripts executable by root, nothing world-writable', function () {
+    const doc = parse(renderNodeCloudInit(values)) as { write_files: { path: string; permissions: string; owner: string }[] };
+    for (const f of doc.write_files) {
+      expect(f.owner, f.path).to.equal('root:root');
+      expect(Number.parseInt(f.permissions, 8) & 0o022, f.path).to.equal(0);
+    }
+    expect(doc.write_files.find((f) => f.path === '/usr/local/sbin/signet-install')?.permissions).to.equal('0755');
+  });
+
+  it('writes no secret into cloud-init (the node fetches its key from Key Vault)', function () {
+    const text = renderNodeCloudInit(values);
+    // No PEM block with content (the install script only names the markers it splits on).
+    expect(text).to.not.match(/-----BEGIN [A-Z ]+-----\s*\n\s*[A-Za-z0-9+/=]{32,}/);
+    expect(text).to.not.match(/password/i);
+  });
+
+  it('passes bash syntax checks for the install and converge scripts', function () {
+    execFileSync('bash', ['-n', path.join(REPO_ROOT, 'infra/cloud-init/signet-install.sh')]);
+    const converge = path.join(dir, 'converge.sh');
+    writeFileSync(converge, renderConvergeScript(values));
+    execFileSync('bash', ['-n', converge]);
+    if (has('shellcheck')) execFileSync('shellcheck', ['-S', 'warning', path.join(REPO_ROOT, 'infra/cloud-init/signet-install.sh'), converge]);
+  });
+
+  it('converge script rewrites exactly the cloud-init files, byte for byte', function () {
+    // Run the converge script's file-writing part against a scratch root.
+    const root = path.join(dir, 'root');
+    const script = renderConvergeScript(values)
+      .replace('cloud-init status --wait >/dev/null 2>&1 || true', ':')
+      .replaceAll(/(install -d -m 0755 |> |chmod \S+ |mv )\//g, `$1${root}/`)
+      .replaceAll(/ \/(usr|etc)\//g, ` ${root}/$1/`)
+      .replace(/exec \S+\n?$/, 'exit 0\n');
+    const file = path.join(dir, 'converge-scratch.sh');
+    writeFileSync(file, script);
+    execFileSync('bash', [file]);
+    const doc = parse(renderNodeCloudInit(values)) as { write_files: { path: string; content: string }[] };
+    for (const f of doc.write_files) {
+      expect(execFileSync('cat', [path.join(root, f.path)]).toString(), f.path).to.equal(f.content);
+    }
+  });
+
+  it('verifies the packaged systemd unit with systemd-analyze where available', function () {
+    const unit = path.join(REPO_ROOT, 'packaging/signet.service');
+    if (!existsSync(unit) || !has('systemd-analyze')) this.skip(); // the unit ships with the appliance package
+    const result = spawnSync('systemd-analyze', ['verify', '--man=no', unit], { encoding: 'utf8' });
+    // Missing binaries on the build machine are expected (the unit points into /opt/signet/current).
+    const problems = (result.stderr ?? '').split('\n').filter((l) => l.trim() && !/is not executable|No such file|Command .* not found|Failed to prepare filename|Unit .* not found/i.test(l));
+    expect(problems, result.stderr).to.deep.equal([]);
+  });
+});

@@ -1,0 +1,110 @@
+// Stack config validation: a bad value stops the program before any resource
+// is declared, with a message naming the key as it appears in the stack file.
+import { expect } from 'chai';
+import * as pulumi from '@pulumi/pulumi';
+import { loadStackConfig, parseStackConfig } from '../../infra/config';
+import { createTenantStack } from '../../infra/stack';
+import { REPO_ROOT, runUnderMocks } from './support/harness';
+import { exampleStackValues, fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
+
+function failureOf(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a failure, got none');
+}
+
+describe('infra: stack config validation', function () {
+  let artifact: ArtifactFixture;
+  before(() => { artifact = placeholderArtifact(); });
+  after(() => artifact.cleanup());
+
+  it('accepts the example stack file and fills the defaults', function () {
+    const config = parseStackConfig(fabrikam(artifact.path));
+    expect(config.tenantName).to.equal('fabrikam');
+    expect(config.nodeCount).to.equal(2);
+    expect(config.httpPort).to.equal(9025);
+    expect(config.adminUsername).to.equal('signetops');
+    expect(config.certificates).to.deep.equal({ mode: 'selfSigned', validityDays: 90 });
+  });
+
+  const cases: [string, Record<string, unknown>, string, RegExp][] = [
+    ['one node', { nodeCount: 1 }, 'signet:nodeCount', /at least 2/],
+    ['a fractional node count', { nodeCount: 2.5 }, 'signet:nodeCount', /whole number/],
+    ['a missing tenant id', { tenantId: undefined }, 'signet:tenantId', /is required/],
+    ['a tenant id that is not a GUID', { tenantId: 'fabrikam' }, 'signet:tenantId', /guid|uuid/i],
+    ['a tenant name with capitals', { tenantName: 'Fabrikam' }, 'signet:tenantName', /lowercase/],
+    ['a downstream that is not Exchange Online', { downstreamSmartHost: 'smtp.fabrikam.com' }, 'signet:downstreamSmartHost', /mail\.protection\.outlook\.com/],
+    ['SMTP open to the internet', { exchangeOnlineRanges: ['0.0.0.0/0'] }, 'signet:exchangeOnlineRanges', /any-source/],
+    ['a malformed range', { exchangeOnlineRanges: ['40.92.0.0/33'] }, 'signet:exchangeOnlineRanges', /CIDR/],
+    ['operators from anywhere', { operatorRanges: ['0.0.0.0/0'] }, 'signet:operatorRanges', /0\.0\.0\.0\/0/],
+    ['a single zone', { zones: ['1'] }, 'signet:zones', /two availability zones/],
+    ['a zone listed twice', { zones: ['1', '1'] }, 'signet:zones', /twice/],
+    ['a password instead of an SSH key', { sshPublicKey: 'hunter2' }, 'signet:sshPublicKey', /OpenSSH public key/],
+    ['a privileged HTTP port', { httpPort: 80 }, 'signet:httpPort', />=1024|1024/],
+    ['an unknown certificate mode', { certificates: { mode: 'letsencrypt' } }, 'signet:certificates', /mode|invalid/i],
+    ['imported certificates for fewer nodes than nodeCount', { nodeCount: 3, certificates: { mode: 'imported', nodes: [{ secretName: 'a', certificateFile: 'a.pem' }, { secretName: 'b', certificateFile: 'b.pem' }] } }, 'signet:certificates', /nodeCount is 3/],
+    ['a version that is not semver', { applianceVersion: 'latest' }, 'signet:applianceVersion', /semantic version/],
+  ];
+  for (const [label, change, key, message] of cases) {
+    it(`refuses ${label}, naming ${key}`, function () {
+      const error = failureOf(() => parseStackConfig(fabrikam(artifact.path, change)));
+      expect(error).to.be.instanceOf(pulumi.RunError);
+      const line = error.message.split('\n').find((l) => l.trim().startsWith(`${key}:`) || l.trim().startsWith(`${key} (`));
+      expect(line, error.message).to.not.equal(undefined);
+      expect(line).to.match(message);
+    });
+  }
+
+  it('reads structured values from the stack the way `pulumi config` stores them (JSON strings)', async function () {
+    const values = fabrikam(artifact.path, { nodeCount: 1 });
+    const all: Record<string, string> = {};
+    for (const [k, v] of Object.entries(values)) all[`signet:${k}`] = typeof v === 'string' ? v : JSON.stringify(v);
+    await pulumi.runtime.setMocks({ newResource: () => ({ id: undefined, state: {} }), call: () => ({}) }, 'signet', 'fabrikam', false);
+    pulumi.runtime.setAllConfig(all);
+    try {
+      const error = failureOf(() => loadStackConfig());
+      expect(error.message).to.match(/signet:nodeCount: must be at least 2/);
+      pulumi.runtime.setAllConfig({ ...all, 'signet:nodeCount': '3' });
+      expect(loadStackConfig().nodeCount).to.equal(3);
+      expect(loadStackConfig().zones).to.deep.equal(['1', '2', '3']);
+    } finally {
+      pulumi.runtime.setAllConfig({});
+    }
+  });
+
+  it('fails the program before declaring any resource when the config is bad', async function () {
+    let thrown: Error | undefined;
+    const run = await runUnderMocks('broken', () => {
+      try {
+        return createTenantStack(parseStackConfig(fabrikam(artifact.path, { nodeCount: 0 })), { baseDir: REPO_ROOT });
+      } catch (error) {
+        thrown = error as Error;
+        return {};
+      }
+    });
+    expect(thrown?.message).to.match(/signet:nodeCount/);
+    expect(run.resources).to.deep.equal([]);
+  });
+
+  it('names the artifact key when the packaged appliance is missing', async function () {
+    let thrown: Error | undefined;
+    await runUnderMocks('noartifact', () => {
+      try {
+        return createTenantStack(parseStackConfig(fabrikam('/nonexistent/signet.tar.gz')), { baseDir: REPO_ROOT });
+      } catch (error) {
+        thrown = error as Error;
+        return {};
+      }
+    });
+    expect(thrown?.message).to.match(/^signet:applianceArtifactPath: cannot read \/nonexistent\/signet\.tar\.gz/);
+  });
+
+  it('keeps the example stack file free of secrets and complete', function () {
+    const values = exampleStackValues();
+    expect(Object.keys(values)).to.include.members(['tenantId', 'tenantName', 'orgId', 'acceptedDomains', 'location', 'zones', 'nodeCount', 'nodeSize', 'certificateDomain', 'downstreamSmartHost', 'exchangeOnlineRanges', 'operatorRanges', 'applianceVersion', 'sshPublicKey']);
+    expect(JSON.stringify(values)).to.not.match(/PRIVATE KEY|password/i);
+  });
+});
