@@ -1,7 +1,7 @@
 // Streaming MIME surgery: split with mailsplit, hold the output until the
 // caller has decided (the stamp header goes at the very top), rewrite only the
 // main body parts and stream every other byte through as it came.
-import { PassThrough, Transform, pipeline } from 'node:stream';
+import { PassThrough, Transform } from 'node:stream';
 import type { Readable, TransformCallback } from 'node:stream';
 import { Splitter } from '@zone-eu/mailsplit';
 import type { MimeNode } from '@zone-eu/mailsplit';

@@ -185,6 +185,8 @@ export async function checkInvariant(input: Buffer, output: Buffer, opts: Invari
     if (t.type === 'data') {
       let text = t.bytes.toString('latin1');
       for (const b of wrappers) text = text.replace(delimiter(b), '');
+      // a wrapped message ends with the new closing delimiter's line ending
+      if (wrappedRoot && k === tout.length - 1 && /^\r?\n$/.test(text)) text = '';
       if (!text.length) continue;
       const prev = kept[kept.length - 1];
       if (prev?.type === 'data') {
