@@ -11,7 +11,6 @@
 // unless the reply might have been written below the quote.
 import { Tokenizer, type TokenizerCallbacks } from 'htmlparser2';
 import {
-  attributionLooksGenerated,
   headerKeyOf,
   isAttribution,
   isBannerLine,
@@ -450,7 +449,8 @@ class Scanner implements TokenizerCallbacks {
   private precedingAttribution(): number | undefined {
     const last = this.lastLine;
     if (!last || last.contentAtEnd !== this.contentCounter) return undefined;
-    if (isAttribution(last.text) && attributionIsPlausible(last.text)) return last.anchor;
+    // No date/address test here (unlike text): a following blockquote already rules out prose.
+    if (isAttribution(last.text)) return last.anchor;
     const before = this.lineBeforeLast;
     if (before && startsAttribution(before.text)) {
       const joined = `${before.text.trim()} ${last.text.trim()}`;
@@ -534,12 +534,6 @@ class Scanner implements TokenizerCallbacks {
       tags: this.tags,
     };
   }
-}
-
-function attributionIsPlausible(text: string): boolean {
-  // In HTML the attribution must be followed by a blockquote to count at all,
-  // which already rules out prose; this only keeps absurdly long lines out.
-  return text.length <= 600 || attributionLooksGenerated(text);
 }
 
 export function scanHtml(html: string): HtmlScan {

@@ -50,10 +50,11 @@ export interface TextQuote {
 }
 
 /**
- * A contiguous block of header lines ("From:", "Sent:", "To:", "Subject:" in
- * any supported language, quoted with `>` or not) that holds From and at least
- * one of Sent/Date/To. Lines indented with whitespace continue the previous
- * header (wrapped recipient lists). Returns the index of the block's first line.
+ * Whether a contiguous block of header lines ("From:", "Sent:", "To:",
+ * "Subject:" in any supported language, quoted with `>` or not) starts at line
+ * i and holds From and at least one of Sent/Date/To. Lines indented with
+ * whitespace continue the previous header (wrapped recipient lists); a blank
+ * line or any other line ends the block.
  */
 function headerBlockAt(lines: Line[], i: number): boolean {
   const keys = new Set<HeaderKey>();
