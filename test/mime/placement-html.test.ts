@@ -408,3 +408,38 @@ describe('mime/placement: HTML without a closed head', () => {
     expect(placeInHtml(html, PH).placement).to.equal('end');
   });
 });
+
+describe('mime/placement: more HTML layouts', () => {
+  it('Apple Mail: attribution div, Apple-interchange-newline, then blockquote type=cite', () => {
+    const html = '<body>Fine by me.<div><br><div>On 2 Mar 2026, at 09:14, Bob &lt;bob@example.com&gt; wrote:</div><br class="Apple-interchange-newline"><blockquote type="cite"><div>old</div></blockquote></div></body>';
+    const r = placeInHtml(html, PH);
+    expect(r.placement).to.equal('above-quote');
+    expect(html.slice(0, r.at)).to.equal('<body>Fine by me.');
+  });
+
+  it('header block with one paragraph per header line', () => {
+    const html = '<body><p>Ok.</p><p><b>Van:</b> Bob</p><p><b>Verzonden:</b> maandag 2 maart 2026</p><p><b>Aan:</b> Ann</p><p>oud</p></body>';
+    const r = placeInHtml(html, PH);
+    expect(r.placement).to.equal('above-quote');
+    expect(html.slice(r.at)).to.match(/^<p><b>Van:<\/b> Bob/);
+  });
+
+  it('separator inside a layout table cell: the signature stays inside the cell', () => {
+    const html = '<body><table><tr><td>Thanks<div class="gmail_quote">On Mon, 2 Mar 2026, Bob wrote:<blockquote>old</blockquote></div></td></tr></table></body>';
+    const r = placeInHtml(html, PH);
+    expect(html.slice(0, r.at)).to.equal('<body><table><tr><td>Thanks');
+  });
+
+  it('separator as the first thing in a cell is not moved out of the cell', () => {
+    const html = '<body><table><tr><td><div id="divRplyFwdMsg"><b>From:</b> A</div></td></tr></table></body>';
+    const r = placeInHtml(html, PH);
+    expect(html.slice(0, r.at)).to.equal('<body><table><tr><td>');
+  });
+
+  it('reply with no typed text at all: right after <body>', () => {
+    const html = '<html><body><div id="appendonsend"></div><hr tabindex="-1"><div id="divRplyFwdMsg"><b>From:</b> A</div></body></html>';
+    const r = placeInHtml(html, PH);
+    expect(r.at).to.equal(r.bodyStart);
+    expect(r.placement).to.equal('above-quote');
+  });
+});

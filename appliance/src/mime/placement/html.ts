@@ -483,10 +483,9 @@ class Scanner implements TokenizerCallbacks {
     const line = this.line;
     this.line = undefined;
     if (!this.searching) return;
-    if (!line) {
-      // An empty line (e.g. <br><br>) ends a header block.
-      return;
-    }
+    // Nothing typed since the last boundary. Not treated as a blank line: a
+    // close tag followed by an open tag (</p><p>) produces these too.
+    if (!line) return;
     const finished: FinishedLine = { text: line.text, anchor: line.anchor, contentAtEnd: this.contentCounter };
     this.lineBeforeLast = this.lastLine;
     this.lastLine = finished;
