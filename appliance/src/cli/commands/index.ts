@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { register as connectors } from './connectors';
 import { register as status } from './status';
 import { register as explain } from './explain';
+import { register as preview } from './preview';
 import { register as configValidate } from './config-validate';
 import { register as sign } from './sign';
 import { register as serve } from './serve';
@@ -12,6 +13,7 @@ const commands: Array<(program: Command) => void> = [
   connectors,
   status,
   explain,
+  preview,
   configValidate,
   sign,
   serve,

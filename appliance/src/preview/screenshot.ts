@@ -1,0 +1,64 @@
+// Screenshot of a local HTML file with headless Chromium (Debian's `chromium`).
+// A fresh profile per run, no GPU, no network: background services off and every
+// host name resolving to nothing, so a page cannot reach out even if it tried.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export interface ScreenshotOptions {
+  width: number;
+  height: number;
+  /** Executable; default `chromium` (or env SIGNET_CHROMIUM). */
+  chromium?: string;
+  timeoutMs?: number;
+}
+
+export function chromiumCommand(): string {
+  return process.env.SIGNET_CHROMIUM ?? 'chromium';
+}
+
+export async function screenshot(htmlFile: string, pngFile: string, options: ScreenshotOptions): Promise<void> {
+  const profile = mkdtempSync(join(tmpdir(), 'signet-chromium-'));
+  const args = [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--disable-extensions',
+    '--hide-scrollbars',
+    // Let every frame finish loading and painting before the capture.
+    '--virtual-time-budget=5000',
+    '--run-all-compositor-stages-before-draw',
+    '--host-resolver-rules=MAP * ~NOTFOUND',
+    `--user-data-dir=${profile}`,
+    `--screenshot=${pngFile}`,
+    `--window-size=${Math.round(options.width)},${Math.round(Math.min(options.height, 16_000))}`,
+    pathToFileURL(htmlFile).href,
+  ];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(options.chromium ?? chromiumCommand(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+      const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 150_000);
+      child.on('error', (error) => {
+        clearTimeout(timer);
+        reject(new Error(`cannot start ${options.chromium ?? chromiumCommand()}: ${error.message} (install Debian's chromium package)`));
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (code === 0) resolve();
+        else reject(new Error(`chromium ended with ${signal ?? `exit ${code}`}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
+      });
+    });
+    if (statSync(pngFile, { throwIfNoEntry: false })?.size ? false : true) throw new Error(`chromium wrote no screenshot to ${pngFile}`);
+  } finally {
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
