@@ -114,6 +114,20 @@ function identityEndpoint(): Promise<SharedIdentity> {
   return sharedIdentity;
 }
 
+/** The process-wide test CA and token endpoint; other stand-ins (Graph) check tokens with `verify`. */
+export async function standinIdentity(): Promise<{ ca: TestCa; url: string; verify(authorization: string | undefined, resource: string): string | undefined }> {
+  const shared = await identityEndpoint();
+  return {
+    ca: shared.ca,
+    url: shared.url,
+    verify(authorization, resource) {
+      const token = /^Bearer (.+)$/i.exec(authorization ?? '')?.[1];
+      const issued = token ? shared.tokens.get(token) : undefined;
+      return issued && issued.resource === resource && issued.expires > Date.now() ? issued.clientId : undefined;
+    },
+  };
+}
+
 function handleToken(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, tokens: Map<string, Issued>, requests: RecordedRequest[]): void {
   if (req.headers.metadata !== 'true') return sendJson(res, 400, { error: 'invalid_request', error_description: 'Required metadata header not specified' });
   const resource = query.get('resource');

@@ -24,3 +24,5 @@ export { jsonSchemas } from './json-schema';
 export { readYamlWithSchema, type YamlFile } from './yaml-file';
 export { checkEjsTemplate, type EjsCheck } from './ejs-check';
 export { didYouMean } from './suggest';
+export { seal, unseal, reseal, inspect, diffFiles, formatDiff, contentHash, defaultBundleVersion, BundleError, type BundleHeader, type BundleErrorCode, type ConfigDiff } from './bundle';
+export { createOrgSource, publishBundle, type OrgSource, type OrgSourceOptions, type OrgSourceStatus, type ReloadResult } from './source';

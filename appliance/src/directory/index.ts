@@ -7,3 +7,4 @@ export {
   unmatchedOverrides,
 } from './snapshot';
 export { loadDirectoryFile, parseDirectoryFile } from './file';
+export { createGraphDirectorySource, createGraphClient, USER_SELECT, GRAPH_SCOPE, type GraphDirectoryOptions, type GraphDirectorySource } from './graph';

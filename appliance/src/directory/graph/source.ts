@@ -1,0 +1,299 @@
+// The directory from Microsoft Graph, app-only with User.Read.All and
+// GroupMember.Read.All and nothing more. A full load of the users (paged),
+// then incremental refreshes with the users delta query; transitive
+// membership of the groups the rules name; user photos on demand, cached in
+// memory with a size cap. The snapshot lives in memory only. A refresh that
+// fails keeps the last good snapshot, and is counted.
+import { ResponseType, type Client, GraphError } from '@microsoft/microsoft-graph-client';
+import type { TokenCredential } from '@azure/identity';
+import type { Logger, SignetMetrics } from '../../observability';
+import type { DirectorySnapshot, DirectoryUser } from '../types';
+import { applyUserOverrides, createDirectorySnapshot } from '../snapshot';
+import { createGraphClient } from './client';
+
+export const USER_SELECT = [
+  'id', 'mail', 'proxyAddresses', 'displayName', 'givenName', 'surname', 'jobTitle', 'department', 'companyName',
+  'mobilePhone', 'businessPhones', 'officeLocation', 'streetAddress', 'city', 'state', 'postalCode', 'country',
+  'onPremisesExtensionAttributes',
+];
+const STRING_ATTRIBUTES = USER_SELECT.filter((name) => !['id', 'mail', 'proxyAddresses', 'businessPhones', 'onPremisesExtensionAttributes'].includes(name));
+/** Bound on pages followed in one listing (999 users a page: two million users). */
+const MAX_PAGES = 2000;
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+interface GraphUser {
+  id: string;
+  mail?: string | null;
+  proxyAddresses?: string[] | null;
+  businessPhones?: string[] | null;
+  onPremisesExtensionAttributes?: Record<string, string | null> | null;
+  '@removed'?: { reason: string };
+  [attribute: string]: unknown;
+}
+
+interface Page<T> {
+  value: T[];
+  '@odata.nextLink'?: string;
+  '@odata.deltaLink'?: string;
+}
+
+export interface GraphDirectoryOptions {
+  credential: TokenCredential;
+  /** Groups the rules reference: object ids or display names. */
+  groups?: string[];
+  /** Seconds between delta refreshes; default 300. 0 = no timer (call refresh()). */
+  refreshSeconds?: number;
+  /** Default https://graph.microsoft.com/. */
+  baseUrl?: string;
+  /** Longest a single refresh may spend, retries included; default 120 s. */
+  maxRefreshSeconds?: number;
+  maxRetries?: number;
+  retryDelaySeconds?: number;
+  /** Photos: off unless a size cap is given (bytes per photo). */
+  photoMaxBytes?: number;
+  metrics?: SignetMetrics;
+  logger?: Logger;
+}
+
+export interface GraphDirectorySource {
+  /** Full load (never throws; see status), then refreshes on a timer. */
+  start(): Promise<void>;
+  stop(): void;
+  /** The last good snapshot, with the config's per-user overrides applied; undefined before the first load. */
+  current(): DirectorySnapshot | undefined;
+  /** Per-user attributes from the org config (address → attributes); they win over Graph. */
+  setOverrides(overrides: ReadonlyMap<string, Readonly<Record<string, string>>>): void;
+  /** One refresh now: full load the first time (or when the delta link expired), delta after. */
+  refresh(): Promise<'full' | 'delta' | 'failed'>;
+  /** The user's photo (JPEG bytes) or undefined; cached in memory. */
+  photo(address: string): Promise<Buffer | undefined>;
+  status(): { syncedAt?: Date; users: number; lastError?: string };
+}
+
+function lower(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() ? value.trim().toLowerCase() : undefined;
+}
+
+/** OData string literal content: a quote is doubled. (The Graph SDK does not encode query values; callers do.) */
+function escapeOData(value: string): string {
+  return value.replace(/'/g, "''");
+}
+
+export function createGraphDirectorySource(options: GraphDirectoryOptions): GraphDirectorySource {
+  const maxRefreshMs = (options.maxRefreshSeconds ?? 120) * 1000;
+  let deadline = 0;
+  const client: Client = createGraphClient({
+    credential: options.credential,
+    baseUrl: options.baseUrl,
+    maxRetries: options.maxRetries,
+    retryDelaySeconds: options.retryDelaySeconds,
+    deadline: () => deadline,
+  });
+  const users = new Map<string, GraphUser>(); // by object id
+  const memberships = new Map<string, Set<string>>(); // user id → group labels (ids and names)
+  let deltaLink: string | undefined;
+  let snapshot: DirectorySnapshot | undefined;
+  let overrides: ReadonlyMap<string, Readonly<Record<string, string>>> = new Map();
+  let view: DirectorySnapshot | undefined;
+  let lastError: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<'full' | 'delta' | 'failed'> | undefined;
+  let stopped = false;
+  const photos = new Map<string, Buffer | null>();
+
+  async function* pages<T>(first: string): AsyncGenerator<Page<T>> {
+    let next: string | undefined = first;
+    for (let n = 0; next && n < MAX_PAGES; n++) {
+      const page: Page<T> = await client.api(next).get();
+      yield page;
+      next = page['@odata.nextLink'];
+    }
+    if (next) throw new Error(`more than ${MAX_PAGES} pages from ${first}; refusing to go on`);
+  }
+
+  function toDirectoryUser(user: GraphUser): DirectoryUser | undefined {
+    const aliases = new Set<string>();
+    for (const proxy of user.proxyAddresses ?? []) {
+      const m = /^smtp:(.+)$/i.exec(proxy);
+      if (m) aliases.add(m[1].trim().toLowerCase());
+    }
+    const mail = lower(user.mail) ?? [...aliases][0];
+    if (!mail) return undefined; // no mailbox address: never a sender
+    aliases.delete(mail);
+    const attributes: Record<string, string | undefined> = {};
+    for (const name of STRING_ATTRIBUTES) {
+      const value = user[name];
+      attributes[name] = typeof value === 'string' ? value : undefined;
+    }
+    attributes.businessPhones = user.businessPhones?.length ? user.businessPhones.join(', ') : undefined;
+    for (let i = 1; i <= 15; i++) {
+      const value = user.onPremisesExtensionAttributes?.[`extensionAttribute${i}`];
+      attributes[`extensionAttribute${i}`] = typeof value === 'string' ? value : undefined;
+    }
+    return { id: user.id, mail, aliases: [...aliases], attributes, groups: [...(memberships.get(user.id) ?? [])] };
+  }
+
+  function rebuild(): void {
+    const list: DirectoryUser[] = [];
+    for (const user of users.values()) {
+      const converted = toDirectoryUser(user);
+      if (converted) list.push(converted);
+    }
+    snapshot = createDirectorySnapshot(list, new Date());
+    view = applyUserOverrides(snapshot, overrides);
+  }
+
+  async function loadGroups(): Promise<void> {
+    const next = new Map<string, Set<string>>();
+    for (const ref of options.groups ?? []) {
+      let groups: Array<{ id: string; displayName?: string }>;
+      if (GUID.test(ref)) {
+        // Named by id: fetch its display name too, so rules may use either.
+        groups = [(await client.api(`/groups/${encodeURIComponent(ref.toLowerCase())}?$select=id,displayName`).get()) as { id: string; displayName?: string }];
+      } else {
+        groups = [];
+        for await (const page of pages<{ id: string; displayName?: string }>(`/groups?$filter=${encodeURIComponent(`displayName eq '${escapeOData(ref)}'`)}&$select=id,displayName`)) groups.push(...page.value);
+        if (groups.length === 0) {
+          options.logger?.warn({ event: 'directory_group_not_found', group: ref }, 'a group named in the rules does not exist in the directory');
+          continue;
+        }
+      }
+      for (const group of groups) {
+        const labels = [group.id, ref, ...(group.displayName ? [group.displayName] : [])];
+        for await (const page of pages<{ id: string }>(`/groups/${encodeURIComponent(group.id)}/transitiveMembers/microsoft.graph.user?$select=id`)) {
+          for (const member of page.value) {
+            const set = next.get(member.id) ?? new Set<string>();
+            for (const label of labels) set.add(label);
+            next.set(member.id, set);
+          }
+        }
+      }
+    }
+    memberships.clear();
+    for (const [id, set] of next) memberships.set(id, set);
+  }
+
+  function applyDeltaPage(page: Page<GraphUser>): void {
+    for (const change of page.value) {
+      if (change['@removed']) {
+        users.delete(change.id);
+        continue;
+      }
+      // Delta answers carry at least the changed properties: merge over what we hold.
+      const merged = { ...(users.get(change.id) ?? { id: change.id }) } as GraphUser;
+      for (const [key, value] of Object.entries(change)) if (key !== '__proto__' && !key.startsWith('@')) merged[key] = value;
+      users.set(change.id, merged);
+    }
+  }
+
+  async function full(): Promise<void> {
+    const fresh = new Map<string, GraphUser>();
+    for await (const page of pages<GraphUser>(`/users?$select=${USER_SELECT.join(',')}&$top=999`)) {
+      for (const user of page.value) fresh.set(user.id, user);
+    }
+    // Start change tracking: Graph's first delta round lists everyone once more, then hands out the delta link.
+    let link: string | undefined;
+    const tracked = new Map<string, GraphUser>();
+    for await (const page of pages<GraphUser>(`/users/delta?$select=${USER_SELECT.join(',')}`)) {
+      for (const user of page.value) tracked.set(user.id, user);
+      link = page['@odata.deltaLink'] ?? link;
+    }
+    if (!link) throw new Error('the users delta query ended without a delta link');
+    users.clear();
+    for (const [id, user] of fresh) users.set(id, { ...user, ...tracked.get(id) });
+    deltaLink = link;
+  }
+
+  async function delta(): Promise<void> {
+    let link: string | undefined;
+    for await (const page of pages<GraphUser>(deltaLink!)) {
+      applyDeltaPage(page);
+      link = page['@odata.deltaLink'] ?? link;
+    }
+    if (!link) throw new Error('the users delta query ended without a delta link');
+    deltaLink = link;
+  }
+
+  async function refreshOnce(): Promise<'full' | 'delta' | 'failed'> {
+    deadline = Date.now() + maxRefreshMs;
+    let kind: 'full' | 'delta' = deltaLink ? 'delta' : 'full';
+    try {
+      if (kind === 'delta') {
+        try {
+          await delta();
+        } catch (error) {
+          // 410 Gone: the delta token expired (or the tenant was resynced); start over with a full load.
+          if (!(error instanceof GraphError && error.statusCode === 410)) throw error;
+          deltaLink = undefined;
+          kind = 'full';
+          await full();
+        }
+      } else {
+        await full();
+      }
+      await loadGroups();
+      rebuild();
+      lastError = undefined;
+      options.metrics?.directorySyncs.inc({ source: 'graph', result: 'ok' });
+      options.metrics?.directoryLastSync.set({ source: 'graph' }, snapshot!.syncedAt.getTime() / 1000);
+      options.metrics?.directoryUsers.set({ source: 'graph' }, snapshot!.size);
+      options.logger?.info({ event: 'directory_synced', source: 'graph', kind, users: snapshot!.size }, 'directory refreshed from Microsoft Graph');
+      return kind;
+    } catch (error) {
+      const status = error instanceof GraphError ? ` (${error.statusCode}${error.code ? ` ${error.code}` : ''})` : '';
+      lastError = `${kind} refresh from Microsoft Graph failed${status}: ${error instanceof Error ? error.message : String(error)}`;
+      if (kind === 'full') deltaLink = undefined;
+      options.metrics?.directorySyncs.inc({ source: 'graph', result: 'failed' });
+      options.logger?.error({ event: 'directory_sync_failed', source: 'graph', kind, err: lastError }, 'directory refresh failed; keeping the last good snapshot');
+      return 'failed';
+    }
+  }
+
+  function schedule(): void {
+    const seconds = options.refreshSeconds ?? 300;
+    if (stopped || seconds <= 0) return;
+    timer = setTimeout(() => void source.refresh().finally(schedule), seconds * 1000);
+    timer.unref();
+  }
+
+  const source: GraphDirectorySource = {
+    async start() {
+      stopped = false;
+      await source.refresh();
+      if (!timer) schedule();
+    },
+    stop() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+    },
+    current: () => view,
+    setOverrides(next) {
+      overrides = next;
+      if (snapshot) view = applyUserOverrides(snapshot, overrides);
+    },
+    refresh() {
+      running ??= refreshOnce().finally(() => (running = undefined));
+      return running;
+    },
+    async photo(address) {
+      if (!options.photoMaxBytes) return undefined;
+      const user = view?.lookup(address);
+      if (!user?.id) return undefined;
+      if (photos.has(user.id)) return photos.get(user.id) ?? undefined;
+      let data: Buffer | null = null;
+      try {
+        const body = (await client.api(`/users/${encodeURIComponent(user.id)}/photo/$value`).responseType(ResponseType.ARRAYBUFFER).get()) as ArrayBuffer;
+        data = body.byteLength <= options.photoMaxBytes ? Buffer.from(body) : null;
+        if (!data) options.logger?.warn({ event: 'directory_photo_too_large', bytes: body.byteLength }, 'user photo larger than the cap; not used');
+      } catch (error) {
+        // 404: no photo. Other errors are not cached, so a later message may try again.
+        if (!(error instanceof GraphError && error.statusCode === 404)) return undefined;
+      }
+      photos.set(user.id, data);
+      return data ?? undefined;
+    },
+    status: () => ({ syncedAt: snapshot?.syncedAt, users: snapshot?.size ?? 0, lastError }),
+  };
+  return source;
+}

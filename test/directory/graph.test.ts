@@ -1,0 +1,182 @@
+import { expect } from 'chai';
+import { createDirectorySnapshot } from '../../appliance/src/directory';
+import { createGraphDirectorySource, type GraphDirectorySource } from '../../appliance/src/directory/graph';
+import { createMetrics, type SignetMetrics } from '../../appliance/src/observability';
+import { createAzureCredential, type TokenCredential } from '../../appliance/src/secrets';
+import { startAzureStandin, trustTestCa, useStandinManagedIdentity, type AzureStandin } from '../support/azure-standin';
+import { startGraphStandin, type GraphStandin } from '../support/graph-standin';
+
+const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+const SALES = 'aaaaaaaa-0000-4000-8000-000000000001';
+const EMEA = 'aaaaaaaa-0000-4000-8000-000000000002';
+
+function person(n: number, extra: Record<string, unknown> = {}) {
+  return {
+    id: id(n),
+    mail: `User${n}@Contoso.com`,
+    proxyAddresses: [`SMTP:User${n}@Contoso.com`, `smtp:u${n}@contoso.co.uk`, `X500:/o=ExchangeLabs/cn=u${n}`],
+    displayName: `User ${n}`,
+    givenName: 'User',
+    surname: String(n),
+    jobTitle: 'Engineer',
+    department: 'R&D',
+    companyName: 'Contoso Ltd',
+    mobilePhone: null,
+    businessPhones: ['+44 20 7946 0000', '+44 20 7946 0001'],
+    officeLocation: 'London',
+    streetAddress: '1 Main St',
+    city: 'London',
+    state: null,
+    postalCode: 'EC1A 1BB',
+    country: 'United Kingdom',
+    onPremisesExtensionAttributes: { extensionAttribute1: `cost-${n}`, extensionAttribute2: null },
+    userPrincipalName: `user${n}@contoso.onmicrosoft.com`, // not selected: must not reach the snapshot
+    ...extra,
+  };
+}
+
+async function metric(metrics: SignetMetrics, name: string, labels: Record<string, string>): Promise<number | undefined> {
+  const m = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === name);
+  return m?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
+}
+
+describe('directory from Microsoft Graph (real Graph SDK client against a local stand-in)', () => {
+  let azure: AzureStandin;
+  let graph: GraphStandin;
+  let credential: TokenCredential;
+  let restore: Array<() => void>;
+  let metrics: SignetMetrics;
+  let source: GraphDirectorySource;
+
+  before(async () => {
+    azure = await startAzureStandin();
+    graph = await startGraphStandin();
+    restore = [trustTestCa(azure.caPem), useStandinManagedIdentity(azure)];
+    credential = createAzureCredential({ kind: 'node', managedIdentityClientId: 'graph-reader' });
+    graph.pageSize = 2; // five users → three pages
+    for (let n = 1; n <= 5; n++) graph.upsertUser(person(n));
+    graph.upsertUser({ id: id(9), mail: null, proxyAddresses: [], displayName: 'Meeting Room' }); // no address: not a sender
+    graph.setGroup({ id: EMEA, displayName: 'EMEA', members: [id(3), id(4)] });
+    graph.setGroup({ id: SALES, displayName: "Sales & Partners' Team", members: [id(1), EMEA] });
+    graph.setPhoto(id(1), Buffer.from('\xff\xd8\xff\xe0 small jpeg', 'latin1'));
+    graph.setPhoto(id(2), Buffer.alloc(50_000, 1));
+    metrics = createMetrics({ processMetrics: false });
+    source = createGraphDirectorySource({
+      credential,
+      baseUrl: graph.baseUrl,
+      groups: ["Sales & Partners' Team", EMEA],
+      refreshSeconds: 0,
+      retryDelaySeconds: 1,
+      photoMaxBytes: 10_000,
+      metrics,
+    });
+  });
+  after(async () => {
+    source.stop();
+    for (const undo of restore.reverse()) undo();
+    await graph.close();
+    await azure.close();
+  });
+
+  it('loads every user with paging and $select, maps attributes, aliases and transitive groups', async () => {
+    await source.start();
+    expect(source.status().lastError, source.status().lastError + JSON.stringify(graph.requests)).to.equal(undefined);
+    const snapshot = source.current()!;
+    expect(snapshot.size).to.equal(5);
+    const usersPages = graph.requests.filter((r) => r.path === '/v1.0/users');
+    expect(usersPages.length).to.equal(3);
+    expect(decodeURIComponent(usersPages[0].query)).to.include('$select=id,mail,proxyAddresses,displayName');
+    expect(usersPages.every((r) => r.clientId === 'graph-reader')).to.equal(true);
+    const u1 = snapshot.lookup('U1@contoso.CO.uk')!;
+    expect(u1.mail).to.equal('user1@contoso.com');
+    expect(u1.aliases).to.deep.equal(['u1@contoso.co.uk']);
+    expect(u1.attributes).to.include({ displayName: 'User 1', jobTitle: 'Engineer', businessPhones: '+44 20 7946 0000, +44 20 7946 0001', extensionAttribute1: 'cost-1', country: 'United Kingdom' });
+    expect(u1.attributes.extensionAttribute2).to.equal(undefined);
+    expect(u1.attributes.mobilePhone).to.equal(undefined);
+    expect(u1.attributes).to.not.have.property('userPrincipalName');
+    // Sales contains user 1 directly and users 3 and 4 through EMEA; the group was named by display name.
+    expect(snapshot.lookup('user3@contoso.com')!.groups).to.include.members([SALES, "Sales & Partners' Team", EMEA, 'EMEA']);
+    expect(u1.groups).to.include.members([SALES, "Sales & Partners' Team"]).and.not.include(EMEA);
+    expect(snapshot.lookup('user2@contoso.com')!.groups).to.deep.equal([]);
+    expect(graph.requests.some((r) => r.path === '/v1.0/groups' && decodeURIComponent(r.query).includes("displayName eq 'Sales & Partners'' Team'"))).to.equal(true);
+    expect(await metric(metrics, 'signet_directory_users', { source: 'graph' })).to.equal(5);
+    expect(await metric(metrics, 'signet_directory_syncs_total', { source: 'graph', result: 'ok' })).to.equal(1);
+    expect(await metric(metrics, 'signet_directory_last_sync_timestamp_seconds', { source: 'graph' })).to.be.greaterThan(0);
+  });
+
+  it('delta refresh picks up a changed job title, a new user and a removed user', async () => {
+    graph.upsertUser({ ...person(2), jobTitle: 'Head of Engineering' });
+    graph.upsertUser(person(6));
+    graph.removeUser(id(5));
+    const before = graph.requests.length;
+    expect(await source.refresh()).to.equal('delta');
+    const after = graph.requests.slice(before);
+    expect(after.some((r) => r.path === '/v1.0/users')).to.equal(false);
+    expect(after.filter((r) => r.path === '/v1.0/users/delta').every((r) => r.query.includes('deltatoken'))).to.equal(true);
+    const snapshot = source.current()!;
+    expect(snapshot.lookup('user2@contoso.com')!.attributes.jobTitle).to.equal('Head of Engineering');
+    expect(snapshot.lookup('user5@contoso.com')).to.equal(undefined);
+    expect(snapshot.lookup('user6@contoso.com')!.attributes.displayName).to.equal('User 6');
+    expect(snapshot.size).to.equal(5);
+  });
+
+  it('per-user attributes from the config override Graph', () => {
+    source.setOverrides(new Map([['u1@contoso.co.uk', { jobTitle: 'Chief Example Officer', pronouns: 'they/them' }]]));
+    const u1 = source.current()!.lookup('user1@contoso.com')!;
+    expect(u1.attributes).to.include({ jobTitle: 'Chief Example Officer', pronouns: 'they/them', department: 'R&D' });
+    source.setOverrides(new Map());
+  });
+
+  it('honours 429 with Retry-After and then succeeds', async () => {
+    graph.throttle(2, 1);
+    const before = graph.requests.length;
+    expect(await source.refresh()).to.equal('delta');
+    const statuses = graph.requests.slice(before).map((r) => r.status);
+    expect(statuses.slice(0, 3)).to.deep.equal([429, 429, 200]);
+    expect(source.status().lastError).to.equal(undefined);
+  });
+
+  it('a failed refresh keeps the last good snapshot and is counted; a throttle beyond the time cap gives up', async () => {
+    const good = source.current()!;
+    graph.upsertUser({ ...person(3), jobTitle: 'Changed while Graph fails' });
+    graph.fail(1, 500);
+    expect(await source.refresh()).to.equal('failed');
+    expect(source.current()).to.equal(good);
+    expect(source.status().lastError).to.match(/delta refresh from Microsoft Graph failed \(500/);
+    expect(await metric(metrics, 'signet_directory_syncs_total', { source: 'graph', result: 'failed' })).to.equal(1);
+
+    // Retry-After longer than the whole refresh may take: no waiting, the refresh fails at once.
+    const capped = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0, maxRefreshSeconds: 5, metrics: createMetrics({ processMetrics: false }) });
+    graph.throttle(1, 3600);
+    expect(await capped.refresh()).to.equal('failed');
+    expect(capped.status().lastError).to.match(/429/);
+    expect(capped.current()).to.equal(undefined);
+
+    // The next refresh recovers and sees the change.
+    expect(await source.refresh()).to.equal('delta');
+    expect(source.current()!.lookup('user3@contoso.com')!.attributes.jobTitle).to.equal('Changed while Graph fails');
+  });
+
+  it('starts over with a full load when the delta token has expired (410)', async () => {
+    graph.expireDeltaTokens();
+    graph.upsertUser({ ...person(4), department: 'Sales' });
+    expect(await source.refresh()).to.equal('full');
+    expect(source.current()!.lookup('user4@contoso.com')!.attributes.department).to.equal('Sales');
+  });
+
+  it('fetches photos once, caches them, and ignores photos over the size cap or missing', async () => {
+    const photo = await source.photo('user1@contoso.com');
+    expect(photo?.toString('latin1')).to.equal('\xff\xd8\xff\xe0 small jpeg');
+    const before = graph.requests.length;
+    await source.photo('USER1@contoso.com');
+    expect(graph.requests.length).to.equal(before);
+    expect(await source.photo('user2@contoso.com')).to.equal(undefined);
+    expect(await source.photo('user3@contoso.com')).to.equal(undefined);
+    expect(await source.photo('nobody@contoso.com')).to.equal(undefined);
+  });
+
+  it('produces snapshots the local directory code can also build (same shape)', () => {
+    const copy = createDirectorySnapshot(source.current()!.users());
+    expect(copy.size).to.equal(source.current()!.size);
+  });
+});

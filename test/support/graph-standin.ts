@@ -1,0 +1,205 @@
+// A local stand-in for the parts of Microsoft Graph v1.0 the directory uses,
+// over HTTPS on 127.0.0.1 (test CA and tokens shared with the Azure stand-in),
+// so the real @microsoft/microsoft-graph-client runs its own request code:
+//   GET /v1.0/users?$select&$top                 paged with @odata.nextLink
+//   GET /v1.0/users/delta?$select                 paged, ends with @odata.deltaLink;
+//       …/users/delta?$deltatoken=N               changes since N (@removed for deleted users)
+//   GET /v1.0/groups?$filter=displayName eq '…'   (&$select)      GET /v1.0/groups/{id}?$select=id,displayName
+//   GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user?$select=id   paged, nested groups expanded
+//   GET /v1.0/users/{id}/photo/$value
+// Requests need a bearer token issued for https://graph.microsoft.com. On
+// demand it answers 429 with Retry-After (throttling) or fails with a status.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { GRAPH_RESOURCE, standinIdentity } from './azure-standin';
+
+export interface StandinUser {
+  id: string;
+  mail: string | null;
+  [property: string]: unknown;
+}
+
+export interface StandinGroup {
+  id: string;
+  displayName: string;
+  /** User ids and group ids (nested groups). */
+  members: string[];
+}
+
+export interface GraphStandin {
+  /** Base URL to give the Graph client: https://127.0.0.1:PORT/ */
+  readonly baseUrl: string;
+  /** Page size for every paged answer (small in tests to force paging). */
+  pageSize: number;
+  readonly requests: Array<{ method: string; path: string; query: string; clientId?: string; status: number }>;
+  upsertUser(user: StandinUser): void;
+  removeUser(id: string): void;
+  setGroup(group: StandinGroup): void;
+  setPhoto(id: string, data: Buffer): void;
+  /** The next `count` requests get 429 with `Retry-After: seconds`. */
+  throttle(count: number, retryAfterSeconds: number): void;
+  /** The next `count` requests fail with `status`. */
+  fail(count: number, status: number): void;
+  /** Make delta links issued so far answer 410 Gone (expired token). */
+  expireDeltaTokens(): void;
+  close(): Promise<void>;
+}
+
+export async function startGraphStandin(): Promise<GraphStandin> {
+  const identity = await standinIdentity();
+  const cert = await identity.ca.issueServer();
+  const users = new Map<string, StandinUser>();
+  const changed = new Map<string, number>(); // id → sequence of last change
+  const removed = new Map<string, number>(); // id → sequence of removal
+  const groups = new Map<string, StandinGroup>();
+  const photos = new Map<string, Buffer>();
+  const requests: GraphStandin['requests'] = [];
+  let sequence = 0;
+  let oldestValidToken = 0;
+  let throttled = { count: 0, seconds: 0 };
+  let failing = { count: 0, status: 500 };
+  let baseUrl = '';
+
+  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json;odata.metadata=minimal', 'content-length': Buffer.byteLength(text), 'request-id': String(Math.random()).slice(2), ...headers });
+    res.end(text);
+    requests[requests.length - 1].status = status;
+  };
+  const error = (res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}) =>
+    send(res, status, { error: { code, message, innerError: { date: new Date().toISOString() } } }, headers);
+
+  const select = (user: StandinUser, fields: string[] | undefined) => {
+    if (!fields) return { ...user };
+    const out: Record<string, unknown> = { id: user.id };
+    for (const field of fields) out[field] = user[field] ?? null;
+    return out;
+  };
+
+  function page<T>(res: ServerResponse, items: T[], url: URL, extra: Record<string, unknown> = {}, finalLink?: Record<string, string>): void {
+    const skip = Number(url.searchParams.get('$skiptoken') ?? 0);
+    const top = Math.min(Number(url.searchParams.get('$top') ?? 100) || 100, graph.pageSize);
+    const slice = items.slice(skip, skip + top);
+    const body: Record<string, unknown> = { '@odata.context': `${baseUrl}v1.0/$metadata`, ...extra, value: slice };
+    if (skip + top < items.length) {
+      const next = new URL(url);
+      next.searchParams.set('$skiptoken', String(skip + top));
+      body['@odata.nextLink'] = next.toString();
+    } else if (finalLink) {
+      Object.assign(body, finalLink);
+    }
+    send(res, 200, body);
+  }
+
+  function transitiveUsers(groupId: string, seen = new Set<string>()): string[] {
+    if (seen.has(groupId)) return [];
+    seen.add(groupId);
+    const out = new Set<string>();
+    for (const member of groups.get(groupId)?.members ?? []) {
+      if (groups.has(member)) for (const id of transitiveUsers(member, seen)) out.add(id);
+      else if (users.has(member)) out.add(member);
+    }
+    return [...out];
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', baseUrl);
+    requests.push({ method: req.method ?? '', path: url.pathname, query: url.search, status: 0 });
+    const clientId = identity.verify(req.headers.authorization, GRAPH_RESOURCE);
+    requests[requests.length - 1].clientId = clientId;
+    if (!clientId) return error(res, 401, 'InvalidAuthenticationToken', 'Access token is empty or invalid.');
+    if (throttled.count > 0) {
+      throttled.count--;
+      return error(res, 429, 'TooManyRequests', 'Too many requests.', { 'retry-after': String(throttled.seconds) });
+    }
+    if (failing.count > 0) {
+      failing.count--;
+      return error(res, failing.status, 'generalException', 'The stand-in was told to fail.');
+    }
+    if (req.method !== 'GET') return error(res, 405, 'Request_BadRequest', 'read-only stand-in');
+    const fields = url.searchParams.get('$select')?.split(',');
+    const path = decodeURIComponent(url.pathname);
+    let m: RegExpExecArray | null;
+    if (path === '/v1.0/users') {
+      return page(res, [...users.values()].map((u) => select(u, fields)), url);
+    }
+    if (path === '/v1.0/users/delta') {
+      const token = url.searchParams.get('$deltatoken');
+      const deltaLink = () => {
+        const link = new URL(`${baseUrl}v1.0/users/delta`);
+        if (fields) link.searchParams.set('$select', fields.join(','));
+        link.searchParams.set('$deltatoken', String(sequence));
+        return { '@odata.deltaLink': link.toString() };
+      };
+      if (token === null) return page(res, [...users.values()].map((u) => select(u, fields)), url, {}, deltaLink());
+      const since = Number(token);
+      if (!(since >= oldestValidToken)) return error(res, 410, 'syncStateNotFound', 'The delta token has expired; start a new round.');
+      const changes: unknown[] = [];
+      for (const [id, at] of changed) if (at > since && users.has(id)) changes.push(select(users.get(id)!, fields));
+      for (const [id, at] of removed) if (at > since) changes.push({ id, '@removed': { reason: 'deleted' } });
+      // The token in the link is the sequence now; paging of a delta round keeps the original `since`.
+      return page(res, changes, url, {}, deltaLink());
+    }
+    if ((m = /^\/v1\.0\/users\/([^/]+)\/photo\/\$value$/.exec(path))) {
+      const photo = photos.get(m[1]);
+      if (!photo) return error(res, 404, 'ImageNotFound', 'The photo wasn\'t found.');
+      res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': photo.length });
+      requests[requests.length - 1].status = 200;
+      return void res.end(photo);
+    }
+    if (path === '/v1.0/groups') {
+      const filter = /^displayName eq '((?:[^']|'')*)'$/.exec(url.searchParams.get('$filter') ?? '');
+      if (!filter) return error(res, 400, 'Request_UnsupportedQuery', 'only $filter=displayName eq \'…\' is supported here');
+      const name = filter[1].replace(/''/g, "'");
+      return page(res, [...groups.values()].filter((g) => g.displayName === name).map((g) => ({ id: g.id, displayName: g.displayName })), url);
+    }
+    if ((m = /^\/v1\.0\/groups\/([^/]+)$/.exec(path))) {
+      const group = groups.get(m[1]);
+      if (!group) return error(res, 404, 'Request_ResourceNotFound', `Resource '${m[1]}' does not exist.`);
+      return send(res, 200, { '@odata.context': `${baseUrl}v1.0/$metadata#groups(id,displayName)/$entity`, id: group.id, displayName: group.displayName });
+    }
+    if ((m = /^\/v1\.0\/groups\/([^/]+)\/transitiveMembers\/microsoft\.graph\.user$/.exec(path))) {
+      if (!groups.has(m[1])) return error(res, 404, 'Request_ResourceNotFound', `Resource '${m[1]}' does not exist.`);
+      return page(res, transitiveUsers(m[1]).map((id) => ({ '@odata.type': '#microsoft.graph.user', id })), url);
+    }
+    return error(res, 400, 'BadRequest', `Unsupported request ${path}`);
+  }
+
+  const server = createServer({ cert: cert.cert, key: cert.key }, handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+
+  const graph: GraphStandin = {
+    baseUrl,
+    pageSize: 100,
+    requests,
+    upsertUser(user) {
+      users.set(user.id, { ...users.get(user.id), ...user });
+      changed.set(user.id, ++sequence);
+      removed.delete(user.id);
+    },
+    removeUser(id) {
+      users.delete(id);
+      changed.delete(id);
+      removed.set(id, ++sequence);
+    },
+    setGroup: (group) => void groups.set(group.id, group),
+    setPhoto: (id, data) => void photos.set(id, data),
+    throttle(count, seconds) {
+      throttled = { count, seconds };
+    },
+    fail(count, status) {
+      failing = { count, status };
+    },
+    expireDeltaTokens() {
+      oldestValidToken = sequence + 1;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  return graph;
+}
