@@ -1,0 +1,147 @@
+// Signet's guard rails as @pulumi/policy policies. Kept apart from the
+// PolicyPack (index.ts) because constructing a PolicyPack starts the
+// analyzer; tests call these validate functions directly.
+import type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy } from '@pulumi/policy';
+
+type Props = Record<string, unknown>;
+
+const INTERNET_SOURCES = new Set(['*', 'internet', 'any', '0.0.0.0/0', '::/0', '0.0.0.0']);
+const ADMIN_PORTS = [22, 3389];
+
+/** Does an NSG port expression ("22", "20-30", "*") cover `port`? */
+export function portRangeCovers(range: string, port: number): boolean {
+  const trimmed = range.trim();
+  if (trimmed === '*') return true;
+  const [from, to] = trimmed.split('-').map((p) => Number(p.trim()));
+  if (from === undefined || Number.isNaN(from)) return false;
+  return to === undefined ? from === port : from <= port && port <= (Number.isNaN(to) ? from : to);
+}
+
+interface RuleLike {
+  name?: string;
+  direction?: string;
+  access?: string;
+  sourceAddressPrefix?: string;
+  sourceAddressPrefixes?: string[];
+  destinationPortRange?: string;
+  destinationPortRanges?: string[];
+}
+
+function exposesAdminPort(rule: RuleLike): number | undefined {
+  if ((rule.direction ?? '').toLowerCase() !== 'inbound' || (rule.access ?? '').toLowerCase() !== 'allow') return undefined;
+  const sources = [rule.sourceAddressPrefix, ...(rule.sourceAddressPrefixes ?? [])].filter((s): s is string => !!s);
+  if (!sources.some((s) => INTERNET_SOURCES.has(s.toLowerCase()))) return undefined;
+  const ports = [rule.destinationPortRange, ...(rule.destinationPortRanges ?? [])].filter((p): p is string => !!p);
+  return ADMIN_PORTS.find((port) => ports.some((range) => portRangeCovers(range, port)));
+}
+
+export const noInternetSshRdp: ResourceValidationPolicy = {
+  name: 'signet-no-internet-ssh-rdp',
+  description: 'No NSG rule admits SSH (22) or RDP (3389) from the internet; operators use Run Command or Bastion.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    const rules: RuleLike[] = args.type === 'azure-native:network:NetworkSecurityGroup'
+      ? ((args.props.securityRules as RuleLike[] | undefined) ?? [])
+      : args.type === 'azure-native:network:SecurityRule' ? [args.props as RuleLike] : [];
+    for (const rule of rules) {
+      const port = exposesAdminPort(rule);
+      if (port !== undefined) report(`rule ${rule.name ?? args.name} admits port ${port} from the internet`);
+    }
+  },
+};
+
+export const keyVaultProtected: ResourceValidationPolicy = {
+  name: 'signet-keyvault-purge-protection-rbac',
+  description: 'Key Vaults use RBAC authorization, soft delete and purge protection, and deny network access by default.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args, report) => {
+    if (args.type !== 'azure-native:keyvault:Vault') return;
+    const p = (args.props.properties ?? {}) as Props & { networkAcls?: { defaultAction?: string } };
+    if (p.enableRbacAuthorization !== true) report('enableRbacAuthorization must be set to true (access policies are not used)');
+    if (p.enablePurgeProtection !== true) report('enablePurgeProtection must be true: deleted keys stay recoverable, so config cannot be destroyed by mistake');
+    if (p.enableSoftDelete === false) report('enableSoftDelete must not be false');
+    if (Array.isArray(p.accessPolicies) && p.accessPolicies.length > 0) report('access policies are not allowed; use RBAC role assignments');
+    if (p.networkAcls?.defaultAction !== 'Deny') report('networkAcls.defaultAction must be Deny');
+  },
+};
+
+const TLS_SETTINGS: Record<string, { path: string[]; allowed: string[] }[]> = {
+  'azure-native:storage:StorageAccount': [{ path: ['minimumTlsVersion'], allowed: ['TLS1_2', 'TLS1_3'] }],
+  'azure-native:web:WebApp': [{ path: ['siteConfig', 'minTlsVersion'], allowed: ['1.2', '1.3'] }],
+  'azure-native:redis:Redis': [{ path: ['minimumTlsVersion'], allowed: ['1.2', '1.3'] }],
+  'azure-native:sql:Server': [{ path: ['minimalTlsVersion'], allowed: ['1.2', '1.3'] }],
+  'azure-native:eventhub:Namespace': [{ path: ['minimumTlsVersion'], allowed: ['1.2', '1.3'] }],
+  'azure-native:servicebus:Namespace': [{ path: ['minimumTlsVersion'], allowed: ['1.2', '1.3'] }],
+};
+
+export const tls12Minimum: ResourceValidationPolicy = {
+  name: 'signet-tls12-minimum',
+  description: 'Resources that have a minimum TLS version setting set it to TLS 1.2 or later (and storage accepts HTTPS only).',
+  enforcementLevel: 'mandatory',
+  validateResource: (args, report) => {
+    for (const setting of TLS_SETTINGS[args.type] ?? []) {
+      const value = setting.path.reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Props)[key] : undefined), args.props);
+      if (typeof value !== 'string' || !setting.allowed.includes(value)) {
+        report(`${setting.path.join('.')} is ${value === undefined ? 'not set (the service default may allow TLS 1.0)' : JSON.stringify(value)}; set ${setting.allowed[0]} or later`);
+      }
+    }
+    if (args.type === 'azure-native:storage:StorageAccount' && args.props.enableHttpsTrafficOnly === false) report('enableHttpsTrafficOnly must not be false');
+  },
+};
+
+function vmViolations(kind: string, props: Props): string[] {
+  const problems: string[] = [];
+  const identity = props.identity as { type?: string } | undefined;
+  if (!identity?.type || identity.type === 'None') problems.push(`${kind} has no managed identity`);
+  const os = (props.osProfile ?? (props.virtualMachineProfile as Props | undefined)?.osProfile) as Props | undefined;
+  if (os) {
+    if (os.adminPassword !== undefined) problems.push(`${kind} sets an admin password`);
+    if (os.windowsConfiguration !== undefined) problems.push(`${kind} is a Windows VM (password login); Signet nodes are Linux`);
+    const linux = os.linuxConfiguration as { disablePasswordAuthentication?: boolean } | undefined;
+    if (linux?.disablePasswordAuthentication !== true) problems.push(`${kind} must set linuxConfiguration.disablePasswordAuthentication: true`);
+  } else if (kind === 'VM' && !props.virtualMachineScaleSet) {
+    problems.push('VM has no osProfile to check (password login cannot be ruled out)');
+  }
+  return problems;
+}
+
+export const vmIdentityNoPassword: ResourceValidationPolicy = {
+  name: 'signet-vm-identity-no-password',
+  description: 'Virtual machines and scale sets run with a managed identity and allow no password login.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args, report) => {
+    if (args.type === 'azure-native:compute:VirtualMachine') vmViolations('VM', args.props).forEach((m) => report(m));
+    if (args.type === 'azure-native:compute:VirtualMachineScaleSet') vmViolations('scale set', args.props).forEach((m) => report(m));
+  },
+};
+
+/** Types that are not placed in a resource group by a `resourceGroupName` input but belong to the tenant anyway. */
+const SCOPED_BY_SCOPE = 'azure-native:authorization:RoleAssignment';
+
+export const tenantResourceGroupOnly: StackValidationPolicy = {
+  name: 'signet-tenant-resource-group-only',
+  description: 'A tenant stack creates exactly one resource group and places every Azure resource (and role assignment scope) inside it.',
+  enforcementLevel: 'mandatory',
+  validateStack: (args: StackValidationArgs, report: ReportViolation) => {
+    const groups = args.resources.filter((r) => r.type === 'azure-native:resources:ResourceGroup');
+    if (groups.length !== 1) {
+      report(`a tenant stack must create exactly one resource group, found ${groups.length}`);
+      if (groups.length === 0) return;
+    }
+    const group = groups[0];
+    const rgName = group?.props.resourceGroupName as string | undefined;
+    if (!rgName || !/^rg-signet-[a-z][a-z0-9-]+$/.test(rgName)) report(`resource group name ${rgName ?? '(unnamed)'} is not rg-signet-<tenant>`, group?.urn);
+    for (const r of args.resources) {
+      if (!r.type.startsWith('azure-native:') || r.type === 'azure-native:resources:ResourceGroup') continue;
+      if (r.type === SCOPED_BY_SCOPE) {
+        const scope = String(r.props.scope ?? '');
+        if (!scope.toLowerCase().includes(`/resourcegroups/${(rgName ?? '').toLowerCase()}/`)) report(`role assignment ${r.name} is scoped outside ${rgName}: ${scope || '(no scope)'}`, r.urn);
+        continue;
+      }
+      if (!('resourceGroupName' in r.props)) continue; // e.g. provider-level resources
+      if (r.props.resourceGroupName !== rgName) report(`${r.type} ${r.name} is in resource group ${String(r.props.resourceGroupName)}, not the tenant's ${rgName}`, r.urn);
+    }
+  },
+};
+
+export const signetPolicies = [noInternetSshRdp, keyVaultProtected, tls12Minimum, vmIdentityNoPassword, tenantResourceGroupOnly];

@@ -1,0 +1,143 @@
+// The policy pack's rules run against the resources the example stack
+// declares (their mocked inputs): the real stack passes every rule, and a
+// deliberately bad variant of each resource is caught by the matching rule.
+// Pulumi has no official policy test harness (pulumi-policy#445), so this
+// builds the validation arguments the analyzer would pass.
+import { expect } from 'chai';
+import type { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from '@pulumi/policy';
+import { parseStackConfig } from '../../infra/config';
+import { keyVaultProtected, noInternetSshRdp, portRangeCovers, signetPolicies, tenantResourceGroupOnly, tls12Minimum, vmIdentityNoPassword } from '../../infra/policy/policies';
+import { createTenantStack } from '../../infra/stack';
+import { REPO_ROOT, runUnderMocks, type RecordedResource, type StackRun } from './support/harness';
+import { fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
+
+/** Plain-data copy (the recorded inputs are JSON-shaped). */
+function clone<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+function resourceArgs(r: { type: string; name: string; urn: string; inputs: Record<string, unknown> }): ResourceValidationArgs & PolicyResource {
+  const notApplicable = (reason?: string): never => { throw new Error(`not applicable: ${reason ?? ''}`); };
+  return {
+    type: r.type, name: r.name, urn: r.urn, props: r.inputs,
+    opts: { protect: false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [] } as unknown as ResourceValidationArgs['opts'],
+    stackTags: new Map(), dependencies: [], propertyDependencies: {},
+    isType: () => false, asType: () => undefined, getConfig: <T>() => ({}) as T, notApplicable,
+  } as unknown as ResourceValidationArgs & PolicyResource;
+}
+
+async function violationsOf(policy: ResourceValidationPolicy, r: { type: string; name: string; urn: string; inputs: Record<string, unknown> }): Promise<string[]> {
+  const found: string[] = [];
+  const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource];
+  for (const validate of validations) await validate?.(resourceArgs(r), (message) => found.push(message));
+  return found;
+}
+
+async function stackViolations(policy: StackValidationPolicy, resources: RecordedResource[]): Promise<string[]> {
+  const found: string[] = [];
+  await policy.validateStack({
+    resources: resources.map(resourceArgs), stackTags: new Map(), getConfig: <T>() => ({}) as T,
+    notApplicable: (reason?: string): never => { throw new Error(reason); },
+  }, (message) => found.push(message));
+  return found;
+}
+
+describe('infra: policy pack', function () {
+  let artifact: ArtifactFixture;
+  let run: StackRun<unknown>;
+
+  before(async function () {
+    artifact = placeholderArtifact();
+    run = await runUnderMocks('policy', () => createTenantStack(parseStackConfig(fabrikam(artifact.path)), { baseDir: REPO_ROOT }));
+  });
+  after(() => artifact.cleanup());
+
+  it('passes every rule for the real stack', async function () {
+    const all: string[] = [];
+    for (const policy of signetPolicies) {
+      if ('validateStack' in policy) all.push(...await stackViolations(policy, run.resources));
+      else for (const r of run.resources) all.push(...(await violationsOf(policy, r)).map((m) => `${r.name}: ${m}`));
+    }
+    expect(all).to.deep.equal([]);
+  });
+
+  it('catches an NSG rule that opens SSH or RDP to the internet (also through port ranges and *)', async function () {
+    const nsg = clone(run.one('azure-native:network:NetworkSecurityGroup', 'nsg-nodes'));
+    const base = { direction: 'Inbound', access: 'Allow', protocol: 'Tcp', sourcePortRange: '*', destinationAddressPrefix: '*', priority: 200 };
+    for (const bad of [
+      { name: 'ssh', sourceAddressPrefix: 'Internet', destinationPortRange: '22' },
+      { name: 'rdp-range', sourceAddressPrefix: '*', destinationPortRange: '3000-4000' },
+      { name: 'any-port', sourceAddressPrefixes: ['0.0.0.0/0'], destinationPortRange: '*' },
+    ]) {
+      const variant = clone(nsg);
+      (variant.inputs.securityRules as unknown[]).push({ ...base, ...bad });
+      expect(await violationsOf(noInternetSshRdp, variant), bad.name).to.have.length(1);
+    }
+    const standalone = { type: 'azure-native:network:SecurityRule', name: 'r', urn: 'urn:r', inputs: { ...base, name: 'r', sourceAddressPrefix: 'Internet', destinationPortRanges: ['22'] } };
+    expect(await violationsOf(noInternetSshRdp, standalone)).to.have.length(1);
+    // SSH from an operator range is not "from the internet".
+    const fromOperators = clone(nsg);
+    (fromOperators.inputs.securityRules as unknown[]).push({ ...base, name: 'ops', sourceAddressPrefix: '203.0.113.0/28', destinationPortRange: '22' });
+    expect(await violationsOf(noInternetSshRdp, fromOperators)).to.deep.equal([]);
+  });
+
+  it('catches a Key Vault without purge protection, without RBAC, or open by default', async function () {
+    const vault = run.one('azure-native:keyvault:Vault', 'kv');
+    const mutate = async (change: (p: Record<string, unknown>) => void) => {
+      const variant = clone(vault);
+      change(variant.inputs.properties as Record<string, unknown>);
+      return violationsOf(keyVaultProtected, variant);
+    };
+    expect(await mutate((p) => { p.enablePurgeProtection = false; })).to.have.length(1);
+    expect(await mutate((p) => { delete p.enableRbacAuthorization; })).to.have.length(1);
+    expect(await mutate((p) => { (p.networkAcls as Record<string, unknown>).defaultAction = 'Allow'; })).to.have.length(1);
+    expect(await mutate((p) => { p.accessPolicies = [{ objectId: 'x' }]; })).to.have.length(1);
+  });
+
+  it('catches storage below TLS 1.2 or with the setting left to the default', async function () {
+    const account = run.one('azure-native:storage:StorageAccount', 'st');
+    for (const bad of ['TLS1_0', 'TLS1_1', undefined]) {
+      const variant = clone(account);
+      if (bad === undefined) delete variant.inputs.minimumTlsVersion; else variant.inputs.minimumTlsVersion = bad;
+      expect(await violationsOf(tls12Minimum, variant), String(bad)).to.have.length(1);
+    }
+    const web = { type: 'azure-native:web:WebApp', name: 'w', urn: 'urn:w', inputs: { siteConfig: { minTlsVersion: '1.0' } } };
+    expect(await violationsOf(tls12Minimum, web)).to.have.length(1);
+  });
+
+  it('catches VMs without a managed identity or with password login', async function () {
+    const vm = run.one('azure-native:compute:VirtualMachine', 'vm-node0');
+    const mutate = async (change: (p: Record<string, unknown>) => void) => {
+      const variant = clone(vm);
+      change(variant.inputs);
+      return violationsOf(vmIdentityNoPassword, variant);
+    };
+    expect(await mutate((p) => { delete p.identity; })).to.have.length(1);
+    expect(await mutate((p) => { ((p.osProfile as Record<string, unknown>).linuxConfiguration as Record<string, unknown>).disablePasswordAuthentication = false; })).to.have.length(1);
+    expect(await mutate((p) => { (p.osProfile as Record<string, unknown>).adminPassword = 'Passw0rd!'; })).to.have.length(1);
+  });
+
+  it('catches a resource or role assignment outside the tenant\'s resource group, and a second group', async function () {
+    const resources = clone(run.resources);
+    const vm = resources.find((r) => r.name === 'fabrikam-vm-node0') as RecordedResource;
+    vm.inputs.resourceGroupName = 'rg-shared';
+    expect(await stackViolations(tenantResourceGroupOnly, resources)).to.have.length(1);
+
+    const wide = clone(run.resources);
+    const ra = wide.find((r) => r.type === 'azure-native:authorization:RoleAssignment') as RecordedResource;
+    ra.inputs.scope = '/subscriptions/11111111-2222-3333-4444-555555555555';
+    expect(await stackViolations(tenantResourceGroupOnly, wide)).to.have.length(1);
+
+    const twoGroups = clone(run.resources);
+    twoGroups.push({ ...clone(run.one('azure-native:resources:ResourceGroup', 'rg')), name: 'extra' });
+    expect(await stackViolations(tenantResourceGroupOnly, twoGroups)).to.have.length.greaterThan(0);
+  });
+
+  it('reads NSG port expressions correctly', function () {
+    expect(portRangeCovers('22', 22)).to.equal(true);
+    expect(portRangeCovers('20-30', 22)).to.equal(true);
+    expect(portRangeCovers('*', 3389)).to.equal(true);
+    expect(portRangeCovers('25', 22)).to.equal(false);
+    expect(portRangeCovers('3390-4000', 3389)).to.equal(false);
+  });
+});
