@@ -249,8 +249,8 @@ describe('exchange: connector scripts', () => {
     it('names the file and each bad field', () => {
       const data = JSON.parse(readFileSync(FIXTURE, 'utf8'));
       delete data.certificateDomain;
-      data.nodes[1].healthUrl = 'not a url';
-      expect(() => parseStackOutputs(data, 'contoso.json')).to.throw(/contoso\.json[\s\S]*certificateDomain[\s\S]*nodes\.1\.healthUrl/);
+      data.nodes[1].fqdn = 'not a host';
+      expect(() => parseStackOutputs(data, 'contoso.json')).to.throw(/contoso\.json[\s\S]*certificateDomain[\s\S]*nodes\.1\.fqdn/);
     });
   });
 

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createMetrics, type SignetMetrics } from '../../appliance/src/observability';
-import { collectStatus, formatStatusTable, normalizeNodeUrl, readMetrics } from '../../appliance/src/fleet';
+import { collectStatus, formatStatusTable, loadStackOutputs, nodeHealthUrl, normalizeNodeUrl, readMetrics } from '../../appliance/src/fleet';
 
 const ROOT = resolve(__dirname, '../..');
 
@@ -140,6 +140,12 @@ describe('fleet: signet status', function () {
     }
   });
 
+  it('finds each node at its private address and the stack\'s HTTP port (or its public name)', () => {
+    const outputs = loadStackOutputs(join(ROOT, 'test/fixtures/stack-outputs.json'));
+    expect(outputs.nodes.map((n) => nodeHealthUrl(outputs, n))).to.deep.equal(['http://10.40.1.4:9025', 'http://10.40.1.5:9025']);
+    expect(nodeHealthUrl(outputs, outputs.nodes[0]!, 'fqdn')).to.equal('http://signet-contoso-node0.westeurope.cloudapp.azure.com:9025');
+  });
+
   it('normalizes node URLs and refuses what is not one', () => {
     expect(normalizeNodeUrl('http://node-1:8080/')).to.equal('http://node-1:8080');
     expect(normalizeNodeUrl('http://node-1:8080/readyz')).to.equal('http://node-1:8080');
@@ -161,8 +167,8 @@ describe('fleet: signet status', function () {
     expect(bad.status).to.equal(1);
     const parsed = JSON.parse(bad.stdout) as Array<{ name: string; ready: boolean }>;
     expect(parsed.map((s) => [s.name, s.ready])).to.deep.equal([
-      ['node-1', true],
-      ['node-2', false],
+      ['node0', true],
+      ['node1', false],
     ]);
   });
 
