@@ -162,7 +162,8 @@ export class Monitoring extends pulumi.ComponentResource {
       }, { parent: this, dependsOn: [origin] });
       this.dashboardUrl = pulumi.interpolate`https://${endpoint.hostName}/d/signet`;
     } else {
-      this.dashboardUrl = pulumi.output(`http://${privateIp}:3000/d/signet (private: reach it through Bastion)`);
+      // No public listener: the URL is private (reach it through Bastion or a VPN).
+      this.dashboardUrl = pulumi.output(`http://${privateIp}:3000/d/signet`);
     }
     this.registerOutputs({ dashboardUrl: this.dashboardUrl });
   }

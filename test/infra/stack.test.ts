@@ -10,6 +10,7 @@ import { EXCHANGE_ONLINE_RANGES, parseStackConfig, type StackConfig } from '../.
 import { STACK_OUTPUT_NAMES, type StackOutputs } from '../../infra/outputs';
 import { createTenantStack } from '../../infra/stack';
 import { parseRelayConfig } from '../../appliance/src/smtp';
+import { parseStackOutputs } from '../../appliance/src/fleet';
 import { AZURE_TENANT_ID, REPO_ROOT, runUnderMocks, SUBSCRIPTION_ID, type RecordedResource, type StackRun } from './support/harness';
 import { fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
 
@@ -286,5 +287,12 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     expect(run.outputs.configBundleUrl).to.match(/^https:\/\/stfabrikam[a-z0-9]{6}\.blob\.core\.windows\.net\/config\/org-config\.sealed$/);
     expect(run.outputs.nodes.map((n) => n.fqdn)).to.deep.equal(vms().map((_, i) => `signet-fabrikam-n${i}-${run.outputs.vaultName.slice(-6)}.westeurope.cloudapp.azure.com`));
     expect(run.outputs.devCaCertificatePem).to.match(/^-----BEGIN CERTIFICATE-----/);
+  });
+
+  it('produces outputs the operator CLI reads (`signet connectors`, `signet status`)', function () {
+    const parsed = parseStackOutputs(JSON.parse(JSON.stringify(run.outputs)), 'pulumi stack output --json');
+    expect(parsed.smartHostFqdn).to.equal(config.certificateDomain);
+    expect(parsed.nodes.map((n) => n.certificateThumbprint)).to.deep.equal(run.outputs.nodes.map((n) => n.certificateThumbprint));
+    expect(parsed.httpPort).to.equal(config.httpPort);
   });
 });
