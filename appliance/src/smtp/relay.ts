@@ -7,8 +7,8 @@
 // final dot: no queue, no disk, nothing half-delivered, nothing lost.
 import { BlockList, isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
-import { SMTPConnection as ServerConnection } from 'smtp-server/lib/smtp-connection.js';
+import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
+import { FAST_START_AVAILABLE, RelayServer, type ServerConnection } from './fast-server';
 import { recordCertificateExpiry, type Logger, type SignetMetrics, type Outcome } from '../observability';
 import type { Engine, EngineResult } from '../signature';
 import { checkClientIdentity } from './client-identity';
@@ -64,7 +64,6 @@ export class SmtpReplyError extends Error {
 }
 
 const reply = (code: number, enhanced: string, text: string) => new SmtpReplyError(code, `${enhanced} ${text}`);
-const OWN_ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
 
 /** Mirrors a downstream refusal upstream: same code (421 becomes 451: only this transaction ends), same enhanced code. */
 function mirror(downstream: SmtpReply): SmtpReplyError {
@@ -116,65 +115,6 @@ function buildBlockList(cidrs: readonly string[]): BlockList | undefined {
     list.addSubnet(network, Number(prefix ?? (type === 'ipv4' ? 32 : 128)), type);
   }
   return list;
-}
-
-/**
- * smtp-server with two deliberate changes to how a connection starts:
- *
- * - No 100 ms early-talker pause. smtp-server 3.x waits a fixed 100 ms before
- *   greeting every connection (not configurable) to catch spam bots that talk
- *   before the greeting. Every client of this relay must present a certificate
- *   from the configured CA (and may be limited to Exchange Online's networks),
- *   so the pause only adds latency to every connection. A client talking
- *   before the greeting is still refused: smtp-server ignores input until the
- *   greeting is sent. If a future smtp-server lacks the internals used here,
- *   the connection falls back to its normal start (with the pause).
- * - Replies whose text already starts with an enhanced status code are sent as
- *   is, so the relay's own codes (5.7.1, 4.4.1, 5.4.6, mirrored downstream
- *   codes) are not overridden by smtp-server's generic per-code mapping.
- *
- * Reverse DNS is off (disableReverseLookup): identity is the certificate, PTR
- * data is controlled by the peer, and a lookup per connection is latency and a
- * dependency on DNS for nothing.
- */
-/** smtp-server internals needed to start a connection without the early-talker pause are present. */
-export const FAST_START_AVAILABLE = typeof ServerConnection.prototype._setListeners === 'function' && typeof ServerConnection.prototype.connectionReady === 'function';
-
-class RelayServer extends SMTPServer {
-  constructor(
-    options: SMTPServerOptions,
-    private readonly onConnection: (connection: Connection) => void,
-    /** RSET, EHLO and HELO end the transaction in progress; smtp-server has no hook for them. */
-    private readonly onReset: (session: SMTPServerSession) => void,
-  ) {
-    super(options);
-  }
-
-  override connect(socket: Parameters<SMTPServer['connect']>[0], socketOptions?: Parameters<SMTPServer['connect']>[1]): void {
-    const connection = new ServerConnection(this, socket, socketOptions);
-    const send = connection.send.bind(connection);
-    connection.send = (code: number, data?: string | string[] | null, context?: string | false) =>
-      send(code, data, typeof data === 'string' && OWN_ENHANCED.test(data) ? false : context);
-    type Handler = (command: Buffer, callback: () => void) => void;
-    const handlers = connection as unknown as Record<string, Handler | undefined>;
-    for (const name of ['handler_RSET', 'handler_EHLO', 'handler_HELO']) {
-      const original = handlers[name];
-      if (typeof original !== 'function') continue;
-      handlers[name] = (command, callback) => {
-        this.onReset(connection.session);
-        original.call(connection, command, callback);
-      };
-    }
-    this.connections.add(connection);
-    connection.on('error', (err: Error) => this._onError(err));
-    connection.on('connect', (data: Parameters<SMTPServer['_onClientConnect']>[0]) => this._onClientConnect(data));
-    this.onConnection(connection);
-    if (FAST_START_AVAILABLE) {
-      connection._setListeners(() => connection.connectionReady());
-    } else {
-      connection.init();
-    }
-  }
 }
 
 export interface RelayStatus {

@@ -6,7 +6,8 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import type { SMTPServerSession } from 'smtp-server';
+import { RelayServer } from '../fast-server';
 
 export interface SinkMessage {
   id: number;
@@ -61,7 +62,8 @@ export async function startSink(options: SinkOptions): Promise<DevSink> {
   const replyError = (r: { code: number; message: string }) => Object.assign(new Error(r.message), { responseCode: r.code });
   const sockets = new WeakMap<SMTPServerSession, TLSSocket>();
 
-  const server = new SMTPServer({
+  // started without smtp-server's 100 ms early-talker pause, like the relay (see fast-server.ts)
+  const server = new RelayServer({
     name: 'sink.test.invalid',
     key: options.key,
     cert: options.cert,
