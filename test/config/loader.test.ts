@@ -353,6 +353,11 @@ describe('organization config: every problem reported with file, path and line',
     expect(issues.filter((i) => i.file === 'rules.yaml')).to.deep.equal([]);
   });
 
+  it('an unreadable org.yaml does not make every template\'s image unknown', () => {
+    const issues = issuesOf(withFile(files, 'org.yaml', 'orgId: contoso\nimages: [\n'));
+    expect(issues.map((i) => i.file)).to.deep.equal(['org.yaml']);
+  });
+
   it('missing org.yaml and rules.yaml, and an empty file', () => {
     const copy = new Map(files);
     copy.delete('org.yaml');

@@ -193,6 +193,8 @@ export function loadOrgFromFiles(files: ReadonlyMap<string, Buffer>, origin: Org
   let org: OrgFile | undefined;
   const acceptedDomains: string[] = [];
   const images = new Map<string, ImageAsset>();
+  // When org.yaml is missing or unreadable, its images are unknown: do not blame every template for them.
+  let imagesKnown = false;
   if (!orgBytes) {
     issue(ORG_FILE, [], 'missing: every organization folder has an org.yaml (orgId, acceptedDomains)');
   } else {
@@ -200,6 +202,7 @@ export function loadOrgFromFiles(files: ReadonlyMap<string, Buffer>, origin: Org
     issues.push(...read.issues);
     org = read.value;
     const raw = isRecord(read.yaml.data) ? read.yaml.data : {};
+    imagesKnown = isRecord(read.yaml.data);
     const seenDomains = new Map<string, number>();
     asArray(raw.acceptedDomains).forEach((value, i) => {
       const domain = asString(value)?.toLowerCase();
@@ -304,7 +307,7 @@ export function loadOrgFromFiles(files: ReadonlyMap<string, Buffer>, origin: Org
 
   // ---- images named by templates and add-ons
   for (const ref of imageRefs) {
-    if (images.has(ref.id)) continue;
+    if (!imagesKnown || images.has(ref.id)) continue;
     const declared = [...images.keys()];
     const hint = didYouMean(ref.id, declared);
     const onDisk = [...files.keys()].find((f) => f.startsWith('images/') && path.posix.parse(f).name === ref.id);
@@ -449,12 +452,13 @@ function checkImages(
         contentType = sniffed;
       }
     }
-    if (id !== undefined && !images.has(id) && (mode === 'embed' || mode === 'link')) {
+    // Registered even when the entry has problems of its own, so templates using it are not reported too.
+    if (id !== undefined && !images.has(id)) {
       images.set(id, {
         id,
         contentType: contentType ?? imageTypeFromName(url ?? '') ?? 'application/octet-stream',
         data: data ?? Buffer.alloc(0),
-        mode,
+        mode: mode === 'link' ? 'link' : 'embed',
         url,
         file: file !== undefined ? path.posix.normalize(`images/${file}`) : ORG_FILE,
       });
