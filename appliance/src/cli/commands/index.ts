@@ -4,6 +4,8 @@ import { register as status } from './status';
 import { register as explain } from './explain';
 import { register as preview } from './preview';
 import { register as configValidate } from './config-validate';
+import { register as configBundle } from './config-bundle';
+import { register as directory } from './directory';
 import { register as sign } from './sign';
 import { register as serve } from './serve';
 import { register as dev } from './dev';
@@ -15,6 +17,8 @@ const commands: Array<(program: Command) => void> = [
   explain,
   preview,
   configValidate,
+  configBundle,
+  directory,
   sign,
   serve,
   dev,

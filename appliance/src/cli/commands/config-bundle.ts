@@ -1,0 +1,217 @@
+// `signet config seal | inspect | unseal | reseal | diff | publish` and
+// `signet keys create-local`: the operator's tools for sealed configuration
+// bundles. A key is named by REF: `file:PATH` (local key file) or a Key Vault
+// key URL `https://<vault>.vault.azure.net/keys/<name>[/<version>]`; Azure is
+// reached as the operator (DefaultAzureCredential), or as the machine's
+// managed identity with SIGNET_AZURE_IDENTITY=managed.
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Command } from 'commander';
+import {
+  ConfigError,
+  defaultBundleVersion,
+  diffFiles,
+  formatDiff,
+  formatIssue,
+  inspect,
+  loadOrgFromFiles,
+  publishBundle,
+  readOrgFolder,
+  reseal,
+  seal,
+  unseal,
+  type BundleHeader,
+} from '../../config';
+import { createAzureCredential, createLocalKeyFile, keyProviderFromRef, type OrgKeyProvider, type TokenCredential } from '../../secrets';
+import { configCommand } from './config-validate';
+
+let credential: TokenCredential | undefined;
+/** One credential per command run, made only if a Key Vault or blob URL needs it. */
+export function cliCredential(): TokenCredential {
+  credential ??= createAzureCredential({ kind: process.env.SIGNET_AZURE_IDENTITY === 'managed' ? 'node' : 'operator' });
+  return credential;
+}
+
+function keyFromRef(ref: string): OrgKeyProvider {
+  return keyProviderFromRef(ref, { credential: cliCredential });
+}
+
+function defaultAuthor(): string {
+  if (process.env.SIGNET_AUTHOR) return process.env.SIGNET_AUTHOR;
+  let user = 'unknown';
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // no passwd entry (containers): keep "unknown"
+  }
+  return `${user}@${os.hostname()}`;
+}
+
+/** Write beside the target, then rename: readers see the old file or the new one. */
+async function writeAtomic(file: string, data: Buffer): Promise<void> {
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeFile(temporary, data, { mode: 0o644 });
+    await rename(temporary, file);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+function describeHeader(header: BundleHeader, file: string): string {
+  return [
+    `bundle       ${file}`,
+    `format       ${header.format}`,
+    `organization ${header.orgId}`,
+    `version      ${header.version}`,
+    `created      ${header.createdAt}`,
+    `author       ${header.author}`,
+    `content      ${header.contentHash} (${header.files} files, ${header.size} bytes packed)`,
+    `key          ${header.key.ref} (${header.key.alg})`,
+    '',
+  ].join('\n');
+}
+
+/** A bundle file or an organization folder, as a files map (for diff). */
+async function openEither(location: string, key: () => OrgKeyProvider): Promise<{ files: Map<string, Buffer>; label: string }> {
+  if ((await stat(location)).isDirectory()) return { files: await readOrgFolder(location), label: location };
+  const bytes = await readFile(location);
+  const { header, files } = await unseal(bytes, key());
+  return { files, label: `${location} (${header.orgId} version ${header.version})` };
+}
+
+function parseVersion(value: string): number {
+  if (!/^[1-9][0-9]{0,15}$/.test(value) || !Number.isSafeInteger(Number(value))) throw new Error(`--version: a positive integer, got ${value}`);
+  return Number(value);
+}
+
+export function register(program: Command): void {
+  // `seal --version N` must reach the subcommand, not print the program version:
+  // root options (only --version/--help) are then recognised before a subcommand only.
+  program.enablePositionalOptions();
+  const config = configCommand(program);
+
+  config
+    .command('seal')
+    .description('validate an organization folder and seal it into one encrypted bundle')
+    .argument('<dir>', 'organization folder')
+    .requiredOption('--key <ref>', 'organization key: file:PATH or https://<vault>.vault.azure.net/keys/<name>')
+    .requiredOption('--out <file>', 'bundle file to write')
+    .option('--version <n>', 'bundle version, a positive integer that only goes up (default: UTC time as YYYYMMDDhhmmss)', parseVersion)
+    .option('--author <name>', 'who seals it (default: SIGNET_AUTHOR or user@host)')
+    .action(async (dir: string, options: { key: string; out: string; version?: number; author?: string }) => {
+      const files = await readOrgFolder(dir).catch((error: unknown) => {
+        if (error instanceof ConfigError) return error;
+        throw error;
+      });
+      let org;
+      let problems: ConfigError | undefined = files instanceof ConfigError ? files : undefined;
+      if (!problems) {
+        try {
+          org = loadOrgFromFiles(files as Map<string, Buffer>, { version: 'local', label: dir });
+        } catch (error) {
+          if (!(error instanceof ConfigError)) throw error;
+          problems = error;
+        }
+      }
+      if (problems) {
+        process.stdout.write(`${problems.issues.map((issue) => formatIssue(issue, path.join(dir, issue.file))).join('\n')}\nnot sealed: ${problems.issues.length} problem(s) in ${dir}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const bundle = await seal(files as Map<string, Buffer>, {
+        orgId: org!.orgId,
+        version: options.version ?? defaultBundleVersion(),
+        author: options.author ?? defaultAuthor(),
+        keyProvider: keyFromRef(options.key),
+      });
+      await writeAtomic(options.out, bundle);
+      process.stdout.write(describeHeader(inspect(bundle), options.out));
+    });
+
+  config
+    .command('inspect')
+    .description('show a bundle\'s metadata (organization, version, author, content hash, key) without decrypting it')
+    .argument('<file>', 'bundle file')
+    .option('--json', 'print the header as JSON')
+    .action(async (file: string, options: { json?: boolean }) => {
+      const header = inspect(await readFile(file));
+      process.stdout.write(options.json ? `${JSON.stringify({ ...header, key: { ref: header.key.ref, alg: header.key.alg } }, null, 2)}\n` : describeHeader(header, file));
+    });
+
+  config
+    .command('unseal')
+    .description('decrypt a bundle into a folder (operators with access to the key)')
+    .argument('<file>', 'bundle file')
+    .requiredOption('--key <ref>', 'organization key reference')
+    .requiredOption('--out <dir>', 'folder to create (must not exist or be empty)')
+    .option('--org <id>', 'refuse unless the bundle is for this organization')
+    .action(async (file: string, options: { key: string; out: string; org?: string }) => {
+      const existing = await readdir(options.out).catch(() => []);
+      if (existing.length > 0) throw new Error(`${options.out} is not empty; unseal into a new folder`);
+      const { header, files } = await unseal(await readFile(file), keyFromRef(options.key), { expectOrgId: options.org });
+      const root = path.resolve(options.out);
+      for (const [name, data] of files) {
+        const target = path.resolve(root, name); // names were checked when unpacking; check again where it matters
+        if (!target.startsWith(`${root}${path.sep}`)) throw new Error(`refusing to write outside ${root}: ${name}`);
+        await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
+        await writeFile(target, data, { mode: 0o600 });
+      }
+      process.stdout.write(`unsealed ${header.orgId} version ${header.version}: ${files.size} files into ${options.out}\n`);
+    });
+
+  config
+    .command('reseal')
+    .description('re-wrap a bundle\'s data key under the key\'s current version (after a rotation); content unchanged')
+    .argument('<file>', 'bundle file (rewritten in place unless --out)')
+    .requiredOption('--key <ref>', 'organization key to wrap under (its current version)')
+    .option('--from <ref>', 'the key that opens it now, when it is another key (e.g. a replaced key file)')
+    .option('--out <file>', 'write here instead of in place')
+    .action(async (file: string, options: { key: string; from?: string; out?: string }) => {
+      const before = await readFile(file);
+      const after = await reseal(before, keyFromRef(options.key), options.from ? { from: keyFromRef(options.from) } : {});
+      const out = options.out ?? file;
+      await writeAtomic(out, after);
+      process.stdout.write(`resealed ${inspect(after).orgId} version ${inspect(after).version}: ${inspect(before).key.ref} → ${inspect(after).key.ref}\n`);
+    });
+
+  config
+    .command('diff')
+    .description('what changed between two configurations (bundles or folders): files added, removed, changed, with a unified diff')
+    .argument('<old>', 'bundle file or organization folder')
+    .argument('<new>', 'bundle file or organization folder')
+    .option('--key <ref>', 'organization key (needed for bundles)')
+    .action(async (oldPath: string, newPath: string, options: { key?: string }) => {
+      const key = () => {
+        if (!options.key) throw new Error('--key is needed to open a bundle');
+        return keyFromRef(options.key);
+      };
+      const [a, b] = [await openEither(oldPath, key), await openEither(newPath, key)];
+      process.stdout.write(`--- ${a.label}\n+++ ${b.label}\n${formatDiff(diffFiles(a.files, b.files))}`);
+    });
+
+  config
+    .command('publish')
+    .description('put a sealed bundle where the nodes poll for it: a file path or an Azure Blob Storage URL')
+    .argument('<file>', 'bundle file')
+    .requiredOption('--to <location>', 'a path, or https://<account>.blob.core.windows.net/<container>/<blob>')
+    .option('--force', 'replace even a newer version or another organization\'s bundle')
+    .action(async (file: string, options: { to: string; force?: boolean }) => {
+      const result = await publishBundle(await readFile(file), options.to, { blob: () => ({ credential: cliCredential() }), force: options.force });
+      const replaced = result.replaced !== undefined ? ` (replacing version ${result.replaced})` : '';
+      process.stdout.write(`published ${result.header.orgId} version ${result.header.version} to ${result.location}${replaced}\n`);
+    });
+
+  const keys = program.commands.find((command) => command.name() === 'keys') ?? program.command('keys').description('organization keys');
+  keys
+    .command('create-local')
+    .description('create a local organization key file (32 random bytes, mode 0600) for development and tests')
+    .argument('<file>', 'key file to create (refuses to overwrite)')
+    .action(async (file: string) => {
+      const { version } = await createLocalKeyFile(file);
+      process.stdout.write(`created ${file} (key version ${version}); use --key file:${file}\n`);
+    });
+}

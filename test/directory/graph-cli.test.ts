@@ -1,0 +1,48 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { standinIdentity } from '../support/azure-standin';
+import { startGraphStandin, type GraphStandin } from '../support/graph-standin';
+
+const run = promisify(execFile);
+const SIGNET = path.resolve(__dirname, '../../bin/signet.js');
+
+describe('signet directory sync --dry-run (child process trusting the stand-in CA through NODE_EXTRA_CA_CERTS)', function () {
+  this.timeout(60_000);
+  let graph: GraphStandin;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    graph = await startGraphStandin();
+    const identity = await standinIdentity();
+    dir = await mkdtemp(path.join(os.tmpdir(), 'signet-dircli-'));
+    const caFile = path.join(dir, 'ca.pem');
+    await writeFile(caFile, identity.ca.caPem);
+    env = { ...process.env, NODE_EXTRA_CA_CERTS: caFile, AZURE_POD_IDENTITY_AUTHORITY_HOST: identity.url };
+    graph.upsertUser({ id: '1', mail: 'a@contoso.com', proxyAddresses: ['SMTP:a@contoso.com'], displayName: 'A' });
+    graph.upsertUser({ id: '2', mail: 'b@contoso.com', proxyAddresses: [], displayName: 'B' });
+    graph.setGroup({ id: 'g1', displayName: 'Sales', members: ['2'] });
+  });
+  after(async () => {
+    await graph.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reads users and group members with the managed identity and reports counts only', async () => {
+    const { stdout } = await run(process.execPath, [SIGNET, 'directory', 'sync', '--dry-run', '--identity', 'managed', '--client-id', 'node-1', '--graph-url', graph.baseUrl, '--group', 'Sales'], { env, timeout: 30_000 });
+    expect(stdout).to.equal('2 users with a mail address\ngroup "Sales": 1 members (transitive)\n');
+    expect(graph.requests.filter((r) => r.clientId === 'node-1').length).to.be.greaterThan(2);
+  });
+
+  it('exits 1 with the Graph error when Graph refuses', async () => {
+    graph.fail(1, 403);
+    let failure: { code?: number; stderr?: string } = {};
+    await run(process.execPath, [SIGNET, 'directory', 'sync', '--identity', 'managed', '--graph-url', graph.baseUrl], { env, timeout: 30_000 }).catch((e: { code: number; stderr: string }) => (failure = e));
+    expect(failure.code).to.equal(1);
+    expect(failure.stderr).to.match(/full refresh from Microsoft Graph failed \(403/);
+  });
+});
