@@ -268,6 +268,26 @@ describe('organization config: every problem reported with file, path and line',
     expect(issues.filter((i) => i.file === 'templates/reply.html.ejs')).to.have.length(1);
   });
 
+  it('include() is refused: a template is one self-contained file', () => {
+    const html = '<p>\n\n<%- include("header") %>\n</p>\n';
+    expectIssue(issuesOf(withFile(files, 'templates/reply.html.ejs', html)), { file: 'templates/reply.html.ejs', path: '', line: 3, message: /include\(\) is not available/ });
+  });
+
+  it('numbers out of range, and an image file without a known extension', () => {
+    const org = 'orgId: contoso\nacceptedDomains: [contoso.com, contoso.co.uk]\noptions:\n  maxEditablePartBytes: 999999999999\nimages:\n  - id: logo\n    file: logo.bin\n  - id: winter-banner\n    mode: link\n    url: https://www.contoso.com/b.png\n';
+    const png = files.get('images/contoso-logo.png')!;
+    const issues = issuesOf(withFile(withFile(files, 'org.yaml', org), 'images/logo.bin', png));
+    expectIssue(issues, { file: 'org.yaml', path: 'options.maxEditablePartBytes', line: 4, message: /must be at most 268435456/ });
+    expectIssue(issues, { file: 'org.yaml', path: 'images[0].file', line: 7, message: /name the file \.png, \.jpg, \.jpeg or \.gif \(its content is image\/png\)/ });
+  });
+
+  it('an invalid add-on file name and a user listed twice', () => {
+    const copy = withFile(files, 'addons/Winter Campaign.yaml', 'kind: banner\nhtml: <p>x</p>\n');
+    expectIssue(issuesOf(copy), { file: 'addons/Winter Campaign.yaml', path: '', message: /not a valid add-on id/ });
+    const users = 'users:\n  tom.okafor@contoso.com:\n    pronouns: he/him\n  Tom.Okafor@contoso.com:\n    pronouns: they/them\n';
+    expectIssue(issuesOf(withFile(files, 'users.yaml', users)), { file: 'users.yaml', path: 'users["Tom.Okafor@contoso.com"]', line: 4, message: /listed twice/ });
+  });
+
   it('a rule that does nothing, and one that contradicts itself', () => {
     const rules = 'rules:\n  - id: empty\n    match:\n      direction: external\n  - id: both\n    template: default\n    noSignature: true\n';
     const issues = issuesOf(withFile(files, 'rules.yaml', rules));

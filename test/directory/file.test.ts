@@ -97,6 +97,12 @@ describe('directory: the local directory file', () => {
     for (const issue of issues) expect(issue.file).to.equal('directory.yaml');
   });
 
+  it('two groups with one display name would make references by name ambiguous', () => {
+    const text = 'groups:\n  - { id: s1, name: Sales }\n  - { id: s2, name: Sales }\nusers:\n  - mail: a@contoso.com\n    groups: [Sales]\n';
+    const issues = issuesOf(text);
+    expect(issues.map((i) => `${i.line} ${i.path}: ${i.message}`)).to.deep.equal(['3 groups[1].name: two groups are named "Sales"; a reference by name would be ambiguous']);
+  });
+
   it('loadDirectoryFile names a missing file', async () => {
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'signet-dir-'));
     try {
