@@ -1,0 +1,250 @@
+// The Kubernetes target for operators who outgrow a handful of VMs (AKS with
+// the Secrets Store CSI driver, its Azure provider and workload identity):
+// the same relay image and relay config, with the same security posture.
+//
+// - SMTP: the pod listens on 2525 as a non-root user with no capabilities;
+//   the LoadBalancer Service maps 25 → 2525 (no NET_BIND_SERVICE needed) with
+//   externalTrafficPolicy Local, so the relay sees Exchange Online's real
+//   source addresses for its allow-list.
+// - Secrets: the node certificate comes from Key Vault through a
+//   SecretProviderClass (workload identity), synced into a kubernetes.io/tls
+//   Secret that the pod mounts read-only.
+// - Availability: ≥3 replicas spread across zones, a PodDisruptionBudget, an
+//   HPA, readiness on /readyz (Service endpoints follow it) and a preStop
+//   pause so endpoints drop the pod before SIGTERM starts the relay's drain.
+import * as pulumi from '@pulumi/pulumi';
+import * as k8s from '@pulumi/kubernetes';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
+import { buildRelayConfig, type RelayConfigValues } from '../cloud-init/relay-config';
+
+export const SMTP_CONTAINER_PORT = 2525;
+const TLS_MOUNT = '/etc/signet/tls';
+const CSI_MOUNT = '/mnt/secrets-store';
+
+export interface SignetKubernetesArgs {
+  tenantName: string;
+  /** Container image of the packaged appliance (entrypoint `signet`). */
+  image: string;
+  namespace?: string;
+  replicas?: number;
+  maxReplicas?: number;
+  httpPort: number;
+  /** The relay config values shared with the VM target (listen port and TLS paths are set here). */
+  relay: Omit<RelayConfigValues, 'identityClientId'>;
+  /** Client id of the user-assigned identity federated with this namespace's service account. */
+  workloadIdentityClientId: pulumi.Input<string>;
+  /** Azure AD tenant of the Key Vault. */
+  keyVaultTenantId: pulumi.Input<string>;
+  keyVaultName: pulumi.Input<string>;
+  tlsSecretName: string;
+  /** Exchange Online ranges: Service source ranges and NetworkPolicy ingress. */
+  exchangeOnlineRanges: string[];
+  /** Namespace of the Prometheus that scrapes the pods (admitted by the NetworkPolicy on the HTTP port). */
+  prometheusNamespace?: string;
+  /** The repository's Prometheus alert rules file (monitoring/prometheus/alerts.yaml). */
+  alertRulesFile: string;
+  /** Relay drain time (limits.drainSeconds); the grace period covers preStop + drain. */
+  drainSeconds?: number;
+  resources?: { cpu: string; memory: string; cpuLimit: string; memoryLimit: string };
+}
+
+/** The relay config as the pod sees it: same values as a VM node, pod ports and paths. */
+export function podRelayConfig(args: SignetKubernetesArgs, identityClientId: string): Record<string, unknown> {
+  const config = buildRelayConfig({ ...args.relay, identityClientId, httpPort: args.httpPort });
+  const tls = config.tls as Record<string, unknown>;
+  const downstream = config.downstream as { tls: Record<string, unknown> };
+  return {
+    ...config,
+    listen: [{ host: '0.0.0.0', port: SMTP_CONTAINER_PORT }],
+    tls: { ...tls, cert: `${TLS_MOUNT}/tls.crt`, key: `${TLS_MOUNT}/tls.key` },
+    downstream: { ...downstream, tls: { ...downstream.tls, cert: `${TLS_MOUNT}/tls.crt`, key: `${TLS_MOUNT}/tls.key` } },
+    limits: { drainSeconds: args.drainSeconds ?? 60 },
+  };
+}
+
+export class SignetKubernetes extends pulumi.ComponentResource {
+  readonly namespace: pulumi.Output<string>;
+  readonly service: k8s.core.v1.Service;
+  readonly deployment: k8s.apps.v1.Deployment;
+
+  constructor(name: string, args: SignetKubernetesArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('signet:k8s:SignetKubernetes', name, {}, opts);
+    const replicas = args.replicas ?? 3;
+    if (replicas < 3) throw new pulumi.RunError(`signet:kubernetes: replicas must be at least 3 (got ${replicas})`);
+    const parent = { parent: this };
+    const ns = args.namespace ?? `signet-${args.tenantName}`;
+    const labels = { 'app.kubernetes.io/name': 'signet', 'app.kubernetes.io/instance': args.tenantName };
+    const drainSeconds = args.drainSeconds ?? 60;
+    const preStopSeconds = 15;
+
+    const namespace = new k8s.core.v1.Namespace(`${name}-ns`, {
+      metadata: { name: ns, labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' } },
+    }, parent);
+    this.namespace = namespace.metadata.name;
+    const meta = (suffix: string, extra: Record<string, string> = {}) => ({ name: `signet${suffix}`, namespace: this.namespace, labels: { ...labels, ...extra } });
+
+    const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}-sa`, {
+      metadata: { ...meta(''), annotations: { 'azure.workload.identity/client-id': args.workloadIdentityClientId } },
+      automountServiceAccountToken: false,
+    }, parent);
+
+    const config = new k8s.core.v1.ConfigMap(`${name}-config`, {
+      metadata: meta('-relay-config'),
+      data: { 'relay.yaml': pulumi.output(args.workloadIdentityClientId).apply((id) => stringify(podRelayConfig(args, id))) },
+    }, parent);
+
+    const tlsSecret = `signet-${args.tenantName}-tls`;
+    const spc = new k8s.apiextensions.CustomResource(`${name}-spc`, {
+      apiVersion: 'secrets-store.csi.x-k8s.io/v1',
+      kind: 'SecretProviderClass',
+      metadata: meta('-keyvault'),
+      spec: {
+        provider: 'azure',
+        parameters: {
+          usePodIdentity: 'false',
+          clientID: args.workloadIdentityClientId,
+          keyvaultName: args.keyVaultName,
+          tenantId: args.keyVaultTenantId,
+          objects: stringify({ array: [stringify({ objectName: args.tlsSecretName, objectType: 'secret', objectAlias: 'node.pem' })] }),
+        },
+        // The driver splits the PEM into tls.crt / tls.key for a kubernetes.io/tls Secret.
+        secretObjects: [{ secretName: tlsSecret, type: 'kubernetes.io/tls', labels, data: [{ objectName: 'node.pem', key: 'tls.key' }, { objectName: 'node.pem', key: 'tls.crt' }] }],
+      },
+    }, parent);
+
+    const selector = { matchLabels: labels };
+    this.deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, {
+      metadata: meta(''),
+      spec: {
+        replicas,
+        selector,
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+        template: {
+          // The hash rolls the pods when the relay config changes.
+          metadata: { labels: { ...labels, 'azure.workload.identity/use': 'true' }, annotations: { 'signet/config-sha256': config.data.apply((d) => createHash('sha256').update(d['relay.yaml'] ?? '').digest('hex')) } },
+          spec: {
+            serviceAccountName: serviceAccount.metadata.name,
+            automountServiceAccountToken: true, // the workload identity webhook projects its token through it
+            terminationGracePeriodSeconds: preStopSeconds + drainSeconds + 15,
+            securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+            topologySpreadConstraints: [
+              { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: selector },
+              { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: selector },
+            ],
+            containers: [{
+              name: 'relay',
+              image: args.image,
+              args: ['serve', '--config', '/etc/signet/relay.yaml'],
+              ports: [{ name: 'smtp', containerPort: SMTP_CONTAINER_PORT }, { name: 'http', containerPort: args.httpPort }],
+              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
+              resources: {
+                requests: { cpu: args.resources?.cpu ?? '250m', memory: args.resources?.memory ?? '512Mi' },
+                limits: { cpu: args.resources?.cpuLimit ?? '2', memory: args.resources?.memoryLimit ?? '1536Mi' },
+              },
+              readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 5, failureThreshold: 2 },
+              livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10, failureThreshold: 6, initialDelaySeconds: 10 },
+              startupProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 2, failureThreshold: 60 },
+              // Endpoints drop the pod first; then SIGTERM drains (readiness off, 421 to new sessions, in-flight finish).
+              lifecycle: { preStop: { sleep: { seconds: preStopSeconds } } },
+              volumeMounts: [
+                { name: 'config', mountPath: '/etc/signet/relay.yaml', subPath: 'relay.yaml', readOnly: true },
+                { name: 'tls', mountPath: TLS_MOUNT, readOnly: true },
+                { name: 'keyvault', mountPath: CSI_MOUNT, readOnly: true },
+                { name: 'tmp', mountPath: '/tmp' },
+              ],
+            }],
+            volumes: [
+              { name: 'config', configMap: { name: config.metadata.name } },
+              { name: 'tls', secret: { secretName: tlsSecret, defaultMode: 0o400 } },
+              { name: 'keyvault', csi: { driver: 'secrets-store.csi.k8s.io', readOnly: true, volumeAttributes: { secretProviderClass: spc.metadata.name } } },
+              { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } },
+            ],
+          },
+        },
+      },
+    }, parent);
+
+    const ipv4Ranges = args.exchangeOnlineRanges.filter((r) => !r.includes(':'));
+    this.service = new k8s.core.v1.Service(`${name}-smtp`, {
+      metadata: meta('-smtp'),
+      spec: {
+        type: 'LoadBalancer',
+        // Local: no SNAT, so the relay (and the NetworkPolicy) see Exchange Online's addresses.
+        externalTrafficPolicy: 'Local',
+        // An IPv4 load balancer takes IPv4 source ranges only.
+        loadBalancerSourceRanges: ipv4Ranges,
+        selector: labels,
+        ports: [{ name: 'smtp', port: 25, targetPort: 'smtp', protocol: 'TCP' }],
+      },
+    }, parent);
+
+    new k8s.core.v1.Service(`${name}-metrics`, {
+      metadata: meta('-metrics', { 'signet/metrics': 'true' }),
+      spec: { type: 'ClusterIP', selector: labels, ports: [{ name: 'http', port: args.httpPort, targetPort: 'http' }] },
+    }, parent);
+
+    new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, {
+      metadata: meta(''),
+      spec: { maxUnavailable: 1, selector, unhealthyPodEvictionPolicy: 'AlwaysAllow' },
+    }, parent);
+
+    new k8s.autoscaling.v2.HorizontalPodAutoscaler(`${name}-hpa`, {
+      metadata: meta(''),
+      spec: {
+        scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: this.deployment.metadata.name },
+        minReplicas: replicas,
+        maxReplicas: Math.max(args.maxReplicas ?? replicas * 3, replicas),
+        metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 65 } } }],
+        behavior: { scaleDown: { stabilizationWindowSeconds: 600, policies: [{ type: 'Pods', value: 1, periodSeconds: 120 }] } },
+      },
+    }, parent);
+
+    const promNs = args.prometheusNamespace ?? 'monitoring';
+    new k8s.networking.v1.NetworkPolicy(`${name}-netpol`, {
+      metadata: meta(''),
+      spec: {
+        podSelector: selector,
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [
+          { from: args.exchangeOnlineRanges.map((cidr) => ({ ipBlock: { cidr } })), ports: [{ protocol: 'TCP', port: SMTP_CONTAINER_PORT }] },
+          { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': promNs } } }], ports: [{ protocol: 'TCP', port: args.httpPort }] },
+        ],
+        egress: [
+          { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } } }], ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] },
+          // Downstream: the tenant's mail.protection.outlook.com answers from the Exchange Online ranges.
+          { to: args.exchangeOnlineRanges.map((cidr) => ({ ipBlock: { cidr } })), ports: [{ protocol: 'TCP', port: 25 }] },
+          // Key Vault, Storage, Microsoft Graph and Entra ID token endpoints (addresses not fixed).
+          { to: [{ ipBlock: { cidr: '0.0.0.0/0' } }], ports: [{ protocol: 'TCP', port: 443 }] },
+        ],
+      },
+    }, parent);
+
+    new k8s.apiextensions.CustomResource(`${name}-servicemonitor`, {
+      apiVersion: 'monitoring.coreos.com/v1',
+      kind: 'ServiceMonitor',
+      metadata: meta(''),
+      spec: {
+        selector: { matchLabels: { ...labels, 'signet/metrics': 'true' } },
+        endpoints: [{ port: 'http', path: '/metrics', interval: '30s' }],
+      },
+    }, parent);
+
+    let rules: { groups?: unknown[] };
+    try {
+      rules = parse(readFileSync(args.alertRulesFile, 'utf8')) as { groups?: unknown[] };
+    } catch (error) {
+      throw new pulumi.RunError(`signet:kubernetes: cannot read alert rules ${args.alertRulesFile}: ${(error as Error).message}`);
+    }
+    if (!Array.isArray(rules.groups)) throw new pulumi.RunError(`signet:kubernetes: ${args.alertRulesFile} has no rule groups`);
+    new k8s.apiextensions.CustomResource(`${name}-rules`, {
+      apiVersion: 'monitoring.coreos.com/v1',
+      kind: 'PrometheusRule',
+      metadata: meta(''),
+      spec: { groups: rules.groups },
+    }, parent);
+
+    this.registerOutputs({ namespace: this.namespace });
+  }
+}

@@ -1,0 +1,151 @@
+// The Kubernetes target under Pulumi mocks: the workload's security posture,
+// availability settings, the Key Vault CSI wiring and the monitoring objects.
+import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { parse, stringify } from 'yaml';
+import { EXCHANGE_ONLINE_RANGES } from '../../infra/config';
+import { SignetKubernetes, SMTP_CONTAINER_PORT, type SignetKubernetesArgs } from '../../infra/k8s';
+import { parseRelayConfig } from '../../appliance/src/smtp';
+import { REPO_ROOT, runUnderMocks, type StackRun } from './support/harness';
+
+const CLIENT_ID = '7c1e2d3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f';
+
+function k8sArgs(overrides: Partial<SignetKubernetesArgs> = {}): SignetKubernetesArgs {
+  return {
+    tenantName: 'fabrikam',
+    image: 'signet/appliance:0.1.0',
+    httpPort: 9025,
+    relay: {
+      certificateDomain: 'fabrikam.relay.signet-msp.example', httpPort: 9025, downstreamHost: 'fabrikam-com.mail.protection.outlook.com',
+      configBundleUrl: 'https://stfabrikamabc123.blob.core.windows.net/config/org-config.sealed',
+      orgKeyId: 'https://kv-fabrikam-abc123.vault.azure.net/keys/org-config-key',
+      azureTenantId: '4a1c6f43-2b7e-4d59-9f0e-8c3d2a7b5e10', exchangeOnlineRanges: [...EXCHANGE_ONLINE_RANGES], directoryRefreshMinutes: 15,
+    },
+    workloadIdentityClientId: CLIENT_ID,
+    keyVaultTenantId: '99999999-8888-7777-6666-555555555555',
+    keyVaultName: 'kv-fabrikam-abc123',
+    tlsSecretName: 'node0-tls',
+    exchangeOnlineRanges: [...EXCHANGE_ONLINE_RANGES],
+    alertRulesFile: path.join(REPO_ROOT, 'monitoring/prometheus/alerts.yaml'),
+    ...overrides,
+  };
+}
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe('infra: Kubernetes target (mocked cluster)', function () {
+  let run: StackRun<unknown>;
+  const one = (type: string): Obj => run.one(type, '').inputs as Obj;
+
+  before(async function () {
+    run = await runUnderMocks('k8s', () => { new SignetKubernetes('fabrikam', k8sArgs()); return {}; });
+  });
+
+  it('runs ≥3 replicas spread across zones as a non-root, read-only, capability-free container', function () {
+    const spec = one('kubernetes:apps/v1:Deployment').spec as Obj;
+    expect(spec.replicas).to.be.at.least(3);
+    const pod = spec.template.spec as Obj;
+    const zoneSpread = (pod.topologySpreadConstraints as Obj[]).find((c) => c.topologyKey === 'topology.kubernetes.io/zone');
+    expect(zoneSpread).to.deep.include({ maxSkew: 1, whenUnsatisfiable: 'DoNotSchedule' });
+    expect(pod.securityContext).to.deep.include({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+    const container = pod.containers[0] as Obj;
+    expect(container.securityContext).to.deep.equal({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+    expect(container.resources.limits).to.have.keys('cpu', 'memory');
+    expect(container.resources.requests).to.have.keys('cpu', 'memory');
+    expect(container.ports.find((p: Obj) => p.name === 'smtp').containerPort).to.equal(SMTP_CONTAINER_PORT);
+  });
+
+  it('probes /readyz and /healthz and drains within the termination grace period', function () {
+    const pod = (one('kubernetes:apps/v1:Deployment').spec as Obj).template.spec as Obj;
+    const container = pod.containers[0] as Obj;
+    expect(container.readinessProbe.httpGet).to.deep.equal({ path: '/readyz', port: 'http' });
+    expect(container.livenessProbe.httpGet).to.deep.equal({ path: '/healthz', port: 'http' });
+    const preStop = container.lifecycle.preStop.sleep.seconds as number;
+    const relay = parse((one('kubernetes:core/v1:ConfigMap').data as Obj)['relay.yaml']) as Obj;
+    expect(pod.terminationGracePeriodSeconds).to.be.greaterThan(preStop + relay.limits.drainSeconds);
+  });
+
+  it('mounts a relay config the relay accepts, listening on 2525 with the Key Vault certificate files', function () {
+    const text = (one('kubernetes:core/v1:ConfigMap').data as Obj)['relay.yaml'] as string;
+    const relay = parseRelayConfig(parse(text), '/etc/signet/relay.yaml', '/etc/signet');
+    expect(relay.listen).to.deep.equal([{ host: '0.0.0.0', port: SMTP_CONTAINER_PORT }]);
+    expect(relay.tls.cert).to.equal('/etc/signet/tls/tls.crt');
+    expect(relay.downstream.tls.key).to.equal('/etc/signet/tls/tls.key');
+    expect(relay.directory.graph?.clientId).to.equal(CLIENT_ID);
+  });
+
+  it('exposes SMTP on a LoadBalancer port 25 → 2525 with externalTrafficPolicy Local and Exchange Online source ranges', function () {
+    const services = run.ofType('kubernetes:core/v1:Service').map((s) => s.inputs as Obj);
+    const smtp = services.find((s) => s.spec.type === 'LoadBalancer') as Obj;
+    expect(smtp.spec.externalTrafficPolicy).to.equal('Local');
+    expect(smtp.spec.ports).to.deep.equal([{ name: 'smtp', port: 25, targetPort: 'smtp', protocol: 'TCP' }]);
+    expect(smtp.spec.loadBalancerSourceRanges).to.deep.equal(EXCHANGE_ONLINE_RANGES.filter((r) => !r.includes(':')));
+    expect(services.filter((s) => s.spec.type === 'LoadBalancer')).to.have.length(1);
+  });
+
+  it('keeps a PodDisruptionBudget and an autoscaling/v2 HPA that never goes below the replica floor', function () {
+    expect(one('kubernetes:policy/v1:PodDisruptionBudget').spec).to.deep.include({ maxUnavailable: 1 });
+    const hpa = one('kubernetes:autoscaling/v2:HorizontalPodAutoscaler').spec as Obj;
+    expect(hpa.minReplicas).to.be.at.least(3);
+    expect(hpa.maxReplicas).to.be.greaterThan(hpa.minReplicas);
+    expect(hpa.scaleTargetRef).to.deep.include({ kind: 'Deployment', apiVersion: 'apps/v1' });
+  });
+
+  it('admits SMTP only from Exchange Online and metrics only from the Prometheus namespace', function () {
+    const policy = one('kubernetes:networking.k8s.io/v1:NetworkPolicy').spec as Obj;
+    expect(policy.policyTypes).to.deep.equal(['Ingress', 'Egress']);
+    const [smtp, metrics] = policy.ingress as Obj[];
+    expect((smtp?.from as Obj[]).map((f) => f.ipBlock.cidr)).to.deep.equal([...EXCHANGE_ONLINE_RANGES]);
+    expect(smtp?.ports).to.deep.equal([{ protocol: 'TCP', port: SMTP_CONTAINER_PORT }]);
+    expect(metrics?.from).to.deep.equal([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+    expect(policy.ingress).to.have.length(2);
+  });
+
+  it('reads the certificate from Key Vault with workload identity through a SecretProviderClass', function () {
+    const spc = one('kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass') as Obj;
+    expect(spc.spec.provider).to.equal('azure');
+    expect(spc.spec.parameters).to.deep.include({ usePodIdentity: 'false', clientID: CLIENT_ID, keyvaultName: 'kv-fabrikam-abc123' });
+    const objects = (parse(spc.spec.parameters.objects) as { array: string[] }).array.map((o) => parse(o) as Obj);
+    expect(objects).to.deep.equal([{ objectName: 'node0-tls', objectType: 'secret', objectAlias: 'node.pem' }]);
+    expect(spc.spec.secretObjects[0].type).to.equal('kubernetes.io/tls');
+    const sa = one('kubernetes:core/v1:ServiceAccount') as Obj;
+    expect(sa.metadata.annotations['azure.workload.identity/client-id']).to.equal(CLIENT_ID);
+    const pod = (one('kubernetes:apps/v1:Deployment').spec as Obj).template as Obj;
+    expect(pod.metadata.labels['azure.workload.identity/use']).to.equal('true');
+    const csi = (pod.spec.volumes as Obj[]).find((v) => v.csi);
+    expect(csi?.csi).to.deep.include({ driver: 'secrets-store.csi.k8s.io', readOnly: true });
+  });
+
+  it('installs a ServiceMonitor and the repository\'s alert rules as a PrometheusRule that promtool accepts', function () {
+    const monitor = one('kubernetes:monitoring.coreos.com/v1:ServiceMonitor') as Obj;
+    expect(monitor.spec.endpoints).to.deep.equal([{ port: 'http', path: '/metrics', interval: '30s' }]);
+    const metricsService = run.ofType('kubernetes:core/v1:Service').map((s) => s.inputs as Obj).find((s) => s.spec.type === 'ClusterIP') as Obj;
+    for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels as Record<string, string>)) expect(metricsService.metadata.labels[k], k).to.equal(v);
+    const rule = one('kubernetes:monitoring.coreos.com/v1:PrometheusRule') as Obj;
+    const groups = rule.spec.groups as Obj[];
+    const expected = parse(readFileSync(path.join(REPO_ROOT, 'monitoring/prometheus/alerts.yaml'), 'utf8')) as { groups: Obj[] };
+    expect(groups).to.deep.equal(expected.groups);
+    if (spawnSync('sh', ['-c', 'command -v promtool']).status !== 0) this.skip(); // .ci/run installs prometheus (promtool)
+    const dir = mkdtempSync(path.join(tmpdir(), 'signet-k8s-'));
+    try {
+      const file = path.join(dir, 'rules.yaml');
+      writeFileSync(file, stringify({ groups }));
+      const result = spawnSync('promtool', ['check', 'rules', file], { encoding: 'utf8' });
+      expect(result.status, result.stdout + result.stderr).to.equal(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses fewer than three replicas', async function () {
+    let thrown: Error | undefined;
+    await runUnderMocks('k8s-small', () => {
+      try { new SignetKubernetes('small', k8sArgs({ replicas: 2 })); } catch (error) { thrown = error as Error; }
+      return {};
+    });
+    expect(thrown?.message).to.match(/replicas must be at least 3/);
+  });
+});
