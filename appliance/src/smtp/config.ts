@@ -175,7 +175,7 @@ export function loadRelayConfig(file: string): RelayConfig {
   if (doc.errors.length) {
     throw new RelayConfigError(
       file,
-      doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0], line: e.linePos?.[0]?.line })),
+      doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0], line: e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line })),
     );
   }
   const lineOf = (path: ReadonlyArray<PropertyKey>): number | undefined => {

@@ -5,20 +5,21 @@
 // HTTP on loopback. `signet send-sample` (npm run send-sample) sends a sample
 // message through it. Nothing here is used by `signet serve`.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import nodemailer from 'nodemailer';
 import { createLogger } from '../../observability';
-import { parseRelayConfig } from '../../smtp';
+import { loadRelayConfig } from '../../smtp';
 import { startSink } from '../../smtp/dev/sink';
 import { drainOnSignals, startFromConfig } from './serve';
 
 interface DevOptions {
+  config: string;
   stateDir: string;
-  org: string;
-  port: string;
-  httpPort: string;
-  downstreamPort: string;
+  org?: string;
+  port?: string;
+  httpPort?: string;
+  downstreamPort?: string;
   messagesPort: string;
 }
 
@@ -62,42 +63,36 @@ export function register(program: Command): void {
   program
     .command('dev')
     .description('DEVELOPMENT MODE: relay on loopback with the example organization, dev certificates and an in-memory downstream')
+    .option('--config <file>', 'development relay configuration', 'config/relay.dev.yaml')
     .option('--state-dir <dir>', 'where development certificates are kept', '.signet-dev')
-    .option('--org <dir>', 'organization config folder', 'config/examples/contoso')
-    .option('--port <n>', 'relay SMTP port (127.0.0.1)', '2525')
-    .option('--http-port <n>', 'relay /metrics /healthz /readyz port', '9025')
-    .option('--downstream-port <n>', 'development downstream SMTP port', '2526')
+    .option('--org <dir>', 'organization config folder (default: the one in the config)')
+    .option('--port <n>', 'relay SMTP port on 127.0.0.1 (default: the one in the config)')
+    .option('--http-port <n>', 'relay /metrics /healthz /readyz port (default: the one in the config)')
+    .option('--downstream-port <n>', 'development downstream SMTP port (default: downstream.port of the config)')
     .option('--messages-port <n>', 'port showing what the downstream received', '8025')
     .action(async (options: DevOptions) => {
       const stateDir = resolve(options.stateDir);
       const created = await ensureDevCertificates(stateDir);
       const file = (name: string) => join(stateDir, name);
+      const config = loadRelayConfig(options.config);
+      // development mode stays on loopback whatever the file says, and uses the generated certificates
+      const inState = (p: string) => file(basename(p));
+      config.listen = [{ host: '127.0.0.1', port: options.port !== undefined ? Number(options.port) : config.listen[0].port }];
+      config.http = { listen: '127.0.0.1', port: options.httpPort !== undefined ? Number(options.httpPort) : config.http.port };
+      config.tls = { ...config.tls, cert: inState(config.tls.cert), key: inState(config.tls.key), ca: file('ca.crt') };
+      config.downstream.tls = { ...config.downstream.tls, cert: inState(config.downstream.tls.cert), key: inState(config.downstream.tls.key), ca: file('ca.crt') };
+      if (options.org) config.org.source = resolve(options.org);
       const sink = await startSink({
         key: readFileSync(file('downstream.key')),
         cert: readFileSync(file('downstream.crt')),
         clientCa: readFileSync(file('ca.crt')),
         host: '127.0.0.1',
-        port: Number(options.downstreamPort),
+        port: options.downstreamPort !== undefined ? Number(options.downstreamPort) : config.downstream.port,
         keep: 200,
       });
+      config.downstream.host = '127.0.0.1';
+      config.downstream.port = sink.port;
       const messages = await sink.serveHttp(Number(options.messagesPort), '127.0.0.1');
-      const config = parseRelayConfig(
-        {
-          hostname: 'signet-dev.contoso.com',
-          listen: [{ host: '127.0.0.1', port: Number(options.port) }],
-          tls: { cert: file('relay-server.crt'), key: file('relay-server.key'), ca: file('ca.crt'), acceptedClientNames: ['mail.protection.outlook.com'] },
-          downstream: {
-            host: '127.0.0.1',
-            port: sink.port,
-            tls: { cert: file('relay-client.crt'), key: file('relay-client.key'), ca: file('ca.crt'), servername: 'localhost' },
-            probeSeconds: 10,
-          },
-          http: { listen: '127.0.0.1', port: Number(options.httpPort) },
-          org: { source: resolve(options.org), pollSeconds: 5 },
-          logging: { level: 'info' },
-        },
-        'dev mode',
-      );
       const logger = createLogger({ level: 'info' });
       const node = await startFromConfig(config, { logger });
       await node.probe();
@@ -108,7 +103,8 @@ export function register(program: Command): void {
           'SIGNET RELAY: DEVELOPMENT MODE (loopback only, development certificates, NOT for production)',
           '',
           `certificates   ${created ? 'generated in' : 'reused from'} ${stateDir}`,
-          `organization   ${resolve(options.org)}`,
+          `configuration  ${resolve(options.config)}`,
+          `organization   ${config.org.source}`,
           `relay SMTP     127.0.0.1:${node.smtpPorts[0]}  (STARTTLS + client certificate exo-client.crt)`,
           `health         http://127.0.0.1:${node.httpPort}/readyz   metrics: /metrics`,
           `downstream     127.0.0.1:${sink.port}  (in memory, stands in for Exchange Online)`,

@@ -1,0 +1,75 @@
+import { expect } from 'chai';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { loadRelayConfig, parseRelayConfig, relayConfigJsonSchema, RelayConfigError } from '../../appliance/src/smtp';
+import { writePemFiles } from '../support/certs';
+
+const CONFIG_DIR = resolve(__dirname, '../../config');
+
+describe('relay configuration file', () => {
+  it('accepts the production example and the development file', () => {
+    const example = loadRelayConfig(join(CONFIG_DIR, 'relay.example.yaml'));
+    expect(example.listen).to.deep.equal([{ host: '0.0.0.0', port: 25 }, { host: '::', port: 25 }]);
+    expect(example.limits.maxMessageBytes).to.equal(150 * 1024 * 1024);
+    expect(example.tls.acceptedClientNames).to.deep.equal(['mail.protection.outlook.com']);
+    expect(example.org.keyRef).to.match(/^https:\/\/kv-signet-contoso\.vault\.azure\.net\/keys\//);
+    const dev = loadRelayConfig(join(CONFIG_DIR, 'relay.dev.yaml'));
+    expect(dev.listen[0].host).to.equal('127.0.0.1');
+    expect(dev.org.source).to.equal(join(CONFIG_DIR, 'examples/contoso'));
+    expect(dev.tls.cert).to.equal(resolve(CONFIG_DIR, '../.signet-dev/relay-server.crt'));
+  });
+
+  it('fills defaults and resolves paths against the file', () => {
+    const c = parseRelayConfig({ tls: { cert: 'a.crt', key: 'a.key', ca: ['x.pem', '/abs/y.pem'] }, downstream: { host: 'd', tls: { cert: 'c.crt', key: 'c.key' } }, org: { source: 'org', keyRef: 'org.key' } }, 'f', '/etc/signet');
+    expect(c.tls.ca).to.deep.equal(['/etc/signet/x.pem', '/abs/y.pem']);
+    expect(c.org.keyRef).to.equal('file:/etc/signet/org.key');
+    expect(c.limits).to.include({ maxSignetHops: 3, maxRecipients: 1000, drainSeconds: 60 });
+    expect(c.downstream.port).to.equal(25);
+    expect(c.http).to.deep.equal({ listen: '127.0.0.1', port: 9025 });
+  });
+
+  it('names the file, the line, the path and the problem', () => {
+    const files = writePemFiles({
+      'relay.yaml': ['tls:', '  cert: a', '  key: b', '  ca: c', '  minVersion: TLSv1.1', 'downstream:', '  host: d', '  prot: 25', '  tls: { cert: a, key: b }', 'org: { source: x }', 'allowNetworks: [10.0.0.0/33]', ''].join('\n'),
+    });
+    try {
+      let error: unknown;
+      try {
+        loadRelayConfig(files.path('relay.yaml'));
+      } catch (e) {
+        error = e;
+      }
+      expect(error).to.be.instanceOf(RelayConfigError);
+      const message = (error as Error).message;
+      expect(message).to.contain(`${files.path('relay.yaml')}:5 tls.minVersion:`);
+      expect(message).to.match(/relay\.yaml:7 downstream: Unrecognized key: "prot"/);
+      expect(message).to.match(/relay\.yaml:11 allowNetworks\[0\]:/);
+    } finally {
+      files.cleanup();
+    }
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    const files = writePemFiles({ 'bad.yaml': 'tls:\n  cert: [unclosed\n' });
+    try {
+      expect(() => loadRelayConfig(files.path('bad.yaml'))).to.throw(RelayConfigError, /bad\.yaml:\d/);
+    } finally {
+      files.cleanup();
+    }
+  });
+
+  it('keeps config/schema/relay.schema.json in sync with the schema', () => {
+    const committed = readFileSync(join(CONFIG_DIR, 'schema/relay.schema.json'), 'utf8');
+    expect(JSON.parse(committed)).to.deep.equal(relayConfigJsonSchema());
+  });
+
+  it('the schema file is what the regeneration script writes', () => {
+    const files = writePemFiles({});
+    try {
+      writeFileSync(files.path('s.json'), `${JSON.stringify(relayConfigJsonSchema(), null, 2)}\n`);
+      expect(readFileSync(files.path('s.json'), 'utf8')).to.equal(readFileSync(join(CONFIG_DIR, 'schema/relay.schema.json'), 'utf8'));
+    } finally {
+      files.cleanup();
+    }
+  });
+});
