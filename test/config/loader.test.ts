@@ -91,7 +91,7 @@ describe('organization config: every problem reported with file, path and line',
 
   it('duplicate YAML keys are errors', () => {
     const issues = issuesOf(withFile(files, 'org.yaml', 'orgId: contoso\nacceptedDomains: [contoso.com]\norgId: other\n'));
-    expectIssue(issues, { file: 'org.yaml', path: '', line: 3, message: /YAML: Map keys must be unique/ });
+    expectIssue(issues, { file: 'org.yaml', path: '', line: 3, message: /^YAML: Map keys must be unique \(column 1\)$/ });
   });
 
   it('an unknown key is an error with a "did you mean" hint, at the key\'s line', () => {

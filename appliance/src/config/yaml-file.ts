@@ -44,8 +44,8 @@ export function parseYamlFile(bytes: Buffer | string, file: string): YamlFile {
   const lineCounter = new LineCounter();
   const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
   for (const problem of [...doc.errors, ...doc.warnings]) {
-    const line = lineCounter.linePos(problem.pos[0]).line;
-    issues.push({ file, path: '', line, message: `YAML: ${firstLine(problem.message)}` });
+    const { line, col } = lineCounter.linePos(problem.pos[0]);
+    issues.push({ file, path: '', line, message: `YAML: ${firstLine(problem.message)} (column ${col})` });
   }
   const lineAt = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
   return {
