@@ -86,6 +86,15 @@ export const stackConfigSchema = z.object({
   /** Operators' public ranges: allowed through the Key Vault and storage firewalls (the machine running `pulumi up` must be in them). */
   operatorRanges: z.array(ipv4Cidr).default([])
     .refine((list) => !list.some((r) => r === '0.0.0.0/0'), { message: 'must not contain 0.0.0.0/0' }),
+  /**
+   * Operators (users, groups or a CI service principal) who seal and publish the org config and
+   * import certificates: Crypto User on the org key, Secrets Officer on the vault, Blob Data
+   * Contributor on the config container. Nothing else; no subscription-wide grant.
+   */
+  operatorPrincipals: z.array(z.object({
+    objectId: z.guid(),
+    type: z.enum(['User', 'Group', 'ServicePrincipal']),
+  })).default([]),
   applianceVersion: z.string().regex(/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'must be a semantic version such as 0.1.0'),
   /** The packaged appliance built by `npm run package`. */
   applianceArtifactPath: z.string().min(1),

@@ -132,6 +132,14 @@ export class ArtifactStore extends pulumi.ComponentResource {
       }, parent);
     }
 
+    const contributor = pulumi.output(args.subscriptionId).apply((s) => roleDefinitionId(s, BUILTIN_ROLES.storageBlobDataContributor));
+    c.operatorPrincipals.forEach((operator, i) => {
+      new authorization.RoleAssignment(logicalName(ctx, `ra-operator${i}-blob-config`), {
+        principalId: operator.objectId, principalType: operator.type, roleDefinitionId: contributor, scope: config.id,
+        description: 'Signet operator: publish the sealed org config bundle',
+      }, parent);
+    });
+
     this.registerOutputs({ artifactUrl: this.artifactUrl, configBundleUrl: this.configBundleUrl });
   }
 }

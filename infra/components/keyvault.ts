@@ -104,6 +104,20 @@ export class TenantKeyVault extends pulumi.ComponentResource {
       );
     });
 
+    // Operators wrap config data keys (seal) and import node certificates; nothing broader.
+    c.operatorPrincipals.forEach((operator, i) => {
+      const grant = (label: string, role: string, scope: pulumi.Input<string>, description: string) => this.roleAssignments.push(
+        new authorization.RoleAssignment(logicalName(ctx, `ra-operator${i}-${label}`), {
+          principalId: operator.objectId,
+          principalType: operator.type,
+          roleDefinitionId: pulumi.output(args.subscriptionId).apply((s) => roleDefinitionId(s, role)),
+          scope,
+          description,
+        }, parent));
+      grant('kv-crypto', BUILTIN_ROLES.keyVaultCryptoUser, this.orgKey.id, 'Signet operator: seal config with the organization key');
+      grant('kv-secrets', BUILTIN_ROLES.keyVaultSecretsOfficer, this.vault.id, 'Signet operator: import and rotate node certificates');
+    });
+
     this.registerOutputs({ vaultUri: this.vaultUri, orgKeyId: this.orgKeyId });
   }
 }

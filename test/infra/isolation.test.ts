@@ -64,12 +64,16 @@ describe('infra: two tenants share nothing', function () {
 
   it('keeps every resource and role assignment inside its own tenant', function () {
     for (const [run, rg] of [[a, 'rg-signet-fabrikam'], [b, 'rg-signet-northwind']] as const) {
-      const ids = run.ofType('azure-native:managedidentity:UserAssignedIdentity').map((i) => i.state.principalId);
+      // The tenant's own identities, plus the MSP operators named in its stack config (same people may run several tenants).
+      const ids = [...run.ofType('azure-native:managedidentity:UserAssignedIdentity').map((i) => i.state.principalId), '6d2f4b1a-3c5e-4f70-8a9b-0c1d2e3f4a5b'];
       for (const r of run.resources) {
         if ('resourceGroupName' in r.inputs) expect(r.inputs.resourceGroupName, r.name).to.equal(rg);
       }
       for (const ra of run.ofType('azure-native:authorization:RoleAssignment')) {
         expect(ids, ra.name).to.include(ra.inputs.principalId);
+        if (ra.inputs.principalType === 'ServicePrincipal') {
+          expect(ids.slice(0, -1), `${ra.name}: a workload identity of this tenant`).to.include(ra.inputs.principalId);
+        }
         expect(ra.inputs.scope as string, ra.name).to.include(`/resourceGroups/${rg}/`);
       }
     }

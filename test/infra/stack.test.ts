@@ -126,6 +126,7 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
 
   it('grants each node identity only Crypto User on the key, Secrets User on the vault and Blob Data Reader on two containers', function () {
     const assignments = run.ofType('azure-native:authorization:RoleAssignment');
+    const operator = config.operatorPrincipals[0] as { objectId: string; type: string };
     const vaultId = run.one('azure-native:keyvault:Vault', 'kv').id;
     const keyId = run.one('azure-native:keyvault:Key', 'org-key').id;
     const containers = run.ofType('azure-native:storage:BlobContainer');
@@ -140,11 +141,20 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
         [ROLE.blobReader, containerId('config')],
       ]);
     }
-    for (const a of assignments) {
+    for (const a of assignments.filter((x) => x.inputs.principalId !== operator.objectId)) {
       expect(a.inputs.principalType).to.equal('ServicePrincipal');
+    }
+    for (const a of assignments) {
       // Nothing subscription- or resource-group-wide.
       expect(a.inputs.scope as string, a.name).to.match(/\/providers\/Microsoft\.(KeyVault\/vaults|Storage\/storageAccounts)\/[^/]+\/.+|\/providers\/Microsoft\.KeyVault\/vaults\/[^/]+$/);
     }
+    const operatorGrants = assignments.filter((a) => a.inputs.principalId === operator.objectId);
+    expect(operatorGrants.every((a) => a.inputs.principalType === operator.type)).to.equal(true);
+    expect(operatorGrants.map((a) => [a.inputs.roleDefinitionId, a.inputs.scope])).to.have.deep.members([
+      [ROLE.cryptoUser, keyId],
+      [`/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/b86a8fe4-44ce-4948-aee5-eccb2c155cd7`, vaultId],
+      [`/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe`, containerId('config')],
+    ]);
     const monitoring = assignments.filter((a) => a.inputs.principalId === principalOf('id-monitoring')).map((a) => [a.inputs.roleDefinitionId, a.inputs.scope]);
     expect(monitoring).to.have.deep.members([[ROLE.secretsUser, `${vaultId}/secrets/grafana-admin-password`], [ROLE.blobReader, containerId('artifacts')]]);
   });
