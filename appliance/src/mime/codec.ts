@@ -3,12 +3,17 @@
 // encoding-japanese (what libmime itself uses to decode it) covers that one.
 import iconv from 'iconv-lite';
 import Encoding from 'encoding-japanese';
-import libqp from 'libqp';
 import libbase64 from 'libbase64';
+import { decodeQp, encodeQp } from './qp';
 
 export interface Charset {
   /** Label written in Content-Type when we keep the charset (the part's own label). */
   label: string;
+  /**
+   * ASCII-compatible and stateless: every 0x0A byte is a line feed and a line can be
+   * re-encoded on its own, so an edit may keep the other lines' bytes as they are.
+   */
+  lineSafe: boolean;
   decode(buf: Buffer): string;
   encode(text: string): Buffer;
 }
@@ -23,6 +28,7 @@ function isAsciiBytes(buf: Buffer): boolean {
 
 const utf8: Charset = {
   label: 'utf-8',
+  lineSafe: true,
   decode: (b) => b.toString('utf8'),
   encode: (t) => Buffer.from(t, 'utf8'),
 };
@@ -30,6 +36,7 @@ const utf8: Charset = {
 function asciiCharset(label: string): Charset {
   return {
     label,
+    lineSafe: true,
     decode: (b) => b.toString('latin1'),
     encode: (t) => {
       if (NON_ASCII_BYTE.test(t)) throw new Error('not representable in US-ASCII');
@@ -38,6 +45,7 @@ function asciiCharset(label: string): Charset {
   };
 }
 
+const LINE_SAFE = /^(?:iso[-_]?8859[-_]?\d+|latin-?\d|(?:windows|cp)[-_]?(?!120)\d+|koi8[-_]?[a-z]+|shift[-_]?jis|sjis|gb2312|gbk|gb18030|big5|euc[-_]?(?:jp|kr|cn))$/i;
 const JIS = /^(?:iso-?2022-?jp|csiso2022jp|jis)$/i;
 // Codecs iconv-lite has that are not charsets a message may be written in (UTF-7 smuggles markup).
 const REFUSED = /^(?:utf-?7|unicode-1-1-utf-7|utf7-?imap|base64|hex|binary)$/i;
@@ -64,6 +72,8 @@ export function charsetFor(declared: string | false | undefined, bytes: Buffer):
   if (JIS.test(label)) {
     return {
       label,
+      // escape sequences carry state from line to line: always re-encoded as a whole
+      lineSafe: false,
       decode: (b) => Encoding.convert(b, { to: 'UNICODE', from: 'JIS', type: 'string' }),
       encode: (t) => Buffer.from(Encoding.convert(Encoding.stringToCode(t), { to: 'JIS', from: 'UNICODE' })),
     };
@@ -71,6 +81,7 @@ export function charsetFor(declared: string | false | undefined, bytes: Buffer):
   if (!REFUSED.test(label) && iconv.encodingExists(label)) {
     return {
       label,
+      lineSafe: LINE_SAFE.test(label),
       decode: (b) => iconv.decode(b, label, { stripBOM: false }),
       encode: (t) => iconv.encode(t, label, { addBOM: false }),
     };
@@ -119,7 +130,7 @@ export function transferEncodingOf(value: string | false | undefined): TransferE
 export function decodeTransfer(cte: TransferEncoding, raw: Buffer): Buffer {
   // libbase64.decode treats a Buffer as already-decoded bytes; it must get the text
   if (cte === 'base64') return libbase64.decode(raw.toString('latin1'));
-  if (cte === 'quoted-printable') return libqp.decode(raw);
+  if (cte === 'quoted-printable') return decodeQp(raw).bytes;
   return raw;
 }
 
@@ -142,15 +153,9 @@ export function hasEightBit(buf: Buffer): boolean {
   return !isAsciiBytes(buf);
 }
 
-/**
- * Encodes with quoted-printable, soft line breaks at 76 columns; hard line
- * breaks of the text stay as they are and soft breaks use `eol`.
- */
+/** Quoted-printable with soft line breaks at 76 columns using `eol`; the text's own line breaks stay. */
 export function encodeQuotedPrintable(bytes: Buffer, eol: string): Buffer {
-  // libqp keeps the text's own line breaks literally and folds with CRLF soft breaks.
-  const encoded = libqp.wrap(libqp.encode(bytes), 76);
-  const fixed = encoded.replace(/=\r\n/g, `=${eol}`);
-  return Buffer.from(fixed, 'latin1');
+  return encodeQp(bytes, eol);
 }
 
 export function encodeBase64(bytes: Buffer, eol: string, lineLength: number): Buffer {

@@ -6,6 +6,9 @@ import type { BodyInsertion, Placement } from './types';
 export interface Inserted {
   text: string;
   placement: Placement;
+  /** Range of the original text that was changed (insertions happen inside it). */
+  changedFrom: number;
+  changedTo: number;
 }
 
 export interface FlowedInfo {
@@ -40,6 +43,8 @@ export function insertIntoHtml(html: string, body: BodyInsertion, eol: string, p
   return {
     text: html.slice(0, bodyStart) + top + html.slice(bodyStart, at) + sig + html.slice(at + removeLength),
     placement: placed.placement,
+    changedFrom: top ? bodyStart : at,
+    changedTo: at + removeLength,
   };
 }
 
@@ -90,5 +95,7 @@ export function insertIntoText(text: string, body: BodyInsertion, eol: string, f
   return {
     text: text.slice(0, bodyStart) + top + before.slice(bodyStart) + sig + after,
     placement: placed.placement,
+    changedFrom: top ? bodyStart : at,
+    changedTo: at + removeLength,
   };
 }

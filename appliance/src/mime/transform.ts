@@ -36,6 +36,8 @@ import {
 import type { HeaderBlock } from './header-block';
 import { findDelimiter, freshBoundary, imagePartsAfterBody, imagePartsBeforeDelimiter } from './images';
 import { insertIntoHtml, insertIntoText, textEol } from './insert';
+import { decodeQp, spliceQp } from './qp';
+import type { QpDecoded } from './qp';
 import type {
   Decide,
   Edit,
@@ -68,6 +70,10 @@ interface Decoded {
   text: string;
   charset: Charset;
   cte: TransferEncoding;
+  /** The part's bytes after transfer decoding. */
+  bytes: Buffer;
+  /** Line map of a quoted-printable body, to re-encode only the edited lines. */
+  qp?: QpDecoded;
 }
 
 interface Capture {
@@ -481,7 +487,8 @@ class Surgery {
     if (!cte) return;
     try {
       const raw = Buffer.concat(cap.chunks);
-      const bytes = decodeTransfer(cte, raw);
+      const qp = cte === 'quoted-printable' ? decodeQp(raw) : undefined;
+      const bytes = qp ? qp.bytes : decodeTransfer(cte, raw);
       if (bytes.length > this.maxPart) {
         cap.overCap = true;
         this.structure.tooLarge = true;
@@ -494,7 +501,7 @@ class Surgery {
       }
       const text = cs.decode(bytes);
       cap.factsText = text;
-      if (roundTrips(cs, bytes, text)) cap.decoded = { text, charset: cs, cte };
+      if (roundTrips(cs, bytes, text)) cap.decoded = { text, charset: cs, cte, bytes, qp };
     } catch {
       cap.decoded = null;
     }
@@ -604,7 +611,12 @@ class Surgery {
       cte = 'quoted-printable';
     }
     let encoded: Buffer;
-    if (cte === 'quoted-printable') encoded = encodeQuotedPrintable(bytes, transportEol);
+    if (cte === 'quoted-printable' && decoded.qp && !relabel && cs.lineSafe) {
+      // only the lines the edit touched are re-encoded; the others keep their bytes
+      const from = lineStartByte(decoded.text, decoded.bytes, inserted.changedFrom);
+      const to = lineEndByte(decoded.text, decoded.bytes, inserted.changedTo);
+      encoded = spliceQp(raw, decoded.qp, from, to, bytes, transportEol);
+    } else if (cte === 'quoted-printable') encoded = encodeQuotedPrintable(bytes, transportEol);
     else if (cte === 'base64') {
       encoded = encodeBase64(bytes, transportEol, base64LineLength(raw));
     } else encoded = bytes;
@@ -687,6 +699,28 @@ class Surgery {
       Buffer.from(`${eol}--${boundary}--${endsWithEol ? eol : ''}`, 'latin1'),
     ];
   }
+}
+
+/** Byte offset of the start of the line that holds character `offset` (line feeds map 1:1 in a line-safe charset). */
+function lineStartByte(text: string, bytes: Buffer, offset: number): number {
+  let lines = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) lines++;
+  let pos = 0;
+  for (let k = 0; k < lines; k++) pos = bytes.indexOf(0x0a, pos) + 1;
+  return pos;
+}
+
+/** Byte offset just past the line that holds character `offset` (its line feed included). */
+function lineEndByte(text: string, bytes: Buffer, offset: number): number {
+  let lines = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) lines++;
+  let pos = 0;
+  for (let k = 0; k <= lines; k++) {
+    const lf = bytes.indexOf(0x0a, pos);
+    if (lf < 0) return bytes.length;
+    pos = lf + 1;
+  }
+  return pos;
 }
 
 /**

@@ -1,0 +1,136 @@
+// Quoted-printable decoding with a map of the encoded hard lines, so that an
+// edit re-encodes only the lines it touches and every other encoded line is
+// copied byte for byte. libqp.decode gives the same bytes (tested) but no such
+// map, and its regex passes cost more than the split itself on small parts.
+// Encoding stays with libqp.
+import libqp from 'libqp';
+
+export interface QpLine {
+  /** Encoded byte range of the hard line, its line break included. */
+  encStart: number;
+  encEnd: number;
+  /** Decoded byte range it decodes to, its line break included. */
+  decStart: number;
+  decEnd: number;
+}
+
+export interface QpDecoded {
+  bytes: Buffer;
+  lines: QpLine[];
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x41 && c <= 0x46) return c - 0x37;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+const isWsp = (c: number): boolean => c === 0x20 || c === 0x09;
+
+/**
+ * Same result as libqp.decode: trailing whitespace is dropped, `=` + line
+ * break is a soft break, then `=XX` escapes are decoded (also an escape that a
+ * soft break had split, as libqp joins first). Hard line breaks are literal
+ * line feeds; no escape spans one, so each hard line maps to a decoded range.
+ */
+export function decodeQp(raw: Buffer): QpDecoded {
+  const n = raw.length;
+  // pass 1: drop whitespace that ends a line (before CR, LF or the end), remembering where each LF came from
+  const trimmed = Buffer.allocUnsafe(n);
+  const lfSource: number[] = [];
+  let t = 0;
+  for (let i = 0; i < n; ) {
+    const c = raw[i];
+    if (isWsp(c)) {
+      let k = i;
+      while (k < n && isWsp(raw[k])) k++;
+      if (k === n || raw[k] === 0x0a || raw[k] === 0x0d) {
+        i = k;
+        continue;
+      }
+      raw.copy(trimmed, t, i, k);
+      t += k - i;
+      i = k;
+      continue;
+    }
+    if (c === 0x0a) lfSource.push(i);
+    trimmed[t++] = c;
+    i++;
+  }
+  // pass 2: drop soft breaks (`=` + CRLF / LF / end); the LFs left are hard line ends
+  const joined = Buffer.allocUnsafe(t);
+  const hardEnds: Array<[enc: number, joined: number]> = [];
+  let j = 0;
+  let lf = 0;
+  for (let i = 0; i < t; ) {
+    const c = trimmed[i];
+    if (c === 0x3d) {
+      if (i + 1 === t) break;
+      if (trimmed[i + 1] === 0x0a) {
+        lf++;
+        i += 2;
+        continue;
+      }
+      if (trimmed[i + 1] === 0x0d && trimmed[i + 2] === 0x0a) {
+        lf++;
+        i += 3;
+        continue;
+      }
+    }
+    joined[j++] = c;
+    i++;
+    if (c === 0x0a) hardEnds.push([lfSource[lf++] + 1, j]);
+  }
+  // pass 3: decode escapes, mapping each hard line end to its decoded offset
+  const out = Buffer.allocUnsafe(j);
+  const lines: QpLine[] = [];
+  let o = 0;
+  let next = 0;
+  let encStart = 0;
+  let decStart = 0;
+  for (let p = 0; p < j; ) {
+    const c = joined[p];
+    if (c === 0x3d && p < j - 2) {
+      const hi = hexValue(joined[p + 1]);
+      const lo = hexValue(joined[p + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out[o++] = hi * 16 + lo;
+        p += 3;
+        continue;
+      }
+    }
+    out[o++] = c;
+    p++;
+    if (next < hardEnds.length && p === hardEnds[next][1]) {
+      const encEnd = hardEnds[next++][0];
+      lines.push({ encStart, encEnd, decStart, decEnd: o });
+      encStart = encEnd;
+      decStart = o;
+    }
+  }
+  if (encStart < n || !lines.length) lines.push({ encStart, encEnd: n, decStart, decEnd: o });
+  return { bytes: out.subarray(0, o), lines };
+}
+
+/** Encodes with soft line breaks at 76 columns (`eol`); the text's own line breaks stay as they are. */
+export function encodeQp(bytes: Buffer, eol: string): Buffer {
+  return Buffer.from(libqp.wrap(libqp.encode(bytes), 76).replace(/=\r\n/g, `=${eol}`), 'latin1');
+}
+
+/**
+ * Re-encodes only the hard lines that hold decoded bytes [from, to) of the
+ * original: `replacement` is what those whole lines decode to after the edit.
+ * Returns the new encoded body.
+ */
+export function spliceQp(raw: Buffer, decoded: QpDecoded, from: number, to: number, newBytes: Buffer, eol: string): Buffer {
+  const { lines, bytes } = decoded;
+  let first = lines.findIndex((l) => from < l.decEnd || (from === l.decEnd && l === lines[lines.length - 1]));
+  if (first < 0) first = lines.length - 1;
+  let last = first;
+  while (last < lines.length - 1 && lines[last].decEnd < to) last++;
+  const a = lines[first];
+  const b = lines[last];
+  const middle = newBytes.subarray(a.decStart, newBytes.length - (bytes.length - b.decEnd));
+  return Buffer.concat([raw.subarray(0, a.encStart), encodeQp(middle, eol), raw.subarray(b.encEnd)]);
+}

@@ -1,0 +1,47 @@
+import { expect } from 'chai';
+import fc from 'fast-check';
+import libqp from 'libqp';
+import { decodeQp, spliceQp } from '../../appliance/src/mime/qp';
+import { buildMessage, text } from './support/build';
+import { surgeryChecked } from './support/check';
+import { partOf } from './support/parts';
+import { markerEdit } from './support/run';
+
+describe('mime codec: quoted-printable', () => {
+  it('decodeQp gives the same bytes as libqp.decode on arbitrary input', () => {
+    const qpish = fc.string({ unit: fc.constantFrom('=', 'A', 'f', '3', 'D', ' ', '\t', '\r', '\n', '=\r\n', '=\n', '=3D', '=C3=A9', 'x', '\u00e9'), maxLength: 200 });
+    fc.assert(
+      fc.property(qpish, (s) => {
+        const raw = Buffer.from(s, 'latin1');
+        expect(decodeQp(raw).bytes.equals(libqp.decode(raw.toString('latin1')))).to.equal(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('maps hard lines so a splice re-encodes only the touched lines', () => {
+    const raw = Buffer.from('First line with a soft=\r\n break.\r\nSecond =3D line\r\nThird line\r\n', 'latin1');
+    const decoded = decodeQp(raw);
+    expect(decoded.bytes.toString('latin1')).to.equal('First line with a soft break.\r\nSecond = line\r\nThird line\r\n');
+    expect(decoded.lines.map((l) => raw.subarray(l.encStart, l.encEnd).toString('latin1'))).to.deep.equal([
+      'First line with a soft=\r\n break.\r\n',
+      'Second =3D line\r\n',
+      'Third line\r\n',
+    ]);
+    const edited = Buffer.from('First line with a soft break.\r\nSecond = line, edited\r\nThird line\r\n', 'latin1');
+    const from = decoded.bytes.indexOf('Second');
+    const out = spliceQp(raw, decoded, from, from + 'Second = line\r\n'.length, edited, '\r\n');
+    expect(out.toString('latin1')).to.equal('First line with a soft=\r\n break.\r\nSecond =3D line, edited\r\nThird line\r\n');
+  });
+
+  it('a signature above the quote keeps the encoded bytes of the quoted thread', async () => {
+    const thread = 'Sure.\n\nOn Mon, 23 Nov 2026, Bob <bob@example.net> wrote:\n> ' + 'quoted words '.repeat(20) + '\n> caf\u00e9\n';
+    const input = buildMessage({ body: text(thread, { charset: 'utf-8', cte: 'quoted-printable' }) });
+    const r = await surgeryChecked(input, markerEdit());
+    const before = (await partOf(input, 'text/plain')).body.toString('latin1');
+    const after = (await partOf(r.output, 'text/plain')).body.toString('latin1');
+    const quoted = before.slice(before.indexOf('On Mon'));
+    expect(after.endsWith(quoted)).to.equal(true);
+    expect(after.startsWith('Sure.\r\n')).to.equal(true);
+  });
+});
