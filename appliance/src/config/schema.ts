@@ -41,6 +41,8 @@ export const RELATIVE_FILE_PATTERN = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\\\0]+$
 
 /** True when an ISO date string names a real calendar date (Date.parse accepts 2026-02-30). */
 export function isRealDate(value: string): boolean {
+  // zod runs every check, so a value that failed the pattern arrives here too.
+  if (!DATE_PATTERN.test(value)) return true;
   const time = Date.parse(value);
   if (Number.isNaN(time)) return false;
   const day = value.slice(0, 10);
