@@ -85,7 +85,9 @@ describe('sealed config bundle (local key file)', () => {
     const tamperedAt = [bundle.length - 1, bundle.length - 20, headerStart + headerLength + 5, offsetOf('"author":"a"') + 10, offsetOf(header.cipher.iv) + 2, offsetOf(header.key.wrapped) + 3, offsetOf('"ref":"file:org') + 13, offsetOf(header.key.mac) + 1];
     for (const at of tamperedAt) {
       const copy = Buffer.from(bundle);
-      copy[at] ^= copy[at] === 0x41 ? 0x03 : 0x01; // stays a base64 letter in the header's base64 fields
+      // Another letter (not a bit flip): inside the header's base64 fields it must stay valid base64.
+      const c = String.fromCharCode(copy[at]);
+      copy[at] = c === '+' ? 0x2f : c === '/' ? 0x2b : c === 'A' ? 0x42 : /[A-Za-z0-9]/.test(c) ? 0x41 : copy[at] ^ 0x01;
       await expectRefusal(unseal(copy, key), 'tampered', /tampered/);
     }
     // Every other single-byte change is refused too (with whichever reason fits).
