@@ -2,6 +2,8 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { expect } from 'chai';
+import fc from 'fast-check';
+import { stringify } from 'yaml';
 import { ConfigError, type ConfigIssue } from '../../appliance/src/config';
 import { loadDirectoryFile, parseDirectoryFile } from '../../appliance/src/directory';
 
@@ -101,6 +103,25 @@ describe('directory: the local directory file', () => {
     const text = 'groups:\n  - { id: s1, name: Sales }\n  - { id: s2, name: Sales }\nusers:\n  - mail: a@contoso.com\n    groups: [Sales]\n';
     const issues = issuesOf(text);
     expect(issues.map((i) => `${i.line} ${i.path}: ${i.message}`)).to.deep.equal(['3 groups[1].name: two groups are named "Sales"; a reference by name would be ambiguous']);
+  });
+
+  it('any YAML value gives a snapshot or a ConfigError, never a crash', () => {
+    const entry = fc.record(
+      { mail: fc.oneof(fc.constantFrom('a@contoso.com', 'B@contoso.com'), fc.string()), groups: fc.array(fc.constantFrom('g', 'h', 'x'), { maxLength: 3 }), aliases: fc.array(fc.constantFrom('a@contoso.com', 'c@contoso.com'), { maxLength: 2 }) },
+      { requiredKeys: [] },
+    );
+    const group = fc.record({ id: fc.constantFrom('g', 'h'), name: fc.constantFrom('G', 'H'), memberOf: fc.array(fc.constantFrom('g', 'h', 'G'), { maxLength: 2 }) }, { requiredKeys: [] });
+    fc.assert(
+      fc.property(fc.oneof(fc.anything({ maxDepth: 3 }), fc.record({ users: fc.array(entry, { maxLength: 4 }), groups: fc.array(group, { maxLength: 3 }) })), (value) => {
+        try {
+          const snapshot = parseDirectoryFile(stringify(value) ?? '');
+          for (const user of snapshot.users()) expect(snapshot.lookup(user.mail)).to.equal(user);
+        } catch (error) {
+          expect(error).to.be.instanceOf(ConfigError);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('loadDirectoryFile names a missing file', async () => {
