@@ -78,6 +78,7 @@ export function createTenantStack(config: StackConfig, options: TenantStackOptio
     vaultUri: vault.vaultUri, orgKeyId: vault.orgKeyId,
     configBundleUrl: store.configBundleUrl, artifactUrl: store.artifactUrl, artifactSha256: store.artifactSha256,
     tlsSecretNames: certs.nodes.map((n) => n.secretName),
+    tlsThumbprints: certs.nodes.map((n) => n.thumbprint),
     // Nodes fetch secrets and blobs with their identity at first boot: grants and content first.
     dependsOn: [vault, store, certs],
   });

@@ -22,6 +22,8 @@ export interface NodeValues {
   identityClientId: string;
   vaultUri: string;
   tlsSecretName: string;
+  /** SHA-1 thumbprint the fetched certificate must have: the stack's registry entry for this node. */
+  tlsThumbprint: string;
   httpPort: number;
   /** /etc/signet/relay.yaml, already serialized. */
   relayConfigYaml: string;
@@ -48,6 +50,7 @@ export function nodeEnvFile(v: NodeValues): string {
     ['SIGNET_IDENTITY_CLIENT_ID', v.identityClientId],
     ['SIGNET_VAULT_URI', v.vaultUri],
     ['SIGNET_TLS_SECRET', v.tlsSecretName],
+    ['SIGNET_TLS_THUMBPRINT', v.tlsThumbprint],
     ['SIGNET_HTTP_PORT', String(v.httpPort)],
   ];
   return `# Written by the tenant's Pulumi stack; read by ${INSTALL_SCRIPT_PATH}.\n${entries.map(([k, val]) => `${k}=${shellQuote(val)}`).join('\n')}\n`;

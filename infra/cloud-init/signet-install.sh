@@ -87,6 +87,11 @@ pem=$(printf '%s' "$secret_json" | python3 -c 'import json,sys; print(json.load(
 )
 grep -q 'BEGIN CERTIFICATE' /etc/signet/tls/node.crt.new || fail "secret ${SIGNET_TLS_SECRET} holds no PEM certificate"
 grep -q 'PRIVATE KEY' /etc/signet/tls/node.key.new || fail "secret ${SIGNET_TLS_SECRET} holds no PEM private key"
+# The certificate must be the one the stack registered for this node (its published thumbprint).
+if [ -n "${SIGNET_TLS_THUMBPRINT:-}" ]; then
+  got=$(openssl x509 -noout -fingerprint -sha1 -in /etc/signet/tls/node.crt.new | cut -d= -f2 | tr -d ':' | tr 'a-f' 'A-F')
+  [ "$got" = "${SIGNET_TLS_THUMBPRINT}" ] || { rm -f /etc/signet/tls/node.*.new; fail "secret ${SIGNET_TLS_SECRET} holds certificate ${got}, but the stack registered ${SIGNET_TLS_THUMBPRINT} for this node"; }
+fi
 chown "$SERVICE_USER:$SERVICE_USER" /etc/signet/tls/node.crt.new /etc/signet/tls/node.key.new
 chmod 0600 /etc/signet/tls/node.crt.new /etc/signet/tls/node.key.new
 mv /etc/signet/tls/node.crt.new /etc/signet/tls/node.crt

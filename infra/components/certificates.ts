@@ -123,7 +123,9 @@ export class NodeCertificates extends pulumi.ComponentResource {
           // Chain then key; the node splits them into /etc/signet/tls.
           value: pulumi.secret(pulumi.interpolate`${cert.certPem}${ca.certPem}${key.privateKeyPem}`),
         },
-      }, parent);
+        // Switching the stack to imported certificates drops this resource from the stack; the secret
+        // (now holding the imported certificate as its newest version) must stay in the vault.
+      }, { parent: this, retainOnDelete: true });
       const facts = cert.certPem.apply(certificateFacts);
       return {
         secretName,

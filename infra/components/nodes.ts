@@ -30,6 +30,8 @@ export interface ProcessingNodesArgs {
   artifactUrl: pulumi.Input<string>;
   artifactSha256: string;
   tlsSecretNames: string[];
+  /** Each node certificate's thumbprint: a new certificate re-runs that node's converge (one node at a time). */
+  tlsThumbprints: pulumi.Input<string>[];
   /** Resources that must exist before a node boots (role assignments, secrets, the artifact blob). */
   dependsOn: pulumi.Input<pulumi.Resource>[];
 }
@@ -106,8 +108,8 @@ export class ProcessingNodes extends pulumi.ComponentResource {
         }],
       }, parent);
 
-      const values = pulumi.all([fqdn, identity.clientId, args.vaultUri, args.orgKeyId, args.configBundleUrl, args.artifactUrl])
-          .apply(([nodeFqdn, clientId, vaultUri, orgKeyId, configBundleUrl, artifactUrl]): NodeValues => ({
+      const values = pulumi.all([fqdn, identity.clientId, args.vaultUri, args.orgKeyId, args.configBundleUrl, args.artifactUrl, args.tlsThumbprints[i] ?? ''])
+        .apply(([nodeFqdn, clientId, vaultUri, orgKeyId, configBundleUrl, artifactUrl, tlsThumbprint]): NodeValues => ({
           nodeName, nodeFqdn,
           version: c.applianceVersion,
           artifactUrl,
@@ -115,6 +117,7 @@ export class ProcessingNodes extends pulumi.ComponentResource {
           identityClientId: clientId,
           vaultUri,
           tlsSecretName,
+          tlsThumbprint,
           httpPort: c.httpPort,
           relayConfigYaml: renderRelayConfig({
             certificateDomain: c.certificateDomain, httpPort: c.httpPort, downstreamHost: c.downstreamSmartHost,

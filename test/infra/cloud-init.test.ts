@@ -24,6 +24,7 @@ const values: NodeValues = {
   identityClientId: '2f0c3c1e-5a4b-4c3d-9e8f-1a2b3c4d5e6f',
   vaultUri: 'https://kv-fabrikam-abc123.vault.azure.net/',
   tlsSecretName: 'node0-tls',
+  tlsThumbprint: 'A'.repeat(40),
   httpPort: 9025,
   relayConfigYaml: renderRelayConfig({
     certificateDomain: 'fabrikam.relay.signet-msp.example', httpPort: 9025, downstreamHost: 'fabrikam-com.mail.protection.outlook.com',
