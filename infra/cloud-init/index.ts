@@ -66,8 +66,9 @@ export function systemdDropIn(v: NodeValues): string {
 export function nodeFiles(v: NodeValues): NodeFile[] {
   return [
     { path: INSTALL_SCRIPT_PATH, content: installScript(), permissions: '0755', owner: 'root:root' },
-    { path: '/etc/signet/node.env', content: nodeEnvFile(v), permissions: '0644', owner: 'root:root' },
-    { path: '/etc/signet/relay.yaml', content: v.relayConfigYaml, permissions: '0644', owner: 'root:root' },
+    { path: '/etc/signet/node.env', content: nodeEnvFile(v), permissions: '0600', owner: 'root:root' },
+    // The install script hands it to the service group (which exists only once the package is installed).
+    { path: '/etc/signet/relay.yaml', content: v.relayConfigYaml, permissions: '0640', owner: 'root:root' },
     { path: SYSTEMD_DROP_IN_PATH, content: systemdDropIn(v), permissions: '0644', owner: 'root:root' },
   ];
 }

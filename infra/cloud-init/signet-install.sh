@@ -3,9 +3,12 @@
 # /etc/signet/node.env, using only the node's managed identity:
 #   1. token from the instance metadata service (IMDS) for the node's identity
 #   2. download the versioned artifact blob, verify its SHA-256
-#   3. unpack to /opt/signet/<version>, switch /opt/signet/current atomically
+#   3. unpack to /opt/signet-appliance-<version>, switch the /opt/signet link
+#      atomically (the layout of the package's INSTALL.md and systemd unit)
 #   4. fetch the node's TLS certificate and key from Key Vault into /etc/signet/tls
-#   5. install the systemd unit, restart, and wait until the node is healthy
+#      and check it is the certificate the stack registered for this node
+#   5. install the package's systemd unit and service user, restart, and wait
+#      until the node is healthy
 # Idempotent and serialized: cloud-init (first boot) and Run Command
 # (upgrades) both call it. A node that was ready before an upgrade must be
 # ready again before this script succeeds, so a rolling upgrade stops at the
@@ -18,7 +21,7 @@ ENV_FILE=${SIGNET_NODE_ENV:-/etc/signet/node.env}
 . "$ENV_FILE"
 : "${SIGNET_VERSION:?}" "${SIGNET_ARTIFACT_URL:?}" "${SIGNET_ARTIFACT_SHA256:?}" "${SIGNET_IDENTITY_CLIENT_ID:?}"
 : "${SIGNET_VAULT_URI:?}" "${SIGNET_TLS_SECRET:?}" "${SIGNET_HTTP_PORT:?}"
-SERVICE_USER=${SIGNET_SERVICE_USER:-signet}
+SERVICE_USER=signet   # created by the package's systemd/signet.sysusers.conf
 WAIT_SECONDS=${SIGNET_WAIT_SECONDS:-300}
 
 exec 9>/run/signet-install.lock
@@ -44,10 +47,8 @@ imds_token() {
 was_ready=no
 if curl -fsS --max-time 5 "http://127.0.0.1:${SIGNET_HTTP_PORT}/readyz" >/dev/null 2>&1; then was_ready=yes; fi
 
-id -u "$SERVICE_USER" >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$SERVICE_USER"
-
 # 1-3. the artifact
-target=/opt/signet/${SIGNET_VERSION}
+target=/opt/signet-appliance-${SIGNET_VERSION}
 if [ ! -f "${target}/.signet-sha256" ] || [ "$(cat "${target}/.signet-sha256")" != "${SIGNET_ARTIFACT_SHA256}" ]; then
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
@@ -71,12 +72,21 @@ if [ ! -f "${target}/.signet-sha256" ] || [ "$(cat "${target}/.signet-sha256")" 
   chmod -R go-w "${target}"
 fi
 [ -x "${target}/bin/signet" ] || fail "${target}/bin/signet missing: the artifact is not a packaged appliance"
-ln -sfn "${target}" /opt/signet/current.new
-mv -T /opt/signet/current.new /opt/signet/current
+[ -f "${target}/systemd/signet.service" ] || fail "${target}/systemd/signet.service missing: the artifact is not a packaged appliance"
+install -m 0644 "${target}/systemd/signet.sysusers.conf" /usr/lib/sysusers.d/signet.conf
+systemd-sysusers /usr/lib/sysusers.d/signet.conf
+id -u "$SERVICE_USER" >/dev/null 2>&1 || fail "service user ${SERVICE_USER} was not created"
+ln -sfn "${target}" /opt/signet.new
+mv -T /opt/signet.new /opt/signet
+
+# Config readable by the service group only (the unit's ConfigurationDirectoryMode is 0750).
+chown root:"$SERVICE_USER" /etc/signet /etc/signet/relay.yaml
+chmod 0750 /etc/signet
+chmod 0640 /etc/signet/relay.yaml
 
 # 4. the node's certificate: PEM chain + key from its Key Vault secret
 vault_token=$(imds_token 'https://vault.azure.net')
-install -d -m 0700 -o "$SERVICE_USER" -g "$SERVICE_USER" /etc/signet/tls
+install -d -m 0750 -o root -g "$SERVICE_USER" /etc/signet/tls
 secret_json=$(curl -fsS --retry 5 --retry-delay 5 --max-time 30 -H "Authorization: Bearer ${vault_token}" \
   "${SIGNET_VAULT_URI%/}/secrets/${SIGNET_TLS_SECRET}?api-version=7.4") || fail "cannot read secret ${SIGNET_TLS_SECRET} from ${SIGNET_VAULT_URI}"
 pem=$(printf '%s' "$secret_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
@@ -99,7 +109,7 @@ mv /etc/signet/tls/node.key.new /etc/signet/tls/node.key
 unset pem secret_json vault_token
 
 # 5. the unit, then wait
-install -m 0644 "${target}/packaging/signet.service" /etc/systemd/system/signet.service
+install -m 0644 "${target}/systemd/signet.service" /etc/systemd/system/signet.service
 systemctl daemon-reload
 systemctl enable signet.service >/dev/null
 log "starting signet ${SIGNET_VERSION}"
