@@ -497,6 +497,22 @@ describe('mime surgery: malformed input never throws and never loses bytes', () 
     expect(r.report.parts).to.deep.equal([]);
   });
 
+  it('a message the splitter gives up on (over 1000 parts, huge header block) is copied unchanged', async () => {
+    const many = msg(multipart('mixed', 'many', [text('hello\n'), ...Array.from({ length: 1005 }, (_, i) => attachment(`f${i}.bin`, Buffer.from([i % 256])))]));
+    const huge = Buffer.concat([Buffer.from('From: a@example.com\r\n'), Buffer.from(Array.from({ length: 20000 }, (_, i) => `X-Filler-${i}: ${'y'.repeat(60)}\r\n`).join('')), Buffer.from('\r\nbody\r\n')]);
+    for (const [input, from] of [[many, many.indexOf('--many\r\nContent-Type: application/pdf')], [huge, huge.indexOf('\r\n\r\n')]] as const) {
+      const r = await runSurgery(input, markerEdit());
+      expect(r.report.bytesIn).to.equal(input.length);
+      const out = r.output.toString('latin1');
+      // the stamp is there even when the header block could not be read; what follows is untouched
+      expect(out.startsWith('X-Signet-Processed: org=acme')).to.equal(true);
+      expect(out.endsWith(input.toString('latin1').slice(from))).to.equal(true);
+    }
+    const huge2 = Buffer.from(`From: a@example.com\r\n${'X-Filler: y\r\n'.repeat(30000)}\r\nbody\r\n`, 'latin1');
+    const r2 = await runSurgery(huge2, markerEdit());
+    expect(r2.output.toString('latin1')).to.equal(`X-Signet-Processed: org=acme; rule=default; template=std; engine=test\r\n${huge2.toString('latin1')}`);
+  });
+
   it('chunking does not change the result', async () => {
     const input = msg(multipart('mixed', 'm', [multipart('alternative', 'a', [text(TEXT_BODY), html(HTML_BODY)]), attachment('a.pdf', PDF)]), '\n');
     const whole = await runSurgery(input, markerEdit());

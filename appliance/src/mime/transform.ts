@@ -186,11 +186,27 @@ class Surgery {
   }
 
   async run(): Promise<TransformReport> {
-    this.input.on('error', (err) => this.splitter.destroy(err));
+    let inputError: Error | undefined;
+    this.input.on('error', (err) => {
+      inputError = err;
+      this.splitter.destroy(err);
+    });
     this.input.pipe(this.tap).pipe(this.splitter);
     try {
       let consistent = true;
-      for await (const chunk of this.splitter as AsyncIterable<MimeNode | { type: 'data' | 'body'; node: MimeNode; value: Buffer }>) {
+      const chunks = (this.splitter as AsyncIterable<MimeNode | { type: 'data' | 'body'; node: MimeNode; value: Buffer }>)[Symbol.asyncIterator]();
+      for (;;) {
+        let next;
+        try {
+          next = await chunks.next();
+        } catch (err) {
+          // the splitter gave up (a header block over 1 MiB, too many parts): copy the rest as it is
+          if (inputError) throw err;
+          consistent = false;
+          break;
+        }
+        if (next.done) break;
+        const chunk = next.value;
         if (!this.tap.confirm(chunk.type === 'node' ? chunk.getHeaders() : chunk.value)) {
           consistent = false;
           break;
@@ -237,7 +253,9 @@ class Surgery {
     // let the tap take in what was already written to it, so its queue holds every byte
     const unconfirmed = [...leftover];
     if (!this.tap.writableFinished) {
+      // unpipe paused it; flow and drop its output (the queue keeps the bytes)
       this.tap.on('data', () => undefined);
+      this.tap.resume();
       const finished = new Promise<void>((resolve) => this.tap.once('finish', () => resolve()));
       this.tap.end();
       await finished;
@@ -252,7 +270,19 @@ class Surgery {
     }
     this.current = undefined;
     this.pendingImages = undefined;
+    if (this.bytesOut === 0 && this.edit.addHeaders.length) {
+      // the top header was never read: the stamp still goes first (fields cannot be removed here)
+      const head = Buffer.concat(unconfirmed.slice(0, 4)).subarray(0, 4096);
+      const eol = detectEol(head);
+      const lf = head.indexOf(0x0a);
+      const mbox = head.subarray(0, 5).toString('latin1') === 'From ' && lf >= 0 ? lf + 1 : 0;
+      const rest = Buffer.concat(unconfirmed);
+      await this.write(rest.subarray(0, mbox));
+      for (const [name, value] of this.edit.addHeaders) await this.write(formatField(name, value, eol));
+      unconfirmed.splice(0, unconfirmed.length, rest.subarray(mbox));
+    }
     for (const b of unconfirmed) await this.write(b);
+    if (this.input.readableEnded) return;
     for await (const chunk of this.input as AsyncIterable<Buffer | string>) {
       const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       this.fallbackBytes += buf.length;
