@@ -2,8 +2,8 @@ import { expect } from 'chai';
 import { createDirectorySnapshot } from '../../appliance/src/directory';
 import { createGraphDirectorySource, type GraphDirectorySource } from '../../appliance/src/directory/graph';
 import { createMetrics, type SignetMetrics } from '../../appliance/src/observability';
-import { createAzureCredential, type TokenCredential } from '../../appliance/src/secrets';
-import { startAzureStandin, trustTestCa, useStandinManagedIdentity, type AzureStandin } from '../support/azure-standin';
+import { createAppCredential, createAzureCredential, createKeyVaultSecretProvider, type TokenCredential } from '../../appliance/src/secrets';
+import { standinAppSecrets, startAzureStandin, trustTestCa, useStandinManagedIdentity, type AzureStandin } from '../support/azure-standin';
 import { startGraphStandin, type GraphStandin } from '../support/graph-standin';
 
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -173,6 +173,24 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
     expect(await source.photo('user2@contoso.com')).to.equal(undefined);
     expect(await source.photo('user3@contoso.com')).to.equal(undefined);
     expect(await source.photo('nobody@contoso.com')).to.equal(undefined);
+  });
+
+  it('can authenticate as a Graph app whose client secret is a Key Vault secret read with the node identity', async () => {
+    standinAppSecrets.set('graph-app-1', 'app-secret-value');
+    azure.setSecret('graph-client-secret', 'app-secret-value\n');
+    // Loopback vault: see test/secrets/azure-key-vault.test.ts for why challenge verification is off here.
+    const secrets = createKeyVaultSecretProvider(azure.vaultUrl, { credential, clientOptions: { disableChallengeResourceVerification: true } });
+    const appCredential = await createAppCredential({ tenantId: 'contoso-tenant', clientId: 'graph-app-1', secrets, secretName: 'graph-client-secret', authorityHost: azure.identityUrl });
+    const appSource = createGraphDirectorySource({ credential: appCredential, baseUrl: graph.baseUrl, refreshSeconds: 0 });
+    const before = graph.requests.length;
+    expect(await appSource.refresh()).to.equal('full');
+    expect(appSource.current()!.size).to.equal(source.current()!.size);
+    expect(graph.requests.slice(before).every((r) => r.clientId === 'graph-app-1')).to.equal(true);
+    standinAppSecrets.set('graph-app-1', 'rotated');
+    const stale = await createAppCredential({ tenantId: 'contoso-tenant', clientId: 'graph-app-1', secrets, secretName: 'graph-client-secret', authorityHost: azure.identityUrl });
+    const refused = createGraphDirectorySource({ credential: stale, baseUrl: graph.baseUrl, refreshSeconds: 0 });
+    expect(await refused.refresh()).to.equal('failed');
+    expect(refused.status().lastError).to.match(/AADSTS7000215|invalid_client|Invalid client secret/);
   });
 
   it('produces snapshots the local directory code can also build (same shape)', () => {

@@ -105,6 +105,25 @@ function identityEndpoint(): Promise<SharedIdentity> {
       const parsed = new URL(req.url ?? '/', 'https://127.0.0.1');
       requests.push({ method: req.method ?? '', path: parsed.pathname });
       if (/^\/metadata\/identity\/oauth2\/token\/?$/.test(parsed.pathname)) return handleToken(req, res, parsed.searchParams, tokens, requests);
+      let m: RegExpExecArray | null;
+      if ((m = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(parsed.pathname))) {
+        const base = `https://127.0.0.1:${(server.address() as AddressInfo).port}/${m[1]}`;
+        return sendJson(res, 200, {
+          issuer: `${base}/v2.0`,
+          token_endpoint: `${base}/oauth2/v2.0/token`,
+          authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
+          end_session_endpoint: `${base}/oauth2/v2.0/logout`,
+          jwks_uri: `${base}/discovery/v2.0/keys`,
+          response_types_supported: ['code', 'id_token', 'token'],
+          subject_types_supported: ['pairwise'],
+          id_token_signing_alg_values_supported: ['RS256'],
+          token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+          tenant_region_scope: 'EU',
+        });
+      }
+      if ((m = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(parsed.pathname)) && req.method === 'POST') {
+        return void readBody(req).then((body) => handleClientCredentials(res, new URLSearchParams(body.toString('utf8')), tokens, requests));
+      }
       sendJson(res, 404, { error: 'not_found' });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -126,6 +145,24 @@ export async function standinIdentity(): Promise<{ ca: TestCa; url: string; veri
       return issued && issued.resource === resource && issued.expires > Date.now() ? issued.clientId : undefined;
     },
   };
+}
+
+/** App registrations the token endpoint knows: client id → client secret (client credentials grant). */
+export const standinAppSecrets = new Map<string, string>();
+
+function handleClientCredentials(res: ServerResponse, form: URLSearchParams, tokens: Map<string, Issued>, requests: RecordedRequest[]): void {
+  const clientId = form.get('client_id') ?? '';
+  const scope = (form.get('scope') ?? '').split(' ').find((s) => s.endsWith('/.default'));
+  requests[requests.length - 1].clientId = clientId;
+  if (form.get('grant_type') !== 'client_credentials' || !scope) return sendJson(res, 400, { error: 'invalid_request', error_description: 'client_credentials with a /.default scope only' });
+  if (!standinAppSecrets.has(clientId) || standinAppSecrets.get(clientId) !== form.get('client_secret')) {
+    return sendJson(res, 401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.', error_codes: [7000215] });
+  }
+  const resource = scope.slice(0, -'/.default'.length);
+  requests[requests.length - 1].resource = resource;
+  const token = randomBytes(24).toString('base64url');
+  tokens.set(token, { resource, clientId, expires: Date.now() + 3600_000 });
+  sendJson(res, 200, { token_type: 'Bearer', expires_in: 3599, ext_expires_in: 3599, access_token: token });
 }
 
 function handleToken(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, tokens: Map<string, Issued>, requests: RecordedRequest[]): void {

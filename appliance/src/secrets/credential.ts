@@ -2,7 +2,8 @@
 // identity (a user-assigned one when a client id is given); an operator at a
 // workstation uses DefaultAzureCredential (Azure CLI login, environment, ...).
 import type { TokenCredential } from '@azure/identity';
-import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredentialOptions } from '@azure/identity';
+import { ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential, type TokenCredentialOptions } from '@azure/identity';
+import type { SecretProvider } from './types';
 
 export type { TokenCredential };
 
@@ -21,4 +22,28 @@ export function createAzureCredential(options: CredentialOptions): TokenCredenti
     return clientId ? new ManagedIdentityCredential({ clientId, ...options.clientOptions }) : new ManagedIdentityCredential({ ...options.clientOptions });
   }
   return new DefaultAzureCredential({ ...options.clientOptions, ...(clientId ? { managedIdentityClientId: clientId } : {}) });
+}
+
+export interface AppCredentialOptions {
+  tenantId: string;
+  clientId: string;
+  /** Where the app's client secret is kept (a Key Vault secret on Azure), and its name. */
+  secrets: SecretProvider;
+  secretName: string;
+  /** Default https://login.microsoftonline.com (a national cloud or a stand-in otherwise). */
+  authorityHost?: string;
+  clientOptions?: TokenCredentialOptions;
+}
+
+/**
+ * The Graph app's own identity (an app registration with a client secret),
+ * for tenants where Graph permissions are granted to an app rather than to
+ * the node's managed identity. The secret is read from the secret store.
+ */
+export async function createAppCredential(options: AppCredentialOptions): Promise<TokenCredential> {
+  const secret = (await options.secrets.get(options.secretName)).trim();
+  return new ClientSecretCredential(options.tenantId, options.clientId, secret, {
+    ...options.clientOptions,
+    ...(options.authorityHost ? { authorityHost: options.authorityHost, disableInstanceDiscovery: true } : {}),
+  });
 }

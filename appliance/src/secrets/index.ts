@@ -2,5 +2,5 @@ export { KeyProviderError, type KeyErrorCode, type OrgKeyProvider, type SecretPr
 export { createLocalKeyProvider, createLocalKeyFile, localKeyVersion, parseLocalKey, LOCAL_WRAP_ALG } from './local-key';
 export { createAzureKeyProvider, isAzureKeyRef, AZURE_WRAP_ALG, type AzureKeyProviderOptions } from './azure-key';
 export { createKeyVaultSecretProvider, createFileSecretProvider, SecretError } from './secret-provider';
-export { createAzureCredential, type CredentialOptions, type TokenCredential } from './credential';
+export { createAzureCredential, createAppCredential, type AppCredentialOptions, type CredentialOptions, type TokenCredential } from './credential';
 export { keyProviderFromRef, type KeyRefOptions } from './key-ref';
