@@ -16,15 +16,24 @@
 set -euo pipefail
 umask 022
 
-ENV_FILE=${SIGNET_NODE_ENV:-/etc/signet/node.env}
+# Overridable only so the script can be exercised against local stand-ins
+# (a scratch root, a fake metadata service, a stub systemctl); a node uses the defaults.
+R=${SIGNET_ROOT:-}
+IMDS=${SIGNET_IMDS_ENDPOINT:-http://169.254.169.254}
+SYSTEMCTL=${SIGNET_SYSTEMCTL:-systemctl}
+SYSUSERS=${SIGNET_SYSUSERS:-systemd-sysusers}
+SERVICE_USER=${SIGNET_SERVICE_USER:-signet}   # created by the package's systemd/signet.sysusers.conf
+WAIT_SECONDS=${SIGNET_WAIT_SECONDS:-300}
+RETRY_SECONDS=${SIGNET_RETRY_SECONDS:-15}
+
+ENV_FILE=${SIGNET_NODE_ENV:-$R/etc/signet/node.env}
 # shellcheck source=/dev/null
 . "$ENV_FILE"
 : "${SIGNET_VERSION:?}" "${SIGNET_ARTIFACT_URL:?}" "${SIGNET_ARTIFACT_SHA256:?}" "${SIGNET_IDENTITY_CLIENT_ID:?}"
 : "${SIGNET_VAULT_URI:?}" "${SIGNET_TLS_SECRET:?}" "${SIGNET_HTTP_PORT:?}"
-SERVICE_USER=signet   # created by the package's systemd/signet.sysusers.conf
-WAIT_SECONDS=${SIGNET_WAIT_SECONDS:-300}
 
-exec 9>/run/signet-install.lock
+mkdir -p "$R/run"
+exec 9>"$R/run/signet-install.lock"
 flock 9
 
 log() { echo "signet-install: $*"; logger -t signet-install -- "$*" 2>/dev/null || true; }
@@ -34,12 +43,12 @@ imds_token() {
   local resource=$1 attempt body
   for attempt in 1 2 3 4 5 6 7 8 9 10; do
     if body=$(curl -fsS --max-time 10 -H 'Metadata: true' \
-      "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${resource}&client_id=${SIGNET_IDENTITY_CLIENT_ID}"); then
+      "${IMDS}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${resource}&client_id=${SIGNET_IDENTITY_CLIENT_ID}"); then
       printf '%s' "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
       return 0
     fi
     log "identity token for ${resource} not available yet (attempt ${attempt}); role assignments can take minutes to apply"
-    sleep 15
+    sleep "$RETRY_SECONDS"
   done
   fail "no managed identity token for ${resource}: is identity ${SIGNET_IDENTITY_CLIENT_ID} assigned to this VM?"
 }
@@ -48,7 +57,7 @@ was_ready=no
 if curl -fsS --max-time 5 "http://127.0.0.1:${SIGNET_HTTP_PORT}/readyz" >/dev/null 2>&1; then was_ready=yes; fi
 
 # 1-3. the artifact
-target=/opt/signet-appliance-${SIGNET_VERSION}
+target=$R/opt/signet-appliance-${SIGNET_VERSION}
 if [ ! -f "${target}/.signet-sha256" ] || [ "$(cat "${target}/.signet-sha256")" != "${SIGNET_ARTIFACT_SHA256}" ]; then
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
@@ -73,47 +82,50 @@ if [ ! -f "${target}/.signet-sha256" ] || [ "$(cat "${target}/.signet-sha256")" 
 fi
 [ -x "${target}/bin/signet" ] || fail "${target}/bin/signet missing: the artifact is not a packaged appliance"
 [ -f "${target}/systemd/signet.service" ] || fail "${target}/systemd/signet.service missing: the artifact is not a packaged appliance"
-install -m 0644 "${target}/systemd/signet.sysusers.conf" /usr/lib/sysusers.d/signet.conf
-systemd-sysusers /usr/lib/sysusers.d/signet.conf
+install -d -m 0755 "$R/usr/lib/sysusers.d"
+install -m 0644 "${target}/systemd/signet.sysusers.conf" "$R/usr/lib/sysusers.d/signet.conf"
+"$SYSUSERS" "$R/usr/lib/sysusers.d/signet.conf"
 id -u "$SERVICE_USER" >/dev/null 2>&1 || fail "service user ${SERVICE_USER} was not created"
-ln -sfn "${target}" /opt/signet.new
-mv -T /opt/signet.new /opt/signet
+ln -sfn "${target}" "$R/opt/signet.new"
+mv -T "$R/opt/signet.new" "$R/opt/signet"
 
 # Config readable by the service group only (the unit's ConfigurationDirectoryMode is 0750).
-chown root:"$SERVICE_USER" /etc/signet /etc/signet/relay.yaml
-chmod 0750 /etc/signet
-chmod 0640 /etc/signet/relay.yaml
+chown root:"$SERVICE_USER" "$R/etc/signet" "$R/etc/signet/relay.yaml"
+chmod 0750 "$R/etc/signet"
+chmod 0640 "$R/etc/signet/relay.yaml"
 
 # 4. the node's certificate: PEM chain + key from its Key Vault secret
 vault_token=$(imds_token 'https://vault.azure.net')
-install -d -m 0750 -o root -g "$SERVICE_USER" /etc/signet/tls
+TLS=$R/etc/signet/tls
+install -d -m 0750 -o root -g "$SERVICE_USER" "$TLS"
 secret_json=$(curl -fsS --retry 5 --retry-delay 5 --max-time 30 -H "Authorization: Bearer ${vault_token}" \
   "${SIGNET_VAULT_URI%/}/secrets/${SIGNET_TLS_SECRET}?api-version=7.4") || fail "cannot read secret ${SIGNET_TLS_SECRET} from ${SIGNET_VAULT_URI}"
 pem=$(printf '%s' "$secret_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
 (
   umask 077
-  printf '%s\n' "$pem" | awk '/-----BEGIN CERTIFICATE-----/{p=1} p{print} /-----END CERTIFICATE-----/{p=0}' > /etc/signet/tls/node.crt.new
-  printf '%s\n' "$pem" | awk '/-----BEGIN .*PRIVATE KEY-----/{p=1} p{print} /-----END .*PRIVATE KEY-----/{p=0}' > /etc/signet/tls/node.key.new
+  printf '%s\n' "$pem" | awk '/-----BEGIN CERTIFICATE-----/{p=1} p{print} /-----END CERTIFICATE-----/{p=0}' > "$TLS"/node.crt.new
+  printf '%s\n' "$pem" | awk '/-----BEGIN .*PRIVATE KEY-----/{p=1} p{print} /-----END .*PRIVATE KEY-----/{p=0}' > "$TLS"/node.key.new
 )
-grep -q 'BEGIN CERTIFICATE' /etc/signet/tls/node.crt.new || fail "secret ${SIGNET_TLS_SECRET} holds no PEM certificate"
-grep -q 'PRIVATE KEY' /etc/signet/tls/node.key.new || fail "secret ${SIGNET_TLS_SECRET} holds no PEM private key"
+grep -q 'BEGIN CERTIFICATE' "$TLS"/node.crt.new || fail "secret ${SIGNET_TLS_SECRET} holds no PEM certificate"
+grep -q 'PRIVATE KEY' "$TLS"/node.key.new || fail "secret ${SIGNET_TLS_SECRET} holds no PEM private key"
 # The certificate must be the one the stack registered for this node (its published thumbprint).
 if [ -n "${SIGNET_TLS_THUMBPRINT:-}" ]; then
-  got=$(openssl x509 -noout -fingerprint -sha1 -in /etc/signet/tls/node.crt.new | cut -d= -f2 | tr -d ':' | tr 'a-f' 'A-F')
-  [ "$got" = "${SIGNET_TLS_THUMBPRINT}" ] || { rm -f /etc/signet/tls/node.*.new; fail "secret ${SIGNET_TLS_SECRET} holds certificate ${got}, but the stack registered ${SIGNET_TLS_THUMBPRINT} for this node"; }
+  got=$(openssl x509 -noout -fingerprint -sha1 -in "$TLS"/node.crt.new | cut -d= -f2 | tr -d ':' | tr 'a-f' 'A-F')
+  [ "$got" = "${SIGNET_TLS_THUMBPRINT}" ] || { rm -f "$TLS"/node.*.new; fail "secret ${SIGNET_TLS_SECRET} holds certificate ${got}, but the stack registered ${SIGNET_TLS_THUMBPRINT} for this node"; }
 fi
-chown "$SERVICE_USER:$SERVICE_USER" /etc/signet/tls/node.crt.new /etc/signet/tls/node.key.new
-chmod 0600 /etc/signet/tls/node.crt.new /etc/signet/tls/node.key.new
-mv /etc/signet/tls/node.crt.new /etc/signet/tls/node.crt
-mv /etc/signet/tls/node.key.new /etc/signet/tls/node.key
+chown "$SERVICE_USER:$SERVICE_USER" "$TLS"/node.crt.new "$TLS"/node.key.new
+chmod 0600 "$TLS"/node.crt.new "$TLS"/node.key.new
+mv "$TLS"/node.crt.new "$TLS"/node.crt
+mv "$TLS"/node.key.new "$TLS"/node.key
 unset pem secret_json vault_token
 
 # 5. the unit, then wait
-install -m 0644 "${target}/systemd/signet.service" /etc/systemd/system/signet.service
-systemctl daemon-reload
-systemctl enable signet.service >/dev/null
+install -d -m 0755 "$R/etc/systemd/system"
+install -m 0644 "${target}/systemd/signet.service" "$R/etc/systemd/system/signet.service"
+"$SYSTEMCTL" daemon-reload
+"$SYSTEMCTL" enable signet.service >/dev/null
 log "starting signet ${SIGNET_VERSION}"
-systemctl restart signet.service   # SIGTERM drains the old process: readiness off, 421 to new sessions
+"$SYSTEMCTL" restart signet.service   # SIGTERM drains the old process: readiness off, 421 to new sessions
 
 want=healthz
 [ "$was_ready" = yes ] && want=readyz
