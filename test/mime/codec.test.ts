@@ -15,7 +15,7 @@ describe('mime codec: quoted-printable', () => {
         const raw = Buffer.from(s, 'latin1');
         expect(decodeQp(raw).bytes.equals(libqp.decode(raw.toString('latin1')))).to.equal(true);
       }),
-      { numRuns: 2000 },
+      { numRuns: 5000 },
     );
   });
 

@@ -1,6 +1,7 @@
 // Charset and transfer-encoding codecs for the edited body parts.
 // iconv-lite covers every charset we keep except ISO-2022-JP, which it lacks;
 // encoding-japanese (what libmime itself uses to decode it) covers that one.
+import { isUtf8 } from 'node:buffer';
 import iconv from 'iconv-lite';
 import Encoding from 'encoding-japanese';
 import libbase64 from 'libbase64';
@@ -91,6 +92,8 @@ export function charsetFor(declared: string | false | undefined, bytes: Buffer):
 
 /** Whether decoding then encoding gives back the very same bytes (otherwise editing would corrupt the part). */
 export function roundTrips(cs: Charset, bytes: Buffer, text: string): boolean {
+  // UTF-8 round-trips exactly when it is valid UTF-8 (a native check, no re-encoding)
+  if (cs.decode === utf8.decode) return isUtf8(bytes);
   try {
     return cs.encode(text).equals(bytes);
   } catch {

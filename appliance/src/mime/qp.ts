@@ -26,8 +26,6 @@ function hexValue(c: number): number {
   return -1;
 }
 
-const isWsp = (c: number): boolean => c === 0x20 || c === 0x09;
-
 /**
  * Same result as libqp.decode: trailing whitespace is dropped, `=` + line
  * break is a soft break, then `=XX` escapes are decoded (also an escape that a
@@ -36,54 +34,48 @@ const isWsp = (c: number): boolean => c === 0x20 || c === 0x09;
  */
 export function decodeQp(raw: Buffer): QpDecoded {
   const n = raw.length;
-  // pass 1: drop whitespace that ends a line (before CR, LF or the end), remembering where each LF came from
-  const trimmed = Buffer.allocUnsafe(n);
-  const lfSource: number[] = [];
-  let t = 0;
-  for (let i = 0; i < n; ) {
+  // pass 1: drop whitespace that ends a line (before CR, LF or the end) and soft breaks
+  // (`=` + LF / CRLF / the end, once that whitespace is gone); the LFs left are hard line ends
+  const joined = Buffer.allocUnsafe(n);
+  const hardEnds: number[] = [];
+  let j = 0;
+  let i = 0;
+  while (i < n) {
     const c = raw[i];
-    if (isWsp(c)) {
-      let k = i;
-      while (k < n && isWsp(raw[k])) k++;
-      if (k === n || raw[k] === 0x0a || raw[k] === 0x0d) {
-        i = k;
-        continue;
-      }
-      raw.copy(trimmed, t, i, k);
-      t += k - i;
-      i = k;
+    if (c === 0x20 || c === 0x09) {
+      let k = i + 1;
+      while (k < n && (raw[k] === 0x20 || raw[k] === 0x09)) k++;
+      if (k === n || raw[k] === 0x0a || raw[k] === 0x0d) i = k;
+      else while (i < k) joined[j++] = raw[i++];
       continue;
     }
-    if (c === 0x0a) lfSource.push(i);
-    trimmed[t++] = c;
-    i++;
-  }
-  // pass 2: drop soft breaks (`=` + CRLF / LF / end); the LFs left are hard line ends
-  const joined = Buffer.allocUnsafe(t);
-  const hardEnds: Array<[enc: number, joined: number]> = [];
-  let j = 0;
-  let lf = 0;
-  for (let i = 0; i < t; ) {
-    const c = trimmed[i];
     if (c === 0x3d) {
-      if (i + 1 === t) break;
-      if (trimmed[i + 1] === 0x0a) {
-        lf++;
-        i += 2;
+      let k = i + 1;
+      while (k < n && (raw[k] === 0x20 || raw[k] === 0x09)) k++;
+      if (k === n) break;
+      if (k > i + 1 && raw[k] !== 0x0a && raw[k] !== 0x0d) k = i + 1; // that whitespace stays
+      if (raw[k] === 0x0a) {
+        i = k + 1;
         continue;
       }
-      if (trimmed[i + 1] === 0x0d && trimmed[i + 2] === 0x0a) {
-        lf++;
-        i += 3;
-        continue;
+      if (raw[k] === 0x0d) {
+        let m = k + 1;
+        while (m < n && (raw[m] === 0x20 || raw[m] === 0x09)) m++;
+        if (m < n && raw[m] === 0x0a) {
+          i = m + 1;
+          continue;
+        }
       }
+      joined[j++] = c;
+      i++;
+      continue;
     }
     joined[j++] = c;
     i++;
-    if (c === 0x0a) hardEnds.push([lfSource[lf++] + 1, j]);
+    if (c === 0x0a) hardEnds.push(i, j);
   }
-  // pass 3: decode escapes, mapping each hard line end to its decoded offset
-  const out = Buffer.allocUnsafe(j);
+  // pass 2: decode escapes, mapping each hard line end to its decoded offset
+  const out = joined.indexOf(0x3d) < 0 ? joined : Buffer.allocUnsafe(j);
   const lines: QpLine[] = [];
   let o = 0;
   let next = 0;
@@ -102,8 +94,9 @@ export function decodeQp(raw: Buffer): QpDecoded {
     }
     out[o++] = c;
     p++;
-    if (next < hardEnds.length && p === hardEnds[next][1]) {
-      const encEnd = hardEnds[next++][0];
+    if (next < hardEnds.length && p === hardEnds[next + 1]) {
+      const encEnd = hardEnds[next];
+      next += 2;
       lines.push({ encStart, encEnd, decStart, decEnd: o });
       encStart = encEnd;
       decStart = o;
