@@ -112,6 +112,8 @@ export interface MonitoringValues {
   vaultUri: string;
   grafanaPasswordSecret: string;
   grafanaImage: string;
+  /** Grafana's public URL (Front Door), for its redirects and links. */
+  grafanaRootUrl: string;
   /** name → { url, sha256 } of the dashboard and alert rules in blob storage. */
   files: { dashboard: { url: string; sha256: string }; alerts: { url: string; sha256: string } };
   scrapeTargets: string[];
@@ -167,7 +169,7 @@ systemctl enable prometheus
 systemctl restart prometheus
 password=$(curl -fsS --retry 10 --retry-delay 15 -H "Authorization: Bearer $(token https://vault.azure.net)" ${q(`${v.vaultUri.replace(/\/+$/, '')}/secrets/${v.grafanaPasswordSecret}?api-version=7.4`)} | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
 umask 077
-printf 'GF_SECURITY_ADMIN_PASSWORD=%s\\nGF_AUTH_ANONYMOUS_ENABLED=false\\nGF_USERS_ALLOW_SIGN_UP=false\\nGF_ANALYTICS_REPORTING_ENABLED=false\\n' "$password" > /etc/signet-monitoring/grafana.env
+printf 'GF_SECURITY_ADMIN_PASSWORD=%s\\nGF_SERVER_ROOT_URL=%s\\nGF_AUTH_ANONYMOUS_ENABLED=false\\nGF_USERS_ALLOW_SIGN_UP=false\\nGF_ANALYTICS_REPORTING_ENABLED=false\\n' "$password" ${q(v.grafanaRootUrl)} > /etc/signet-monitoring/grafana.env
 docker rm -f grafana >/dev/null 2>&1 || true
 docker run -d --name grafana --restart unless-stopped --network host --env-file /etc/signet-monitoring/grafana.env \\
   -v /etc/signet-monitoring/grafana/provisioning:/etc/grafana/provisioning:ro \\

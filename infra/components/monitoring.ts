@@ -85,10 +85,28 @@ export class Monitoring extends pulumi.ComponentResource {
       ipConfigurations: [{ name: 'primary', primary: true, subnet: { id: args.subnetId }, privateIPAllocationMethod: 'Static', privateIPAddress: privateIp, publicIPAddress: { id: pip.id } }],
     }, parent);
 
+    // Front Door first: Grafana needs its public URL (root_url) for redirects and links.
+    let profile: cdn.Profile | undefined;
+    let endpoint: cdn.AFDEndpoint | undefined;
+    if (c.monitoring.frontDoor) {
+      profile = new cdn.Profile(logicalName(ctx, 'afd'), {
+        profileName: resourceName(ctx, 'afd'),
+        resourceGroupName: args.resourceGroupName, location: 'global', tags: ctx.tags,
+        sku: { name: 'Standard_AzureFrontDoor' },
+      }, parent);
+      endpoint = new cdn.AFDEndpoint(logicalName(ctx, 'afd-endpoint'), {
+        endpointName: pulumi.output(args.suffix).apply((s) => `signet-${c.tenantName}-${s}`),
+        profileName: profile.name, resourceGroupName: args.resourceGroupName, location: 'global', tags: ctx.tags,
+        enabledState: 'Enabled',
+      }, parent);
+    }
+    const grafanaRootUrl = endpoint ? pulumi.interpolate`https://${endpoint.hostName}/` : pulumi.output(`http://${privateIp}:3000/`);
+
     const dashboard = args.fileUrls[DASHBOARD_BLOB];
     const alerts = args.fileUrls[ALERTS_BLOB];
     if (!dashboard || !alerts) throw new pulumi.RunError('monitoring needs the dashboard and alert rule files');
-    const values = pulumi.all([args.identity.clientId, args.vaultUri, dashboard, alerts]).apply(([clientId, vaultUri, dashboardUrl, alertsUrl]): MonitoringValues => ({
+    const values = pulumi.all([args.identity.clientId, args.vaultUri, dashboard, alerts, grafanaRootUrl]).apply(([clientId, vaultUri, dashboardUrl, alertsUrl, rootUrl]): MonitoringValues => ({
+      grafanaRootUrl: rootUrl,
       identityClientId: clientId,
       vaultUri,
       grafanaPasswordSecret: GRAFANA_PASSWORD_SECRET,
@@ -127,17 +145,7 @@ export class Monitoring extends pulumi.ComponentResource {
       diagnosticsProfile: { bootDiagnostics: { enabled: true } },
     }, { parent: this, dependsOn: [secretReader, ...args.dependsOn] });
 
-    if (c.monitoring.frontDoor) {
-      const profile = new cdn.Profile(logicalName(ctx, 'afd'), {
-        profileName: resourceName(ctx, 'afd'),
-        resourceGroupName: args.resourceGroupName, location: 'global', tags: ctx.tags,
-        sku: { name: 'Standard_AzureFrontDoor' },
-      }, parent);
-      const endpoint = new cdn.AFDEndpoint(logicalName(ctx, 'afd-endpoint'), {
-        endpointName: pulumi.output(args.suffix).apply((s) => `signet-${c.tenantName}-${s}`),
-        profileName: profile.name, resourceGroupName: args.resourceGroupName, location: 'global', tags: ctx.tags,
-        enabledState: 'Enabled',
-      }, parent);
+    if (c.monitoring.frontDoor && profile && endpoint) {
       const group = new cdn.AFDOriginGroup(logicalName(ctx, 'afd-grafana'), {
         originGroupName: 'grafana',
         profileName: profile.name, resourceGroupName: args.resourceGroupName,

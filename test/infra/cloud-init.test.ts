@@ -56,7 +56,7 @@ describe('infra: cloud-init and node scripts', function () {
     if (!has('cloud-init')) this.skip();
     validate('monitoring.yaml', renderMonitoringCloudInit({
       identityClientId: values.identityClientId, vaultUri: values.vaultUri, grafanaPasswordSecret: 'grafana-admin-password',
-      grafanaImage: 'grafana/grafana-oss:11.6.0', tenantName: 'fabrikam', httpPort: 9025, scrapeTargets: ['10.40.0.4:9025', '10.40.0.5:9025'],
+      grafanaImage: 'grafana/grafana-oss:11.6.0', grafanaRootUrl: 'https://signet-fabrikam-abc123.z01.azurefd.net/', tenantName: 'fabrikam', httpPort: 9025, scrapeTargets: ['10.40.0.4:9025', '10.40.0.5:9025'],
       files: { dashboard: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/signet-dashboard.json', sha256: 'b'.repeat(64) }, alerts: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/alerts.yaml', sha256: 'c'.repeat(64) } },
     }));
   });

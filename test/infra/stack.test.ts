@@ -285,6 +285,7 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     const alertsHash = createHash('sha256').update(readFileSync(path.join(REPO_ROOT, 'monitoring/prometheus/alerts.yaml'))).digest('hex');
     expect(setup).to.include(alertsHash);
     expect(setup).to.include('/etc/prometheus/rules/signet.yaml');
+    expect(setup).to.match(/GF_SERVER_ROOT_URL=%s.*'https:\/\/signet-fabrikam-[a-z0-9]{6}-abcdef\.z01\.azurefd\.net\/'/s);
     const route = run.one('azure-native:cdn:Route', 'afd-route');
     expect(route.inputs.supportedProtocols).to.deep.equal(['Https']);
     const uid = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'monitoring/grafana/signet-dashboard.json'), 'utf8')) as { uid: string }).uid;
