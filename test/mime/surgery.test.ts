@@ -208,6 +208,65 @@ describe('mime surgery: headers', () => {
   });
 });
 
+describe('mime surgery: streaming', () => {
+  it('an attachment before the body is held, and the body parts after it are edited', async () => {
+    const input = msg(multipart('mixed', 'm', [attachment('first.pdf', PDF), multipart('alternative', 'a', [text(TEXT_BODY), html(HTML_BODY)])]));
+    const r = await surgeryChecked(input, markerEdit());
+    expect(r.facts?.html).to.equal(HTML_BODY);
+    expect(r.report.parts).to.have.length(2);
+  });
+
+  it('past maxHeldBytes the decision is asked for early; body parts that follow are still edited as they stream', async () => {
+    const input = msg(multipart('mixed', 'm', [attachment('big.bin', Buffer.alloc(300 * 1024, 7), 'application/octet-stream'), multipart('alternative', 'a', [text(TEXT_BODY), html(HTML_BODY)])]));
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < input.length; i += 8192) chunks.push(input.subarray(i, i + 8192));
+    let seen: { tooLarge: boolean; text?: string } | undefined;
+    const handle = transformMessage(Readable.from(chunks), (f) => {
+      seen = { tooLarge: f.structure.tooLarge, text: f.text };
+      return markerEdit();
+    }, { maxEditablePartBytes: 1024 * 1024, maxHeldBytes: 64 * 1024 });
+    const out: Buffer[] = [];
+    for await (const c of handle.output) out.push(c as Buffer);
+    const report = await handle.report;
+    expect(seen).to.deep.equal({ tooLarge: true, text: undefined });
+    expect(report.parts.map((p) => p.contentType)).to.deep.equal(['text/plain', 'text/html']);
+    expect(await attachmentSums(Buffer.concat(out))).to.deep.equal(await attachmentSums(input));
+  });
+
+  it('backpressure: a slow reader keeps the input from being read far ahead', async () => {
+    const attachmentLines = 200_000; // ~15 MB of base64
+    const line = Buffer.from(`${'QUJD'.repeat(19)}\r\n`);
+    const head = msg(multipart('mixed', 'm', [text(TEXT_BODY)])).toString('latin1').replace(/--m--\r\n$/, '');
+    let pulled = 0;
+    const source = Readable.from(
+      (function* () {
+        const first = Buffer.from(`${head}--m\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="big.bin"\r\n\r\n`, 'latin1');
+        pulled += first.length;
+        yield first;
+        for (let i = 0; i < attachmentLines; i += 500) {
+          const block = Buffer.concat(Array.from({ length: 500 }, () => line));
+          pulled += block.length;
+          yield block;
+        }
+        pulled += 9;
+        yield Buffer.from('--m--\r\n');
+      })(),
+    );
+    const handle = transformMessage(source, () => markerEdit(), { maxEditablePartBytes: 1024 * 1024 });
+    let read = 0;
+    let maxAhead = 0;
+    for await (const c of handle.output) {
+      read += (c as Buffer).length;
+      maxAhead = Math.max(maxAhead, pulled - read);
+      // a slow consumer: let the producer run for a while after every chunk
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await handle.report;
+    expect(read).to.be.greaterThan(attachmentLines * line.length);
+    expect(maxAhead).to.be.lessThan(4 * 1024 * 1024);
+  });
+});
+
 describe('mime surgery: structure facts (leave-alone detection)', () => {
   async function factsOf(input: Buffer) {
     const r = await runSurgery(input, PASS);
