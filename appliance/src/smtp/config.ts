@@ -19,6 +19,10 @@ const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
 export const relayConfigSchema = z
   .object({
     hostname: z.string().min(1).default('localhost').describe('Name this node uses in its SMTP greeting and its EHLO to the downstream (the certificate domain).'),
+    passThrough: z
+      .boolean()
+      .default(false)
+      .describe('Relay every message unchanged, without the signature engine (emergency switch; the floor for benchmarks). Policy, limits and loop checks still apply.'),
     listen: z
       .array(z.object({ host: z.string().min(1).describe('Address to bind, e.g. 0.0.0.0, ::, 127.0.0.1.'), port: port.describe('SMTP port, 25 in production.') }).strict())
       .min(1)

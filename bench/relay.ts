@@ -1,0 +1,249 @@
+// Relay benchmark (a measurement, not a test). The relay runs as `signet serve`
+// in its own process (so its peak RSS is its own: VmHWM from /proc), with the
+// example organization; clients (nodemailer, STARTTLS + client certificate)
+// and the downstream sink run in this process, all on loopback.
+//
+// For 1, 20 and 100 concurrent sessions and a realistic message mix it prints
+// messages/s, p50/p99 latency added by the relay (relay minus sending straight
+// to the sink), and peak RSS, for the relay signing and the same relay with
+// `passThrough: true` (the floor), and their ratio; then peak RSS with one
+// ~145 MB message in flight and with 20 concurrent 10 MB messages.
+// Run: node --import tsx bench/relay.ts   (or npm run bench -- relay)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import nodemailer from 'nodemailer';
+import { stringify } from 'yaml';
+import { createCertificateAuthority } from '../appliance/src/smtp/dev/certs';
+import { startSink, type DevSink } from '../appliance/src/smtp/dev/sink';
+import { buildBenchMessages, type BenchMessage } from './mime';
+
+const ROOT = resolve(__dirname, '..');
+const SENDER = 'tom.okafor@contoso.com'; // a user of the example organization: messages get signed
+const CRLF = '\r\n';
+
+interface Certs {
+  dir: string;
+  ca: string;
+  exoKey: string;
+  exoCert: string;
+}
+
+async function makeCerts(): Promise<Certs> {
+  const dir = mkdtempSync(join(tmpdir(), 'signet-bench-'));
+  const ca = await createCertificateAuthority('Signet Bench CA');
+  const local = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
+  const server = await ca.issue({ commonName: 'localhost', ...local, usage: ['server'] });
+  const client = await ca.issue({ commonName: 'relay.bench.invalid', usage: ['client'] });
+  const sink = await ca.issue({ commonName: 'localhost', ...local, usage: ['server'] });
+  const exo = await ca.issue({ commonName: 'mail.protection.outlook.com', usage: ['client'] });
+  const files: Record<string, string> = { 'ca.crt': ca.cert, 'server.crt': server.cert, 'server.key': server.key, 'client.crt': client.cert, 'client.key': client.key, 'sink.crt': sink.cert, 'sink.key': sink.key };
+  for (const [n, c] of Object.entries(files)) writeFileSync(join(dir, n), c);
+  return { dir, ca: ca.cert, exoKey: exo.key, exoCert: exo.cert };
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+interface RelayProc {
+  child: ChildProcess;
+  port: number;
+  peakRssMb(): number;
+  rssMb(): number;
+  stop(): Promise<void>;
+}
+
+function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+async function startRelay(certs: Certs, sinkPort: number, passThrough: boolean): Promise<RelayProc> {
+  const port = await freePort();
+  const httpPort = await freePort();
+  const config = {
+    hostname: 'relay.bench.invalid',
+    passThrough,
+    listen: [{ host: '127.0.0.1', port }],
+    tls: { cert: 'server.crt', key: 'server.key', ca: 'ca.crt' },
+    downstream: { host: '127.0.0.1', port: sinkPort, tls: { cert: 'client.crt', key: 'client.key', ca: 'ca.crt', servername: 'localhost' }, probeSeconds: 3600 },
+    limits: { maxSessions: 1000, maxSessionsPerSource: 1000 },
+    http: { listen: '127.0.0.1', port: httpPort },
+    org: { source: join(ROOT, 'config/examples/contoso') },
+    logging: { level: 'warn' },
+  };
+  const file = join(certs.dir, `relay-${port}.yaml`);
+  writeFileSync(file, stringify(config));
+  const child = spawn(process.execPath, [join(ROOT, 'bin/signet.js'), 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${httpPort}/readyz`)).status === 200) break;
+    } catch {
+      // starting
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    child,
+    port,
+    peakRssMb: () => procStatusMb(child.pid!, 'VmHWM'),
+    rssMb: () => procStatusMb(child.pid!, 'VmRSS'),
+    stop: async () => {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+function transport(port: number, certs: Certs) {
+  return nodemailer.createTransport({
+    host: '127.0.0.1',
+    port,
+    secure: false,
+    requireTLS: true,
+    pool: true,
+    maxConnections: 1,
+    maxMessages: Infinity,
+    tls: { key: certs.exoKey, cert: certs.exoCert, ca: certs.ca, servername: 'localhost' },
+    socketTimeout: 600_000,
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** The mix: mostly short messages and reply threads, some with a 5 MB attachment. */
+function mixPick(messages: BenchMessage[], i: number): BenchMessage {
+  const r = (i * 7919) % 100;
+  if (r < 60) return messages[0]; // 10 KB new HTML message
+  if (r < 97) return messages[1]; // 60 KB Outlook reply thread
+  return messages[2]; // 5 MB with attachment
+}
+
+async function load(port: number, certs: Certs, sessions: number, total: number, messages: BenchMessage[]): Promise<{ seconds: number; latencies: number[]; failures: number }> {
+  const workers = Array.from({ length: sessions }, () => transport(port, certs));
+  let next = 0;
+  let failures = 0;
+  const latencies: number[] = [];
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    workers.map(async (t) => {
+      for (;;) {
+        const i = next++;
+        if (i >= total) break;
+        const m = mixPick(messages, i);
+        const t0 = process.hrtime.bigint();
+        try {
+          await t.sendMail({ envelope: { from: SENDER, to: [`partner${i}@fabrikam.example`] }, raw: m.open() });
+          latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        } catch {
+          failures++;
+        }
+      }
+      t.close();
+    }),
+  );
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, latencies: latencies.sort((a, b) => a - b), failures };
+}
+
+/** A message of about `bytes` with one base64 attachment, generated as it is read. */
+function bigMessage(bytes: number): () => Readable {
+  const head = Buffer.from(
+    [`From: Tom Okafor <${SENDER}>`, 'To: partner@fabrikam.example', 'Subject: Large file', 'Date: Mon, 23 Nov 2026 10:00:00 +0000', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b1"', '', '--b1', 'Content-Type: text/plain; charset=utf-8', '', 'The file is attached.', '--b1', 'Content-Type: application/octet-stream; name="big.bin"', 'Content-Disposition: attachment; filename="big.bin"', 'Content-Transfer-Encoding: base64', '', ''].join(CRLF),
+  );
+  const line = Buffer.from(Buffer.from(Array.from({ length: 57 }, (_, i) => (i * 37 + 5) % 256)).toString('base64') + CRLF);
+  const block = Buffer.concat(Array.from({ length: 800 }, () => line));
+  const blocks = Math.floor(bytes / block.length);
+  return () =>
+    Readable.from(
+      (function* () {
+        yield head;
+        for (let i = 0; i < blocks; i++) yield Buffer.from(block);
+        yield Buffer.from(`--b1--${CRLF}`);
+      })(),
+      { objectMode: false },
+    );
+}
+
+const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+
+async function main(): Promise<void> {
+  console.log(`relay benchmark: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 1024 ** 3)} GiB, node ${process.version}`);
+  const certs = await makeCerts();
+  const sink: DevSink = await startSink({ key: readFileSync(join(certs.dir, 'sink.key')), cert: readFileSync(join(certs.dir, 'sink.crt')), clientCa: certs.ca, keep: 1 });
+  const messages = buildBenchMessages();
+  try {
+    console.log('\nsessions  mode          msgs/s   p50 ms  p99 ms  added p50  added p99  peak RSS MB  failures');
+    for (const [sessions, total] of [
+      [1, 150],
+      [20, 600],
+      [100, 1000],
+    ] as const) {
+      const direct = await load(sink.port, certs, sessions, total, messages);
+      const row = (mode: string, r: { seconds: number; latencies: number[]; failures: number }, rss?: number) => {
+        const p50 = percentile(r.latencies, 50);
+        const p99 = percentile(r.latencies, 99);
+        const added50 = mode === 'direct' ? NaN : p50 - percentile(direct.latencies, 50);
+        const added99 = mode === 'direct' ? NaN : p99 - percentile(direct.latencies, 99);
+        console.log(
+          `${String(sessions).padStart(8)}  ${mode.padEnd(12)} ${fmt(r.latencies.length / r.seconds).padStart(7)} ${fmt(p50).padStart(8)} ${fmt(p99).padStart(7)} ${fmt(added50).padStart(10)} ${fmt(added99).padStart(10)} ${rss === undefined ? '      -' : fmt(rss).padStart(12)} ${String(r.failures).padStart(9)}`,
+        );
+        return { rate: r.latencies.length / r.seconds, p99 };
+      };
+      row('direct', direct);
+      const results: Record<string, { rate: number; p99: number }> = {};
+      for (const passThrough of [true, false]) {
+        const relay = await startRelay(certs, sink.port, passThrough);
+        const r = await load(relay.port, certs, sessions, total, messages);
+        results[passThrough ? 'pass' : 'sign'] = row(passThrough ? 'pass-through' : 'signing', r, relay.peakRssMb());
+        await relay.stop();
+      }
+      console.log(`${' '.repeat(10)}signing/pass-through: throughput ${fmt((results.sign.rate / results.pass.rate) * 100, 0)}%, p99 +${fmt(results.sign.p99 - results.pass.p99)} ms`);
+    }
+
+    // one ~145 MB message (under the 150 MB limit) in flight
+    {
+      const relay = await startRelay(certs, sink.port, false);
+      const idle = relay.peakRssMb();
+      const t = transport(relay.port, certs);
+      const t0 = process.hrtime.bigint();
+      await t.sendMail({ envelope: { from: SENDER, to: ['partner@fabrikam.example'] }, raw: bigMessage(145 * 1024 * 1024)() });
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      t.close();
+      console.log(`\none 145 MB message (signing): ${fmt(seconds, 1)} s; relay peak RSS ${fmt(relay.peakRssMb())} MB (idle ${fmt(idle)} MB)`);
+      await relay.stop();
+    }
+    // 20 concurrent 10 MB messages
+    {
+      const relay = await startRelay(certs, sink.port, false);
+      const idle = relay.peakRssMb();
+      const make = bigMessage(10 * 1024 * 1024);
+      const transports = Array.from({ length: 20 }, () => transport(relay.port, certs));
+      const t0 = process.hrtime.bigint();
+      await Promise.all(transports.map((t, i) => t.sendMail({ envelope: { from: SENDER, to: [`p${i}@fabrikam.example`] }, raw: make() })));
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      for (const t of transports) t.close();
+      console.log(`20 concurrent 10 MB messages (signing): ${fmt(seconds, 1)} s; relay peak RSS ${fmt(relay.peakRssMb())} MB (idle ${fmt(idle)} MB; target ≤ 150 MB)`);
+      await relay.stop();
+    }
+  } finally {
+    await sink.close();
+    rmSync(certs.dir, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
