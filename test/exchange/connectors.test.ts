@@ -181,6 +181,9 @@ describe('exchange: connector scripts', () => {
     const marker = newRules.find((c) => c.parameters.includes('MessageTypeMatches'))!;
     expect(argText(marker, 'MessageTypeMatches')).to.equal('$type');
     expect(argText(marker, 'StopRuleProcessing')).to.equal('$false');
+    expect(argText(marker, 'SentToScope')).to.equal('NotInOrganization');
+    const grouped = callsOf(connectorsScript(outputs, { ...base, scope: parseScope('groups:Sales') }), 'New-TransportRule').find((c) => c.parameters.includes('MessageTypeMatches'))!;
+    expect(argText(grouped, 'FromMemberOf'), 'exemption rules are scoped like the routing rule').to.equal('Sales');
     expect(script).to.include(`foreach ($type in @(${MESSAGE_TYPES.map(quote).join(',')}))`);
     const route = newRules.find((c) => argText(c, 'Name') === ROUTE_RULE)!;
     expect(argText(route, 'Priority')).to.equal(String(MESSAGE_TYPES.length));

@@ -54,17 +54,18 @@ if ($inbound) {
 # 4. Message types that stay in Exchange. A transport rule's -ExceptIfMessageTypeMatches takes a
 #    single type, so one exception cannot name them all. Instead one small rule per type, ahead
 #    of the routing rule, marks the message with the X-Signet-Exempt header (value: the type), and
-#    the routing rule has one exception for that header. These rules do not stop rule processing,
-#    so the organization's own rules still run on these messages.
+#    the routing rule has one exception for that header. They are scoped like the routing rule
+#    (same senders and recipients), so other mail is not touched, and they do not stop rule
+#    processing, so the organization's own rules still run on these messages.
 $priority = 0
 foreach ($type in @('OOF','AutoForward','Encrypted','Calendaring','PermissionControlled','Voicemail','Signed','ApprovalRequest','ReadReceipt')) {
     $name = 'Signet exempt ' + $type
     if (Get-TransportRule -Identity $name -ErrorAction SilentlyContinue) {
         Write-Host "Updating transport rule $name"
-        Set-TransportRule -Identity $name -Priority $priority -Mode Enforce -FromScope InOrganization -MessageTypeMatches $type -SetHeaderName 'X-Signet-Exempt' -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference
+        Set-TransportRule -Identity $name -Priority $priority -Mode Enforce -FromScope InOrganization -SentToScope NotInOrganization -From $null -FromMemberOf $null -MessageTypeMatches $type -SetHeaderName 'X-Signet-Exempt' -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference
     } else {
         Write-Host "Creating transport rule $name"
-        New-TransportRule -Name $name -Priority $priority -Mode Enforce -Enabled $true -FromScope InOrganization -MessageTypeMatches $type -SetHeaderName 'X-Signet-Exempt' -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference
+        New-TransportRule -Name $name -Priority $priority -Mode Enforce -Enabled $true -FromScope InOrganization -SentToScope NotInOrganization -MessageTypeMatches $type -SetHeaderName 'X-Signet-Exempt' -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference
     }
     $priority++
 }

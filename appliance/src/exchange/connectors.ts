@@ -178,9 +178,22 @@ export function connectorsScript(outputs: StackOutputs, options: ConnectorScript
     '# 4. Message types that stay in Exchange. A transport rule\'s -ExceptIfMessageTypeMatches takes a',
     '#    single type, so one exception cannot name them all. Instead one small rule per type, ahead',
     `#    of the routing rule, marks the message with the ${EXEMPT_HEADER} header (value: the type), and`,
-    '#    the routing rule has one exception for that header. These rules do not stop rule processing,',
-    '#    so the organization\'s own rules still run on these messages.',
+    '#    the routing rule has one exception for that header. They are scoped like the routing rule',
+    '#    (same senders and recipients), so other mail is not touched, and they do not stop rule',
+    '#    processing, so the organization\'s own rules still run on these messages.',
   );
+  const scopeNew =
+    scope.kind === 'groups' ? ` -FromMemberOf ${quoteList(scope.groups)}` : scope.kind === 'users' ? ` -From ${quoteList(scope.users)}` : '';
+  // Set-TransportRule keeps a condition the command does not mention, so an
+  // update clears explicitly what this scope does not use.
+  const scopeSet =
+    scope.kind === 'groups'
+      ? ` -From $null -FromMemberOf ${quoteList(scope.groups)}`
+      : scope.kind === 'users'
+        ? ` -FromMemberOf $null -From ${quoteList(scope.users)}`
+        : ' -From $null -FromMemberOf $null';
+  const recipientsNew = options.internal ? '' : ' -SentToScope NotInOrganization';
+  const recipientsSet = options.internal ? ' -SentToScope $null' : ' -SentToScope NotInOrganization';
   let priority = 0;
   if (exempt.length) {
     lines.push(
@@ -189,10 +202,10 @@ export function connectorsScript(outputs: StackOutputs, options: ConnectorScript
       `    $name = ${quote(EXEMPT_RULE_PREFIX)} + $type`,
       '    if (Get-TransportRule -Identity $name -ErrorAction SilentlyContinue) {',
       "        Write-Host \"Updating transport rule $name\"",
-      `        Set-TransportRule -Identity $name -Priority $priority -Mode Enforce -FromScope InOrganization -MessageTypeMatches $type -SetHeaderName ${quote(EXEMPT_HEADER)} -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference`,
+      `        Set-TransportRule -Identity $name -Priority $priority -Mode Enforce -FromScope InOrganization${recipientsSet}${scopeSet} -MessageTypeMatches $type -SetHeaderName ${quote(EXEMPT_HEADER)} -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference`,
       '    } else {',
       "        Write-Host \"Creating transport rule $name\"",
-      `        New-TransportRule -Name $name -Priority $priority -Mode Enforce -Enabled $true -FromScope InOrganization -MessageTypeMatches $type -SetHeaderName ${quote(EXEMPT_HEADER)} -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference`,
+      `        New-TransportRule -Name $name -Priority $priority -Mode Enforce -Enabled $true -FromScope InOrganization${recipientsNew}${scopeNew} -MessageTypeMatches $type -SetHeaderName ${quote(EXEMPT_HEADER)} -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference`,
       '    }',
       '    $priority++',
       '}',
@@ -212,18 +225,6 @@ export function connectorsScript(outputs: StackOutputs, options: ConnectorScript
     );
   }
   const stampPattern = `org=${c.orgId}(;|\\s|$)`;
-  const scopeNew =
-    scope.kind === 'groups' ? ` -FromMemberOf ${quoteList(scope.groups)}` : scope.kind === 'users' ? ` -From ${quoteList(scope.users)}` : '';
-  // Set-TransportRule keeps a condition the command does not mention, so an
-  // update clears explicitly what this scope does not use.
-  const scopeSet =
-    scope.kind === 'groups'
-      ? ` -From $null -FromMemberOf ${quoteList(scope.groups)}`
-      : scope.kind === 'users'
-        ? ` -FromMemberOf $null -From ${quoteList(scope.users)}`
-        : ' -From $null -FromMemberOf $null';
-  const recipientsNew = options.internal ? '' : ' -SentToScope NotInOrganization';
-  const recipientsSet = options.internal ? ' -SentToScope $null' : ' -SentToScope NotInOrganization';
   const exemptNew = exempt.length ? ` -ExceptIfHeaderContainsMessageHeader ${quote(EXEMPT_HEADER)} -ExceptIfHeaderContainsWords ${quoteList(exempt)}` : '';
   const exemptSet = exempt.length ? exemptNew : ' -ExceptIfHeaderContainsMessageHeader $null -ExceptIfHeaderContainsWords $null';
   const common = `-Mode Enforce -FromScope InOrganization`;
