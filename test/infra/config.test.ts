@@ -75,6 +75,21 @@ describe('infra: stack config validation', function () {
     }
   });
 
+  it('runs the Pulumi entry point (infra/index.ts) from the stack\'s config and returns the outputs', async function () {
+    const all: Record<string, string> = {};
+    for (const [k, v] of Object.entries(fabrikam(artifact.path))) all[`signet:${k}`] = typeof v === 'string' ? v : JSON.stringify(v);
+    pulumi.runtime.setAllConfig(all);
+    try {
+      // Loaded here, not at import time: the module's export is the program function Pulumi calls.
+      const program = require('../../infra/index') as () => Promise<Record<string, unknown>>;
+      const run = await runUnderMocks('entry', () => program());
+      expect(run.outputs.smartHostFqdn).to.equal('fabrikam.relay.signet-msp.example');
+      expect(run.ofType('azure-native:compute:VirtualMachine')).to.have.length(3);
+    } finally {
+      pulumi.runtime.setAllConfig({});
+    }
+  });
+
   it('fails the program before declaring any resource when the config is bad', async function () {
     let thrown: Error | undefined;
     const run = await runUnderMocks('broken', () => {
