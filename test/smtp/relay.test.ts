@@ -275,6 +275,19 @@ describe('relay: before-queue proxy with mutual TLS', function () {
     expect(h.relay.status().transactions).to.equal(0);
   });
 
+  it('reuses a downstream session for the next transaction, and never one that failed', async () => {
+    let refuseData = false;
+    h = await startHarness({ reuse: 4, faults: { data: () => (refuseData ? { code: 554, message: '5.6.0 Refused' } : undefined) } });
+    for (let i = 0; i < 3; i++) expect((await send(h.port, h.pki.exoClient, { raw: sampleMessage() })).ok).to.equal(true);
+    expect(h.sink.stats.tlsSessions).to.equal(1); // one downstream session carried all three
+    refuseData = true;
+    expect((await send(h.port, h.pki.exoClient, { raw: sampleMessage() })).code).to.equal(554);
+    refuseData = false;
+    expect((await send(h.port, h.pki.exoClient, { raw: sampleMessage() })).ok).to.equal(true);
+    expect(h.sink.stats.tlsSessions).to.equal(2); // the refused transaction's session was not reused
+    expect(h.sink.messages).to.have.length(4);
+  });
+
   it('uses the stamp engine as a real Engine (sanity of the double)', () => {
     expect(stampEngine('x').orgId).to.equal('x');
   });

@@ -41,6 +41,7 @@ describe('relay soak: 1,000 messages, 20 connections, random downstream faults',
     const numberIn = (address: string) => /^[a-z]+-?[a-z]*?(\d+)/.exec(address)?.[1] ?? '';
     h = await startHarness({
       limits: { maxSessions: 100, maxSessionsPerSource: 100 },
+      reuse: 8, // downstream sessions reused across transactions, under faults
       faults: {
         mail: (from) => (faultOf.get(numberIn(from)) === 'mail' ? { code: 451, message: '4.3.2 Try later' } : undefined),
         rcpt: (to) => (to.startsWith('refused') ? { code: 550, message: '5.1.10 Recipient not found' } : undefined),

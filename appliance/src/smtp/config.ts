@@ -68,6 +68,13 @@ export const relayConfigSchema = z
           })
           .strict()
           .prefault({}),
+        reuse: z
+          .object({
+            maxIdle: z.number().int().min(0).default(16).describe('Downstream sessions kept open after a completed transaction for the next one; 0 opens a new session per transaction.'),
+            idleSeconds: seconds(30, 'An idle downstream session older than this is closed.'),
+          })
+          .strict()
+          .prefault({}),
         probeSeconds: seconds(30, 'Interval of the readiness probe (connect, EHLO, STARTTLS, QUIT).'),
         readyWithinSeconds: seconds(120, '/readyz fails when the downstream has not answered within this time.'),
       })

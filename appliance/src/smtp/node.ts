@@ -169,6 +169,7 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
     metrics,
     logger,
     hashId,
+    downstreamReuse: { maxIdle: config.downstream.reuse.maxIdle, idleMs: config.downstream.reuse.idleSeconds * 1000 },
   });
 
   // --- downstream probe: connect + EHLO + STARTTLS + QUIT, bounded by the set-up timeouts
@@ -259,6 +260,7 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
       reloadMs,
       (set) => {
         downstreamTls = loadDownstreamTls(set.files);
+        relay.flushDownstream(); // idle sessions were opened with the old certificate
         recordExpiry();
         logger.info({ event: 'tls-reloaded', which: 'downstream-client' }, 'downstream client certificate reloaded');
       },

@@ -51,6 +51,62 @@ export interface RelayOptions {
   logger: Logger;
   /** Keyed hash for Message-IDs in logs. */
   hashId: (messageId: string | undefined) => string | undefined;
+  /** Keep downstream sessions open after a completed transaction for the next one (default: off). */
+  downstreamReuse?: { maxIdle: number; idleMs: number };
+}
+
+/**
+ * Idle downstream sessions, each after a transaction the downstream answered
+ * 2xx (so its state is clean: RFC 5321 4.1.4, a completed DATA ends the
+ * transaction). Sessions that failed in any way are never pooled. An idle
+ * session is closed when it gets older than idleMs, or when the server closes
+ * it (then it is no longer `usable`).
+ */
+class DownstreamPool {
+  private idle: Array<{ session: DownstreamSession; since: number }> = [];
+  private closed = false;
+  private readonly timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly open: () => Promise<DownstreamSession>,
+    private readonly limits: { maxIdle: number; idleMs: number },
+  ) {
+    if (limits.maxIdle > 0) {
+      this.timer = setInterval(() => this.prune(), Math.max(1000, Math.min(limits.idleMs, 10_000)));
+      this.timer.unref();
+    }
+  }
+
+  async acquire(): Promise<{ session: DownstreamSession; reused: boolean }> {
+    this.prune();
+    const entry = this.idle.pop();
+    if (entry) return { session: entry.session, reused: true };
+    return { session: await this.open(), reused: false };
+  }
+
+  release(session: DownstreamSession): void {
+    if (this.closed || !session.usable || this.idle.length >= this.limits.maxIdle) return session.quit();
+    this.idle.push({ session, since: Date.now() });
+  }
+
+  flush(): void {
+    for (const { session } of this.idle.splice(0)) session.quit();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.flush();
+  }
+
+  private prune(): void {
+    const now = Date.now();
+    this.idle = this.idle.filter(({ session, since }) => {
+      if (session.usable && now - since < this.limits.idleMs) return true;
+      session.quit();
+      return false;
+    });
+  }
 }
 
 /** An SMTP reply carried as an error through smtp-server's callbacks; its message starts with the enhanced code. */
@@ -87,6 +143,8 @@ interface Transaction {
   inData: boolean;
   /** Ends a transaction in DATA from outside (upstream gone, shutdown). */
   cancel?: () => void;
+  /** The downstream answered the end of DATA with 2xx: its session may go back to the pool. */
+  reusable?: boolean;
 }
 
 interface SessionState {
@@ -135,10 +193,17 @@ export class Relay {
   private draining = false;
   private tls: RelayOptions['tls'];
   private idleWaiters: Array<() => void> = [];
+  private readonly pool: DownstreamPool;
 
   constructor(private readonly options: RelayOptions) {
     this.tls = options.tls;
     this.allowList = buildBlockList(options.allowNetworks ?? []);
+    this.pool = new DownstreamPool(() => DownstreamSession.open(options.downstream), options.downstreamReuse ?? { maxIdle: 0, idleMs: 0 });
+  }
+
+  /** Closes idle downstream sessions (e.g. after the client certificate changed). */
+  flushDownstream(): void {
+    this.pool.flush();
   }
 
   /** Starts one SMTP listener; call once per configured address. */
@@ -201,6 +266,7 @@ export class Relay {
   /** Closes the listeners and every session (in-flight transactions are aborted, never half-delivered). */
   async close(): Promise<void> {
     this.draining = true;
+    this.pool.close();
     for (const [session, connection] of this.connections) {
       const state = this.states.get(session);
       if (state?.tx?.inData) state.tx.cancel?.();
@@ -335,30 +401,40 @@ export class Relay {
       return callback(reply(550, '5.7.1', 'Sender domain not accepted by this relay'));
     }
     const startedAt = process.hrtime.bigint();
-    let downstream: DownstreamSession;
-    try {
-      downstream = await DownstreamSession.open(this.options.downstream);
-    } catch (error) {
-      return callback(this.downstreamFailure(error, 'connect'));
-    }
-    if (!this.connections.has(session)) {
-      // the client left while the downstream was being opened
-      downstream.abort();
-      return callback(reply(451, '4.4.2', 'Connection lost'));
-    }
-    try {
-      const answer = await downstream.mail(sender, mailParams(address, downstream.extensions));
-      if (answer.code >= 200 && answer.code < 300) {
-        state.tx = { org, downstream, startedAt, accepted: [], inData: false };
-        this.transactions++;
-        return callback();
+    // A reused downstream session may have been closed by the server while idle: then, and only
+    // then (nothing of this transaction has been accepted downstream yet), try once more on a new one.
+    for (let attempt = 0; ; attempt++) {
+      let downstream: DownstreamSession;
+      let reused: boolean;
+      try {
+        ({ session: downstream, reused } = await this.pool.acquire());
+      } catch (error) {
+        return callback(this.downstreamFailure(error, 'connect'));
       }
-      downstream.quit();
-      this.count(answer.code >= 500 ? 'rejected' : 'tempfailed', 'downstream-mail');
-      return callback(mirror(answer));
-    } catch (error) {
-      downstream.abort();
-      return callback(this.downstreamFailure(error, 'mail'));
+      if (!this.connections.has(session)) {
+        // the client left while the downstream was being opened
+        this.pool.release(downstream);
+        return callback(reply(451, '4.4.2', 'Connection lost'));
+      }
+      try {
+        const answer = await downstream.mail(sender, mailParams(address, downstream.extensions));
+        if (answer.code === 421 && reused && attempt === 0) {
+          downstream.abort();
+          continue;
+        }
+        if (answer.code >= 200 && answer.code < 300) {
+          state.tx = { org, downstream, startedAt, accepted: [], inData: false };
+          this.transactions++;
+          return callback();
+        }
+        downstream.quit();
+        this.count(answer.code >= 500 ? 'rejected' : 'tempfailed', 'downstream-mail');
+        return callback(mirror(answer));
+      } catch (error) {
+        downstream.abort();
+        if (reused && attempt === 0) continue;
+        return callback(this.downstreamFailure(error, 'mail'));
+      }
     }
   }
 
@@ -522,7 +598,8 @@ export class Relay {
         if (finished) return;
         downstreamCode = answer.code;
         if (answer.code >= 200 && answer.code < 300) {
-          tx.downstream.quit();
+          // the transaction is complete downstream: the session is clean and may carry the next one
+          tx.reusable = true;
           return finish(engineResult.outcome, engineResult.reason ?? engineResult.outcome, undefined, `${answer.enhanced ?? '2.6.0'} ${sanitize(answer.text) || 'Ok'}`);
         }
         tx.downstream.quit();
@@ -554,7 +631,8 @@ export class Relay {
     if (!state?.tx) return;
     const tx = state.tx;
     state.tx = undefined;
-    if (tx.downstream.usable) tx.downstream.abort();
+    if (tx.reusable) this.pool.release(tx.downstream);
+    else if (tx.downstream.usable) tx.downstream.abort();
     this.transactions--;
     if (this.transactions === 0) {
       const waiters = this.idleWaiters;

@@ -33,7 +33,7 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxSignetHops: 3,
 };
 
-export async function startHarness(options: { engine?: Engine; limits?: Partial<RelayLimits>; faults?: SinkFaults; downstreamPort?: number; allowNetworks?: string[]; acceptedDomains?: string[] } = {}): Promise<Harness> {
+export async function startHarness(options: { engine?: Engine; limits?: Partial<RelayLimits>; faults?: SinkFaults; downstreamPort?: number; allowNetworks?: string[]; acceptedDomains?: string[]; reuse?: number } = {}): Promise<Harness> {
   const pki = await testPki();
   const sink = await startSink({ key: pki.sinkServer.key, cert: pki.sinkServer.cert, clientCa: pki.ca.cert, faults: options.faults });
   const metrics = createMetrics({ processMetrics: false });
@@ -65,6 +65,7 @@ export async function startHarness(options: { engine?: Engine; limits?: Partial<
     metrics,
     logger,
     hashId: createIdHasher(),
+    downstreamReuse: { maxIdle: options.reuse ?? 0, idleMs: 30_000 },
   });
   const address: AddressInfo = await relay.listen('127.0.0.1', 0);
   return {
