@@ -15,6 +15,8 @@ export interface Charset {
    * re-encoded on its own, so an edit may keep the other lines' bytes as they are.
    */
   lineSafe: boolean;
+  /** Set when decoding these bytes is known to be lossless (pure ASCII under an ASCII-compatible label). */
+  exact?: boolean;
   decode(buf: Buffer): string;
   encode(text: string): Buffer;
 }
@@ -38,6 +40,7 @@ function asciiCharset(label: string): Charset {
   return {
     label,
     lineSafe: true,
+    exact: true,
     decode: (b) => b.toString('latin1'),
     encode: (t) => {
       if (NON_ASCII_BYTE.test(t)) throw new Error('not representable in US-ASCII');
@@ -93,6 +96,7 @@ export function charsetFor(declared: string | false | undefined, bytes: Buffer):
 /** Whether decoding then encoding gives back the very same bytes (otherwise editing would corrupt the part). */
 export function roundTrips(cs: Charset, bytes: Buffer, text: string): boolean {
   // UTF-8 round-trips exactly when it is valid UTF-8 (a native check, no re-encoding)
+  if (cs.exact) return true;
   if (cs.decode === utf8.decode) return isUtf8(bytes);
   try {
     return cs.encode(text).equals(bytes);

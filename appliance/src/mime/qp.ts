@@ -75,7 +75,8 @@ export function decodeQp(raw: Buffer): QpDecoded {
     if (c === 0x0a) hardEnds.push(i, j);
   }
   // pass 2: decode escapes, mapping each hard line end to its decoded offset
-  const out = joined.indexOf(0x3d) < 0 ? joined : Buffer.allocUnsafe(j);
+  // decoding never writes ahead of where it reads, so it can work in place
+  const out = joined;
   const lines: QpLine[] = [];
   let o = 0;
   let next = 0;

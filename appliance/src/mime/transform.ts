@@ -516,7 +516,8 @@ class Surgery {
     const cte = transferEncodingOf(node.encoding);
     if (!cte) return;
     try {
-      const raw = Buffer.concat(cap.chunks);
+      const raw = cap.chunks.length === 1 ? cap.chunks[0] : Buffer.concat(cap.chunks);
+      cap.chunks = [raw];
       const qp = cte === 'quoted-printable' ? decodeQp(raw) : undefined;
       const bytes = qp ? qp.bytes : decodeTransfer(cte, raw);
       if (bytes.length > this.maxPart) {
@@ -589,7 +590,7 @@ class Surgery {
 
   private async writeCapture(cap: Capture): Promise<void> {
     const info = cap.info;
-    const raw = Buffer.concat(cap.chunks);
+    const raw = cap.chunks.length === 1 ? cap.chunks[0] : Buffer.concat(cap.chunks);
     cap.chunks = [];
     const block = parseHeaderBlock(info.headerRaw, info.root);
     const rendered = this.wantsEdit(cap.kind) && cap.decoded ? this.renderEdited(cap, cap.decoded, block, raw) : undefined;
