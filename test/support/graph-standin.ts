@@ -5,7 +5,8 @@
 //   GET /v1.0/users/delta?$select                 paged, ends with @odata.deltaLink;
 //       …/users/delta?$deltatoken=N               changes since N (@removed for deleted users)
 //   GET /v1.0/groups?$filter=displayName eq '…'   (&$select)      GET /v1.0/groups/{id}?$select=id,displayName
-//   GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user?$select=id   paged, nested groups expanded
+//   GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$count=true   paged, nested groups
+//       expanded; an OData cast is an advanced query, so `ConsistencyLevel: eventual` is required
 //   GET /v1.0/users/{id}/photo/$value
 // Requests need a bearer token issued for https://graph.microsoft.com. On
 // demand it answers 429 with Retry-After (throttling) or fails with a status.
@@ -161,7 +162,12 @@ export async function startGraphStandin(): Promise<GraphStandin> {
     }
     if ((m = /^\/v1\.0\/groups\/([^/]+)\/transitiveMembers\/microsoft\.graph\.user$/.exec(path))) {
       if (!groups.has(m[1])) return error(res, 404, 'Request_ResourceNotFound', `Resource '${m[1]}' does not exist.`);
-      return page(res, transitiveUsers(m[1]).map((id) => ({ '@odata.type': '#microsoft.graph.user', id })), url);
+      // Filtering members by OData type is an advanced query (documented for v1.0): header and $count required.
+      if (req.headers.consistencylevel !== 'eventual' || url.searchParams.get('$count') !== 'true') {
+        return error(res, 400, 'Request_UnsupportedQuery', 'The OData cast requires ConsistencyLevel: eventual and $count=true.');
+      }
+      const members = transitiveUsers(m[1]).map((id) => ({ '@odata.type': '#microsoft.graph.user', id }));
+      return page(res, members, url, { '@odata.count': members.length });
     }
     return error(res, 400, 'BadRequest', `Unsupported request ${path}`);
   }

@@ -101,10 +101,10 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
   let stopped = false;
   const photos = new Map<string, Buffer | null>();
 
-  async function* pages<T>(first: string): AsyncGenerator<Page<T>> {
+  async function* pages<T>(first: string, headers: Record<string, string> = {}): AsyncGenerator<Page<T>> {
     let next: string | undefined = first;
     for (let n = 0; next && n < MAX_PAGES; n++) {
-      const page: Page<T> = await client.api(next).get();
+      const page: Page<T> = await client.api(next).headers(headers).get();
       yield page;
       next = page['@odata.nextLink'];
     }
@@ -160,7 +160,9 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       }
       for (const group of groups) {
         const labels = [group.id, ref, ...(group.displayName ? [group.displayName] : [])];
-        for await (const page of pages<{ id: string }>(`/groups/${encodeURIComponent(group.id)}/transitiveMembers/microsoft.graph.user?$select=id`)) {
+        // An OData cast (only users) is an advanced query: ConsistencyLevel eventual and $count=true, on every page.
+        const members = `/groups/${encodeURIComponent(group.id)}/transitiveMembers/microsoft.graph.user?$select=id&$count=true`;
+        for await (const page of pages<{ id: string }>(members, { ConsistencyLevel: 'eventual' })) {
           for (const member of page.value) {
             const set = next.get(member.id) ?? new Set<string>();
             for (const label of labels) set.add(label);
