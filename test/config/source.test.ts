@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createOrgSource, publishBundle, type OrgSource } from '../../appliance/src/config/source';
@@ -93,7 +93,7 @@ describe('org config source: hot reload of sealed bundles', () => {
     await writeFile(path.join(kit.orgDir, 'rules.yaml'), rules);
   });
 
-  it('reports no config until one loads, and loads once the key arrives (transient failures are retried)', async () => {
+  it('reports no config until one loads, and loads once the bundle arrives (transient failures are retried)', async () => {
     const file = path.join(dir, 'late.bundle');
     const source = createOrgSource({ location: file, key: kit.key, pollSeconds: 0 });
     await source.start(); // missing file: not loaded, no throw
@@ -101,6 +101,26 @@ describe('org config source: hot reload of sealed bundles', () => {
     expect(source.status().lastError).to.match(/ENOENT/);
     await publishBundle(await kit.seal(300), file);
     expect(await source.reload()).to.equal('loaded');
+  });
+
+  it('serves a plain folder in development: edits are picked up, an invalid edit is refused', async () => {
+    const folder = path.join(dir, 'folder-org');
+    await cp(kit.orgDir, folder, { recursive: true });
+    const source = createOrgSource({ location: folder, pollSeconds: 0 });
+    const configs = collect(source);
+    await source.start();
+    expect(source.status()).to.include({ loaded: true, version: 'local', orgId: 'contoso' });
+    expect(await source.reload()).to.equal('unchanged');
+    const template = path.join(folder, TEMPLATE);
+    const original = await readFile(template, 'utf8');
+    await writeFile(template, `${original}<!-- edited -->\n`);
+    expect(await source.reload()).to.equal('loaded');
+    expect(source.current()!.templates.get('default')!.html).to.include('<!-- edited -->');
+    await writeFile(path.join(folder, 'org.yaml'), 'orgId: contoso\nacceptedDomains: [not a domain]\n');
+    expect(await source.reload()).to.equal('refused');
+    expect(source.status().lastError).to.match(/org\.yaml/);
+    expect(source.current()!.templates.get('default')!.html).to.include('<!-- edited -->');
+    expect(configs).to.have.length(2);
   });
 
   it('publish refuses to replace a newer version at the target', async () => {
