@@ -3,6 +3,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createOrgSource, publishBundle, type OrgSource } from '../../appliance/src/config/source';
+import { reseal } from '../../appliance/src/config/bundle';
 import type { OrgConfig } from '../../appliance/src/config';
 import { createMetrics, type SignetMetrics } from '../../appliance/src/observability';
 import { createAzureCredential, type TokenCredential } from '../../appliance/src/secrets';
@@ -73,6 +74,14 @@ describe('org config source: hot reload of sealed bundles', () => {
     expect(await metricValue(metrics, 'signet_config_info', { org: 'contoso', version: '101' })).to.equal(1);
     expect(await metricValue(metrics, 'signet_config_info', { org: 'contoso', version: '100' })).to.equal(0);
     expect(configs.map((c) => c.version)).to.deep.equal(['100', '101']);
+
+    // The running version resealed (key rotation) and republished: same content, nothing to reload.
+    const running = await kit.seal(103);
+    await publishBundle(running, file);
+    expect(await source.reload()).to.equal('loaded');
+    await publishBundle(await reseal(running, kit.key), file);
+    expect(await source.reload()).to.equal('unchanged');
+    expect(configs.map((c) => c.version)).to.deep.equal(['100', '101', '103']);
     source.stop();
   });
 

@@ -1,5 +1,6 @@
 // `signet config publish`: put a sealed bundle where the nodes poll for it, in
-// one step, refusing to replace a newer (or equal) version already there.
+// one step, refusing to replace a newer version already there (or the same
+// version with other content; the same content resealed is fine).
 import { randomBytes } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -29,7 +30,10 @@ export async function publishBundle(
     }
     if (!options.force) {
       if (before.orgId !== header.orgId) throw new Error(`${to} holds a bundle of organization ${before.orgId}, this one is for ${header.orgId}; refusing (use --force to replace)`);
-      if (before.version >= header.version) throw new Error(`${to} already holds version ${before.version}; this bundle is version ${header.version}, nodes would refuse it as a rollback (seal a higher --version)`);
+      // The same version is accepted only as the same content (a resealed bundle, after a key rotation).
+      if (before.version > header.version || (before.version === header.version && before.contentHash !== header.contentHash)) {
+        throw new Error(`${to} already holds version ${before.version}; this bundle is version ${header.version}, nodes would refuse it as a rollback (seal a higher --version)`);
+      }
     }
     return before.version;
   };
