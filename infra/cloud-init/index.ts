@@ -58,9 +58,23 @@ export function nodeEnvFile(v: NodeValues): string {
 
 export const SYSTEMD_DROP_IN_PATH = '/etc/systemd/system/signet.service.d/10-signet-stack.conf';
 
-/** Tells the relay which user-assigned identity is its own (the packaged unit stays generic). */
+/** Where a version is installed; `current` links to the running one (old versions stay for rollback). */
+export const INSTALL_ROOT = '/opt/signet';
+
+/**
+ * Adapts the packaged unit to a node: runs the current version from its
+ * versioned folder and tells the relay which user-assigned identity is its own.
+ * The packaged unit's hardening stays as it is.
+ */
 export function systemdDropIn(v: NodeValues): string {
-  return `# Written by the tenant's Pulumi stack.\n[Service]\nEnvironment=SIGNET_MANAGED_IDENTITY_CLIENT_ID=${v.identityClientId}\n`;
+  return [
+    "# Written by the tenant's Pulumi stack.",
+    '[Service]',
+    'ExecStart=',
+    `ExecStart=${INSTALL_ROOT}/current/bin/signet serve --config /etc/signet/relay.yaml`,
+    `Environment=SIGNET_MANAGED_IDENTITY_CLIENT_ID=${v.identityClientId}`,
+    '',
+  ].join('\n');
 }
 
 export function nodeFiles(v: NodeValues): NodeFile[] {

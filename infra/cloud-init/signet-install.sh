@@ -3,8 +3,8 @@
 # /etc/signet/node.env, using only the node's managed identity:
 #   1. token from the instance metadata service (IMDS) for the node's identity
 #   2. download the versioned artifact blob, verify its SHA-256
-#   3. unpack to /opt/signet-appliance-<version>, switch the /opt/signet link
-#      atomically (the layout of the package's INSTALL.md and systemd unit)
+#   3. unpack to /opt/signet/<version>, switch /opt/signet/current atomically
+#      (old versions stay for a rollback; the stack's unit drop-in runs current)
 #   4. fetch the node's TLS certificate and key from Key Vault into /etc/signet/tls
 #      and check it is the certificate the stack registered for this node
 #   5. install the package's systemd unit and service user, restart, and wait
@@ -57,7 +57,7 @@ was_ready=no
 if curl -fsS --max-time 5 "http://127.0.0.1:${SIGNET_HTTP_PORT}/readyz" >/dev/null 2>&1; then was_ready=yes; fi
 
 # 1-3. the artifact
-target=$R/opt/signet-appliance-${SIGNET_VERSION}
+target=$R/opt/signet/${SIGNET_VERSION}
 if [ ! -f "${target}/.signet-sha256" ] || [ "$(cat "${target}/.signet-sha256")" != "${SIGNET_ARTIFACT_SHA256}" ]; then
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
@@ -69,8 +69,10 @@ if [ ! -f "${target}/.signet-sha256" ] || [ "$(cat "${target}/.signet-sha256")" 
   echo "${SIGNET_ARTIFACT_SHA256}  ${work}/artifact.tar.gz" | sha256sum --check --status \
     || fail "artifact checksum mismatch for ${SIGNET_ARTIFACT_URL}: expected ${SIGNET_ARTIFACT_SHA256}, got $(sha256sum "${work}/artifact.tar.gz" | cut -d' ' -f1)"
   # The tarball may wrap its content in one top-level folder; strip it if so.
+  # (listed once into a variable: `tar | grep -q` would kill tar with SIGPIPE and, under pipefail, fail at random)
+  listing=$(tar -tzf "${work}/artifact.tar.gz")
   strip=0
-  if [ "$(tar -tzf "${work}/artifact.tar.gz" | cut -d/ -f1 | sort -u | wc -l)" = 1 ] && tar -tzf "${work}/artifact.tar.gz" | grep -q '/'; then strip=1; fi
+  if [ "$(printf '%s\n' "$listing" | cut -d/ -f1 | sort -u | wc -l)" = 1 ] && [[ "$listing" == */* ]]; then strip=1; fi
   rm -rf "${target}.partial"
   mkdir -p "${target}.partial"
   tar -xzf "${work}/artifact.tar.gz" -C "${target}.partial" --strip-components="${strip}" --no-same-owner
@@ -86,8 +88,8 @@ install -d -m 0755 "$R/usr/lib/sysusers.d"
 install -m 0644 "${target}/systemd/signet.sysusers.conf" "$R/usr/lib/sysusers.d/signet.conf"
 "$SYSUSERS" "$R/usr/lib/sysusers.d/signet.conf"
 id -u "$SERVICE_USER" >/dev/null 2>&1 || fail "service user ${SERVICE_USER} was not created"
-ln -sfn "${target}" "$R/opt/signet.new"
-mv -T "$R/opt/signet.new" "$R/opt/signet"
+ln -sfn "${target}" "$R/opt/signet/current.new"
+mv -T "$R/opt/signet/current.new" "$R/opt/signet/current"
 
 # Config readable by the service group only (the unit's ConfigurationDirectoryMode is 0750).
 chown root:"$SERVICE_USER" "$R/etc/signet" "$R/etc/signet/relay.yaml"

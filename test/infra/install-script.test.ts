@@ -139,8 +139,8 @@ describe('infra: node install script against local stand-ins', function () {
     const { root, env } = scratch('ok');
     const result = await run(env);
     expect(result.code, result.output).to.equal(0);
-    expect(readlinkSync(path.join(root, 'opt/signet'))).to.equal(path.join(root, 'opt/signet-appliance-0.1.0'));
-    expect(existsSync(path.join(root, 'opt/signet/bin/signet'))).to.equal(true);
+    expect(readlinkSync(path.join(root, 'opt/signet/current'))).to.equal(path.join(root, 'opt/signet/0.1.0'));
+    expect(existsSync(path.join(root, 'opt/signet/current/bin/signet'))).to.equal(true);
     expect(readFileSync(path.join(root, 'etc/systemd/system/signet.service'), 'utf8')).to.include('ExecStart=/opt/signet/bin/signet');
     const crt = readFileSync(path.join(root, 'etc/signet/tls/node.crt'), 'utf8');
     const key = readFileSync(path.join(root, 'etc/signet/tls/node.key'), 'utf8');
@@ -161,7 +161,7 @@ describe('infra: node install script against local stand-ins', function () {
     const result = await run(env);
     expect(result.code).to.equal(1);
     expect(result.output).to.match(/artifact checksum mismatch .* expected f{64}, got [0-9a-f]{64}/);
-    expect(existsSync(path.join(root, 'opt/signet'))).to.equal(false);
+    expect(existsSync(path.join(root, 'opt/signet/current'))).to.equal(false);
     expect(existsSync(path.join(dir, 'systemctl.log'))).to.equal(false);
   });
 

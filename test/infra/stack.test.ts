@@ -208,7 +208,9 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
       expect(env).to.match(/SIGNET_ARTIFACT_URL='https:\/\/stfabrikam[a-z0-9]{6}\.blob\.core\.windows\.net\/artifacts\/signet-appliance-0\.1\.0\.tar\.gz'/);
       expect(env).to.include(`SIGNET_TLS_SECRET='node${i}-tls'`);
       expect(env).to.include(`SIGNET_TLS_THUMBPRINT='${run.outputs.nodes[i]?.certificateThumbprint}'`);
-      expect(fileIn(doc, '/etc/systemd/system/signet.service.d/10-signet-stack.conf')).to.include(`SIGNET_MANAGED_IDENTITY_CLIENT_ID=${clientId}`);
+      const dropIn = fileIn(doc, '/etc/systemd/system/signet.service.d/10-signet-stack.conf');
+      expect(dropIn).to.include(`SIGNET_MANAGED_IDENTITY_CLIENT_ID=${clientId}`);
+      expect(dropIn).to.include('ExecStart=/opt/signet/current/bin/signet serve --config /etc/signet/relay.yaml');
       // The relay's own validator (strict schema) accepts what the stack writes.
       const relay = parseRelayConfig(parse(fileIn(doc, '/etc/signet/relay.yaml')), '/etc/signet/relay.yaml', '/etc/signet');
       expect(relay.downstream.host).to.equal(config.downstreamSmartHost);
