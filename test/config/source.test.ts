@@ -104,7 +104,7 @@ describe('org config source: hot reload of sealed bundles', () => {
 
   it('reports no config until one loads, and loads once the bundle arrives (transient failures are retried)', async () => {
     const file = path.join(dir, 'late.bundle');
-    const source = createOrgSource({ location: file, key: kit.key, pollSeconds: 0 });
+    const source = createOrgSource({ location: file, keyRef: `file:${kit.keyFile}`, pollSeconds: 0 });
     await source.start(); // missing file: not loaded, no throw
     expect(source.status().loaded).to.equal(false);
     expect(source.status().lastError).to.match(/ENOENT/);

@@ -11,7 +11,7 @@ import { readFile, stat } from 'node:fs/promises';
 import type { StoragePipelineOptions } from '@azure/storage-blob';
 import type { Logger } from '../observability';
 import type { SignetMetrics } from '../observability';
-import { createAzureCredential, type OrgKeyProvider, type TokenCredential } from '../secrets';
+import { createAzureCredential, keyProviderFromRef, type OrgKeyProvider, type TokenCredential } from '../secrets';
 import { BundleError, inspect, unseal, contentHash } from './bundle';
 import { ConfigError } from './errors';
 import { loadOrgFromFiles, readOrgFolder } from './loader';
@@ -26,6 +26,8 @@ export interface OrgSourceOptions {
   location: string;
   /** Opens bundles (required unless the location is a folder). */
   key?: OrgKeyProvider;
+  /** Or the key by reference (`file:PATH` or a Key Vault key URL), opened with `credential`. */
+  keyRef?: string;
   /** Seconds between polls; default 30. 0 = no polling (load once). */
   pollSeconds?: number;
   /** Refuse bundles of any other organization. Default: once loaded, the loaded one's. */
@@ -80,6 +82,8 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
   let running: Promise<ReloadResult> | undefined;
   let stopped = false;
   let credential = options.credential;
+  const nodeCredential = () => (credential ??= createAzureCredential({ kind: 'node' }));
+  const key = options.key ?? (options.keyRef ? keyProviderFromRef(options.keyRef, { credential: nodeCredential }) : undefined);
 
   const count = (result: ReloadResult) => options.metrics?.configReloads.inc({ result: result === 'failed' ? 'refused' : result });
 
@@ -128,8 +132,8 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
       }
       throw new BundleError('rollback', `bundle refused: version ${header.version} is already running with other content; a new configuration needs a higher version`);
     }
-    if (!options.key) throw new BundleError('key-unavailable', `${options.location} is a sealed bundle but no organization key is configured`);
-    const { files } = await unseal(bytes, options.key, { expectOrgId, minVersion: loadedVersion });
+    if (!key) throw new BundleError('key-unavailable', `${options.location} is a sealed bundle but no organization key is configured`);
+    const { files } = await unseal(bytes, key, { expectOrgId, minVersion: loadedVersion });
     const next = loadOrgFromFiles(files, { version: String(header.version), label: `${options.location} (version ${header.version})` });
     if (next.orgId !== header.orgId) {
       throw new BundleError('wrong-org', `bundle refused: its header says organization ${JSON.stringify(header.orgId)} but its org.yaml says ${JSON.stringify(next.orgId)}`);
@@ -172,8 +176,7 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
         fingerprint = statPrint;
         return await openBundle(bytes, statPrint);
       }
-      credential ??= createAzureCredential({ kind: 'node' });
-      const fetched = await fetchBlob(options.location, { credential, clientOptions: options.blobClientOptions, etag: seen?.startsWith('etag:') ? seen.slice(5) : undefined });
+      const fetched = await fetchBlob(options.location, { credential: nodeCredential(), clientOptions: options.blobClientOptions, etag: seen?.startsWith('etag:') ? seen.slice(5) : undefined });
       if (fetched.status === 'unchanged') {
         count('unchanged');
         return 'unchanged';
