@@ -201,8 +201,10 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       link = page['@odata.deltaLink'] ?? link;
     }
     if (!link) throw new Error('the users delta query ended without a delta link');
+    // The delta round is the later complete listing: it decides who exists (someone created or deleted
+    // between the two listings is then right), and later delta answers continue from it.
     users.clear();
-    for (const [id, user] of fresh) users.set(id, { ...user, ...tracked.get(id) });
+    for (const [id, user] of tracked) users.set(id, { ...fresh.get(id), ...user });
     deltaLink = link;
   }
 
