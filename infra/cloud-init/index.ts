@@ -106,17 +106,22 @@ export function renderNodeCloudInit(v: NodeValues): string {
  * and config changes go through here, one node at a time.
  */
 export function renderConvergeScript(v: NodeValues): string {
-  const writes = nodeFiles(v).map((f) => {
+  return filesThenRun(nodeFiles(v), INSTALL_SCRIPT_PATH);
+}
+
+/** A Run Command script: wait for first boot, rewrite `files` exactly as cloud-init wrote them, run `command`. */
+function filesThenRun(files: NodeFile[], command: string): string {
+  const writes = files.map((f) => {
     const b64 = Buffer.from(f.content, 'utf8').toString('base64');
     return `install -d -m 0755 ${path.posix.dirname(f.path)}\necho '${b64}' | base64 -d > ${f.path}.new\nchmod ${f.permissions} ${f.path}.new\nmv ${f.path}.new ${f.path}`;
   });
   return [
     '#!/bin/bash',
     'set -euo pipefail',
-    '# Let first-boot provisioning finish before converging (its own install holds the same lock).',
+    '# Let first-boot provisioning finish before converging (it runs the same command).',
     'cloud-init status --wait >/dev/null 2>&1 || true',
     ...writes,
-    `exec ${INSTALL_SCRIPT_PATH}`,
+    `exec ${command}`,
     '',
   ].join('\n');
 }
@@ -160,7 +165,7 @@ export function monitoringFiles(v: MonitoringValues): NodeFile[] {
     { path: '/etc/prometheus/prometheus.yml', content: prometheusConfig(v), permissions: '0644' },
     { path: '/etc/signet-monitoring/grafana/provisioning/datasources/prometheus.yaml', content: datasource, permissions: '0644' },
     { path: '/etc/signet-monitoring/grafana/provisioning/dashboards/signet.yaml', content: dashboards, permissions: '0644' },
-    { path: '/usr/local/sbin/signet-monitoring-setup', content: monitoringSetupScript(v), permissions: '0755' },
+    { path: MONITORING_SETUP_PATH, content: monitoringSetupScript(v), permissions: '0755' },
   ];
 }
 
@@ -192,6 +197,13 @@ docker run -d --name grafana --restart unless-stopped --network host --env-file 
 `;
 }
 
+export const MONITORING_SETUP_PATH = '/usr/local/sbin/signet-monitoring-setup';
+
+/** Re-applies the monitoring files (new dashboard, rules, scrape targets) on the running VM. */
+export function renderMonitoringConvergeScript(v: MonitoringValues): string {
+  return filesThenRun(monitoringFiles(v), MONITORING_SETUP_PATH);
+}
+
 export function renderMonitoringCloudInit(v: MonitoringValues): string {
   const doc = {
     package_update: true,
@@ -200,7 +212,7 @@ export function renderMonitoringCloudInit(v: MonitoringValues): string {
     ssh_pwauth: false,
     disable_root: true,
     write_files: monitoringFiles(v).map((f) => ({ path: f.path, content: f.content, permissions: f.permissions, owner: f.owner ?? 'root:root' })),
-    runcmd: [['/usr/local/sbin/signet-monitoring-setup']],
+    runcmd: [[MONITORING_SETUP_PATH]],
   };
   return `#cloud-config\n${stringify(doc, { lineWidth: 0 })}`;
 }

@@ -15,7 +15,7 @@ import * as compute from '@pulumi/azure-native/compute';
 import * as keyvault from '@pulumi/azure-native/keyvault';
 import * as network from '@pulumi/azure-native/network';
 import * as random from '@pulumi/random';
-import { renderMonitoringCloudInit, type MonitoringValues } from '../cloud-init';
+import { renderMonitoringCloudInit, renderMonitoringConvergeScript, type MonitoringValues } from '../cloud-init';
 import { BUILTIN_ROLES, logicalName, resourceName, roleDefinitionId, type TenantContext } from './naming';
 import { hostAddress, UBUNTU_IMAGE } from './nodes';
 import type { NodeIdentity } from './identities';
@@ -143,7 +143,19 @@ export class Monitoring extends pulumi.ComponentResource {
       },
       networkProfile: { networkInterfaces: [{ id: nic.id, primary: true, deleteOption: 'Delete' }] },
       diagnosticsProfile: { bootDiagnostics: { enabled: true } },
-    }, { parent: this, dependsOn: [secretReader, ...args.dependsOn] });
+      // Custom data runs once; later changes (dashboard, rules, targets) go through the Run Command below.
+    }, { parent: this, dependsOn: [secretReader, ...args.dependsOn], ignoreChanges: ['osProfile.customData'] });
+
+    new compute.VirtualMachineRunCommandByVirtualMachine(logicalName(ctx, 'converge-monitoring'), {
+      runCommandName: 'signet-monitoring-converge',
+      vmName: this.vm.name,
+      resourceGroupName: args.resourceGroupName,
+      location: c.location,
+      source: { script: values.apply(renderMonitoringConvergeScript) },
+      asyncExecution: false,
+      treatFailureAsDeploymentFailure: true,
+      timeoutInSeconds: 1800,
+    }, { parent: this, dependsOn: [this.vm] });
 
     if (c.monitoring.frontDoor && profile && endpoint) {
       const group = new cdn.AFDOriginGroup(logicalName(ctx, 'afd-grafana'), {

@@ -227,7 +227,7 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
   });
 
   it('rolls upgrades one node at a time: each node\'s converge command waits for the previous one', function () {
-    const commands = run.ofType('azure-native:compute:VirtualMachineRunCommandByVirtualMachine');
+    const commands = run.ofType('azure-native:compute:VirtualMachineRunCommandByVirtualMachine').filter((r) => r.name.includes('converge-node'));
     expect(commands).to.have.length(config.nodeCount);
     commands.forEach((command, i) => {
       expect(command.inputs).to.include({ treatFailureAsDeploymentFailure: true, asyncExecution: false });
@@ -288,6 +288,10 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     expect(setup).to.include(alertsHash);
     expect(setup).to.include('/etc/prometheus/rules/signet.yaml');
     expect(setup).to.match(/GF_SERVER_ROOT_URL=%s.*'https:\/\/signet-fabrikam-[a-z0-9]{6}-abcdef\.z01\.azurefd\.net\/'/s);
+    // Later changes reach the running VM through its converge command (its custom data runs once).
+    const converge = run.one('azure-native:compute:VirtualMachineRunCommandByVirtualMachine', 'converge-monitoring');
+    expect((converge.inputs.source as { script: string }).script).to.include(Buffer.from(setup, 'utf8').toString('base64'));
+    expect((converge.inputs.source as { script: string }).script).to.match(/exec \/usr\/local\/sbin\/signet-monitoring-setup\n$/);
     const route = run.one('azure-native:cdn:Route', 'afd-route');
     expect(route.inputs.supportedProtocols).to.deep.equal(['Https']);
     const uid = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'monitoring/grafana/signet-dashboard.json'), 'utf8')) as { uid: string }).uid;
