@@ -71,10 +71,21 @@ describe('mime surgery: which parts are edited', () => {
   });
 
   it('only the first text/plain and text/html are edited', async () => {
-    const input = msg(multipart('mixed', 'm1', [text('first\n'), attachment('a.pdf', PDF), text('second\n'), html('<p>one</p>'), html('<p>two</p>')]));
+    const input = msg(multipart('mixed', 'm1', [multipart('alternative', 'a1', [text('first\n'), html('<p>one</p>')]), attachment('a.pdf', PDF), text('second\n'), html('<p>two</p>')]));
     const r = await surgeryChecked(input, markerEdit());
     const texts = (await leafParts(r.output)).filter((p) => p.contentType.startsWith('text/'));
-    expect(texts.map((p) => p.decoded.includes('SIGNET-'))).to.deep.equal([true, false, true, false]);
+    expect(texts.map((p) => p.decoded.includes('SIGNET-'))).to.deep.equal([true, true, false, false]);
+  });
+
+  it('text and html that are not alternatives of each other: only the first is the body', async () => {
+    // a reader shows every inline part of multipart/mixed in turn; signing both would show two signatures
+    for (const [parts, edited] of [
+      [[text('the body\n'), html('<p>an inline html part</p>')], ['text/plain']],
+      [[html('<p>the body</p>'), attachment('a.pdf', PDF), text('inline text\n')], ['text/html']],
+    ] as const) {
+      const r = await surgeryChecked(msg(multipart('mixed', 'm', [...parts])), markerEdit());
+      expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(edited);
+    }
   });
 
   it('never edits attachments, named text parts, or parts of an attached message/rfc822', async () => {
@@ -458,6 +469,8 @@ describe('mime surgery: charsets and transfer encodings', () => {
     for (const input of cases) {
       const r = await surgeryChecked(input, markerEdit());
       expect(r.report.parts).to.deep.equal([]);
+      // a main part that cannot be edited counts as no editable body
+      expect(r.facts?.structure.noBody).to.equal(true);
       expect(r.output.subarray(r.output.indexOf('\r\n\r\n')).equals(input.subarray(input.indexOf('\r\n\r\n')))).to.equal(true);
     }
   });

@@ -351,7 +351,13 @@ class Surgery {
       if (!p.node.multipart || p.node.multipart === 'digest' || p.node.multipart === 'encrypted') return undefined;
     }
     const kind: MainKind = info.contentType === 'text/html' ? 'html' : 'text';
-    return this.main[kind] ? undefined : kind;
+    if (this.main[kind]) return undefined;
+    // The second kind is another rendering of the same body only when the two are
+    // alternatives; in mixed(text, html) a reader shows both, one after the other, and
+    // the body is the first of them (signing both would show two signatures).
+    const other = this.main[kind === 'html' ? 'text' : 'html'];
+    if (other && lowestCommonAncestor(other.info, info)?.node.multipart !== 'alternative') return undefined;
+    return kind;
   }
 
   private noteStructure(info: NodeInfo): void {
@@ -548,7 +554,9 @@ class Surgery {
       const armour = /-----BEGIN PGP (?:SIGNED )?MESSAGE-----/;
       if ((text && armour.test(text)) || (html && armour.test(html))) s.signedOrEncrypted = 'pgp';
     }
-    s.noBody = !this.main.html && !this.main.text;
+    // editable = decoded without loss and within the cap; a part that cannot be edited counts as none
+    const editable = (cap?: Capture): boolean => !!cap && !cap.overCap && !!cap.decoded;
+    s.noBody = !editable(this.main.html) && !editable(this.main.text);
     s.tnefOnly = this.hasTnef && html === undefined && (text === undefined || text.trim() === '');
     const rootItem = this.held.find((h) => h.kind === 'root' || (h.kind === 'capture' && h.cap.info.root));
     const rootRaw = rootItem ? (rootItem.kind === 'root' ? rootItem.info.headerRaw : rootItem.kind === 'capture' ? rootItem.cap.info.headerRaw : Buffer.alloc(0)) : Buffer.alloc(0);
@@ -730,6 +738,13 @@ class Surgery {
       Buffer.from(`${eol}--${boundary}--${endsWithEol ? eol : ''}`, 'latin1'),
     ];
   }
+}
+
+function lowestCommonAncestor(a: NodeInfo, b: NodeInfo): NodeInfo | undefined {
+  const seen = new Set<NodeInfo>();
+  for (let p = a.parent; p; p = p.parent) seen.add(p);
+  for (let p = b.parent; p; p = p.parent) if (seen.has(p)) return p;
+  return undefined;
 }
 
 /** Byte offset of the start of the line that holds character `offset` (line feeds map 1:1 in a line-safe charset). */

@@ -24,7 +24,11 @@ export interface StructureFacts {
   calendar?: { method?: string };
   /** application/ms-tnef (winmail.dat) is the only content. */
   tnefOnly: boolean;
-  /** No editable main body part (text/plain or text/html) was found. */
+  /**
+   * No editable main body part (text/plain or text/html) was found: none exists, or none
+   * decodes without loss (unknown transfer encoding, bytes that do not match the charset)
+   * within the size cap. The decoded `html`/`text` may still be given for rules.
+   */
   noBody: boolean;
   /** A main body part exceeded `maxEditablePartBytes`. */
   tooLarge: boolean;
