@@ -93,6 +93,21 @@ describe('infra: cloud-init and node scripts', function () {
     if (has('shellcheck')) execFileSync('shellcheck', ['-S', 'warning', path.join(REPO_ROOT, 'infra/cloud-init/signet-install.sh'), converge]);
   });
 
+  it('passes bash and shellcheck for the monitoring setup script', function () {
+    const doc = parse(renderMonitoringCloudInit({
+      identityClientId: values.identityClientId, vaultUri: values.vaultUri, grafanaPasswordSecret: 'grafana-admin-password',
+      grafanaImage: 'grafana/grafana-oss:11.6.0', grafanaRootUrl: 'https://signet-fabrikam-abc123.z01.azurefd.net/', tenantName: 'fabrikam', httpPort: 9025,
+      scrapeTargets: ['10.40.0.4:9025'],
+      files: { dashboard: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/signet-dashboard.json', sha256: 'b'.repeat(64) }, alerts: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/alerts.yaml', sha256: 'c'.repeat(64) } },
+    })) as { write_files: { path: string; content: string }[] };
+    const setup = doc.write_files.find((f) => f.path === '/usr/local/sbin/signet-monitoring-setup')?.content ?? '';
+    const file = path.join(dir, 'monitoring-setup.sh');
+    writeFileSync(file, setup);
+    execFileSync('bash', ['-n', file]);
+    if (!has('shellcheck')) this.skip(); // .ci/run installs shellcheck
+    execFileSync('shellcheck', ['-S', 'warning', file]);
+  });
+
   it('converge script rewrites exactly the cloud-init files, byte for byte', function () {
     // Run the converge script's file-writing part against a scratch root.
     const root = path.join(dir, 'root');
