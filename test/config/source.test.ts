@@ -3,10 +3,11 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createOrgSource, publishBundle, type OrgSource } from '../../appliance/src/config/source';
-import { reseal } from '../../appliance/src/config/bundle';
+import { reseal, seal } from '../../appliance/src/config/bundle';
+import { readOrgFolder } from '../../appliance/src/config';
 import type { OrgConfig } from '../../appliance/src/config';
 import { createMetrics, type SignetMetrics } from '../../appliance/src/observability';
-import { createAzureCredential, type TokenCredential } from '../../appliance/src/secrets';
+import { createAzureCredential, createAzureKeyProvider, type TokenCredential } from '../../appliance/src/secrets';
 import { startAzureStandin, trustTestCa, useStandinManagedIdentity, type AzureStandin } from '../support/azure-standin';
 import { createSealedOrgKit, type SealedOrgKit } from '../support/sealed-org';
 
@@ -182,6 +183,21 @@ describe('org config source: hot reload of sealed bundles', () => {
       // The node authenticated as its managed identity for storage.
       const tokenRequests = standin.tokenRequests().filter((r) => r.resource === 'https://storage.azure.com');
       expect(tokenRequests.map((r) => r.clientId)).to.include('node-identity-1');
+    });
+
+    it('a node as on Azure: bundle sealed under a Key Vault key, read from a blob, key by reference, all with its managed identity', async () => {
+      standin.createKey('org-contoso');
+      const keyRef = `${standin.vaultUrl}/keys/org-contoso`;
+      // Loopback vault: challenge verification off (see test/secrets/azure-key-vault.test.ts).
+      const keyClientOptions = { disableChallengeResourceVerification: true };
+      const vaultKey = createAzureKeyProvider(keyRef, { credential, clientOptions: keyClientOptions });
+      const files = await readOrgFolder(kit.orgDir);
+      const url = standin.blobUrl('signetcontoso', 'config', 'vault.bundle');
+      await publishBundle(await seal(files, { orgId: 'contoso', version: 700, author: 'ops', keyProvider: vaultKey }), url, { blob: () => ({ credential }) });
+      const source = createOrgSource({ location: url, keyRef, keyClientOptions, credential, pollSeconds: 0 });
+      await source.start();
+      expect(source.status(), source.status().lastError).to.include({ loaded: true, version: '700' });
+      expect(standin.requests.some((r) => /^\/keys\/org-contoso\/[0-9a-f]+\/unwrapkey$/.test(r.path) && r.clientId === 'node-identity-1')).to.equal(true);
     });
 
     it('polls on its own and emits the new version', async () => {

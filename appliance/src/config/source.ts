@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { StoragePipelineOptions } from '@azure/storage-blob';
+import type { CryptographyClientOptions } from '@azure/keyvault-keys';
 import type { Logger } from '../observability';
 import type { SignetMetrics } from '../observability';
 import { createAzureCredential, keyProviderFromRef, type OrgKeyProvider, type TokenCredential } from '../secrets';
@@ -28,6 +29,8 @@ export interface OrgSourceOptions {
   key?: OrgKeyProvider;
   /** Or the key by reference (`file:PATH` or a Key Vault key URL), opened with `credential`. */
   keyRef?: string;
+  /** Key Vault client options for `keyRef` (retries; a loopback stand-in in tests). */
+  keyClientOptions?: CryptographyClientOptions;
   /** Seconds between polls; default 30. 0 = no polling (load once). */
   pollSeconds?: number;
   /** Refuse bundles of any other organization. Default: once loaded, the loaded one's. */
@@ -83,7 +86,7 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
   let stopped = false;
   let credential = options.credential;
   const nodeCredential = () => (credential ??= createAzureCredential({ kind: 'node' }));
-  const key = options.key ?? (options.keyRef ? keyProviderFromRef(options.keyRef, { credential: nodeCredential }) : undefined);
+  const key = options.key ?? (options.keyRef ? keyProviderFromRef(options.keyRef, { credential: nodeCredential, clientOptions: options.keyClientOptions }) : undefined);
 
   const count = (result: ReloadResult) => options.metrics?.configReloads.inc({ result: result === 'failed' ? 'refused' : result });
 
