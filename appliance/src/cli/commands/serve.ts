@@ -4,70 +4,87 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { DIRECTORY_FILE, loadOrgFolder, type OrgConfig } from '../../config';
-import { loadDirectoryFile, type DirectorySnapshot } from '../../directory';
-import { createLogger, type Logger } from '../../observability';
+import { createOrgSource, DIRECTORY_FILE, type OrgConfig } from '../../config';
+import { createGraphDirectorySource, loadDirectoryFile, type DirectorySnapshot } from '../../directory';
+import { createLogger, createMetrics, type Logger, type SignetMetrics } from '../../observability';
+import { createAzureCredential, type TokenCredential } from '../../secrets';
 import { createEngine } from '../../signature';
 import { loadRelayConfig, type RelayConfig } from '../../smtp';
-import { startRelayNode, type OrgSourceLike, type RelayNode } from '../../smtp/node';
+import { startRelayNode, type RelayNode } from '../../smtp/node';
 
-/**
- * A folder source: loads the org folder once at start. Sealed bundles and
- * polling come from the config module's source (createOrgSource) once it is
- * exported from the config module; the relay node takes any OrgSourceLike.
- */
-function folderSource(folder: string, logger: Logger): OrgSourceLike {
-  let current: OrgConfig | undefined;
-  const listeners: Array<(c: OrgConfig) => void> = [];
-  return {
-    async start() {
-      try {
-        current = await loadOrgFolder(folder);
-        for (const l of listeners) l(current);
-      } catch (error) {
-        logger.error({ event: 'config_refused', location: folder, err: (error as Error).message }, 'organization configuration refused');
-      }
-    },
-    stop() {},
-    current: () => current,
-    on(_event, listener) {
-      listeners.push(listener);
-      return this;
-    },
-  };
+/** Groups the organization's rules name (the Graph source resolves only these memberships). */
+function ruleGroups(org: OrgConfig | undefined): string[] {
+  const groups = new Set<string>();
+  for (const rule of org?.rules ?? []) for (const m of [rule.match, ...(rule.except ?? [])]) for (const g of m.groups ?? []) groups.add(g);
+  return [...groups];
 }
 
-/** Directory for local mode: the configured file, else the org folder's directory file when present. */
-async function loadDirectory(config: RelayConfig, logger: Logger): Promise<DirectorySnapshot | undefined> {
-  const file = config.directory.file ?? (existsSync(join(config.org.source, DIRECTORY_FILE)) ? join(config.org.source, DIRECTORY_FILE) : undefined);
+/** The directory: Microsoft Graph when configured, else the configured file, else the org folder's directory file. */
+async function startDirectory(
+  config: RelayConfig,
+  org: OrgConfig | undefined,
+  credential: () => TokenCredential,
+  metrics: SignetMetrics,
+  logger: Logger,
+): Promise<{ current: () => DirectorySnapshot | undefined; stop: () => void }> {
   if (config.directory.graph && !config.directory.file) {
-    logger.error({ event: 'directory-unavailable', source: 'graph' }, 'directory.graph is not wired into this build: senders are unknown and their messages pass through unsigned');
+    const graph = createGraphDirectorySource({ credential: credential(), groups: ruleGroups(org), refreshSeconds: config.directory.graph.refreshSeconds, metrics, logger });
+    await graph.start(); // never throws: a failed first load leaves senders unknown (messages pass unsigned) and is retried
+    return { current: () => graph.current(), stop: () => graph.stop() };
   }
-  if (!file) return undefined;
+  const folderFile = join(config.org.source, DIRECTORY_FILE);
+  const file = config.directory.file ?? (existsSync(folderFile) ? folderFile : undefined);
+  if (!file) return { current: () => undefined, stop: () => undefined };
   try {
     const snapshot = await loadDirectoryFile(file);
     logger.info({ event: 'directory-loaded', source: 'file', users: snapshot.size }, 'directory loaded');
-    return snapshot;
+    metrics.directoryUsers.set({ source: 'file' }, snapshot.size);
+    metrics.directoryLastSync.set({ source: 'file' }, snapshot.syncedAt.getTime() / 1000);
+    metrics.directorySyncs.inc({ source: 'file', result: 'ok' });
+    return { current: () => snapshot, stop: () => undefined };
   } catch (error) {
-    logger.error({ event: 'directory-failed', source: 'file', err: (error as Error).message }, 'directory file could not be loaded');
-    return undefined;
+    metrics.directorySyncs.inc({ source: 'file', result: 'failed' });
+    logger.error({ event: 'directory-failed', source: 'file', err: (error as Error).message }, 'directory file could not be loaded: senders are unknown and their messages pass unsigned');
+    return { current: () => undefined, stop: () => undefined };
   }
 }
 
 /** Starts a relay node from a validated relay config (used by `serve` and `dev`). */
 export async function startFromConfig(config: RelayConfig, options: { logger?: Logger } = {}): Promise<RelayNode> {
   const logger = options.logger ?? createLogger({ level: config.logging.level });
-  const directory = await loadDirectory(config, logger);
-  const node = await startRelayNode(config, {
-    createEngine,
-    orgSource: folderSource(config.org.source, logger),
-    directory: () => directory,
+  const metrics = createMetrics();
+  // the node's managed identity (bundle blobs, Key Vault key, Graph), created only when something needs it
+  let credential: TokenCredential | undefined;
+  const nodeCredential = () => (credential ??= createAzureCredential({ kind: 'node', managedIdentityClientId: config.directory.graph?.clientId }));
+  const needsAzure = /^https:\/\//.test(config.org.source) || /^https:\/\//.test(config.org.keyRef ?? '');
+  const orgSource = createOrgSource({
+    location: config.org.source,
+    keyRef: config.org.keyRef,
+    credential: needsAzure ? nodeCredential() : undefined,
+    pollSeconds: config.org.pollSeconds,
+    metrics,
     logger,
   });
-  if (directory) {
-    node.metrics.directoryUsers.set({ source: 'file' }, directory.size);
-    node.metrics.directoryLastSync.set({ source: 'file' }, directory.syncedAt.getTime() / 1000);
-  }
+  // the org config is loaded by the node (start); the directory needs the rules' groups first when it is Graph
+  let directory: { current: () => DirectorySnapshot | undefined; stop: () => void } | undefined;
+  const node = await startRelayNode(config, {
+    createEngine,
+    orgSource: {
+      start: async () => {
+        await orgSource.start();
+        directory = await startDirectory(config, orgSource.current(), nodeCredential, metrics, logger);
+      },
+      stop: () => {
+        orgSource.stop();
+        directory?.stop();
+      },
+      current: () => orgSource.current(),
+      on: (event, listener) => orgSource.on(event, listener),
+    },
+    directory: () => directory?.current(),
+    metrics,
+    logger,
+  });
   return node;
 }
 
