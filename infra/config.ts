@@ -123,12 +123,33 @@ export const stackConfigSchema = z.object({
   if (c.certificates.mode === 'imported' && c.certificates.nodes.length !== c.nodeCount) {
     ctx.addIssue({ code: 'custom', path: ['certificates'], message: `lists ${c.certificates.nodes.length} node certificates but nodeCount is ${c.nodeCount}` });
   }
+  const vnet = ipv4Range(c.vnetCidr);
+  const nodes = ipv4Range(c.nodeSubnetCidr);
+  const monitoring = ipv4Range(c.monitoringSubnetCidr);
+  if (!within(nodes, vnet)) ctx.addIssue({ code: 'custom', path: ['nodeSubnetCidr'], message: `is not inside vnetCidr ${c.vnetCidr}` });
+  if (!within(monitoring, vnet)) ctx.addIssue({ code: 'custom', path: ['monitoringSubnetCidr'], message: `is not inside vnetCidr ${c.vnetCidr}` });
+  if (nodes.first <= monitoring.last && monitoring.first <= nodes.last) ctx.addIssue({ code: 'custom', path: ['monitoringSubnetCidr'], message: `overlaps nodeSubnetCidr ${c.nodeSubnetCidr}` });
+  // Azure keeps 5 addresses of every subnet; nodes take fixed addresses from .4 on.
+  if (nodes.last - nodes.first + 1 < c.nodeCount + 5) ctx.addIssue({ code: 'custom', path: ['nodeSubnetCidr'], message: `is too small for ${c.nodeCount} nodes` });
   if (new Set(c.zones).size !== c.zones.length) {
     ctx.addIssue({ code: 'custom', path: ['zones'], message: 'lists a zone twice' });
   }
 });
 
 export type StackConfig = z.infer<typeof stackConfigSchema>;
+
+/** First and last address of an IPv4 CIDR, as numbers (the schema has already checked the syntax). */
+function ipv4Range(cidr: string): { first: number; last: number } {
+  const [base, bits] = cidr.split('/');
+  const value = (base ?? '0.0.0.0').split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+  const size = 2 ** (32 - Number(bits ?? 32));
+  const first = value - (value % size);
+  return { first, last: first + size - 1 };
+}
+
+function within(inner: { first: number; last: number }, outer: { first: number; last: number }): boolean {
+  return inner.first >= outer.first && inner.last <= outer.last;
+}
 
 /** Keys read from the stack; objects and lists are YAML values in the stack file. */
 const KEYS = Object.keys(stackConfigSchema.shape) as (keyof typeof stackConfigSchema.shape)[];

@@ -78,7 +78,7 @@ export class Monitoring extends pulumi.ComponentResource {
       dnsSettings: { domainNameLabel: pulumi.output(args.suffix).apply((s) => `signet-${c.tenantName}-mon-${s}`) },
     }, parent);
     const monitoringFqdn = pulumi.output(args.suffix).apply((s) => `signet-${c.tenantName}-mon-${s}.${c.location}.cloudapp.azure.com`);
-    const privateIp = hostAddress(c.monitoringSubnetCidr, 4);
+    const privateIp = hostAddress(c.monitoringSubnetCidr, 4, 'monitoringSubnetCidr');
     const nic = new network.NetworkInterface(logicalName(ctx, 'nic-monitoring'), {
       networkInterfaceName: resourceName(ctx, 'nic', 'monitoring'),
       resourceGroupName: args.resourceGroupName, location: c.location, tags: ctx.tags,

@@ -56,11 +56,11 @@ export function nodeFqdnOf(tenantName: string, index: number, suffix: string, lo
 }
 
 /** Host address `offset` inside an IPv4 CIDR (Azure reserves the first four addresses of a subnet). */
-export function hostAddress(cidr: string, offset: number): string {
+export function hostAddress(cidr: string, offset: number, key = 'nodeSubnetCidr'): string {
   const [base, bits] = cidr.split('/');
   const value = (base ?? '').split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0) + offset;
   const size = 2 ** (32 - Number(bits));
-  if (offset >= size - 1) throw new pulumi.RunError(`signet:nodeSubnetCidr: ${cidr} has no room for address #${offset}`);
+  if (offset >= size - 1) throw new pulumi.RunError(`signet:${key}: ${cidr} has no room for address #${offset}`);
   return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
 }
 

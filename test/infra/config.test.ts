@@ -46,6 +46,9 @@ describe('infra: stack config validation', function () {
     ['a privileged HTTP port', { httpPort: 80 }, 'signet:httpPort', />=1024|1024/],
     ['an unknown certificate mode', { certificates: { mode: 'letsencrypt' } }, 'signet:certificates', /mode|invalid/i],
     ['imported certificates for fewer nodes than nodeCount', { nodeCount: 3, certificates: { mode: 'imported', nodes: [{ secretName: 'a', certificateFile: 'a.pem' }, { secretName: 'b', certificateFile: 'b.pem' }] } }, 'signet:certificates', /nodeCount is 3/],
+    ['a node subnet outside the VNet', { nodeSubnetCidr: '10.41.0.0/26' }, 'signet:nodeSubnetCidr', /not inside vnetCidr/],
+    ['overlapping subnets', { monitoringSubnetCidr: '10.40.0.32/27' }, 'signet:monitoringSubnetCidr', /overlaps nodeSubnetCidr/],
+    ['a node subnet too small for the nodes', { nodeSubnetCidr: '10.40.0.0/29', nodeCount: 4 }, 'signet:nodeSubnetCidr', /too small for 4 nodes/],
     ['a version that is not semver', { applianceVersion: 'latest' }, 'signet:applianceVersion', /semantic version/],
   ];
   for (const [label, change, key, message] of cases) {
