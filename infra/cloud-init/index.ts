@@ -207,7 +207,8 @@ export function renderMonitoringConvergeScript(v: MonitoringValues): string {
 export function renderMonitoringCloudInit(v: MonitoringValues): string {
   const doc = {
     package_update: true,
-    // Ubuntu's prometheus package (with promtool); Grafana runs as a pinned container image.
+    // Ubuntu's prometheus package (with promtool) and Ubuntu's Docker engine package (named docker.io);
+    // Grafana runs as a pinned container image.
     packages: ['curl', 'ca-certificates', 'python3', 'prometheus', 'docker.io'],
     ssh_pwauth: false,
     disable_root: true,
