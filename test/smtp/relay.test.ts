@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { connect as netConnect, type Socket } from 'node:net';
 import { simpleParser } from 'mailparser';
+import { ManualSmtp } from '../e2e/support/smtp-client';
 import { faultyEngine, stampEngine } from './support/engines';
 import { DEFAULT_LIMITS, exoTransport, sampleMessage, send, startHarness, type Harness } from './support/harness';
 
@@ -148,6 +149,29 @@ describe('relay: before-queue proxy with mutual TLS', function () {
     expect(result.ok).to.equal(false);
     expect(result.response).to.match(/^552 5\.3\.4/);
     expect(h.sink.messages).to.have.length(0);
+  });
+
+  it('refuses a declared SIZE over the limit at MAIL (552 5.3.4) and over-long command lines', async () => {
+    h = await startHarness({ limits: { maxMessageBytes: 64 * 1024, maxLineLength: 600 } });
+    const smtp = await ManualSmtp.open(h.port, { key: h.pki.exoClient.key, cert: h.pki.exoClient.cert, ca: h.pki.ca.cert, servername: 'relay.test.invalid' });
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com> SIZE=70000')).to.match(/^552 5\.3\.4/);
+    expect(await smtp.command(`MAIL FROM:<${'a'.repeat(700)}@contoso.com>`)).to.match(/^421 4\.4\.2 .*too long/);
+    smtp.destroy();
+    expect(h.sink.stats.sessions).to.equal(0);
+  });
+
+  it('ends a session past its time limit with 421 4.4.2', async () => {
+    h = await startHarness({ limits: { sessionMs: 300 } });
+    const smtp = await ManualSmtp.open(h.port, { key: h.pki.exoClient.key, cert: h.pki.exoClient.cert, ca: h.pki.ca.cert, servername: 'relay.test.invalid' });
+    expect(await smtp.reply()).to.match(/^421 4\.4\.2 Session time limit reached/);
+    smtp.destroy();
+  });
+
+  it('records the expiry of the last accepted client certificate', async () => {
+    h = await startHarness();
+    expect((await send(h.port, h.pki.exoClient, { raw: sampleMessage() })).ok).to.equal(true);
+    const expiry = await metricValue(h, 'signet_certificate_expiry_timestamp_seconds', { certificate: 'upstream-client', subject: 'mail.protection.outlook.com' });
+    expect(expiry).to.equal(Math.floor(h.pki.exoClient.notAfter.getTime() / 1000));
   });
 
   it('limits recipients per message (452 4.5.3) and relays to the ones within the limit', async () => {
