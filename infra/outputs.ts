@@ -46,6 +46,10 @@ export interface StackOutputs {
   vaultName: string;
   /** Versionless URI of the organization key: `signet config seal --key <orgKeyId>`. */
   orgKeyId: string;
+  /** ARM ids for granting another workload (the Kubernetes target's identity) a node's roles. */
+  vaultResourceId: string;
+  orgKeyResourceId: string;
+  configContainerResourceId: string;
   /** Blob URL the sealed org config bundle is published to and the nodes poll. */
   configBundleUrl: string;
   storageAccountName: string;
@@ -64,6 +68,6 @@ export interface StackOutputs {
 export const STACK_OUTPUT_NAMES = [
   'tenantName', 'orgId', 'tenantId', 'location', 'resourceGroupName',
   'smartHostFqdn', 'trafficManagerFqdn', 'smartHostCname', 'certificateDomain', 'downstreamSmartHost', 'acceptedDomains',
-  'nodes', 'vaultUri', 'vaultName', 'orgKeyId', 'configBundleUrl', 'storageAccountName',
+  'nodes', 'vaultUri', 'vaultName', 'orgKeyId', 'vaultResourceId', 'orgKeyResourceId', 'configContainerResourceId', 'configBundleUrl', 'storageAccountName',
   'applianceVersion', 'artifactUrl', 'artifactSha256', 'httpPort', 'dashboardUrl', 'devCaCertificatePem',
 ] as const satisfies readonly (keyof StackOutputs)[];

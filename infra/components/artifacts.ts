@@ -44,6 +44,8 @@ export class ArtifactStore extends pulumi.ComponentResource {
   readonly artifactSha256: string;
   readonly configBundleUrl: pulumi.Output<string>;
   readonly blobEndpoint: pulumi.Output<string>;
+  /** ARM id of the config container (role assignments of other workloads, e.g. the Kubernetes target). */
+  readonly configContainerId: pulumi.Output<string>;
   /** blob name → URL, for the monitoring VM. */
   readonly monitoringFileUrls: Record<string, pulumi.Output<string>> = {};
   readonly monitoringFileHashes: Record<string, string> = {};
@@ -94,6 +96,7 @@ export class ArtifactStore extends pulumi.ComponentResource {
     }, parent);
     const artifacts = container(ARTIFACTS_CONTAINER);
     const config = container(CONFIG_CONTAINER);
+    this.configContainerId = config.id;
 
     const blobName = artifactBlobName(c.applianceVersion);
     // One blob per version: an upgrade adds a blob, a rollback points back at the old one.

@@ -19,6 +19,8 @@ import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { buildRelayConfig, type RelayConfigValues } from '../cloud-init/relay-config';
 
+export { SignetWorkloadIdentity, type WorkloadIdentityArgs } from './identity';
+
 export const SMTP_CONTAINER_PORT = 2525;
 const TLS_MOUNT = '/etc/signet/tls';
 const CSI_MOUNT = '/mnt/secrets-store';

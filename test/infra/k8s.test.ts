@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { EXCHANGE_ONLINE_RANGES } from '../../infra/config';
-import { SignetKubernetes, SMTP_CONTAINER_PORT, type SignetKubernetesArgs } from '../../infra/k8s';
+import { SignetKubernetes, SignetWorkloadIdentity, SMTP_CONTAINER_PORT, type SignetKubernetesArgs } from '../../infra/k8s';
 import { parseRelayConfig } from '../../appliance/src/smtp';
-import { REPO_ROOT, runUnderMocks, type StackRun } from './support/harness';
+import { REPO_ROOT, runUnderMocks, SUBSCRIPTION_ID, type StackRun } from './support/harness';
 
 const CLIENT_ID = '7c1e2d3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f';
 
@@ -138,6 +138,28 @@ describe('infra: Kubernetes target (mocked cluster)', function () {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('federates a tenant identity with only the relay service account, holding exactly a node\'s roles', async function () {
+    const rg = `/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/rg-signet-fabrikam`;
+    const vaultId = `${rg}/providers/Microsoft.KeyVault/vaults/kv-fabrikam-abc123`;
+    const identity = await runUnderMocks('k8s-identity', () => {
+      new SignetWorkloadIdentity('fabrikam-k8s', {
+        tenantName: 'fabrikam', location: 'westeurope', resourceGroupName: 'rg-signet-fabrikam', subscriptionId: SUBSCRIPTION_ID,
+        oidcIssuerUrl: 'https://westeurope.oic.prod-aks.azure.com/tenant/cluster/', namespace: 'signet-fabrikam',
+        vaultId, orgKeyResourceId: `${vaultId}/keys/org-config-key`,
+        configContainerId: `${rg}/providers/Microsoft.Storage/storageAccounts/stfabrikamabc123/blobServices/default/containers/config`,
+      });
+      return {};
+    });
+    const federation = identity.one('azure-native:managedidentity:FederatedIdentityCredential', '').inputs as Obj;
+    expect(federation).to.deep.include({ subject: 'system:serviceaccount:signet-fabrikam:signet', audiences: ['api://AzureADTokenExchange'], resourceGroupName: 'rg-signet-fabrikam' });
+    const grants = identity.ofType('azure-native:authorization:RoleAssignment').map((r) => [String(r.inputs.roleDefinitionId).split('/').pop(), r.inputs.scope]);
+    expect(grants).to.have.deep.members([
+      ['12338af0-0e69-4776-bea7-57ae8d297424', `${vaultId}/keys/org-config-key`],
+      ['4633458b-17de-408a-b874-0445c86b69e6', vaultId],
+      ['2a2b9908-6ea1-4ae2-8e65-a410df84e7d1', `${rg}/providers/Microsoft.Storage/storageAccounts/stfabrikamabc123/blobServices/default/containers/config`],
+    ]);
   });
 
   it('refuses fewer than three replicas', async function () {
