@@ -176,13 +176,13 @@ export const benchEdit: Edit = {
   body: { html: signatureHtml, text: signatureText, topHtml: '', topText: '', placeholder: '{{signature}}', images: [] },
 };
 
-async function drain(stream: Readable): Promise<number> {
+export async function drain(stream: Readable): Promise<number> {
   let n = 0;
   for await (const chunk of stream) n += (chunk as Buffer).length;
   return n;
 }
 
-async function floorOnce(msg: BenchMessage): Promise<number> {
+export async function floorOnce(msg: BenchMessage): Promise<number> {
   // mailsplit declares narrower event signatures than Readable; it is a Transform stream
   return drain(msg.open().pipe(new Splitter()).pipe(new Joiner()) as unknown as Readable);
 }
@@ -195,12 +195,12 @@ async function surgeryOnce(msg: BenchMessage): Promise<number> {
 }
 
 /** CPU seconds (user + system) of this process: one event loop is one core, and other load on the machine does not count. */
-function cpuSeconds(): number {
+export function cpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 }
 
-async function rate(run: (m: BenchMessage) => Promise<number>, msg: BenchMessage, minSeconds: number): Promise<{ perSecond: number; mbPerSecond: number }> {
+export async function rate(run: (m: BenchMessage) => Promise<number>, msg: BenchMessage, minSeconds: number): Promise<{ perSecond: number; mbPerSecond: number }> {
   for (let i = 0; i < 20 && i * msg.size < 50e6; i++) await run(msg); // warm-up (JIT)
   let count = 0;
   const start = cpuSeconds();
@@ -213,7 +213,7 @@ async function rate(run: (m: BenchMessage) => Promise<number>, msg: BenchMessage
   return { perSecond: count / elapsed, mbPerSecond: (count * msg.size) / elapsed / 1e6 };
 }
 
-async function peakRssGrowth(run: (m: BenchMessage) => Promise<number>, msg: BenchMessage): Promise<{ mb: number; seconds: number }> {
+export async function peakRssGrowth(run: (m: BenchMessage) => Promise<number>, msg: BenchMessage): Promise<{ mb: number; seconds: number }> {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   const base = process.memoryUsage().rss;
@@ -227,7 +227,7 @@ async function peakRssGrowth(run: (m: BenchMessage) => Promise<number>, msg: Ben
   return { mb: (peak - base) / 1024 / 1024, seconds };
 }
 
-function fmt(n: number, digits = 1): string {
+export function fmt(n: number, digits = 1): string {
   return n.toFixed(digits).padStart(8);
 }
 

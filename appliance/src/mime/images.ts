@@ -10,8 +10,21 @@ export function freshBoundary(): string {
   return `----=_Signet_${randomBytes(12).toString('hex')}`;
 }
 
+// The same few images (a logo, a banner) go into every signed message of a
+// config version: encode each once per line ending, keyed by the image's bytes.
+const encodedParts = new WeakMap<Buffer, Map<string, Buffer>>();
+
 /** Header block + base64 body of one image part (no delimiter, no trailing line ending). */
 function imagePart(image: InlineImage, eol: string): Buffer {
+  const key = `${eol}\0${image.cid}\0${image.contentType}\0${image.filename}`;
+  let byKey = encodedParts.get(image.data);
+  if (!byKey) encodedParts.set(image.data, (byKey = new Map()));
+  let part = byKey.get(key);
+  if (!part) byKey.set(key, (part = encodeImagePart(image, eol)));
+  return part;
+}
+
+function encodeImagePart(image: InlineImage, eol: string): Buffer {
   const cid = image.cid.replace(/^<|>$/g, '');
   const fields = [
     formatField('Content-Type', libmime.buildHeaderValue({ value: image.contentType.toLowerCase(), params: { name: image.filename } }), eol),
