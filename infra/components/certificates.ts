@@ -87,12 +87,15 @@ export class NodeCertificates extends pulumi.ComponentResource {
     }
 
     const hours = certs.validityDays * 24;
+    // `pulumi up` re-issues a certificate once it is this close to expiry (then nodes converge one at a time).
+    const earlyRenewalHours = Math.min(Math.floor(hours / 3), 14 * 24);
     const caKey = new tls.PrivateKey(logicalName(ctx, 'dev-ca-key'), { algorithm: 'RSA', rsaBits: 3072 }, parent);
     const ca = new tls.SelfSignedCert(logicalName(ctx, 'dev-ca'), {
       privateKeyPem: caKey.privateKeyPem,
       isCaCertificate: true,
       allowedUses: ['cert_signing', 'crl_signing'],
       validityPeriodHours: hours,
+      earlyRenewalHours,
       subject: { commonName: `Signet development CA (${c.tenantName})`, organization: 'Signet development' },
     }, parent);
     this.caCertificatePem = ca.certPem;
@@ -109,6 +112,7 @@ export class NodeCertificates extends pulumi.ComponentResource {
         caCertPem: ca.certPem,
         caPrivateKeyPem: caKey.privateKeyPem,
         validityPeriodHours: hours,
+        earlyRenewalHours,
         // Server for Exchange's outbound connector, client toward <tenant>.mail.protection.outlook.com.
         allowedUses: ['digital_signature', 'key_encipherment', 'server_auth', 'client_auth'],
       }, parent);

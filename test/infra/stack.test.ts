@@ -260,6 +260,8 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
       const openssl = execFileSync('openssl', ['x509', '-noout', '-fingerprint', '-sha1'], { input: pem }).toString();
       expect(node.certificateThumbprint).to.equal(openssl.split('=')[1]?.trim().replaceAll(':', ''));
       expect(node.certificateExpiresAt).to.equal(new Date(new X509Certificate(pem).validTo).toISOString());
+      const signed = certs.find((c) => c.name === `fabrikam-node${i}-cert`) as RecordedResource;
+      expect(signed.inputs.earlyRenewalHours).to.be.greaterThan(0).and.lessThan(Number(signed.inputs.validityPeriodHours));
       const csr = run.one('tls:index/certRequest:CertRequest', `node${i}-csr`);
       expect(csr.inputs.dnsNames).to.include.members([config.certificateDomain, node.fqdn]);
       expect(csr.inputs.subject).to.deep.equal({ commonName: config.certificateDomain });
