@@ -5,7 +5,7 @@ import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { loadOrgFolder } from '../../config';
+import { ConfigError, formatIssue, loadOrgFolder, type OrgConfig } from '../../config';
 import { loadDirectoryFile } from '../../directory';
 import { createEngine } from '../../signature';
 
@@ -39,7 +39,7 @@ export function register(program: Command): void {
       for (const to of options.to) if (!/^[^@\s]+@[^@\s]+$/.test(to)) throw new Error(`--to: not an email address: ${to}`);
       const now = options.date ? new Date(options.date) : undefined;
       if (now && Number.isNaN(now.getTime())) throw new Error(`--date: not an ISO 8601 date: ${options.date}`);
-      const org = await loadOrgFolder(options.org);
+      const org = await loadOrgOneLine(options.org);
       const directoryFile = options.directory ?? join(options.org, 'directory.yaml');
       const directory = existsSync(directoryFile) ? await loadDirectoryFile(directoryFile) : undefined;
       if (options.directory && !directory) throw new Error(`--directory: no such file: ${options.directory}`);
@@ -53,4 +53,15 @@ export function register(program: Command): void {
       const result = await run.result;
       if (options.explain) process.stderr.write(`${JSON.stringify(result, null, 2)}\n`);
     });
+}
+
+/** The org folder, or one line naming the first problem (`signet config validate` lists them all). */
+async function loadOrgOneLine(dir: string): Promise<OrgConfig> {
+  try {
+    return await loadOrgFolder(dir);
+  } catch (error) {
+    if (!(error instanceof ConfigError) || error.issues.length === 0) throw error;
+    const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more: signet config validate ${dir})` : '';
+    throw new Error(`configuration ${dir}: ${formatIssue(error.issues[0]!)}${more}`);
+  }
 }
