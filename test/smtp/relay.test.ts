@@ -174,6 +174,17 @@ describe('relay: before-queue proxy with mutual TLS', function () {
     expect(expiry).to.equal(Math.floor(h.pki.exoClient.notAfter.getTime() / 1000));
   });
 
+  it('passes DSN requests (RET, ENVID, NOTIFY, ORCPT) on to the downstream', async () => {
+    h = await startHarness();
+    const smtp = await ManualSmtp.open(h.port, { key: h.pki.exoClient.key, cert: h.pki.exoClient.cert, ca: h.pki.ca.cert, servername: 'relay.test.invalid' });
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com> RET=HDRS ENVID=QQ+2Bid=1')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<bob@fabrikam.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob+2Bx@fabrikam.com')).to.match(/^250/);
+    expect(await smtp.command('DATA')).to.match(/^354/);
+    expect(await smtp.command(`${sampleMessage()}\r\n.`)).to.match(/^250/);
+    smtp.destroy();
+    expect(h.sink.messages[0].dsn).to.deep.equal({ ret: 'HDRS', envid: 'QQ+id=1', recipients: [{ notify: ['SUCCESS', 'FAILURE'], orcpt: 'rfc822;bob+x@fabrikam.com' }] });
+  });
+
   it('limits recipients per message (452 4.5.3) and relays to the ones within the limit', async () => {
     h = await startHarness({ limits: { maxRecipients: 2 } });
     const to = ['a@fabrikam.com', 'b@fabrikam.com', 'c@fabrikam.com'];

@@ -304,7 +304,8 @@ export class Relay {
       disabledCommands: ['AUTH'],
       authOptional: true,
       hideENHANCEDSTATUSCODES: false,
-      hideDSN: true,
+      // DSN requests (RFC 3461) are passed on when the downstream supports DSN (Exchange Online does)
+      hideDSN: false,
       hideREQUIRETLS: true,
       size: limits.maxMessageBytes,
       maxCommandLength: limits.maxLineLength,
@@ -659,20 +660,37 @@ function formatParam(key: string, value: string | true): string {
   return value === true ? key : `${key}=${value}`;
 }
 
-/** MAIL parameters passed on when the downstream supports them (SIZE, BODY, SMTPUTF8). */
+/** RFC 3461 xtext: smtp-server hands over decoded values; they go downstream encoded again. */
+export function xtext(value: string): string {
+  return Buffer.from(value, 'utf8')
+    .toString('latin1')
+    .replace(/[^!-~]|[+=]/g, (c) => `+${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+}
+
+const supports = (extensions: string[], ext: string) => extensions.some((e) => e === ext || e.startsWith(`${ext} `));
+
+/** MAIL parameters passed on when the downstream supports them (SIZE, BODY, SMTPUTF8, DSN's RET and ENVID). */
 function mailParams(address: SMTPServerAddress, extensions: string[]): string[] {
   const args = (address.args || {}) as Record<string, string | true>;
   const out: string[] = [];
-  const has = (ext: string) => extensions.some((e) => e === ext || e.startsWith(`${ext} `));
-  if (args.SIZE && has('SIZE')) out.push(formatParam('SIZE', args.SIZE));
-  if (args.BODY && has('8BITMIME')) out.push(formatParam('BODY', args.BODY));
-  if (args.SMTPUTF8 && has('SMTPUTF8')) out.push('SMTPUTF8');
+  if (typeof args.SIZE === 'string' && supports(extensions, 'SIZE')) out.push(`SIZE=${args.SIZE}`);
+  if (typeof args.BODY === 'string' && supports(extensions, '8BITMIME')) out.push(`BODY=${args.BODY.toUpperCase()}`);
+  if (args.SMTPUTF8 && supports(extensions, 'SMTPUTF8')) out.push('SMTPUTF8');
+  if (supports(extensions, 'DSN')) {
+    if (typeof args.RET === 'string') out.push(`RET=${args.RET.toUpperCase()}`);
+    if (typeof args.ENVID === 'string') out.push(`ENVID=${xtext(args.ENVID)}`);
+  }
   return out;
 }
 
-function rcptParams(_address: SMTPServerAddress, _extensions: string[]): string[] {
-  // DSN is not advertised upstream (hideDSN), so there are no NOTIFY/ORCPT parameters to pass on.
-  return [];
+/** RCPT parameters passed on when the downstream supports DSN (NOTIFY, ORCPT). */
+function rcptParams(address: SMTPServerAddress, extensions: string[]): string[] {
+  const args = (address.args || {}) as Record<string, string | true>;
+  if (!supports(extensions, 'DSN')) return [];
+  const out: string[] = [];
+  if (typeof args.NOTIFY === 'string') out.push(`NOTIFY=${args.NOTIFY.toUpperCase()}`);
+  if (typeof args.ORCPT === 'string') out.push(`ORCPT=${xtext(args.ORCPT)}`);
+  return out;
 }
 
 export function createRelay(options: RelayOptions): Relay {

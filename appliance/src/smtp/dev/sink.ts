@@ -17,6 +17,8 @@ export interface SinkMessage {
   receivedAt: Date;
   /** CN of the client certificate that delivered it. */
   clientCertificate?: string;
+  /** DSN parameters received (RET, ENVID; NOTIFY and ORCPT per recipient). */
+  dsn?: { ret?: string | null; envid?: string | null; recipients: Array<{ notify?: string[]; orcpt?: string }> };
 }
 
 /** Fault hooks (tests, and trying out refusals in development). Return a reply to refuse. */
@@ -75,6 +77,7 @@ export async function startSink(options: SinkOptions): Promise<DevSink> {
     authOptional: true,
     // replies carry their own enhanced codes (as given by the fault hooks), like Exchange Online's
     hideENHANCEDSTATUSCODES: true,
+    hideDSN: false, // Exchange Online offers DSN
     disableReverseLookup: true,
     size: 200 * 1024 * 1024,
     logger: false,
@@ -127,7 +130,14 @@ export async function startSink(options: SinkOptions): Promise<DevSink> {
           return callback(replyError(refusal));
         }
         const cert = sockets.get(session)?.getPeerCertificate();
-        const message: SinkMessage = { id: nextId++, ...envelope, raw, receivedAt: new Date(), clientCertificate: typeof cert?.subject?.CN === 'string' ? cert.subject.CN : undefined };
+        const message: SinkMessage = {
+          id: nextId++,
+          ...envelope,
+          raw,
+          receivedAt: new Date(),
+          clientCertificate: typeof cert?.subject?.CN === 'string' ? cert.subject.CN : undefined,
+          dsn: { ret: session.envelope.dsn?.ret, envid: session.envelope.dsn?.envid, recipients: session.envelope.rcptTo.map((r) => ({ notify: r.dsn?.notify, orcpt: r.dsn?.orcpt })) },
+        };
         messages.push(message);
         while (messages.length > keep) messages.shift();
         callback(null, `2.6.0 Queued as sink-${message.id}`);
