@@ -656,10 +656,6 @@ export class Relay {
   }
 }
 
-function formatParam(key: string, value: string | true): string {
-  return value === true ? key : `${key}=${value}`;
-}
-
 /** RFC 3461 xtext: smtp-server hands over decoded values; they go downstream encoded again. */
 export function xtext(value: string): string {
   return Buffer.from(value, 'utf8')
