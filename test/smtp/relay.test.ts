@@ -161,10 +161,14 @@ describe('relay: before-queue proxy with mutual TLS', function () {
   });
 
   it('ends a session past its time limit with 421 4.4.2', async () => {
-    h = await startHarness({ limits: { sessionMs: 300 } });
+    h = await startHarness({ limits: { sessionMs: 1000 } });
     const smtp = await ManualSmtp.open(h.port, { key: h.pki.exoClient.key, cert: h.pki.exoClient.cert, ca: h.pki.ca.cert, servername: 'relay.test.invalid' });
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    expect(h.relay.status().transactions).to.equal(1);
     expect(await smtp.reply()).to.match(/^421 4\.4\.2 Session time limit reached/);
     smtp.destroy();
+    expect(h.relay.status().transactions).to.equal(0); // the open transaction ended with the session
+    expect(h.sink.messages).to.have.length(0);
   });
 
   it('records the expiry of the last accepted client certificate', async () => {

@@ -358,8 +358,7 @@ export class Relay {
       state.closeAfterTransaction = true;
       return;
     }
-    state.tx?.downstream.abort();
-    state.tx = undefined;
+    this.endTransaction(state);
     connection.send(421, text);
   }
 
@@ -383,9 +382,8 @@ export class Relay {
     const state = this.states.get(session);
     if (!state) return callback(reply(451, '4.3.0', 'Session state lost; try again'));
     if (!session.secure) return callback(reply(530, '5.7.0', 'Must issue a STARTTLS command first'));
-    // a new MAIL after an unfinished one (no RSET hook in smtp-server): drop the old downstream transaction
-    state.tx?.downstream.abort();
-    state.tx = undefined;
+    // a new MAIL after an unfinished one: drop the old downstream transaction
+    this.endTransaction(state);
     if (this.draining) {
       this.options.metrics.sessionsRefused.inc({ reason: 'draining' });
       return callback(reply(421, '4.3.2', 'Service shutting down; try another host'));
