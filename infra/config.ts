@@ -117,7 +117,15 @@ export const stackConfigSchema = z.object({
   directory: z.object({
     /** How often the relay refreshes the directory from Microsoft Graph (delta query). */
     refreshMinutes: z.number().int().min(1).max(1440).default(15),
-  }).default({ refreshMinutes: 15 }),
+    /**
+     * The Graph app the customer consented to (application id), when the nodes'
+     * managed identities live in another tenant than the customer's (an MSP
+     * subscription): nodes then read Graph as this app, with its client secret
+     * from the vault secret `graphAppSecretName` (stored by the onboarding runbook).
+     */
+    graphAppClientId: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'an application (client) id GUID').optional(),
+    graphAppSecretName: z.string().regex(/^[A-Za-z0-9-]{1,127}$/).default('graph-app-secret'),
+  }).default({ refreshMinutes: 15, graphAppSecretName: 'graph-app-secret' }),
   tags: z.record(z.string(), z.string()).default({}),
 }).superRefine((c, ctx) => {
   if (c.certificates.mode === 'imported' && c.certificates.nodes.length !== c.nodeCount) {

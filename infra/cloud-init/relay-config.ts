@@ -15,6 +15,8 @@ export interface RelayConfigValues {
   azureTenantId: string;
   exchangeOnlineRanges: string[];
   directoryRefreshMinutes: number;
+  /** Read Graph as this app (client secret in the vault) instead of the node identity. */
+  graphApp?: { clientId: string; secretUrl: string };
 }
 
 export const TLS_DIR = '/etc/signet/tls';
@@ -45,7 +47,12 @@ export function buildRelayConfig(v: RelayConfigValues): Record<string, unknown> 
     http: { listen: '0.0.0.0', port: v.httpPort },
     org: { source: v.configBundleUrl, keyRef: v.orgKeyId, pollSeconds: 60 },
     directory: {
-      graph: { tenantId: v.azureTenantId, clientId: v.identityClientId, refreshSeconds: v.directoryRefreshMinutes * 60 },
+      graph: {
+        tenantId: v.azureTenantId,
+        clientId: v.identityClientId,
+        ...(v.graphApp ? { app: { clientId: v.graphApp.clientId, secret: v.graphApp.secretUrl } } : {}),
+        refreshSeconds: v.directoryRefreshMinutes * 60,
+      },
     },
   };
 }

@@ -124,6 +124,9 @@ export class ProcessingNodes extends pulumi.ComponentResource {
             configBundleUrl, orgKeyId, identityClientId: clientId, azureTenantId: c.tenantId,
             exchangeOnlineRanges: c.exchangeOnlineRanges,
             directoryRefreshMinutes: c.directory.refreshMinutes,
+            graphApp: c.directory.graphAppClientId
+              ? { clientId: c.directory.graphAppClientId, secretUrl: `${vaultUri.replace(/\/$/, '')}/secrets/${c.directory.graphAppSecretName}` }
+              : undefined,
           }),
         }));
 

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { renderConvergeScript, renderMonitoringCloudInit, renderNodeCloudInit, systemdDropIn, type NodeValues } from '../../infra/cloud-init';
 import { renderRelayConfig } from '../../infra/cloud-init/relay-config';
+import { parseRelayConfig } from '../../appliance/src/smtp';
 import { REPO_ROOT } from './support/harness';
 
 function has(command: string): boolean {
@@ -143,5 +144,26 @@ describe('infra: cloud-init and node scripts', function () {
     expect(verifyUnit(dropIn)).to.deep.equal([]);
     // The verifier does read the drop-in: a bad key in it is reported.
     expect(verifyUnit(`${dropIn}NotAKey=1\n`).join('\n')).to.match(/Unknown key 'NotAKey'/);
+  });
+});
+
+describe('node relay config', () => {
+  const base = {
+    certificateDomain: 'fabrikam.relay.signet-msp.example', httpPort: 9025, downstreamHost: 'fabrikam-com.mail.protection.outlook.com',
+    configBundleUrl: 'https://stfabrikam.blob.core.windows.net/config/org-config.sealed', orgKeyId: 'https://kv-fabrikam.vault.azure.net/keys/org-key',
+    identityClientId: '22222222-2222-2222-2222-222222222222', azureTenantId: '33333333-3333-3333-3333-333333333333',
+    exchangeOnlineRanges: ['40.92.0.0/15'], directoryRefreshMinutes: 15,
+  };
+
+  it('is accepted by the relay and reads Graph with the node identity by default', () => {
+    const config = parseRelayConfig(parse(renderRelayConfig(base)), 'relay.yaml', '/etc/signet');
+    expect(config.directory.graph).to.deep.include({ tenantId: base.azureTenantId, clientId: base.identityClientId, refreshSeconds: 900 });
+    expect(config.directory.graph?.app).to.equal(undefined);
+  });
+
+  it('reads Graph as the customer-consented app when one is configured, its secret in the vault', () => {
+    const graphApp = { clientId: '44444444-4444-4444-4444-444444444444', secretUrl: 'https://kv-fabrikam.vault.azure.net/secrets/graph-app-secret' };
+    const config = parseRelayConfig(parse(renderRelayConfig({ ...base, graphApp })), 'relay.yaml', '/etc/signet');
+    expect(config.directory.graph?.app).to.deep.include({ clientId: graphApp.clientId, secret: graphApp.secretUrl });
   });
 });

@@ -112,8 +112,20 @@ export const relayConfigSchema = z
         file: z.string().min(1).optional().describe('Local directory file (offline mode).'),
         graph: z
           .object({
-            tenantId: z.string().min(1),
+            tenantId: z.string().min(1).describe('The customer\'s Entra tenant id, whose directory is read.'),
             clientId: z.string().min(1).optional().describe('Managed identity client id; default: the node\'s identity.'),
+            app: z
+              .object({
+                clientId: z.string().min(1).describe('Application (client) id of the Graph app registration consented in the customer tenant.'),
+                secret: z
+                  .string()
+                  .regex(/^(file:.+|https:\/\/[^/]+\/secrets\/[A-Za-z0-9-]+)$/, 'a Key Vault secret URL https://<vault>.vault.azure.net/secrets/<name> or file:PATH')
+                  .describe('Where the app\'s client secret is kept: a Key Vault secret (read with the node\'s identity) or file:PATH.'),
+                authorityHost: z.url().optional().describe('Entra ID sign-in host; default https://login.microsoftonline.com (set it for a national cloud).'),
+              })
+              .strict()
+              .optional()
+              .describe('Read Graph as this app (app-only, User.Read.All + GroupMember.Read.All) instead of the node\'s managed identity: needed when the nodes run in another tenant than the customer\'s (an MSP subscription).'),
             refreshSeconds: seconds(900, 'Delta refresh interval.'),
           })
           .strict()

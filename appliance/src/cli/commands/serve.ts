@@ -2,12 +2,13 @@
 // drain it: /readyz turns 503, new sessions get 421 4.3.2, in-flight
 // transactions finish within limits.drainSeconds, then the process exits.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import type { SecretClientOptions } from '@azure/keyvault-secrets';
 import type { Command } from 'commander';
 import { createOrgSource, DIRECTORY_FILE, type OrgConfig } from '../../config';
 import { createGraphDirectorySource, loadDirectoryFile, type DirectorySnapshot } from '../../directory';
 import { createLogger, createMetrics, type Logger, type SignetMetrics } from '../../observability';
-import { createAzureCredential, type TokenCredential } from '../../secrets';
+import { createAppCredential, createAzureCredential, createFileSecretProvider, createKeyVaultSecretProvider, type TokenCredential } from '../../secrets';
 import { createEngine } from '../../signature';
 import { loadRelayConfig, type RelayConfig } from '../../smtp';
 import { startRelayNode, type RelayNode } from '../../smtp/node';
@@ -19,6 +20,27 @@ function ruleGroups(org: OrgConfig | undefined): string[] {
   return [...groups];
 }
 
+/**
+ * Who reads Graph: the node's managed identity, or, when the nodes run outside
+ * the customer's tenant, the customer-consented app with its client secret
+ * (kept in Key Vault and read with the node's identity, or in a file).
+ */
+export async function graphCredential(
+  graph: NonNullable<RelayConfig['directory']['graph']>,
+  nodeCredential: () => TokenCredential,
+  options: { secretClientOptions?: SecretClientOptions } = {},
+): Promise<TokenCredential> {
+  if (!graph.app) return nodeCredential();
+  const { secret } = graph.app;
+  const source = secret.startsWith('file:')
+    ? { secrets: createFileSecretProvider(dirname(secret.slice(5))), secretName: basename(secret.slice(5)) }
+    : (() => {
+        const url = new URL(secret);
+        return { secrets: createKeyVaultSecretProvider(url.origin, { credential: nodeCredential(), clientOptions: options.secretClientOptions }), secretName: url.pathname.split('/')[2]! };
+      })();
+  return createAppCredential({ tenantId: graph.tenantId, clientId: graph.app.clientId, authorityHost: graph.app.authorityHost, ...source });
+}
+
 /** The directory: Microsoft Graph when configured, else the configured file, else the org folder's directory file. */
 async function startDirectory(
   config: RelayConfig,
@@ -28,7 +50,7 @@ async function startDirectory(
   logger: Logger,
 ): Promise<{ current: () => DirectorySnapshot | undefined; stop: () => void }> {
   if (config.directory.graph && !config.directory.file) {
-    const graph = createGraphDirectorySource({ credential: credential(), groups: ruleGroups(org), refreshSeconds: config.directory.graph.refreshSeconds, metrics, logger });
+    const graph = createGraphDirectorySource({ credential: await graphCredential(config.directory.graph, credential), groups: ruleGroups(org), refreshSeconds: config.directory.graph.refreshSeconds, metrics, logger });
     await graph.start(); // never throws: a failed first load leaves senders unknown (messages pass unsigned) and is retried
     return { current: () => graph.current(), stop: () => graph.stop() };
   }
