@@ -49,7 +49,9 @@ describe('Azure Key Vault org key and secrets (real SDK clients against a local 
     // It went through the token endpoint with the node's user-assigned identity and through the vault's wrap/unwrap.
     const paths = standin.requests.map((r) => `${r.method} ${r.path}`);
     expect(paths.some((p) => /^POST \/keys\/org-contoso\/[0-9a-f]{32}\/unwrapkey$/.test(p))).to.equal(true);
-    expect(standin.tokenRequests().map((r) => `${r.clientId} ${r.resource}`)).to.include('node-identity-1 https://vault.azure.net');
+    // (No check on the token endpoint's own log: the identity library caches managed-identity
+    // tokens for the whole process, so another test file may already have fetched this one.
+    // The vault's log below shows whose token each call carried.)
     // Each new client's first request is the unauthenticated challenge; every other one carries the node's token.
     const vaultCalls = standin.requests.filter((r) => r.path.startsWith('/keys/'));
     expect(vaultCalls[0].clientId).to.equal(undefined);
