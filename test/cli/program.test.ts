@@ -14,4 +14,14 @@ describe('signet command line', () => {
     expect(out.trim()).to.equal(ENGINE_VERSION);
     expect(ENGINE_VERSION).to.match(/^\d+\.\d+\.\d+/);
   });
+
+  it('loads only the command it is asked to run, and every command for help', () => {
+    const names = (args: string[]) => buildProgram(args).commands.map((c) => c.name()).sort();
+    expect(names(['serve', '--config', 'relay.yaml'])).to.deep.equal(['serve']);
+    expect(names(['config', 'seal', 'DIR'])).to.deep.equal(['config', 'keys']);
+    const all = names([]);
+    expect(all).to.include.members(['config', 'connectors', 'dev', 'directory', 'explain', 'keys', 'preview', 'send-sample', 'serve', 'sign', 'status']);
+    expect(names(['no-such-command'])).to.deep.equal(all);
+  });
 });
+

@@ -2,7 +2,7 @@
 // config error into one line on stderr and a non-zero exit.
 import { buildProgram } from './program';
 
-buildProgram()
+buildProgram(process.argv.slice(2))
   .parseAsync(process.argv)
   .catch((error: unknown) => {
     const message = error instanceof Error ? error.message : String(error);
