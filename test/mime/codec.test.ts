@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import libqp from 'libqp';
-import { decodeQp, spliceQp } from '../../appliance/src/mime/qp';
+import { decodeQp, encodeQp, spliceQp } from '../../appliance/src/mime/qp';
 import { buildMessage, text } from './support/build';
 import { surgeryChecked } from './support/check';
 import { partOf } from './support/parts';
@@ -16,6 +16,28 @@ describe('mime codec: quoted-printable', () => {
         expect(decodeQp(raw).bytes.equals(libqp.decode(raw.toString('latin1')))).to.equal(true);
       }),
       { numRuns: 5000 },
+    );
+  });
+
+  it('encodeQp decodes back to the same bytes, with lines of at most 76 octets and the text\'s own line breaks', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.constantFrom('\n', '\r\n', ' \n', '\t\r\n', '=', ' ', 'é', '.'.repeat(80))), { maxLength: 40 }),
+        fc.constantFrom('\r\n', '\n'),
+        (pieces, eol) => {
+          const bytes = Buffer.concat(pieces.map((p) => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p))));
+          const encoded = encodeQp(bytes, eol);
+          expect(libqp.decode(encoded.toString('latin1')).equals(bytes)).to.equal(true);
+          expect(decodeQp(encoded).bytes.equals(bytes)).to.equal(true);
+          for (const line of encoded.toString('latin1').split(/\r?\n/)) expect(line.length).to.be.at.most(76);
+          // only printable ASCII, tab and line breaks on the wire
+          expect(/^[\t\r\n\x20-\x7e]*$/.test(encoded.toString('latin1'))).to.equal(true);
+          // hard line breaks pass through as they were
+          const lineFeeds = (t: string) => t.split('\n').length - 1;
+          expect(lineFeeds(encoded.toString('latin1').replace(/=\r?\n/g, ''))).to.equal(lineFeeds(bytes.toString('latin1')));
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 

@@ -2,8 +2,7 @@
 // edit re-encodes only the lines it touches and every other encoded line is
 // copied byte for byte. libqp.decode gives the same bytes (tested) but no such
 // map, and its regex passes cost more than the split itself on small parts.
-// Encoding stays with libqp.
-import libqp from 'libqp';
+// Encoding is done here too, in one pass (see encodeQp).
 
 export interface QpLine {
   /** Encoded byte range of the hard line, its line break included. */
@@ -107,9 +106,55 @@ export function decodeQp(raw: Buffer): QpDecoded {
   return { bytes: out.subarray(0, o), lines };
 }
 
-/** Encodes with soft line breaks at 76 columns (`eol`); the text's own line breaks stay as they are. */
+const HEX = Buffer.from('0123456789ABCDEF', 'latin1');
+
+/**
+ * Encodes with soft line breaks (`=` + `eol`) so that no line exceeds 76
+ * octets; the text's own line breaks (LF or CRLF) stay as they are. The same
+ * rules as libqp.encode + libqp.wrap (printable ASCII but `=` literal, space
+ * and tab literal except before a line break or at the end, everything else
+ * `=XX`), in one pass over a buffer: libqp's string and regex passes were the
+ * largest cost of signing a small message. Soft breaks fall where the line is
+ * full rather than after a word, which decodes the same.
+ */
 export function encodeQp(bytes: Buffer, eol: string): Buffer {
-  return Buffer.from(libqp.wrap(libqp.encode(bytes), 76).replace(/=\r\n/g, `=${eol}`), 'latin1');
+  const n = bytes.length;
+  const eolBytes = Buffer.from(eol, 'latin1');
+  // worst case: every byte escaped, plus a soft break every 25 escapes
+  const out = Buffer.allocUnsafe(n * 3 + Math.ceil(n / 25) * (eolBytes.length + 1) + 8);
+  let o = 0;
+  let col = 0;
+  for (let i = 0; i < n; i++) {
+    const c = bytes[i]!;
+    if (c === 0x0a || (c === 0x0d && bytes[i + 1] === 0x0a)) {
+      out[o++] = c;
+      if (c === 0x0d) out[o++] = bytes[++i]!;
+      col = 0;
+      continue;
+    }
+    let literal: boolean;
+    if (c === 0x20 || c === 0x09) {
+      const next = bytes[i + 1];
+      literal = !(i + 1 === n || next === 0x0a || (next === 0x0d && bytes[i + 2] === 0x0a));
+    } else {
+      literal = c >= 0x21 && c <= 0x7e && c !== 0x3d;
+    }
+    const width = literal ? 1 : 3;
+    if (col + width > 75) {
+      out[o++] = 0x3d;
+      o += eolBytes.copy(out, o);
+      col = 0;
+    }
+    if (literal) {
+      out[o++] = c;
+    } else {
+      out[o++] = 0x3d;
+      out[o++] = HEX[c >> 4]!;
+      out[o++] = HEX[c & 0x0f]!;
+    }
+    col += width;
+  }
+  return out.subarray(0, o);
 }
 
 /**
