@@ -41,6 +41,42 @@ describe('mime codec: quoted-printable', () => {
     );
   });
 
+  it('a splice inside one long soft-wrapped line re-encodes only the soft lines it touches', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: fc.constantFrom('a', 'b', ' ', '=', 'é', '\t', '.', '<p>', '\n'), minLength: 1, maxLength: 600 }),
+        fc.string({ unit: fc.constantFrom('x', ' ', '=', 'ü', '\n', '-- '), maxLength: 120 }),
+        fc.nat(),
+        fc.nat(),
+        fc.constantFrom('\r\n', '\n'),
+        (body, insert, p, q, eol) => {
+          const original = Buffer.from(body, 'utf8');
+          const raw = encodeQp(original, eol);
+          const decoded = decodeQp(raw);
+          expect(decoded.bytes.equals(original)).to.equal(true);
+          const from = p % (original.length + 1);
+          const to = from + (q % (original.length - from + 1));
+          const replacement = Buffer.concat([original.subarray(0, from), Buffer.from(insert, 'utf8'), original.subarray(to)]);
+          const spliced = spliceQp(raw, decoded, from, to, replacement, eol);
+          expect(libqp.decode(spliced.toString('latin1')).equals(replacement)).to.equal(true);
+          for (const line of spliced.toString('latin1').split(/\r?\n/)) expect(line.length).to.be.at.most(76);
+          // every encoded soft line that ends before the edit is copied as it was
+          const firstSoftLines = raw.toString('latin1').split(/(?<==\r?\n)/);
+          let kept = 0;
+          let decodedSoFar = 0;
+          for (const soft of firstSoftLines) {
+            const len = libqp.decode(soft).length;
+            if (!/=\r?\n$/.test(soft) || decodedSoFar + len > from || /=[0-9A-F]?=\r?\n$/.test(soft)) break;
+            kept += soft.length;
+            decodedSoFar += len;
+          }
+          expect(spliced.subarray(0, kept).equals(raw.subarray(0, kept))).to.equal(true);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
   it('maps hard lines so a splice re-encodes only the touched lines', () => {
     const raw = Buffer.from('First line with a soft=\r\n break.\r\nSecond =3D line\r\nThird line\r\n', 'latin1');
     const decoded = decodeQp(raw);

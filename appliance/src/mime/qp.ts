@@ -157,10 +157,69 @@ export function encodeQp(bytes: Buffer, eol: string): Buffer {
   return out.subarray(0, o);
 }
 
+interface SoftBoundary {
+  /** Encoded offset right after a soft line break. */
+  enc: number;
+  /** Decoded offset it corresponds to. */
+  dec: number;
+}
+
 /**
- * Re-encodes only the hard lines that hold decoded bytes [from, to) of the
- * original: `replacement` is what those whole lines decode to after the edit.
- * Returns the new encoded body.
+ * The soft line breaks inside one hard line, with their decoded offsets, in
+ * order, as long as they can be trusted: scanning stops at a physical line
+ * whose end splits an escape (`=A` + soft break + `B`, which the decoder joins)
+ * or holds a bare CR.
+ */
+function softBoundaries(raw: Buffer, line: QpLine): SoftBoundary[] {
+  const found: SoftBoundary[] = [];
+  let dec = line.decStart;
+  let i = line.encStart;
+  const end = line.encEnd;
+  while (i < end) {
+    const c = raw[i]!;
+    if (c === 0x3d) {
+      let k = i + 1;
+      while (k < end && (raw[k] === 0x20 || raw[k] === 0x09)) k++;
+      const softLf = k < end && raw[k] === 0x0a;
+      const softCrLf = k + 1 < end && raw[k] === 0x0d && raw[k + 1] === 0x0a;
+      if (softLf || softCrLf) {
+        i = k + (softLf ? 1 : 2);
+        found.push({ enc: i, dec });
+        continue;
+      }
+      // an escape, or a literal `=`; one that runs into a soft break is split: stop trusting offsets
+      if (hexValue(raw[i + 1] ?? -1) >= 0 && hexValue(raw[i + 2] ?? -1) >= 0) {
+        dec++;
+        i += 3;
+        continue;
+      }
+      if (i + 2 >= end || raw[i + 1] === 0x0d || raw[i + 1] === 0x0a || raw[i + 2] === 0x0d || raw[i + 2] === 0x0a || raw[i + 2] === 0x3d) return found;
+      dec++;
+      i++;
+      continue;
+    }
+    if (c === 0x0d || c === 0x0a) return found; // the hard line's own end (or a bare CR)
+    if (c === 0x20 || c === 0x09) {
+      // whitespace is dropped only before a hard line end, which ends the scan anyway
+      let k = i + 1;
+      while (k < end && (raw[k] === 0x20 || raw[k] === 0x09)) k++;
+      if (k >= end || raw[k] === 0x0d || raw[k] === 0x0a) return found;
+      dec += k - i;
+      i = k;
+      continue;
+    }
+    dec++;
+    i++;
+  }
+  return found;
+}
+
+/**
+ * Re-encodes only what an edit touches: from the last soft line break before
+ * decoded offset `from` to the first one after `to` inside the hard lines that
+ * hold them (the whole hard lines where no soft break can be trusted), and
+ * copies every other encoded byte as it was. `newBytes` is the whole decoded
+ * body after the edit.
  */
 export function spliceQp(raw: Buffer, decoded: QpDecoded, from: number, to: number, newBytes: Buffer, eol: string): Buffer {
   const { lines, bytes } = decoded;
@@ -170,6 +229,16 @@ export function spliceQp(raw: Buffer, decoded: QpDecoded, from: number, to: numb
   while (last < lines.length - 1 && lines[last].decEnd < to) last++;
   const a = lines[first];
   const b = lines[last];
-  const middle = newBytes.subarray(a.decStart, newBytes.length - (bytes.length - b.decEnd));
-  return Buffer.concat([raw.subarray(0, a.encStart), encodeQp(middle, eol), raw.subarray(b.encEnd)]);
+  let start: SoftBoundary = { enc: a.encStart, dec: a.decStart };
+  for (const boundary of softBoundaries(raw, a)) {
+    if (boundary.dec > from) break;
+    start = boundary;
+  }
+  const end = softBoundaries(raw, b).find((boundary) => boundary.dec >= to && boundary.enc > start.enc);
+  const stop: SoftBoundary = end ?? { enc: b.encEnd, dec: b.decEnd };
+  const middle = newBytes.subarray(start.dec, newBytes.length - (bytes.length - stop.dec));
+  // ending inside a hard line: the re-encoded run ends with a soft break of its own
+  // (encodeQp's lines hold at most 75 octets, so the `=` still fits in 76)
+  const join = end && middle.length > 0 ? Buffer.from(`=${eol}`, 'latin1') : Buffer.alloc(0);
+  return Buffer.concat([raw.subarray(0, start.enc), encodeQp(middle, eol), join, raw.subarray(stop.enc)]);
 }
