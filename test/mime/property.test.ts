@@ -108,7 +108,7 @@ describe('mime surgery: property (random MIME trees)', () => {
           expect(new Set(kinds).size).to.equal(kinds.length);
         },
       ),
-      { numRuns: 150 },
+      { numRuns: Number(process.env.SIGNET_PROPERTY_RUNS ?? 150) },
     );
     // the property is about edited messages: most generated trees must have had a part edited
     expect(editedRuns).to.be.greaterThan(runs / 3);

@@ -610,3 +610,28 @@ describe('mime surgery: malformed input never throws and never loses bytes', () 
     expect(String(await outputError)).to.include('rules exploded');
   });
 });
+
+describe('mime surgery: CID images next to an empty HTML part', () => {
+  // Found by the property test: mailsplit gives an empty body the line ending
+  // that precedes the next delimiter, so the new multipart/related's closing
+  // delimiter must end its own line, or the next delimiter is glued to it.
+  for (const eol of ['\r\n', '\n']) {
+    it(`keeps the next delimiter on its own line (${JSON.stringify(eol)})`, async () => {
+      const PNG_BYTES = Buffer.from('89504e470d0a1a0a0000000d4948445200', 'hex');
+      const input = buildMessage({
+        body: multipart('mixed', 'outer', [
+          multipart('mixed', 'inner', [html('', { cte: '7bit' }), text('', { cte: '7bit' })]),
+          text('', { cte: '7bit' }),
+        ]),
+        eol,
+      });
+      const images = [{ cid: 'logo@signet', contentType: 'image/png', filename: 'logo.png', data: PNG_BYTES }];
+      const r = await surgeryChecked(input, markerEdit({ images, html: `${MARK_HTML_START}<img src="cid:logo@signet">SIGNET-HTML-END</div>` }));
+      expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/html']);
+      expect(r.output.toString('latin1')).to.match(new RegExp(`--${eol}--inner`.replace(/\r/g, '\\r').replace(/\n/g, '\\n')));
+      const parsed = await simpleParser(r.output);
+      expect(parsed.attachments.map((a) => a.contentId)).to.deep.equal(['<logo@signet>']);
+    });
+  }
+});
+

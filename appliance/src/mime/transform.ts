@@ -728,7 +728,9 @@ class Surgery {
       innerBlock = block;
       outerHeader = Buffer.concat([formatField('Content-Type', relatedType, eol), Buffer.from(eol, 'latin1')]);
     }
-    const endsWithEol = cap.info.root && raw.length > 0 && raw[raw.length - 1] === 0x0a;
+    // mailsplit leaves the line ending before the next delimiter in an empty (or
+    // blank) body; the new closing delimiter must end its line itself then
+    const endsWithEol = raw.length === 0 || raw[raw.length - 1] === 0x0a;
     return [
       outerHeader,
       Buffer.from(`--${boundary}${eol}`, 'latin1'),
