@@ -257,3 +257,9 @@ describe('templates: helpers and text conversion', () => {
     expect(tidyText('--  \nName')).to.equal('-- \nName');
   });
 });
+
+describe('templates: text rendered from HTML', () => {
+  it('turns no-break spaces into plain spaces', () => {
+    expect(htmlToText('<p>T&nbsp;+1&nbsp;206&nbsp;555&nbsp;0142</p>')).to.equal('T +1 206 555 0142');
+  });
+});

@@ -98,5 +98,8 @@ export function tidyText(text: string): string {
 
 /** Plain text of a rendered HTML snippet. */
 export function htmlToText(html: string): string {
-  return tidyText(convert(html));
+  // A no-break space (`&nbsp;` keeping "T +1 206…" on one line in HTML) means
+  // nothing in plain text, and as a plain space it lets an ASCII text part keep
+  // its charset instead of being re-encoded as UTF-8.
+  return tidyText(convert(html).replace(/\u00a0/g, ' '));
 }
