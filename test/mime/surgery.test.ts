@@ -615,7 +615,7 @@ describe('mime surgery: CID images next to an empty HTML part', () => {
   // Found by the property test: mailsplit gives an empty body the line ending
   // that precedes the next delimiter, so the new multipart/related's closing
   // delimiter must end its own line, or the next delimiter is glued to it.
-  for (const eol of ['\r\n', '\n']) {
+  for (const eol of ['\r\n', '\n'] as const) {
     it(`keeps the next delimiter on its own line (${JSON.stringify(eol)})`, async () => {
       const PNG_BYTES = Buffer.from('89504e470d0a1a0a0000000d4948445200', 'hex');
       const input = buildMessage({
