@@ -214,6 +214,12 @@ class Surgery {
         if (chunk.type === 'node') await this.onNode(chunk);
         else if (chunk.type === 'body') await this.onBody(chunk.node, chunk.value);
         else await this.onData(chunk.value);
+        if (this.nothingLeftToEdit()) {
+          // every edit is written: the rest (attachments, mostly) is copied as
+          // it comes instead of being split and joined again
+          consistent = false;
+          break;
+        }
       }
       const leftover = this.tap.takeUnconfirmed();
       if (!consistent || leftover.length) await this.copyRestUnchanged(leftover);
@@ -432,6 +438,14 @@ class Surgery {
   /** Marks a main part as seen without buffering it (it streams through unedited). */
   private newCaptureStub(info: NodeInfo, kind: MainKind): Capture {
     return { info, kind, chunks: [], rawSize: 0, overCap: false, done: true, decoded: null };
+  }
+
+  /** Decided, and every part the edit can touch has been written: no edit, or both main parts (or the HTML one of an html-only edit) are done. */
+  private nothingLeftToEdit(): boolean {
+    if (!this.decided || this.current || this.pendingImages || this.calendarScan) return false;
+    const body = this.edit.body;
+    if (!body || this.safe) return true;
+    return !!this.main.html && (!!this.main.text || !!body.htmlOnly);
   }
 
   private wantsEdit(kind: MainKind): boolean {
