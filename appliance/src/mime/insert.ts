@@ -1,6 +1,6 @@
 // Puts the rendered snippets into a decoded body at the offsets the placement
 // module computes. Works on strings only; encoding is the caller's job.
-import { placeInHtml, placeInText } from './placement';
+import { placeInHtml, placeInText, type HtmlScan, type TextQuote } from './placement';
 import type { BodyInsertion, Placement } from './types';
 
 export interface Inserted {
@@ -35,8 +35,9 @@ function clampOffsets(length: number, at: number, removeLength: number, bodyStar
 }
 
 /** `html` and the snippets share one line ending; `prepare` adapts a snippet to the part (e.g. character references). */
-export function insertIntoHtml(html: string, body: BodyInsertion, eol: string, prepare: (s: string) => string): Inserted {
-  const placed = placeInHtml(html, body.placeholder);
+/** `scan`: the part's scan when the caller already made it (it did, to tell the engine where the quote starts). */
+export function insertIntoHtml(html: string, body: BodyInsertion, eol: string, prepare: (s: string) => string, scan?: HtmlScan): Inserted {
+  const placed = placeInHtml(html, body.placeholder, scan);
   const [at, removeLength, bodyStart] = clampOffsets(html.length, placed.at, placed.removeLength, placed.bodyStart);
   const top = body.topHtml ? prepare(withEol(body.topHtml, eol)) : '';
   const sig = body.html ? prepare(withEol(body.html, eol)) : '';
@@ -72,8 +73,8 @@ function endsSoftLine(text: string, offset: number, eol: string): boolean {
   return line.endsWith(' ') && line !== '-- ';
 }
 
-export function insertIntoText(text: string, body: BodyInsertion, eol: string, flowed: FlowedInfo): Inserted {
-  const placed = placeInText(text, body.placeholder);
+export function insertIntoText(text: string, body: BodyInsertion, eol: string, flowed: FlowedInfo, known?: { quote: TextQuote | undefined }): Inserted {
+  const placed = placeInText(text, body.placeholder, known);
   const [at, removeLength, bodyStart] = clampOffsets(text.length, placed.at, placed.removeLength, placed.bodyStart);
   const shape = (s: string): string => (flowed.flowed ? flowedLines(withEol(s, eol), eol) : withEol(s, eol));
   let top = body.topText ? shape(body.topText) : '';

@@ -36,6 +36,7 @@ import {
 import type { HeaderBlock } from './header-block';
 import { findDelimiter, freshBoundary, imagePartsAfterBody, imagePartsBeforeDelimiter } from './images';
 import { insertIntoHtml, insertIntoText, textEol } from './insert';
+import { findTextQuote, scanHtml, type HtmlScan, type TextQuote } from './placement';
 import { decodeQp, spliceQp } from './qp';
 import type { QpDecoded } from './qp';
 import type {
@@ -87,6 +88,9 @@ interface Capture {
   decoded?: Decoded | null;
   /** Text for `decide`, possibly lossy when the part is not editable. */
   factsText?: string;
+  /** The placement scan of the decoded text, made once (for the decision and for the insertion). */
+  htmlScan?: { text: string; scan: HtmlScan };
+  textQuote?: { text: string; quote: TextQuote | undefined };
 }
 
 type Held = { kind: 'root'; info: NodeInfo } | { kind: 'bytes'; buf: Buffer; data: boolean } | { kind: 'capture'; cap: Capture };
@@ -574,7 +578,11 @@ class Surgery {
     s.tnefOnly = this.hasTnef && html === undefined && (text === undefined || text.trim() === '');
     const rootItem = this.held.find((h) => h.kind === 'root' || (h.kind === 'capture' && h.cap.info.root));
     const rootRaw = rootItem ? (rootItem.kind === 'root' ? rootItem.info.headerRaw : rootItem.kind === 'capture' ? rootItem.cap.info.headerRaw : Buffer.alloc(0)) : Buffer.alloc(0);
-    return { headers: headerView(parseHeaderBlock(rootRaw, true)), structure: { ...s }, html, text };
+    const quoteStart = (part: 'html' | 'text'): number | undefined => {
+      if (part === 'html') return html !== undefined && this.main.html ? htmlScanOf(this.main.html, html).quoteStart : undefined;
+      return text !== undefined && this.main.text ? textQuoteOf(this.main.text, text).quote?.quoteStart : undefined;
+    };
+    return { headers: headerView(parseHeaderBlock(rootRaw, true)), structure: { ...s }, html, text, quoteStart };
   }
 
   private async decideNow(): Promise<void> {
@@ -638,13 +646,13 @@ class Surgery {
     let inserted;
     try {
       if (cap.kind === 'html') {
-        inserted = insertIntoHtml(decoded.text, body, eol, (s) => htmlForCharset(cs, s));
+        inserted = insertIntoHtml(decoded.text, body, eol, (s) => htmlForCharset(cs, s), htmlScanOf(cap, decoded.text));
       } else {
         if (!canCarry(cs, body.text + body.topText)) {
           cs = utf8Charset();
           relabel = true;
         }
-        inserted = insertIntoText(decoded.text, body, eol, { flowed: cap.info.node.flowed, delSp: cap.info.node.delSp });
+        inserted = insertIntoText(decoded.text, body, eol, { flowed: cap.info.node.flowed, delSp: cap.info.node.delSp }, textQuoteOf(cap, decoded.text));
       }
     } catch {
       return undefined;
@@ -754,6 +762,16 @@ class Surgery {
       Buffer.from(`${eol}--${boundary}--${endsWithEol ? eol : ''}`, 'latin1'),
     ];
   }
+}
+
+function htmlScanOf(cap: Capture, text: string): HtmlScan {
+  if (cap.htmlScan?.text !== text) cap.htmlScan = { text, scan: scanHtml(text) };
+  return cap.htmlScan.scan;
+}
+
+function textQuoteOf(cap: Capture, text: string): { quote: TextQuote | undefined } {
+  if (cap.textQuote?.text !== text) cap.textQuote = { text, quote: findTextQuote(text) };
+  return cap.textQuote;
 }
 
 function lowestCommonAncestor(a: NodeInfo, b: NodeInfo): NodeInfo | undefined {

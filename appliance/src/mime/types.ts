@@ -42,6 +42,12 @@ export interface MessageFacts {
   html?: string;
   /** Decoded first main text/plain part, if any. */
   text?: string;
+  /**
+   * Where the quoted thread starts in that part's decoded text, if it has one.
+   * Computed on first ask and kept for placing the signature, so the part is
+   * scanned once.
+   */
+  quoteStart(part: 'html' | 'text'): number | undefined;
 }
 
 /** An image to embed as a CID part next to the edited HTML. */

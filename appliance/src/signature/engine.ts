@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { OrgConfig } from '../config/types';
 import type { DirectorySnapshot, DirectoryUser } from '../directory/types';
-import { transformMessage, findQuoteStartHtml, findQuoteStartText } from '../mime';
+import { transformMessage } from '../mime';
 import type { Edit, MessageFacts, MessageKind, TransformReport } from '../mime/types';
 import { compileRules, type Selection } from '../rules';
 import { ENGINE_VERSION } from '../version';
@@ -89,8 +89,8 @@ export function createEngine(options: EngineOptions): Engine {
     if (structure.tooLarge) return pass(decision, 'too-large');
     if (structure.noBody || (facts.html === undefined && facts.text === undefined)) return pass(decision, 'no-body');
 
-    const htmlQuote = facts.html !== undefined ? findQuoteStartHtml(facts.html) : undefined;
-    const textQuote = facts.text !== undefined ? findQuoteStartText(facts.text) : undefined;
+    const htmlQuote = facts.quoteStart('html');
+    const textQuote = facts.quoteStart('text');
     const kind = detectKind(headers, subject, htmlQuote !== undefined || textQuote !== undefined);
     decision.kind = kind;
 

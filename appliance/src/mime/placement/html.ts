@@ -535,20 +535,7 @@ class Scanner implements TokenizerCallbacks {
   }
 }
 
-// The engine asks where the quote starts (to tell a reply) and the surgery
-// then asks where to insert, both of the same decoded part: remember the last
-// scan so the tokenizer runs once per part. Strings are immutable, so a hit
-// is always the same answer.
-let lastScan: { html: string; scan: HtmlScan } | undefined;
-
 export function scanHtml(html: string): HtmlScan {
-  if (lastScan && lastScan.html === html) return lastScan.scan;
-  const scan = scanHtmlUncached(html);
-  lastScan = { html, scan };
-  return scan;
-}
-
-function scanHtmlUncached(html: string): HtmlScan {
   // The scanner pauses the tokenizer once the quote is found; the two refer to each other.
   const pauser: { target?: Tokenizer; pause(): void } = { pause: () => pauser.target?.pause() };
   const scanner = new Scanner(html, pauser);

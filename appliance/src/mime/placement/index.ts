@@ -7,10 +7,11 @@
 // below a blockquote-style quote (Thunderbird's default, interleaved replies)
 // is signed at the end.
 import { scanHtml, type HtmlScan, type TagToken } from './html';
-import { aboveQuoteOffset, findTextQuote } from './text';
+import { aboveQuoteOffset, findTextQuote, type TextQuote } from './text';
 import type { PlacementResult } from './result';
 
 export type { PlacementResult } from './result';
+export { scanHtml, type HtmlScan, findTextQuote, type TextQuote };
 
 /**
  * Placement in an HTML body.
@@ -31,8 +32,7 @@ export type { PlacementResult } from './result';
  * - 'end': before the last `</body>`, else before the last `</html>`, else
  *   the end of the string.
  */
-export function placeInHtml(html: string, placeholder: string): PlacementResult {
-  const scan = scanHtml(html);
+export function placeInHtml(html: string, placeholder: string, scan: HtmlScan = scanHtml(html)): PlacementResult {
   const base = { bodyStart: scan.bodyStart, ...(scan.quoteStart !== undefined ? { quoteStart: scan.quoteStart } : {}) };
   const typed = findHtmlPlaceholder(scan, placeholder);
   if (typed) return { at: typed.start, removeLength: typed.end - typed.start, placement: 'placeholder', ...base };
@@ -61,8 +61,8 @@ export function placeInHtml(html: string, placeholder: string): PlacementResult 
  *   signature always starts on its own line.
  * - `bodyStart` is always 0.
  */
-export function placeInText(text: string, placeholder: string): PlacementResult {
-  const quote = findTextQuote(text);
+export function placeInText(text: string, placeholder: string, known: { quote: TextQuote | undefined } = { quote: findTextQuote(text) }): PlacementResult {
+  const { quote } = known;
   const base = { bodyStart: 0, ...(quote ? { quoteStart: quote.quoteStart } : {}) };
   if (placeholder.length > 0) {
     const at = text.indexOf(placeholder);

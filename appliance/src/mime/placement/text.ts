@@ -89,17 +89,7 @@ function textAfterQuotedBlock(lines: Line[], from: number): boolean {
   return false;
 }
 
-// Same reasoning as scanHtml's cache: the engine and the surgery ask about the same part.
-let lastQuote: { text: string; quote: TextQuote | undefined } | undefined;
-
 export function findTextQuote(text: string): TextQuote | undefined {
-  if (lastQuote && lastQuote.text === text) return lastQuote.quote;
-  const quote = findTextQuoteUncached(text);
-  lastQuote = { text, quote };
-  return quote;
-}
-
-function findTextQuoteUncached(text: string): TextQuote | undefined {
   const lines = splitLines(text);
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!.text;
