@@ -25,4 +25,4 @@ export { readYamlWithSchema, type YamlFile } from './yaml-file';
 export { checkEjsTemplate, type EjsCheck } from './ejs-check';
 export { didYouMean } from './suggest';
 export { seal, unseal, reseal, inspect, diffFiles, formatDiff, contentHash, defaultBundleVersion, BundleError, type BundleHeader, type BundleErrorCode, type ConfigDiff } from './bundle';
-export { createOrgSource, publishBundle, type OrgSource, type OrgSourceOptions, type OrgSourceStatus, type ReloadResult } from './source';
+export { createOrgSource, publishBundle, writeFileAtomic, type OrgSource, type OrgSourceOptions, type OrgSourceStatus, type ReloadResult } from './source';

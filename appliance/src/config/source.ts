@@ -19,7 +19,7 @@ import { loadOrgFromFiles, readOrgFolder } from './loader';
 import type { OrgConfig } from './types';
 import { fetchBlob, isBlobUrl } from './source/blob';
 
-export { publishBundle, type PublishResult } from './source/publish';
+export { publishBundle, writeFileAtomic, type PublishResult } from './source/publish';
 export { fetchBlob, uploadBlob, isBlobUrl, MAX_BUNDLE_BYTES } from './source/blob';
 
 export interface OrgSourceOptions {

@@ -4,10 +4,9 @@
 // key URL `https://<vault>.vault.azure.net/keys/<name>[/<version>]`; Azure is
 // reached as the operator (DefaultAzureCredential), or as the machine's
 // managed identity with SIGNET_AZURE_IDENTITY=managed.
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import {
   ConfigError,
@@ -22,6 +21,7 @@ import {
   reseal,
   seal,
   unseal,
+  writeFileAtomic,
   type BundleHeader,
 } from '../../config';
 import { createAzureCredential, createLocalKeyFile, keyProviderFromRef, type OrgKeyProvider, type TokenCredential } from '../../secrets';
@@ -47,18 +47,6 @@ function defaultAuthor(): string {
     // no passwd entry (containers): keep "unknown"
   }
   return `${user}@${os.hostname()}`;
-}
-
-/** Write beside the target, then rename: readers see the old file or the new one. */
-async function writeAtomic(file: string, data: Buffer): Promise<void> {
-  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  try {
-    await writeFile(temporary, data, { mode: 0o644 });
-    await rename(temporary, file);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
 }
 
 function describeHeader(header: BundleHeader, file: string): string {
@@ -128,7 +116,7 @@ export function register(program: Command): void {
         author: options.author ?? defaultAuthor(),
         keyProvider: keyFromRef(options.key),
       });
-      await writeAtomic(options.out, bundle);
+      await writeFileAtomic(options.out, bundle);
       process.stdout.write(describeHeader(inspect(bundle), options.out));
     });
 
@@ -174,7 +162,7 @@ export function register(program: Command): void {
       const before = await readFile(file);
       const after = await reseal(before, keyFromRef(options.key), options.from ? { from: keyFromRef(options.from) } : {});
       const out = options.out ?? file;
-      await writeAtomic(out, after);
+      await writeFileAtomic(out, after);
       process.stdout.write(`resealed ${inspect(after).orgId} version ${inspect(after).version}: ${inspect(before).key.ref} → ${inspect(after).key.ref}\n`);
     });
 

@@ -60,14 +60,18 @@ export async function publishBundle(
     throw error;
   });
   const replaced = checkPrevious(previous);
-  // Write beside the target then rename: a polling node sees the old file or the new one, never half of one.
-  const temporary = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  await writeFileAtomic(target, bundle);
+  return { location: target, header, replaced };
+}
+
+/** Writes beside the target, then renames: a reader (a polling node) sees the old file or the new one, never half of one. */
+export async function writeFileAtomic(file: string, data: Buffer): Promise<void> {
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await writeFile(temporary, bundle, { mode: 0o644 });
-    await rename(temporary, target);
+    await writeFile(temporary, data, { mode: 0o644 });
+    await rename(temporary, file);
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
   }
-  return { location: target, header, replaced };
 }
