@@ -34,7 +34,7 @@ describe('organization config: robustness', function () {
       fc.property(fc.constantFrom(...targets), fc.anything({ maxDepth: 4, withNullPrototype: false }), (file, value) => {
         check(withFile(files, file, stringify(value) ?? ''));
       }),
-      { numRuns: 150 },
+      { numRuns: Number(process.env.SIGNET_PROPERTY_RUNS ?? 150) },
     );
   });
 
@@ -56,7 +56,7 @@ describe('organization config: robustness', function () {
       fc.property(fc.array(rule, { maxLength: 5 }), (rules) => {
         check(withFile(files, 'rules.yaml', stringify({ rules })));
       }),
-      { numRuns: 150 },
+      { numRuns: Number(process.env.SIGNET_PROPERTY_RUNS ?? 150) },
     );
   });
 
@@ -66,7 +66,22 @@ describe('organization config: robustness', function () {
       fc.property(fc.constantFrom(...targets, 'templates/default.html.ejs'), fc.uint8Array({ maxLength: 300 }), (file, bytes) => {
         check(withFile(files, file, Buffer.from(bytes)));
       }),
-      { numRuns: 150 },
+      { numRuns: Number(process.env.SIGNET_PROPERTY_RUNS ?? 150) },
     );
   });
+
+  it('an alias with no anchor is reported as a YAML problem of its file (found by the property above)', async () => {
+    const files = await exampleFiles();
+    for (const source of ['*x', '*\u0000', 'orgId: *id']) {
+      let thrown: unknown;
+      try {
+        loadOrgFromFiles(withFile(files, 'org.yaml', source), { version: 't', label: 't' });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown, source).to.be.instanceOf(ConfigError);
+      expect((thrown as ConfigError).issues.some((i) => i.file === 'org.yaml' && /YAML/.test(i.message)), source).to.equal(true);
+    }
+  });
 });
+

@@ -49,6 +49,15 @@ describe('relay configuration file', () => {
     }
   });
 
+  it('reports an alias without its anchor as a problem of the file, not a crash', () => {
+    const files = writePemFiles({ 'alias.yaml': 'hostname: *nowhere\n' });
+    try {
+      expect(() => loadRelayConfig(files.path('alias.yaml'))).to.throw(RelayConfigError, /alias\.yaml/);
+    } finally {
+      files.cleanup();
+    }
+  });
+
   it('reports YAML syntax errors with their line', () => {
     const files = writePemFiles({ 'bad.yaml': 'tls:\n  cert: [unclosed\n' });
     try {

@@ -48,9 +48,19 @@ export function parseYamlFile(bytes: Buffer | string, file: string): YamlFile {
     issues.push({ file, path: '', line, message: `YAML: ${firstLine(problem.message)} (column ${col})` });
   }
   const lineAt = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line);
+  let data: unknown;
+  if (issues.length === 0) {
+    try {
+      data = doc.toJS({ maxAliasCount: 100 });
+    } catch (error) {
+      // the yaml package reports an unresolved alias (`*x` with no `&x`) or an
+      // alias bomb only when the document is turned into data
+      issues.push({ file, path: '', line: 1, message: `YAML: ${firstLine((error as Error).message)}` });
+    }
+  }
   return {
     file,
-    data: issues.length === 0 ? doc.toJS({ maxAliasCount: 100 }) : undefined,
+    data,
     issues,
     lineOf: (path) => lineAt(nodeAt(doc, path)?.range?.[0]),
     lineOfKey: (path, key) => {

@@ -208,7 +208,14 @@ export function loadRelayConfig(file: string): RelayConfig {
     }
     return undefined;
   };
-  return parseRelayConfig(doc.toJS(), file, dirname(resolve(file)), lineOf);
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // an alias without its anchor (or an alias bomb) only shows when the document becomes data
+    throw new RelayConfigError(file, [{ path: '', message: (error as Error).message.split('\n')[0] }]);
+  }
+  return parseRelayConfig(data, file, dirname(resolve(file)), lineOf);
 }
 
 /** The JSON Schema of the relay config file (for editors and CI validation). */
