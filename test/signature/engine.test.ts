@@ -95,7 +95,9 @@ describe('signature engine', () => {
     const body = out.slice(out.indexOf(CRLF + CRLF) + 4);
     expect(body).to.match(/<p>Hello Bob<\/p><div class="signet-[0-9a-f]{12}" id="signet-[0-9a-f]{12}"><p class="sig"><b>Ada Lovelace<\/b><br>Analyst<\/p><p class="disclaimer">Confidential.<\/p><\/div><\/body><\/html>/);
     // Everything else is byte for byte what came in.
-    expect(withoutFirstField(out).slice(0, 40)).to.equal(input.slice(input.indexOf('From:'), input.indexOf('From:') + 40));
+    // Every other header field is byte for byte what came in, in the same order.
+    const head = (m: string) => m.slice(0, m.indexOf(CRLF + CRLF));
+    expect(head(withoutFirstField(out))).to.equal(head(withoutFirstField(input)));
   });
 
   it('keeps DKIM-Signature when the organization says so', async () => {
