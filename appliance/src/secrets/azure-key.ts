@@ -5,9 +5,12 @@
 // versioned key id, so bundles sealed before a rotation still open while the
 // old version stays enabled.
 import type { TokenCredential } from '@azure/identity';
-import { CryptographyClient, parseKeyVaultKeyIdentifier, type CryptographyClientOptions } from '@azure/keyvault-keys';
+import type { CryptographyClient, CryptographyClientOptions } from '@azure/keyvault-keys';
 import { asRestError } from './rest-error';
 import { KeyProviderError, type OrgKeyProvider } from './types';
+
+// Loaded on first use: a node whose config comes from files never pays for the Azure SDKs' memory.
+const keyvaultKeys = () => require('@azure/keyvault-keys') as typeof import('@azure/keyvault-keys');
 
 export const AZURE_WRAP_ALG = 'RSA-OAEP-256';
 
@@ -22,7 +25,7 @@ interface KeyId { vaultUrl: string; name: string; version?: string }
 function parseKeyId(ref: string): KeyId {
   let parsed;
   try {
-    parsed = parseKeyVaultKeyIdentifier(ref);
+    parsed = keyvaultKeys().parseKeyVaultKeyIdentifier(ref);
   } catch (error) {
     throw new KeyProviderError('invalid', `not a Key Vault key URL: ${ref} (expected https://<vault>.vault.azure.net/keys/<name>[/<version>])`, { cause: error });
   }
@@ -56,7 +59,7 @@ export function createAzureKeyProvider(keyRef: string, options: AzureKeyProvider
   const clients = new Map<string, CryptographyClient>();
   const client = (id: string) => {
     let c = clients.get(id);
-    if (!c) clients.set(id, (c = new CryptographyClient(id, options.credential, options.clientOptions)));
+    if (!c) clients.set(id, (c = new (keyvaultKeys().CryptographyClient)(id, options.credential, options.clientOptions)));
     return c;
   };
   return {
@@ -66,7 +69,7 @@ export function createAzureKeyProvider(keyRef: string, options: AzureKeyProvider
         // A versionless ref wraps under the key's current version; the vault answers with the versioned kid.
         // A fresh client each time: a CryptographyClient pins the version it first fetched, and wrap
         // must follow rotations (it is rare: seal and reseal only).
-        const wrapper = own.version ? client(keyRef) : new CryptographyClient(keyRef, options.credential, options.clientOptions);
+        const wrapper = own.version ? client(keyRef) : new (keyvaultKeys().CryptographyClient)(keyRef, options.credential, options.clientOptions);
         const result = await wrapper.wrapKey(AZURE_WRAP_ALG, dataKey);
         if (!result.keyID || !parseKeyId(result.keyID).version) throw new Error('the vault did not name the key version it used');
         return { wrapped: Buffer.from(result.result), keyRef: result.keyID, alg: AZURE_WRAP_ALG };

@@ -2,8 +2,11 @@
 // identity (a user-assigned one when a client id is given); an operator at a
 // workstation uses DefaultAzureCredential (Azure CLI login, environment, ...).
 import type { TokenCredential } from '@azure/identity';
-import { ClientSecretCredential, DefaultAzureCredential, ManagedIdentityCredential, type TokenCredentialOptions } from '@azure/identity';
+import type { TokenCredentialOptions } from '@azure/identity';
 import type { SecretProvider } from './types';
+
+// Loaded on first use: a node whose config comes from files never pays for the Azure SDKs' memory.
+const identity = () => require('@azure/identity') as typeof import('@azure/identity');
 
 export type { TokenCredential };
 
@@ -19,9 +22,9 @@ export interface CredentialOptions {
 export function createAzureCredential(options: CredentialOptions): TokenCredential {
   const clientId = options.managedIdentityClientId ?? process.env.SIGNET_MANAGED_IDENTITY_CLIENT_ID ?? undefined;
   if (options.kind === 'node') {
-    return clientId ? new ManagedIdentityCredential({ clientId, ...options.clientOptions }) : new ManagedIdentityCredential({ ...options.clientOptions });
+    return clientId ? new (identity().ManagedIdentityCredential)({ clientId, ...options.clientOptions }) : new (identity().ManagedIdentityCredential)({ ...options.clientOptions });
   }
-  return new DefaultAzureCredential({ ...options.clientOptions, ...(clientId ? { managedIdentityClientId: clientId } : {}) });
+  return new (identity().DefaultAzureCredential)({ ...options.clientOptions, ...(clientId ? { managedIdentityClientId: clientId } : {}) });
 }
 
 export interface AppCredentialOptions {
@@ -42,7 +45,7 @@ export interface AppCredentialOptions {
  */
 export async function createAppCredential(options: AppCredentialOptions): Promise<TokenCredential> {
   const secret = (await options.secrets.get(options.secretName)).trim();
-  return new ClientSecretCredential(options.tenantId, options.clientId, secret, {
+  return new (identity().ClientSecretCredential)(options.tenantId, options.clientId, secret, {
     ...options.clientOptions,
     ...(options.authorityHost ? { authorityHost: options.authorityHost, disableInstanceDiscovery: true } : {}),
   });

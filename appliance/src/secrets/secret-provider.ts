@@ -2,7 +2,7 @@
 // Graph app's client secret. On Azure they are Key Vault secrets read with the
 // node's identity ("Key Vault Secrets User" on its own vault); locally, files.
 import type { TokenCredential } from '@azure/identity';
-import { SecretClient, type SecretClientOptions } from '@azure/keyvault-secrets';
+import type { SecretClientOptions } from '@azure/keyvault-secrets';
 import { asRestError } from './rest-error';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,6 +18,8 @@ export class SecretError extends Error {
 const SECRET_NAME = /^[0-9A-Za-z-]{1,127}$/; // Key Vault's own rule for secret names; also keeps file names safe
 
 export function createKeyVaultSecretProvider(vaultUrl: string, options: { credential: TokenCredential; clientOptions?: SecretClientOptions }): SecretProvider {
+  // loaded on first use, as the other Azure SDKs
+  const { SecretClient } = require('@azure/keyvault-secrets') as typeof import('@azure/keyvault-secrets');
   const client = new SecretClient(vaultUrl, options.credential, options.clientOptions);
   return {
     async get(name, version) {

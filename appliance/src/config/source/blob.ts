@@ -1,9 +1,12 @@
 // Bundle distribution through Azure Blob Storage: nodes download with their
 // managed identity ("Storage Blob Data Reader" on the container), skipping
 // unchanged blobs by ETag; operators upload ("Storage Blob Data Contributor").
-import { BlobClient, BlockBlobClient, type StoragePipelineOptions } from '@azure/storage-blob';
+import type { StoragePipelineOptions } from '@azure/storage-blob';
 import type { TokenCredential } from '@azure/identity';
 import { asRestError } from '../../secrets/rest-error';
+
+// Loaded on first use: a node whose config comes from files never pays for the Azure SDKs' memory.
+const storageBlob = () => require('@azure/storage-blob') as typeof import('@azure/storage-blob');
 
 /** A bundle is small; anything bigger than this is not one of ours. */
 export const MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
@@ -32,7 +35,7 @@ async function collect(stream: NodeJS.ReadableStream, limit: number, url: string
 }
 
 export async function fetchBlob(url: string, options: BlobOptions & { etag?: string }): Promise<BlobFetch> {
-  const client = new BlobClient(url, options.credential, options.clientOptions);
+  const client = new (storageBlob().BlobClient)(url, options.credential, options.clientOptions);
   try {
     const response = await client.download(0, undefined, options.etag ? { conditions: { ifNoneMatch: options.etag } } : {});
     if (!response.readableStreamBody) throw new Error(`${url}: empty download`);
@@ -51,7 +54,7 @@ export async function fetchBlob(url: string, options: BlobOptions & { etag?: str
 
 /** Upload a bundle; `ifMatch` makes it fail if someone else published in between. */
 export async function uploadBlob(url: string, data: Buffer, options: BlobOptions & { ifMatch?: string; ifNoneMatch?: string }): Promise<{ etag?: string }> {
-  const client = new BlockBlobClient(url, options.credential, options.clientOptions);
+  const client = new (storageBlob().BlockBlobClient)(url, options.credential, options.clientOptions);
   try {
     const response = await client.upload(data, data.length, {
       blobHTTPHeaders: { blobContentType: 'application/vnd.signet.config-bundle' },

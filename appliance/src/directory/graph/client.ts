@@ -3,15 +3,7 @@
 // own middleware chain with its RetryHandler configured for throttling (429,
 // 503, 504 with Retry-After honoured), a bounded number of retries, and a cap
 // on the total time one refresh may spend waiting.
-import {
-  AuthenticationHandler,
-  Client,
-  HTTPMessageHandler,
-  RetryHandler,
-  RetryHandlerOptions,
-  TelemetryHandler,
-} from '@microsoft/microsoft-graph-client';
-import { TokenCredentialAuthenticationProvider } from '@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials';
+import type { Client } from '@microsoft/microsoft-graph-client';
 import type { TokenCredential } from '@azure/identity';
 
 export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
@@ -30,6 +22,11 @@ export interface GraphClientOptions {
 }
 
 export function createGraphClient(options: GraphClientOptions): Client {
+  // Loaded on first use: a node without a Graph directory never pays for the SDK's memory.
+  const { AuthenticationHandler, Client, HTTPMessageHandler, RetryHandler, RetryHandlerOptions, TelemetryHandler } =
+    require('@microsoft/microsoft-graph-client') as typeof import('@microsoft/microsoft-graph-client');
+  const { TokenCredentialAuthenticationProvider } =
+    require('@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials') as typeof import('@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials');
   const baseUrl = new URL(options.baseUrl ?? GRAPH_BASE_URL);
   const auth = new AuthenticationHandler(new TokenCredentialAuthenticationProvider(options.credential, { scopes: [GRAPH_SCOPE] }));
   const retry = new RetryHandler(

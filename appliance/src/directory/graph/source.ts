@@ -4,12 +4,15 @@
 // membership of the groups the rules name; user photos on demand, cached in
 // memory with a size cap. The snapshot lives in memory only. A refresh that
 // fails keeps the last good snapshot, and is counted.
-import { ResponseType, type Client, GraphError } from '@microsoft/microsoft-graph-client';
+import type { Client } from '@microsoft/microsoft-graph-client';
 import type { TokenCredential } from '@azure/identity';
 import type { Logger, SignetMetrics } from '../../observability';
 import type { DirectorySnapshot, DirectoryUser } from '../types';
 import { applyUserOverrides, createDirectorySnapshot } from '../snapshot';
 import { createGraphClient } from './client';
+
+// The Graph SDK, loaded with the client on first use (already in memory once a client exists).
+const graphSdk = () => require('@microsoft/microsoft-graph-client') as typeof import('@microsoft/microsoft-graph-client');
 
 export const USER_SELECT = [
   'id', 'mail', 'proxyAddresses', 'displayName', 'givenName', 'surname', 'jobTitle', 'department', 'companyName',
@@ -227,7 +230,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
           await delta();
         } catch (error) {
           // 410 Gone: the delta token expired (or the tenant was resynced); start over with a full load.
-          if (!(error instanceof GraphError && error.statusCode === 410)) throw error;
+          if (!(error instanceof graphSdk().GraphError && error.statusCode === 410)) throw error;
           deltaLink = undefined;
           kind = 'full';
           await full();
@@ -244,7 +247,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       options.logger?.info({ event: 'directory_synced', source: 'graph', kind, users: snapshot!.size }, 'directory refreshed from Microsoft Graph');
       return kind;
     } catch (error) {
-      const status = error instanceof GraphError ? ` (${error.statusCode}${error.code ? ` ${error.code}` : ''})` : '';
+      const status = error instanceof graphSdk().GraphError ? ` (${error.statusCode}${error.code ? ` ${error.code}` : ''})` : '';
       lastError = `${kind} refresh from Microsoft Graph failed${status}: ${error instanceof Error ? error.message : String(error)}`;
       if (kind === 'full') deltaLink = undefined;
       options.metrics?.directorySyncs.inc({ source: 'graph', result: 'failed' });
@@ -287,12 +290,12 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       if (photos.has(user.id)) return photos.get(user.id) ?? undefined;
       let data: Buffer | null = null;
       try {
-        const body = (await client.api(`/users/${encodeURIComponent(user.id)}/photo/$value`).responseType(ResponseType.ARRAYBUFFER).get()) as ArrayBuffer;
+        const body = (await client.api(`/users/${encodeURIComponent(user.id)}/photo/$value`).responseType(graphSdk().ResponseType.ARRAYBUFFER).get()) as ArrayBuffer;
         data = body.byteLength <= options.photoMaxBytes ? Buffer.from(body) : null;
         if (!data) options.logger?.warn({ event: 'directory_photo_too_large', bytes: body.byteLength }, 'user photo larger than the cap; not used');
       } catch (error) {
         // 404: no photo. Other errors are not cached, so a later message may try again.
-        if (!(error instanceof GraphError && error.statusCode === 404)) return undefined;
+        if (!(error instanceof graphSdk().GraphError && error.statusCode === 404)) return undefined;
       }
       photos.set(user.id, data);
       return data ?? undefined;
