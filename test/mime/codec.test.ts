@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import libqp from 'libqp';
-import { decodeQp, encodeQp, spliceQp } from '../../appliance/src/mime/qp';
+import { decodeQp, decodeQpByLines, decodeQpBytewise, encodeQp, spliceQp } from '../../appliance/src/mime/qp';
 import { buildMessage, text } from './support/build';
 import { surgeryChecked } from './support/check';
 import { partOf } from './support/parts';
@@ -14,6 +14,24 @@ describe('mime codec: quoted-printable', () => {
       fc.property(qpish, (s) => {
         const raw = Buffer.from(s, 'latin1');
         expect(decodeQp(raw).bytes.equals(libqp.decode(raw.toString('latin1')))).to.equal(true);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('decodes a line at a time to the same bytes and the same line map as byte by byte', () => {
+    const qpish = fc.string({ unit: fc.constantFrom('=', 'A', 'f', '3', 'D', ' ', '\t', '\r', '\n', '\r\n', '=\r\n', '=\n', '= \r\n', '=3D', '=C3=A9', '=\r', 'x', 'abc def', '\u00e9'), maxLength: 300 });
+    fc.assert(
+      fc.property(qpish, (s) => {
+        const raw = Buffer.from(s, 'latin1');
+        const fast = decodeQpByLines(raw);
+        const slow = decodeQpBytewise(raw);
+        // only a CR that is not part of a CRLF sends the part to the byte-wise decoder
+        if (/\r(?!\n)/.test(s)) return;
+        expect(fast, 'decoded a line at a time').to.not.equal(undefined);
+        expect(fast!.bytes.equals(slow.bytes)).to.equal(true);
+        expect(fast!.lines).to.deep.equal(slow.lines);
+        expect(decodeQp(raw).bytes.equals(slow.bytes)).to.equal(true);
       }),
       { numRuns: 5000 },
     );

@@ -186,6 +186,80 @@ describe('templates: compiled once per config version', () => {
   });
 });
 
+describe('templates: renders reused per sender', () => {
+  it('renders a sender\'s signature once, then reuses it for the same user, kind and sender', () => {
+    const org = signatureOrg({ templates: [template('t', '<% counter.n++ %><%= user.displayName %>|<%= kind %>|<%= sender %>')] });
+    const counter = { n: 0 };
+    // the template reaches the counter as a global, in this test only
+    (globalThis as { counter?: unknown }).counter = counter;
+    try {
+      const set = compileTemplates(org);
+      counter.n = 0;
+      const first = set.render('t', ctx(org, ALICE));
+      const again = set.render('t', ctx(org, ALICE));
+      expect(again).to.equal(first);
+      expect(counter.n).to.equal(1);
+      expect(set.render('t', ctx(org, ALICE, { kind: 'reply' })).html).to.equal('Alice Smith|reply|alice@contoso.com');
+      expect(set.render('t', ctx(org, ALICE, { sender: 'a.smith@contoso.com' })).html).to.equal('Alice Smith|new|a.smith@contoso.com');
+      expect(counter.n).to.equal(3);
+      expect(Object.isFrozen(first) && Object.isFrozen(first.images)).to.equal(true);
+    } finally {
+      delete (globalThis as { counter?: unknown }).counter;
+    }
+  });
+
+  it('never serves a stale render: a directory refresh brings a new user object, and the new title shows', () => {
+    const org = signatureOrg();
+    const set = compileTemplates(org);
+    expect(set.render('default', ctx(org, ALICE)).html).to.contain('Head of Sales');
+    const promoted = person({ ...ALICE.attributes, jobTitle: 'Chief Revenue Officer' });
+    const html = set.render('default', ctx(org, promoted)).html;
+    expect(html).to.contain('Chief Revenue Officer');
+    expect(html).to.not.contain('Head of Sales');
+  });
+
+  it('reuses a render when only the literal text says "now"', () => {
+    const org = signatureOrg({ templates: [template('t', '<% counter.n++ %>Register now: <%= user.displayName %>')] });
+    const counter = { n: 0 };
+    (globalThis as { counter?: unknown }).counter = counter;
+    try {
+      const set = compileTemplates(org);
+      counter.n = 0;
+      set.render('t', ctx(org, ALICE));
+      set.render('t', ctx(org, ALICE, { now: new Date('2027-01-01T00:00:00Z') }));
+      expect(counter.n).to.equal(1);
+    } finally {
+      delete (globalThis as { counter?: unknown }).counter;
+    }
+  });
+
+  it('renders a template that reads the time for every message', () => {
+    const org = signatureOrg({ templates: [template('t', '© <%= now.getUTCFullYear() %> Contoso')], });
+    const set = compileTemplates(org);
+    expect(set.render('t', ctx(org, ALICE, { now: new Date('2026-12-31T23:59:59Z') })).html).to.equal('© 2026 Contoso');
+    expect(set.render('t', ctx(org, ALICE, { now: new Date('2027-01-01T00:00:01Z') })).html).to.equal('© 2027 Contoso');
+  });
+
+  it('keeps at most a bounded number of renders: the least recently used sender is rendered again', () => {
+    const org = signatureOrg({ templates: [template('t', '<% counter.n++ %><%= user.displayName %>')] });
+    const counter = { n: 0 };
+    (globalThis as { counter?: unknown }).counter = counter;
+    try {
+      const set = compileTemplates(org);
+      const users = Array.from({ length: 600 }, (_, i) => person({ displayName: `User ${i}` }, `u${i}@contoso.com`));
+      counter.n = 0;
+      for (const u of users) set.render('t', ctx(org, u));
+      expect(counter.n).to.equal(600);
+      set.render('t', ctx(org, users[599])); // recent: reused
+      expect(counter.n).to.equal(600);
+      set.render('t', ctx(org, users[0])); // evicted: rendered again
+      expect(counter.n).to.equal(601);
+    } finally {
+      delete (globalThis as { counter?: unknown }).counter;
+    }
+  });
+});
+
 describe('templates: errors name the file and line', () => {
   const compileWith = (t: TemplateSource) => () => compileTemplates(signatureOrg({ templates: [t] }));
 

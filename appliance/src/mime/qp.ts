@@ -32,6 +32,90 @@ function hexValue(c: number): number {
  * line feeds; no escape spans one, so each hard line maps to a decoded range.
  */
 export function decodeQp(raw: Buffer): QpDecoded {
+  return decodeQpByLines(raw) ?? decodeQpBytewise(raw);
+}
+
+/**
+ * The same decoding a line at a time, with native searches and copies: a line
+ * keeps its bytes up to its trailing whitespace, then ends in a soft break
+ * (`=`), a CRLF or an LF. A CR anywhere else (a bare CR, whitespace between CR
+ * and LF, a final CR) gives up with undefined, and the byte-wise decoder,
+ * which knows those cases, does the part.
+ */
+export function decodeQpByLines(raw: Buffer): QpDecoded | undefined {
+  const n = raw.length;
+  const joined = Buffer.allocUnsafe(n);
+  const hardEnds: number[] = [];
+  let j = 0;
+  let i = 0;
+  let cr = raw.indexOf(0x0d);
+  while (i < n) {
+    let lf = raw.indexOf(0x0a, i);
+    const hasLf = lf >= 0;
+    if (!hasLf) lf = n;
+    let e = lf;
+    if (cr >= 0 && cr < lf) {
+      if (!hasLf || cr !== lf - 1) return undefined;
+      e = lf - 1;
+    }
+    let t = e;
+    while (t > i && (raw[t - 1] === 0x20 || raw[t - 1] === 0x09)) t--;
+    if (t > i && raw[t - 1] === 0x3d) {
+      // soft line break: the line continues on the next one
+      j += raw.copy(joined, j, i, t - 1);
+    } else {
+      j += raw.copy(joined, j, i, t);
+      if (e < lf) joined[j++] = 0x0d;
+      if (hasLf) {
+        joined[j++] = 0x0a;
+        hardEnds.push(lf + 1, j);
+      }
+    }
+    i = lf + 1;
+    if (cr >= 0 && cr < i) cr = raw.indexOf(0x0d, i);
+  }
+  // escapes, in place (decoding never writes ahead of where it reads), a hard line at a time
+  const view = joined.subarray(0, j);
+  const lines: QpLine[] = [];
+  let o = 0;
+  let p = 0;
+  let h = 0;
+  let encStart = 0;
+  let decStart = 0;
+  let eq = view.indexOf(0x3d);
+  while (p < j) {
+    const lineEnd = h < hardEnds.length ? hardEnds[h + 1] : j;
+    while (eq >= 0 && eq < lineEnd) {
+      if (o !== p) joined.copyWithin(o, p, eq);
+      o += eq - p;
+      p = eq;
+      const hi = p < j - 2 ? hexValue(joined[p + 1]) : -1;
+      const lo = hi >= 0 ? hexValue(joined[p + 2]) : -1;
+      if (lo >= 0) {
+        joined[o++] = hi * 16 + lo;
+        p += 3;
+      } else {
+        joined[o++] = 0x3d;
+        p++;
+      }
+      eq = view.indexOf(0x3d, p);
+    }
+    if (o !== p) joined.copyWithin(o, p, lineEnd);
+    o += lineEnd - p;
+    p = lineEnd;
+    if (h < hardEnds.length) {
+      lines.push({ encStart, encEnd: hardEnds[h], decStart, decEnd: o });
+      encStart = hardEnds[h];
+      decStart = o;
+      h += 2;
+    }
+  }
+  if (encStart < n || !lines.length) lines.push({ encStart, encEnd: n, decStart, decEnd: o });
+  return { bytes: joined.subarray(0, o), lines };
+}
+
+/** Byte by byte: every case, including bare CRs and whitespace around them. */
+export function decodeQpBytewise(raw: Buffer): QpDecoded {
   const n = raw.length;
   // pass 1: drop whitespace that ends a line (before CR, LF or the end) and soft breaks
   // (`=` + LF / CRLF / the end, once that whitespace is gone); the LFs left are hard line ends

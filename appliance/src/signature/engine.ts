@@ -64,13 +64,26 @@ export function createEngine(options: EngineOptions): Engine {
     return { addHeaders: stampIt ? [stamp(decision, 'passed')] : [], removeHeaders: [] };
   }
 
+  // Directory users merged with the org's attribute overrides; a directory refresh brings new user objects.
+  const mergedUsers = new WeakMap<DirectoryUser, WeakMap<object, DirectoryUser>>();
+  // Senders known only from the overrides: at most one entry per override address.
+  const overrideOnlyUsers = new Map<string, DirectoryUser>();
+
   function lookupUser(sender: string): DirectoryUser | undefined {
     const address = sender.toLowerCase();
     const found = options.directory()?.lookup(address);
     const overrides = org.userAttributes.get(address) ?? (found ? org.userAttributes.get(found.mail) : undefined);
     if (!found && !overrides) return undefined;
+    if (!overrides) return found;
+    // The same object for the same inputs, message after message: renders are cached per user object.
+    const byOverrides = found ? (mergedUsers.get(found) ?? mergedUsers.set(found, new WeakMap()).get(found)!) : undefined;
+    const known = found ? byOverrides!.get(overrides) : overrideOnlyUsers.get(address);
+    if (known) return known;
     const base: DirectoryUser = found ?? { mail: address, aliases: [], attributes: {}, groups: [] };
-    return overrides ? { ...base, attributes: { ...base.attributes, ...overrides } } : base;
+    const merged = { ...base, attributes: { ...base.attributes, ...overrides } };
+    if (found) byOverrides!.set(overrides, merged);
+    else overrideOnlyUsers.set(address, merged);
+    return merged;
   }
 
   function decide(facts: MessageFacts, envelope: Envelope, decision: Decision): Edit {

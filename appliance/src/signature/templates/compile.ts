@@ -63,6 +63,8 @@ interface CompiledImage {
 interface CompiledSnippet {
   readonly html: RenderFn;
   readonly text?: RenderFn;
+  /** Output depends only on the user, the sender, the kind and the config: renders may be reused. */
+  readonly reusable: boolean;
 }
 
 /** Where a compile error happened, as `file:line`, from ejs's generated source. */
@@ -180,6 +182,35 @@ const RECORDER = Symbol('image recorder');
 
 /** Bound of the text-form cache: a few hundred senders' signatures, a few KB each. */
 const TEXT_CACHE_ENTRIES = 512;
+/** Bound of the rendered-snippet cache, same reasoning. */
+const RENDER_CACHE_ENTRIES = 512;
+
+/**
+ * Whether a template's output may depend on more than the sender, the message
+ * kind and the config: code (inside `<% … %>`) that reads the time (`now`,
+ * `Date`) or chance. Such templates are rendered for every message. Any
+ * mention in code counts, even in a comment: a needless render is cheap, a
+ * stale one is wrong. Literal text ("register now") cannot change.
+ */
+function dependsOnTime(source: TemplateSource | AddonSource): boolean {
+  const code = [source.html, source.text ?? ''].flatMap((form) => [...form.matchAll(/<%([\s\S]*?)(?:%>|$)/g)].map((m) => m[1])).join('\n');
+  return /\bnow\b|\bDate\b|\bMath\b/.test(code);
+}
+
+/** Least-recently-used lookup in a Map used as an LRU (insertion order = age). */
+function lruGet<K, V>(cache: Map<K, V>, key: K): V | undefined {
+  const value = cache.get(key);
+  if (value !== undefined) {
+    cache.delete(key);
+    cache.set(key, value);
+  }
+  return value;
+}
+
+function lruSet<K, V>(cache: Map<K, V>, key: K, value: V, max: number): void {
+  if (!cache.has(key) && cache.size >= max) cache.delete(cache.keys().next().value!);
+  cache.set(key, value);
+}
 
 class ImageRecorder {
   readonly used: CompiledImage[] = [];
@@ -210,6 +241,13 @@ class CompiledTemplateSet implements TemplateSet {
   private readonly textCache = new Map<string, string>();
   /** Attributes per directory user object (snapshots replace users rather than mutate them). */
   private readonly userCache = new WeakMap<DirectoryUser, Readonly<Record<string, string>>>();
+  /**
+   * Rendered snippets of time-independent templates, per (snippet, kind,
+   * sender), valid for the same directory user object only: a directory
+   * refresh replaces the objects, so a changed title is never served stale.
+   * A config version compiles a new set, so its cache starts empty.
+   */
+  private readonly renderCache = new Map<string, { compiled: CompiledSnippet; user: DirectoryUser; snippet: RenderedSnippet }>();
 
   constructor(private readonly org: OrgConfig) {
     this.version = org.version;
@@ -241,6 +279,7 @@ class CompiledTemplateSet implements TemplateSet {
     return {
       html: compileEjs(source.html, source.file, 'html'),
       text: source.text !== undefined ? compileEjs(source.text, `${source.file} (text form)`, 'text') : undefined,
+      reusable: !dependsOnTime(source),
     };
   }
 
@@ -255,13 +294,26 @@ class CompiledTemplateSet implements TemplateSet {
   render(templateId: string, ctx: RenderContext): RenderedSnippet {
     const compiled = this.templates.get(templateId);
     if (!compiled) throw new Error(`unknown template "${templateId}" in config ${this.version}`);
-    return this.renderWith(compiled, this.org.templates.get(templateId)!, ctx);
+    return this.renderCached(`t\0${templateId}`, compiled, this.org.templates.get(templateId)!, ctx);
   }
 
   renderAddon(addonId: string, ctx: RenderContext): RenderedSnippet {
     const compiled = this.addons.get(addonId);
     if (!compiled) throw new Error(`unknown add-on "${addonId}" in config ${this.version}`);
-    return this.renderWith(compiled, this.org.addons.get(addonId)!, ctx);
+    return this.renderCached(`a\0${addonId}`, compiled, this.org.addons.get(addonId)!, ctx);
+  }
+
+  private renderCached(id: string, compiled: CompiledSnippet, source: TemplateSource | AddonSource, ctx: RenderContext): RenderedSnippet {
+    const user = ctx.user;
+    if (!compiled.reusable || !user) return this.renderWith(compiled, source, ctx);
+    const key = `${id}\0${ctx.kind}\0${ctx.sender}`;
+    const hit = lruGet(this.renderCache, key);
+    if (hit && hit.user === user && hit.compiled === compiled) return hit.snippet;
+    const rendered = this.renderWith(compiled, source, ctx);
+    // frozen: one message's handling must not change what the next one gets
+    const snippet: RenderedSnippet = Object.freeze({ ...rendered, images: Object.freeze([...rendered.images]) as InlineImage[] });
+    lruSet(this.renderCache, key, { compiled, user, snippet }, RENDER_CACHE_ENTRIES);
+    return snippet;
   }
 
   private userFor(ctx: RenderContext): Readonly<Record<string, string>> {
@@ -290,14 +342,8 @@ class CompiledTemplateSet implements TemplateSet {
   }
 
   private textOf(html: string): string {
-    let text = this.textCache.get(html);
-    if (text === undefined) {
-      text = htmlToText(html);
-      if (this.textCache.size >= TEXT_CACHE_ENTRIES) this.textCache.delete(this.textCache.keys().next().value!);
-    } else {
-      this.textCache.delete(html);
-    }
-    this.textCache.set(html, text);
+    let text = lruGet(this.textCache, html);
+    if (text === undefined) lruSet(this.textCache, html, (text = htmlToText(html)), TEXT_CACHE_ENTRIES);
     return text;
   }
 
