@@ -75,7 +75,7 @@ describe('mime codec: quoted-printable', () => {
           const from = p % (original.length + 1);
           const to = from + (q % (original.length - from + 1));
           const replacement = Buffer.concat([original.subarray(0, from), Buffer.from(insert, 'utf8'), original.subarray(to)]);
-          const spliced = spliceQp(raw, decoded, from, to, replacement, eol);
+          const spliced = spliceQp(raw, decoded, { from, to, delta: replacement.length - original.length }, replacement, eol);
           expect(libqp.decode(spliced.toString('latin1')).equals(replacement)).to.equal(true);
           for (const line of spliced.toString('latin1').split(/\r?\n/)) expect(line.length).to.be.at.most(76);
           // every encoded soft line that ends before the edit is copied as it was
@@ -106,7 +106,7 @@ describe('mime codec: quoted-printable', () => {
     ]);
     const edited = Buffer.from('First line with a soft break.\r\nSecond = line, edited\r\nThird line\r\n', 'latin1');
     const from = decoded.bytes.indexOf('Second');
-    const out = spliceQp(raw, decoded, from, from + 'Second = line\r\n'.length, edited, '\r\n');
+    const out = spliceQp(raw, decoded, { from, to: from + 'Second = line\r\n'.length, delta: edited.length - decoded.bytes.length }, edited, '\r\n');
     expect(out.toString('latin1')).to.equal('First line with a soft=\r\n break.\r\nSecond =3D line, edited\r\nThird line\r\n');
   });
 

@@ -6,9 +6,27 @@ import type { BodyInsertion, Placement } from './types';
 export interface Inserted {
   text: string;
   placement: Placement;
-  /** Range of the original text that was changed (insertions happen inside it). */
-  changedFrom: number;
-  changedTo: number;
+  /**
+   * What changed, in the original text's offsets, in order: `removeLength`
+   * characters at `at` became `insert`. Everything between changes is the
+   * original text, so an encoder may keep its bytes.
+   */
+  changes: TextChange[];
+}
+
+export interface TextChange {
+  at: number;
+  removeLength: number;
+  insert: string;
+}
+
+/** The changes of a top snippet at `bodyStart` and a bottom one replacing [at, at + removeLength); empty ones left out. */
+function changesOf(bodyStart: number, top: string, at: number, removeLength: number, sig: string): TextChange[] {
+  if (bodyStart === at) return top || sig || removeLength ? [{ at, removeLength, insert: top + sig }] : [];
+  const changes: TextChange[] = [];
+  if (top) changes.push({ at: bodyStart, removeLength: 0, insert: top });
+  if (sig || removeLength) changes.push({ at, removeLength, insert: sig });
+  return changes;
 }
 
 export interface FlowedInfo {
@@ -44,8 +62,7 @@ export function insertIntoHtml(html: string, body: BodyInsertion, eol: string, p
   return {
     text: html.slice(0, bodyStart) + top + html.slice(bodyStart, at) + sig + html.slice(at + removeLength),
     placement: placed.placement,
-    changedFrom: top ? bodyStart : at,
-    changedTo: at + removeLength,
+    changes: changesOf(bodyStart, top, at, removeLength, sig),
   };
 }
 
@@ -96,7 +113,6 @@ export function insertIntoText(text: string, body: BodyInsertion, eol: string, f
   return {
     text: text.slice(0, bodyStart) + top + before.slice(bodyStart) + sig + after,
     placement: placed.placement,
-    changedFrom: top ? bodyStart : at,
-    changedTo: at + removeLength,
+    changes: changesOf(bodyStart, top, at, removeLength, sig),
   };
 }

@@ -298,31 +298,65 @@ function softBoundaries(raw: Buffer, line: QpLine): SoftBoundary[] {
   return found;
 }
 
+/** One edited range of the decoded body: bytes [from, to) of the original became `to - from + delta` bytes. */
+export interface QpEditWindow {
+  from: number;
+  to: number;
+  delta: number;
+}
+
 /**
- * Re-encodes only what an edit touches: from the last soft line break before
- * decoded offset `from` to the first one after `to` inside the hard lines that
- * hold them (the whole hard lines where no soft break can be trusted), and
- * copies every other encoded byte as it was. `newBytes` is the whole decoded
- * body after the edit.
+ * Re-encodes only what an edit touches: for each window, from the last soft
+ * line break before decoded offset `from` to the first one after `to` inside
+ * the hard lines that hold them (the whole hard lines where no soft break can
+ * be trusted), and copies every other encoded byte as it was, also between
+ * windows (a top banner and a signature at the end re-encode two short runs,
+ * not the whole body). `newBytes` is the whole decoded body after the edit;
+ * windows are in order and do not overlap.
  */
-export function spliceQp(raw: Buffer, decoded: QpDecoded, from: number, to: number, newBytes: Buffer, eol: string): Buffer {
-  const { lines, bytes } = decoded;
-  let first = lines.findIndex((l) => from < l.decEnd || (from === l.decEnd && l === lines[lines.length - 1]));
-  if (first < 0) first = lines.length - 1;
-  let last = first;
-  while (last < lines.length - 1 && lines[last].decEnd < to) last++;
-  const a = lines[first];
-  const b = lines[last];
-  let start: SoftBoundary = { enc: a.encStart, dec: a.decStart };
-  for (const boundary of softBoundaries(raw, a)) {
-    if (boundary.dec > from) break;
-    start = boundary;
+export function spliceQp(raw: Buffer, decoded: QpDecoded, windows: QpEditWindow | QpEditWindow[], newBytes: Buffer, eol: string): Buffer {
+  const { lines } = decoded;
+  const lineOf = (offset: number, fromLine: number): number => {
+    let k = fromLine;
+    while (k < lines.length - 1 && !(offset < lines[k].decEnd)) k++;
+    return k;
+  };
+  // windows as hard-line ranges; windows that share a hard line are one run
+  const runs: { first: number; last: number; from: number; to: number; delta: number }[] = [];
+  let scanFrom = 0;
+  for (const w of Array.isArray(windows) ? windows : [windows]) {
+    const first = lineOf(w.from, scanFrom);
+    let last = first;
+    while (last < lines.length - 1 && lines[last].decEnd < w.to) last++;
+    scanFrom = last;
+    const prev = runs[runs.length - 1];
+    if (prev && first <= prev.last) {
+      prev.last = Math.max(prev.last, last);
+      prev.to = Math.max(prev.to, w.to);
+      prev.delta += w.delta;
+    } else runs.push({ first, last, from: w.from, to: w.to, delta: w.delta });
   }
-  const end = softBoundaries(raw, b).find((boundary) => boundary.dec >= to && boundary.enc > start.enc);
-  const stop: SoftBoundary = end ?? { enc: b.encEnd, dec: b.decEnd };
-  const middle = newBytes.subarray(start.dec, newBytes.length - (bytes.length - stop.dec));
-  // ending inside a hard line: the re-encoded run ends with a soft break of its own
-  // (encodeQp's lines hold at most 75 octets, so the `=` still fits in 76)
-  const join = end && middle.length > 0 ? Buffer.from(`=${eol}`, 'latin1') : Buffer.alloc(0);
-  return Buffer.concat([raw.subarray(0, start.enc), encodeQp(middle, eol), join, raw.subarray(stop.enc)]);
+  const pieces: Buffer[] = [];
+  let copiedTo = 0;
+  let shift = 0;
+  for (const run of runs) {
+    const a = lines[run.first];
+    const b = lines[run.last];
+    let start: SoftBoundary = { enc: a.encStart, dec: a.decStart };
+    for (const boundary of softBoundaries(raw, a)) {
+      if (boundary.dec > run.from) break;
+      start = boundary;
+    }
+    const end = softBoundaries(raw, b).find((boundary) => boundary.dec >= run.to && boundary.enc > start.enc);
+    const stop: SoftBoundary = end ?? { enc: b.encEnd, dec: b.decEnd };
+    const middle = newBytes.subarray(start.dec + shift, stop.dec + shift + run.delta);
+    pieces.push(raw.subarray(copiedTo, start.enc), encodeQp(middle, eol));
+    // ending inside a hard line: the re-encoded run ends with a soft break of its own
+    // (encodeQp's lines hold at most 75 octets, so the `=` still fits in 76)
+    if (end && middle.length > 0) pieces.push(Buffer.from(`=${eol}`, 'latin1'));
+    copiedTo = stop.enc;
+    shift += run.delta;
+  }
+  pieces.push(raw.subarray(copiedTo));
+  return Buffer.concat(pieces);
 }

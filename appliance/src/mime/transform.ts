@@ -674,9 +674,14 @@ class Surgery {
     let encoded: Buffer;
     if (cte === 'quoted-printable' && decoded.qp && !relabel && cs.lineSafe) {
       // only the lines the edit touched are re-encoded; the others keep their bytes
-      const from = lineStartByte(decoded.text, decoded.bytes, inserted.changedFrom);
-      const to = lineEndByte(decoded.text, decoded.bytes, inserted.changedTo);
-      encoded = spliceQp(raw, decoded.qp, from, to, bytes, transportEol);
+      const windows = inserted.changes.map((c) => ({
+        from: lineStartByte(decoded.text, decoded.bytes, c.at),
+        to: lineEndByte(decoded.text, decoded.bytes, c.at + c.removeLength),
+        // a line-safe charset is stateless: the pieces' byte lengths add up
+        delta: byteLength(cs, c.insert) - byteLength(cs, decoded.text.slice(c.at, c.at + c.removeLength)),
+      }));
+      const consistent = windows.reduce((sum, w) => sum + w.delta, 0) === bytes.length - decoded.bytes.length;
+      encoded = consistent ? spliceQp(raw, decoded.qp, windows, bytes, transportEol) : encodeQuotedPrintable(bytes, transportEol);
     } else if (cte === 'quoted-printable') encoded = encodeQuotedPrintable(bytes, transportEol);
     else if (cte === 'base64') {
       encoded = encodeBase64(bytes, transportEol, base64LineLength(raw));
@@ -782,6 +787,11 @@ function lowestCommonAncestor(a: NodeInfo, b: NodeInfo): NodeInfo | undefined {
 }
 
 /** Byte offset of the start of the line that holds character `offset` (line feeds map 1:1 in a line-safe charset). */
+function byteLength(cs: Charset, text: string): number {
+  if (!text) return 0;
+  return cs.label === 'utf-8' ? Buffer.byteLength(text, 'utf8') : cs.encode(text).length;
+}
+
 function lineStartByte(text: string, bytes: Buffer, offset: number): number {
   let lines = 0;
   for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) lines++;

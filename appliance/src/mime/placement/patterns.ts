@@ -15,8 +15,17 @@ export function isBlank(line: string): boolean {
 }
 
 /** Normalises a line for matching: NBSP and zero-width characters → space, then trims. */
+// The line classifiers below run one after another on the same line: the last
+// result is kept so the line is normalised once.
+let lastLine = '';
+let lastNormalised = '';
+
 export function normaliseLine(line: string): string {
-  return line.replace(/[\u00a0\u200b\ufeff]/g, ' ').trim();
+  if (line !== lastLine) {
+    lastLine = line;
+    lastNormalised = line.replace(/[\u00a0\u200b\ufeff]/g, ' ').trim();
+  }
+  return lastNormalised;
 }
 
 /** Removes leading `>` quote markers ("> > text" → "text"). */
@@ -91,12 +100,15 @@ const APPLE_FORWARD_RE = new RegExp(`^(?:${wordsRe(APPLE_FORWARD_WORDS)})\\s*:$`
 export function isBannerLine(line: string): boolean {
   const s = normaliseLine(line);
   if (s.length > 120) return false;
+  // every banner starts with a dash or ends with a colon: most lines are ruled out without a regex
+  if (s.charCodeAt(0) !== 0x2d && s.charCodeAt(s.length - 1) !== 0x3a) return false;
   return DASH_BANNER_RE.test(s) || FORWARD_BANNER_RE.test(s) || APPLE_FORWARD_RE.test(s);
 }
 
 /** Outlook's plain-text ruler above the header block. */
 export function isUnderscoreRuler(line: string): boolean {
-  return /^_{10,}$/.test(normaliseLine(line));
+  const s = normaliseLine(line);
+  return s.charCodeAt(0) === 0x5f && /^_{10,}$/.test(s);
 }
 
 export type HeaderKey = 'from' | 'sent' | 'to' | 'cc' | 'subject';
@@ -119,8 +131,12 @@ const HEADER_LINE_RE = new RegExp(
 
 /** The header name a line starts with ("From: …", "*Von:* …", "De : …"), after removing `>` markers. */
 export function headerKeyOf(line: string): HeaderKey | undefined {
-  const s = stripQuoteMarkers(normaliseLine(line));
+  const n = normaliseLine(line);
+  const s = n.charCodeAt(0) === 0x3e ? stripQuoteMarkers(n) : n;
   if (s.length > 2000) return undefined;
+  // the colon (or a full-width one) follows a name of at most 13 letters: most lines are ruled out without the regex
+  const head = s.slice(0, 64);
+  if (!head.includes(':') && !head.includes('：')) return undefined;
   const m = HEADER_LINE_RE.exec(s);
   if (!m) return undefined;
   return HEADER_KEY_LOOKUP.get(m[1]!.toLowerCase());
