@@ -66,6 +66,13 @@ function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** The Node.js flags packaging/signet runs `signet serve` with. */
+function launcherServeFlags(): string {
+  const m = /^SERVE_NODE_FLAGS="([^"]*)"/m.exec(readFileSync(join(ROOT, 'packaging/signet'), 'utf8'));
+  if (!m) throw new Error('packaging/signet does not set SERVE_NODE_FLAGS');
+  return m[1];
+}
+
 async function startRelay(certs: Certs, sinkPort: number, passThrough: boolean): Promise<RelayProc> {
   const port = await freePort();
   const httpPort = await freePort();
@@ -82,8 +89,9 @@ async function startRelay(certs: Certs, sinkPort: number, passThrough: boolean):
   };
   const file = join(certs.dir, `relay-${port}.yaml`);
   writeFileSync(file, stringify(config));
-  // the compiled relay (as packaged), so RSS is not inflated by on-the-fly TypeScript compilation
-  const nodeOptions = (process.env.SIGNET_BENCH_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+  // the compiled relay with the V8 flags the packaged launcher gives `serve`, so
+  // RSS is what a node shows (SIGNET_BENCH_NODE_OPTIONS replaces the flags)
+  const nodeOptions = (process.env.SIGNET_BENCH_NODE_OPTIONS ?? launcherServeFlags()).split(' ').filter(Boolean);
   const child = spawn(process.execPath, [...nodeOptions, join(ROOT, 'dist/cli/main.js'), 'serve', '--config', file], { stdio: ['ignore', 'ignore', 'inherit'] });
   for (let i = 0; i < 300; i++) {
     try {
@@ -180,6 +188,7 @@ const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 
 async function main(): Promise<void> {
   console.log(`relay benchmark: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 1024 ** 3)} GiB, node ${process.version}`);
+  console.log(`relay node flags: ${process.env.SIGNET_BENCH_NODE_OPTIONS ?? launcherServeFlags()} (${process.env.SIGNET_BENCH_NODE_OPTIONS === undefined ? 'as packaging/signet runs serve' : 'SIGNET_BENCH_NODE_OPTIONS'})`);
   // compile as `npm run build` does (dist/ is git-ignored); emitted even if another module has a type error
   spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'ignore' });
   if (!existsSync(join(ROOT, 'dist/cli/main.js'))) throw new Error('could not compile the relay (tsc -p tsconfig.build.json)');

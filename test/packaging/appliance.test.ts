@@ -57,6 +57,10 @@ describe('packaged appliance (npm run package)', function () {
     try {
       relay = await startRelayProcess(sink.port, { command: { file: join(root(), 'bin/signet'), args: [] } });
       await relay.waitReady();
+      // the launcher gives `serve` its memory flags (exec: the child is node itself)
+      const cmdline = readFileSync(`/proc/${relay.child.pid}/cmdline`, 'utf8').split('\0');
+      expect(cmdline[0]).to.match(/node_modules\/node\/bin\/node$/);
+      expect(cmdline).to.include('--max-semi-space-size=1');
       const result = await send(relay.smtpPort, pki.exoClient, { from: 'tom.okafor@contoso.com', raw: sampleMessage({ from: 'tom.okafor@contoso.com' }) });
       expect(result.ok, `${result.response}\n${relay.output()}`).to.equal(true);
       expect(sink.messages).to.have.length(1);
