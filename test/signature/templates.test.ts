@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import ejs from 'ejs';
 import type { ImageAsset, OrgConfig, TemplateSource } from '../../appliance/src/config';
 import type { DirectoryUser } from '../../appliance/src/directory';
-import { compileTemplates, htmlToText, safeUrl, telHref, tidyText, type RenderContext } from '../../appliance/src/signature/templates';
+import { compileTemplates, htmlToText, safeUrl, telHref, tidyText, type RenderContext, type TemplateSet } from '../../appliance/src/signature/templates';
 import { addon, makeOrg, template } from '../rules/helpers';
 
 const SIGNATURE_HTML = `<table cellpadding="0" cellspacing="0" style="font-family:Arial,sans-serif">
@@ -187,25 +187,31 @@ describe('templates: compiled once per config version', () => {
 });
 
 describe('templates: renders reused per sender', () => {
-  it('renders a sender\'s signature once, then reuses it for the same user, kind and sender', () => {
-    const org = signatureOrg({ templates: [template('t', '<% counter.n++ %><%= user.displayName %>|<%= kind %>|<%= sender %>')] });
+  /** Compiles a template that counts its renders; the counter reaches it as a global, in the test only. */
+  function counting(html: string, run: (render: (c: RenderContext) => ReturnType<TemplateSet['render']>, renders: () => number, org: OrgConfig) => void): void {
+    const org = signatureOrg({ templates: [template('t', `<% counter.n++ %>${html}`)] });
     const counter = { n: 0 };
-    // the template reaches the counter as a global, in this test only
     (globalThis as { counter?: unknown }).counter = counter;
     try {
       const set = compileTemplates(org);
-      counter.n = 0;
-      const first = set.render('t', ctx(org, ALICE));
-      const again = set.render('t', ctx(org, ALICE));
-      expect(again).to.equal(first);
-      expect(counter.n).to.equal(1);
-      expect(set.render('t', ctx(org, ALICE, { kind: 'reply' })).html).to.equal('Alice Smith|reply|alice@contoso.com');
-      expect(set.render('t', ctx(org, ALICE, { sender: 'a.smith@contoso.com' })).html).to.equal('Alice Smith|new|a.smith@contoso.com');
-      expect(counter.n).to.equal(3);
-      expect(Object.isFrozen(first) && Object.isFrozen(first.images)).to.equal(true);
+      counter.n = 0; // the trial render at compile time does not count
+      run((c) => set.render('t', c), () => counter.n, org);
     } finally {
       delete (globalThis as { counter?: unknown }).counter;
     }
+  }
+
+  it('renders a sender\'s signature once, then reuses it for the same user, kind and sender', () => {
+    counting('<%= user.displayName %>|<%= kind %>|<%= sender %>', (render, renders, org) => {
+      const first = render(ctx(org, ALICE));
+      const again = render(ctx(org, ALICE));
+      expect(again).to.equal(first);
+      expect(renders()).to.equal(1);
+      expect(render(ctx(org, ALICE, { kind: 'reply' })).html).to.equal('Alice Smith|reply|alice@contoso.com');
+      expect(render(ctx(org, ALICE, { sender: 'a.smith@contoso.com' })).html).to.equal('Alice Smith|new|a.smith@contoso.com');
+      expect(renders()).to.equal(3);
+      expect(Object.isFrozen(first) && Object.isFrozen(first.images)).to.equal(true);
+    });
   });
 
   it('never serves a stale render: a directory refresh brings a new user object, and the new title shows', () => {
@@ -219,44 +225,30 @@ describe('templates: renders reused per sender', () => {
   });
 
   it('reuses a render when only the literal text says "now"', () => {
-    const org = signatureOrg({ templates: [template('t', '<% counter.n++ %>Register now: <%= user.displayName %>')] });
-    const counter = { n: 0 };
-    (globalThis as { counter?: unknown }).counter = counter;
-    try {
-      const set = compileTemplates(org);
-      counter.n = 0;
-      set.render('t', ctx(org, ALICE));
-      set.render('t', ctx(org, ALICE, { now: new Date('2027-01-01T00:00:00Z') }));
-      expect(counter.n).to.equal(1);
-    } finally {
-      delete (globalThis as { counter?: unknown }).counter;
-    }
+    counting('Register now: <%= user.displayName %>', (render, renders, org) => {
+      render(ctx(org, ALICE));
+      render(ctx(org, ALICE, { now: new Date('2027-01-01T00:00:00Z') }));
+      expect(renders()).to.equal(1);
+    });
   });
 
   it('renders a template that reads the time for every message', () => {
-    const org = signatureOrg({ templates: [template('t', '© <%= now.getUTCFullYear() %> Contoso')], });
+    const org = signatureOrg({ templates: [template('t', '© <%= now.getUTCFullYear() %> Contoso')] });
     const set = compileTemplates(org);
     expect(set.render('t', ctx(org, ALICE, { now: new Date('2026-12-31T23:59:59Z') })).html).to.equal('© 2026 Contoso');
     expect(set.render('t', ctx(org, ALICE, { now: new Date('2027-01-01T00:00:01Z') })).html).to.equal('© 2027 Contoso');
   });
 
   it('keeps at most a bounded number of renders: the least recently used sender is rendered again', () => {
-    const org = signatureOrg({ templates: [template('t', '<% counter.n++ %><%= user.displayName %>')] });
-    const counter = { n: 0 };
-    (globalThis as { counter?: unknown }).counter = counter;
-    try {
-      const set = compileTemplates(org);
+    counting('<%= user.displayName %>', (render, renders, org) => {
       const users = Array.from({ length: 600 }, (_, i) => person({ displayName: `User ${i}` }, `u${i}@contoso.com`));
-      counter.n = 0;
-      for (const u of users) set.render('t', ctx(org, u));
-      expect(counter.n).to.equal(600);
-      set.render('t', ctx(org, users[599])); // recent: reused
-      expect(counter.n).to.equal(600);
-      set.render('t', ctx(org, users[0])); // evicted: rendered again
-      expect(counter.n).to.equal(601);
-    } finally {
-      delete (globalThis as { counter?: unknown }).counter;
-    }
+      for (const u of users) render(ctx(org, u));
+      expect(renders()).to.equal(600);
+      render(ctx(org, users[599])); // recent: reused
+      expect(renders()).to.equal(600);
+      render(ctx(org, users[0])); // evicted: rendered again
+      expect(renders()).to.equal(601);
+    });
   });
 });
 
