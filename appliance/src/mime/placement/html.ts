@@ -11,6 +11,7 @@
 // unless the reply might have been written below the quote.
 import { Tokenizer, type TokenizerCallbacks } from 'htmlparser2';
 import {
+  forgetLastLine,
   headerKeyOf,
   isAttribution,
   isBannerLine,
@@ -541,7 +542,11 @@ export function scanHtml(html: string): HtmlScan {
   const scanner = new Scanner(html, pauser);
   const tokenizer = new Tokenizer({ decodeEntities: true }, scanner);
   pauser.target = tokenizer;
-  tokenizer.write(html);
-  if (tokenizer.running) tokenizer.end();
-  return scanner.result();
+  try {
+    tokenizer.write(html);
+    if (tokenizer.running) tokenizer.end();
+    return scanner.result();
+  } finally {
+    forgetLastLine();
+  }
 }

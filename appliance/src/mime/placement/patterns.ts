@@ -16,9 +16,15 @@ export function isBlank(line: string): boolean {
 
 /** Normalises a line for matching: NBSP and zero-width characters → space, then trims. */
 // The line classifiers below run one after another on the same line: the last
-// result is kept so the line is normalised once.
+// result is kept so the line is normalised once. The scans call
+// forgetLastLine() when they finish, so no line of a message stays in memory.
 let lastLine = '';
 let lastNormalised = '';
+
+export function forgetLastLine(): void {
+  lastLine = '';
+  lastNormalised = '';
+}
 
 export function normaliseLine(line: string): string {
   if (line !== lastLine) {

@@ -3,6 +3,7 @@
 import {
   attributionLooksGenerated,
   endsWithAttributionVerb,
+  forgetLastLine,
   headerKeyOf,
   isAttribution,
   isBannerLine,
@@ -90,6 +91,14 @@ function textAfterQuotedBlock(lines: Line[], from: number): boolean {
 }
 
 export function findTextQuote(text: string): TextQuote | undefined {
+  try {
+    return findTextQuoteIn(text);
+  } finally {
+    forgetLastLine();
+  }
+}
+
+function findTextQuoteIn(text: string): TextQuote | undefined {
   const lines = splitLines(text);
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!.text;
