@@ -81,6 +81,38 @@ function withoutFirstField(message: string): string {
 }
 
 describe('signature engine', () => {
+  it('renders a sender with users.yaml overrides once, and a directory refresh shows the new values', async () => {
+    const counter = { n: 0 };
+    // the template reaches the counter as a global, in this test only
+    (globalThis as { counter?: unknown }).counter = counter;
+    try {
+      const base = org();
+      const config = org({
+        templates: new Map([['default', { id: 'default', file: 'templates/default.html.ejs', html: '<% counter.n++ %><p class="sig"><%= user.displayName %>, <%= user.jobTitle %></p>' }]]),
+        userAttributes: new Map([['ada@contoso.com', { jobTitle: 'Chief Analyst' }]]),
+        rules: [{ ...base.rules[0]!, replyTemplate: undefined }],
+      });
+      let current = directory;
+      const engine = createEngine({ org: config, directory: () => current, now: () => new Date('2026-11-23T12:00:00Z') });
+      const sign = async () => {
+        const handle = engine.process(Readable.from([Buffer.from(htmlMessage('<p>Hi</p>'), 'latin1')]), { mailFrom: 'ada@contoso.com', rcptTo: ['bob@contoso.com'] });
+        const chunks: Buffer[] = [];
+        for await (const chunk of handle.output) chunks.push(chunk as Buffer);
+        await handle.result;
+        return Buffer.concat(chunks).toString('latin1');
+      };
+      counter.n = 0; // the trial renders at compile time do not count
+      expect(await sign()).to.include('<p class="sig">Ada Lovelace, Chief Analyst</p>');
+      expect(await sign()).to.include('<p class="sig">Ada Lovelace, Chief Analyst</p>');
+      expect(counter.n).to.equal(1);
+      current = snapshot([user('ada@contoso.com', { displayName: 'Ada King', jobTitle: 'Analyst' })]);
+      expect(await sign()).to.include('<p class="sig">Ada King, Chief Analyst</p>');
+      expect(counter.n).to.equal(2);
+    } finally {
+      delete (globalThis as { counter?: unknown }).counter;
+    }
+  });
+
   it('signs a new HTML message at the end of the body, stamps it first and removes the broken DKIM signature', async () => {
     const input = htmlMessage('<html><body><p>Hello Bob</p></body></html>');
     const { out, result } = await run(input);

@@ -786,12 +786,12 @@ function lowestCommonAncestor(a: NodeInfo, b: NodeInfo): NodeInfo | undefined {
   return undefined;
 }
 
-/** Byte offset of the start of the line that holds character `offset` (line feeds map 1:1 in a line-safe charset). */
 function byteLength(cs: Charset, text: string): number {
   if (!text) return 0;
   return cs.label === 'utf-8' ? Buffer.byteLength(text, 'utf8') : cs.encode(text).length;
 }
 
+/** Byte offset of the start of the line that holds character `offset` (line feeds map 1:1 in a line-safe charset). */
 function lineStartByte(text: string, bytes: Buffer, offset: number): number {
   let lines = 0;
   for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) lines++;

@@ -64,9 +64,11 @@ export function createEngine(options: EngineOptions): Engine {
     return { addHeaders: stampIt ? [stamp(decision, 'passed')] : [], removeHeaders: [] };
   }
 
-  // Directory users merged with the org's attribute overrides; a directory refresh brings new user objects.
-  const mergedUsers = new WeakMap<DirectoryUser, WeakMap<object, DirectoryUser>>();
-  // Senders known only from the overrides: at most one entry per override address.
+  // Users merged with the org's attribute overrides, kept so the same inputs give
+  // the same object (renders are cached per user object): directory users by
+  // their object (a refresh brings new ones), senders known only from the
+  // overrides by address (at most one entry per override).
+  const mergedUsers = new WeakMap<DirectoryUser, { overrides: Record<string, string>; merged: DirectoryUser }>();
   const overrideOnlyUsers = new Map<string, DirectoryUser>();
 
   function lookupUser(sender: string): DirectoryUser | undefined {
@@ -75,14 +77,15 @@ export function createEngine(options: EngineOptions): Engine {
     const overrides = org.userAttributes.get(address) ?? (found ? org.userAttributes.get(found.mail) : undefined);
     if (!found && !overrides) return undefined;
     if (!overrides) return found;
-    // The same object for the same inputs, message after message: renders are cached per user object.
-    const byOverrides = found ? (mergedUsers.get(found) ?? mergedUsers.set(found, new WeakMap()).get(found)!) : undefined;
-    const known = found ? byOverrides!.get(overrides) : overrideOnlyUsers.get(address);
-    if (known) return known;
-    const base: DirectoryUser = found ?? { mail: address, aliases: [], attributes: {}, groups: [] };
-    const merged = { ...base, attributes: { ...base.attributes, ...overrides } };
-    if (found) byOverrides!.set(overrides, merged);
-    else overrideOnlyUsers.set(address, merged);
+    if (!found) {
+      let merged = overrideOnlyUsers.get(address);
+      if (!merged) overrideOnlyUsers.set(address, (merged = { mail: address, aliases: [], attributes: { ...overrides }, groups: [] }));
+      return merged;
+    }
+    const known = mergedUsers.get(found);
+    if (known?.overrides === overrides) return known.merged;
+    const merged = { ...found, attributes: { ...found.attributes, ...overrides } };
+    mergedUsers.set(found, { overrides, merged });
     return merged;
   }
 

@@ -14,7 +14,6 @@ export function isBlank(line: string): boolean {
   return BLANK_RE.test(line);
 }
 
-/** Normalises a line for matching: NBSP and zero-width characters → space, then trims. */
 // The line classifiers below run one after another on the same line: the last
 // result is kept so the line is normalised once. The scans call
 // forgetLastLine() when they finish, so no line of a message stays in memory.
@@ -26,6 +25,7 @@ export function forgetLastLine(): void {
   lastNormalised = '';
 }
 
+/** Normalises a line for matching: NBSP and zero-width characters → space, then trims. */
 export function normaliseLine(line: string): string {
   if (line !== lastLine) {
     lastLine = line;

@@ -247,7 +247,7 @@ class CompiledTemplateSet implements TemplateSet {
    * refresh replaces the objects, so a changed title is never served stale.
    * A config version compiles a new set, so its cache starts empty.
    */
-  private readonly renderCache = new Map<string, { compiled: CompiledSnippet; user: DirectoryUser; snippet: RenderedSnippet }>();
+  private readonly renderCache = new Map<string, { user: DirectoryUser; snippet: RenderedSnippet }>();
 
   constructor(private readonly org: OrgConfig) {
     this.version = org.version;
@@ -308,11 +308,11 @@ class CompiledTemplateSet implements TemplateSet {
     if (!compiled.reusable || !user) return this.renderWith(compiled, source, ctx);
     const key = `${id}\0${ctx.kind}\0${ctx.sender}`;
     const hit = lruGet(this.renderCache, key);
-    if (hit && hit.user === user && hit.compiled === compiled) return hit.snippet;
+    if (hit && hit.user === user) return hit.snippet;
     const rendered = this.renderWith(compiled, source, ctx);
     // frozen: one message's handling must not change what the next one gets
     const snippet: RenderedSnippet = Object.freeze({ ...rendered, images: Object.freeze([...rendered.images]) as InlineImage[] });
-    lruSet(this.renderCache, key, { compiled, user, snippet }, RENDER_CACHE_ENTRIES);
+    lruSet(this.renderCache, key, { user, snippet }, RENDER_CACHE_ENTRIES);
     return snippet;
   }
 
