@@ -403,9 +403,50 @@ describe('mime/placement: HTML without a closed head', () => {
     expect(html.slice(r.at)).to.match(/^<div id="appendonsend">/);
   });
 
+  it('the separator element is the first body element of an unclosed head: its attributes are still read', () => {
+    for (const tag of ['<div class="gmail_quote">', '<DIV STYLE="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm">', '<div id=divRplyFwdMsg>']) {
+      const html = `<html><head><meta charset="utf-8">${tag}<b>From:</b> A</div></html>`;
+      const r = placeInHtml(html, PH);
+      expect(r.placement, tag).to.equal('above-quote');
+      expect(html.slice(r.at), tag).to.match(/^<div/i);
+    }
+  });
+
   it('markup inside <template> is inert', () => {
     const html = '<body><p>Hi</p><template><div class="gmail_quote">x</div></template></body>';
     expect(placeInHtml(html, PH).placement).to.equal('end');
+  });
+});
+
+describe('mime/placement: separator attributes', () => {
+  const reply = (tag: string) => `<html><body><p>Thanks</p>${tag}<p><b>From:</b> A</p></div></body></html>`;
+
+  it('repaired values: padding, stray quotes, quoted-printable damage, OWA and Gmail prefixes, several classes', () => {
+    for (const tag of [
+      '<div class=" gmail_quote ">',
+      `<div class='"gmail_quote"'>`,
+      '<div class=3D"gmail_quote">',
+      '<div class="x_x_gmail_quote">',
+      '<div class="m_-4711_gmail_quote">',
+      '<div class="gmail_attr\tgmail_quote  other">',
+      '<div NAME="divRplyFwdMsg">',
+      '<div id="X_divRplyFwdMsg">',
+    ]) {
+      expect(placeInHtml(reply(tag), PH).placement, tag).to.equal('above-quote');
+    }
+  });
+
+  it("Outlook's border style counts on div, p and span only; other attributes and elements do not look like a separator", () => {
+    const style = 'style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm"';
+    expect(placeInHtml(reply(`<span ${style}>`), PH).placement).to.equal('above-quote');
+    expect(placeInHtml(reply(`<td ${style}>`), PH).placement).to.equal('end');
+    expect(placeInHtml(reply(`<div data-class="gmail_quote" title="divRplyFwdMsg" data-style-id="${style}">`), PH).placement).to.equal('end');
+    expect(placeInHtml(reply('<div class="gmail_quotes xgmail_quote">'), PH).placement).to.equal('end');
+  });
+
+  it('the first of a repeated attribute counts, as in browsers', () => {
+    expect(placeInHtml(reply('<div class="note" class="gmail_quote">'), PH).placement).to.equal('end');
+    expect(placeInHtml(reply('<div class="gmail_quote" class="note">'), PH).placement).to.equal('above-quote');
   });
 });
 

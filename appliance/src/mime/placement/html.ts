@@ -67,6 +67,13 @@ OPEN_IMPLIES_CLOSE.set('tfoot', new Set(['tbody', 'thead', 'tr', 'td', 'th']));
 OPEN_IMPLIES_CLOSE.set('option', new Set(['option']));
 OPEN_IMPLIES_CLOSE.set('body', new Set(['head']));
 
+/** The attributes separator detection reads (`style` only on the elements whose style it checks). */
+const WANTED_ATTRS = new Set(['id', 'name', 'class', 'tabindex', 'style', 'type']);
+const MAX_WANTED_ATTR = 8;
+const STYLED = new Set(['div', 'p', 'span']);
+/** The attributes of a tag that has none of the wanted ones (never written to). */
+const NO_ATTRS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** Longest line (in characters) that is classified; separators are short lines. */
 const MAX_LINE = 1000;
 
@@ -123,22 +130,45 @@ export interface HtmlScan {
   quoteStart?: number;
   /** Unquoted text follows a blockquote-style quote: the reply was written below it. */
   bottomPosted: boolean;
-  /** Decoded text content before the quote (block boundaries as "\n") and its map to the source. */
+  /** Decoded text content before the quote (block boundaries as "\n"). */
   text: string;
+  /**
+   * The text's map to the source and the tags seen while it was collected, in
+   * document order. Only a placeholder needs them: they come from a second,
+   * recording pass made on the first call.
+   */
+  detail(): HtmlDetail;
+}
+
+export interface HtmlDetail {
   segments: TextSegment[];
-  /** Tags seen while the text was collected, in document order. */
   tags: TagToken[];
 }
 
+/** An attribute value that needs none of cleanAttr's repairs (checked first: it is almost every value). */
+const CLEAN_VALUE = /^[^\s"'3][^"']*(?<![\s"'])$/;
+
 function cleanAttr(value: string | undefined): string {
   if (value === undefined) return '';
+  if (CLEAN_VALUE.test(value)) return value;
   // Quoted-printable damage leaves `3D"value"` when an `=3D` was not decoded.
   return value.trim().replace(/^3D/i, '').replace(/^["']+|["']+$/g, '').trim();
 }
 
 /** Removes the prefixes clients add when re-quoting: OWA's `x_` (repeated per level), Gmail's `m_<digits>`. */
 function unprefix(token: string): string {
+  const first = token.charCodeAt(0) | 0x20;
+  if (first !== 0x78 && first !== 0x6d) return token.toLowerCase(); // neither x_ nor m_
   return token.replace(/^(?:x_)+/i, '').replace(/^m_-?\d+_?/i, '').toLowerCase();
+}
+
+const NO_CLASSES: readonly string[] = [];
+
+function classesOf(value: string | undefined): readonly string[] {
+  const cleaned = cleanAttr(value);
+  if (!cleaned) return NO_CLASSES;
+  if (!/\s/.test(cleaned)) return [unprefix(cleaned)];
+  return cleaned.split(/\s+/).filter(Boolean).map(unprefix);
 }
 
 const STRONG_IDS = new Set(['divrplyfwdmsg', 'mail-editor-reference-message-container', 'olk_src_body_section']);
@@ -171,7 +201,7 @@ class Scanner implements TokenizerCallbacks {
   // Tag being read.
   private tagName = '';
   private tagStart = 0;
-  private attrs: Record<string, string> = {};
+  private attrs: Record<string, string> = NO_ATTRS;
   private attrName = '';
   private attrValue = '';
 
@@ -206,27 +236,38 @@ class Scanner implements TokenizerCallbacks {
   private quoteBlockquoteClosed = false;
   bottomPosted = false;
 
-  constructor(private readonly html: string, private readonly tokenizer: { pause(): void }) {}
+  constructor(
+    private readonly html: string,
+    private readonly tokenizer: { pause(): void },
+    /** Record text segments and tags (for a placeholder's source range). */
+    private readonly recording: boolean,
+  ) {}
 
   // ---- tokenizer callbacks ------------------------------------------------
 
   onopentagname(start: number, endIndex: number): void {
     this.tagStart = start - 1;
     this.tagName = this.html.slice(start, endIndex).toLowerCase();
-    this.attrs = {};
+    this.attrs = NO_ATTRS;
   }
   onattribname(start: number, endIndex: number): void {
-    this.attrName = this.html.slice(start, endIndex).toLowerCase();
     this.attrValue = '';
+    // Only the attributes separator detection reads are kept (long style values are
+    // most of a tag). Not `searching`: an unclosed head ends at this very tag, in openTag.
+    const name = endIndex - start <= MAX_WANTED_ATTR && this.quoteStart === undefined ? this.html.slice(start, endIndex).toLowerCase() : '';
+    this.attrName = WANTED_ATTRS.has(name) && (name !== 'style' || STYLED.has(this.tagName)) ? name : '';
   }
   onattribdata(start: number, endIndex: number): void {
-    this.attrValue += this.html.slice(start, endIndex);
+    if (this.attrName) this.attrValue += this.html.slice(start, endIndex);
   }
   onattribentity(codepoint: number): void {
-    this.attrValue += String.fromCodePoint(codepoint);
+    if (this.attrName) this.attrValue += String.fromCodePoint(codepoint);
   }
   onattribend(): void {
-    if (!Object.hasOwn(this.attrs, this.attrName)) this.attrs[this.attrName] = this.attrValue;
+    if (this.attrName && !Object.hasOwn(this.attrs, this.attrName)) {
+      if (this.attrs === NO_ATTRS) this.attrs = {};
+      this.attrs[this.attrName] = this.attrValue;
+    }
     this.attrValue = '';
   }
   onopentagend(endIndex: number): void {
@@ -289,7 +330,7 @@ class Scanner implements TokenizerCallbacks {
     if (this.rawText !== undefined) return;
     const isVoid = VOID.has(name) || selfClosing;
     if (this.inHead && name !== 'head' && !HEAD_CONTENT.has(name)) this.leaveHead();
-    if (this.collecting) this.tags.push({ name, start, end, kind: isVoid ? 'void' : 'open' });
+    if (this.recording && this.collecting) this.tags.push({ name, start, end, kind: isVoid ? 'void' : 'open' });
 
     const closes = OPEN_IMPLIES_CLOSE.get(name);
     if (closes) while (this.stack.length > 0 && closes.has(this.stack[this.stack.length - 1]!.name)) this.pop();
@@ -319,7 +360,7 @@ class Scanner implements TokenizerCallbacks {
       if (name !== this.rawText) return;
       this.rawText = undefined;
     }
-    if (this.collecting) this.tags.push({ name, start, end, kind: 'close' });
+    if (this.recording && this.collecting) this.tags.push({ name, start, end, kind: 'close' });
     if (name === 'body') this.lastBodyClose = start;
     else if (name === 'html') this.lastHtmlClose = start;
     else if (name === 'head') {
@@ -348,7 +389,7 @@ class Scanner implements TokenizerCallbacks {
       this.leaveHead();
     }
     if (this.collecting) {
-      this.segments.push({ t: this.textLength, len: value.length, s: start, e: end, entity });
+      if (this.recording) this.segments.push({ t: this.textLength, len: value.length, s: start, e: end, entity });
       this.textParts.push(value);
       this.textLength += value.length;
     }
@@ -408,8 +449,9 @@ class Scanner implements TokenizerCallbacks {
 
   private detectAtOpenTag(name: string, start: number, attrs: Record<string, string>): void {
     // Some clients write the reply header's marker as a name instead of an id.
-    const id = unprefix(cleanAttr(attrs.id ?? attrs.name));
-    const classes = cleanAttr(attrs.class).split(/\s+/).filter(Boolean).map(unprefix);
+    const rawId = attrs.id ?? attrs.name;
+    const id = rawId === undefined ? '' : unprefix(cleanAttr(rawId));
+    const classes = classesOf(attrs.class);
 
     const tabindex = cleanAttr(attrs.tabindex);
     if (id === 'appendonsend' || (name === 'hr' && tabindex !== '-1' && id !== 'zwchr')) {
@@ -524,22 +566,24 @@ class Scanner implements TokenizerCallbacks {
   result(): HtmlScan {
     const bodyStart = this.bodyStart ?? this.headEnd ?? this.htmlOpenEnd ?? 0;
     const end = this.lastBodyClose >= 0 ? this.lastBodyClose : this.lastHtmlClose >= 0 ? this.lastHtmlClose : this.html.length;
+    const html = this.html;
+    let detail: HtmlDetail | undefined = this.recording ? { segments: this.segments, tags: this.tags } : undefined;
     return {
       bodyStart,
       end,
       quoteStart: this.quoteStart,
       bottomPosted: this.bottomPosted,
       text: this.textParts.join(''),
-      segments: this.segments,
-      tags: this.tags,
+      // the same pass over the same string, recording: the text and the quote come out the same
+      detail: () => (detail ??= runScanner(html, true).detail()),
     };
   }
 }
 
-export function scanHtml(html: string): HtmlScan {
+function runScanner(html: string, recording: boolean): HtmlScan {
   // The scanner pauses the tokenizer once the quote is found; the two refer to each other.
   const pauser: { target?: Tokenizer; pause(): void } = { pause: () => pauser.target?.pause() };
-  const scanner = new Scanner(html, pauser);
+  const scanner = new Scanner(html, pauser, recording);
   const tokenizer = new Tokenizer({ decodeEntities: true }, scanner);
   pauser.target = tokenizer;
   try {
@@ -549,4 +593,8 @@ export function scanHtml(html: string): HtmlScan {
   } finally {
     forgetLastLine();
   }
+}
+
+export function scanHtml(html: string): HtmlScan {
+  return runScanner(html, false);
 }

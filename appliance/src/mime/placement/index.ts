@@ -6,7 +6,7 @@
 // the quoted thread; (3) otherwise at the end of the body. A reply written
 // below a blockquote-style quote (Thunderbird's default, interleaved replies)
 // is signed at the end.
-import { scanHtml, type HtmlScan, type TagToken } from './html';
+import { scanHtml, type HtmlDetail, type HtmlScan, type TagToken } from './html';
 import { aboveQuoteOffset, findTextQuote, type TextQuote } from './text';
 import type { PlacementResult } from './result';
 
@@ -120,8 +120,7 @@ interface SourceRange {
   end: number;
 }
 
-function segmentAt(scan: HtmlScan, textIndex: number): HtmlScan['segments'][number] | undefined {
-  const segs = scan.segments;
+function segmentAt(segs: HtmlDetail['segments'], textIndex: number): HtmlDetail['segments'][number] | undefined {
   let lo = 0;
   let hi = segs.length - 1;
   while (lo <= hi) {
@@ -138,13 +137,14 @@ function findHtmlPlaceholder(scan: HtmlScan, placeholder: string): SourceRange |
   if (placeholder.length === 0) return undefined;
   const index = scan.text.indexOf(placeholder);
   if (index < 0) return undefined;
-  const first = segmentAt(scan, index);
-  const last = segmentAt(scan, index + placeholder.length - 1);
+  const { segments, tags } = scan.detail();
+  const first = segmentAt(segments, index);
+  const last = segmentAt(segments, index + placeholder.length - 1);
   if (!first || !last) return undefined;
   const start = first.entity ? first.s : first.s + (index - first.t);
   const end = last.entity ? last.e : last.s + (index + placeholder.length - 1 - last.t) + 1;
   if (scan.quoteStart !== undefined && end > scan.quoteStart) return undefined;
-  return balanceRange(scan.tags, start, end);
+  return balanceRange(tags, start, end);
 }
 
 /** Index of the first tag starting at or after `offset`. */
