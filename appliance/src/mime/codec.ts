@@ -1,7 +1,7 @@
 // Charset and transfer-encoding codecs for the edited body parts.
 // iconv-lite covers every charset we keep except ISO-2022-JP, which it lacks;
 // encoding-japanese (what libmime itself uses to decode it) covers that one.
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import iconv from 'iconv-lite';
 import Encoding from 'encoding-japanese';
 import libbase64 from 'libbase64';
@@ -21,12 +21,13 @@ export interface Charset {
   encode(text: string): Buffer;
 }
 
-// eslint-disable-next-line no-control-regex
-const NON_ASCII_BYTE = /[^\x00-\x7f]/;
-
 function isAsciiBytes(buf: Buffer): boolean {
-  for (let i = 0; i < buf.length; i++) if (buf[i] > 0x7f) return false;
-  return true;
+  return isAscii(buf);
+}
+
+/** Every UTF-16 unit below 0x80: exactly when the UTF-8 length equals the string length (a native count). */
+function isAsciiText(text: string): boolean {
+  return Buffer.byteLength(text, 'utf8') === text.length;
 }
 
 const utf8: Charset = {
@@ -43,7 +44,7 @@ function asciiCharset(label: string): Charset {
     exact: true,
     decode: (b) => b.toString('latin1'),
     encode: (t) => {
-      if (NON_ASCII_BYTE.test(t)) throw new Error('not representable in US-ASCII');
+      if (!isAsciiText(t)) throw new Error('not representable in US-ASCII');
       return Buffer.from(t, 'latin1');
     },
   };

@@ -34,8 +34,22 @@ export interface FlowedInfo {
   delSp: boolean;
 }
 
+// The same rendered snippets go into message after message (renders are
+// reused): their line endings are converted once per line-ending style.
+const SNIPPETS_KEPT = 64;
+const converted = { '\n': new Map<string, string>(), '\r\n': new Map<string, string>() };
+
 function withEol(snippet: string, eol: string): string {
-  return snippet.replace(/\r\n?/g, '\n').replace(/\n/g, eol);
+  const memo = eol === '\n' || eol === '\r\n' ? converted[eol] : undefined;
+  let out = memo?.get(snippet);
+  if (out === undefined) {
+    out = snippet.replace(/\r\n?/g, '\n').replace(/\n/g, eol);
+    if (memo) {
+      if (memo.size >= SNIPPETS_KEPT) memo.clear();
+      memo.set(snippet, out);
+    }
+  }
+  return out;
 }
 
 /** First line ending used by `text`, else `fallback`. */

@@ -166,7 +166,8 @@ const ATTRIBUTION_LEAD_RE = /^(?:On|Le|El|Am|Op|W dniu|Il|Em|No dia|Den|På)\s/i
 /** Whether a (quote-marker-free) line is a complete attribution line. */
 export function isAttribution(line: string): boolean {
   const s = normaliseLine(line);
-  if (s.length > 600) return false;
+  // every attribution ends with a colon: most lines are ruled out without the regexes
+  if (s.length > 600 || s.charCodeAt(s.length - 1) !== 0x3a) return false;
   return ATTRIBUTION_RES.some((re) => re.test(s));
 }
 
@@ -191,5 +192,8 @@ const ATTRIBUTION_VERB_END_RE =
 /** Whether a line ends like an attribution ("… wrote:", "… написал:", "…写道："). */
 export function endsWithAttributionVerb(line: string): boolean {
   const s = normaliseLine(line);
-  return s.length <= 600 && ATTRIBUTION_VERB_END_RE.test(s);
+  if (s.length > 600) return false;
+  // the regex is not anchored at the start (it is tried at every position): check the colon first
+  const last = s.charCodeAt(s.length - 1);
+  return (last === 0x3a || last === 0xff1a) && ATTRIBUTION_VERB_END_RE.test(s);
 }
