@@ -244,6 +244,47 @@ describe('mime surgery: streaming', () => {
     expect(await attachmentSums(Buffer.concat(out))).to.deep.equal(await attachmentSums(input));
   });
 
+  describe('once no part an edit could touch can follow, the rest is copied without being split', () => {
+    const BIG = Buffer.alloc(200 * 1024, 9);
+    // chunks smaller than the attachment, so most of it arrives after the switch
+    const run = (body: MessageSpec['body']) => surgeryChecked(msg(body), markerEdit(), undefined, 4096);
+
+    it('mixed(text, attachment): after the text part', async () => {
+      const r = await run(multipart('mixed', 'm', [text(TEXT_BODY), attachment('big.bin', BIG, 'application/octet-stream')]));
+      expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/plain']);
+      expect(r.report.unsplitBytes).to.be.greaterThan(BIG.length);
+    });
+
+    it('mixed(html, attachment): after the html part', async () => {
+      const r = await run(multipart('mixed', 'm', [html(HTML_BODY), attachment('big.bin', BIG, 'application/octet-stream')]));
+      expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/html']);
+      expect(r.report.unsplitBytes).to.be.greaterThan(BIG.length);
+    });
+
+    it('mixed(alternative(text, html), attachment): after both parts', async () => {
+      const r = await run(multipart('mixed', 'm', [multipart('alternative', 'a', [text(TEXT_BODY), html(HTML_BODY)]), attachment('big.bin', BIG, 'application/octet-stream')]));
+      expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/plain', 'text/html']);
+      expect(r.report.unsplitBytes).to.be.greaterThan(BIG.length);
+    });
+
+    it('alternative(text, attachment-sized part, html): still split inside the alternative, the html is signed', async () => {
+      const r = await run(multipart('alternative', 'a', [text(TEXT_BODY), attachment('big.bin', BIG, 'application/octet-stream'), html(HTML_BODY)]));
+      expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/plain', 'text/html']);
+      expect(r.report.unsplitBytes).to.be.lessThan(BIG.length);
+    });
+
+    it('mixed(alternative(text, html-attachment), alternative(x, html)): an html outside the text\'s alternative is not the body', async () => {
+      const r = await run(
+        multipart('mixed', 'm', [
+          multipart('alternative', 'a1', [text(TEXT_BODY), attachment('big.bin', BIG, 'application/octet-stream')]),
+          multipart('alternative', 'a2', [text('other'), html(HTML_BODY)]),
+        ]),
+      );
+      expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/plain']);
+      expect(r.report.unsplitBytes).to.be.greaterThan(0);
+    });
+  });
+
   it('backpressure: a slow reader keeps the input from being read far ahead', async () => {
     const attachmentLines = 200_000; // ~15 MB of base64
     const line = Buffer.from(`${'QUJD'.repeat(19)}\r\n`);

@@ -161,11 +161,15 @@ class Surgery {
   /** Set when the splitter lost track of the input: no body edits, raw copy from then on. */
   private safe = false;
   private fallbackBytes = 0;
+  /** Input bytes copied as they came, without going through the splitter. */
+  private unsplitBytes = 0;
   private edit: Edit = { addHeaders: [], removeHeaders: [] };
   private held: Held[] = [];
   private heldBytes = 0;
   private current?: Capture;
   private readonly main: { html?: Capture; text?: Capture } = {};
+  /** The node the splitter announced last. */
+  private lastNode?: NodeInfo;
   private readonly infos = new WeakMap<MimeNode, NodeInfo>();
   private readonly structure: StructureFacts = { contentType: '', report: false, tnefOnly: false, noBody: false, tooLarge: false };
   private hasTnef = false;
@@ -247,7 +251,7 @@ class Surgery {
       this.output.destroy(err as Error);
       throw err;
     }
-    return { bytesIn: this.tap.bytes + this.fallbackBytes, bytesOut: this.bytesOut, parts: this.parts, edit: this.edit };
+    return { bytesIn: this.tap.bytes + this.fallbackBytes, bytesOut: this.bytesOut, unsplitBytes: this.unsplitBytes, parts: this.parts, edit: this.edit };
   }
 
   /**
@@ -291,11 +295,15 @@ class Surgery {
       for (const [name, value] of this.edit.addHeaders) await this.write(formatField(name, value, eol));
       unconfirmed.splice(0, unconfirmed.length, rest.subarray(mbox));
     }
-    for (const b of unconfirmed) await this.write(b);
+    for (const b of unconfirmed) {
+      this.unsplitBytes += b.length;
+      await this.write(b);
+    }
     if (this.input.readableEnded) return;
     for await (const chunk of this.input as AsyncIterable<Buffer | string>) {
       const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       this.fallbackBytes += buf.length;
+      this.unsplitBytes += buf.length;
       await this.write(buf);
     }
   }
@@ -399,6 +407,7 @@ class Surgery {
     await this.finishCurrent();
     await this.finishCalendar();
     const info = this.infoFor(node);
+    this.lastNode = info;
     if (!this.decided) this.noteStructure(info);
     const kind = this.mainKindOf(info);
 
@@ -444,12 +453,34 @@ class Surgery {
     return { info, kind, chunks: [], rawSize: 0, overCap: false, done: true, decoded: null };
   }
 
-  /** Decided, and every part the edit can touch has been written: no edit, or both main parts (or the HTML one of an html-only edit) are done. */
+  /**
+   * Decided, and every part the edit can touch has been written: no edit, or
+   * both main parts (or the HTML one of an html-only edit) are done, or one is
+   * done and the other can no longer come.
+   */
   private nothingLeftToEdit(): boolean {
     if (!this.decided || this.current || this.pendingImages || this.calendarScan) return false;
     const body = this.edit.body;
     if (!body || this.safe) return true;
-    return !!this.main.html && (!!this.main.text || !!body.htmlOnly);
+    if (this.main.html && (this.main.text || body.htmlOnly)) return true;
+    const seen = this.main.html ?? this.main.text;
+    return !!seen && !this.alternativeMayFollow(seen.info);
+  }
+
+  /**
+   * Whether a part of the other kind may still come as the alternative of the
+   * main part `seen` (mainKindOf takes it only then): some multipart/alternative
+   * around `seen` has not ended yet. Nodes arrive in document order, so once the
+   * splitter has announced a node outside all of them, none is left to come.
+   */
+  private alternativeMayFollow(seen: NodeInfo): boolean {
+    const last = this.lastNode;
+    for (let p = seen.parent; p; p = p.parent) {
+      if (p.node.multipart !== 'alternative') continue;
+      if (last === seen) return true;
+      for (let q = last?.parent; q; q = q.parent) if (q === p) return true;
+    }
+    return false;
   }
 
   private wantsEdit(kind: MainKind): boolean {

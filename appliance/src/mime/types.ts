@@ -97,6 +97,12 @@ export interface PartReport {
 export interface TransformReport {
   bytesIn: number;
   bytesOut: number;
+  /**
+   * Input bytes copied as they came without being split: what follows the last
+   * part an edit could touch (attachments, mostly), or a message the splitter
+   * lost track of.
+   */
+  unsplitBytes: number;
   /** Body parts that were edited (empty when the body passed through). */
   parts: PartReport[];
   /** Whether `decide` was called and what it returned (for logs/explain). */
