@@ -267,6 +267,53 @@ describe('mime surgery: streaming', () => {
       expect(r.report.unsplitBytes).to.be.greaterThan(BIG.length);
     });
 
+    // the message up to the middle of its attachment, then the input fails in the given way
+    const cutShort = (how: 'error' | 'destroy') => {
+      const input = msg(multipart('mixed', 'm', [text(TEXT_BODY), attachment('big.bin', BIG, 'application/octet-stream')]));
+      const half = input.subarray(0, input.length - BIG.length / 2);
+      const source = new Readable({ read() {} });
+      let i = 0;
+      const feed = (): void => {
+        if (i < half.length) {
+          source.push(half.subarray(i, (i += 4096)));
+          setImmediate(feed);
+        } else if (how === 'error') source.destroy(new Error('connection reset'));
+        else source.destroy();
+      };
+      feed();
+      return source;
+    };
+
+    for (const how of ['error', 'destroy'] as const) {
+      it(`an input that fails (${how}) while the rest is copied rejects the report and errors the output`, async () => {
+        const handle = transformMessage(cutShort(how), () => markerEdit(), { maxEditablePartBytes: 1024 * 1024 });
+        const outcome = new Promise<string>((resolve) => {
+          handle.output.on('error', () => resolve('output error'));
+          handle.output.on('end', () => resolve('output end'));
+          handle.output.resume();
+        });
+        let rejected = false;
+        await handle.report.catch(() => (rejected = true));
+        expect(rejected).to.equal(true);
+        expect(await outcome).to.equal('output error');
+      });
+    }
+
+    it('an output destroyed by its reader while the rest is copied: the report rejects, nothing hangs', async () => {
+      const input = msg(multipart('mixed', 'm', [text(TEXT_BODY), attachment('big.bin', Buffer.alloc(2 * 1024 * 1024, 5), 'application/octet-stream')]));
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < input.length; i += 4096) chunks.push(input.subarray(i, i + 4096));
+      const handle = transformMessage(Readable.from(chunks), () => markerEdit(), { maxEditablePartBytes: 1024 * 1024 });
+      let read = 0;
+      handle.output.on('data', (c: Buffer) => {
+        read += c.length;
+        if (read > 256 * 1024) handle.output.destroy();
+      });
+      let rejected = false;
+      await handle.report.catch(() => (rejected = true));
+      expect(rejected).to.equal(true);
+    });
+
     it('alternative(text, attachment-sized part, html): still split inside the alternative, the html is signed', async () => {
       const r = await run(multipart('alternative', 'a', [text(TEXT_BODY), attachment('big.bin', BIG, 'application/octet-stream'), html(HTML_BODY)]));
       expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/plain', 'text/html']);

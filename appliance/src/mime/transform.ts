@@ -300,12 +300,45 @@ class Surgery {
       await this.write(b);
     }
     if (this.input.readableEnded) return;
-    for await (const chunk of this.input as AsyncIterable<Buffer | string>) {
-      const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      this.fallbackBytes += buf.length;
-      this.unsplitBytes += buf.length;
-      await this.write(buf);
-    }
+    await this.pipeRest();
+  }
+
+  /** The rest of the input straight to the output, with the output's backpressure (no per-chunk promise). */
+  private pipeRest(): Promise<void> {
+    const input = this.input;
+    const output = this.output;
+    return new Promise<void>((resolve, reject) => {
+      if (input.destroyed) {
+        reject(input.errored ?? new Error('input closed before its end'));
+        return;
+      }
+      const count = (chunk: Buffer | string): void => {
+        const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+        this.fallbackBytes += n;
+        this.unsplitBytes += n;
+        this.bytesOut += n;
+      };
+      const done = (err?: Error): void => {
+        input.off('data', count);
+        input.off('end', onEnd);
+        input.off('error', done);
+        input.off('close', onInputClose);
+        output.off('close', onClose);
+        input.unpipe(output);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onEnd = (): void => done();
+      const onClose = (): void => done(new Error('output stream closed before the message was written'));
+      // destroyed without an error (a dropped connection): never an end
+      const onInputClose = (): void => done(input.readableEnded ? undefined : (input.errored ?? new Error('input closed before its end')));
+      input.on('data', count);
+      input.once('end', onEnd);
+      input.once('error', done);
+      input.once('close', onInputClose);
+      output.once('close', onClose);
+      input.pipe(output, { end: false });
+    });
   }
 
   // ---- output ----
