@@ -21,10 +21,6 @@ export interface Charset {
   encode(text: string): Buffer;
 }
 
-function isAsciiBytes(buf: Buffer): boolean {
-  return isAscii(buf);
-}
-
 /** Every UTF-16 unit below 0x80: exactly when the UTF-8 length equals the string length (a native count). */
 function isAsciiText(text: string): boolean {
   return Buffer.byteLength(text, 'utf8') === text.length;
@@ -67,7 +63,7 @@ export function utf8Charset(): Charset {
  */
 export function charsetFor(declared: string | false | undefined, bytes: Buffer): Charset | undefined {
   const label = (declared || '').trim().toLowerCase().replace(/^"|"$/g, '');
-  const ascii = isAsciiBytes(bytes);
+  const ascii = isAscii(bytes);
   if (!label || label === 'us-ascii' || label === 'ascii' || label === 'ansi_x3.4-1968') {
     if (ascii) return asciiCharset(label || 'us-ascii');
     // 8-bit bytes under an ASCII label: only safe when they are valid UTF-8 (they get relabelled)
@@ -158,7 +154,7 @@ export function longestLine(buf: Buffer): number {
 }
 
 export function hasEightBit(buf: Buffer): boolean {
-  return !isAsciiBytes(buf);
+  return !isAscii(buf);
 }
 
 /** Quoted-printable with soft line breaks at 76 columns using `eol`; the text's own line breaks stay. */
