@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadOrgFolder, type OrgConfig } from '../../appliance/src/config';
 import { loadDirectoryFile, parseDirectoryFile, type DirectorySnapshot } from '../../appliance/src/directory';
 import { buildGallery, chromiumCommand, inlineImages } from '../../appliance/src/preview';
+import { pngComplete, screenshot } from '../../appliance/src/preview/screenshot';
 
 const ROOT = resolve(__dirname, '../..');
 const ORG = join(ROOT, 'config/examples/contoso');
@@ -138,5 +139,43 @@ describe('preview: signature gallery', () => {
     const bad = run('--date', 'tomorrow');
     expect(bad.status).to.not.equal(0);
     expect(bad.stderr).to.include('--date');
+  });
+});
+
+describe('preview: screenshot process handling', () => {
+  let dir: string;
+  before(() => (dir = mkdtempSync(join(tmpdir(), 'signet-shot-'))));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  // A stand-in browser: writes the bytes given to --screenshot=FILE, then never exits (as headless Chromium sometimes does).
+  function hangingBrowser(png: Buffer, delayMs = 0): string {
+    const file = join(dir, `browser-${png.length}-${delayMs}.js`);
+    writeFileSync(
+      file,
+      `#!${process.execPath}\nconst out = process.argv.find((a) => a.startsWith('--screenshot=')).slice(13);\nsetTimeout(() => require('fs').writeFileSync(out, Buffer.from(${JSON.stringify(png.toString('hex'))}, 'hex')), ${delayMs});\nsetInterval(() => {}, 1000);\n`,
+    );
+    chmodSync(file, 0o755);
+    return file;
+  }
+  const PNG_SIG = Buffer.from('89504e470d0a1a0a', 'hex');
+  const IEND = Buffer.from('0000000049454e44ae426082', 'hex');
+  const IHDR = Buffer.from('0000000d49484452000000010000000108060000001f15c489', 'hex');
+
+  it('a browser that wrote a whole PNG and hangs is stopped, and the screenshot counts', async function () {
+    this.timeout(20_000);
+    const png = join(dir, 'whole.png');
+    const started = Date.now();
+    await screenshot(join(dir, 'page.html'), png, { width: 10, height: 10, chromium: hangingBrowser(Buffer.concat([PNG_SIG, IHDR, IEND])), timeoutMs: 15_000 });
+    expect(Date.now() - started).to.be.lessThan(10_000);
+    expect(pngComplete(png)).to.equal(true);
+  });
+
+  it('a browser that wrote a truncated PNG and hangs is killed at the time limit, and that is an error', async function () {
+    this.timeout(20_000);
+    const png = join(dir, 'cut.png');
+    writeFileSync(png, Buffer.concat([PNG_SIG, IHDR, IEND])); // an earlier run's whole PNG must not pass for this one
+    let error: Error | undefined;
+    await screenshot(join(dir, 'page.html'), png, { width: 10, height: 10, chromium: hangingBrowser(Buffer.concat([PNG_SIG, IHDR]), 1_000), timeoutMs: 2_500 }).catch((e: Error) => (error = e));
+    expect(error?.message).to.match(/chromium ended with SIGKILL/);
   });
 });
