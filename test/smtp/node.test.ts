@@ -64,7 +64,7 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     node = sink = files = undefined;
   });
 
-  async function start(options: { org?: OrgConfig; downstreamPort?: number; drainSeconds?: number } = {}) {
+  async function start(options: { org?: OrgConfig; downstreamPort?: number; drainSeconds?: number; downstreamHost?: string; resolveDownstream?: (host: string) => Promise<string[]> } = {}) {
     const pki = await testPki();
     sink = await startSink({ key: pki.sinkServer.key, cert: pki.sinkServer.cert, clientCa: pki.ca.cert });
     files = writePemFiles({ 'server.crt': pki.relayServer.cert, 'server.key': pki.relayServer.key, 'ca.crt': pki.ca.cert, 'client.crt': pki.relayClient.cert, 'client.key': pki.relayClient.key });
@@ -73,7 +73,7 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
         hostname: 'relay.test.invalid',
         listen: [{ host: '127.0.0.1', port: 0 }],
         tls: { cert: 'server.crt', key: 'server.key', ca: 'ca.crt', reloadSeconds: 0.2 },
-        downstream: { host: '127.0.0.1', port: options.downstreamPort ?? sink.port, tls: { cert: 'client.crt', key: 'client.key', ca: 'ca.crt', servername: 'sink.test.invalid' }, probeSeconds: 3600 },
+        downstream: { host: options.downstreamHost ?? '127.0.0.1', port: options.downstreamPort ?? sink.port, tls: { cert: 'client.crt', key: 'client.key', ca: 'ca.crt', servername: 'sink.test.invalid' }, probeSeconds: 3600 },
         limits: { drainSeconds: options.drainSeconds ?? 10 },
         http: { listen: '127.0.0.1', port: 0 },
         org: { source: 'unused' },
@@ -87,6 +87,7 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
       directory: () => undefined,
       metrics: createMetrics({ processMetrics: false }),
       logger: createLogger({ level: 'silent' }),
+      resolveDownstream: options.resolveDownstream,
     });
     await node.probe();
     return { pki, node, sink };
@@ -104,6 +105,18 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     expect(metrics).to.match(/signet_certificate_expiry_timestamp_seconds\{certificate="downstream-client",subject="relay\.test\.invalid"\} \d{10}/);
     expect(metrics).to.contain('signet_config_info{org="test-org",version="v1"} 1');
     expect(node.smtpPorts[0]).not.to.equal(node.httpPort);
+  });
+
+  it('tries the downstream name\'s next address when one refuses, and counts the failed address', async () => {
+    // nothing listens on [::1] at the sink's port: refused, then 127.0.0.1 answers
+    const { node, sink: s, pki } = await start({ downstreamHost: 'sink.test.invalid', resolveDownstream: () => Promise.resolve(['::1', '127.0.0.1']) });
+    expect((await getJson(node.httpPort, '/readyz')).status).to.equal(200);
+    expect((await getJson(node.httpPort, '/metrics')).body).to.contain('signet_downstream_errors_total{reason="address-refused"} 1');
+    const answer = await send(node.smtpPorts[0], pki.exoClient, { raw: sampleMessage() });
+    expect(answer.ok).to.equal(true);
+    expect(s.messages).to.have.length(1);
+    // the refusing address is now tried last: no second failure
+    expect((await getJson(node.httpPort, '/metrics')).body).to.contain('signet_downstream_errors_total{reason="address-refused"} 1');
   });
 
   it('is not ready, naming the cause, when the downstream refuses connections', async () => {

@@ -68,6 +68,13 @@ export const relayConfigSchema = z
           })
           .strict()
           .prefault({}),
+        maxAddresses: z
+          .number()
+          .int()
+          .min(1)
+          .max(10)
+          .default(3)
+          .describe('How many of the host\'s addresses a new downstream session tries in turn (next on no answer, refusal, an error greeting or a TLS failure) before the transaction gets 451. Addresses that failed in the last minute are tried last.'),
         reuse: z
           .object({
             maxIdle: z.number().int().min(0).default(16).describe('Downstream sessions kept open after a completed transaction for the next one; 0 opens a new session per transaction.'),

@@ -10,6 +10,8 @@
 // `_responseActions`, the same ones send() uses). `assertNodemailerInternals`
 // checks they exist, and the tests exercise them, so an upgrade that changes
 // them fails loudly instead of silently.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
@@ -33,6 +35,53 @@ export interface DownstreamOptions {
   greetingTimeoutMs: number;
   commandTimeoutMs: number;
   dataTimeoutMs: number;
+  /** How many of the host's addresses a new session tries in turn before it fails (default 1). */
+  maxAddresses?: number;
+  /** The host's addresses, in the order to try them; default: the system resolver (getaddrinfo, /etc/hosts included). */
+  resolve?: (host: string) => Promise<string[]>;
+  /** Addresses that failed lately, shared by the sessions and the probe: tried after the others. */
+  failedAddresses?: FailedAddresses;
+  /** An address failed and the next one is tried (not called for the last failure, which open() throws). */
+  onAddressFailure?: (address: string, error: DownstreamError) => void;
+}
+
+/**
+ * Downstream addresses that failed within the last `holdMs`. A name like
+ * `<tenant>.mail.protection.outlook.com` has several addresses; when one stops
+ * answering, new sessions try it last instead of waiting for its connect
+ * timeout every time. After `holdMs` it is tried in its DNS place again.
+ */
+export class FailedAddresses {
+  private readonly failedAt = new Map<string, number>();
+
+  constructor(
+    private readonly holdMs = 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  record(address: string): void {
+    this.failedAt.delete(address);
+    this.failedAt.set(address, this.now());
+    // a host has a handful of addresses; a long list means names changed, forget the oldest
+    if (this.failedAt.size > 64) this.failedAt.delete(this.failedAt.keys().next().value!);
+  }
+
+  clear(address: string): void {
+    this.failedAt.delete(address);
+  }
+
+  /** `addresses` with the recent failures moved to the end, the longest-ago failure first among them. */
+  order(addresses: string[]): string[] {
+    const now = this.now();
+    const fresh: string[] = [];
+    const failed: Array<[string, number]> = [];
+    for (const address of addresses) {
+      const at = this.failedAt.get(address);
+      if (at === undefined || now - at >= this.holdMs) fresh.push(address);
+      else failed.push([address, at]);
+    }
+    return [...fresh, ...failed.sort((a, b) => a[1] - b[1]).map(([address]) => address)];
+  }
 }
 
 export interface SmtpReply {
@@ -124,8 +173,42 @@ export class DownstreamSession {
     connection.on('end', () => this.fail(new DownstreamError('downstream closed the connection', 'dropped')));
   }
 
-  /** Connects, greets, upgrades with STARTTLS (required) and greets again. */
-  static open(options: DownstreamOptions): Promise<DownstreamSession> {
+  /**
+   * Connects, greets, upgrades with STARTTLS (required) and greets again. A
+   * host name is resolved here and its addresses are tried in turn (up to
+   * `maxAddresses`, recent failures last), as an MTA tries the next address
+   * when one does not answer, refuses, greets with an error or fails TLS; the
+   * certificate is still checked against the name, never the address.
+   */
+  static async open(options: DownstreamOptions): Promise<DownstreamSession> {
+    const addresses = await resolveAddresses(options);
+    const failed = options.failedAddresses;
+    const tried = (failed ? failed.order(addresses) : addresses).slice(0, Math.max(1, options.maxAddresses ?? 1));
+    const errors: Array<[string, DownstreamError]> = [];
+    for (const [i, address] of tried.entries()) {
+      try {
+        const session = await DownstreamSession.openAt(options, address);
+        failed?.clear(address);
+        return session;
+      } catch (error) {
+        const failure = error instanceof DownstreamError ? error : new DownstreamError(`downstream ${address}: ${(error as Error).message}`, classifyError(error, options.port));
+        failed?.record(address);
+        errors.push([address, failure]);
+        if (i < tried.length - 1) options.onAddressFailure?.(address, failure);
+      }
+    }
+    if (errors.length === 1) throw errors[0][1];
+    // every address failed: report the cause an operator acts on first (an
+    // unreachable IPv6 address next to a blocked port 25 is the port's problem)
+    const [, worst] = errors.reduce((a, b) => (CAUSE_ORDER.indexOf(b[1].kind) < CAUSE_ORDER.indexOf(a[1].kind) ? b : a));
+    throw new DownstreamError(
+      `downstream ${options.host}:${options.port}: all ${errors.length} addresses failed: ${errors.map(([a, e]) => `${a}: ${e.message}`).join('; ')}`,
+      worst.kind,
+      worst.reply,
+    );
+  }
+
+  private static openAt(options: DownstreamOptions, address: string): Promise<DownstreamSession> {
     const tls = options.tls();
     const tlsOptions: ConnectionOptions = {
       key: tls.key,
@@ -136,7 +219,7 @@ export class DownstreamSession {
       rejectUnauthorized: true,
     };
     const connection = new SMTPConnection({
-      host: options.host,
+      host: address,
       port: options.port,
       name: options.name,
       secure: false,
@@ -159,7 +242,8 @@ export class DownstreamSession {
       const onEarlyError = (error: Error) => {
         if (settled) return;
         settled = true;
-        reject(new DownstreamError(`downstream ${options.host}:${options.port}: ${error.message}`, classifyError(error, options.port)));
+        const where = address === options.host ? address : `${options.host} (${address})`;
+        reject(new DownstreamError(`downstream ${where}:${options.port}: ${error.message}`, classifyError(error, options.port)));
       };
       connection.once('error', onEarlyError);
       connection.connect((error?: Error) => {
@@ -284,6 +368,22 @@ export class DownstreamSession {
       this.connection.close();
     }
   }
+}
+
+/** Which cause names a failure of several addresses: the most specific first. */
+const CAUSE_ORDER: readonly DownstreamCause[] = ['tls', 'port25-blocked', 'refused', 'timeout', 'dropped', 'dns', 'protocol'];
+
+/** The addresses of the downstream host, in the resolver's order; an IP address is its own. */
+async function resolveAddresses(options: DownstreamOptions): Promise<string[]> {
+  if (isIP(options.host)) return [options.host];
+  let addresses: string[];
+  try {
+    addresses = options.resolve ? await options.resolve(options.host) : (await lookup(options.host, { all: true, order: 'verbatim' })).map((a) => a.address);
+  } catch (error) {
+    throw new DownstreamError(`downstream ${options.host}: ${(error as Error).message}`, 'dns');
+  }
+  if (addresses.length === 0) throw new DownstreamError(`downstream ${options.host}: no addresses`, 'dns');
+  return [...new Set(addresses)];
 }
 
 export interface ProbeResult {

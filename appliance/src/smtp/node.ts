@@ -9,7 +9,7 @@ import type { DirectorySnapshot } from '../directory';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Engine, EngineResult, EngineRun } from '../signature';
 import type { RelayConfig } from './config';
-import { CAUSE_HINTS, probeDownstream, type DownstreamCause, type DownstreamOptions, type DownstreamTls } from './downstream';
+import { CAUSE_HINTS, FailedAddresses, probeDownstream, type DownstreamCause, type DownstreamOptions, type DownstreamTls } from './downstream';
 import { createRelay, type ActiveOrg, type Relay } from './relay';
 import { readTlsFiles, validateIdentity, watchTlsFiles, type TlsWatcher } from './tls-files';
 
@@ -30,6 +30,8 @@ export interface RelayNodeDependencies {
   directory: () => DirectorySnapshot | undefined;
   metrics?: SignetMetrics;
   logger?: Logger;
+  /** Resolves the downstream host to its addresses; default: the system resolver. */
+  resolveDownstream?: (host: string) => Promise<string[]>;
 }
 
 export interface RelayNode {
@@ -148,6 +150,13 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
     greetingTimeoutMs: config.downstream.timeouts.greetingSeconds * 1000,
     commandTimeoutMs: config.downstream.timeouts.commandSeconds * 1000,
     dataTimeoutMs: config.downstream.timeouts.dataSeconds * 1000,
+    maxAddresses: config.downstream.maxAddresses,
+    resolve: deps.resolveDownstream,
+    failedAddresses: new FailedAddresses(),
+    onAddressFailure: (address, error) => {
+      metrics.downstreamErrors.inc({ reason: `address-${error.kind}` });
+      logger.warn({ event: 'downstream-address-failed', host: config.downstream.host, address, cause: error.kind, error: error.message }, 'downstream address failed; trying the next one');
+    },
   };
 
   const relay = createRelay({
