@@ -10,13 +10,9 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { loadOrgFolder } from '../../appliance/src/config';
 import { loadDirectoryFile } from '../../appliance/src/directory';
-import { createLogger } from '../../appliance/src/observability';
 import { createEngine } from '../../appliance/src/signature';
-import { startFromConfig } from '../../appliance/src/cli/commands/serve';
-import { parseRelayConfig } from '../../appliance/src/smtp';
-import { startSink } from '../../appliance/src/smtp/dev/sink';
-import { testPki, writePemFiles } from '../support/certs';
 import { send, startHarness } from '../smtp/support/harness';
+import { startInProcessNode } from './support/in-process-node';
 import { EXAMPLE_ORG } from './support/relay-process';
 
 const CORPUS = process.env.SIGNET_CORPUS ?? resolve(__dirname, '../../../shared/corpus');
@@ -72,24 +68,9 @@ describe('relay with the real engine and the example organization', function () 
   });
 
   it('swaps in a new organization config version without a restart', async () => {
-    const pki = await testPki();
     const orgDir = mkdtempSync(join(tmpdir(), 'signet-org-'));
     cpSync(EXAMPLE_ORG, orgDir, { recursive: true });
-    const sink = await startSink({ key: pki.sinkServer.key, cert: pki.sinkServer.cert, clientCa: pki.ca.cert });
-    const certs = writePemFiles({ 's.crt': pki.relayServer.cert, 's.key': pki.relayServer.key, 'ca.crt': pki.ca.cert, 'c.crt': pki.relayClient.cert, 'c.key': pki.relayClient.key });
-    const config = parseRelayConfig(
-      {
-        hostname: 'relay.test.invalid',
-        listen: [{ host: '127.0.0.1', port: 0 }],
-        tls: { cert: 's.crt', key: 's.key', ca: 'ca.crt' },
-        downstream: { host: '127.0.0.1', port: sink.port, tls: { cert: 'c.crt', key: 'c.key', ca: 'ca.crt', servername: 'sink.test.invalid' }, probeSeconds: 3600 },
-        http: { listen: '127.0.0.1', port: 0 },
-        org: { source: orgDir, pollSeconds: 0.2 },
-      },
-      'test',
-      certs.dir,
-    );
-    const node = await startFromConfig(config, { logger: createLogger({ level: 'silent' }) });
+    const { pki, sink, node, close } = await startInProcessNode({ source: orgDir, pollSeconds: 0.2 });
     try {
       const message = (subject: string) => `From: Tom <${SENDER}>\r\nTo: p@fabrikam.example\r\nSubject: ${subject}\r\nMessage-ID: <${subject}@contoso.com>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello.\r\n`;
       expect((await send(node.smtpPorts[0], pki.exoClient, { from: SENDER, raw: message('before') })).ok).to.equal(true);
@@ -108,9 +89,7 @@ describe('relay with the real engine and the example organization', function () 
       }
       expect(delivered).to.contain('SWAPPED-IN');
     } finally {
-      await node.stop();
-      await sink.close();
-      certs.cleanup();
+      await close();
       rmSync(orgDir, { recursive: true, force: true });
     }
   });

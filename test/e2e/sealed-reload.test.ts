@@ -9,17 +9,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { loadOrgFolder, publishBundle } from '../../appliance/src/config';
 import { createGraphDirectorySource } from '../../appliance/src/directory/graph';
-import { createLogger } from '../../appliance/src/observability';
 import { createAzureCredential } from '../../appliance/src/secrets';
 import { createEngine } from '../../appliance/src/signature';
-import { startFromConfig } from '../../appliance/src/cli/commands/serve';
-import { parseRelayConfig } from '../../appliance/src/smtp';
-import { startSink } from '../../appliance/src/smtp/dev/sink';
 import { startAzureStandin, trustTestCa, useStandinManagedIdentity } from '../support/azure-standin';
-import { testPki, writePemFiles } from '../support/certs';
 import { startGraphStandin } from '../support/graph-standin';
 import { createSealedOrgKit } from '../support/sealed-org';
 import { send } from '../smtp/support/harness';
+import { startInProcessNode } from './support/in-process-node';
 
 const SENDER = 'tom.okafor@contoso.com';
 const TEMPLATE = 'templates/sales.html.ejs';
@@ -33,26 +29,10 @@ describe('sealed config hot reload while mail flows', function () {
 
   it('signs each message with exactly one version across the swap, loses none, and refuses a tampered bundle', async () => {
     const kit = await createSealedOrgKit();
-    const pki = await testPki();
-    const sink = await startSink({ key: pki.sinkServer.key, cert: pki.sinkServer.cert, clientCa: pki.ca.cert });
-    const certs = writePemFiles({ 's.crt': pki.relayServer.cert, 's.key': pki.relayServer.key, 'ca.crt': pki.ca.cert, 'c.crt': pki.relayClient.cert, 'c.key': pki.relayClient.key });
     const original = readFileSync(join(kit.orgDir, TEMPLATE), 'utf8');
     const bundlePath = join(kit.dir, 'published.bundle');
     await publishBundle(await kit.seal(1, { [TEMPLATE]: `${original}<p>VERSION-1</p>\n` }), bundlePath);
-    const config = parseRelayConfig(
-      {
-        hostname: 'relay.test.invalid',
-        listen: [{ host: '127.0.0.1', port: 0 }],
-        tls: { cert: 's.crt', key: 's.key', ca: 'ca.crt' },
-        downstream: { host: '127.0.0.1', port: sink.port, tls: { cert: 'c.crt', key: 'c.key', ca: 'ca.crt', servername: 'sink.test.invalid' }, probeSeconds: 3600 },
-        http: { listen: '127.0.0.1', port: 0 },
-        org: { source: bundlePath, keyRef: `file:${kit.keyFile}`, pollSeconds: 0.2 },
-        directory: { file: join(kit.orgDir, 'directory.yaml') },
-      },
-      'test',
-      certs.dir,
-    );
-    const node = await startFromConfig(config, { logger: createLogger({ level: 'silent' }) });
+    const { pki, sink, node, close } = await startInProcessNode({ source: bundlePath, keyRef: `file:${kit.keyFile}`, pollSeconds: 0.2 }, { file: join(kit.orgDir, 'directory.yaml') });
     try {
       // Three senders, twenty messages each; version 2 is published while they send.
       let sent = 0;
@@ -112,9 +92,7 @@ describe('sealed config hot reload while mail flows', function () {
       expect(last).to.not.include('VERSION-3');
       expect(node.readiness().ready).to.equal(true);
     } finally {
-      await node.stop();
-      await sink.close();
-      certs.cleanup();
+      await close();
       await kit.cleanup();
     }
   });
