@@ -224,6 +224,10 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     expect(classifyError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ESOCKET', originalCode: 'ECONNREFUSED' }), 25)).to.equal('refused');
     expect(classifyError(Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'EDNS', originalCode: 'ENOTFOUND' }), 25)).to.equal('dns');
     expect(classifyError(Object.assign(new Error('self-signed certificate'), { code: 'ESOCKET', originalCode: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 25)).to.equal('tls');
+    // an IPv6 address on a node without an IPv6 route, or a subnet route that leads nowhere
+    expect(classifyError(Object.assign(new Error('connect ENETUNREACH 2001:db8::25:25 - Local (:::0)'), { code: 'ESOCKET', originalCode: 'ENETUNREACH' }), 25)).to.equal('unreachable');
+    expect(classifyError(Object.assign(new Error('connect EHOSTUNREACH 10.9.9.9:25'), { code: 'EHOSTUNREACH' }), 25)).to.equal('unreachable');
+    expect(classifyError(Object.assign(new Error('Unexpected greeting'), { code: 'EPROTOCOL' }), 25)).to.equal('protocol');
   });
 
   it('refuses TLS with a downstream whose certificate does not verify (cause tls)', async () => {

@@ -93,7 +93,7 @@ export interface SmtpReply {
 }
 
 /** Why the downstream could not be used, as reported by signet_downstream_up{cause}. */
-export type DownstreamCause = 'port25-blocked' | 'refused' | 'tls' | 'timeout' | 'dns' | 'dropped' | 'protocol';
+export type DownstreamCause = 'port25-blocked' | 'refused' | 'unreachable' | 'tls' | 'timeout' | 'dns' | 'dropped' | 'protocol';
 
 export class DownstreamError extends Error {
   constructor(
@@ -138,6 +138,8 @@ export function classifyError(error: unknown, port: number): DownstreamCause {
   const message = e.message ?? '';
   if (/EDNS|ENOTFOUND|EAI_AGAIN|ENODATA/.test(codes)) return 'dns';
   if (/ECONNREFUSED/.test(codes) || /ECONNREFUSED/.test(message)) return 'refused';
+  // No route from this node: a subnet route or firewall, or an IPv6 address on a node without IPv6.
+  if (/ENETUNREACH|EHOSTUNREACH|EADDRNOTAVAIL/.test(codes) || /ENETUNREACH|EHOSTUNREACH|EADDRNOTAVAIL/.test(message)) return 'unreachable';
   if (e.timeoutType === 'CONNECT_TIMEOUT' || /Connection timeout/.test(message)) {
     // Azure (and many clouds) silently drop outbound SYNs to port 25: a connect timeout there is that block.
     return port === 25 ? 'port25-blocked' : 'timeout';
@@ -152,6 +154,8 @@ export const CAUSE_HINTS: Record<DownstreamCause, string> = {
   'port25-blocked':
     'outbound TCP port 25 seems blocked (connection attempts time out): Azure blocks port 25 from most subscription types; send via the tenant\'s inbound connector from an allowed subscription or request the unblock',
   refused: 'the downstream host refused the connection: check downstream.host and downstream.port',
+  unreachable:
+    'no network route from this node to the downstream address: check the subnet\'s route table and firewall, and IPv6 routing if the host resolves to IPv6 addresses',
   tls: 'TLS with the downstream failed: check the node client certificate/key, downstream.tls.ca and downstream.tls.servername',
   timeout: 'the downstream did not answer in time',
   dns: 'the downstream host name does not resolve: check downstream.host and the node\'s DNS',
@@ -371,7 +375,7 @@ export class DownstreamSession {
 }
 
 /** Which cause names a failure of several addresses: the most specific first. */
-const CAUSE_ORDER: readonly DownstreamCause[] = ['tls', 'port25-blocked', 'refused', 'timeout', 'dropped', 'dns', 'protocol'];
+const CAUSE_ORDER: readonly DownstreamCause[] = ['tls', 'port25-blocked', 'refused', 'unreachable', 'timeout', 'dropped', 'dns', 'protocol'];
 
 /** The addresses of the downstream host, in the resolver's order; an IP address is its own. */
 async function resolveAddresses(options: DownstreamOptions): Promise<string[]> {
