@@ -9,7 +9,7 @@ import { loadOrgFolder } from '../appliance/src/config';
 import { loadDirectoryFile } from '../appliance/src/directory';
 import { createEngine } from '../appliance/src/signature';
 import type { Engine } from '../appliance/src/signature/types';
-import { buildBenchMessages, drain, floorOnce, fmt, peakRssGrowth, rate, type BenchMessage } from './mime';
+import { buildBenchMessages, compareRates, drain, floorOnce, fmt, peakRssGrowth, type BenchMessage } from './mime';
 
 const ORG = path.resolve(__dirname, '../config/examples/contoso');
 
@@ -31,8 +31,7 @@ async function main(): Promise<void> {
   const messages = buildBenchMessages();
   for (const msg of messages.slice(0, 3)) {
     const seconds = msg.size > 1024 * 1024 ? 3 : 2;
-    const floor = await rate(floorOnce, msg, seconds);
-    const signed = await rate(engineOnce, msg, seconds);
+    const [floor, signed] = await compareRates(floorOnce, engineOnce, msg, seconds);
     console.log(
       `${msg.name.padEnd(32)} ${fmt(floor.perSecond).padStart(12)} ${fmt(floor.mbPerSecond).padStart(11)} ${fmt(signed.perSecond).padStart(13)} ${fmt(signed.mbPerSecond).padStart(12)} ${(floor.perSecond / signed.perSecond).toFixed(2).padStart(6)}×`,
     );

@@ -200,17 +200,50 @@ export function cpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-export async function rate(run: (m: BenchMessage) => Promise<number>, msg: BenchMessage, minSeconds: number): Promise<{ perSecond: number; mbPerSecond: number }> {
-  for (let i = 0; i < 20 && i * msg.size < 50e6; i++) await run(msg); // warm-up (JIT)
-  let count = 0;
-  const start = cpuSeconds();
-  let elapsed = 0;
-  while (elapsed < minSeconds || count < 2) {
-    await run(msg);
-    count++;
-    elapsed = cpuSeconds() - start;
+/**
+ * Runs of a message until V8 has optimised the path: a few hundred for a small
+ * message (a fresh engine takes several times its settled time for its first
+ * hundred or so), capped at about 50 MB of input for the large ones.
+ */
+async function warmUp(run: (m: BenchMessage) => Promise<number>, msg: BenchMessage): Promise<void> {
+  for (let i = 0; i < 400 && i * msg.size < 50e6; i++) await run(msg);
+}
+
+export interface Rate {
+  perSecond: number;
+  mbPerSecond: number;
+}
+
+/**
+ * Rates of `a` and `b` on the same message, warmed up, then measured in
+ * alternating rounds (a b b a …) of this process's CPU time, so that drift in
+ * the machine's speed (a neighbour on a shared VM) falls on both alike.
+ */
+export async function compareRates(a: (m: BenchMessage) => Promise<number>, b: (m: BenchMessage) => Promise<number>, msg: BenchMessage, minSeconds: number): Promise<[Rate, Rate]> {
+  await warmUp(a, msg);
+  await warmUp(b, msg);
+  const ROUNDS = 4;
+  const totals = [
+    { count: 0, seconds: 0 },
+    { count: 0, seconds: 0 },
+  ];
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const which of round % 2 === 0 ? [0, 1] : [1, 0]) {
+      const run = which === 0 ? a : b;
+      const start = cpuSeconds();
+      let count = 0;
+      let elapsed = 0;
+      while (elapsed < minSeconds / ROUNDS || count < 1) {
+        await run(msg);
+        count++;
+        elapsed = cpuSeconds() - start;
+      }
+      totals[which]!.count += count;
+      totals[which]!.seconds += elapsed;
+    }
   }
-  return { perSecond: count / elapsed, mbPerSecond: (count * msg.size) / elapsed / 1e6 };
+  const rateOf = (t: { count: number; seconds: number }): Rate => ({ perSecond: t.count / t.seconds, mbPerSecond: (t.count * msg.size) / t.seconds / 1e6 });
+  return [rateOf(totals[0]!), rateOf(totals[1]!)];
 }
 
 export async function peakRssGrowth(run: (m: BenchMessage) => Promise<number>, msg: BenchMessage): Promise<{ mb: number; seconds: number }> {
@@ -238,8 +271,7 @@ async function main(): Promise<void> {
   console.log(`${'message'.padEnd(32)} ${'floor msg/s'.padStart(12)} ${'floor MB/s'.padStart(11)} ${'surgery msg/s'.padStart(14)} ${'surgery MB/s'.padStart(13)} ${'ratio'.padStart(7)}`);
   for (const msg of messages.slice(0, 3)) {
     const seconds = msg.size > 1024 * 1024 ? 3 : 2;
-    const floor = await rate(floorOnce, msg, seconds);
-    const surgery = await rate(surgeryOnce, msg, seconds);
+    const [floor, surgery] = await compareRates(floorOnce, surgeryOnce, msg, seconds);
     console.log(
       `${msg.name.padEnd(32)} ${fmt(floor.perSecond).padStart(12)} ${fmt(floor.mbPerSecond).padStart(11)} ${fmt(surgery.perSecond).padStart(14)} ${fmt(surgery.mbPerSecond).padStart(13)} ${(floor.perSecond / surgery.perSecond).toFixed(2).padStart(6)}×`,
     );
