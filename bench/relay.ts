@@ -181,6 +181,10 @@ async function load(port: number, certs: Certs, sessions: number, total: number,
   return { seconds: Number(process.hrtime.bigint() - started) / 1e9, latencies: latencies.sort((a, b) => a - b), byMessage, failures };
 }
 
+function throughput(r: LoadResult): number {
+  return r.latencies.length / r.seconds;
+}
+
 /** Rounds of one session count, pooled: time and failures add up, latencies are merged. */
 function pool(results: LoadResult[]): LoadResult {
   const byMessage = new Map<string, number[]>();
@@ -269,7 +273,7 @@ async function main(): Promise<void> {
           const added50 = mode === 'direct' ? NaN : percentile(r.latencies, 50) - percentile(direct.latencies, 50);
           const added99 = mode === 'direct' ? NaN : percentile(r.latencies, 99) - percentile(direct.latencies, 99);
           console.log(
-            `${String(sessions).padStart(8)}  ${mode.padEnd(12)} ${fmt(r.latencies.length / r.seconds).padStart(7)} ${fmt(percentile(r.latencies, 50)).padStart(8)} ${fmt(percentile(r.latencies, 99)).padStart(7)} ${fmt(added50).padStart(10)} ${fmt(added99).padStart(10)} ${rss === undefined ? '      -' : fmt(rss).padStart(12)} ${String(r.failures).padStart(9)}`,
+            `${String(sessions).padStart(8)}  ${mode.padEnd(12)} ${fmt(throughput(r)).padStart(7)} ${fmt(percentile(r.latencies, 50)).padStart(8)} ${fmt(percentile(r.latencies, 99)).padStart(7)} ${fmt(added50).padStart(10)} ${fmt(added99).padStart(10)} ${rss === undefined ? '      -' : fmt(rss).padStart(12)} ${String(r.failures).padStart(9)}`,
           );
         };
         row('direct', direct);
@@ -279,10 +283,9 @@ async function main(): Promise<void> {
         row('pass-through', pass, relays.pass.peakRssMb());
         if (sessions === 1) row('signing cold', cold.sign);
         row('signing', sign, relays.sign.peakRssMb());
-        const rate = (r: LoadResult) => r.latencies.length / r.seconds;
-        const perRound = runs.sign.map((r, i) => (rate(r) / rate(runs.pass[i]!)) * 100).sort((a, b) => a - b);
+        const perRound = runs.sign.map((r, i) => (throughput(r) / throughput(runs.pass[i]!)) * 100).sort((a, b) => a - b);
         console.log(
-          `${' '.repeat(10)}signing/pass-through: throughput ${fmt((rate(sign) / rate(pass)) * 100, 0)}% (rounds ${perRound.map((x) => fmt(x, 0)).join(', ')}%), p99 +${fmt(percentile(sign.latencies, 99) - percentile(pass.latencies, 99))} ms`,
+          `${' '.repeat(10)}signing/pass-through: throughput ${fmt((throughput(sign) / throughput(pass)) * 100, 0)}% (rounds ${perRound.map((x) => fmt(x, 0)).join(', ')}%), p99 +${fmt(percentile(sign.latencies, 99) - percentile(pass.latencies, 99))} ms`,
         );
         // the mix's p99 is mostly its largest messages: say which kind moved
         const kinds = [...pass.byMessage.keys()].map((name) => `${name.replace(/ message.*$/, '')} ${fmt(percentile(pass.byMessage.get(name)!, 99), 0)} → ${fmt(percentile(sign.byMessage.get(name) ?? [], 99), 0)}`);
