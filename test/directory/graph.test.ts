@@ -164,6 +164,55 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
     expect(source.current()!.lookup('user4@contoso.com')!.attributes.department).to.equal('Sales');
   });
 
+  it('loads the memberships of the groups a new configuration names at once, without listing the users again', async () => {
+    const FINANCE = 'aaaaaaaa-0000-4000-8000-000000000003';
+    graph.setGroup({ id: FINANCE, displayName: 'Finance', members: [id(2)] });
+    try {
+      // the same groups in another order: nothing to do, nothing asked of Graph
+      let before = graph.requests.length;
+      expect(await source.setGroups([EMEA, "Sales & Partners' Team", EMEA])).to.equal('unchanged');
+      expect(graph.requests.length).to.equal(before);
+      expect(source.current()!.lookup('user2@contoso.com')!.groups).to.deep.equal([]);
+
+      before = graph.requests.length;
+      expect(await source.setGroups(["Sales & Partners' Team", EMEA, 'Finance'])).to.equal('groups');
+      const asked = graph.requests.slice(before).map((r) => r.path);
+      expect(asked.some((p) => p.startsWith('/v1.0/users'))).to.equal(false);
+      expect(asked).to.include(`/v1.0/groups/${FINANCE}/transitiveMembers/microsoft.graph.user`);
+      expect(source.current()!.lookup('user2@contoso.com')!.groups).to.include.members([FINANCE, 'Finance']);
+      expect(source.current()!.lookup('user1@contoso.com')!.groups).to.include(SALES);
+
+      // a group the rules no longer name is dropped; a refresh keeps what the configuration names now
+      expect(await source.setGroups(['Finance'])).to.equal('groups');
+      expect(source.current()!.lookup('user1@contoso.com')!.groups).to.deep.equal([]);
+      expect(await source.refresh()).to.equal('delta');
+      expect(source.current()!.lookup('user2@contoso.com')!.groups).to.include('Finance');
+      expect(source.current()!.lookup('user3@contoso.com')!.groups).to.deep.equal([]);
+
+      // while a refresh runs, the reload waits for it and then reads the new groups
+      const refreshing = source.refresh();
+      const reloading = source.setGroups([EMEA]);
+      expect(await refreshing).to.equal('delta');
+      expect(await reloading).to.equal('groups');
+      expect(source.current()!.lookup('user3@contoso.com')!.groups).to.include(EMEA);
+      expect(source.current()!.lookup('user2@contoso.com')!.groups).to.deep.equal([]);
+
+      // a failed reload keeps the snapshot as it was and says why
+      graph.fail(1, 500);
+      const kept = source.current();
+      expect(await source.setGroups(['Finance'])).to.equal('failed');
+      expect(source.current()).to.equal(kept);
+      expect(source.status().lastError).to.match(/configuration's groups .* failed \(500/);
+
+      // a source that has not loaded yet does its first full load with the new groups
+      const fresh = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0 });
+      expect(await fresh.setGroups(['Finance'])).to.equal('full');
+      expect(fresh.current()!.lookup('user2@contoso.com')!.groups).to.include('Finance');
+    } finally {
+      expect(await source.setGroups(["Sales & Partners' Team", EMEA])).to.be.oneOf(['groups', 'unchanged']);
+    }
+  });
+
   it('fetches photos once, caches them, and ignores photos over the size cap or missing', async () => {
     const photo = await source.photo('user1@contoso.com');
     expect(photo?.toString('latin1')).to.equal('\xff\xd8\xff\xe0 small jpeg');

@@ -5,8 +5,8 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { SecretClientOptions } from '@azure/keyvault-secrets';
 import type { Command } from 'commander';
-import { createOrgSource, DIRECTORY_FILE, type OrgConfig } from '../../config';
-import { createGraphDirectorySource, loadDirectoryFile, type DirectorySnapshot } from '../../directory';
+import { createOrgSource, DIRECTORY_FILE, type OrgConfig, type OrgSource } from '../../config';
+import { createGraphDirectorySource, loadDirectoryFile, type DirectorySnapshot, type GraphDirectorySource } from '../../directory';
 import { createLogger, createMetrics, type Logger, type SignetMetrics } from '../../observability';
 import { createAppCredential, createAzureCredential, createFileSecretProvider, createKeyVaultSecretProvider, type TokenCredential } from '../../secrets';
 import { createEngine } from '../../signature';
@@ -14,10 +14,19 @@ import { loadRelayConfig, type RelayConfig } from '../../smtp';
 import { startRelayNode, type RelayNode } from '../../smtp/node';
 
 /** Groups the organization's rules name (the Graph source resolves only these memberships). */
-function ruleGroups(org: OrgConfig | undefined): string[] {
+export function ruleGroups(org: OrgConfig | undefined): string[] {
   const groups = new Set<string>();
   for (const rule of org?.rules ?? []) for (const m of [rule.match, ...(rule.except ?? [])]) for (const g of m.groups ?? []) groups.add(g);
   return [...groups];
+}
+
+/**
+ * A new configuration (or the first, when the node started without one) may
+ * name other groups: their memberships are loaded at once, so a new group rule
+ * applies within seconds instead of after a restart.
+ */
+export function followRuleGroups(orgSource: Pick<OrgSource, 'on'>, graph: Pick<GraphDirectorySource, 'setGroups'>): void {
+  orgSource.on('config', (org: OrgConfig) => void graph.setGroups(ruleGroups(org)));
 }
 
 /**
@@ -44,14 +53,15 @@ export async function graphCredential(
 /** The directory: Microsoft Graph when configured, else the configured file, else the org folder's directory file. */
 async function startDirectory(
   config: RelayConfig,
-  org: OrgConfig | undefined,
+  orgSource: Pick<OrgSource, 'current' | 'on'>,
   credential: () => TokenCredential,
   metrics: SignetMetrics,
   logger: Logger,
 ): Promise<{ current: () => DirectorySnapshot | undefined; stop: () => void }> {
   if (config.directory.graph && !config.directory.file) {
-    const graph = createGraphDirectorySource({ credential: await graphCredential(config.directory.graph, credential), groups: ruleGroups(org), refreshSeconds: config.directory.graph.refreshSeconds, metrics, logger });
+    const graph = createGraphDirectorySource({ credential: await graphCredential(config.directory.graph, credential), groups: ruleGroups(orgSource.current()), refreshSeconds: config.directory.graph.refreshSeconds, metrics, logger });
     await graph.start(); // never throws: a failed first load leaves senders unknown (messages pass unsigned) and is retried
+    followRuleGroups(orgSource, graph);
     return { current: () => graph.current(), stop: () => graph.stop() };
   }
   const folderFile = join(config.org.source, DIRECTORY_FILE);
@@ -94,7 +104,7 @@ export async function startFromConfig(config: RelayConfig, options: { logger?: L
     orgSource: {
       start: async () => {
         await orgSource.start();
-        directory = await startDirectory(config, orgSource.current(), nodeCredential, metrics, logger);
+        directory = await startDirectory(config, orgSource, nodeCredential, metrics, logger);
       },
       stop: () => {
         orgSource.stop();

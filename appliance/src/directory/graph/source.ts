@@ -66,6 +66,12 @@ export interface GraphDirectorySource {
   current(): DirectorySnapshot | undefined;
   /** Per-user attributes from the org config (address → attributes); they win over Graph. */
   setOverrides(overrides: ReadonlyMap<string, Readonly<Record<string, string>>>): void;
+  /**
+   * The groups a new configuration's rules name. When they differ from the
+   * ones loaded, memberships are loaded again now (after a refresh in
+   * progress), not at the next refresh; the same groups cost nothing.
+   */
+  setGroups(groups: readonly string[]): Promise<'unchanged' | 'groups' | 'full' | 'delta' | 'failed'>;
   /** One refresh now: full load the first time (or when the delta link expired), delta after. */
   refresh(): Promise<'full' | 'delta' | 'failed'>;
   /** The user's photo (JPEG bytes) or undefined; cached in memory. */
@@ -101,6 +107,9 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
   let lastError: string | undefined;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<'full' | 'delta' | 'failed'> | undefined;
+  let groupRefs: readonly string[] = [...(options.groups ?? [])];
+  let groupsReload: Promise<'groups' | 'full' | 'delta' | 'failed'> | undefined;
+  let lock: Promise<unknown> = Promise.resolve();
   let stopped = false;
   const photos = new Map<string, Buffer | null>();
 
@@ -148,7 +157,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
 
   async function loadGroups(): Promise<void> {
     const next = new Map<string, Set<string>>();
-    for (const ref of options.groups ?? []) {
+    for (const ref of groupRefs) {
       let groups: Array<{ id: string; displayName?: string }>;
       if (GUID.test(ref)) {
         // Named by id: fetch its display name too, so rules may use either.
@@ -256,6 +265,31 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
     }
   }
 
+  /** Refreshes and membership reloads run one at a time: both rebuild the snapshot from the same maps. */
+  function exclusive<T>(job: () => Promise<T>): Promise<T> {
+    const run = lock.then(job);
+    lock = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Memberships only, for groups a new configuration names: the users are current already. */
+  async function groupsOnce(): Promise<'groups' | 'failed'> {
+    deadline = Date.now() + maxRefreshMs;
+    try {
+      await loadGroups();
+      rebuild();
+      options.metrics?.directorySyncs.inc({ source: 'graph', result: 'ok' });
+      options.logger?.info({ event: 'directory_groups_loaded', source: 'graph', groups: groupRefs.length, users: snapshot!.size }, 'group memberships loaded for the groups the new configuration names');
+      return 'groups';
+    } catch (error) {
+      const status = error instanceof graphSdk().GraphError ? ` (${error.statusCode}${error.code ? ` ${error.code}` : ''})` : '';
+      lastError = `loading the memberships of the configuration's groups from Microsoft Graph failed${status}: ${error instanceof Error ? error.message : String(error)}`;
+      options.metrics?.directorySyncs.inc({ source: 'graph', result: 'failed' });
+      options.logger?.error({ event: 'directory_sync_failed', source: 'graph', kind: 'groups', err: lastError }, 'group memberships could not be loaded; retried at the next refresh');
+      return 'failed';
+    }
+  }
+
   function schedule(): void {
     const seconds = options.refreshSeconds ?? 300;
     if (stopped || seconds <= 0) return;
@@ -280,8 +314,22 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       if (snapshot) view = applyUserOverrides(snapshot, overrides);
     },
     refresh() {
-      running ??= refreshOnce().finally(() => (running = undefined));
+      running ??= exclusive(refreshOnce).finally(() => (running = undefined));
       return running;
+    },
+    setGroups(next) {
+      const wanted = new Set(next);
+      if (wanted.size === new Set(groupRefs).size && [...wanted].every((g) => groupRefs.includes(g))) return Promise.resolve('unchanged');
+      groupRefs = [...wanted];
+      if (stopped) return Promise.resolve('unchanged'); // read at the next start
+      // After any refresh in progress (it may have read the old groups). A change while this
+      // reload waits is picked up by it: it reads groupRefs when it runs.
+      groupsReload ??= exclusive(async () => {
+        groupsReload = undefined;
+        // Before the first good load there is nothing to add memberships to: a full load reads the new groups.
+        return snapshot ? groupsOnce() : refreshOnce();
+      });
+      return groupsReload;
     },
     async photo(address) {
       if (!options.photoMaxBytes) return undefined;

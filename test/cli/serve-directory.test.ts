@@ -1,0 +1,125 @@
+// The relay's Graph directory follows the configuration: the memberships it
+// loads are those of the groups the running configuration's rules name, so a
+// group rule added by a new configuration (or arriving with the first one, on
+// a node that started without) signs with the group's template at once.
+import { expect } from 'chai';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { followRuleGroups, ruleGroups } from '../../appliance/src/cli/commands/serve';
+import { createOrgSource, type OrgConfig, type OrgSource } from '../../appliance/src/config';
+import { createGraphDirectorySource, type GraphDirectorySource } from '../../appliance/src/directory';
+import { createAzureCredential } from '../../appliance/src/secrets';
+import { createEngine } from '../../appliance/src/signature';
+import { startAzureStandin, trustTestCa, useStandinManagedIdentity, type AzureStandin } from '../support/azure-standin';
+import { startGraphStandin, type GraphStandin } from '../support/graph-standin';
+
+const EXAMPLE = resolve(__dirname, '../../config/examples/contoso');
+const TOM = 'tom.okafor@contoso.com';
+const SALES = 'bbbbbbbb-0000-4000-8000-000000000001';
+const LEGAL = 'bbbbbbbb-0000-4000-8000-000000000002';
+
+/** The example's rules without the Sales rule. */
+function withoutSalesRule(rules: string): string {
+  const without = rules.replace(/\n {2}- id: sales\n(?: {4}.*\n|\n(?= {4}))*/, '\n');
+  expect(without).to.not.include('id: sales');
+  return without;
+}
+
+async function templateFor(org: OrgConfig, graph: GraphDirectorySource): Promise<string | undefined> {
+  const engine = createEngine({ org, directory: () => graph.current() });
+  const run = engine.process(Readable.from([Buffer.from(`From: Tom <${TOM}>\r\nTo: p@fabrikam.example\r\nSubject: Offer\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello</p>\r\n`)]), {
+    mailFrom: TOM,
+    rcptTo: ['p@fabrikam.example'],
+  });
+  run.output.resume();
+  return (await run.result).templateId;
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 100 && !condition(); i++) await new Promise((r) => setTimeout(r, 20));
+  expect(condition(), what).to.equal(true);
+}
+
+describe('relay: the Graph directory follows the groups of the running configuration', function () {
+  this.timeout(30_000);
+  let azure: AzureStandin;
+  let graph: GraphStandin;
+  let restore: Array<() => void>;
+  let dir: string;
+  let orgSource: OrgSource | undefined;
+  let directory: GraphDirectorySource | undefined;
+
+  before(async () => {
+    azure = await startAzureStandin();
+    graph = await startGraphStandin();
+    restore = [trustTestCa(azure.caPem), useStandinManagedIdentity(azure)];
+    graph.upsertUser({ id: 'u-tom', mail: TOM, proxyAddresses: [`SMTP:${TOM}`], displayName: 'Tom Okafor', jobTitle: 'Account Manager' });
+    graph.upsertUser({ id: 'u-ann', mail: 'ann@contoso.com', proxyAddresses: [], displayName: 'Ann' });
+    graph.setGroup({ id: SALES, displayName: 'Sales', members: ['u-tom'] });
+    graph.setGroup({ id: LEGAL, displayName: 'Legal', members: ['u-ann'] });
+    dir = mkdtempSync(join(tmpdir(), 'signet-serve-dir-'));
+  });
+  afterEach(() => {
+    orgSource?.stop();
+    directory?.stop();
+  });
+  after(async () => {
+    for (const undo of restore.reverse()) undo();
+    await graph.close();
+    await azure.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names the groups of rules and of their exceptions, once each', () => {
+    const org = { rules: [{ match: { groups: ['Sales', 'Legal'] } }, { match: {}, except: [{ groups: ['Legal'] }, { groups: ['IT'] }] }] } as unknown as OrgConfig;
+    expect(ruleGroups(org)).to.deep.equal(['Sales', 'Legal', 'IT']);
+    expect(ruleGroups(undefined)).to.deep.equal([]);
+  });
+
+  it('loads a group a new configuration names, and the sender gets the group rule without a restart', async () => {
+    const folder = join(dir, 'org-new-rule');
+    cpSync(EXAMPLE, folder, { recursive: true });
+    const rules = readFileSync(join(folder, 'rules.yaml'), 'utf8');
+    writeFileSync(join(folder, 'rules.yaml'), withoutSalesRule(rules));
+    orgSource = createOrgSource({ location: folder, pollSeconds: 0 });
+    await orgSource.start();
+    const credential = createAzureCredential({ kind: 'node', managedIdentityClientId: 'graph-reader' });
+    directory = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, groups: ruleGroups(orgSource.current()), refreshSeconds: 0 });
+    await directory.start();
+    followRuleGroups(orgSource, directory);
+    const graphDirectory = directory;
+
+    expect(ruleGroups(orgSource.current())).to.deep.equal(['Legal']);
+    expect(graphDirectory.current()!.lookup(TOM)!.groups).to.deep.equal([]);
+    expect(await templateFor(orgSource.current()!, graphDirectory)).to.equal('default');
+
+    // The operator adds the Sales rule back: one reload, and Tom is in Sales with no Graph refresh due.
+    writeFileSync(join(folder, 'rules.yaml'), rules);
+    const before = graph.requests.length;
+    expect(await orgSource.reload()).to.equal('loaded');
+    await until(() => graphDirectory.current()!.lookup(TOM)!.groups.includes('Sales'), 'Tom is a member of Sales after the reload');
+    expect(graph.requests.slice(before).some((r) => r.path.startsWith('/v1.0/users')), 'the users are not listed again').to.equal(false);
+    expect(await templateFor(orgSource.current()!, graphDirectory)).to.equal('sales');
+  });
+
+  it('loads the groups of the first configuration when the node started without one', async () => {
+    const folder = join(dir, 'org-late');
+    orgSource = createOrgSource({ location: folder, pollSeconds: 0 });
+    await orgSource.start(); // nothing there yet
+    expect(orgSource.current()).to.equal(undefined);
+    const credential = createAzureCredential({ kind: 'node', managedIdentityClientId: 'graph-reader' });
+    directory = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, groups: ruleGroups(orgSource.current()), refreshSeconds: 0 });
+    await directory.start();
+    followRuleGroups(orgSource, directory);
+    const graphDirectory = directory;
+    expect(graphDirectory.current()!.lookup(TOM)!.groups).to.deep.equal([]);
+
+    cpSync(EXAMPLE, folder, { recursive: true });
+    expect(await orgSource.reload()).to.equal('loaded');
+    await until(() => graphDirectory.current()!.lookup(TOM)!.groups.includes('Sales'), 'Tom is a member of Sales once the configuration arrived');
+    expect(graphDirectory.current()!.lookup('ann@contoso.com')!.groups).to.include('Legal');
+    expect(await templateFor(orgSource.current()!, graphDirectory)).to.equal('sales');
+  });
+});
