@@ -7,4 +7,5 @@ export {
   unmatchedOverrides,
 } from './snapshot';
 export { loadDirectoryFile, parseDirectoryFile } from './file';
+export { createDirectoryFileSource, type DirectoryFileSourceOptions, type DirectoryFileSource } from './file-source';
 export { createGraphDirectorySource, createGraphClient, USER_SELECT, GRAPH_SCOPE, type GraphDirectoryOptions, type GraphDirectorySource } from './graph';

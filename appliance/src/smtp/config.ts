@@ -116,7 +116,7 @@ export const relayConfigSchema = z
       .strict(),
     directory: z
       .object({
-        file: z.string().min(1).optional().describe('Local directory file (offline mode).'),
+        file: z.string().min(1).optional().describe('Local directory file (offline mode), re-read when it changes (checked every org.pollSeconds).'),
         graph: z
           .object({
             tenantId: z.string().min(1).describe('The customer\'s Entra tenant id, whose directory is read.'),

@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import type { SecretClientOptions } from '@azure/keyvault-secrets';
 import type { Command } from 'commander';
 import { createOrgSource, DIRECTORY_FILE, type OrgConfig, type OrgSource } from '../../config';
-import { createGraphDirectorySource, loadDirectoryFile, type DirectorySnapshot, type GraphDirectorySource } from '../../directory';
+import { createDirectoryFileSource, createGraphDirectorySource, type DirectorySnapshot, type GraphDirectorySource } from '../../directory';
 import { createLogger, createMetrics, type Logger, type SignetMetrics } from '../../observability';
 import { createAppCredential, createAzureCredential, createFileSecretProvider, createKeyVaultSecretProvider, type TokenCredential } from '../../secrets';
 import { createEngine } from '../../signature';
@@ -67,18 +67,10 @@ async function startDirectory(
   const folderFile = join(config.org.source, DIRECTORY_FILE);
   const file = config.directory.file ?? (existsSync(folderFile) ? folderFile : undefined);
   if (!file) return { current: () => undefined, stop: () => undefined };
-  try {
-    const snapshot = await loadDirectoryFile(file);
-    logger.info({ event: 'directory-loaded', source: 'file', users: snapshot.size }, 'directory loaded');
-    metrics.directoryUsers.set({ source: 'file' }, snapshot.size);
-    metrics.directoryLastSync.set({ source: 'file' }, snapshot.syncedAt.getTime() / 1000);
-    metrics.directorySyncs.inc({ source: 'file', result: 'ok' });
-    return { current: () => snapshot, stop: () => undefined };
-  } catch (error) {
-    metrics.directorySyncs.inc({ source: 'file', result: 'failed' });
-    logger.error({ event: 'directory-failed', source: 'file', err: (error as Error).message }, 'directory file could not be loaded: senders are unknown and their messages pass unsigned');
-    return { current: () => undefined, stop: () => undefined };
-  }
+  // re-read when it changes, at the interval the org configuration is checked
+  const source = createDirectoryFileSource({ file, pollSeconds: config.org.pollSeconds, metrics, logger });
+  await source.start();
+  return { current: () => source.current(), stop: () => source.stop() };
 }
 
 /** Starts a relay node from a validated relay config (used by `serve` and `dev`). */

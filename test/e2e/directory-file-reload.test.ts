@@ -1,0 +1,56 @@
+// A relay without Microsoft Graph reads its directory from a file: a changed
+// file shows in the next signatures without a restart, and no message is lost
+// or signed from a half-written file meanwhile.
+import { expect } from 'chai';
+import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { send } from '../smtp/support/harness';
+import { startInProcessNode } from './support/in-process-node';
+
+const SENDER = 'tom.okafor@contoso.com';
+
+function message(n: number): string {
+  return `From: Tom <${SENDER}>\r\nTo: p@fabrikam.example\r\nSubject: Offer ${n}\r\nMessage-ID: <d${n}@contoso.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Message number ${n}</p></body></html>\r\n`;
+}
+
+describe('directory file changed while the relay runs', function () {
+  this.timeout(60_000);
+
+  it('signs with the new attributes after the next check, without a restart', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signet-dirfile-e2e-'));
+    const org = join(dir, 'contoso');
+    cpSync(resolve(__dirname, '../../config/examples/contoso'), org, { recursive: true });
+    const file = join(dir, 'directory.yaml');
+    const original = readFileSync(join(org, 'directory.yaml'), 'utf8');
+    writeFileSync(file, original);
+    const { pki, sink, node, close } = await startInProcessNode({ source: org, pollSeconds: 0.2 }, { file });
+    try {
+      let n = 0;
+      const sendOne = async () => {
+        const result = await send(node.smtpPorts[0]!, pki.exoClient, { from: SENDER, raw: message(n++) });
+        expect(result.ok, result.response).to.equal(true);
+        return sink.messages.at(-1)!.raw.toString('latin1');
+      };
+      expect(await sendOne()).to.include('Account Executive');
+
+      // a broken file is refused: the running directory keeps signing
+      writeFileSync(file, original.replace('groups: [sales]', 'groups: [no-such-group]'));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await sendOne()).to.include('Account Executive');
+
+      writeFileSync(join(dir, 'next.yaml'), original.replace('jobTitle: Account Executive', 'jobTitle: Head of Sales'));
+      renameSync(join(dir, 'next.yaml'), file);
+      let last = '';
+      for (let i = 0; i < 50 && !last.includes('Head of Sales'); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        last = await sendOne();
+      }
+      expect(last).to.include('Head of Sales').and.not.include('Account Executive');
+      expect(sink.messages).to.have.length(n);
+    } finally {
+      await close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
