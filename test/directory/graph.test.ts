@@ -209,7 +209,7 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
       expect(await fresh.setGroups(['Finance'])).to.equal('full');
       expect(fresh.current()!.lookup('user2@contoso.com')!.groups).to.include('Finance');
     } finally {
-      expect(await source.setGroups(["Sales & Partners' Team", EMEA])).to.be.oneOf(['groups', 'unchanged']);
+      await source.setGroups(["Sales & Partners' Team", EMEA]); // as the later tests expect
     }
   });
 
