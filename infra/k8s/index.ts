@@ -12,6 +12,9 @@
 // - Availability: ≥3 replicas spread across zones, a PodDisruptionBudget, an
 //   HPA, readiness on /readyz (Service endpoints follow it) and a preStop
 //   pause so endpoints drop the pod before SIGTERM starts the relay's drain.
+// - Name: optionally an Azure DNS label on the load balancer's public IP, the
+//   smart host's CNAME target (the load balancer's own health probe replaces
+//   Traffic Manager for a single cluster).
 import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
 import { createHash } from 'node:crypto';
@@ -50,7 +53,17 @@ export interface SignetKubernetesArgs {
   /** Relay drain time (limits.drainSeconds); the grace period covers preStop + drain. */
   drainSeconds?: number;
   resources?: { cpu: string; memory: string; cpuLimit: string; memoryLimit: string };
+  /**
+   * A public name for the SMTP load balancer: an Azure DNS label (unique in the
+   * cluster's region) on its public IP. The smart-host CNAME then points at
+   * `<label>.<location>.cloudapp.azure.com` (output `smtpFqdn`).
+   */
+  publicDns?: { label: string; location: string };
 }
+
+// Azure DNS labels: 3–63 lowercase letters, digits and hyphens, starting with a letter.
+const DNS_LABEL = /^[a-z][a-z0-9-]{1,61}[a-z0-9]$/;
+const AZURE_REGION = /^[a-z][a-z0-9]+$/;
 
 /** The relay config as the pod sees it: same values as a VM node, pod ports and paths. */
 export function podRelayConfig(args: SignetKubernetesArgs, identityClientId: string): Record<string, unknown> {
@@ -70,11 +83,18 @@ export class SignetKubernetes extends pulumi.ComponentResource {
   readonly namespace: pulumi.Output<string>;
   readonly service: k8s.core.v1.Service;
   readonly deployment: k8s.apps.v1.Deployment;
+  /** The SMTP load balancer's public IPv4 address, once the cloud assigned it (an A record's target). */
+  readonly loadBalancerAddress: pulumi.Output<string | undefined>;
+  /** `<label>.<location>.cloudapp.azure.com` with `publicDns` (the smart-host CNAME's target); else undefined. */
+  readonly smtpFqdn: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: SignetKubernetesArgs, opts?: pulumi.ComponentResourceOptions) {
     super('signet:k8s:SignetKubernetes', name, {}, opts);
     const replicas = args.replicas ?? 3;
     if (replicas < 3) throw new pulumi.RunError(`signet:kubernetes: replicas must be at least 3 (got ${replicas})`);
+    const dns = args.publicDns;
+    if (dns && !DNS_LABEL.test(dns.label)) throw new pulumi.RunError(`signet:kubernetes: publicDns.label "${dns.label}" is not an Azure DNS label (3–63 lowercase letters, digits and hyphens, starting with a letter)`);
+    if (dns && !AZURE_REGION.test(dns.location)) throw new pulumi.RunError(`signet:kubernetes: publicDns.location "${dns.location}" is not an Azure region name (e.g. westeurope)`);
     const parent = { parent: this };
     const ns = args.namespace ?? `signet-${args.tenantName}`;
     const labels = { 'app.kubernetes.io/name': 'signet', 'app.kubernetes.io/instance': args.tenantName };
@@ -170,7 +190,8 @@ export class SignetKubernetes extends pulumi.ComponentResource {
 
     const ipv4Ranges = args.exchangeOnlineRanges.filter((r) => !r.includes(':'));
     this.service = new k8s.core.v1.Service(`${name}-smtp`, {
-      metadata: meta('-smtp'),
+      // The cloud provider puts the DNS label on the load balancer's public IP.
+      metadata: { ...meta('-smtp'), ...(dns ? { annotations: { 'service.beta.kubernetes.io/azure-dns-label-name': dns.label } } : {}) },
       spec: {
         type: 'LoadBalancer',
         // Local: no SNAT, so the relay (and the NetworkPolicy) see Exchange Online's addresses.
@@ -247,6 +268,8 @@ export class SignetKubernetes extends pulumi.ComponentResource {
       spec: { groups: rules.groups },
     }, parent);
 
-    this.registerOutputs({ namespace: this.namespace });
+    this.loadBalancerAddress = this.service.status.apply((status) => status?.loadBalancer?.ingress?.find((i) => i.ip)?.ip);
+    this.smtpFqdn = pulumi.output(dns ? `${dns.label}.${dns.location}.cloudapp.azure.com` : undefined);
+    this.registerOutputs({ namespace: this.namespace, loadBalancerAddress: this.loadBalancerAddress, smtpFqdn: this.smtpFqdn });
   }
 }

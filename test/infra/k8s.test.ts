@@ -162,6 +162,39 @@ describe('infra: Kubernetes target (mocked cluster)', function () {
     ]);
   });
 
+  it('gives the SMTP load balancer an Azure DNS label when asked, and reports its address and name for the smart-host record', async function () {
+    const plain = await runUnderMocks('k8s-plain', () => {
+      const k = new SignetKubernetes('plain', k8sArgs());
+      return { address: k.loadBalancerAddress, fqdn: k.smtpFqdn };
+    });
+    const plainSmtp = plain.ofType('kubernetes:core/v1:Service').map((s) => s.inputs as Obj).find((s) => s.spec.type === 'LoadBalancer') as Obj;
+    expect(plainSmtp.metadata.annotations).to.equal(undefined);
+    expect(plain.outputs).to.deep.equal({ address: '20.60.0.10', fqdn: undefined });
+
+    const named = await runUnderMocks('k8s-dns', () => {
+      const k = new SignetKubernetes('named', k8sArgs({ publicDns: { label: 'signet-fabrikam-x1y2', location: 'westeurope' } }));
+      return { address: k.loadBalancerAddress, fqdn: k.smtpFqdn };
+    });
+    const services = named.ofType('kubernetes:core/v1:Service').map((s) => s.inputs as Obj);
+    const smtp = services.find((s) => s.spec.type === 'LoadBalancer') as Obj;
+    expect(smtp.metadata.annotations).to.deep.equal({ 'service.beta.kubernetes.io/azure-dns-label-name': 'signet-fabrikam-x1y2' });
+    expect(services.find((s) => s.spec.type === 'ClusterIP')!.metadata.annotations).to.equal(undefined);
+    expect(named.outputs).to.deep.equal({ address: '20.60.0.10', fqdn: 'signet-fabrikam-x1y2.westeurope.cloudapp.azure.com' });
+
+    for (const [publicDns, problem] of [
+      [{ label: 'Signet_Fabrikam', location: 'westeurope' }, /publicDns.label "Signet_Fabrikam" is not an Azure DNS label/],
+      [{ label: 'signet-', location: 'westeurope' }, /publicDns.label "signet-"/],
+      [{ label: 'signet-fabrikam', location: 'West Europe' }, /publicDns.location "West Europe" is not an Azure region name/],
+    ] as const) {
+      let thrown: Error | undefined;
+      await runUnderMocks('k8s-bad-dns', () => {
+        try { new SignetKubernetes('bad', k8sArgs({ publicDns })); } catch (error) { thrown = error as Error; }
+        return {};
+      });
+      expect(thrown?.message).to.match(problem);
+    }
+  });
+
   it('refuses fewer than three replicas', async function () {
     let thrown: Error | undefined;
     await runUnderMocks('k8s-small', () => {

@@ -108,6 +108,10 @@ export const mocks: pulumi.runtime.Mocks = {
         publicIpCounter += 1;
         state.ipAddress = `20.50.${Math.floor(publicIpCounter / 250)}.${(publicIpCounter % 250) + 1}`;
         break;
+      case 'kubernetes:core/v1:Service':
+        // the cloud provider reports a LoadBalancer's public address in the status
+        if ((inputs.spec as { type?: string } | undefined)?.type === 'LoadBalancer') state.status = { loadBalancer: { ingress: [{ ip: '20.60.0.10' }] } };
+        break;
       case 'azure-native:keyvault:Key':
         state.keyUri = `https://${inputs.vaultName}.vault.azure.net/keys/${inputs.keyName}`;
         break;
