@@ -104,6 +104,25 @@ describe('relay: the Graph directory follows the groups of the running configura
     expect(await templateFor(orgSource.current()!, graphDirectory)).to.equal('sales');
   });
 
+  it('catches up with a configuration that changed while the directory was loading', async () => {
+    const folder = join(dir, 'org-changed-during-load');
+    cpSync(EXAMPLE, folder, { recursive: true });
+    const rules = readFileSync(join(folder, 'rules.yaml'), 'utf8');
+    writeFileSync(join(folder, 'rules.yaml'), withoutSalesRule(rules));
+    orgSource = createOrgSource({ location: folder, pollSeconds: 0 });
+    await orgSource.start();
+    const credential = createAzureCredential({ kind: 'node', managedIdentityClientId: 'graph-reader' });
+    directory = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, groups: ruleGroups(orgSource.current()), refreshSeconds: 0 });
+    const loading = directory.start();
+    // the new version arrives before the node listens for versions
+    writeFileSync(join(folder, 'rules.yaml'), rules);
+    expect(await orgSource.reload()).to.equal('loaded');
+    await loading;
+    followRuleGroups(orgSource, directory);
+    const graphDirectory = directory;
+    await until(() => graphDirectory.current()!.lookup(TOM)!.groups.includes('Sales'), 'Tom is a member of Sales although the version came during the first load');
+  });
+
   it('loads the groups of the first configuration when the node started without one', async () => {
     const folder = join(dir, 'org-late');
     orgSource = createOrgSource({ location: folder, pollSeconds: 0 });

@@ -23,10 +23,13 @@ export function ruleGroups(org: OrgConfig | undefined): string[] {
 /**
  * A new configuration (or the first, when the node started without one) may
  * name other groups: their memberships are loaded at once, so a new group rule
- * applies within seconds instead of after a restart.
+ * applies within seconds instead of after a restart. The configuration may
+ * also have changed while the directory's first load ran: synced once now
+ * (free when the groups are the same).
  */
-export function followRuleGroups(orgSource: Pick<OrgSource, 'on'>, graph: Pick<GraphDirectorySource, 'setGroups'>): void {
+export function followRuleGroups(orgSource: Pick<OrgSource, 'on' | 'current'>, graph: Pick<GraphDirectorySource, 'setGroups'>): void {
   orgSource.on('config', (org: OrgConfig) => void graph.setGroups(ruleGroups(org)));
+  if (orgSource.current()) void graph.setGroups(ruleGroups(orgSource.current()));
 }
 
 /**
