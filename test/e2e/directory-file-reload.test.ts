@@ -1,6 +1,7 @@
 // A relay without Microsoft Graph reads its directory from a file: a changed
 // file shows in the next signatures without a restart, and no message is lost
-// or signed from a half-written file meanwhile.
+// or signed from a half-written file meanwhile. The org folder's own directory
+// file is followed even when it is created after the relay started.
 import { expect } from 'chai';
 import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,6 +48,37 @@ describe('directory file changed while the relay runs', function () {
         last = await sendOne();
       }
       expect(last).to.include('Head of Sales').and.not.include('Account Executive');
+      expect(sink.messages).to.have.length(n);
+    } finally {
+      await close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it("follows the org folder's directory file when it is created after start", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signet-dirfile-late-'));
+    const org = join(dir, 'contoso');
+    cpSync(resolve(__dirname, '../../config/examples/contoso'), org, { recursive: true });
+    const directory = readFileSync(join(org, 'directory.yaml'), 'utf8');
+    rmSync(join(org, 'directory.yaml'));
+    const { pki, sink, node, close } = await startInProcessNode({ source: org, pollSeconds: 0.2 });
+    try {
+      let n = 0;
+      const sendOne = async () => {
+        const result = await send(node.smtpPorts[0]!, pki.exoClient, { from: SENDER, raw: message(n++) });
+        expect(result.ok, result.response).to.equal(true);
+        return sink.messages.at(-1)!.raw.toString('latin1');
+      };
+      // no directory yet: the sender is unknown and the message passes unsigned
+      expect(await sendOne()).to.not.include('Account Executive');
+
+      writeFileSync(join(dir, 'next.yaml'), directory);
+      renameSync(join(dir, 'next.yaml'), join(org, 'directory.yaml'));
+      let last = '';
+      for (let i = 0; i < 50 && !last.includes('Account Executive'); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        last = await sendOne();
+      }
+      expect(last).to.include('Account Executive');
       expect(sink.messages).to.have.length(n);
     } finally {
       await close();

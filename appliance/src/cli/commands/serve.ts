@@ -1,7 +1,7 @@
 // `signet serve --config relay.yaml`: run the relay node. SIGTERM (and SIGINT)
 // drain it: /readyz turns 503, new sessions get 421 4.3.2, in-flight
 // transactions finish within limits.drainSeconds, then the process exits.
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { SecretClientOptions } from '@azure/keyvault-secrets';
 import type { Command } from 'commander';
@@ -53,6 +53,14 @@ export async function graphCredential(
   return createAppCredential({ tenantId: graph.tenantId, clientId: graph.app.clientId, authorityHost: graph.app.authorityHost, ...source });
 }
 
+function isFolder(location: string): boolean {
+  try {
+    return statSync(location).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** The directory: Microsoft Graph when configured, else the configured file, else the org folder's directory file. */
 async function startDirectory(
   config: RelayConfig,
@@ -67,8 +75,8 @@ async function startDirectory(
     followRuleGroups(orgSource, graph);
     return { current: () => graph.current(), stop: () => graph.stop() };
   }
-  const folderFile = join(config.org.source, DIRECTORY_FILE);
-  const file = config.directory.file ?? (existsSync(folderFile) ? folderFile : undefined);
+  // an org folder's directory file is followed even when it is created after start
+  const file = config.directory.file ?? (isFolder(config.org.source) ? join(config.org.source, DIRECTORY_FILE) : undefined);
   if (!file) return { current: () => undefined, stop: () => undefined };
   // re-read when it changes, at the interval the org configuration is checked
   const source = createDirectoryFileSource({ file, pollSeconds: config.org.pollSeconds, metrics, logger });
