@@ -78,7 +78,11 @@ export const stackConfigSchema = z.object({
   nodeSize: z.string().regex(/^Standard_[A-Za-z0-9_]+$/, 'must be an Azure VM size such as Standard_B2s').default('Standard_B2s'),
   /** The tenant's unique certificate domain: what the inbound connector's TlsSenderCertificateName names. */
   certificateDomain: z.string().toLowerCase().regex(dnsName, 'must be a DNS name'),
-  /** What Exchange Online's outbound connector uses as its smart host; a CNAME to the Traffic Manager name. Default: the certificate domain. */
+  /**
+   * What Exchange Online's outbound connector uses as its smart host; a CNAME to the Traffic Manager name.
+   * Default: smtp.<certificateDomain>. Not the certificate domain itself: the tenant verifies that name with
+   * a TXT record, and DNS allows no other record beside a CNAME.
+   */
   smartHostName: z.string().toLowerCase().regex(dnsName, 'must be a DNS name').optional(),
   downstreamSmartHost: z.string().toLowerCase().regex(/^[a-z0-9-]+\.mail\.protection\.outlook\.com$/, 'must be <tenant>.mail.protection.outlook.com'),
   exchangeOnlineRanges: z.array(cidr).min(1).default([...EXCHANGE_ONLINE_RANGES])
@@ -201,6 +205,6 @@ function parseValue(text: string): unknown {
 }
 
 /** The smart-host name Exchange Online connects to. */
-export function smartHostOf(config: StackConfig): string {
-  return config.smartHostName ?? config.certificateDomain;
+export function smartHostOf(config: Pick<StackConfig, 'smartHostName' | 'certificateDomain'>): string {
+  return config.smartHostName ?? `smtp.${config.certificateDomain}`;
 }

@@ -40,6 +40,18 @@ export function certificateFacts(pem: string): CertificateFacts {
   };
 }
 
+/** Whether a certificate's DNS names cover a host name: exactly, or by a wildcard for its leftmost label (RFC 6125). */
+export function certificateNames(dnsNames: string[], host: string): boolean {
+  const name = host.toLowerCase();
+  return dnsNames.some((dns) => {
+    const d = dns.toLowerCase();
+    if (d === name) return true;
+    if (!d.startsWith('*.')) return false;
+    const dot = name.indexOf('.');
+    return dot > 0 && name.slice(dot + 1) === d.slice(2);
+  });
+}
+
 export interface NodeCertificatesArgs {
   ctx: TenantContext;
   resourceGroupName: pulumi.Input<string>;
@@ -72,8 +84,11 @@ export class NodeCertificates extends pulumi.ComponentResource {
           throw new pulumi.RunError(`signet:certificates: cannot read node certificate ${file}: ${(error as Error).message}`);
         }
         const facts = certificateFacts(pem);
-        if (!facts.dnsNames.includes(c.certificateDomain)) {
-          throw new pulumi.RunError(`signet:certificates: ${file} does not name the certificate domain ${c.certificateDomain} (it names ${facts.dnsNames.join(', ') || 'no DNS names'})`);
+        // the inbound connector checks the certificate domain, the outbound connector's TLS check the smart host
+        for (const [what, name] of [['certificate domain', c.certificateDomain], ['smart host', smartHostOf(c)]] as const) {
+          if (!certificateNames(facts.dnsNames, name)) {
+            throw new pulumi.RunError(`signet:certificates: ${file} does not name the ${what} ${name} (it names ${facts.dnsNames.join(', ') || 'no DNS names'})`);
+          }
         }
         return {
           secretName: node.secretName,

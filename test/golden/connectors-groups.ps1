@@ -32,10 +32,10 @@ if (-not $SkipAcceptedDomainCheck -and -not (Get-AcceptedDomain -Identity 'k7q2m
 $outbound = Get-OutboundConnector -Identity 'Signet outbound to relay' -ErrorAction SilentlyContinue
 if ($outbound) {
     Write-Host 'Updating outbound connector Signet outbound to relay'
-    Set-OutboundConnector -Identity 'Signet outbound to relay' -ConnectorType OnPremises -IsTransportRuleScoped $true -UseMXRecord $false -SmartHosts 'k7q2m9x4t1.contoso.signet-relay.net' -TlsSettings DomainValidation -TlsDomain 'k7q2m9x4t1.contoso.signet-relay.net' -CloudServicesMailEnabled $true -RouteAllMessagesViaOnPremises $false -Enabled $true -Comment 'Signet relay for contoso' -WhatIf:$WhatIfPreference
+    Set-OutboundConnector -Identity 'Signet outbound to relay' -ConnectorType OnPremises -IsTransportRuleScoped $true -UseMXRecord $false -SmartHosts 'smtp.k7q2m9x4t1.contoso.signet-relay.net' -TlsSettings DomainValidation -TlsDomain 'smtp.k7q2m9x4t1.contoso.signet-relay.net' -CloudServicesMailEnabled $true -RouteAllMessagesViaOnPremises $false -Enabled $true -Comment 'Signet relay for contoso' -WhatIf:$WhatIfPreference
 } else {
     Write-Host 'Creating outbound connector Signet outbound to relay'
-    New-OutboundConnector -Name 'Signet outbound to relay' -ConnectorType OnPremises -IsTransportRuleScoped $true -UseMXRecord $false -SmartHosts 'k7q2m9x4t1.contoso.signet-relay.net' -TlsSettings DomainValidation -TlsDomain 'k7q2m9x4t1.contoso.signet-relay.net' -CloudServicesMailEnabled $true -RouteAllMessagesViaOnPremises $false -Enabled $true -Comment 'Signet relay for contoso' -WhatIf:$WhatIfPreference
+    New-OutboundConnector -Name 'Signet outbound to relay' -ConnectorType OnPremises -IsTransportRuleScoped $true -UseMXRecord $false -SmartHosts 'smtp.k7q2m9x4t1.contoso.signet-relay.net' -TlsSettings DomainValidation -TlsDomain 'smtp.k7q2m9x4t1.contoso.signet-relay.net' -CloudServicesMailEnabled $true -RouteAllMessagesViaOnPremises $false -Enabled $true -Comment 'Signet relay for contoso' -WhatIf:$WhatIfPreference
 }
 
 # 3. Inbound connector from Signet: accepts mail for any sender domain (SenderDomains *) only over

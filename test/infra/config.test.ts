@@ -86,7 +86,7 @@ describe('infra: stack config validation', function () {
       // Loaded here, not at import time: the module's export is the program function Pulumi calls.
       const program = require('../../infra/index') as () => Promise<Record<string, unknown>>;
       const run = await runUnderMocks('entry', () => program());
-      expect(run.outputs.smartHostFqdn).to.equal('fabrikam.relay.signet-msp.example');
+      expect(run.outputs.smartHostFqdn).to.equal('smtp.fabrikam.relay.signet-msp.example');
       expect(run.ofType('azure-native:compute:VirtualMachine')).to.have.length(3);
     } finally {
       pulumi.runtime.setAllConfig({});

@@ -248,7 +248,7 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     expect(endpoints.map((e) => e.target)).to.deep.equal(run.outputs.nodes.map((n) => n.publicIp));
     expect(endpoints.every((e) => e.type.endsWith('/externalEndpoints'))).to.equal(true);
     expect(run.outputs.trafficManagerFqdn).to.match(/^signet-fabrikam-[a-z0-9]{6}\.trafficmanager\.net$/);
-    expect(run.outputs.smartHostCname).to.deep.equal({ name: config.certificateDomain, type: 'CNAME', target: run.outputs.trafficManagerFqdn, ttl: 30 });
+    expect(run.outputs.smartHostCname).to.deep.equal({ name: `smtp.${config.certificateDomain}`, type: 'CNAME', target: run.outputs.trafficManagerFqdn, ttl: 30 });
   });
 
   it('issues development node certificates for the certificate domain and publishes their SHA-1 thumbprints and expiries', function () {
@@ -302,7 +302,7 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
 
   it('exports every documented output', function () {
     expect(Object.keys(run.outputs).sort()).to.deep.equal([...STACK_OUTPUT_NAMES].sort());
-    expect(run.outputs.smartHostFqdn).to.equal(config.certificateDomain);
+    expect(run.outputs.smartHostFqdn).to.equal(`smtp.${config.certificateDomain}`);
     expect(run.outputs.vaultUri).to.match(/^https:\/\/kv-fabrikam-[a-z0-9]{6}\.vault\.azure\.net\/$/);
     expect(run.outputs.configBundleUrl).to.match(/^https:\/\/stfabrikam[a-z0-9]{6}\.blob\.core\.windows\.net\/config\/org-config\.sealed$/);
     expect(run.outputs.nodes.map((n) => n.fqdn)).to.deep.equal(vms().map((_, i) => `signet-fabrikam-n${i}-${run.outputs.vaultName.slice(-6)}.westeurope.cloudapp.azure.com`));
@@ -311,7 +311,7 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
 
   it('produces outputs the operator CLI reads (`signet connectors`, `signet status`)', function () {
     const parsed = parseStackOutputs(JSON.parse(JSON.stringify(run.outputs)), 'pulumi stack output --json');
-    expect(parsed.smartHostFqdn).to.equal(config.certificateDomain);
+    expect(parsed.smartHostFqdn).to.equal(`smtp.${config.certificateDomain}`);
     expect(parsed.nodes.map((n) => n.certificateThumbprint)).to.deep.equal(run.outputs.nodes.map((n) => n.certificateThumbprint));
     expect(parsed.httpPort).to.equal(config.httpPort);
   });

@@ -1,0 +1,102 @@
+// Production node certificates are imported: the stack reads each public
+// certificate, refuses one that Exchange Online would refuse (the inbound
+// connector checks the certificate domain, the outbound connector's TLS check
+// the smart host), and publishes its thumbprint.
+import { expect } from 'chai';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import { parseStackConfig, smartHostOf } from '../../infra/config';
+import { certificateNames } from '../../infra/components/certificates';
+import type { StackOutputs } from '../../infra/outputs';
+import { createTenantStack } from '../../infra/stack';
+import { createCertificateAuthority, type CertificateAuthority } from '../support/certs';
+import { REPO_ROOT, runUnderMocks } from './support/harness';
+import { fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
+
+const CERT_DOMAIN = 'fabrikam.relay.signet-msp.example';
+
+describe('infra: imported node certificates', function () {
+  this.timeout(30_000);
+  let artifact: ArtifactFixture;
+  let dir: string;
+  let ca: CertificateAuthority;
+
+  before(async () => {
+    artifact = placeholderArtifact();
+    dir = mkdtempSync(path.join(tmpdir(), 'signet-imported-certs-'));
+    ca = await createCertificateAuthority('Signet Test Public CA');
+  });
+  after(() => {
+    artifact.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function writeCerts(dnsNames: string[]): Promise<string[]> {
+    const files: string[] = [];
+    for (const n of [0, 1]) {
+      const cert = await ca.issue({ commonName: CERT_DOMAIN, dnsNames, usage: ['server', 'client'] });
+      const file = path.join(dir, `node${n}-${Math.random().toString(36).slice(2)}.pem`);
+      writeFileSync(file, cert.cert);
+      files.push(file);
+    }
+    return files;
+  }
+
+  function stackWith(files: string[], overrides: Record<string, unknown> = {}) {
+    const config = parseStackConfig(fabrikam(artifact.path, {
+      certificates: { mode: 'imported', nodes: files.map((certificateFile, i) => ({ secretName: `node${i}-tls`, certificateFile })) },
+      ...overrides,
+    }));
+    return runUnderMocks('fabrikam-imported', () => createTenantStack(config, { baseDir: REPO_ROOT }));
+  }
+
+  it('the smart host defaults to smtp.<certificate domain>, so the domain itself can hold its verification TXT record', () => {
+    expect(smartHostOf({ certificateDomain: CERT_DOMAIN })).to.equal(`smtp.${CERT_DOMAIN}`);
+    expect(smartHostOf({ certificateDomain: CERT_DOMAIN, smartHostName: 'mx.signet-msp.example' })).to.equal('mx.signet-msp.example');
+  });
+
+  it('matches host names exactly or by a wildcard for the leftmost label only', () => {
+    expect(certificateNames([CERT_DOMAIN], CERT_DOMAIN)).to.equal(true);
+    expect(certificateNames(['FABRIKAM.relay.signet-msp.example'], CERT_DOMAIN)).to.equal(true);
+    expect(certificateNames([`*.${CERT_DOMAIN}`], `smtp.${CERT_DOMAIN}`)).to.equal(true);
+    expect(certificateNames([`*.${CERT_DOMAIN}`], CERT_DOMAIN)).to.equal(false);
+    expect(certificateNames([`*.${CERT_DOMAIN}`], `a.smtp.${CERT_DOMAIN}`)).to.equal(false);
+    expect(certificateNames(['*.signet-msp.example'], CERT_DOMAIN)).to.equal(false);
+    expect(certificateNames([], CERT_DOMAIN)).to.equal(false);
+  });
+
+  it('publishes the thumbprints of certificates that name the certificate domain and cover the smart host', async () => {
+    const files = await writeCerts([CERT_DOMAIN, `*.${CERT_DOMAIN}`]);
+    const run = await stackWith(files);
+    const outputs = run.outputs as StackOutputs;
+    expect(outputs.smartHostFqdn).to.equal(`smtp.${CERT_DOMAIN}`);
+    expect(outputs.smartHostCname.name).to.equal(`smtp.${CERT_DOMAIN}`);
+    const expected = files.map((f) => new X509Certificate(readFileSync(f, 'utf8')).fingerprint.replaceAll(':', ''));
+    expect(outputs.nodes.map((n) => n.certificateThumbprint)).to.deep.equal(expected);
+  });
+
+  it('refuses a certificate that does not cover the smart host, naming the file and both names', async () => {
+    const files = await writeCerts([CERT_DOMAIN]);
+    let error: Error | undefined;
+    try {
+      await stackWith(files);
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(error?.message).to.match(/does not name the smart host smtp\.fabrikam\.relay\.signet-msp\.example \(it names fabrikam\.relay\.signet-msp\.example\)/);
+    expect(error?.message).to.include(files[0]);
+  });
+
+  it('refuses a certificate for the smart host alone, which the inbound connector would refuse', async () => {
+    const files = await writeCerts(['mx.signet-msp.example']);
+    let error: Error | undefined;
+    try {
+      await stackWith(files, { smartHostName: 'mx.signet-msp.example' });
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(error?.message).to.match(/does not name the certificate domain fabrikam\.relay\.signet-msp\.example/);
+  });
+});
