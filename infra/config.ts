@@ -87,7 +87,7 @@ export const stackConfigSchema = z.object({
   downstreamSmartHost: z.string().toLowerCase().regex(/^[a-z0-9-]+\.mail\.protection\.outlook\.com$/, 'must be <tenant>.mail.protection.outlook.com'),
   exchangeOnlineRanges: z.array(cidr).min(1).default([...EXCHANGE_ONLINE_RANGES])
     .refine((list) => !list.some((r) => ANY_SOURCE.has(r.toLowerCase())), { message: 'must not contain an any-source range' }),
-  /** Operators' public ranges: allowed through the Key Vault and storage firewalls (the machine running `pulumi up` must be in them). */
+  /** Operators' public ranges: allowed through the Key Vault and storage firewalls (the machine running `pulumi up` must be in them) and to the nodes' health port (`signet status --via fqdn`). */
   operatorRanges: z.array(ipv4Cidr).default([])
     .refine((list) => !list.some((r) => r === '0.0.0.0/0'), { message: 'must not contain 0.0.0.0/0' }),
   /**

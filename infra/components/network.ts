@@ -1,8 +1,8 @@
 // The tenant's network: its own resource group, a VNet with a node subnet and
 // a monitoring subnet, and NSGs that admit SMTP only from Exchange Online and
-// the health/metrics port only from the health probers and the monitoring
-// subnet. Nothing from the internet reaches SSH or RDP: operators use Run
-// Command or Bastion.
+// the health/metrics port only from the health probers, the monitoring subnet
+// and the operators' own ranges (`signet status`). Nothing from the internet
+// reaches SSH or RDP: operators use Run Command or Bastion.
 import * as pulumi from '@pulumi/pulumi';
 import * as network from '@pulumi/azure-native/network';
 import * as resources from '@pulumi/azure-native/resources';
@@ -16,7 +16,7 @@ export interface TenantNetworkArgs {
 type Rule = inputs.network.SecurityRuleArgs;
 
 /** Builds the node subnet's inbound rules; exported so tests and the policy pack can reason about them. */
-export function nodeSecurityRules(args: { exchangeOnlineRanges: string[]; httpPort: number; monitoringSubnetCidr: string }): Rule[] {
+export function nodeSecurityRules(args: { exchangeOnlineRanges: string[]; httpPort: number; monitoringSubnetCidr: string; operatorRanges?: string[] }): Rule[] {
   const ipv4 = args.exchangeOnlineRanges.filter((r) => !r.includes(':'));
   const ipv6 = args.exchangeOnlineRanges.filter((r) => r.includes(':'));
   const rules: Rule[] = [];
@@ -28,6 +28,8 @@ export function nodeSecurityRules(args: { exchangeOnlineRanges: string[]; httpPo
     allow('allow-health-traffic-manager', 110, ['AzureTrafficManager'], port, 'Traffic Manager probes /readyz'),
     allow('allow-health-azure-lb', 111, ['AzureLoadBalancer'], port, 'Platform health probes'),
     allow('allow-metrics-monitoring', 112, [args.monitoringSubnetCidr], port, 'Prometheus scrapes /metrics'),
+    // read-only (readiness, metrics; no message data, no secrets): what `signet status` reads from an operator's machine
+    ...(args.operatorRanges?.length ? [allow('allow-health-operators', 113, args.operatorRanges, port, 'Operators read /readyz and /metrics (signet status)')] : []),
     ...denyRemoteAdmin(),
     denyAllInbound(),
   );
@@ -96,7 +98,7 @@ export class TenantNetwork extends pulumi.ComponentResource {
     this.nodeNsg = new network.NetworkSecurityGroup(logicalName(ctx, 'nsg-nodes'), {
       networkSecurityGroupName: resourceName(ctx, 'nsg', 'nodes'),
       resourceGroupName: rg, location: c.location, tags: ctx.tags,
-      securityRules: nodeSecurityRules({ exchangeOnlineRanges: c.exchangeOnlineRanges, httpPort: c.httpPort, monitoringSubnetCidr: c.monitoringSubnetCidr }),
+      securityRules: nodeSecurityRules({ exchangeOnlineRanges: c.exchangeOnlineRanges, httpPort: c.httpPort, monitoringSubnetCidr: c.monitoringSubnetCidr, operatorRanges: c.operatorRanges }),
     }, parent);
 
     this.monitoringNsg = new network.NetworkSecurityGroup(logicalName(ctx, 'nsg-monitoring'), {

@@ -9,6 +9,7 @@ import { parse } from 'yaml';
 import { EXCHANGE_ONLINE_RANGES, parseStackConfig, type StackConfig } from '../../infra/config';
 import { STACK_OUTPUT_NAMES, type StackOutputs } from '../../infra/outputs';
 import { createTenantStack } from '../../infra/stack';
+import { nodeSecurityRules } from '../../infra/components/network';
 import { parseRelayConfig } from '../../appliance/src/smtp';
 import { parseStackOutputs } from '../../appliance/src/fleet';
 import { AZURE_TENANT_ID, REPO_ROOT, runUnderMocks, SUBSCRIPTION_ID, type RecordedResource, type StackRun } from './support/harness';
@@ -84,10 +85,15 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     expect(last).to.include({ access: 'Deny', sourceAddressPrefix: '*', destinationPortRange: '*' });
   });
 
-  it('admits the health/metrics port only from Traffic Manager, the load balancer probe and the monitoring subnet', function () {
+  it('admits the health/metrics port only from Traffic Manager, the load balancer probe, the monitoring subnet and the operators', function () {
     const rules = run.one('azure-native:network:NetworkSecurityGroup', 'nsg-nodes').inputs.securityRules as Rule[];
     const health = rules.filter((r) => r.access === 'Allow' && portsOf(r).includes(String(config.httpPort)));
-    expect(health.flatMap(sourcesOf).sort()).to.deep.equal(['AzureLoadBalancer', 'AzureTrafficManager', config.monitoringSubnetCidr].sort());
+    expect(config.operatorRanges).to.have.length.above(0);
+    expect(health.flatMap(sourcesOf).sort()).to.deep.equal(['AzureLoadBalancer', 'AzureTrafficManager', config.monitoringSubnetCidr, ...config.operatorRanges].sort());
+    expect(health.every((r) => r.protocol === 'Tcp' && portsOf(r).length === 1)).to.equal(true);
+    // without operator ranges, no rule for them (and never an empty source list)
+    const without = nodeSecurityRules({ exchangeOnlineRanges: config.exchangeOnlineRanges, httpPort: config.httpPort, monitoringSubnetCidr: config.monitoringSubnetCidr, operatorRanges: [] });
+    expect(without.map((r) => r.name)).to.not.include('allow-health-operators');
     const monitoringRules = run.one('azure-native:network:NetworkSecurityGroup', 'nsg-monitoring').inputs.securityRules as Rule[];
     const monitoringAllows = monitoringRules.filter((r) => r.access === 'Allow');
     expect(monitoringAllows.map((r) => [sourcesOf(r), portsOf(r)])).to.deep.equal([[['AzureFrontDoor.Backend'], ['3000']]]);
