@@ -160,14 +160,13 @@ describe('relay: before-queue proxy with mutual TLS', function () {
     expect(h.sink.stats.sessions).to.equal(0);
   });
 
-  it('ends a session past its time limit with 421 4.4.2', async () => {
+  it('ends a session past its time limit with 421 4.4.2 (one in a transaction after it: see relay-edges)', async () => {
     h = await startHarness({ limits: { sessionMs: 1000 } });
     const smtp = await ManualSmtp.open(h.port, { key: h.pki.exoClient.key, cert: h.pki.exoClient.cert, ca: h.pki.ca.cert, servername: 'relay.test.invalid' });
-    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
-    expect(h.relay.status().transactions).to.equal(1);
+    expect(await smtp.command('NOOP')).to.match(/^250/);
     expect(await smtp.reply()).to.match(/^421 4\.4\.2 Session time limit reached/);
     smtp.destroy();
-    expect(h.relay.status().transactions).to.equal(0); // the open transaction ended with the session
+    expect(h.relay.status().transactions).to.equal(0);
     expect(h.sink.messages).to.have.length(0);
   });
 

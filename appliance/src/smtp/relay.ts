@@ -6,6 +6,7 @@
 // failure answers the upstream with a 4xx and cuts the downstream before the
 // final dot: no queue, no disk, nothing half-delivered, nothing lost.
 import { BlockList, isIPv4, isIPv6, type AddressInfo } from 'node:net';
+import { domainToASCII } from 'node:url';
 import type { TLSSocket } from 'node:tls';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import { FAST_START_AVAILABLE, RelayServer, type ServerConnection } from './fast-server';
@@ -213,7 +214,11 @@ export class Relay {
       (connection) => this.connections.set(connection.session, connection),
       (session) => {
         const state = this.states.get(session);
-        if (state?.tx && !state.tx.inData) this.endTransaction(state);
+        if (state?.tx && !state.tx.inData) {
+          this.endTransaction(state);
+          // a session past its time limit waited for this transaction: it ends after this command's reply
+          if (state.closeAfterTransaction) setImmediate(() => this.endSession(session, '4.4.2 Session time limit reached'));
+        }
       },
     );
     server.on('error', (error: Error & { code?: string }) => {
@@ -349,12 +354,12 @@ export class Relay {
     callback();
   }
 
-  /** Ends a session now, or after its transaction in progress. */
+  /** Ends a session now, or after its transaction in progress (between MAIL and the end of DATA). */
   private endSession(session: SMTPServerSession, text: string): void {
     const state = this.states.get(session);
     const connection = this.connections.get(session);
     if (!state || !connection) return;
-    if (state.tx?.inData) {
+    if (state.tx) {
       state.closeAfterTransaction = true;
       return;
     }
@@ -384,6 +389,7 @@ export class Relay {
     if (!session.secure) return callback(reply(530, '5.7.0', 'Must issue a STARTTLS command first'));
     // a new MAIL after an unfinished one: drop the old downstream transaction
     this.endTransaction(state);
+    if (state.closeAfterTransaction) return callback(reply(421, '4.4.2', 'Session time limit reached'));
     if (this.draining) {
       this.options.metrics.sessionsRefused.inc({ reason: 'draining' });
       return callback(reply(421, '4.3.2', 'Service shutting down; try another host'));
@@ -393,9 +399,12 @@ export class Relay {
       this.count('tempfailed', 'no-config');
       return callback(reply(451, '4.3.0', 'No configuration loaded; try again later'));
     }
+    // smtp-server hands over IDN domains in Unicode; accepted domains are A-labels
     const sender = address.address;
-    const domain = sender.includes('@') ? sender.slice(sender.lastIndexOf('@') + 1).toLowerCase() : '';
-    if (!domain || !org.acceptedDomains.some((d) => d.toLowerCase() === domain)) {
+    const domain = sender.includes('@') ? asciiDomain(sender.slice(sender.lastIndexOf('@') + 1)) : '';
+    // the null sender (delivery reports, some auto-replies) has no domain to check: it passes through,
+    // never refused, since a refused report cannot be reported back and would be lost
+    if (sender !== '' && (!domain || !org.acceptedDomains.some((d) => d.toLowerCase() === domain))) {
       this.count('rejected', 'sender-domain');
       return callback(reply(550, '5.7.1', 'Sender domain not accepted by this relay'));
     }
@@ -415,8 +424,19 @@ export class Relay {
         this.pool.release(downstream);
         return callback(reply(451, '4.4.2', 'Connection lost'));
       }
+      const downstreamSender = downstreamAddress(sender, address, downstream.extensions);
+      if (downstreamSender === undefined) {
+        this.pool.release(downstream);
+        this.count('rejected', 'non-ascii-address');
+        return callback(NON_ASCII_REFUSED());
+      }
       try {
-        const answer = await downstream.mail(sender, mailParams(address, downstream.extensions));
+        const answer = await downstream.mail(downstreamSender, mailParams(address, downstream.extensions));
+        if (!this.connections.has(session) || this.states.get(session) !== state) {
+          // the client left (or the session was ended) while the downstream answered MAIL
+          downstream.abort();
+          return callback(reply(451, '4.4.2', 'Connection lost'));
+        }
         if (answer.code === 421 && reused && attempt === 0) {
           downstream.abort();
           continue;
@@ -431,6 +451,7 @@ export class Relay {
         return callback(mirror(answer));
       } catch (error) {
         downstream.abort();
+        if (!this.connections.has(session)) return callback(reply(451, '4.4.2', 'Connection lost')); // not the downstream's fault
         if (reused && attempt === 0) continue;
         return callback(this.downstreamFailure(error, 'mail'));
       }
@@ -444,15 +465,20 @@ export class Relay {
     if (session.envelope.rcptTo.length >= this.options.limits.maxRecipients) {
       return callback(reply(452, '4.5.3', 'Too many recipients'));
     }
+    const recipient = downstreamAddress(address.address, session.envelope.mailFrom || undefined, tx.downstream.extensions);
+    if (recipient === undefined) return callback(NON_ASCII_REFUSED());
     try {
-      const answer = await tx.downstream.rcpt(address.address, rcptParams(address, tx.downstream.extensions));
+      const answer = await tx.downstream.rcpt(recipient, rcptParams(address, tx.downstream.extensions));
       if (answer.code >= 200 && answer.code < 300) {
-        tx.accepted.push(address.address);
+        tx.accepted.push(recipient);
         return callback();
       }
       return callback(mirror(answer));
     } catch (error) {
+      // the transaction already ended here (client gone, RSET, session end): not a downstream failure
+      if (state.tx !== tx) return callback(reply(451, '4.4.2', 'Transaction ended; start over'));
       this.endTransaction(state);
+      if (state.closeAfterTransaction) setImmediate(() => this.endSession(session, '4.4.2 Session time limit reached'));
       return callback(this.downstreamFailure(error, 'rcpt'));
     }
   }
@@ -552,7 +578,7 @@ export class Relay {
 
     let engineRun: ReturnType<Engine['process']>;
     try {
-      engineRun = run = tx.org.engine.process(gate, { mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', rcptTo: [...tx.accepted] });
+      engineRun = run = tx.org.engine.process(gate, { mailFrom: session.envelope.mailFrom ? asciiAddress(session.envelope.mailFrom.address) : '', rcptTo: tx.accepted.map(asciiAddress) });
     } catch (error) {
       this.options.logger.error({ event: 'engine-error', session: session.id, error: (error as Error).message }, 'engine failed to start');
       return fail('tempfailed', 'engine-error', reply(451, '4.3.0', 'Local error in processing; try again later'));
@@ -653,6 +679,39 @@ export class Relay {
     this.options.metrics.messages.inc({ outcome, reason });
   }
 }
+
+/** A domain as ASCII (IDN A-labels), lower case; '' if it is not a valid domain. */
+export function asciiDomain(domain: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(domain) ? domain.toLowerCase() : domainToASCII(domain);
+}
+
+/** An address with its domain as ASCII (smtp-server turns IDN domains into Unicode). */
+export function asciiAddress(address: string): string {
+  const at = address.lastIndexOf('@');
+  if (at < 0) return address;
+  const domain = address.slice(at + 1);
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(domain)) return address;
+  const ascii = domainToASCII(domain);
+  return ascii ? `${address.slice(0, at)}@${ascii}` : address;
+}
+
+/**
+ * The address as it goes downstream: in UTF-8 only when the transaction is SMTPUTF8 and the
+ * downstream supports it; otherwise with an IDN domain back in its ASCII form (as the client sent it).
+ * Undefined when it cannot be carried: a UTF-8 local part without SMTPUTF8 downstream.
+ */
+function downstreamAddress(address: string, mailFrom: SMTPServerAddress | undefined, extensions: string[]): string | undefined {
+  const args = (mailFrom?.args || {}) as Record<string, unknown>;
+  if (Boolean(args.SMTPUTF8) && supports(extensions, 'SMTPUTF8')) return address;
+  const ascii = asciiAddress(address);
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(ascii) ? ascii : undefined;
+}
+
+/** RFC 6531: an address that needs SMTPUTF8 where the next hop does not offer it. */
+const NON_ASCII_REFUSED = () => reply(553, '5.6.7', 'Non-ASCII address not supported by the next hop');
 
 /** RFC 3461 xtext: smtp-server hands over decoded values; they go downstream encoded again. */
 export function xtext(value: string): string {

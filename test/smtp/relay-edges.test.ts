@@ -1,0 +1,148 @@
+// The relay at the edges of a transaction: addresses with international
+// domains and the null sender, a client that leaves while the downstream is
+// still answering, and a session that reaches its time limit mid-transaction.
+// The downstream here records the exact command lines it receives.
+import { expect } from 'chai';
+import { ManualSmtp } from '../e2e/support/smtp-client';
+import { testPki } from '../support/certs';
+import type { RelayLimits } from '../../appliance/src/smtp';
+import { sampleMessage, startHarness, type Harness } from './support/harness';
+import { startWireDownstream, type WireDownstream } from './support/wire-downstream';
+
+// no lone-dot line: these tests write DATA by hand, without dot-stuffing
+const BODY = 'Hello Bob,\r\n\r\nsee you.\r\n';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 100 && !condition(); i++) await sleep(20);
+  expect(condition(), what).to.equal(true);
+}
+
+describe('relay: addresses, the null sender, and transactions cut short', function () {
+  this.timeout(20_000);
+  let h: Harness | undefined;
+  let wire: WireDownstream | undefined;
+
+  afterEach(async () => {
+    await h?.close();
+    await wire?.close();
+    h = undefined;
+    wire = undefined;
+  });
+
+  async function start(options: { acceptedDomains?: string[]; extensions?: string[]; limits?: Partial<RelayLimits> } = {}) {
+    wire = await startWireDownstream(await testPki(), options.extensions);
+    h = await startHarness({ downstreamPort: wire.port, acceptedDomains: options.acceptedDomains, limits: options.limits });
+    return ManualSmtp.open(h.port, { key: h.pki.exoClient.key, cert: h.pki.exoClient.cert, ca: h.pki.ca.cert, servername: 'relay.test.invalid' });
+  }
+
+  const downstreamErrors = async () => (await h!.metrics.registry.getSingleMetric('signet_downstream_errors_total')!.get()).values.reduce((n, v) => n + v.value, 0);
+
+  it('accepts a sender of an accepted IDN domain and sends both domains downstream in their ASCII form', async () => {
+    const smtp = await start({ acceptedDomains: ['contoso.com', 'xn--bcher-kva.example'] });
+    expect(await smtp.command('MAIL FROM:<anna@xn--bcher-kva.example>')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<hans@xn--mnchen-3ya.de>')).to.match(/^250/);
+    expect(await smtp.command('DATA')).to.match(/^354/);
+    expect(await smtp.command(`${sampleMessage({ from: 'anna@xn--bcher-kva.example', to: ['hans@xn--mnchen-3ya.de'], body: BODY })}\r\n.`)).to.match(/^250/);
+    smtp.destroy();
+    const commands = wire!.sessions.flatMap((s) => s.commands);
+    expect(commands).to.include('MAIL FROM:<anna@xn--bcher-kva.example>');
+    expect(commands).to.include('RCPT TO:<hans@xn--mnchen-3ya.de>');
+    expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(1);
+  });
+
+  it('still refuses a sender of an IDN domain that is not accepted', async () => {
+    const smtp = await start();
+    expect(await smtp.command('MAIL FROM:<anna@xn--bcher-kva.example>')).to.match(/^550 5\.7\.1/);
+    smtp.destroy();
+  });
+
+  it('refuses (553 5.6.7) an address that needs SMTPUTF8 when the downstream does not offer it, and passes it when it does', async () => {
+    let smtp = await start();
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com> SMTPUTF8')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<jörg@example.net>')).to.match(/^553 5\.6\.7/);
+    expect(await smtp.command('RCPT TO:<joerg@example.net>')).to.match(/^250/);
+    smtp.destroy();
+    expect(wire!.sessions.flatMap((s) => s.commands).filter((c) => c.startsWith('RCPT'))).to.deep.equal(['RCPT TO:<joerg@example.net>']);
+    await h!.close();
+    await wire!.close();
+
+    smtp = await start({ extensions: ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES'] });
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com> SMTPUTF8')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<jörg@münchen.de>')).to.match(/^250/);
+    smtp.destroy();
+    const commands = wire!.sessions.flatMap((s) => s.commands);
+    expect(commands).to.include('MAIL FROM:<adele@contoso.com> SMTPUTF8');
+    expect(commands).to.include('RCPT TO:<jörg@münchen.de>');
+  });
+
+  it('relays the null sender (a delivery report cannot be refused back to anyone)', async () => {
+    const smtp = await start();
+    expect(await smtp.command('MAIL FROM:<>')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+    expect(await smtp.command('DATA')).to.match(/^354/);
+    expect(await smtp.command(`${sampleMessage({ from: 'postmaster@contoso.com', body: BODY })}\r\n.`)).to.match(/^250/);
+    smtp.destroy();
+    expect(wire!.sessions.flatMap((s) => s.commands)).to.include('MAIL FROM:<>');
+    expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(1);
+  });
+
+  it('ends the transaction when the client leaves while the downstream answers MAIL: nothing stays counted, drain does not wait', async () => {
+    const smtp = await start();
+    wire!.answers.mail = async () => {
+      await sleep(600);
+      return '250 2.1.0 OK';
+    };
+    smtp.write('MAIL FROM:<adele@contoso.com>\r\n');
+    await sleep(150);
+    smtp.destroy();
+    await until(() => wire!.sessions.some((s) => s.closed), 'the downstream session is closed');
+    expect(h!.relay.status().transactions).to.equal(0);
+    expect(wire!.sessions.flatMap((s) => s.commands).some((c) => c.startsWith('RCPT') || c === 'DATA')).to.equal(false);
+    expect(await downstreamErrors()).to.equal(0);
+    const started = Date.now();
+    expect(await h!.relay.drain(5000)).to.deep.equal({ finished: true, cut: 0 });
+    expect(Date.now() - started).to.be.below(2500);
+  });
+
+  it('does not count a client leaving during RCPT as a downstream error', async () => {
+    const smtp = await start();
+    wire!.answers.rcpt = async () => {
+      await sleep(500);
+      return '250 2.1.5 OK';
+    };
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    smtp.write('RCPT TO:<bob@fabrikam.com>\r\n');
+    await sleep(150);
+    smtp.destroy();
+    await sleep(700);
+    expect(await downstreamErrors()).to.equal(0);
+    expect(h!.logs.filter((l) => l.event === 'downstream-error')).to.deep.equal([]);
+    expect(h!.relay.status().transactions).to.equal(0);
+  });
+
+  it('lets a transaction in progress finish when the session reaches its time limit, then ends the session (421 4.4.2)', async () => {
+    const smtp = await start({ limits: { sessionMs: 800 } });
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+    await sleep(1100); // past the limit, between RCPT and DATA
+    expect(smtp.closed).to.equal(false);
+    expect(await smtp.command('DATA')).to.match(/^354/);
+    const replies = [await smtp.command(`${sampleMessage({ body: BODY })}\r\n.`), await smtp.reply()];
+    expect(replies[0], replies.join(' | ')).to.match(/^250/);
+    expect(replies[1], replies.join(' | ')).to.match(/^421 4\.4\.2 Session time limit reached/);
+    smtp.destroy();
+    expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(1);
+  });
+
+  it('ends a session past its time limit once an RSET ends its transaction', async () => {
+    const smtp = await start({ limits: { sessionMs: 800 } });
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    await sleep(1100);
+    expect(await smtp.command('RSET')).to.match(/^250/);
+    expect(await smtp.reply()).to.match(/^421 4\.4\.2 Session time limit reached/);
+    smtp.destroy();
+    await until(() => h!.relay.status().transactions === 0, 'no transaction left');
+    expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(0);
+  });
+});
