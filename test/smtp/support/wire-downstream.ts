@@ -34,7 +34,7 @@ export async function startWireDownstream(pki: TestPki, extensions = ['PIPELININ
     const session: WireSession = { commands: [], messages: [], closed: false };
     ds.sessions.push(session);
     let socket: Socket | TLSSocket = raw;
-    let input = Buffer.alloc(0);
+    let input: Buffer = Buffer.alloc(0);
     let data: Buffer | undefined; // collecting DATA when set
     let busy = false;
     const write = (text: string) => void (socket.destroyed || socket.write(`${text}\r\n`));
