@@ -67,6 +67,8 @@ describe('fleet: signet status', function () {
     healthy.metrics.configInfo.set({ org: 'contoso', version: '7' }, 1);
     healthy.metrics.certificateExpiry.set({ certificate: 'server', subject: 'smtp.contoso.signet-relay.net' }, expiry.getTime() / 1000 + 86400 * 30);
     healthy.metrics.certificateExpiry.set({ certificate: 'downstream-client', subject: 'k7q2m9x4t1.contoso.signet-relay.net' }, expiry.getTime() / 1000);
+    // Exchange Online's certificate expires first, but it is not the node's to renew: not shown
+    healthy.metrics.certificateExpiry.set({ certificate: 'upstream-client', subject: 'mail.protection.outlook.com' }, expiry.getTime() / 1000 - 86400);
     healthy.metrics.messages.inc({ outcome: 'signed', reason: 'rule' }, 500);
     healthy.metrics.downstreamUp.set({ cause: 'ok' }, 1);
 

@@ -56,6 +56,8 @@ export function readMetrics(text: string): MetricsSnapshot {
     snapshot.configVersion = info.labels?.version;
   }
   for (const s of family('signet_certificate_expiry_timestamp_seconds')) {
+    // the node's own certificates only: Exchange Online's client certificate is Microsoft's to renew
+    if (s.labels?.certificate === 'upstream-client') continue;
     const seconds = num(s.value);
     if (!Number.isFinite(seconds) || seconds <= 0) continue;
     if (!snapshot.certificateExpiry || seconds * 1000 < snapshot.certificateExpiry.at.getTime()) {
