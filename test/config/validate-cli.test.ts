@@ -66,6 +66,29 @@ describe('signet config validate', () => {
     ]);
   });
 
+  it('warns, without failing, about a rule group no user of the local directory is in (and its exception groups)', async () => {
+    const dir = path.join(tmp, 'groups');
+    await fs.cp(EXAMPLE_DIR, dir, { recursive: true });
+    const rules = (await fs.readFile(path.join(dir, 'rules.yaml'), 'utf8')).replace('groups: [Sales]', 'groups: [Salez]').replace('- groups: [Legal]', '- groups: [legal-team]');
+    await fs.writeFile(path.join(dir, 'rules.yaml'), rules);
+    const line = (text: string) => rules.split('\n').findIndex((l) => l.includes(text)) + 1;
+
+    const result = await signet('config', 'validate', dir);
+    expect(result.code).to.equal(0);
+    const out = result.stdout.trimEnd().split('\n');
+    expect(out.slice(0, -1)).to.deep.equal([
+      `warning: ${path.join(dir, 'rules.yaml')}:${line('[Salez]')} rules[3].match.groups[0]: no user in directory.yaml is in group "Salez" (by id or name), so this matches nobody there`,
+      `warning: ${path.join(dir, 'rules.yaml')}:${line('[legal-team]')} rules[7].except[0].groups[0]: no user in directory.yaml is in group "legal-team" (by id or name), so this matches nobody there`,
+    ]);
+    expect(out.at(-1)).to.match(/^OK contoso .* \(2 warnings\)$/);
+
+    // without a local directory there is nothing to compare with
+    await fs.rm(path.join(dir, 'directory.yaml'));
+    const without = await signet('config', 'validate', dir);
+    expect(without.code).to.equal(0);
+    expect(without.stdout).to.not.include('warning');
+  });
+
   it('reports a folder that does not exist as a problem, not a crash', async () => {
     const result = await signet('config', 'validate', path.join(tmp, 'absent'));
     expect(result.code).to.equal(1);
