@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { standinIdentity } from '../support/azure-standin';
+import { standinAppSecrets, standinIdentity } from '../support/azure-standin';
 import { startGraphStandin, type GraphStandin } from '../support/graph-standin';
 
 const run = promisify(execFile);
@@ -36,6 +36,33 @@ describe('signet directory sync --dry-run (child process trusting the stand-in C
     const { stdout } = await run(process.execPath, [SIGNET, 'directory', 'sync', '--dry-run', '--identity', 'managed', '--client-id', 'node-1', '--graph-url', graph.baseUrl, '--group', 'Sales'], { env, timeout: 30_000 });
     expect(stdout).to.equal('2 users with a mail address\ngroup "Sales": 1 members (transitive)\n');
     expect(graph.requests.filter((r) => r.clientId === 'node-1').length).to.be.greaterThan(2);
+  });
+
+  it('signs in as the customer-consented Graph app (as MSP-hosted nodes do) with its secret from a file', async () => {
+    const identity = await standinIdentity();
+    const secretFile = path.join(dir, 'graph-app-secret');
+    await writeFile(secretFile, 'cli-app-secret\n', { mode: 0o600 });
+    standinAppSecrets.set('graph-app-cli', 'cli-app-secret');
+    const args = [SIGNET, 'directory', 'sync', '--dry-run', '--graph-url', graph.baseUrl, '--group', 'Sales', '--app-client-id', 'graph-app-cli', '--tenant-id', 'customer-tenant', '--app-secret', `file:${secretFile}`, '--authority-host', identity.url];
+    const { stdout } = await run(process.execPath, args, { env, timeout: 30_000 });
+    expect(stdout).to.equal('2 users with a mail address\ngroup "Sales": 1 members (transitive)\n');
+    expect(graph.requests.filter((r) => r.clientId === 'graph-app-cli').length).to.be.greaterThan(2);
+
+    // a wrong secret is Entra's refusal, exit 1
+    standinAppSecrets.set('graph-app-cli', 'rotated');
+    let failure: { code?: number; stderr?: string } = {};
+    await run(process.execPath, args, { env, timeout: 30_000 }).catch((e: { code: number; stderr: string }) => (failure = e));
+    expect(failure.code).to.equal(1);
+    expect(failure.stderr).to.match(/AADSTS7000215|invalid_client/);
+  });
+
+  it('refuses app options without the app, and an app without its tenant and secret', async () => {
+    for (const extra of [['--tenant-id', 't'], ['--app-client-id', 'a'], ['--app-client-id', 'a', '--tenant-id', 't', '--app-secret', 'http://x/secret']]) {
+      let failure: { code?: number; stderr?: string } = {};
+      await run(process.execPath, [SIGNET, 'directory', 'sync', '--graph-url', graph.baseUrl, ...extra], { env, timeout: 30_000 }).catch((e: { code: number; stderr: string }) => (failure = e));
+      expect(failure.code, extra.join(' ')).to.be.greaterThan(0);
+      expect(failure.stderr, extra.join(' ')).to.match(/--app-client-id|--app-secret/);
+    }
   });
 
   it('exits 1 with the Graph error when Graph refuses', async () => {

@@ -1,10 +1,13 @@
 // `signet directory sync --dry-run`: read the directory from Microsoft Graph
 // once, as a node would, and report what was found (counts per group, errors),
 // to check the Graph app's permissions and the group names rules use.
-// Nothing is written anywhere; attributes are not printed.
+// Nothing is written anywhere; attributes are not printed. With --app-client-id
+// it signs in as the customer-consented Graph app the way an MSP-hosted node
+// does (its secret from Key Vault or a file), which is what needs checking there.
 import type { Command } from 'commander';
 import { createGraphDirectorySource } from '../../directory';
 import { createAzureCredential } from '../../secrets';
+import { graphCredential } from './serve';
 
 interface SyncOptions {
   dryRun?: boolean;
@@ -12,6 +15,10 @@ interface SyncOptions {
   graphUrl?: string;
   identity: 'managed' | 'operator';
   clientId?: string;
+  tenantId?: string;
+  appClientId?: string;
+  appSecret?: string;
+  authorityHost?: string;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -26,9 +33,25 @@ export function register(program: Command): void {
     .option('--graph-url <url>', 'Microsoft Graph base URL', 'https://graph.microsoft.com/')
     .option('--identity <kind>', 'managed (the machine\'s managed identity) or operator (DefaultAzureCredential)', 'operator')
     .option('--client-id <id>', 'client id of a user-assigned managed identity')
+    .option('--app-client-id <id>', 'sign in as this Graph app registration (the stack\'s graphAppClientId) instead of --identity')
+    .option('--tenant-id <id>', 'with --app-client-id: the customer\'s Entra tenant id')
+    .option('--app-secret <ref>', 'with --app-client-id: the app\'s client secret, a Key Vault secret URL (read with --identity) or file:PATH')
+    .option('--authority-host <url>', 'with --app-client-id: Entra ID sign-in host (national clouds)')
     .action(async (options: SyncOptions) => {
       if (options.identity !== 'managed' && options.identity !== 'operator') throw new Error(`--identity: managed or operator, got ${options.identity}`);
-      const credential = createAzureCredential({ kind: options.identity === 'managed' ? 'node' : 'operator', managedIdentityClientId: options.clientId });
+      const identity = () => createAzureCredential({ kind: options.identity === 'managed' ? 'node' : 'operator', managedIdentityClientId: options.clientId });
+      let credential;
+      if (options.appClientId) {
+        if (!options.tenantId || !options.appSecret) throw new Error('--app-client-id needs --tenant-id and --app-secret');
+        if (!/^(file:.+|https:\/\/[^/]+\/secrets\/[A-Za-z0-9-]+)$/.test(options.appSecret)) throw new Error('--app-secret: a Key Vault secret URL https://<vault>.vault.azure.net/secrets/<name> or file:PATH');
+        credential = await graphCredential(
+          { tenantId: options.tenantId, refreshSeconds: 0, app: { clientId: options.appClientId, secret: options.appSecret, authorityHost: options.authorityHost } },
+          identity,
+        );
+      } else {
+        if (options.tenantId || options.appSecret || options.authorityHost) throw new Error('--tenant-id, --app-secret and --authority-host go with --app-client-id');
+        credential = identity();
+      }
       const source = createGraphDirectorySource({ credential, groups: options.group, baseUrl: options.graphUrl, refreshSeconds: 0, maxRefreshSeconds: 300 });
       const result = await source.refresh();
       if (result === 'failed') {
