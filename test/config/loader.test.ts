@@ -268,6 +268,17 @@ describe('organization config: every problem reported with file, path and line',
     expect(issues.filter((i) => i.file === 'templates/reply.html.ejs')).to.have.length(1);
   });
 
+  it('refuses, as the nodes do, HTML where escaping cannot protect a directory value (validate and seal agree with the node)', () => {
+    const html = '<p>\n<a href="<%= user.website %>">site</a>\n</p>\n';
+    expectIssue(issuesOf(withFile(files, 'templates/reply.html.ejs', html)), { file: 'templates/reply.html.ejs', path: '', line: 2, message: /attribute href starts with a value from <%= %>/ });
+    const addon = 'id: legal-disclaimer\nposition: bottom\nhtml: |\n  <p style="color:<%= user.department %>">x</p>\n';
+    const issues = issuesOf(withFile(files, 'addons/legal-disclaimer.yaml', addon));
+    expectIssue(issues, { file: 'addons/legal-disclaimer.yaml', path: 'html', line: 4, message: /style attribute takes a value/ });
+    // a text form is not HTML: the same characters are plain text there
+    const text = 'Site: <%= user.website %>\n';
+    expect(issuesOf(withFile(files, 'templates/reply.txt.ejs', text)).filter((i) => i.file === 'templates/reply.txt.ejs')).to.deep.equal([]);
+  });
+
   it('include() is refused: a template is one self-contained file', () => {
     const html = '<p>\n\n<%- include("header") %>\n</p>\n';
     expectIssue(issuesOf(withFile(files, 'templates/reply.html.ejs', html)), { file: 'templates/reply.html.ejs', path: '', line: 3, message: /include\(\) is not available/ });

@@ -180,7 +180,13 @@ describe('templates: constructs escaping cannot protect are refused', () => {
     ['event handler', '<p>\n<a href="https://x.example" onclick="track(\'<%= user.mail %>\')">x</a></p>', /:2: event handler attribute onclick is not allowed/],
     ['unquoted attribute', '<img alt=<%= user.displayName %> src="<%= image(\'logo\') %>">', /:1: attribute alt takes a value from <%= %> without quotes/],
     ['raw URL attribute', '<p>ok</p>\n\n<a href="<%= user.extensionAttribute1 %>">site</a>', /:3: attribute href starts with a value from <%= %>; wrap it in url/],
-    ['raw URL attribute, single quotes', "<img src='<%- user.photo %>'>", /:1: attribute src starts with a value from/],
+    ['raw URL attribute, single quotes', "<img src='<%= user.photo %>'>", /:1: attribute src starts with a value from/],
+    ['raw output, even of an alias', '<% const u = user %>\n<p><%- u.displayName %></p>', /:2: raw output <%- is not allowed/],
+    ['a safe helper followed by a raw value', '<a href="<%= url(user.website) || user.website %>">x</a>', /:1: attribute href starts with a value from/],
+    ['a scheme completed by the value', '<a href="java<%= user.website %>">x</a>', /:1: attribute href starts with a value from/],
+    ['an attribute after a slash', '<img/src="<%= user.photo %>">', /:1: attribute src starts with a value from/],
+    ['an event handler after a slash', '<img/onerror="x(<%= user.mail %>)" src="<%= image(\'logo\') %>">', /:1: event handler attribute onerror/],
+    ['a value in a style attribute', '<p style="background:url(<%= user.photo %>)">x</p>', /:1: a style attribute takes a value from/],
   ];
   for (const [name, html, message] of cases) {
     it(name, () => {
@@ -197,6 +203,7 @@ describe('templates: constructs escaping cannot protect are refused', () => {
       '<a href="mailto:<%= user.mail %>">m</a><a href="https://contoso.com/people/<%= encodeURIComponent(user.mail) %>">p</a>',
       '<p>Total =<%= user.department %></p>',
       '<p style="color:#333" title="onion=<%= user.jobTitle %>">onclick text</p>',
+      '<a href="https://contoso.com/<%= user.mail %>">p</a><a href="/people?m=<%= user.mail %>">q</a><img src="<%= images[\'logo\'] %>">',
     ]) {
       expect(lintHtmlTemplate(html), html).to.equal(undefined);
     }

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { AddonSource, ImageAsset, OrgConfig, RuleSource, TemplateSource } from './types';
 import { ConfigError, formatPath, type ConfigIssue } from './errors';
 import { checkEjsTemplate } from './ejs-check';
+import { lintHtmlTemplate } from './template-lint';
 import { describeContent, imageTypeFromName, sniffImageType } from './images';
 import {
   addonFileSchema,
@@ -226,9 +227,12 @@ export function loadOrgFromFiles(files: ReadonlyMap<string, Buffer>, origin: Org
   // ---- templates
   const templates = new Map<string, TemplateSource>();
   const imageRefs: Array<{ file: string; id: string; line: number }> = [];
-  const checkTemplateSource = (file: string, source: string, firstLine = 1, p: readonly PathSegment[] = []) => {
+  const checkTemplateSource = (file: string, source: string, firstLine = 1, p: readonly PathSegment[] = [], form: 'html' | 'text' = file.endsWith('.txt.ejs') ? 'text' : 'html') => {
     const check = checkEjsTemplate(source);
     for (const problem of check.problems) issue(file, p, problem.message, firstLine + problem.line - 1);
+    // what a node's template compiler refuses, refused here too (validate and seal agree with the node)
+    const unsafe = form === 'html' ? lintHtmlTemplate(source) : undefined;
+    if (unsafe && !check.problems.some((problem) => problem.line === unsafe.line)) issue(file, p, unsafe.message, firstLine + unsafe.line - 1);
     for (const ref of check.imageRefs) imageRefs.push({ file, id: ref.id, line: firstLine + ref.line - 1 });
   };
   for (const [id, forms] of [...templateFiles].sort(([a], [b]) => a.localeCompare(b))) {
@@ -277,10 +281,10 @@ export function loadOrgFromFiles(files: ReadonlyMap<string, Buffer>, origin: Org
     checkWindow(raw, [], file, read.yaml, issue);
     const htmlFromFile = sideFile('htmlFile');
     const textFromFile = sideFile('textFile');
-    if (typeof raw.html === 'string') checkTemplateSource(file, raw.html, read.yaml.contentLineOf(['html']), ['html']);
-    if (typeof raw.text === 'string') checkTemplateSource(file, raw.text, read.yaml.contentLineOf(['text']), ['text']);
-    if (htmlFromFile !== undefined) checkTemplateSource(`addons/${path.posix.normalize(String(raw.htmlFile))}`, htmlFromFile);
-    if (textFromFile !== undefined) checkTemplateSource(`addons/${path.posix.normalize(String(raw.textFile))}`, textFromFile);
+    if (typeof raw.html === 'string') checkTemplateSource(file, raw.html, read.yaml.contentLineOf(['html']), ['html'], 'html');
+    if (typeof raw.text === 'string') checkTemplateSource(file, raw.text, read.yaml.contentLineOf(['text']), ['text'], 'text');
+    if (htmlFromFile !== undefined) checkTemplateSource(`addons/${path.posix.normalize(String(raw.htmlFile))}`, htmlFromFile, 1, [], 'html');
+    if (textFromFile !== undefined) checkTemplateSource(`addons/${path.posix.normalize(String(raw.textFile))}`, textFromFile, 1, [], 'text');
     const value: AddonFile | undefined = read.value;
     const html = value?.html ?? htmlFromFile;
     if (value && html !== undefined) {

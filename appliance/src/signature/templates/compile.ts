@@ -10,7 +10,7 @@ import type { AddonSource, ImageAsset, OrgConfig, TemplateSource } from '../../c
 import type { DirectoryUser } from '../../directory';
 import type { InlineImage, MessageKind } from '../../mime';
 import { safeUrl, telHref, textEscape } from './helpers';
-import { lintHtmlTemplate } from './lint';
+import { lintHtmlTemplate } from '../../config';
 import { htmlToText, tidyText } from './text';
 
 export interface RenderContext {

@@ -2,5 +2,5 @@
 export { compileTemplates, STANDARD_ATTRIBUTES } from './compile';
 export type { RenderContext, RenderedSnippet, TemplateSet } from './compile';
 export { safeUrl, telHref } from './helpers';
-export { lintHtmlTemplate, type LintProblem } from './lint';
+export { lintHtmlTemplate, type LintProblem } from '../../config';
 export { htmlToText, linkTarget, tidyText } from './text';
