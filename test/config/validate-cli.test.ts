@@ -89,6 +89,18 @@ describe('signet config validate', () => {
     expect(without.stdout).to.not.include('warning');
   });
 
+  it('reports what a node would refuse at its trial render (a misspelt name), with file and line, and exits 1', async () => {
+    const dir = path.join(tmp, 'render');
+    await fs.cp(EXAMPLE_DIR, dir, { recursive: true });
+    const file = path.join(dir, 'templates', 'default.html.ejs');
+    const html = (await fs.readFile(file, 'utf8')).replace('<%= user.displayName %>', '<%= dispayName %>');
+    await fs.writeFile(file, html);
+    const line = html.split('\n').findIndex((l) => l.includes('dispayName')) + 1;
+    const result = await signet('config', 'validate', dir);
+    expect(result.code).to.equal(1);
+    expect(result.stdout).to.equal(`${file}:${line}: dispayName is not defined\n1 problem in ${dir}\n`);
+  });
+
   it('reports a folder that does not exist as a problem, not a crash', async () => {
     const result = await signet('config', 'validate', path.join(tmp, 'absent'));
     expect(result.code).to.equal(1);

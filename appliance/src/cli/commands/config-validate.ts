@@ -21,6 +21,7 @@ import {
   type OrgConfig,
 } from '../../config';
 import { parseDirectoryFile, type DirectorySnapshot } from '../../directory';
+import { compileTemplates } from '../../signature';
 
 /** The `config` command group; created on first use, shared by every `config` subcommand. */
 export function configCommand(program: Command): Command {
@@ -30,6 +31,21 @@ export function configCommand(program: Command): Command {
 }
 
 const plural = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
+
+/**
+ * What a node's engine refuses that the loader cannot see: it compiles every template and add-on
+ * and renders each once with an empty user (a misspelt name, a helper used wrongly).
+ */
+export function templateProblems(org: OrgConfig): ConfigIssue[] {
+  try {
+    compileTemplates(org);
+    return [];
+  } catch (error) {
+    const message = (error as Error).message;
+    const at = /^((?:templates|addons)\/[^:]+):(\d+): ([\s\S]*)$/.exec(message);
+    return [at ? { file: at[1]!, path: '', line: Number(at[2]), message: at[3]! } : { file: '', path: '', message }];
+  }
+}
 
 /** Groups named by rules (and their exceptions) that no user of the directory is a member of. */
 function groupsMatchingNobody(org: OrgConfig, directory: DirectorySnapshot, rulesBytes: Buffer | undefined): ConfigIssue[] {
@@ -65,6 +81,7 @@ async function validate(dir: string): Promise<{ issues: ConfigIssue[]; warnings:
     } catch (error) {
       collect(error);
     }
+    if (org) issues.push(...templateProblems(org));
   }
   const directoryBytes = await fs.readFile(path.join(dir, DIRECTORY_FILE)).catch(() => undefined);
   if (directoryBytes) {
