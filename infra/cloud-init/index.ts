@@ -175,8 +175,10 @@ function monitoringSetupScript(v: MonitoringValues): string {
   return `#!/bin/bash
 set -euo pipefail
 token() { curl -fsS --retry 10 --retry-delay 15 -H 'Metadata: true' "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=$1&client_id=${v.identityClientId}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'; }
+# the bearer token goes to curl on stdin, never on its command line (readable in /proc by any process)
+bearer() { printf 'header = "Authorization: Bearer %s"\\n' "$(token "$1")"; }
 fetch() { # url sha256 destination
-  curl -fsS --retry 5 -H "Authorization: Bearer $(token https://storage.azure.com/)" -H 'x-ms-version: 2023-11-03' -o "$3.new" "$1"
+  bearer https://storage.azure.com/ | curl --config - -fsS --retry 5 -H 'x-ms-version: 2023-11-03' -o "$3.new" "$1"
   echo "$2  $3.new" | sha256sum --check --status || { echo "checksum mismatch for $1" >&2; exit 1; }
   mv "$3.new" "$3"
 }
@@ -186,7 +188,7 @@ fetch ${q(v.files.dashboard.url)} ${q(v.files.dashboard.sha256)} /var/lib/signet
 promtool check config /etc/prometheus/prometheus.yml
 systemctl enable prometheus
 systemctl restart prometheus
-password=$(curl -fsS --retry 10 --retry-delay 15 -H "Authorization: Bearer $(token https://vault.azure.net)" ${q(`${v.vaultUri.replace(/\/+$/, '')}/secrets/${v.grafanaPasswordSecret}?api-version=7.4`)} | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
+password=$(bearer https://vault.azure.net | curl --config - -fsS --retry 10 --retry-delay 15 ${q(`${v.vaultUri.replace(/\/+$/, '')}/secrets/${v.grafanaPasswordSecret}?api-version=7.4`)} | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
 umask 077
 printf 'GF_SECURITY_ADMIN_PASSWORD=%s\\nGF_SERVER_ROOT_URL=%s\\nGF_AUTH_ANONYMOUS_ENABLED=false\\nGF_USERS_ALLOW_SIGN_UP=false\\nGF_ANALYTICS_REPORTING_ENABLED=false\\n' "$password" ${q(v.grafanaRootUrl)} > /etc/signet-monitoring/grafana.env
 docker rm -f grafana >/dev/null 2>&1 || true

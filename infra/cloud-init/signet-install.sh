@@ -39,6 +39,14 @@ flock 9
 log() { echo "signet-install: $*"; logger -t signet-install -- "$*" 2>/dev/null || true; }
 fail() { log "ERROR: $*"; exit 1; }
 
+# curl with a bearer token read from stdin (--config -), not from the command
+# line: any local process can read another's arguments in /proc/*/cmdline.
+curl_bearer() {
+  local token=$1
+  shift
+  printf 'header = "Authorization: Bearer %s"\n' "$token" | curl --config - "$@"
+}
+
 imds_token() {
   local resource=$1 attempt body
   for attempt in 1 2 3 4 5 6 7 8 9 10; do
@@ -63,8 +71,8 @@ if [ ! -f "${target}/.signet-sha256" ] || [ "$(cat "${target}/.signet-sha256")" 
   trap 'rm -rf "$work"' EXIT
   storage_token=$(imds_token 'https://storage.azure.com/')
   log "downloading ${SIGNET_ARTIFACT_URL}"
-  curl -fsS --retry 5 --retry-delay 5 --max-time 600 \
-    -H "Authorization: Bearer ${storage_token}" -H 'x-ms-version: 2023-11-03' \
+  curl_bearer "$storage_token" -fsS --retry 5 --retry-delay 5 --max-time 600 \
+    -H 'x-ms-version: 2023-11-03' \
     -o "${work}/artifact.tar.gz" "${SIGNET_ARTIFACT_URL}" || fail "cannot download ${SIGNET_ARTIFACT_URL}"
   echo "${SIGNET_ARTIFACT_SHA256}  ${work}/artifact.tar.gz" | sha256sum --check --status \
     || fail "artifact checksum mismatch for ${SIGNET_ARTIFACT_URL}: expected ${SIGNET_ARTIFACT_SHA256}, got $(sha256sum "${work}/artifact.tar.gz" | cut -d' ' -f1)"
@@ -100,7 +108,7 @@ chmod 0640 "$R/etc/signet/relay.yaml"
 vault_token=$(imds_token 'https://vault.azure.net')
 TLS=$R/etc/signet/tls
 install -d -m 0750 -o root -g "$SERVICE_USER" "$TLS"
-secret_json=$(curl -fsS --retry 5 --retry-delay 5 --max-time 30 -H "Authorization: Bearer ${vault_token}" \
+secret_json=$(curl_bearer "$vault_token" -fsS --retry 5 --retry-delay 5 --max-time 30 \
   "${SIGNET_VAULT_URI%/}/secrets/${SIGNET_TLS_SECRET}?api-version=7.4") || fail "cannot read secret ${SIGNET_TLS_SECRET} from ${SIGNET_VAULT_URI}"
 pem=$(printf '%s' "$secret_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
 (

@@ -3,7 +3,7 @@
 // packaged unit exists, `systemd-analyze verify`.
 import { expect } from 'chai';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
@@ -105,6 +105,11 @@ describe('infra: cloud-init and node scripts', function () {
     const file = path.join(dir, 'monitoring-setup.sh');
     writeFileSync(file, setup);
     execFileSync('bash', ['-n', file]);
+    // identity tokens reach curl on stdin, never as arguments (any process can read /proc/*/cmdline)
+    for (const script of [setup, readFileSync(path.join(REPO_ROOT, 'infra/cloud-init/signet-install.sh'), 'utf8')]) {
+      expect(script).to.not.match(/-H\s+["']Authorization/);
+      expect(script).to.match(/curl --config -/);
+    }
     if (!has('shellcheck')) this.skip(); // .ci/run installs shellcheck
     execFileSync('shellcheck', ['-S', 'warning', file]);
   });
