@@ -11,12 +11,15 @@
 // unless the reply might have been written below the quote.
 import { Tokenizer, type TokenizerCallbacks } from 'htmlparser2';
 import {
+  attributionLooksGenerated,
+  endsWithAttributionVerb,
   forgetLastLine,
   headerKeyOf,
   isAttribution,
   isBannerLine,
   isBlank,
   isUnderscoreRuler,
+  isWeakAttribution,
   startsAttribution,
   type HeaderKey,
 } from './patterns';
@@ -475,8 +478,8 @@ class Scanner implements TokenizerCallbacks {
     }
 
     if (name === 'blockquote') {
-      const attribution = this.precedingAttribution();
       const isCite = cleanAttr(attrs.type).toLowerCase() === 'cite';
+      const attribution = this.precedingAttribution(isCite);
       // A plain <blockquote> without an attribution is the sender's own indentation, not a quote.
       if (attribution !== undefined) this.foundQuote(Math.min(attribution, this.walkOut(start)), 'cite');
       else if (isCite) this.foundQuote(this.walkOut(start), 'cite');
@@ -488,12 +491,21 @@ class Scanner implements TokenizerCallbacks {
     return anchor;
   }
 
-  /** The anchor of an attribution line ("On … wrote:") directly above, with no content since. */
-  private precedingAttribution(): number | undefined {
+  /**
+   * The anchor of an attribution line ("On … wrote:") directly above, with no
+   * content since. Above a `blockquote type="cite"` (a quote in any case) an
+   * attribution without a known leading word ("3 sty 2022 o 10:00 X
+   * napisał(a):") or with the verb before the date ("X schrieb am …:") counts
+   * too, if it names a date or an address: the signature then goes above it.
+   */
+  private precedingAttribution(cite: boolean): number | undefined {
     const last = this.lastLine;
     if (!last || last.contentAtEnd !== this.contentCounter) return undefined;
     // No date/address test here (unlike text): a following blockquote already rules out prose.
     if (isAttribution(last.text)) return last.anchor;
+    if (cite && (endsWithAttributionVerb(last.text) || isWeakAttribution(last.text)) && attributionLooksGenerated(last.text)) {
+      return last.anchor;
+    }
     const before = this.lineBeforeLast;
     if (before && startsAttribution(before.text)) {
       const joined = `${before.text.trim()} ${last.text.trim()}`;

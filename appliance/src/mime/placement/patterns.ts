@@ -5,7 +5,8 @@
 //
 // Sources of the wordings: the reply/forward templates of Outlook, OWA, Gmail,
 // Apple Mail and Thunderbird in the languages they ship, as collected by
-// mailgun/talon and crisp-oss/email-reply-parser.
+// mailgun/talon, crisp-oss/email-reply-parser and email-forward-parser (per
+// client and locale), checked against real replies in public mailing lists.
 
 /** Characters that render as blank: whitespace, NBSP, zero-width space, BOM. */
 const BLANK_RE = /^[\s\u00a0\u200b\ufeff]*$/;
@@ -74,6 +75,8 @@ const FORWARD_WORDS = [
   'Wiadomość przekazana',
   'Messaggio inoltrato',
   'Mensagem encaminhada',
+  'Mensagem reencaminhada',
+  'Treść przekazanej wiadomości',
   'Videresendt meddelelse',
   'Videresendt melding',
   'Vidarebefordrat meddelande',
@@ -88,7 +91,11 @@ const APPLE_FORWARD_WORDS = [
   'Początek przekazywanej wiadomości',
   'Inizio messaggio inoltrato',
   'Início da mensagem reencaminhada',
+  'Início da mensagem encaminhada',
   'Start på videresendt besked',
+  'Videresendt melding',
+  'Vidarebefordrat mejl',
+  'Välitetty viesti alkaa',
 ];
 
 function escapeRe(s: string): string {
@@ -120,12 +127,15 @@ export function isUnderscoreRuler(line: string): boolean {
 export type HeaderKey = 'from' | 'sent' | 'to' | 'cc' | 'subject';
 
 // Header names of the quoted header block (Outlook, OWA, Gmail forwards,
-// Samsung, Apple) in the locales the product supports.
+// Samsung, Apple) in the locales the product supports. Outlook desktop's
+// Sent label is two words in some locales: Spanish "Enviado el:", Brazilian
+// Portuguese "Enviada em:" (a block is cut short by the first line whose name
+// is not listed here, so each label of a locale must be).
 const HEADER_KEYS: Array<[HeaderKey, string[]]> = [
   ['from', ['From', 'Von', 'De', 'Van', 'Od', 'Da', 'Fra', 'Från', 'Lähettäjä', 'Feladó', '发件人', '寄件者', '差出人', '보낸 사람']],
-  ['sent', ['Sent', 'Date', 'Gesendet', 'Datum', 'Envoyé', 'Enviado', 'Fecha', 'Verzonden', 'Wysłano', 'Data', 'Inviato', 'Sendt', 'Dato', 'Skickat', 'Lähetetty', 'Päivämäärä', '发送时间', '寄件日期', '送信日時', '日付', '보낸 날짜']],
+  ['sent', ['Sent', 'Date', 'Gesendet', 'Datum', 'Envoyé', 'Enviado', 'Enviado el', 'Enviada em', 'Enviado em', 'Fecha', 'Verzonden', 'Wysłano', 'Data', 'Inviato', 'Sendt', 'Dato', 'Skickat', 'Lähetetty', 'Päivämäärä', '发送时间', '寄件日期', '送信日時', '日付', '보낸 날짜']],
   ['to', ['To', 'An', 'À', 'A', 'Para', 'Aan', 'Do', 'Til', 'Till', 'Vastaanottaja', '收件人', '收件者', '宛先', '받는 사람']],
-  ['cc', ['Cc', 'Kopie', 'Copie à', 'CC', 'Kopia', 'Kopi', 'Kopia do', '抄送']],
+  ['cc', ['Cc', 'Kopie', 'Copie à', 'CC', 'DW', 'Kopia', 'Kopi', 'Kopia do', '抄送']],
   ['subject', ['Subject', 'Betreff', 'Objet', 'Asunto', 'Onderwerp', 'Temat', 'Oggetto', 'Assunto', 'Emne', 'Ämne', 'Aihe', 'Tárgy', '主题', '主旨', '件名', '제목']],
 ];
 const HEADER_KEY_LOOKUP = new Map<string, HeaderKey>();
@@ -149,19 +159,28 @@ export function headerKeyOf(line: string): HeaderKey | undefined {
 }
 
 // Attribution lines ("On <date>, <name> wrote:") per language: the leading
-// word and the verb at the end are both required.
+// word (or, for the date-first Scandinavian form, a date and a time) and the
+// verb at the end are both required.
 const ATTRIBUTION_RES: RegExp[] = [
   /^On\s.+\swrote\s*:$/i,
   /^Le\s.+\sa\s+écrit\s*:$/i,
   /^El\s.+\sescribió\s*:$/i,
   /^Am\s.+\sschrieb(?:\s.*)?:$/i,
-  /^Op\s.+\sschreef(?:\s.*)?:$/i,
-  /^W dniu\s.+\s(?:napisał\(a\)|napisała|napisał|pisze)\s*:$/i,
-  /^Il\s.+\sha\s+scritto\s*:$/i,
-  /^(?:Em|No dia)\s.+\sescreveu\s*:$/i,
+  // Gmail/Thunderbird "Op … schreef X:"; Apple Mail "Op … heeft X het volgende geschreven:"; Outlook "Op … heeft X geschreven:"
+  /^Op\s.+\s(?:schreef(?:\s.*)?|geschreven\s*):$/i,
+  /^(?:W dniu|Dnia)\s.+\s(?:napisał\(a\)|napisała|napisał|pisze)\s*:$/i,
+  // Apple Mail: "Wiadomość napisana przez X <x@…> w dniu 3 sty 2022, o godz. 10:00:"
+  /^Wiadomość\s+napisana\s+przez\s.+\sw\s+dniu\s.+:$/i,
+  /^(?:Il|In data)\s.+\sha\s+scritto\s*:$/i,
+  // Apple Mail (pt-PT) "A 3/01/2022, às 10:00, X escreveu:"; Thunderbird (pt-PT) "Às 10:00 de 03/01/2022, X escreveu:"
+  /^(?:Em|No dia|A|Às)\s.+\sescreveu\s*:$/i,
   /^(?:Den|På)\s.+\sskrev(?:\s.*)?:$/i,
+  // Apple Mail (sv, nb), Gmail (da, nb), date first: "3 jan. 2022 kl. 10:00 skrev X <x@…>:",
+  // "søn. 30. apr. 2017 kl. 00.26 skrev X <x@…>:"; with no leading word, a time and an address are required
+  /^(?:[^\s\d]{2,5}\s+)?\d{1,2}\.?\s.*\d[.:]\d\d,?\s+skrev\s.*@.*:$/i,
 ];
-const ATTRIBUTION_LEAD_RE = /^(?:On|Le|El|Am|Op|W dniu|Il|Em|No dia|Den|På)\s/i;
+const ATTRIBUTION_LEAD_RE =
+  /^(?:On|Le|El|Am|Op|W dniu|Dnia|Wiadomość napisana przez|Il|In data|Em|No dia|A|Às|Den|På|(?:[^\s\d]{2,5}\s+)?\d{1,2}\.?)\s/i;
 
 /** Whether a (quote-marker-free) line is a complete attribution line. */
 export function isAttribution(line: string): boolean {
@@ -187,13 +206,49 @@ export function attributionLooksGenerated(line: string): boolean {
 // client puts the date first ("02.04.2012 14:20 … написал:"). Only trusted
 // when a `>` quoted block follows.
 const ATTRIBUTION_VERB_END_RE =
-  /(?:\swrote|\sschrieb|\sschreef|\sa\s+écrit|\sescribió|\sha\s+scritto|\sescreveu|\sskrev|\snapisał\(a\)|\snapisała|\snapisał|\spisze|\sнаписал\(а\)|\sнаписала|\sнаписал|\sпишет|\skirjoitti|写道|のメッセージ|작성)\s*[:：]$/i;
+  /(?:\swrote|\sschrieb|\sschreef|\sgeschreven|\sa\s+écrit|\sescribió|\sha\s+scritto|\sescreveu|\sskrev|\snapisał\(a\)|\snapisała|\snapisał|\spisze|\sнаписал\(а\)|\sнаписала|\sнаписал|\sпишет|\skirjoitti|写道|のメッセージ|작성)\s*[:：]$/i;
+
+function colonAtEnd(s: string): boolean {
+  const last = s.charCodeAt(s.length - 1);
+  return last === 0x3a || last === 0xff1a;
+}
+
+/**
+ * Whether a line ends with a colon (or a full-width one) before any trailing
+ * blanks, as every attribution does: the check to make before joining lines.
+ * Reads the raw line from its end, without normalising it.
+ */
+export function endsWithColon(line: string): boolean {
+  let k = line.length - 1;
+  for (; k >= 0; k--) {
+    const c = line.charCodeAt(k);
+    // anything trim() or normaliseLine removes (and a few control characters): never a colon
+    if (!(c <= 0x20 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200b) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff)) break;
+  }
+  const last = line.charCodeAt(k);
+  return last === 0x3a || last === 0xff1a;
+}
 
 /** Whether a line ends like an attribution ("… wrote:", "… написал:", "…写道："). */
 export function endsWithAttributionVerb(line: string): boolean {
   const s = normaliseLine(line);
   if (s.length > 600) return false;
   // the regex is not anchored at the start (it is tried at every position): check the colon first
-  const last = s.charCodeAt(s.length - 1);
-  return (last === 0x3a || last === 0xff1a) && ATTRIBUTION_VERB_END_RE.test(s);
+  return colonAtEnd(s) && ATTRIBUTION_VERB_END_RE.test(s);
+}
+
+// Attributions whose verb is not at the end, only trusted when a `>` quoted
+// block follows: the name first, then the verb and the date (Gmail for Android
+// "X <x@…> schrieb am Mo., 3. Jan. 2022, 10:00:", Gmail pt-PT "X <x@…> escreveu
+// no dia segunda, 3/01/2022 à(s) 10:00:", Outlook nb "X <x@…> skrev følgende
+// den 3. januar 2022 10:00:"), and talon's "On <date>, X sent:" and
+// "Op <date> verzond X:" (a verb too common in prose to trust alone).
+const ATTRIBUTION_VERB_INSIDE_RE =
+  /^(?:.+\s(?:schrieb\s+am|escreveu\s+no\s+dia|skrev\s+følgende\s+den)\s.+|On\s.+,.+\ssent\s*|Op\s.+\sverzond(?:\s.*)?):$/i;
+
+/** Whether a line is an attribution with the verb before the date, or with "sent"/"verzond" (see above): only trusted when a quote follows. */
+export function isWeakAttribution(line: string): boolean {
+  const s = normaliseLine(line);
+  if (s.length > 600 || s.charCodeAt(s.length - 1) !== 0x3a) return false;
+  return ATTRIBUTION_VERB_INSIDE_RE.test(s);
 }

@@ -3,6 +3,7 @@
 import {
   attributionLooksGenerated,
   endsWithAttributionVerb,
+  endsWithColon,
   forgetLastLine,
   headerKeyOf,
   isAttribution,
@@ -10,6 +11,7 @@ import {
   isBlank,
   isQuotedLine,
   isUnderscoreRuler,
+  isWeakAttribution,
   startsAttribution,
   stripQuoteMarkers,
   type HeaderKey,
@@ -120,10 +122,16 @@ function findTextQuoteIn(text: string): TextQuote | undefined {
       continue;
     }
 
-    // "On …, … wrote:" on one line, or wrapped over two.
+    // "On …, … wrote:" on one line, or wrapped over two (the two lines are
+    // joined only when the second ends with a colon, as an attribution does).
     let attributionEnd = -1;
     if (isAttribution(raw)) attributionEnd = i;
-    else if (startsAttribution(raw) && i + 1 < lines.length && isAttribution(`${raw.trim()} ${lines[i + 1]!.text.trim()}`)) {
+    else if (
+      startsAttribution(raw) &&
+      i + 1 < lines.length &&
+      endsWithColon(lines[i + 1]!.text) &&
+      isAttribution(`${raw.trim()} ${lines[i + 1]!.text.trim()}`)
+    ) {
       attributionEnd = i + 1;
     }
     if (attributionEnd >= 0) {
@@ -135,15 +143,21 @@ function findTextQuoteIn(text: string): TextQuote | undefined {
       }
     }
 
-    // Attributions without a known leading word ("02.04.2012 14:20 пользователь … написал:"),
+    // Attributions without a known leading word ("02.04.2012 14:20 пользователь … написал:")
+    // or with the verb before the date ("Bob <bob@…> schrieb am Mo., 2. März 2026, 09:14:"),
     // trusted only when a quoted block follows; the client may have wrapped the
     // line, so a preceding unfinished line with a date or address belongs to it.
-    if (endsWithAttributionVerb(raw)) {
+    // (Cheap checks first: the colon, then the quoted block.)
+    if (endsWithColon(raw)) {
       const next = nextNonBlank(lines, i + 1);
       if (next >= 0 && isQuotedLine(lines[next]!.text)) {
         const prev = i > 0 ? lines[i - 1]!.text : '';
-        const start = !isBlank(prev) && /\d|@/.test(prev) && !/[.!?)]\s*$/.test(prev) && prev.length <= 300 ? i - 1 : i;
-        return found(lines, start, textAfterQuotedBlock(lines, next));
+        const prevJoins = !isBlank(prev) && /\d|@/.test(prev) && !/[.!?)]\s*$/.test(prev) && prev.length <= 300;
+        let start = -1;
+        if (isWeakAttribution(raw)) start = i;
+        else if (endsWithAttributionVerb(raw)) start = prevJoins ? i - 1 : i;
+        else if (prevJoins && isWeakAttribution(`${prev.trim()} ${raw.trim()}`)) start = i - 1;
+        if (start >= 0) return found(lines, start, textAfterQuotedBlock(lines, next));
       }
     }
   }
