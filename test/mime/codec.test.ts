@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import libqp from 'libqp';
+import { canCarry, charsetFor, decodedSizeCounter, roundTrips } from '../../appliance/src/mime/codec';
 import { decodeQp, decodeQpByLines, decodeQpBytewise, encodeQp, spliceQp } from '../../appliance/src/mime/qp';
 import { buildMessage, text } from './support/build';
 import { surgeryChecked } from './support/check';
@@ -37,7 +38,7 @@ describe('mime codec: quoted-printable', () => {
     );
   });
 
-  it('encodeQp decodes back to the same bytes, with lines of at most 76 octets and the text\'s own line breaks', () => {
+  it('encodeQp decodes back to the same bytes, with lines of at most 76 octets and only the message\'s line ending on the wire', () => {
     fc.assert(
       fc.property(
         fc.array(fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.constantFrom('\n', '\r\n', ' \n', '\t\r\n', '=', ' ', 'é', '.'.repeat(80))), { maxLength: 40 }),
@@ -50,13 +51,40 @@ describe('mime codec: quoted-printable', () => {
           for (const line of encoded.toString('latin1').split(/\r?\n/)) expect(line.length).to.be.at.most(76);
           // only printable ASCII, tab and line breaks on the wire
           expect(/^[\t\r\n\x20-\x7e]*$/.test(encoded.toString('latin1'))).to.equal(true);
-          // hard line breaks pass through as they were
-          const lineFeeds = (t: string) => t.split('\n').length - 1;
-          expect(lineFeeds(encoded.toString('latin1').replace(/=\r?\n/g, ''))).to.equal(lineFeeds(bytes.toString('latin1')));
+          // the text's line breaks that are `eol` are the hard line breaks; no other CR or LF reaches the wire
+          const wire = encoded.toString('latin1');
+          expect((eol === '\r\n' ? /\r(?!\n)|(?<!\r)\n/ : /\r/).test(wire)).to.equal(false);
+          const breaks = (t: string) => t.split(eol === '\r\n' ? '\r\n' : /(?<!\r)\n/).length - 1;
+          expect(breaks(wire.replace(/=\r?\n/g, ''))).to.equal(breaks(bytes.toString('latin1')));
         },
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('counts the decoded size of a body as it streams, in any chunking, as decodeQp would decode it', () => {
+    const qpish = fc.string({ unit: fc.constantFrom('=', 'A', 'f', '3', 'D', ' ', '\t', '\r', '\n', '\r\n', '=\r\n', '=\n', '= \r\n', '=3D', '=C3=A9', '=\r', 'x', 'abc def', '\u00e9'), maxLength: 300 });
+    fc.assert(
+      fc.property(qpish, fc.array(fc.nat(), { maxLength: 8 }), (s, cuts) => {
+        // a final line break settles what a trailing `=` or `=X` decodes to
+        const raw = Buffer.from(`${s}\n`, 'latin1');
+        const counter = decodedSizeCounter('quoted-printable');
+        let from = 0;
+        for (const cut of [...cuts.map((c) => c % (raw.length + 1))].sort((a, b) => a - b)) {
+          counter.add(raw.subarray(from, Math.max(from, cut)));
+          from = Math.max(from, cut);
+        }
+        counter.add(raw.subarray(from));
+        const exact = decodeQp(raw).bytes.length;
+        // only an escape a soft break splits (=A=\nB) is counted as its characters
+        if (/=[0-9A-Fa-f]?=/.test(s)) expect(counter.size).to.be.at.least(exact);
+        else expect(counter.size).to.equal(exact);
+      }),
+      { numRuns: 5000 },
+    );
+    const b64 = decodedSizeCounter('base64');
+    b64.add(Buffer.from('aGVsbG8gd29y\r\nbGQ=\r\n'));
+    expect(b64.size).to.equal('hello world'.length);
   });
 
   it('a splice inside one long soft-wrapped line re-encodes only the soft lines it touches', () => {
@@ -119,5 +147,30 @@ describe('mime codec: quoted-printable', () => {
     const quoted = before.slice(before.indexOf('On Mon'));
     expect(after.endsWith(quoted)).to.equal(true);
     expect(after.startsWith('Sure.\r\n')).to.equal(true);
+  });
+});
+
+describe('mime codec: charsets', () => {
+  it('reads ISO-8859-1 as windows-1252, byte for byte both ways; added text keeps to ISO-8859-1', () => {
+    const all = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    for (const label of ['iso-8859-1', 'ISO_8859-1', 'latin1', 'l1', 'cp819']) {
+      const cs = charsetFor(label, all)!;
+      const text = cs.decode(all);
+      expect(roundTrips(cs, all, text), label).to.equal(true);
+      expect(cs.encode(text).equals(all)).to.equal(true);
+      expect(cs.decode(Buffer.from([0x80, 0x93, 0x94, 0x96, 0x81, 0xe9]))).to.equal('\u20ac\u201c\u201d\u2013\u0081\u00e9');
+      expect(canCarry(cs, 'Gr\u00fc\u00dfe')).to.equal(true);
+      expect(canCarry(cs, '\u20ac')).to.equal(false);
+    }
+    // ISO-8859-15 is another charset, with the euro at 0xA4
+    expect(charsetFor('iso-8859-15', Buffer.from([0xa4]))!.decode(Buffer.from([0xa4]))).to.equal('\u20ac');
+  });
+
+  it('refuses UTF-7 and other codecs that are no message charset, even on ASCII bytes', () => {
+    for (const label of ['utf-7', 'UTF7', 'unicode-1-1-utf-7', 'base64', 'hex']) {
+      expect(charsetFor(label, Buffer.from('+ADw-p+AD4-hi')), label).to.equal(undefined);
+    }
+    // an unknown label on ASCII bytes is still read as ASCII
+    expect(charsetFor('x-mac-unknown', Buffer.from('hi'))?.label).to.equal('x-mac-unknown');
   });
 });

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { simpleParser } from 'mailparser';
 import { Readable } from 'node:stream';
 import { transformMessage } from '../../appliance/src/mime';
+import { findDelimiter } from '../../appliance/src/mime/images';
 import type { Edit } from '../../appliance/src/mime';
 import { attachment, buildMessage, html, multipart, text } from './support/build';
 import type { MessageSpec } from './support/build';
@@ -418,6 +419,60 @@ describe('mime surgery: structure facts (leave-alone detection)', () => {
     expect((await factsOf(msg(multipart('mixed', 't', [text('real text\n'), tnef])))).tnefOnly).to.equal(false);
   });
 
+  it('a main part whose header block has no ending empty line is not editable, so the decision cannot count on it', async () => {
+    const cases = [
+      'DKIM-Signature: v=1; b=abc\nFrom: a@example.com\nSubject: s\nContent-Type: text/plain\n',
+      'From: a@example.com\r\nContent-Type: text/html',
+      // a whitespace-only line continues the header block; it does not end it
+      'From: a@example.com\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary="b"\n\n--b\nContent-Type: text/plain\n \n--b--\n',
+    ];
+    for (const raw of cases) {
+      const r = await surgeryChecked(Buffer.from(raw, 'latin1'), markerEdit());
+      expect(r.facts?.structure.noBody, raw).to.equal(true);
+      expect(r.facts?.structure.editable).to.deep.equal({ html: false, text: false });
+      expect(r.report.parts).to.deep.equal([]);
+    }
+  });
+
+  it('an attached .ics file does not make a calendar message; a calendar body part does, even with a name', async () => {
+    const ics = 'BEGIN:VCALENDAR\nMETHOD:PUBLISH\nEND:VCALENDAR\n';
+    const attached = msg(multipart('mixed', 'm', [text('Dates attached.\n'), { type: 'text/calendar', content: ics, charset: 'utf-8', cte: '7bit', disposition: 'attachment', filename: 'conference.ics' }]));
+    expect((await factsOf(attached)).calendar).to.equal(undefined);
+    // a file name (Content-Type name=) without an iTIP method: a file, not an invitation
+    const named = msg(multipart('mixed', 'm', [text('Dates attached.\n'), { type: 'text/calendar', content: ics, charset: 'utf-8', cte: '7bit', filename: 'conference.ics' }]));
+    expect((await factsOf(named)).calendar).to.equal(undefined);
+    const invitation = msg(multipart('alternative', 'a', [text('Let us meet.\n'), { type: 'text/calendar', content: 'BEGIN:VCALENDAR\nMETHOD:REQUEST\nEND:VCALENDAR\n', charset: 'utf-8', cte: '7bit', params: 'method=REQUEST', filename: 'invite.ics' }]));
+    expect((await factsOf(invitation)).calendar).to.deep.equal({ method: 'REQUEST' });
+    // the message with an attached .ics is signed like any other
+    const r = await surgeryChecked(attached, markerEdit());
+    expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/plain']);
+  });
+
+  it('the size cap is on the decoded size: a quoted-printable part three times larger on the wire is still edited', async () => {
+    const cap = 4096;
+    // 2000 bytes of UTF-8, over 6000 on the wire
+    const small = msg(text('\u00e9'.repeat(1000), { charset: 'utf-8', cte: 'quoted-printable' }));
+    expect(small.length).to.be.greaterThan(3 * cap / 2);
+    const r = await surgeryChecked(small, markerEdit(), cap);
+    expect(r.facts?.structure.tooLarge).to.equal(false);
+    expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/plain']);
+    // base64 line breaks are no content either: 4000 bytes take 5476 on the wire (3/4 of that is 4107)
+    const b64 = msg(text('x'.repeat(4000), { charset: 'utf-8', cte: 'base64' }));
+    expect((await surgeryChecked(b64, markerEdit(), 4050)).report.parts).to.have.length(1);
+    // over the cap once decoded: passes unchanged, in one chunk or in many
+    const large = msg(text('\u00e9'.repeat(2100), { charset: 'utf-8', cte: 'quoted-printable' }));
+    for (const chunkSize of [65536, 100]) {
+      const big = await surgeryChecked(large, markerEdit(), cap, chunkSize);
+      expect(big.facts?.structure.tooLarge).to.equal(true);
+      expect(big.report.parts).to.deep.equal([]);
+    }
+    // what is held stays in proportion to the cap: soft breaks that decode to nothing are not held past four times it
+    const padded = Buffer.from(`From: a@example.com\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${'=\r\n'.repeat(6000)}hello\r\n`, 'latin1');
+    const p = await surgeryChecked(padded, markerEdit(), cap, 1000);
+    expect(p.facts?.structure.tooLarge).to.equal(true);
+    expect(p.report.parts).to.deep.equal([]);
+  });
+
   it('noBody and tooLarge', async () => {
     expect((await factsOf(msg(attachment('only.pdf', PDF)))).noBody).to.equal(true);
     const input = msg(multipart('alternative', 'a', [text('x'.repeat(5000)), html(HTML_BODY)]));
@@ -547,12 +602,63 @@ describe('mime surgery: charsets and transfer encodings', () => {
     expect(r2.output.toString('latin1')).to.include('format=flowed');
   });
 
+  it('iso-8859-1 text holding windows-1252 bytes: re-encoded as UTF-8 with the characters readers showed, kept byte for byte otherwise', async () => {
+    const textBytes = Buffer.from('smart \x93quotes\x94 \x96 \x80 caf\xe9\n', 'latin1');
+    const htmlBytes = Buffer.from('<p>smart \x93quotes\x94 \x80</p>', 'latin1');
+    const input = msg(multipart('alternative', 'a', [
+      { type: 'text/plain', charset: 'iso-8859-1', cte: '8bit', content: textBytes },
+      { type: 'text/html', charset: 'iso-8859-1', cte: '8bit', content: htmlBytes },
+    ]));
+    // the euro sign is not ISO-8859-1: the text part becomes UTF-8, the HTML gets a character reference
+    const r = await surgeryChecked(input, markerEdit({ text: `${MARK_TEXT_START} \u20ac\nSIGNET-TEXT-END`, html: `${MARK_HTML_START} \u20ac SIGNET-HTML-END</div>` }));
+    expect(r.report.parts.map((p) => [p.charset, p.reencoded])).to.deep.equal([['utf-8', true], ['iso-8859-1', false]]);
+    const t = await partOf(r.output, 'text/plain');
+    expect(t.decoded).to.include('smart \u201cquotes\u201d \u2013 \u20ac caf\u00e9').and.include(`${MARK_TEXT_START} \u20ac`);
+    expect(t.decoded).not.to.match(/[\x80-\x9f]/);
+    const h = await partOf(r.output, 'text/html');
+    expect(h.body.includes(htmlBytes)).to.equal(true);
+    expect(h.body.toString('latin1')).to.include(' &#x20AC; SIGNET-HTML-END');
+    // a signature ISO-8859-1 can carry: the part keeps its label and its bytes
+    const kept = await surgeryChecked(input, markerEdit({ text: `${MARK_TEXT_START} Gr\u00fc\u00dfe\nSIGNET-TEXT-END` }));
+    expect(kept.report.parts[0]).to.deep.include({ charset: 'iso-8859-1', reencoded: false, transferEncoding: '8bit' });
+    expect((await partOf(kept.output, 'text/plain')).body.subarray(0, textBytes.length).equals(textBytes)).to.equal(true);
+  });
+
+  it('quoted-printable line breaks that are not the message\'s own (=0D=0A in LF mail, =0A in CRLF mail) stay encoded', async () => {
+    const lf = Buffer.from('From: a@example.com\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nHello=0D=0Aworld=0D=0A\n', 'latin1');
+    const r = await surgeryChecked(lf, markerEdit());
+    expect(r.output.includes(0x0d)).to.equal(false);
+    expect((await partOf(r.output, 'text/plain')).decoded).to.include('Hello\r\nworld\r\n').and.include(`${MARK_TEXT_START}\r\nJane Doe`);
+    const crlf = Buffer.from('From: a@example.com\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nHello=0Aworld=0A\r\n', 'latin1');
+    const r2 = await surgeryChecked(crlf, markerEdit());
+    expect(/\r(?!\n)|(?<!\r)\n/.test(r2.output.toString('latin1'))).to.equal(false);
+    expect((await partOf(r2.output, 'text/plain')).decoded).to.include(`Hello\nworld\n`).and.include(`${MARK_TEXT_START}\nJane Doe`);
+  });
+
+  it('a message without MIME-Version gets one when the surgery writes its Content-* fields, and only then', async () => {
+    const plain = Buffer.from('From: a@example.com\nSubject: s\n\nHello plain old message\n', 'latin1');
+    const r = await surgeryChecked(plain, markerEdit({ text: `${MARK_TEXT_START} \u20ac\nSIGNET-TEXT-END` }));
+    expect(r.output.toString('latin1')).to.include('Subject: s\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n');
+    // nothing to declare: the header block stays as it came
+    const same = await surgeryChecked(plain, markerEdit());
+    expect(same.output.toString('latin1')).not.to.include('MIME-Version');
+    // Content-Type without MIME-Version: it goes in front of the Content-* fields
+    const typed = Buffer.from('From: a@example.com\r\nContent-Type: text/plain; charset=us-ascii\r\nSubject: s\r\n\r\nHi\r\n', 'latin1');
+    const r3 = await surgeryChecked(typed, markerEdit({ text: `${MARK_TEXT_START} \u2713\nSIGNET-TEXT-END` }));
+    expect(r3.output.toString('latin1')).to.match(/\r\nFrom: a@example\.com\r\nMIME-Version: 1\.0\r\nContent-Type: text\/plain; charset=utf-8\r\nSubject: s\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n/);
+    // a MIME message keeps its one MIME-Version
+    const mime = await surgeryChecked(msg(text('Hi\n', { charset: 'us-ascii', cte: '7bit' })), markerEdit({ text: `${MARK_TEXT_START} \u2713\nSIGNET-TEXT-END` }));
+    expect(mime.output.toString('latin1').split('MIME-Version').length).to.equal(2);
+  });
+
   it('parts that cannot be decoded safely pass unchanged (bogus charset, bogus encoding, invalid bytes)', async () => {
     const cases = [
       msg({ type: 'text/plain', charset: 'x-unknown-charset', cte: '8bit', content: Buffer.from('caf\u00e9 bytes\n', 'latin1') }),
       msg(text('hello', { charset: 'utf-8', cte: 'x-uuencode' as never })),
       msg({ type: 'text/plain', charset: 'utf-8', cte: '8bit', content: Buffer.from([0x48, 0x69, 0xff, 0xfe, 0x0a]) }),
       msg({ type: 'text/plain', charset: 'us-ascii', cte: '8bit', content: Buffer.from([0x48, 0x69, 0xe9, 0x0a]) }),
+      // a refused label is never read as ASCII, though its bytes are: UTF-7 hides markup in them
+      msg({ type: 'text/html', charset: 'utf-7', cte: '7bit', content: Buffer.from('+ADw-p+AD4-hi+ADw-/p+AD4-\n') }),
     ];
     for (const input of cases) {
       const r = await surgeryChecked(input, markerEdit());
@@ -616,6 +722,33 @@ describe('mime surgery: CID images', () => {
     const top = out.slice(0, out.indexOf('\r\n\r\n'));
     expect(top).to.include('Content-Type: multipart/related;');
     expect(top).not.to.include('Content-Transfer-Encoding');
+  });
+
+  it('related "b" around alternative "b-alt": the image goes into the related part, not into the alternative', async () => {
+    const input = msg(multipart('related', 'b', [multipart('alternative', 'b-alt', [text(TEXT_BODY), html(HTML_BODY)]), { type: 'image/png', content: PNG, cte: 'base64', contentId: 'x1' }]), '\n');
+    const r = await surgeryChecked(input, withImage);
+    await relatedImage(r.output);
+    const out = r.output.toString('latin1');
+    expect(out.indexOf('Content-ID: <logo@signet>')).to.be.greaterThan(out.indexOf('--b-alt--'));
+    expect((await leafParts(r.output)).map((p) => p.contentType)).to.deep.equal(['text/plain', 'text/html', 'image/png', 'image/png']);
+  });
+
+  it('findDelimiter: the boundary, an optional "--", whitespace, then the line ending', () => {
+    const find = (s: string, atLineStart = true) => findDelimiter(Buffer.from(s, 'latin1'), 'b', atLineStart);
+    expect(find('--b-alt--\n\n--b\n')).to.equal(11);
+    expect(find('--b-alt\n')).to.equal(-1);
+    expect(find('--bb\n--b-\n')).to.equal(-1);
+    expect(find('--b-- \t\r\n')).to.equal(0);
+    expect(find('--b \n')).to.equal(0);
+    expect(find('x--b\n')).to.equal(-1);
+    expect(find('--b\n', false)).to.equal(-1);
+  });
+
+  it('a message without MIME-Version wrapped in multipart/related gets one', async () => {
+    const input = Buffer.from('From: a@example.com\r\nSubject: s\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>hi</p>\r\n', 'latin1');
+    const r = await surgeryChecked(input, withImage);
+    await relatedImage(r.output);
+    expect(r.output.toString('latin1')).to.match(/\r\nSubject: s\r\nMIME-Version: 1\.0\r\nContent-Type: multipart\/related;/);
   });
 
   it('a text-only message gets no image parts', async () => {

@@ -301,6 +301,73 @@ describe('signature engine', () => {
     expect(out).to.include('BEGIN:VCALENDAR' + CRLF + 'METHOD:REQUEST' + CRLF + 'END:VCALENDAR');
   });
 
+  it('passes a message whose header block never ends (no body to edit) with a passed stamp, DKIM kept', async () => {
+    const headerOnly = ['DKIM-Signature: v=1; a=rsa-sha256; d=contoso.com; s=s1;', '\tbh=abc; b=def', 'From: Ada <ada@contoso.com>', 'To: bob@fabrikam.example', 'Subject: hi', 'Content-Type: text/plain', ''].join(CRLF);
+    const { out, result } = await run(headerOnly);
+    expect(result).to.include({ outcome: 'passed', reason: 'no-body' });
+    expect(withoutFirstField(out)).to.equal(headerOnly);
+    expect(out).to.match(/^X-Signet-Processed: org=contoso; result=passed; reason=no-body;/);
+  });
+
+  it('passes a calendar invitation whose HTML part cannot be edited, even when html-only is configured', async () => {
+    const invitation = [
+      'DKIM-Signature: v=1; a=rsa-sha256; d=contoso.com; s=s1; bh=abc; b=def',
+      'From: ada@contoso.com',
+      'Subject: Meeting',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/alternative; boundary="c1"',
+      '',
+      '--c1',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'Let us meet.',
+      '--c1',
+      'Content-Type: text/html; charset=utf-8',
+      'Content-Transfer-Encoding: 8bit',
+      '',
+      '<p>Caf\xe9?</p>',
+      '--c1',
+      'Content-Type: text/calendar; charset=utf-8; method=REQUEST',
+      '',
+      'BEGIN:VCALENDAR',
+      'METHOD:REQUEST',
+      'END:VCALENDAR',
+      '--c1--',
+      '',
+    ].join(CRLF);
+    const config = org({ options: { ...org().options, calendar: 'html-only' } });
+    const { out, result } = await run(invitation, { config });
+    // the HTML bytes are not UTF-8: nothing would be signed, so the stamp must not say so
+    expect(result).to.include({ outcome: 'passed', reason: 'calendar' });
+    expect(withoutFirstField(out)).to.equal(invitation);
+  });
+
+  it('signs a message with an attached .ics file like any other', async () => {
+    const input = [
+      'From: ada@contoso.com',
+      'Subject: Conference dates',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/mixed; boundary="m"',
+      '',
+      '--m',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'The dates are in the attached file.',
+      '--m',
+      'Content-Type: text/calendar; charset=utf-8; name="conference.ics"',
+      'Content-Disposition: attachment; filename="conference.ics"',
+      '',
+      'BEGIN:VCALENDAR',
+      'METHOD:PUBLISH',
+      'END:VCALENDAR',
+      '--m--',
+      '',
+    ].join(CRLF);
+    const { out, result } = await run(input);
+    expect(result.outcome).to.equal('signed');
+    expect(out).to.include('BEGIN:VCALENDAR' + CRLF + 'METHOD:PUBLISH' + CRLF + 'END:VCALENDAR' + CRLF + '--m--');
+  });
+
   it('matches body keywords in the new text only, not in the quoted thread', async () => {
     const config = org({}, [{ id: 'offer', enabled: true, match: { bodyContains: ['special offer'] }, template: 'default' }]);
     const quoted = ['From: ada@contoso.com', 'Subject: RE: hello', 'Content-Type: text/plain; charset=utf-8', '', 'Thanks!', '', 'On Mon, 23 Nov 2026, Bob <bob@fabrikam.example> wrote:', '> Our special offer', ''].join(CRLF);

@@ -5,7 +5,7 @@ import { isAscii, isUtf8 } from 'node:buffer';
 import iconv from 'iconv-lite';
 import Encoding from 'encoding-japanese';
 import libbase64 from 'libbase64';
-import { decodeQp, encodeQp } from './qp';
+import { QpSizeCounter, decodeQp, encodeQp } from './qp';
 
 export interface Charset {
   /** Label written in Content-Type when we keep the charset (the part's own label). */
@@ -19,6 +19,12 @@ export interface Charset {
   exact?: boolean;
   decode(buf: Buffer): string;
   encode(text: string): Buffer;
+  /**
+   * Whether new text may be written in this charset under the part's label. Absent:
+   * whatever encodes and decodes back unchanged. Set when the codec reads more than
+   * the label promises (ISO-8859-1 read as windows-1252): added text keeps to the label.
+   */
+  carries?(text: string): boolean;
 }
 
 /** Every UTF-16 unit below 0x80: exactly when the UTF-8 length equals the string length (a native count). */
@@ -46,6 +52,50 @@ function asciiCharset(label: string): Charset {
   };
 }
 
+// Windows-1252's characters for the bytes 0x80-0x9F. The five bytes it leaves
+// undefined map to the C1 control of the same value, as in the WHATWG table.
+const CP1252_HIGH = '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+const CP1252_BYTE = new Map<string, number>([...CP1252_HIGH].map((ch, i) => [ch, 0x80 + i]));
+// eslint-disable-next-line no-control-regex
+const LATIN1_ONLY = /^[\x00-\x7f\xa0-\xff]*$/;
+
+/**
+ * Labels the WHATWG encoding standard reads as windows-1252 (browsers and mail
+ * clients all do): ISO-8859-1 text written on Windows holds its smart quotes,
+ * dashes and euro sign in 0x80-0x9F, where ISO-8859-1 proper has C1 controls.
+ */
+const LATIN1_LABEL = /^(?:iso[-_]?8859[-_]?1(?::1987)?|latin-?1|l1|iso-ir-100|cp819|ibm819|csisolatin1)$/i;
+
+/**
+ * ISO-8859-1 read as windows-1252. Every byte maps to one character and back,
+ * so the part's bytes survive an edit that keeps the label; text re-encoded as
+ * UTF-8 gets the characters readers showed. Added text keeps to ISO-8859-1
+ * proper (`carries`), so nothing new relies on the windows-1252 reading.
+ */
+function latin1AsCp1252(label: string): Charset {
+  return {
+    label,
+    lineSafe: true,
+    exact: true,
+    decode: (b) => {
+      const text = b.toString('latin1');
+      return /[\x80-\x9f]/.test(text) ? text.replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80]) : text;
+    },
+    encode: (t) => {
+      if (LATIN1_ONLY.test(t)) return Buffer.from(t, 'latin1');
+      const out = Buffer.allocUnsafe(t.length);
+      for (let i = 0; i < t.length; i++) {
+        const code = t.charCodeAt(i);
+        const byte = code < 0x80 || (code >= 0xa0 && code <= 0xff) ? code : CP1252_BYTE.get(t[i]);
+        if (byte === undefined) throw new Error('not representable in windows-1252');
+        out[i] = byte;
+      }
+      return out;
+    },
+    carries: (t) => LATIN1_ONLY.test(t),
+  };
+}
+
 const LINE_SAFE = /^(?:iso[-_]?8859[-_]?\d+|latin-?\d|(?:windows|cp)[-_]?(?!120)\d+|koi8[-_]?[a-z]+|shift[-_]?jis|sjis|gb2312|gbk|gb18030|big5|euc[-_]?(?:jp|kr|cn))$/i;
 const JIS = /^(?:iso-?2022-?jp|csiso2022jp|jis)$/i;
 // Codecs iconv-lite has that are not charsets a message may be written in (UTF-7 smuggles markup).
@@ -59,7 +109,8 @@ export function utf8Charset(): Charset {
  * The codec for a part, or undefined when its bytes cannot be decoded safely.
  * `bytes` decides the fallbacks: a missing or US-ASCII label on 8-bit bytes is
  * read as UTF-8 only if the bytes are valid UTF-8; an unknown label only when
- * the bytes are pure ASCII.
+ * the bytes are pure ASCII. An ISO-8859-1 label reads as windows-1252; a
+ * refused label (UTF-7 and the like) never gives a codec.
  */
 export function charsetFor(declared: string | false | undefined, bytes: Buffer): Charset | undefined {
   const label = (declared || '').trim().toLowerCase().replace(/^"|"$/g, '');
@@ -70,6 +121,9 @@ export function charsetFor(declared: string | false | undefined, bytes: Buffer):
     return utf8.encode(utf8.decode(bytes)).equals(bytes) ? { ...utf8, label: '' } : undefined;
   }
   if (label === 'utf-8' || label === 'utf8') return { ...utf8, label };
+  if (LATIN1_LABEL.test(label)) return latin1AsCp1252(label);
+  // a codec that is no charset a message may be written in: the part is not edited, whatever its bytes
+  if (REFUSED.test(label)) return undefined;
   if (JIS.test(label)) {
     return {
       label,
@@ -79,7 +133,7 @@ export function charsetFor(declared: string | false | undefined, bytes: Buffer):
       encode: (t) => Buffer.from(Encoding.convert(Encoding.stringToCode(t), { to: 'JIS', from: 'UNICODE' })),
     };
   }
-  if (!REFUSED.test(label) && iconv.encodingExists(label)) {
+  if (iconv.encodingExists(label)) {
     return {
       label,
       lineSafe: LINE_SAFE.test(label),
@@ -105,6 +159,7 @@ export function roundTrips(cs: Charset, bytes: Buffer, text: string): boolean {
 /** Whether `text` survives the charset unchanged. */
 export function canCarry(cs: Charset, text: string): boolean {
   if (!text) return true;
+  if (cs.carries) return cs.carries(text);
   try {
     return cs.decode(cs.encode(text)) === text;
   } catch {
@@ -136,6 +191,48 @@ export function decodeTransfer(cte: TransferEncoding, raw: Buffer): Buffer {
   if (cte === 'base64') return libbase64.decode(raw.toString('latin1'));
   if (cte === 'quoted-printable') return decodeQp(raw).bytes;
   return raw;
+}
+
+/**
+ * The most an encoded body may take per decoded byte: quoted-printable with every
+ * byte escaped takes 3.12 (soft breaks included), base64 under 1.4. A body
+ * larger than this many times the cap cannot decode to within it (short of
+ * padding no encoder writes), so it is not held further.
+ */
+export const MAX_ENCODED_RATIO = 4;
+
+/** Streaming count of the bytes a body decodes to, so the size cap applies to the decoded size while the part is buffered. */
+export interface DecodedSize {
+  size: number;
+  add(chunk: Buffer): void;
+}
+
+export function decodedSizeCounter(cte: TransferEncoding | undefined): DecodedSize {
+  if (cte === 'quoted-printable') return new QpSizeCounter();
+  if (cte === 'base64') {
+    let chars = 0;
+    return {
+      get size() {
+        return Math.floor((chars * 3) / 4);
+      },
+      add(chunk) {
+        // line breaks, whitespace and padding decode to nothing
+        for (let i = 0; i < chunk.length; i++) {
+          const c = chunk[i]!;
+          if (c > 0x20 && c !== 0x3d) chars++;
+        }
+      },
+    };
+  }
+  let raw = 0;
+  return {
+    get size() {
+      return raw;
+    },
+    add(chunk) {
+      raw += chunk.length;
+    },
+  };
 }
 
 /** Longest line in octets, line endings excluded. */

@@ -141,6 +141,23 @@ export function setField(block: HeaderBlock, name: string, value: string): void 
   }
 }
 
+/**
+ * A message without MIME-Version is not MIME (RFC 2045 4): Content-Type and
+ * Content-Transfer-Encoding fields the surgery writes count only with it. Adds
+ * `MIME-Version: 1.0` in front of the first Content-* field (else at the end)
+ * when the block has none.
+ */
+export function ensureMimeVersion(block: HeaderBlock): void {
+  if (block.fields.some((f) => f.name === 'mime-version')) return;
+  const field = { name: 'mime-version', raw: formatField('MIME-Version', '1.0', block.eol) };
+  const index = block.fields.findIndex((f) => f.name.startsWith('content-'));
+  if (index >= 0) block.fields.splice(index, 0, field);
+  else {
+    ensureLastFieldEnds(block);
+    block.fields.push(field);
+  }
+}
+
 /** A block that ran to the end of input may end without a line ending; a field appended after it needs one. */
 function ensureLastFieldEnds(block: HeaderBlock): void {
   const last = block.fields[block.fields.length - 1];

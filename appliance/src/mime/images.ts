@@ -55,7 +55,11 @@ export function imagePartsBeforeDelimiter(boundary: string, images: InlineImage[
   );
 }
 
-/** Offset of a delimiter line (`--boundary`, `--boundary--`) of `boundary` in `buf` that starts a line, or -1. */
+/**
+ * Offset of a delimiter line (`--boundary`, `--boundary--`) of `boundary` in `buf` that starts a line, or -1.
+ * As in RFC 2046 5.1.1 (and mailsplit): after the boundary only `--`, then whitespace and the line
+ * ending may follow, so the delimiter of `b` is not mistaken in `--b-alt`, a longer boundary's line.
+ */
 export function findDelimiter(buf: Buffer, boundary: string, atLineStart: boolean): number {
   const needle = Buffer.from(`--${boundary}`, 'latin1');
   let from = 0;
@@ -63,9 +67,11 @@ export function findDelimiter(buf: Buffer, boundary: string, atLineStart: boolea
     const idx = buf.indexOf(needle, from);
     if (idx < 0) return -1;
     const lineStart = idx === 0 ? atLineStart : buf[idx - 1] === 0x0a || buf[idx - 1] === 0x0d;
-    const next = buf[idx + needle.length];
-    const ends = next === undefined || next === 0x2d || next === 0x20 || next === 0x09 || next === 0x0d || next === 0x0a;
-    if (lineStart && ends) return idx;
+    let i = idx + needle.length;
+    if (buf[i] === 0x2d && buf[i + 1] === 0x2d) i += 2;
+    while (buf[i] === 0x20 || buf[i] === 0x09) i++;
+    const next = buf[i];
+    if (lineStart && (next === undefined || next === 0x0d || next === 0x0a)) return idx;
     from = idx + 1;
   }
 }

@@ -190,11 +190,123 @@ export function decodeQpBytewise(raw: Buffer): QpDecoded {
   return { bytes: out.subarray(0, o), lines };
 }
 
+// States of QpSizeCounter
+/** In text. */
+const TEXT = 0;
+/** After `=`. */
+const EQ = 1;
+/** After `=` and one hex digit. */
+const EQ_HEX = 2;
+/** After `=` and whitespace (a soft break if a line ending follows). */
+const EQ_SPACE = 3;
+/** After `=`, maybe whitespace, a CR, maybe whitespace. */
+const EQ_CR = 4;
+
+/**
+ * Counts the bytes a quoted-printable body decodes to while it streams in
+ * chunks, by decodeQp's rules: escapes are one byte, soft breaks and the
+ * whitespace that ends a line none. (An escape split by a soft break counts
+ * as its three characters, which only ever overstates.)
+ */
+export class QpSizeCounter {
+  size = 0;
+  private state: number = TEXT;
+  /** Whitespace not yet counted: dropped if the line ends, counted if text follows. */
+  private space = 0;
+
+  add(chunk: Buffer): void {
+    for (let i = 0; i < chunk.length; i++) {
+      const c = chunk[i]!;
+      switch (this.state) {
+        case TEXT:
+          break;
+        case EQ:
+          if (hexValue(c) >= 0) {
+            this.state = EQ_HEX;
+            continue;
+          }
+          if (c === 0x20 || c === 0x09) {
+            this.state = EQ_SPACE;
+            this.space = 1;
+            continue;
+          }
+          if (c === 0x0a) {
+            this.state = TEXT;
+            continue;
+          }
+          if (c === 0x0d) {
+            this.state = EQ_CR;
+            continue;
+          }
+          this.size++; // a literal `=`; `c` is text
+          this.state = TEXT;
+          break;
+        case EQ_HEX:
+          this.state = TEXT;
+          if (hexValue(c) >= 0) {
+            this.size++;
+            continue;
+          }
+          this.size += 2; // `=` and the digit were literal; `c` is text
+          break;
+        case EQ_SPACE:
+          if (c === 0x20 || c === 0x09) {
+            this.space++;
+            continue;
+          }
+          if (c === 0x0a) {
+            this.state = TEXT;
+            this.space = 0;
+            continue;
+          }
+          if (c === 0x0d) {
+            this.state = EQ_CR;
+            this.space = 0;
+            continue;
+          }
+          this.size += 1 + this.space; // a literal `=` and its whitespace
+          this.space = 0;
+          this.state = TEXT;
+          break;
+        case EQ_CR:
+          // whitespace may stand between the CR and the LF of a soft break
+          if (c === 0x20 || c === 0x09) {
+            this.space++;
+            continue;
+          }
+          this.state = TEXT;
+          if (c === 0x0a) {
+            this.space = 0;
+            continue;
+          }
+          this.size += 2; // a literal `=` and a bare CR; the whitespace after it is text's
+          break;
+      }
+      // plain text
+      if (c === 0x20 || c === 0x09) this.space++;
+      else if (c === 0x0a || c === 0x0d) {
+        this.space = 0;
+        this.size++;
+      } else if (c === 0x3d) {
+        this.size += this.space;
+        this.space = 0;
+        this.state = EQ;
+      } else {
+        this.size += this.space + 1;
+        this.space = 0;
+      }
+    }
+  }
+}
+
 const HEX = Buffer.from('0123456789ABCDEF', 'latin1');
 
 /**
  * Encodes with soft line breaks (`=` + `eol`) so that no line exceeds 76
- * octets; the text's own line breaks (LF or CRLF) stay as they are. The same
+ * octets. A line break of the text that is `eol` (an LF, or a CRLF) is a hard
+ * line break; any other CR or LF (a CRLF in an LF-only message, which an
+ * encoded `=0D=0A` decodes to, or a bare one) is escaped, so the part's line
+ * endings on the wire stay the message's own. The same
  * rules as libqp.encode + libqp.wrap (printable ASCII but `=` literal, space
  * and tab literal except before a line break or at the end, everything else
  * `=XX`), in one pass over a buffer: libqp's string and regex passes were the
@@ -206,20 +318,26 @@ export function encodeQp(bytes: Buffer, eol: string): Buffer {
   const eolBytes = Buffer.from(eol, 'latin1');
   // worst case: every byte escaped, plus a soft break every 25 escapes
   const out = Buffer.allocUnsafe(n * 3 + Math.ceil(n / 25) * (eolBytes.length + 1) + 8);
+  const crlf = eol === '\r\n';
+  // length of the hard line break at `i`: the text's line break there if it is `eol`, else 0
+  const hardBreak = (i: number): number => {
+    if (crlf) return bytes[i] === 0x0d && bytes[i + 1] === 0x0a ? 2 : 0;
+    return bytes[i] === 0x0a && (i === 0 || bytes[i - 1] !== 0x0d) ? 1 : 0;
+  };
   let o = 0;
   let col = 0;
   for (let i = 0; i < n; i++) {
     const c = bytes[i]!;
-    if (c === 0x0a || (c === 0x0d && bytes[i + 1] === 0x0a)) {
-      out[o++] = c;
-      if (c === 0x0d) out[o++] = bytes[++i]!;
+    const br = c === 0x0a || c === 0x0d ? hardBreak(i) : 0;
+    if (br) {
+      o += eolBytes.copy(out, o);
+      i += br - 1;
       col = 0;
       continue;
     }
     let literal: boolean;
     if (c === 0x20 || c === 0x09) {
-      const next = bytes[i + 1];
-      literal = !(i + 1 === n || next === 0x0a || (next === 0x0d && bytes[i + 2] === 0x0a));
+      literal = !(i + 1 === n || hardBreak(i + 1));
     } else {
       literal = c >= 0x21 && c <= 0x7e && c !== 0x3d;
     }

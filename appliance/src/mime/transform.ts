@@ -11,21 +11,24 @@ import {
   base64LineLength,
   canCarry,
   charsetFor,
+  decodedSizeCounter,
   decodeTransfer,
   encodeBase64,
   encodeQuotedPrintable,
   hasEightBit,
   htmlForCharset,
   longestLine,
+  MAX_ENCODED_RATIO,
   roundTrips,
   transferEncodingOf,
   utf8Charset,
 } from './codec';
-import type { Charset, TransferEncoding } from './codec';
+import type { Charset, DecodedSize, TransferEncoding } from './codec';
 import {
   buildHeaderBlock,
   contentTypeOf,
   detectEol,
+  ensureMimeVersion,
   formatField,
   headerView,
   parseHeaderBlock,
@@ -82,6 +85,8 @@ interface Capture {
   kind: MainKind;
   chunks: Buffer[];
   rawSize: number;
+  /** The size the body decodes to so far, counted once the raw size passes the cap. */
+  decodedSize?: DecodedSize;
   overCap: boolean;
   done: boolean;
   /** Set once done: null when the part cannot be decoded losslessly (it then passes unchanged). */
@@ -171,7 +176,7 @@ class Surgery {
   /** The node the splitter announced last. */
   private lastNode?: NodeInfo;
   private readonly infos = new WeakMap<MimeNode, NodeInfo>();
-  private readonly structure: StructureFacts = { contentType: '', report: false, tnefOnly: false, noBody: false, tooLarge: false };
+  private readonly structure: StructureFacts = { contentType: '', report: false, tnefOnly: false, noBody: false, editable: { html: false, text: false }, tooLarge: false };
   private hasTnef = false;
   private calendarScan?: { info: NodeInfo; chunks: Buffer[]; size: number };
   private pendingImages?: PendingImages;
@@ -428,8 +433,8 @@ class Surgery {
     if (ct === 'application/ms-tnef' || ct === 'application/vnd.ms-tnef' || /^winmail\.dat$/i.test(String(node.filename || ''))) {
       this.hasTnef = true;
     }
-    if (ct === 'text/calendar') {
-      const method = node.headers ? libmime.parseHeaderValue(node.headers.getFirst('content-type')).params.method : undefined;
+    if (isCalendarBody(info)) {
+      const method = calendarMethodParam(node);
       if (!s.calendar) s.calendar = {};
       if (method && !s.calendar.method) s.calendar.method = method.toUpperCase();
       if (!s.calendar.method && !this.decided) this.calendarScan = { info, chunks: [], size: 0 };
@@ -449,7 +454,7 @@ class Surgery {
       const certainNoBody = info.root && leaf && !kind;
       const bodySeen = !!(this.main.html || this.main.text);
       const bothSeen = !!(this.main.html && this.main.text);
-      const nonBodyLeaf = leaf && !kind && info.contentType !== 'text/calendar';
+      const nonBodyLeaf = leaf && !kind && !isCalendarBody(info);
       if (bothSeen || (bodySeen && nonBodyLeaf)) {
         await this.decideNow();
       } else {
@@ -526,8 +531,17 @@ class Surgery {
     if (cap && cap.info.node === node) {
       cap.chunks.push(value);
       cap.rawSize += value.length;
-      const estimate = cap.info.node.encoding === 'base64' ? (cap.rawSize * 3) / 4 : cap.rawSize;
-      if (estimate > this.maxPart + 4) await this.overCap(cap);
+      // The cap is on the decoded size (a quoted-printable part may take three times as
+      // many bytes on the wire). Decoding never makes a body larger, so it is counted only
+      // once the raw size passes the cap; the raw bound keeps what is held in proportion.
+      if (cap.rawSize > this.maxPart) {
+        if (cap.decodedSize) cap.decodedSize.add(value);
+        else {
+          cap.decodedSize = decodedSizeCounter(transferEncodingOf(cap.info.node.encoding));
+          for (const c of cap.chunks) cap.decodedSize.add(c);
+        }
+        if (cap.decodedSize.size > this.maxPart || cap.rawSize > this.maxPart * MAX_ENCODED_RATIO) await this.overCap(cap);
+      }
       return;
     }
     if (this.calendarScan && this.calendarScan.info.node === node && this.calendarScan.size < CALENDAR_SCAN_BYTES) {
@@ -620,6 +634,9 @@ class Surgery {
       }
       const text = cs.decode(bytes);
       cap.factsText = text;
+      // without the empty line that ends its header block, anything added would be read as
+      // header: renderEdited leaves such a part alone, so the decision must not count on it
+      if (!parseHeaderBlock(cap.info.headerRaw, cap.info.root).terminator.length) return;
       if (roundTrips(cs, bytes, text)) cap.decoded = { text, charset: cs, cte, bytes, qp };
     } catch {
       cap.decoded = null;
@@ -638,7 +655,8 @@ class Surgery {
     }
     // editable = decoded without loss and within the cap; a part that cannot be edited counts as none
     const editable = (cap?: Capture): boolean => !!cap && !cap.overCap && !!cap.decoded;
-    s.noBody = !editable(this.main.html) && !editable(this.main.text);
+    s.editable = { html: editable(this.main.html), text: editable(this.main.text) };
+    s.noBody = !s.editable.html && !s.editable.text;
     s.tnefOnly = this.hasTnef && html === undefined && (text === undefined || text.trim() === '');
     const rootItem = this.held.find((h) => h.kind === 'root' || (h.kind === 'capture' && h.cap.info.root));
     const rootRaw = rootItem ? (rootItem.kind === 'root' ? rootItem.info.headerRaw : rootItem.kind === 'capture' ? rootItem.cap.info.headerRaw : Buffer.alloc(0)) : Buffer.alloc(0);
@@ -763,6 +781,9 @@ class Surgery {
     }
     const originalCte = transferEncodingOf(cap.info.node.encoding);
     if (cte !== originalCte) setField(block, 'Content-Transfer-Encoding', cte);
+    const images = cap.kind === 'html' ? body.images : [];
+    // the Content-* fields written for a message that had no MIME-Version need it (an image wraps the root)
+    if (cap.info.root && (relabel || cte !== originalCte || images.length)) ensureMimeVersion(block);
 
     this.parts.push({
       contentType: cap.kind === 'html' ? 'text/html' : 'text/plain',
@@ -772,7 +793,6 @@ class Surgery {
       transferEncoding: cte,
     });
 
-    const images = cap.kind === 'html' ? body.images : [];
     if (!images.length) return [cap.info.root ? this.topHeader(block) : buildHeaderBlock(block), encoded];
 
     let related: NodeInfo | undefined;
@@ -831,6 +851,21 @@ class Surgery {
       Buffer.from(`${eol}--${boundary}--${endsWithEol ? eol : ''}`, 'latin1'),
     ];
   }
+}
+
+function calendarMethodParam(node: MimeNode): string | undefined {
+  return node.headers ? libmime.parseHeaderValue(node.headers.getFirst('content-type')).params.method : undefined;
+}
+
+/**
+ * A text/calendar part that makes the message a calendar message. An attached
+ * .ics file does not; an iMIP body part (RFC 6047) is no attachment and names
+ * its method, even when it also carries a file name.
+ */
+function isCalendarBody(info: NodeInfo): boolean {
+  if (info.contentType !== 'text/calendar') return false;
+  const node = info.node;
+  return node.disposition !== 'attachment' && (!node.filename || !!calendarMethodParam(node));
 }
 
 function htmlScanOf(cap: Capture, text: string): HtmlScan {

@@ -20,7 +20,7 @@ export interface StructureFacts {
   signedOrEncrypted?: 'smime' | 'pgp';
   /** multipart/report (DSN, MDN/read receipt) or message/disposition-notification. */
   report: boolean;
-  /** A text/calendar part exists; its METHOD when known (REQUEST, REPLY, CANCEL, COUNTER…). */
+  /** A text/calendar body part exists (an attached .ics file is none); its METHOD when known (REQUEST, REPLY, CANCEL, COUNTER…). */
   calendar?: { method?: string };
   /** application/ms-tnef (winmail.dat) is the only content. */
   tnefOnly: boolean;
@@ -30,6 +30,8 @@ export interface StructureFacts {
    * within the size cap. The decoded `html`/`text` may still be given for rules.
    */
   noBody: boolean;
+  /** Which main body parts an edit would change (noBody: neither), so a decision never counts on one that stays as it is. */
+  editable: { html: boolean; text: boolean };
   /** A main body part exceeded `maxEditablePartBytes`. */
   tooLarge: boolean;
 }

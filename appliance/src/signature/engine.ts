@@ -97,7 +97,8 @@ export function createEngine(options: EngineOptions): Engine {
     if (structure.tnefOnly) return pass(decision, 'tnef');
     const calendarMethod = structure.calendar ? (structure.calendar.method ?? '').toUpperCase() : undefined;
     const htmlOnly = calendarMethod !== undefined;
-    if (calendarMethod !== undefined && (org.options.calendar !== 'html-only' || calendarMethod !== 'REQUEST' || facts.html === undefined)) {
+    // html-only edits nothing unless the HTML part itself can be edited: the stamp must not say signed
+    if (calendarMethod !== undefined && (org.options.calendar !== 'html-only' || calendarMethod !== 'REQUEST' || !structure.editable.html)) {
       return pass(decision, 'calendar');
     }
     const subject = decodedSubject(headers);

@@ -249,6 +249,12 @@ export async function checkInvariant(input: Buffer, output: Buffer, opts: Invari
         if (edited || wrappedRoot) {
           restA = partition(restA.filter((f) => !CT_CTE.has(f.name)));
           restB = partition(restB.filter((f) => !CT_CTE.has(f.name)));
+          // a message that was not MIME gets MIME-Version with the Content-* fields written for it
+          if (!restA.some((f) => f.name === 'mime-version')) {
+            const added = restB.filter((f) => f.name === 'mime-version');
+            if (added.length > 1 || added.some((f) => !/^MIME-Version: 1\.0\r?\n$/.test(f.raw.toString('latin1')))) fail('bad MIME-Version added');
+            restB = restB.filter((f) => f.name !== 'mime-version');
+          }
         }
         sameFields(restA, restB, 'top header');
         if (!edited && !wrappedRoot && !fa.rest.equals(fb.rest)) fail('header/body separator changed');
