@@ -223,6 +223,15 @@ describe('signature engine', () => {
     });
   }
 
+  it('passes a message with the null sender (a notification) with a stamp and nothing else, even when auto-replies are signed', async () => {
+    const input = htmlMessage('<p>Your message could not be delivered.</p>');
+    const config = org({ options: { ...org().options, signAutoReplies: true } });
+    const { out, result } = await run(input, { from: '', config });
+    expect(result).to.include({ outcome: 'passed', reason: 'null-sender' });
+    expect(withoutFirstField(out)).to.equal(input);
+    expect(headerLines(out)[0]).to.match(/^X-Signet-Processed: org=contoso; result=passed; reason=null-sender;/);
+  });
+
   it('signs auto-replies when the organization asks for it', async () => {
     const config = org({ options: { ...org().options, signAutoReplies: true } });
     const { result } = await run(htmlMessage('<p>Away</p>', ['Auto-Submitted: auto-replied']), { config });

@@ -95,6 +95,8 @@ export function createEngine(options: EngineOptions): Engine {
     if (structure.signedOrEncrypted) return pass(decision, structure.signedOrEncrypted);
     if (structure.report) return pass(decision, 'report');
     if (structure.tnefOnly) return pass(decision, 'tnef');
+    // the null reverse-path is for notifications (RFC 5321 4.5.5): no sender to sign for, and no banner belongs on one
+    if (envelope.mailFrom === '') return pass(decision, 'null-sender');
     const calendarMethod = structure.calendar ? (structure.calendar.method ?? '').toUpperCase() : undefined;
     const htmlOnly = calendarMethod !== undefined;
     // html-only edits nothing unless the HTML part itself can be edited: the stamp must not say signed

@@ -18,6 +18,7 @@ export type PassReason =
   | 'report'
   | 'calendar'
   | 'auto-reply'
+  | 'null-sender'
   | 'tnef'
   | 'no-body'
   | 'too-large'
