@@ -92,7 +92,7 @@ export const stackConfigSchema = z.object({
     .refine((list) => !list.some((r) => r === '0.0.0.0/0'), { message: 'must not contain 0.0.0.0/0' }),
   /**
    * Operators (users, groups or a CI service principal) who seal and publish the org config and
-   * import certificates: Crypto User on the org key, Secrets Officer on the vault, Blob Data
+   * import certificates: Crypto User on the org key and its signing key, Secrets Officer on the vault, Blob Data
    * Contributor on the config container. Nothing else; no subscription-wide grant.
    */
   operatorPrincipals: z.array(z.object({

@@ -46,9 +46,13 @@ export interface StackOutputs {
   vaultName: string;
   /** Versionless URI of the organization key: `signet config seal --key <orgKeyId>`. */
   orgKeyId: string;
+  /** Versionless URI of the key that signs sealed bundles: `<orgKeyId>-signing`, the only signer nodes accept. */
+  configSigningKeyId: string;
   /** ARM ids for granting another workload (the Kubernetes target's identity) a node's roles. */
   vaultResourceId: string;
   orgKeyResourceId: string;
+  /** ARM id of the config signing key (another workload's identity needs Key Vault Reader on it). */
+  configSigningKeyResourceId: string;
   configContainerResourceId: string;
   /** Blob URL the sealed org config bundle is published to and the nodes poll. */
   configBundleUrl: string;
@@ -68,6 +72,6 @@ export interface StackOutputs {
 export const STACK_OUTPUT_NAMES = [
   'tenantName', 'orgId', 'tenantId', 'location', 'resourceGroupName',
   'smartHostFqdn', 'trafficManagerFqdn', 'smartHostCname', 'certificateDomain', 'downstreamSmartHost', 'acceptedDomains',
-  'nodes', 'vaultUri', 'vaultName', 'orgKeyId', 'vaultResourceId', 'orgKeyResourceId', 'configContainerResourceId', 'configBundleUrl', 'storageAccountName',
+  'nodes', 'vaultUri', 'vaultName', 'orgKeyId', 'configSigningKeyId', 'vaultResourceId', 'orgKeyResourceId', 'configSigningKeyResourceId', 'configContainerResourceId', 'configBundleUrl', 'storageAccountName',
   'applianceVersion', 'artifactUrl', 'artifactSha256', 'httpPort', 'dashboardUrl', 'devCaCertificatePem',
 ] as const satisfies readonly (keyof StackOutputs)[];

@@ -1,8 +1,10 @@
 // The tenant's Key Vault: RBAC authorization (no access policies), soft delete
 // with purge protection, a deny-by-default firewall that admits only the
-// node/monitoring subnets and the operators' ranges, and the organization key
-// (RSA-HSM on the premium SKU). Each node identity gets exactly two data-plane
-// roles: Crypto User on the organization key and Secrets User on this vault.
+// node/monitoring subnets and the operators' ranges, the organization key
+// (RSA-HSM on the premium SKU) and the config signing key beside it. Each node
+// identity gets exactly three data-plane roles: Crypto User on the
+// organization key, Reader on the signing key (its public half, to verify;
+// never sign) and Secrets User on this vault.
 import * as pulumi from '@pulumi/pulumi';
 import * as authorization from '@pulumi/azure-native/authorization';
 import * as keyvault from '@pulumi/azure-native/keyvault';
@@ -10,6 +12,14 @@ import { BUILTIN_ROLES, logicalName, roleDefinitionId, type TenantContext } from
 import type { NodeIdentity } from './identities';
 
 export const ORG_KEY_NAME = 'org-config-key';
+/**
+ * The config signing key: the org key's name + `-signing`, the name the relay
+ * derives from the org key's URL (appliance/src/secrets/azure-key.ts,
+ * signingKeyRefFor). Wrapping with the org key (RSA-OAEP) is a public-key
+ * operation, so it proves nothing about who sealed a bundle; this key signs
+ * them, and nodes accept no other signer.
+ */
+export const CONFIG_SIGNING_KEY_NAME = `${ORG_KEY_NAME}-signing`;
 
 export interface TenantKeyVaultArgs {
   ctx: TenantContext;
@@ -33,6 +43,9 @@ export class TenantKeyVault extends pulumi.ComponentResource {
   readonly vaultUri: pulumi.Output<string>;
   readonly orgKey: keyvault.Key;
   readonly orgKeyId: pulumi.Output<string>;
+  readonly signingKey: keyvault.Key;
+  /** Versionless URI of the config signing key (`<orgKeyId>-signing`). */
+  readonly signingKeyId: pulumi.Output<string>;
   readonly roleAssignments: authorization.RoleAssignment[] = [];
 
   constructor(name: string, args: TenantKeyVaultArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -85,6 +98,21 @@ export class TenantKeyVault extends pulumi.ComponentResource {
     }, parent);
     this.orgKeyId = this.orgKey.keyUri;
 
+    // Signs sealed config bundles (PS256 with the vault's `sign`): one key, one purpose, never exported.
+    this.signingKey = new keyvault.Key(logicalName(ctx, 'config-signing-key'), {
+      keyName: CONFIG_SIGNING_KEY_NAME,
+      vaultName: this.vault.name,
+      resourceGroupName: args.resourceGroupName,
+      tags: ctx.tags,
+      properties: {
+        kty: premium ? 'RSA-HSM' : 'RSA',
+        keySize: 3072,
+        keyOps: ['sign', 'verify'], // operators sign through the vault; nodes verify locally with the public half
+        attributes: { enabled: true, exportable: false },
+      },
+    }, parent);
+    this.signingKeyId = this.signingKey.keyUri;
+
     args.nodeIdentities.forEach((identity, i) => {
       this.roleAssignments.push(
         new authorization.RoleAssignment(logicalName(ctx, `ra-node${i}-kv-crypto`), {
@@ -93,6 +121,13 @@ export class TenantKeyVault extends pulumi.ComponentResource {
           roleDefinitionId: pulumi.output(args.subscriptionId).apply((s) => roleDefinitionId(s, BUILTIN_ROLES.keyVaultCryptoUser)),
           scope: this.orgKey.id,
           description: 'Signet node: unwrap the organization config key',
+        }, parent),
+        new authorization.RoleAssignment(logicalName(ctx, `ra-node${i}-kv-signing-read`), {
+          principalId: identity.principalId,
+          principalType: 'ServicePrincipal',
+          roleDefinitionId: pulumi.output(args.subscriptionId).apply((s) => roleDefinitionId(s, BUILTIN_ROLES.keyVaultReader)),
+          scope: this.signingKey.id,
+          description: 'Signet node: read the config signing key\'s public half to verify bundles (no sign)',
         }, parent),
         new authorization.RoleAssignment(logicalName(ctx, `ra-node${i}-kv-secrets`), {
           principalId: identity.principalId,
@@ -104,7 +139,7 @@ export class TenantKeyVault extends pulumi.ComponentResource {
       );
     });
 
-    // Operators wrap config data keys (seal) and import node certificates; nothing broader.
+    // Operators wrap config data keys and sign bundles (seal) and import node certificates; nothing broader.
     c.operatorPrincipals.forEach((operator, i) => {
       const grant = (label: string, role: string, scope: pulumi.Input<string>, description: string) => this.roleAssignments.push(
         new authorization.RoleAssignment(logicalName(ctx, `ra-operator${i}-${label}`), {
@@ -115,9 +150,10 @@ export class TenantKeyVault extends pulumi.ComponentResource {
           description,
         }, parent));
       grant('kv-crypto', BUILTIN_ROLES.keyVaultCryptoUser, this.orgKey.id, 'Signet operator: seal config with the organization key');
+      grant('kv-signing', BUILTIN_ROLES.keyVaultCryptoUser, this.signingKey.id, 'Signet operator: sign sealed config bundles');
       grant('kv-secrets', BUILTIN_ROLES.keyVaultSecretsOfficer, this.vault.id, 'Signet operator: import and rotate node certificates');
     });
 
-    this.registerOutputs({ vaultUri: this.vaultUri, orgKeyId: this.orgKeyId });
+    this.registerOutputs({ vaultUri: this.vaultUri, orgKeyId: this.orgKeyId, signingKeyId: this.signingKeyId });
   }
 }

@@ -30,6 +30,9 @@ export const BUILTIN_ROLES = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
   keyVaultCryptoUser: '12338af0-0e69-4776-bea7-57ae8d297424',
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
+  // Key Vault Reader: data actions Microsoft.KeyVault/vaults/*/read (keys/read: a key's properties and
+  // public half) and secrets/readMetadata; no sign, wrap or decrypt, no secret values.
+  keyVaultReader: '21090545-7ca7-4776-b22c-e363652d74d2',
   storageBlobDataReader: '2a2b9908-6ea1-4ae2-8e65-a410df84e7d1',
   storageBlobDataContributor: 'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
 } as const;

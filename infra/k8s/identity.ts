@@ -1,8 +1,9 @@
 // The Azure side of the Kubernetes target for one tenant: a user-assigned
 // identity federated with the relay's Kubernetes service account (AKS
 // workload identity), holding exactly what a VM node's identity holds —
-// Crypto User on the organization key, Secrets User on the tenant's vault,
-// Blob Data Reader on the config container. It lives in the tenant's
+// Crypto User on the organization key, Reader on the config signing key (its
+// public half, to verify bundles), Secrets User on the tenant's vault, Blob
+// Data Reader on the config container. It lives in the tenant's
 // resource group; the names come from the tenant stack's outputs.
 import * as pulumi from '@pulumi/pulumi';
 import * as authorization from '@pulumi/azure-native/authorization';
@@ -19,9 +20,10 @@ export interface WorkloadIdentityArgs {
   oidcIssuerUrl: pulumi.Input<string>;
   namespace: string;
   serviceAccount?: string;
-  /** ARM ids from the tenant stack: the vault, the organization key and the config container. */
+  /** ARM ids from the tenant stack: the vault, the organization key, its signing key and the config container. */
   vaultId: pulumi.Input<string>;
   orgKeyResourceId: pulumi.Input<string>;
+  configSigningKeyResourceId: pulumi.Input<string>;
   configContainerId: pulumi.Input<string>;
 }
 
@@ -51,6 +53,8 @@ export class SignetWorkloadIdentity extends pulumi.ComponentResource {
     const role = (guid: string) => pulumi.output(args.subscriptionId).apply((s) => roleDefinitionId(s, guid));
     const grants: [string, string, pulumi.Input<string>][] = [
       ['kv-crypto', BUILTIN_ROLES.keyVaultCryptoUser, args.orgKeyResourceId],
+      // nodes refuse a bundle whose signature they cannot check: reading the public key, never signing
+      ['kv-signing-read', BUILTIN_ROLES.keyVaultReader, args.configSigningKeyResourceId],
       ['kv-secrets', BUILTIN_ROLES.keyVaultSecretsUser, args.vaultId],
       ['blob-config', BUILTIN_ROLES.storageBlobDataReader, args.configContainerId],
     ];

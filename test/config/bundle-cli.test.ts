@@ -39,6 +39,10 @@ describe('signet config seal | inspect | unseal | reseal | diff | publish, keys 
     const sealed = await signet(['config', 'seal', EXAMPLE_ORG_DIR, '--key', `file:${key}`, '--out', bundle, '--version', '7', '--author', 'alice@msp.example']);
     expect(sealed.code, sealed.stderr + sealed.stdout).to.equal(0);
     expect(sealed.stdout).to.match(/organization contoso\nversion +7\n/);
+    expect(sealed.stdout).to.match(/\nsignature +none\n/); // a local key file authenticates its bundles itself (AES key wrap)
+    const withSigningKey = await signet(['config', 'seal', EXAMPLE_ORG_DIR, '--key', `file:${key}`, '--out', path.join(dir, 'never.bundle'), '--signing-key', 'https://kv.vault.azure.net/keys/k-signing']);
+    expect(withSigningKey.code).to.not.equal(0);
+    expect(withSigningKey.stderr).to.match(/a signing key goes with a Key Vault key only/);
     const header = inspect(await readFile(bundle));
     expect(header).to.include({ orgId: 'contoso', version: 7, author: 'alice@msp.example' });
 

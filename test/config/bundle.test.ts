@@ -73,6 +73,20 @@ describe('sealed config bundle (local key file)', () => {
     expect(opened.size).to.equal(3);
   });
 
+  it('needs no signature under a local key file (AES key wrap authenticates it), and refuses one added afterwards', async () => {
+    const key = createLocalKeyProvider(keyFile);
+    const bundle = await seal(files(), { orgId: 'contoso', version: 8, author: 'ops', keyProvider: key });
+    expect(inspect(bundle).signature).to.equal(undefined);
+    expect(bundle.includes(Buffer.from('"signature"'))).to.equal(false);
+    const length = bundle.readUInt32BE(8);
+    const header = JSON.parse(bundle.subarray(12, 12 + length).toString('utf8')) as Record<string, unknown>;
+    const text = Buffer.from(JSON.stringify({ ...header, signature: { kid: 'https://kv.vault.azure.net/keys/k/1', alg: 'PS256', value: 'AAAA' } }));
+    const prefix = Buffer.from(bundle.subarray(0, 12));
+    prefix.writeUInt32BE(text.length, 8);
+    const added = Buffer.concat([prefix, text, bundle.subarray(12 + length)]);
+    await expectRefusal(unseal(added, key), 'tampered', /signature was added/);
+  });
+
   it('refuses a flipped byte anywhere, and says "tampered" when it is in the content, tag, AAD fields or wrapped key', async () => {
     const key = createLocalKeyProvider(keyFile);
     const bundle = await seal(files(), { orgId: 'contoso', version: 3, author: 'a', keyProvider: key });

@@ -186,6 +186,7 @@ describe('org config source: hot reload of sealed bundles', () => {
 
     it('a node as on Azure: bundle sealed under a Key Vault key, read from a blob, key by reference, all with its managed identity', async () => {
       standin.createKey('org-contoso');
+      standin.createKey('org-contoso-signing', { ops: ['sign', 'verify'] });
       const keyRef = `${standin.vaultUrl}/keys/org-contoso`;
       // Loopback vault: challenge verification off (see test/secrets/azure-key-vault.test.ts).
       const keyClientOptions = { disableChallengeResourceVerification: true };

@@ -147,7 +147,7 @@ describe('infra: Kubernetes target (mocked cluster)', function () {
       new SignetWorkloadIdentity('fabrikam-k8s', {
         tenantName: 'fabrikam', location: 'westeurope', resourceGroupName: 'rg-signet-fabrikam', subscriptionId: SUBSCRIPTION_ID,
         oidcIssuerUrl: 'https://westeurope.oic.prod-aks.azure.com/tenant/cluster/', namespace: 'signet-fabrikam',
-        vaultId, orgKeyResourceId: `${vaultId}/keys/org-config-key`,
+        vaultId, orgKeyResourceId: `${vaultId}/keys/org-config-key`, configSigningKeyResourceId: `${vaultId}/keys/org-config-key-signing`,
         configContainerId: `${rg}/providers/Microsoft.Storage/storageAccounts/stfabrikamabc123/blobServices/default/containers/config`,
       });
       return {};
@@ -157,6 +157,7 @@ describe('infra: Kubernetes target (mocked cluster)', function () {
     const grants = identity.ofType('azure-native:authorization:RoleAssignment').map((r) => [String(r.inputs.roleDefinitionId).split('/').pop(), r.inputs.scope]);
     expect(grants).to.have.deep.members([
       ['12338af0-0e69-4776-bea7-57ae8d297424', `${vaultId}/keys/org-config-key`],
+      ['21090545-7ca7-4776-b22c-e363652d74d2', `${vaultId}/keys/org-config-key-signing`],
       ['4633458b-17de-408a-b874-0445c86b69e6', vaultId],
       ['2a2b9908-6ea1-4ae2-8e65-a410df84e7d1', `${rg}/providers/Microsoft.Storage/storageAccounts/stfabrikamabc123/blobServices/default/containers/config`],
     ]);

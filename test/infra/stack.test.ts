@@ -12,6 +12,7 @@ import { createTenantStack } from '../../infra/stack';
 import { nodeSecurityRules } from '../../infra/components/network';
 import { parseRelayConfig } from '../../appliance/src/smtp';
 import { parseStackOutputs } from '../../appliance/src/fleet';
+import { signingKeyRefFor } from '../../appliance/src/secrets';
 import { AZURE_TENANT_ID, REPO_ROOT, runUnderMocks, SUBSCRIPTION_ID, type RecordedResource, type StackRun } from './support/harness';
 import { fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
 
@@ -19,6 +20,8 @@ const ROLE = {
   secretsUser: `/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6`,
   cryptoUser: `/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/12338af0-0e69-4776-bea7-57ae8d297424`,
   blobReader: `/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/2a2b9908-6ea1-4ae2-8e65-a410df84e7d1`,
+  // Key Vault Reader: keys/read (a key's public half), no sign
+  keyVaultReader: `/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/21090545-7ca7-4776-b22c-e363652d74d2`,
 };
 
 type Rule = { name: string; priority: number; direction: string; access: string; protocol: string; sourceAddressPrefix?: string; sourceAddressPrefixes?: string[]; destinationPortRange?: string; destinationPortRanges?: string[] };
@@ -130,11 +133,24 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     expect(run.outputs.orgKeyId).to.match(/^https:\/\/kv-fabrikam-[a-z0-9]{6}\.vault\.azure\.net\/keys\/org-config-key$/);
   });
 
-  it('grants each node identity only Crypto User on the key, Secrets User on the vault and Blob Data Reader on two containers', function () {
+  it('creates a separate config signing key in the HSM, usable only to sign and verify, named as the relay derives it', function () {
+    const key = run.one('azure-native:keyvault:Key', 'config-signing-key');
+    expect(key.inputs.keyName).to.equal('org-config-key-signing');
+    expect(key.inputs.vaultName).to.equal(run.one('azure-native:keyvault:Vault', 'kv').inputs.vaultName);
+    expect(key.inputs.properties).to.deep.include({ kty: 'RSA-HSM', keySize: 3072 });
+    expect((key.inputs.properties as { keyOps: string[] }).keyOps).to.have.members(['sign', 'verify']);
+    expect((key.inputs.properties as { attributes: { exportable: boolean } }).attributes.exportable).to.equal(false);
+    // Nodes accept only signatures by the key they derive from the org key they are configured with.
+    expect(run.outputs.configSigningKeyId).to.equal(signingKeyRefFor(run.outputs.orgKeyId));
+    expect(run.outputs.configSigningKeyResourceId).to.equal(key.id);
+  });
+
+  it('grants each node identity only Crypto User on the org key, Reader on the signing key, Secrets User on the vault and Blob Data Reader on two containers', function () {
     const assignments = run.ofType('azure-native:authorization:RoleAssignment');
     const operator = config.operatorPrincipals[0] as { objectId: string; type: string };
     const vaultId = run.one('azure-native:keyvault:Vault', 'kv').id;
     const keyId = run.one('azure-native:keyvault:Key', 'org-key').id;
+    const signingKeyId = run.one('azure-native:keyvault:Key', 'config-signing-key').id;
     const containers = run.ofType('azure-native:storage:BlobContainer');
     const containerId = (name: string) => (containers.find((c) => c.inputs.containerName === name) as RecordedResource).id;
     for (let i = 0; i < config.nodeCount; i++) {
@@ -142,6 +158,7 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
       const mine = assignments.filter((a) => a.inputs.principalId === principal).map((a) => [a.inputs.roleDefinitionId, a.inputs.scope]);
       expect(mine, `node${i}`).to.have.deep.members([
         [ROLE.cryptoUser, keyId],
+        [ROLE.keyVaultReader, signingKeyId], // verify bundle signatures; never Crypto User here, which could sign
         [ROLE.secretsUser, vaultId],
         [ROLE.blobReader, containerId('artifacts')],
         [ROLE.blobReader, containerId('config')],
@@ -158,6 +175,7 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     expect(operatorGrants.every((a) => a.inputs.principalType === operator.type)).to.equal(true);
     expect(operatorGrants.map((a) => [a.inputs.roleDefinitionId, a.inputs.scope])).to.have.deep.members([
       [ROLE.cryptoUser, keyId],
+      [ROLE.cryptoUser, signingKeyId],
       [`/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/b86a8fe4-44ce-4948-aee5-eccb2c155cd7`, vaultId],
       [`/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe`, containerId('config')],
     ]);

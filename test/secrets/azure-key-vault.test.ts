@@ -31,6 +31,7 @@ describe('Azure Key Vault org key and secrets (real SDK clients against a local 
     restore = [trustTestCa(standin.caPem), useStandinManagedIdentity(standin)];
     credential = createAzureCredential({ kind: 'node', managedIdentityClientId: 'node-identity-1' });
     standin.createKey('org-contoso');
+    standin.createKey('org-contoso-signing', { ops: ['sign', 'verify'] }); // bundles sealed under a Key Vault key are signed
     keyUrl = `${standin.vaultUrl}/keys/org-contoso`;
   });
   after(async () => {
@@ -44,6 +45,9 @@ describe('Azure Key Vault org key and secrets (real SDK clients against a local 
     const header = inspect(bundle);
     expect(header.key.alg).to.equal('RSA-OAEP-256');
     expect(header.key.ref).to.match(new RegExp(`^${keyUrl.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/[0-9a-f]{32}$`));
+    // signed by the vault's signing key beside it (PS256), with the version that signed
+    expect(header.signature?.alg).to.equal('PS256');
+    expect(header.signature?.kid).to.match(new RegExp(`^${keyUrl.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-signing/[0-9a-f]{32}$`));
     const { files: opened } = await unseal(bundle, key, { expectOrgId: 'contoso' });
     expect(opened.get('org.yaml')!.toString()).to.equal('orgId: contoso\n');
     // It went through the token endpoint with the node's user-assigned identity and through the vault's wrap/unwrap.
@@ -81,8 +85,9 @@ describe('Azure Key Vault org key and secrets (real SDK clients against a local 
     expect((await unseal(moved, key)).files.size).to.equal(2);
   });
 
-  it('refuses a bundle of another Key Vault key as "wrong key", and an altered wrapped key as "tampered"', async () => {
+  it('refuses a bundle of another Key Vault key as "wrong key", and an altered wrapped key before the vault sees it', async () => {
     standin.createKey('org-fabrikam');
+    standin.createKey('org-fabrikam-signing', { ops: ['sign', 'verify'] });
     const fabrikam = createAzureKeyProvider(`${standin.vaultUrl}/keys/org-fabrikam`, { credential, clientOptions });
     const contoso = createAzureKeyProvider(keyUrl, { credential, clientOptions });
     const bundle = await seal(files(), { orgId: 'fabrikam', version: 1, author: 'ops', keyProvider: fabrikam });
@@ -95,9 +100,13 @@ describe('Azure Key Vault org key and secrets (real SDK clients against a local 
     const other = Buffer.from(header.key.wrapped, 'base64');
     other[10] ^= 1;
     const altered = Buffer.from(text.replace(header.key.wrapped, other.toString('base64')), 'latin1');
+    const unwraps = () => standin.requests.filter((r) => /\/unwrapkey$/.test(r.path)).length;
+    const before = unwraps();
     const tampered = await refusal(unseal(altered, fabrikam));
-    expect((tampered as BundleError).code).to.equal('tampered');
-    expect(tampered.message).to.match(/tampered/);
+    // The signature covers the key envelope: refused before the vault is asked to unwrap anything.
+    expect((tampered as BundleError).code).to.equal('bad-signature');
+    expect(tampered.message).to.match(/does not match the bundle/);
+    expect(unwraps()).to.equal(before);
   });
 
   it('an identity without a role on the key is refused with the role it needs', async () => {

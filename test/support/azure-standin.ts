@@ -11,6 +11,9 @@
 //     GET  /keys/{name}[/{version}]            POST /keys/{name}/create   POST /keys/{name}/rotate
 //     PATCH /keys/{name}/{version} (enable/disable)
 //     POST /keys/{name}/{version}/wrapkey|unwrapkey   (RSA-OAEP-256, base64url values)
+//     POST /keys/{name}/{version}/sign                (PS256 over a SHA-256 digest, base64url values)
+//   each key with its key_ops (an operation a key was not created for is refused),
+//   and optionally per-key role assignments (keyRoles: Key Vault RBAC scoped to one key).
 // - Key Vault secrets: GET /secrets/{name}[/{version}]
 //   with the Key Vault challenge: an unauthenticated request gets 401 and
 //   `WWW-Authenticate: Bearer authorization="…", resource="https://vault.azure.net"`.
@@ -18,7 +21,7 @@
 //   with ETag, If-None-Match (304) and If-Match (412).
 import 'reflect-metadata'; // @peculiar/x509 (through tsyringe) needs the Reflect metadata polyfill
 import * as x509 from '@peculiar/x509';
-import { constants, createHash, generateKeyPairSync, privateDecrypt, publicEncrypt, randomBytes, randomUUID, webcrypto, type KeyObject } from 'node:crypto';
+import { constants, createHash, generateKeyPairSync, privateDecrypt, privateEncrypt, publicEncrypt, randomBytes, randomUUID, webcrypto, type KeyObject } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -178,7 +181,50 @@ function handleToken(req: IncomingMessage, res: ServerResponse, query: URLSearch
   sendJson(res, 200, { access_token: token, expires_in: String(expiresIn), expires_on: String(Math.floor(Date.now() / 1000) + expiresIn), resource, token_type: 'Bearer', client_id: clientId });
 }
 
-interface KeyVersion { version: string; privateKey: KeyObject; publicKey: KeyObject; enabled: boolean; created: number }
+interface KeyVersion { version: string; privateKey: KeyObject; publicKey: KeyObject; enabled: boolean; created: number; ops: string[] }
+
+/** Key Vault data-plane roles, as far as keys go (Azure built-in roles). */
+export type KeyRole = 'Key Vault Crypto Officer' | 'Key Vault Crypto User' | 'Key Vault Reader';
+const KEY_ROLE_ACTIONS: Record<KeyRole, ReadonlySet<string>> = {
+  'Key Vault Crypto Officer': new Set(['read', 'write', 'wrapKey', 'unwrapKey', 'sign']),
+  'Key Vault Crypto User': new Set(['read', 'wrapKey', 'unwrapKey', 'sign']),
+  'Key Vault Reader': new Set(['read']), // Microsoft.KeyVault/vaults/*/read: the key's properties and public half
+};
+const KEY_ACTION_NAMES: Record<string, string> = {
+  read: 'Microsoft.KeyVault/vaults/keys/read',
+  write: 'Microsoft.KeyVault/vaults/keys/write',
+  wrapKey: 'Microsoft.KeyVault/vaults/keys/wrap/action',
+  unwrapKey: 'Microsoft.KeyVault/vaults/keys/unwrap/action',
+  sign: 'Microsoft.KeyVault/vaults/keys/sign/action',
+};
+const DEFAULT_KEY_OPS = ['wrapKey', 'unwrapKey', 'encrypt', 'decrypt'];
+
+/**
+ * RSASSA-PSS signature of an already computed SHA-256 digest, salt length 32
+ * (JWA PS256), as Key Vault's `sign` does. Node's sign() always hashes its
+ * input itself, so EMSA-PSS encoding (RFC 8017 §9.1.1) is done here by hand
+ * and the RSA private operation applied with no padding.
+ */
+function signPs256Digest(privateKey: KeyObject, digest: Buffer): Buffer {
+  const modBits = privateKey.asymmetricKeyDetails!.modulusLength!;
+  const k = Math.ceil(modBits / 8);
+  const emBits = modBits - 1;
+  const emLen = Math.ceil(emBits / 8);
+  const hLen = 32;
+  const salt = randomBytes(hLen);
+  const h = createHash('sha256').update(Buffer.alloc(8)).update(digest).update(salt).digest();
+  const db = Buffer.concat([Buffer.alloc(emLen - 2 * hLen - 2), Buffer.from([0x01]), salt]);
+  const mask = Buffer.alloc(db.length);
+  for (let counter = 0, at = 0; at < mask.length; counter++) {
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(counter);
+    at += createHash('sha256').update(h).update(c).digest().copy(mask, at);
+  }
+  for (let i = 0; i < db.length; i++) db[i] ^= mask[i];
+  db[0] &= 0xff >> (8 * emLen - emBits);
+  const em = Buffer.concat([Buffer.alloc(k - emLen), db, h, Buffer.from([0xbc])]);
+  return privateEncrypt({ key: privateKey, padding: constants.RSA_NO_PADDING }, em);
+}
 interface SecretVersion { version: string; value: string; enabled: boolean; created: number }
 interface StoredBlob { data: Buffer; etag: string; lastModified: Date; contentType: string }
 
@@ -195,8 +241,15 @@ export interface AzureStandin {
   readonly caPem: string;
   /** Every request, in order (method, path without query, identity used). */
   readonly requests: RecordedRequest[];
-  /** Create a key (or a new version of it). Returns the versioned key id. */
-  createKey(name: string): string;
+  /** Create a key (or a new version of it) with its key_ops (default: wrap/unwrap/encrypt/decrypt; `['sign', 'verify']` for a signing key). Returns the versioned key id. */
+  createKey(name: string, options?: { ops?: string[] }): string;
+  /**
+   * Role assignments scoped to one key: key name → (client id → role). A key
+   * listed here admits only the identities assigned to it, each to what its
+   * role allows (403 otherwise); a key not listed admits every identity the
+   * vault admits.
+   */
+  readonly keyRoles: Map<string, Map<string, KeyRole>>;
   disableKeyVersion(name: string, version: string): void;
   setSecret(name: string, value: string): string;
   blobUrl(account: string, container: string, blob: string): string;
@@ -254,11 +307,14 @@ export async function startAzureStandin(): Promise<AzureStandin> {
   const newVersion = () => randomBytes(16).toString('hex');
   const keyId = (name: string, version: string) => `${url}/keys/${name}/${version}`;
 
-  function createKey(name: string): string {
+  const keyRoles = new Map<string, Map<string, KeyRole>>();
+
+  function createKey(name: string, options: { ops?: string[] } = {}): string {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const version = newVersion();
     const list = keys.get(name) ?? [];
-    list.push({ version, privateKey, publicKey, enabled: true, created: Math.floor(Date.now() / 1000) });
+    const ops = options.ops ?? list[list.length - 1]?.ops ?? DEFAULT_KEY_OPS;
+    list.push({ version, privateKey, publicKey, enabled: true, created: Math.floor(Date.now() / 1000), ops: [...ops] });
     keys.set(name, list);
     return keyId(name, version);
   }
@@ -266,7 +322,7 @@ export async function startAzureStandin(): Promise<AzureStandin> {
   function keyBundle(name: string, k: KeyVersion) {
     const jwk = k.publicKey.export({ format: 'jwk' }) as { n: string; e: string };
     return {
-      key: { kid: keyId(name, k.version), kty: 'RSA', key_ops: ['wrapKey', 'unwrapKey', 'encrypt', 'decrypt'], n: jwk.n, e: jwk.e },
+      key: { kid: keyId(name, k.version), kty: 'RSA', key_ops: k.ops, n: jwk.n, e: jwk.e },
       attributes: { enabled: k.enabled, created: k.created, updated: k.created, recoveryLevel: 'Recoverable', exportable: false },
     };
   }
@@ -299,6 +355,15 @@ export async function startAzureStandin(): Promise<AzureStandin> {
     }
     const body = await readBody(req);
     const json = () => (body.length ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {});
+    /** Key Vault RBAC on one key: true when the caller may, else the 403 is sent. */
+    const allowed = (name: string, action: string): boolean => {
+      const roles = keyRoles.get(name);
+      if (!roles) return true;
+      const role = roles.get(clientId);
+      if (role && KEY_ROLE_ACTIONS[role].has(action)) return true;
+      kvError(res, 403, 'Forbidden', `Caller is not authorized to perform action on resource. Caller: appid=${clientId}; Action: '${KEY_ACTION_NAMES[action] ?? action}'; Resource: '${name}'; Assignment: (not found)`);
+      return false;
+    };
     let m: RegExpExecArray | null;
     if ((m = /^\/secrets\/([^/]+)(?:\/([^/]*))?$/.exec(path)) && req.method === 'GET') {
       const list = secrets.get(m[1]);
@@ -308,14 +373,30 @@ export async function startAzureStandin(): Promise<AzureStandin> {
       return sendJson(res, 200, { value: s.value, id: `${url}/secrets/${m[1]}/${s.version}`, attributes: { enabled: true, created: s.created, updated: s.created, recoveryLevel: 'Recoverable' } });
     }
     if ((m = /^\/keys\/([^/]+)\/(create|rotate)$/.exec(path)) && req.method === 'POST') {
+      if (!allowed(m[1], 'write')) return;
       if (m[2] === 'rotate' && !keys.has(m[1])) return kvError(res, 404, 'KeyNotFound', `A key with (name/id) ${m[1]} was not found in this key vault.`);
-      createKey(m[1]);
+      const ops = m[2] === 'create' ? (json().key_ops as string[] | undefined) : undefined;
+      createKey(m[1], ops ? { ops } : {});
       return sendJson(res, 200, keyBundle(m[1], findKey(m[1], undefined)!));
     }
-    if ((m = /^\/keys\/([^/]+)(?:\/([^/]*))?\/(wrapkey|unwrapkey)$/.exec(path)) && req.method === 'POST') {
+    if ((m = /^\/keys\/([^/]+)(?:\/([^/]*))?\/sign$/.exec(path)) && req.method === 'POST') {
+      if (!allowed(m[1], 'sign')) return;
       const k = findKey(m[1], m[2] || undefined);
       if (!k) return kvError(res, 404, 'KeyNotFound', `A key with (name/id) ${m[1]}${m[2] ? `/${m[2]}` : ''} was not found in this key vault.`);
-      if (!k.enabled) return kvError(res, 403, 'Forbidden', `Operation ${m[3] === 'wrapkey' ? 'wrapKey' : 'unwrapKey'} is not allowed on a disabled key.`);
+      if (!k.enabled) return kvError(res, 403, 'Forbidden', 'Operation sign is not allowed on a disabled key.');
+      if (!k.ops.includes('sign')) return kvError(res, 403, 'Forbidden', 'Operation sign is not permitted on this key.');
+      const { alg, value } = json() as { alg?: string; value?: string };
+      const digest = typeof value === 'string' ? Buffer.from(value, 'base64url') : Buffer.alloc(0);
+      if (alg !== 'PS256' || digest.length !== 32) return kvError(res, 400, 'BadParameter', `Invalid algorithm or digest (${alg}, ${digest.length} bytes).`);
+      return sendJson(res, 200, { kid: keyId(m[1], k.version), value: b64url(signPs256Digest(k.privateKey, digest)) });
+    }
+    if ((m = /^\/keys\/([^/]+)(?:\/([^/]*))?\/(wrapkey|unwrapkey)$/.exec(path)) && req.method === 'POST') {
+      const op = m[3] === 'wrapkey' ? 'wrapKey' : 'unwrapKey';
+      if (!allowed(m[1], op)) return;
+      const k = findKey(m[1], m[2] || undefined);
+      if (!k) return kvError(res, 404, 'KeyNotFound', `A key with (name/id) ${m[1]}${m[2] ? `/${m[2]}` : ''} was not found in this key vault.`);
+      if (!k.enabled) return kvError(res, 403, 'Forbidden', `Operation ${op} is not allowed on a disabled key.`);
+      if (!k.ops.includes(op)) return kvError(res, 403, 'Forbidden', `Operation ${op} is not permitted on this key.`);
       const { alg, value } = json() as { alg?: string; value?: string };
       if (alg !== 'RSA-OAEP-256' || typeof value !== 'string') return kvError(res, 400, 'BadParameter', `Invalid algorithm or value (${alg}).`);
       const input = Buffer.from(value, 'base64url');
@@ -328,6 +409,7 @@ export async function startAzureStandin(): Promise<AzureStandin> {
       }
     }
     if ((m = /^\/keys\/([^/]+)(?:\/([^/]*))?$/.exec(path))) {
+      if (!allowed(m[1], req.method === 'GET' ? 'read' : 'write')) return;
       const k = findKey(m[1], m[2] || undefined);
       if (!k) return kvError(res, 404, 'KeyNotFound', `A key with (name/id) ${m[1]} was not found in this key vault.`);
       if (req.method === 'PATCH') {
@@ -405,6 +487,7 @@ export async function startAzureStandin(): Promise<AzureStandin> {
     caPem: ca.caPem,
     requests,
     deniedClients,
+    keyRoles,
     createKey,
     disableKeyVersion(name, version) {
       const k = findKey(name, version);

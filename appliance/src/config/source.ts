@@ -4,11 +4,15 @@
 // once per version), validated, and swapped in whole; anything that fails to
 // open or validate is refused, logged and counted while the running
 // configuration stays. An older version than the running one is refused
-// (rollback). Readiness ("no config yet") is for the relay to derive from status().
+// (rollback); with a state directory, the highest version loaded per
+// organization is kept on disk, so a restarted node refuses it too.
+// Readiness ("no config yet") is for the relay to derive from status().
 import { EventEmitter } from 'node:events';
-import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { StoragePipelineOptions } from '@azure/storage-blob';
+import { z } from 'zod';
 import type { CryptographyClientOptions } from '@azure/keyvault-keys';
 import type { Logger } from '../observability';
 import type { SignetMetrics } from '../observability';
@@ -35,6 +39,13 @@ export interface OrgSourceOptions {
   pollSeconds?: number;
   /** Refuse bundles of any other organization. Default: once loaded, the loaded one's. */
   expectOrgId?: string;
+  /**
+   * The node's state directory (the packaged unit's StateDirectory, /var/lib/signet).
+   * The highest bundle version loaded (and its content hash) per organization is
+   * kept there in VERSION_STATE_FILE, so that after a restart an older bundle is
+   * still refused as a rollback. Without one, that floor lives in memory only.
+   */
+  stateDir?: string;
   /** For blob URLs; default: the node's managed identity. */
   credential?: TokenCredential;
   blobClientOptions?: StoragePipelineOptions;
@@ -65,6 +76,82 @@ export interface OrgSource extends EventEmitter {
 
 type Kind = 'folder' | 'bundle-file' | 'blob';
 
+/** The rollback floor's file in the state directory. */
+export const VERSION_STATE_FILE = 'config-versions.json';
+const VERSION_STATE_FORMAT = 'signet-config-versions/1';
+const versionStateSchema = z.strictObject({
+  format: z.literal(VERSION_STATE_FORMAT),
+  orgs: z.record(z.string().min(1), z.strictObject({ version: z.number().int().positive(), contentHash: z.string().min(1) })),
+});
+type VersionFloor = { version: number; contentHash: string };
+
+/** Write a private file so that a crash leaves the old content or the new, never a mix: temporary file (0600), fsync, rename. */
+async function writePrivateFileAtomic(file: string, text: string): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const temporary = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    const handle = await open(temporary, 'wx', 0o600);
+    try {
+      await handle.writeFile(text);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, file);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  try {
+    const directory = await open(dir, 'r');
+    try {
+      await directory.sync(); // the rename itself survives a power loss
+    } finally {
+      await directory.close();
+    }
+  } catch {
+    // not every file system syncs a directory; the file is written either way
+  }
+}
+
+/** The highest version loaded per organization, in `<stateDir>/config-versions.json`. */
+function createVersionState(stateDir: string) {
+  const file = path.join(stateDir, VERSION_STATE_FILE);
+  let floors: Map<string, VersionFloor> | undefined;
+  async function load(): Promise<Map<string, VersionFloor>> {
+    if (floors) return floors;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return (floors = new Map());
+      throw new Error(`cannot read ${file} (the highest configuration version this node loaded, for rollback protection): ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error });
+    }
+    let parsed;
+    try {
+      parsed = versionStateSchema.parse(JSON.parse(text));
+    } catch (error) {
+      // Fail closed: without the floor an older bundle could be put back. Nothing loads until the file is fixed or removed.
+      throw new Error(`${file} is garbled: it keeps the highest configuration version this node loaded (rollback protection); nothing is loaded until it is repaired or deleted (the next bundle loaded then sets the floor again)`, { cause: error });
+    }
+    return (floors = new Map(Object.entries(parsed.orgs)));
+  }
+  return {
+    file,
+    floor: async (orgId: string) => (await load()).get(orgId),
+    async record(orgId: string, floor: VersionFloor): Promise<void> {
+      const next = new Map(await load());
+      const before = next.get(orgId);
+      if (before && before.version === floor.version && before.contentHash === floor.contentHash) return;
+      next.set(orgId, floor);
+      const orgs = Object.fromEntries([...next].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      await writePrivateFileAtomic(file, `${JSON.stringify({ format: VERSION_STATE_FORMAT, orgs }, null, 2)}\n`);
+      floors = next;
+    },
+  };
+}
+
 /** Failures worth retrying on the next poll rather than remembering as refused. */
 function isTransient(error: unknown): boolean {
   return !(error instanceof BundleError || error instanceof ConfigError) || (error instanceof BundleError && error.code === 'key-unavailable');
@@ -87,6 +174,7 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
   let credential = options.credential;
   const nodeCredential = () => (credential ??= createAzureCredential({ kind: 'node' }));
   const key = options.key ?? (options.keyRef ? keyProviderFromRef(options.keyRef, { credential: nodeCredential, clientOptions: options.keyClientOptions }) : undefined);
+  const versionState = options.stateDir ? createVersionState(options.stateDir) : undefined;
 
   const count = (result: ReloadResult) => options.metrics?.configReloads.inc({ result: result === 'failed' ? 'refused' : result });
 
@@ -135,11 +223,25 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
       }
       throw new BundleError('rollback', `bundle refused: version ${header.version} is already running with other content; a new configuration needs a higher version`);
     }
+    // The floor kept across restarts (the header's orgId is authenticated by unseal below; a relabelled bundle fails there).
+    const persisted = versionState ? await versionState.floor(header.orgId) : undefined;
+    if (persisted && header.version === persisted.version && header.contentHash !== persisted.contentHash) {
+      throw new BundleError('rollback', `bundle refused: version ${header.version} was loaded before with other content (${versionState!.file}); a new configuration needs a higher version`);
+    }
+    const floor = Math.max(loadedVersion ?? 0, persisted?.version ?? 0);
     if (!key) throw new BundleError('key-unavailable', `${options.location} is a sealed bundle but no organization key is configured`);
-    const { files } = await unseal(bytes, key, { expectOrgId, minVersion: loadedVersion });
+    const { files } = await unseal(bytes, key, { expectOrgId, minVersion: floor > 0 ? floor : undefined });
     const next = loadOrgFromFiles(files, { version: String(header.version), label: `${options.location} (version ${header.version})` });
     if (next.orgId !== header.orgId) {
       throw new BundleError('wrong-org', `bundle refused: its header says organization ${JSON.stringify(header.orgId)} but its org.yaml says ${JSON.stringify(next.orgId)}`);
+    }
+    if (versionState) {
+      try {
+        await versionState.record(header.orgId, { version: header.version, contentHash: header.contentHash });
+      } catch (error) {
+        // The configuration is valid and stays loaded; only the floor's persistence is missing (retried at the next load).
+        log?.error({ event: 'config_state_write_failed', file: versionState.file, err: error instanceof Error ? error.message : String(error) }, 'could not record the loaded version; rollback protection across restarts is degraded');
+      }
     }
     seen = fingerprint;
     swap(next, header.contentHash, header.version);

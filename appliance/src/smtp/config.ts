@@ -107,6 +107,11 @@ export const relayConfigSchema = z
       })
       .strict()
       .prefault({}),
+    stateDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Directory where the node keeps state across restarts (the highest config bundle version loaded, for rollback protection); default: $STATE_DIRECTORY as systemd sets it (/var/lib/signet in the packaged unit), else none.'),
     org: z
       .object({
         source: z.string().min(1).describe('Organization config: a folder, or a sealed bundle (file path or https URL).'),
@@ -185,6 +190,7 @@ export function parseRelayConfig(data: unknown, file = '<config>', baseDir = pro
   config.downstream.tls.key = abs(config.downstream.tls.key);
   if (config.downstream.tls.ca) config.downstream.tls.ca = absList(config.downstream.tls.ca);
   config.org.source = abs(config.org.source);
+  if (config.stateDir) config.stateDir = abs(config.stateDir);
   // key references: `file:PATH` (a local key file) or a Key Vault key URL; a bare path means file:PATH
   if (config.org.keyRef && !/^https:\/\//.test(config.org.keyRef)) config.org.keyRef = `file:${abs(config.org.keyRef.replace(/^file:/, ''))}`;
   if (config.directory.file) config.directory.file = abs(config.directory.file);

@@ -3,7 +3,10 @@
 // bundles. A key is named by REF: `file:PATH` (local key file) or a Key Vault
 // key URL `https://<vault>.vault.azure.net/keys/<name>[/<version>]`; Azure is
 // reached as the operator (DefaultAzureCredential), or as the machine's
-// managed identity with SIGNET_AZURE_IDENTITY=managed.
+// managed identity with SIGNET_AZURE_IDENTITY=managed. Bundles sealed under a
+// Key Vault key are signed with `<name>-signing` of the same vault (or
+// --signing-key), and every command that opens one checks that signature as
+// the nodes do.
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,7 +27,7 @@ import {
   writeFileAtomic,
   type BundleHeader,
 } from '../../config';
-import { createAzureCredential, createLocalKeyFile, keyProviderFromRef, type OrgKeyProvider, type TokenCredential } from '../../secrets';
+import { createAzureCredential, createLocalKeyFile, isAzureKeyRef, keyProviderFromRef, signingKeyRefFor, type OrgKeyProvider, type TokenCredential } from '../../secrets';
 import { configCommand } from './config-validate';
 
 let credential: TokenCredential | undefined;
@@ -34,8 +37,12 @@ export function cliCredential(): TokenCredential {
   return credential;
 }
 
-function keyFromRef(ref: string): OrgKeyProvider {
-  return keyProviderFromRef(ref, { credential: cliCredential });
+function keyFromRef(ref: string, signingKeyRef?: string): OrgKeyProvider {
+  const versionless = (keyUrl: string) => keyUrl.replace(/\/+$/, '').replace(/(\/keys\/[^/]+)\/[^/]+$/, '$1').toLowerCase();
+  if (signingKeyRef && isAzureKeyRef(ref) && versionless(signingKeyRef) !== versionless(signingKeyRefFor(ref))) {
+    process.stderr.write(`warning: nodes accept only bundles signed by ${signingKeyRefFor(ref)}; a bundle signed by ${signingKeyRef} will be refused by them\n`);
+  }
+  return keyProviderFromRef(ref, { credential: cliCredential, signingKeyRef });
 }
 
 function defaultAuthor(): string {
@@ -59,6 +66,7 @@ function describeHeader(header: BundleHeader, file: string): string {
     `author       ${header.author}`,
     `content      ${header.contentHash} (${header.files} files, ${header.size} bytes packed)`,
     `key          ${header.key.ref} (${header.key.alg})`,
+    `signature    ${header.signature ? `${header.signature.kid} (${header.signature.alg})` : 'none'}`,
     '',
   ].join('\n');
 }
@@ -90,7 +98,8 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'bundle file to write')
     .option('--version <n>', 'bundle version, a positive integer that only goes up (default: UTC time as YYYYMMDDhhmmss)', parseVersion)
     .option('--author <name>', 'who seals it (default: SIGNET_AUTHOR or user@host)')
-    .action(async (dir: string, options: { key: string; out: string; version?: number; author?: string }) => {
+    .option('--signing-key <ref>', 'Key Vault key that signs the bundle (default: <key name>-signing in the key\'s vault, the only one nodes accept)')
+    .action(async (dir: string, options: { key: string; out: string; version?: number; author?: string; signingKey?: string }) => {
       const files = await readOrgFolder(dir).catch((error: unknown) => {
         if (error instanceof ConfigError) return error;
         throw error;
@@ -114,7 +123,7 @@ export function register(program: Command): void {
         orgId: org!.orgId,
         version: options.version ?? defaultBundleVersion(),
         author: options.author ?? defaultAuthor(),
-        keyProvider: keyFromRef(options.key),
+        keyProvider: keyFromRef(options.key, options.signingKey),
       });
       await writeFileAtomic(options.out, bundle);
       process.stdout.write(describeHeader(inspect(bundle), options.out));
@@ -127,7 +136,8 @@ export function register(program: Command): void {
     .option('--json', 'print the header as JSON')
     .action(async (file: string, options: { json?: boolean }) => {
       const header = inspect(await readFile(file));
-      process.stdout.write(options.json ? `${JSON.stringify({ ...header, key: { ref: header.key.ref, alg: header.key.alg } }, null, 2)}\n` : describeHeader(header, file));
+      const summary = { ...header, key: { ref: header.key.ref, alg: header.key.alg }, ...(header.signature ? { signature: { kid: header.signature.kid, alg: header.signature.alg } } : {}) };
+      process.stdout.write(options.json ? `${JSON.stringify(summary, null, 2)}\n` : describeHeader(header, file));
     });
 
   config
@@ -158,9 +168,10 @@ export function register(program: Command): void {
     .requiredOption('--key <ref>', 'organization key to wrap under (its current version)')
     .option('--from <ref>', 'the key that opens it now, when it is another key (e.g. a replaced key file)')
     .option('--out <file>', 'write here instead of in place')
-    .action(async (file: string, options: { key: string; from?: string; out?: string }) => {
+    .option('--signing-key <ref>', 'Key Vault key that signs the resealed bundle (default: <key name>-signing in the key\'s vault, the only one nodes accept)')
+    .action(async (file: string, options: { key: string; from?: string; out?: string; signingKey?: string }) => {
       const before = await readFile(file);
-      const after = await reseal(before, keyFromRef(options.key), options.from ? { from: keyFromRef(options.from) } : {});
+      const after = await reseal(before, keyFromRef(options.key, options.signingKey), options.from ? { from: keyFromRef(options.from) } : {});
       const out = options.out ?? file;
       await writeFileAtomic(out, after);
       process.stdout.write(`resealed ${inspect(after).orgId} version ${inspect(after).version}: ${inspect(before).key.ref} → ${inspect(after).key.ref}\n`);

@@ -97,6 +97,8 @@ export async function startFromConfig(config: RelayConfig, options: { logger?: L
     keyRef: config.org.keyRef,
     credential: needsAzure ? nodeCredential() : undefined,
     pollSeconds: config.org.pollSeconds,
+    // rollback protection across restarts: systemd's StateDirectory= (the packaged unit's /var/lib/signet) unless configured
+    stateDir: config.stateDir ?? (process.env.STATE_DIRECTORY?.split(':')[0] || undefined),
     metrics,
     logger,
   });

@@ -6,6 +6,8 @@ export type BundleErrorCode =
   | 'tampered' // authentication failed: altered after sealing
   | 'wrong-org' // sealed for another organization
   | 'wrong-key' // the data key was wrapped under another key
+  | 'unsigned' // wrapped with a public-key algorithm (Key Vault) but carries no signature
+  | 'bad-signature' // its signature is not a valid one by the organization's signing key
   | 'rollback' // older than the version already running
   | 'key-unavailable' // the key store refused or could not be reached
   | 'invalid'; // bad input to seal (file names, options)

@@ -9,17 +9,33 @@
 //   tag                     16 bytes, GCM authentication tag
 //
 // The associated data is the canonical JSON of every header field except the
-// key wrapping (format, orgId, version, createdAt, author, contentHash, files,
-// size, iv): a bundle cannot be relabelled as another organization or version,
-// and re-wrapping the data key after a key rotation (reseal) leaves it intact.
-// The key envelope (ref, alg, wrapped) is itself authenticated by `key.mac`,
-// an HMAC-SHA256 under a key derived (HKDF) from the data key, so that no byte
-// of the file can change unnoticed, and reseal can still replace the envelope.
+// key wrapping and the signature (format, orgId, version, createdAt, author,
+// contentHash, files, size, iv): a bundle cannot be relabelled as another
+// organization or version, and re-wrapping the data key after a key rotation
+// (reseal) leaves it intact. The key envelope (ref, alg, wrapped) is itself
+// authenticated by `key.mac`, an HMAC-SHA256 under a key derived (HKDF) from
+// the data key, so that no byte of the file can change unnoticed, and reseal
+// can still replace the envelope.
+//
+// All of that rests on the data key, which is only as trustworthy as its
+// wrapping. AES key wrap under a local key file (A256KW) is symmetric: only a
+// holder of the key can produce it. RSA-OAEP under a Key Vault key is not:
+// anyone who can read the public key can wrap a data key of their choosing
+// and seal a bundle whose GCM tag and MAC are valid. So any bundle whose data
+// key is not wrapped with A256KW carries `signature` {kid, alg, value}: PS256
+// by the organization's signing key (azure-key.ts) over the SHA-256 of
+//
+//   "signet-config-bundle-signature/1" 0x00
+//   u32 length, canonical JSON of the header without `signature` (so the key envelope too)
+//   ciphertext, tag
+//
+// and unseal checks it before anything is unwrapped. The signature is the
+// only field the signed bytes leave out.
 // Versions are positive integers that only go up; by default the UTC time of
 // sealing as YYYYMMDDhhmmss, so they sort and read as dates.
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { KeyProviderError, type OrgKeyProvider } from '../../secrets';
+import { KeyProviderError, LOCAL_WRAP_ALG, type BundleSigner, type BundleVerifier, type OrgKeyProvider } from '../../secrets';
 import { BundleError } from './errors';
 import { hashPack, packFiles, unpackFiles } from './pack';
 
@@ -28,6 +44,7 @@ const MAGIC = Buffer.from('SIGNETB\x01', 'latin1');
 const TAG_BYTES = 16;
 const IV_BYTES = 12;
 const MAX_HEADER_BYTES = 64 * 1024;
+const SIGNATURE_CONTEXT = Buffer.from('signet-config-bundle-signature/1\0', 'latin1');
 
 const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64');
 const headerSchema = z.strictObject({
@@ -41,6 +58,8 @@ const headerSchema = z.strictObject({
   size: z.number().int().nonnegative(),
   cipher: z.strictObject({ alg: z.literal('A256GCM'), iv: base64 }),
   key: z.strictObject({ ref: z.string().min(1), alg: z.string().min(1), wrapped: base64, mac: base64 }),
+  // Absent for bundles sealed under a local key file (A256KW authenticates them); required for any other wrapping.
+  signature: z.strictObject({ kid: z.string().min(1), alg: z.string().min(1), value: base64 }).optional(),
 });
 
 /** What `signet config inspect` shows: everything in clear, nothing of the content. */
@@ -52,6 +71,10 @@ export interface SealOptions {
   author: string;
   keyProvider: OrgKeyProvider;
   createdAt?: Date;
+  /** Signs a bundle whose data key is wrapped with a public-key algorithm; default: the key provider's signer. */
+  signer?: BundleSigner;
+  /** Checks that signature before the bundle is returned; default: the key provider's verifier. */
+  verifier?: BundleVerifier;
 }
 
 /** Default version for a bundle sealed at `date`: UTC YYYYMMDDhhmmss as an integer. */
@@ -62,7 +85,9 @@ export function defaultBundleVersion(date = new Date()): number {
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined) // as JSON.stringify: an absent optional field is no field
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);
@@ -93,6 +118,77 @@ function checkEnvelope(dataKey: Buffer, key: BundleHeader['key']): void {
   }
 }
 
+/**
+ * Only AES key wrap under a local key file authenticates the data key by
+ * itself; any other wrapping (RSA-OAEP-256 with a Key Vault key) can be done
+ * with the public key alone, so the bundle must be signed.
+ */
+function needsSignature(alg: string): boolean {
+  return alg !== LOCAL_WRAP_ALG;
+}
+
+/** The bytes a signature covers: everything the node trusts but the signature itself (see the top of this file). */
+function signedParts(header: BundleHeader, ciphertext: Buffer, tag: Buffer): Buffer[] {
+  const unsigned: Partial<BundleHeader> = { ...header };
+  delete unsigned.signature;
+  const headerBytes = Buffer.from(canonicalJson(unsigned), 'utf8');
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(headerBytes.length);
+  return [SIGNATURE_CONTEXT, length, headerBytes, ciphertext, tag];
+}
+
+/** Sign `header` (which must not carry a signature yet) and check the signature as a node will; returns the signed header. */
+async function signHeader(header: BundleHeader, ciphertext: Buffer, tag: Buffer, signer: BundleSigner | undefined, verifier: BundleVerifier | undefined): Promise<BundleHeader> {
+  if (!signer) {
+    throw new BundleError('invalid', `a bundle whose data key is wrapped with ${header.key.alg} (key ${header.key.ref}) must be signed, and no signing key was given`);
+  }
+  const parts = signedParts(header, ciphertext, tag);
+  const digest = createHash('sha256');
+  for (const part of parts) digest.update(part);
+  let signed;
+  try {
+    signed = await signer.sign(digest.digest());
+  } catch (error) {
+    throw keyError(error, 'bundle not signed');
+  }
+  const signature = { kid: signed.kid, alg: signed.alg, value: signed.signature.toString('base64') };
+  if (verifier) {
+    // What a node will do: catches a signing key the nodes would not accept before the bundle is published.
+    try {
+      await verifier.verify(parts, { kid: signature.kid, alg: signature.alg, value: signed.signature });
+    } catch (error) {
+      throw keyError(error, 'bundle not sealed: its signature does not verify');
+    }
+  }
+  return { ...header, signature };
+}
+
+/** Refuse a bundle that needs a signature and has no valid one; runs before any key is asked to unwrap. */
+async function checkSignature(parsed: Parsed, keyProvider: OrgKeyProvider, verifier: BundleVerifier | undefined): Promise<void> {
+  const { header, ciphertext, tag } = parsed;
+  if (!needsSignature(header.key.alg)) {
+    // Nothing authenticates a signature field here; a sealer never writes one, so it was added afterwards.
+    if (header.signature) throw new BundleError('tampered', `bundle refused: tampered — a signature was added to a bundle wrapped with ${header.key.alg}, which carries none`);
+    return;
+  }
+  try {
+    keyProvider.checkKeyRef?.(header.key.ref, header.key.alg); // another organization's key says so plainly, before any signature talk
+  } catch (error) {
+    throw keyError(error);
+  }
+  if (!verifier) {
+    throw new BundleError('wrong-key', `bundle refused: it was sealed under ${header.key.ref} (${header.key.alg}); the key given (${keyProvider.keyRef}) can neither check its signature nor open it`);
+  }
+  if (!header.signature) {
+    throw new BundleError('unsigned', `bundle refused: unsigned — its data key is wrapped with ${header.key.alg}, which anyone with the public key can do, so it must be signed by ${verifier.keyRef}, and it carries no signature`);
+  }
+  try {
+    await verifier.verify(signedParts(header, ciphertext, tag), { kid: header.signature.kid, alg: header.signature.alg, value: Buffer.from(header.signature.value, 'base64') });
+  } catch (error) {
+    throw keyError(error);
+  }
+}
+
 function assemble(header: BundleHeader, ciphertext: Buffer, tag: Buffer): Buffer {
   const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
   const length = Buffer.alloc(4);
@@ -100,18 +196,21 @@ function assemble(header: BundleHeader, ciphertext: Buffer, tag: Buffer): Buffer
   return Buffer.concat([MAGIC, length, headerBytes, ciphertext, tag]);
 }
 
-function keyError(error: unknown): BundleError {
+function keyError(error: unknown, failed?: string): BundleError {
+  if (error instanceof BundleError) return error;
   if (error instanceof KeyProviderError) {
     switch (error.code) {
       case 'wrong-key':
-        return new BundleError('wrong-key', `bundle refused: ${error.message}`, { cause: error });
+        return new BundleError('wrong-key', `${failed ?? 'bundle refused'}: ${error.message}`, { cause: error });
       case 'tampered':
-        return new BundleError('tampered', `bundle refused: tampered — ${error.message}`, { cause: error });
+        return new BundleError('tampered', `${failed ?? 'bundle refused'}: tampered — ${error.message}`, { cause: error });
+      case 'bad-signature':
+        return new BundleError('bad-signature', `${failed ?? 'bundle refused'}: bad signature — ${error.message}`, { cause: error });
       default:
-        return new BundleError('key-unavailable', `bundle not opened: ${error.message}`, { cause: error });
+        return new BundleError('key-unavailable', `${failed ?? 'bundle not opened'}: ${error.message}`, { cause: error });
     }
   }
-  return new BundleError('key-unavailable', `bundle not opened: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  return new BundleError('key-unavailable', `${failed ?? 'bundle not opened'}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
 
 export async function seal(files: Map<string, Buffer>, options: SealOptions): Promise<Buffer> {
@@ -142,7 +241,11 @@ export async function seal(files: Map<string, Buffer>, options: SealOptions): Pr
     const cipher = createCipheriv('aes-256-gcm', dataKey, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(associatedData(header));
     const ciphertext = Buffer.concat([cipher.update(pack), cipher.final()]);
-    return assemble(header, ciphertext, cipher.getAuthTag());
+    const tag = cipher.getAuthTag();
+    const signed = needsSignature(header.key.alg)
+      ? await signHeader(header, ciphertext, tag, options.signer ?? options.keyProvider.signer, options.verifier ?? options.keyProvider.verifier)
+      : header;
+    return assemble(signed, ciphertext, tag);
   } finally {
     dataKey.fill(0);
   }
@@ -197,6 +300,8 @@ export interface UnsealOptions {
   expectOrgId?: string;
   /** Refuse a bundle older than this version (rollback). */
   minVersion?: number;
+  /** Checks the signature of a bundle that needs one; default: the key provider's verifier. */
+  verifier?: BundleVerifier;
 }
 
 async function openParsed(parsed: Parsed, keyProvider: OrgKeyProvider): Promise<Buffer> {
@@ -236,19 +341,23 @@ export async function unseal(bundle: Buffer, keyProvider: OrgKeyProvider, option
   if (options.minVersion !== undefined && header.version < options.minVersion) {
     throw new BundleError('rollback', `bundle refused: version ${header.version} is older than version ${options.minVersion} already loaded (rollback refused)`);
   }
+  await checkSignature(parsed, keyProvider, options.verifier ?? keyProvider.verifier); // before the key is asked for anything
   const pack = await openParsed(parsed, keyProvider);
   return { header, files: unpackFiles(pack) };
 }
 
 /**
  * Re-wrap the data key under `keyProvider`'s current key version (after a
- * rotation). The content is authenticated first, then left byte for byte as it
- * was: same ciphertext, same AAD. `from` opens the old wrapping when it was
- * another key (a different key file); by default the same provider does both.
+ * rotation). The content is authenticated first (its signature too, when its
+ * wrapping needs one: an unsigned or forged bundle is never signed anew),
+ * then left byte for byte as it was: same ciphertext, same AAD; a new
+ * signature covers the new key envelope. `from` opens the old wrapping when it
+ * was another key (a different key file); by default the same provider does both.
  */
-export async function reseal(bundle: Buffer, keyProvider: OrgKeyProvider, options: { from?: OrgKeyProvider } = {}): Promise<Buffer> {
+export async function reseal(bundle: Buffer, keyProvider: OrgKeyProvider, options: { from?: OrgKeyProvider; signer?: BundleSigner; verifier?: BundleVerifier } = {}): Promise<Buffer> {
   const parsed = parse(bundle);
   const from = options.from ?? keyProvider;
+  await checkSignature(parsed, from, from.verifier);
   let dataKey: Buffer;
   try {
     dataKey = await from.unwrap(Buffer.from(parsed.header.key.wrapped, 'base64'), parsed.header.key.ref, parsed.header.key.alg);
@@ -275,7 +384,11 @@ export async function reseal(bundle: Buffer, keyProvider: OrgKeyProvider, option
       throw keyError(error);
     }
     const header: BundleHeader = { ...parsed.header, key: envelope(dataKey, wrapping) };
-    return assemble(header, parsed.ciphertext, parsed.tag);
+    delete header.signature; // it covered the old envelope
+    const signed = needsSignature(header.key.alg)
+      ? await signHeader(header, parsed.ciphertext, parsed.tag, options.signer ?? keyProvider.signer, options.verifier ?? keyProvider.verifier)
+      : header;
+    return assemble(signed, parsed.ciphertext, parsed.tag);
   } finally {
     dataKey.fill(0);
   }
