@@ -105,6 +105,21 @@ describe('signet config seal | inspect | unseal | reseal | diff | publish, keys 
     expect(exists).to.equal(false);
   });
 
+  it('refuses to seal a template every node would refuse at its trial render (a misspelt name)', async () => {
+    const org = path.join(dir, 'misspelt');
+    await cp(EXAMPLE_ORG_DIR, org, { recursive: true });
+    const file = path.join(org, 'templates', 'default.html.ejs');
+    await writeFile(file, (await readFile(file, 'utf8')).replace('<%= user.displayName %>', '<%= dispayName %>'));
+    const key = path.join(dir, 'k3.key');
+    await signet(['keys', 'create-local', key]);
+    const result = await signet(['config', 'seal', org, '--key', `file:${key}`, '--out', path.join(dir, 'misspelt.bundle')]);
+    expect(result.code).to.equal(1);
+    expect(result.stdout).to.match(/templates\/default\.html\.ejs:\d+: dispayName is not defined\nnot sealed: 1 problem/);
+    let exists = true;
+    await stat(path.join(dir, 'misspelt.bundle')).catch(() => (exists = false));
+    expect(exists).to.equal(false);
+  });
+
   it('inspect names a file that is not a bundle', async () => {
     const result = await signet(['config', 'inspect', path.join(EXAMPLE_ORG_DIR, 'org.yaml')]);
     expect(result.code).to.not.equal(0);

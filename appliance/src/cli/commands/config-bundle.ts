@@ -28,7 +28,7 @@ import {
   type BundleHeader,
 } from '../../config';
 import { createAzureCredential, createLocalKeyFile, isAzureKeyRef, keyProviderFromRef, signingKeyRefFor, type OrgKeyProvider, type TokenCredential } from '../../secrets';
-import { configCommand } from './config-validate';
+import { configCommand, templateProblems } from './config-validate';
 
 let credential: TokenCredential | undefined;
 /** One credential per command run, made only if a Key Vault or blob URL needs it. */
@@ -113,6 +113,11 @@ export function register(program: Command): void {
           if (!(error instanceof ConfigError)) throw error;
           problems = error;
         }
+      }
+      // a bundle every node would refuse at its trial render is not sealed either
+      if (!problems && org) {
+        const rendering = templateProblems(org);
+        if (rendering.length > 0) problems = new ConfigError(rendering, dir);
       }
       if (problems) {
         process.stdout.write(`${problems.issues.map((issue) => formatIssue(issue, path.join(dir, issue.file))).join('\n')}\nnot sealed: ${problems.issues.length} problem(s) in ${dir}\n`);
