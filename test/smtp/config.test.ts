@@ -49,6 +49,12 @@ describe('relay configuration file', () => {
     }
   });
 
+  it('refuses a bundle URL with a query string (a SAS token would be a secret in the config and the logs)', () => {
+    const base = { tls: { cert: 'a.crt', key: 'a.key', ca: 'c.pem' }, downstream: { host: 'd', tls: { cert: 'c.crt', key: 'c.key' } } };
+    expect(() => parseRelayConfig({ ...base, org: { source: 'https://st.blob.core.windows.net/config/org.sealed?sv=2024&sig=abc', keyRef: 'k.key' } }, 'relay.yaml', '/etc/signet')).to.throw(/org\.source: an https blob URL without a query string/);
+    expect(parseRelayConfig({ ...base, org: { source: 'https://st.blob.core.windows.net/config/org.sealed', keyRef: 'k.key' } }, 'relay.yaml', '/etc/signet').org.source).to.equal('https://st.blob.core.windows.net/config/org.sealed');
+  });
+
   it('reports an alias without its anchor as a problem of the file, not a crash', () => {
     const files = writePemFiles({ 'alias.yaml': 'hostname: *nowhere\n' });
     try {

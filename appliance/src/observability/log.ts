@@ -6,6 +6,27 @@ import pino, { type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
 
+// An address-like token (local@domain.tld) and a URL's query string (a SAS
+// token is a secret). Error texts from libraries quote what they were given —
+// a server's reply naming a recipient, a config path naming a user — so every
+// string field of a log line is scrubbed of both before it is written.
+const ADDRESS = /[^\s<>"'`@:;,()[\]{}]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g;
+const URL_QUERY = /(https?:\/\/[^\s?#"'<>]+)\?[^\s"'<>]*/g;
+
+/** A log value with addresses and URL query strings removed (strings, arrays and plain objects, a few levels deep). */
+export function scrubLogValue(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') {
+    return value.includes('@') || value.includes('?') ? value.replace(ADDRESS, '<address>').replace(URL_QUERY, '$1?<query removed>') : value;
+  }
+  if (depth >= 4 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) return { type: value.name, message: scrubLogValue(value.message, depth + 1) };
+  if (Array.isArray(value)) return value.map((v) => scrubLogValue(v, depth + 1));
+  if (Object.getPrototypeOf(value) !== Object.prototype) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = scrubLogValue(v, depth + 1);
+  return out;
+}
+
 export function createLogger(options: { level?: string; name?: string; destination?: DestinationStream } = {}): Logger {
   return pino(
     {
@@ -13,6 +34,7 @@ export function createLogger(options: { level?: string; name?: string; destinati
       level: options.level ?? process.env.SIGNET_LOG_LEVEL ?? 'info',
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { log: (object) => scrubLogValue(object) as Record<string, unknown> },
       // Belt and braces: these fields must never be logged; redact if a caller slips.
       redact: { paths: ['subject', 'from', 'to', 'rcpt', 'recipients', 'body', 'mailFrom', 'rcptTo', '*.subject', '*.password', '*.key', '*.secret'], censor: '[redacted]' },
     },

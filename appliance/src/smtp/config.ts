@@ -114,7 +114,12 @@ export const relayConfigSchema = z
       .describe('Directory where the node keeps state across restarts (the highest config bundle version loaded, for rollback protection); default: $STATE_DIRECTORY as systemd sets it (/var/lib/signet in the packaged unit), else none.'),
     org: z
       .object({
-        source: z.string().min(1).describe('Organization config: a folder, or a sealed bundle (file path or https URL).'),
+        source: z
+          .string()
+          .min(1)
+          // the node reads the blob with its managed identity; a SAS token would be a secret in the config and its logs
+          .refine((v) => !/^https?:\/\/[^?#]*[?#]/i.test(v), 'an https blob URL without a query string or fragment (no SAS token: the node reads the blob with its managed identity)')
+          .describe('Organization config: a folder, or a sealed bundle (file path or https URL without a query string).'),
         keyRef: z.string().min(1).optional().describe('Key that opens a sealed bundle: file:PATH (or a bare path) for a local key file, or a Key Vault key URL https://<vault>.vault.azure.net/keys/<name>.'),
         pollSeconds: seconds(60, 'How often the source is checked for a new version.'),
       })
