@@ -83,34 +83,21 @@ export class TenantKeyVault extends pulumi.ComponentResource {
     this.vaultName = this.vault.name;
     this.vaultUri = pulumi.interpolate`https://${this.vault.name}.vault.azure.net/`;
 
-    // The organization key seals the org config bundle (the data key is wrapped with it).
-    this.orgKey = new keyvault.Key(logicalName(ctx, 'org-key'), {
-      keyName: ORG_KEY_NAME,
+    // RSA 3072, in the HSM on a premium vault, never exportable; each key does one job.
+    const rsaKey = (logical: string, keyName: string, keyOps: string[]) => new keyvault.Key(logicalName(ctx, logical), {
+      keyName,
       vaultName: this.vault.name,
       resourceGroupName: args.resourceGroupName,
       tags: ctx.tags,
-      properties: {
-        kty: premium ? 'RSA-HSM' : 'RSA',
-        keySize: 3072,
-        keyOps: ['wrapKey', 'unwrapKey'], // the relay unwraps the bundle's data key (RSA-OAEP-256)
-        attributes: { enabled: true, exportable: false },
-      },
+      properties: { kty: premium ? 'RSA-HSM' : 'RSA', keySize: 3072, keyOps, attributes: { enabled: true, exportable: false } },
     }, parent);
+
+    // The organization key seals the org config bundle: the relay unwraps the bundle's data key (RSA-OAEP-256).
+    this.orgKey = rsaKey('org-key', ORG_KEY_NAME, ['wrapKey', 'unwrapKey']);
     this.orgKeyId = this.orgKey.keyUri;
 
-    // Signs sealed config bundles (PS256 with the vault's `sign`): one key, one purpose, never exported.
-    this.signingKey = new keyvault.Key(logicalName(ctx, 'config-signing-key'), {
-      keyName: CONFIG_SIGNING_KEY_NAME,
-      vaultName: this.vault.name,
-      resourceGroupName: args.resourceGroupName,
-      tags: ctx.tags,
-      properties: {
-        kty: premium ? 'RSA-HSM' : 'RSA',
-        keySize: 3072,
-        keyOps: ['sign', 'verify'], // operators sign through the vault; nodes verify locally with the public half
-        attributes: { enabled: true, exportable: false },
-      },
-    }, parent);
+    // Signs sealed config bundles (PS256 with the vault's `sign`): operators sign through the vault; nodes verify locally with the public half.
+    this.signingKey = rsaKey('config-signing-key', CONFIG_SIGNING_KEY_NAME, ['sign', 'verify']);
     this.signingKeyId = this.signingKey.keyUri;
 
     args.nodeIdentities.forEach((identity, i) => {

@@ -7,12 +7,19 @@ import { cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { send } from '../smtp/support/harness';
-import { startInProcessNode } from './support/in-process-node';
+import { startInProcessNode, type InProcessNode } from './support/in-process-node';
 
 const SENDER = 'tom.okafor@contoso.com';
 
 function message(n: number): string {
   return `From: Tom <${SENDER}>\r\nTo: p@fabrikam.example\r\nSubject: Offer ${n}\r\nMessage-ID: <d${n}@contoso.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Message number ${n}</p></body></html>\r\n`;
+}
+
+/** Sends message n through the relay; resolves with what the sink received. */
+async function sendAndRead({ pki, sink, node }: Pick<InProcessNode, 'pki' | 'sink' | 'node'>, n: number): Promise<string> {
+  const result = await send(node.smtpPorts[0]!, pki.exoClient, { from: SENDER, raw: message(n) });
+  expect(result.ok, result.response).to.equal(true);
+  return sink.messages.at(-1)!.raw.toString('latin1');
 }
 
 describe('directory file changed while the relay runs', function () {
@@ -28,11 +35,7 @@ describe('directory file changed while the relay runs', function () {
     const { pki, sink, node, close } = await startInProcessNode({ source: org, pollSeconds: 0.2 }, { file });
     try {
       let n = 0;
-      const sendOne = async () => {
-        const result = await send(node.smtpPorts[0]!, pki.exoClient, { from: SENDER, raw: message(n++) });
-        expect(result.ok, result.response).to.equal(true);
-        return sink.messages.at(-1)!.raw.toString('latin1');
-      };
+      const sendOne = () => sendAndRead({ pki, sink, node }, n++);
       expect(await sendOne()).to.include('Account Executive');
 
       // a broken file is refused: the running directory keeps signing
@@ -63,11 +66,7 @@ describe('directory file changed while the relay runs', function () {
     const { pki, sink, node, close } = await startInProcessNode({ source: org, pollSeconds: 0.2 });
     try {
       let n = 0;
-      const sendOne = async () => {
-        const result = await send(node.smtpPorts[0]!, pki.exoClient, { from: SENDER, raw: message(n++) });
-        expect(result.ok, result.response).to.equal(true);
-        return sink.messages.at(-1)!.raw.toString('latin1');
-      };
+      const sendOne = () => sendAndRead({ pki, sink, node }, n++);
       // no directory yet: the sender is unknown and the message passes unsigned
       expect(await sendOne()).to.not.include('Account Executive');
 

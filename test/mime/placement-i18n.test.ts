@@ -5,24 +5,11 @@
 // talon, crisp-oss/email-reply-parser and email-forward-parser, and replies
 // seen in public mailing lists.
 import { expect } from 'chai';
-import { findQuoteStartText, placeInHtml, placeInText } from '../../appliance/src/mime/placement';
-
-const PH = '{{signature}}';
-
-/** A reply: new text, one blank line, then the quoted part. `at` must be right after the new text's line break. */
-function reply(newText: string, quote: string, eol = '\n'): { text: string; at: number; quoteStart: number } {
-  const head = newText.split('\n').join(eol) + eol;
-  const text = head + eol + quote.split('\n').join(eol);
-  return { text, at: head.length, quoteStart: head.length + eol.length };
-}
+import { placeInHtml, placeInText } from '../../appliance/src/mime/placement';
+import { itPlacesAboveQuote, PH, type LocalCase } from './support/reply-cases';
 
 function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-interface LocalCase {
-  lang: string;
-  quote: string;
 }
 
 const OUTLOOK_HEADER_BLOCKS: LocalCase[] = [
@@ -86,20 +73,7 @@ describe('mime/placement: localised separators in text/plain', () => {
     ['attribution', ATTRIBUTIONS],
     ['banner', BANNERS],
   ];
-  for (const [kind, cases] of groups) {
-    for (const c of cases) {
-      for (const eol of ['\n', '\r\n']) {
-        it(`${kind}, ${c.lang}, ${eol === '\n' ? 'LF' : 'CRLF'}: above the quote`, () => {
-          const { text, at, quoteStart } = reply('Thanks!\n\nKim', c.quote, eol);
-          const r = placeInText(text, PH);
-          expect(r.placement).to.equal('above-quote');
-          expect(r.at).to.equal(at);
-          expect(r.quoteStart).to.equal(quoteStart);
-          expect(findQuoteStartText(text)).to.equal(quoteStart);
-        });
-      }
-    }
-  }
+  itPlacesAboveQuote(groups, (kind, c, eol) => `${kind}, ${c.lang}, ${eol}: above the quote`);
 
   it('Apple Mail quotes its own attribution: "> Wiadomość napisana przez …:"', () => {
     const text = 'Tak, zgoda.\n\n> Wiadomość napisana przez Jan <jan@fabrikam.example> w dniu 3 sty 2022, o godz. 10:00:\n>\n> Cześć\n';

@@ -2,20 +2,14 @@ import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { findQuoteStartText, insertIntoText, placeInText } from '../../appliance/src/mime/placement';
+import { itPlacesAboveQuote, PH, type LocalCase } from './support/reply-cases';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/placement/text');
-const PH = '{{signature}}';
 
 function fixture(name: string): string {
   return readFileSync(path.join(FIXTURES, name), 'utf8');
 }
 
-/** A reply: new text, one blank line, then the quoted part. `at` must be right after the new text's line break. */
-function reply(newText: string, quote: string, eol = '\n'): { text: string; at: number; quoteStart: number } {
-  const head = newText.split('\n').join(eol) + eol;
-  const text = head + eol + quote.split('\n').join(eol);
-  return { text, at: head.length, quoteStart: head.length + eol.length };
-}
 
 describe('mime/placement: plain-text replies and forwards (fixtures)', () => {
   it('Outlook, CRLF: From/Sent/To/Subject block; signature after the new text, blank line kept above the quote', () => {
@@ -92,10 +86,6 @@ describe('mime/placement: plain-text replies and forwards (fixtures)', () => {
   });
 });
 
-interface LocalCase {
-  lang: string;
-  quote: string;
-}
 
 const DASH_BANNERS: LocalCase[] = [
   { lang: 'English', quote: '-----Original Message-----\nFrom: A\nSent: x\nTo: B\nSubject: y\n\nold' },
@@ -160,20 +150,7 @@ describe('mime/placement: plain-text separators by language', () => {
     ['attribution line', ATTRIBUTIONS],
     ['forward banner', FORWARDS],
   ];
-  for (const [kind, cases] of groups) {
-    for (const c of cases) {
-      for (const eol of ['\n', '\r\n']) {
-        it(`${kind}, ${c.lang}, ${eol === '\n' ? 'LF' : 'CRLF'}`, () => {
-          const { text, at, quoteStart } = reply('Thanks!\n\nKim', c.quote, eol);
-          const r = placeInText(text, PH);
-          expect(r.placement).to.equal('above-quote');
-          expect(r.at).to.equal(at);
-          expect(r.quoteStart).to.equal(quoteStart);
-          expect(findQuoteStartText(text)).to.equal(quoteStart);
-        });
-      }
-    }
-  }
+  itPlacesAboveQuote(groups, (kind, c, eol) => `${kind}, ${c.lang}, ${eol}`);
 
   it('no blank line between the new text and the separator: at = the separator line', () => {
     const text = 'Thanks\nFrom: Bob\nSent: today\nTo: Ann\n\nold';

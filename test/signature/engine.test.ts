@@ -53,6 +53,32 @@ async function run(message: string, options: { config?: OrgConfig; from?: string
   return { out: Buffer.concat(chunks).toString('latin1'), result: await handle.result };
 }
 
+/** An invitation: text, the given HTML part (its header lines, blank line, body) and a METHOD:REQUEST calendar part. */
+function calendarInvitation(htmlPart: string[], extraHeaders: string[] = []): string {
+  return [
+    ...extraHeaders,
+    'From: ada@contoso.com',
+    'Subject: Meeting',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/alternative; boundary="c1"',
+    '',
+    '--c1',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'Let us meet.',
+    '--c1',
+    ...htmlPart,
+    '--c1',
+    'Content-Type: text/calendar; charset=utf-8; method=REQUEST',
+    '',
+    'BEGIN:VCALENDAR',
+    'METHOD:REQUEST',
+    'END:VCALENDAR',
+    '--c1--',
+    '',
+  ].join(CRLF);
+}
+
 function htmlMessage(body: string, headers: string[] = []): string {
   return [
     'DKIM-Signature: v=1; a=rsa-sha256; d=contoso.com; s=s1; bh=abc; b=def',
@@ -277,29 +303,7 @@ describe('signature engine', () => {
   });
 
   it('signs only the HTML part of a calendar invitation when configured, never the calendar', async () => {
-    const invitation = [
-      'From: ada@contoso.com',
-      'Subject: Meeting',
-      'MIME-Version: 1.0',
-      'Content-Type: multipart/alternative; boundary="c1"',
-      '',
-      '--c1',
-      'Content-Type: text/plain; charset=utf-8',
-      '',
-      'Let us meet.',
-      '--c1',
-      'Content-Type: text/html; charset=utf-8',
-      '',
-      '<html><body><p>Let us meet.</p></body></html>',
-      '--c1',
-      'Content-Type: text/calendar; charset=utf-8; method=REQUEST',
-      '',
-      'BEGIN:VCALENDAR',
-      'METHOD:REQUEST',
-      'END:VCALENDAR',
-      '--c1--',
-      '',
-    ].join(CRLF);
+    const invitation = calendarInvitation(['Content-Type: text/html; charset=utf-8', '', '<html><body><p>Let us meet.</p></body></html>']);
     const left = await run(invitation);
     expect(left.result).to.include({ outcome: 'passed', reason: 'calendar' });
     const config = org({ options: { ...org().options, calendar: 'html-only' } });
@@ -319,31 +323,7 @@ describe('signature engine', () => {
   });
 
   it('passes a calendar invitation whose HTML part cannot be edited, even when html-only is configured', async () => {
-    const invitation = [
-      'DKIM-Signature: v=1; a=rsa-sha256; d=contoso.com; s=s1; bh=abc; b=def',
-      'From: ada@contoso.com',
-      'Subject: Meeting',
-      'MIME-Version: 1.0',
-      'Content-Type: multipart/alternative; boundary="c1"',
-      '',
-      '--c1',
-      'Content-Type: text/plain; charset=utf-8',
-      '',
-      'Let us meet.',
-      '--c1',
-      'Content-Type: text/html; charset=utf-8',
-      'Content-Transfer-Encoding: 8bit',
-      '',
-      '<p>Caf\xe9?</p>',
-      '--c1',
-      'Content-Type: text/calendar; charset=utf-8; method=REQUEST',
-      '',
-      'BEGIN:VCALENDAR',
-      'METHOD:REQUEST',
-      'END:VCALENDAR',
-      '--c1--',
-      '',
-    ].join(CRLF);
+    const invitation = calendarInvitation(['Content-Type: text/html; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '', '<p>Caf\xe9?</p>'], ['DKIM-Signature: v=1; a=rsa-sha256; d=contoso.com; s=s1; bh=abc; b=def']);
     const config = org({ options: { ...org().options, calendar: 'html-only' } });
     const { out, result } = await run(invitation, { config });
     // the HTML bytes are not UTF-8: nothing would be signed, so the stamp must not say so
