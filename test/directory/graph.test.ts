@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { createDirectorySnapshot } from '../../appliance/src/directory';
 import { createGraphDirectorySource, type GraphDirectorySource } from '../../appliance/src/directory/graph';
-import { createMetrics, type SignetMetrics } from '../../appliance/src/observability';
+import { createLogger, createMetrics, type Logger, type SignetMetrics } from '../../appliance/src/observability';
 import { createAppCredential, createAzureCredential, createKeyVaultSecretProvider, type TokenCredential } from '../../appliance/src/secrets';
 import { standinAppSecrets, startAzureStandin, trustTestCa, useStandinManagedIdentity, type AzureStandin } from '../support/azure-standin';
 import { startGraphStandin, type GraphStandin } from '../support/graph-standin';
@@ -35,6 +35,12 @@ function person(n: number, extra: Record<string, unknown> = {}) {
   };
 }
 
+/** A logger that keeps what it logs, parsed. */
+function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  return { logger: createLogger({ level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) } }), lines };
+}
+
 async function metric(metrics: SignetMetrics, name: string, labels: Record<string, string>): Promise<number | undefined> {
   const m = (await metrics.registry.getMetricsAsJSON()).find((x) => x.name === name);
   return m?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
@@ -58,8 +64,6 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
     graph.upsertUser({ id: id(9), mail: null, proxyAddresses: [], displayName: 'Meeting Room' }); // no address: not a sender
     graph.setGroup({ id: EMEA, displayName: 'EMEA', members: [id(3), id(4)] });
     graph.setGroup({ id: SALES, displayName: "Sales & Partners' Team", members: [id(1), EMEA] });
-    graph.setPhoto(id(1), Buffer.from('\xff\xd8\xff\xe0 small jpeg', 'latin1'));
-    graph.setPhoto(id(2), Buffer.alloc(50_000, 1));
     metrics = createMetrics({ processMetrics: false });
     source = createGraphDirectorySource({
       credential,
@@ -67,7 +71,6 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
       groups: ["Sales & Partners' Team", EMEA],
       refreshSeconds: 0,
       retryDelaySeconds: 1,
-      photoMaxBytes: 10_000,
       metrics,
     });
   });
@@ -79,14 +82,22 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
   });
 
   it('loads every user with paging and $select, maps attributes, aliases and transitive groups', async () => {
+    // before the first load the last sync reads 0 ("never"), so a node that never loads is alerted on
+    expect(await metric(metrics, 'signet_directory_last_sync_timestamp_seconds', { source: 'graph' })).to.equal(0);
     await source.start();
     expect(source.status().lastError, source.status().lastError + JSON.stringify(graph.requests)).to.equal(undefined);
     const snapshot = source.current()!;
     expect(snapshot.size).to.equal(5);
-    const usersPages = graph.requests.filter((r) => r.path === '/v1.0/users');
+    // the users delta query's first round is the full listing: no separate /users listing
+    expect(graph.requests.some((r) => r.path === '/v1.0/users')).to.equal(false);
+    const usersPages = graph.requests.filter((r) => r.path === '/v1.0/users/delta');
     expect(usersPages.length).to.equal(3);
     expect(decodeURIComponent(usersPages[0].query)).to.include('$select=id,mail,proxyAddresses,displayName');
     expect(usersPages.every((r) => r.clientId === 'graph-reader')).to.equal(true);
+    // members 999 a page (Graph's default is 100)
+    const members = graph.requests.filter((r) => r.path.includes('/transitiveMembers/'));
+    expect(members.length).to.be.greaterThan(0);
+    expect(members.every((r) => new URLSearchParams(r.query).get('$top') === '999')).to.equal(true);
     const u1 = snapshot.lookup('U1@contoso.CO.uk')!;
     expect(u1.mail).to.equal('user1@contoso.com');
     expect(u1.aliases).to.deep.equal(['u1@contoso.co.uk']);
@@ -146,22 +157,141 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
     expect(await metric(metrics, 'signet_directory_syncs_total', { source: 'graph', result: 'failed' })).to.equal(1);
 
     // Retry-After longer than the whole refresh may take: no waiting, the refresh fails at once.
-    const capped = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0, maxRefreshSeconds: 5, metrics: createMetrics({ processMetrics: false }) });
+    const cappedMetrics = createMetrics({ processMetrics: false });
+    const capped = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0, maxRefreshSeconds: 5, metrics: cappedMetrics });
     graph.throttle(1, 3600);
     expect(await capped.refresh()).to.equal('failed');
     expect(capped.status().lastError).to.match(/429/);
     expect(capped.current()).to.equal(undefined);
+    // a node that never loaded shows a last sync of 0, not no series at all (the stale alert must see it)
+    expect(await metric(cappedMetrics, 'signet_directory_last_sync_timestamp_seconds', { source: 'graph' })).to.equal(0);
 
     // The next refresh recovers and sees the change.
     expect(await source.refresh()).to.equal('delta');
     expect(source.current()!.lookup('user3@contoso.com')!.attributes.jobTitle).to.equal('Changed while Graph fails');
   });
 
-  it('starts over with a full load when the delta token has expired (410)', async () => {
-    graph.expireDeltaTokens();
-    graph.upsertUser({ ...person(4), department: 'Sales' });
-    expect(await source.refresh()).to.equal('full');
-    expect(source.current()!.lookup('user4@contoso.com')!.attributes.department).to.equal('Sales');
+  for (const [answer, department] of [
+    [{ status: 400, code: 'syncStateNotFound' }, 'Sales'], // what Graph answers for an expired users delta token
+    [{ status: 400, code: 'ResyncRequired' }, 'Marketing'], // the code compared case-insensitively
+    [{ status: 410, code: 'generalException' }, 'Legal'], // 410 Gone whatever the code
+  ] as const) {
+    it(`starts over with a full load when the delta token has expired (${answer.status} ${answer.code})`, async () => {
+      graph.expireDeltaTokens(answer);
+      graph.upsertUser({ ...person(4), department });
+      const before = graph.requests.length;
+      expect(await source.refresh()).to.equal('full');
+      expect(graph.requests[before]).to.include({ path: '/v1.0/users/delta', status: answer.status });
+      expect(source.current()!.lookup('user4@contoso.com')!.attributes.department).to.equal(department);
+      expect(source.current()!.lookup('user3@contoso.com')!.groups).to.include(EMEA);
+      expect(source.status().lastError).to.equal(undefined);
+      // and change tracking continues from the new round's link
+      graph.upsertUser({ ...person(4), department: `${department} 2` });
+      expect(await source.refresh()).to.equal('delta');
+      expect(source.current()!.lookup('user4@contoso.com')!.attributes.department).to.equal(`${department} 2`);
+    });
+  }
+
+  it('takes another 400 answer to a delta query as a failure, not as a reason to load everything again', async () => {
+    graph.fail(1, 400);
+    expect(await source.refresh()).to.equal('failed');
+    expect(source.status().lastError).to.match(/delta refresh .* failed \(400 generalException/);
+    expect(await source.refresh()).to.equal('delta');
+  });
+
+  it('drops users the first delta round lists as @removed, also after listing them', async () => {
+    const fresh = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0 });
+    graph.initialDeltaExtra = [{ id: id(1), '@removed': { reason: 'changed' } }, { id: id(42), '@removed': { reason: 'deleted' } }];
+    try {
+      expect(await fresh.refresh()).to.equal('full');
+    } finally {
+      graph.initialDeltaExtra = [];
+    }
+    expect(fresh.current()!.lookup('user1@contoso.com')).to.equal(undefined);
+    expect(fresh.current()!.size).to.equal(source.current()!.size - 1);
+    expect(fresh.current()!.lookup('user2@contoso.com')).to.not.equal(undefined);
+  });
+
+  it('takes the primary SMTP: proxy address as the mail address when mail is empty', async () => {
+    graph.upsertUser({ id: id(20), mail: null, proxyAddresses: ['smtp:alias20@contoso.co.uk', 'SMTP:Primary20@Contoso.com', 'smtp:other20@contoso.com'], displayName: 'User 20' });
+    try {
+      expect(await source.refresh()).to.equal('delta');
+      const user = source.current()!.lookup('alias20@contoso.co.uk')!;
+      expect(user.mail).to.equal('primary20@contoso.com');
+      expect(user.aliases).to.have.members(['alias20@contoso.co.uk', 'other20@contoso.com']);
+    } finally {
+      graph.removeUser(id(20));
+      await source.refresh();
+    }
+  });
+
+  it('skips a group a rule names by id that has been deleted (a warning), and still publishes user changes', async () => {
+    const GONE = 'aaaaaaaa-0000-4000-8000-000000000009';
+    graph.setGroup({ id: GONE, displayName: 'Project Falcon', members: [id(2)] });
+    const { logger, lines } = capturingLogger();
+    const withGone = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0, groups: [GONE, EMEA], logger });
+    expect(await withGone.refresh()).to.equal('full');
+    expect(withGone.current()!.lookup('user2@contoso.com')!.groups).to.include.members([GONE, 'Project Falcon']);
+
+    graph.removeGroup(GONE);
+    graph.upsertUser({ ...person(2), jobTitle: 'Hired after the group went' });
+    expect(await withGone.refresh()).to.equal('delta');
+    expect(withGone.status().lastError).to.equal(undefined);
+    const u2 = withGone.current()!.lookup('user2@contoso.com')!;
+    expect(u2.attributes.jobTitle).to.equal('Hired after the group went');
+    expect(u2.groups).to.deep.equal([]);
+    expect(withGone.current()!.lookup('user3@contoso.com')!.groups).to.include(EMEA);
+    expect(lines.filter((l) => l.event === 'directory_group_not_found').map((l) => [l.level, l.group])).to.deep.equal([[40, GONE]]);
+
+    // a node started after the deletion loads the directory all the same
+    const later = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0, groups: [GONE] });
+    expect(await later.refresh()).to.equal('full');
+    expect(later.current()!.size).to.equal(source.current()!.size);
+  });
+
+  it('uses no group for a display name that several groups have (anyone may create one), and says which', async () => {
+    const LEGAL = 'aaaaaaaa-0000-4000-8000-000000000010';
+    const IMPOSTOR = 'aaaaaaaa-0000-4000-8000-000000000011';
+    graph.setGroup({ id: LEGAL, displayName: 'Legal Disclaimer Exempt', members: [id(1)] });
+    graph.setGroup({ id: IMPOSTOR, displayName: 'legal disclaimer exempt', members: [id(3)] }); // made by user 3
+    try {
+      const { logger, lines } = capturingLogger();
+      const byName = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0, groups: ['Legal Disclaimer Exempt', EMEA], logger });
+      expect(await byName.refresh()).to.equal('full');
+      const snapshot = byName.current()!;
+      expect(snapshot.lookup('user1@contoso.com')!.groups).to.deep.equal([]);
+      expect(snapshot.lookup('user3@contoso.com')!.groups).to.have.members([EMEA, 'EMEA']);
+      const warning = lines.find((l) => l.event === 'directory_group_ambiguous')!;
+      expect(warning).to.include({ level: 40, group: 'Legal Disclaimer Exempt' });
+      expect(warning.ids).to.have.members([LEGAL, IMPOSTOR]);
+      expect(JSON.stringify(warning)).to.not.match(/00000000-0000-4000-8000|user\d/); // no member data
+
+      // named by id the group is unambiguous; its (shared) name labels nobody
+      const byId = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0, groups: [LEGAL, 'Legal Disclaimer Exempt'] });
+      expect(await byId.refresh()).to.equal('full');
+      expect(byId.current()!.lookup('user1@contoso.com')!.groups).to.deep.equal([LEGAL]);
+      expect(byId.current()!.lookup('user3@contoso.com')!.groups).to.deep.equal([]);
+    } finally {
+      graph.removeGroup(LEGAL);
+      graph.removeGroup(IMPOSTOR);
+    }
+  });
+
+  it('gives up on a request Graph never answers: the refresh fails, keeps the snapshot, and lets the next one run', async () => {
+    const timed = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0, requestTimeoutSeconds: 1, groups: [EMEA] });
+    expect(await timed.refresh()).to.equal('full');
+    const good = timed.current();
+    graph.hang(1, '/v1.0/users/delta');
+    const started = Date.now();
+    const refreshing = timed.refresh();
+    const regrouping = timed.setGroups([SALES]); // waits for the refresh
+    expect(await refreshing).to.equal('failed');
+    expect(Date.now() - started).to.be.lessThan(5000);
+    expect(timed.status().lastError).to.match(/did not answer within 1 s/);
+    expect(timed.current()).to.equal(good);
+    expect(await regrouping).to.equal('groups');
+    expect(timed.current()!.lookup('user1@contoso.com')!.groups).to.include(SALES);
+    expect(await timed.refresh()).to.equal('delta');
   });
 
   it('loads the memberships of the groups a new configuration names at once, without listing the users again', async () => {
@@ -211,17 +341,6 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
     } finally {
       await source.setGroups(["Sales & Partners' Team", EMEA]); // as the later tests expect
     }
-  });
-
-  it('fetches photos once, caches them, and ignores photos over the size cap or missing', async () => {
-    const photo = await source.photo('user1@contoso.com');
-    expect(photo?.toString('latin1')).to.equal('\xff\xd8\xff\xe0 small jpeg');
-    const before = graph.requests.length;
-    await source.photo('USER1@contoso.com');
-    expect(graph.requests.length).to.equal(before);
-    expect(await source.photo('user2@contoso.com')).to.equal(undefined);
-    expect(await source.photo('user3@contoso.com')).to.equal(undefined);
-    expect(await source.photo('nobody@contoso.com')).to.equal(undefined);
   });
 
   it('can authenticate as a Graph app whose client secret is a Key Vault secret read with the node identity', async () => {

@@ -1,15 +1,16 @@
 // A local stand-in for the parts of Microsoft Graph v1.0 the directory uses,
 // over HTTPS on 127.0.0.1 (test CA and tokens shared with the Azure stand-in),
 // so the real @microsoft/microsoft-graph-client runs its own request code:
-//   GET /v1.0/users?$select&$top                 paged with @odata.nextLink
-//   GET /v1.0/users/delta?$select                 paged, ends with @odata.deltaLink;
-//       …/users/delta?$deltatoken=N               changes since N (@removed for deleted users)
-//   GET /v1.0/groups?$filter=displayName eq '…'   (&$select)      GET /v1.0/groups/{id}?$select=id,displayName
-//   GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$count=true   paged, nested groups
-//       expanded; an OData cast is an advanced query, so `ConsistencyLevel: eventual` is required
-//   GET /v1.0/users/{id}/photo/$value
+//   GET /v1.0/users/delta?$select                 paged ($top ignored, as Graph does), ends with @odata.deltaLink;
+//       …/users/delta?$deltatoken=N               changes since N (@removed for deleted users); an expired
+//       token answers as Graph does: 400 syncStateNotFound (or, on demand, 410)
+//   GET /v1.0/groups?$filter=displayName eq '…'   (&$select; the name compared case-insensitively, as Graph does)
+//   GET /v1.0/groups/{id}?$select=id,displayName
+//   GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$count=true(&$top)   paged, nested
+//       groups expanded; an OData cast is an advanced query, so `ConsistencyLevel: eventual` is required
 // Requests need a bearer token issued for https://graph.microsoft.com. On
-// demand it answers 429 with Retry-After (throttling) or fails with a status.
+// demand it answers 429 with Retry-After (throttling), fails with a status,
+// or never answers (a hung request).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -31,19 +32,26 @@ export interface StandinGroup {
 export interface GraphStandin {
   /** Base URL to give the Graph client: https://127.0.0.1:PORT/ */
   readonly baseUrl: string;
-  /** Page size for every paged answer (small in tests to force paging). */
+  /** Page size for every paged answer (small in tests to force paging); a smaller $top wins where Graph takes it. */
   pageSize: number;
+  /** Entries appended to the first round of the users delta query (Graph may list @removed users there). */
+  initialDeltaExtra: Array<Record<string, unknown>>;
   readonly requests: Array<{ method: string; path: string; query: string; clientId?: string; status: number }>;
   upsertUser(user: StandinUser): void;
   removeUser(id: string): void;
   setGroup(group: StandinGroup): void;
-  setPhoto(id: string, data: Buffer): void;
+  removeGroup(id: string): void;
   /** The next `count` requests get 429 with `Retry-After: seconds`. */
   throttle(count: number, retryAfterSeconds: number): void;
   /** The next `count` requests fail with `status`. */
   fail(count: number, status: number): void;
-  /** Make delta links issued so far answer 410 Gone (expired token). */
-  expireDeltaTokens(): void;
+  /** The next `count` requests to `path` (e.g. /v1.0/users/delta) get no answer until the stand-in closes. */
+  hang(count: number, path: string): void;
+  /**
+   * Make delta links issued so far expire. Graph answers an expired directory delta token with 400
+   * and the code syncStateNotFound (the default here); other resources, or a resync, use 410 Gone.
+   */
+  expireDeltaTokens(answer?: { status: number; code: string }): void;
   close(): Promise<void>;
 }
 
@@ -54,10 +62,12 @@ export async function startGraphStandin(): Promise<GraphStandin> {
   const changed = new Map<string, number>(); // id → sequence of last change
   const removed = new Map<string, number>(); // id → sequence of removal
   const groups = new Map<string, StandinGroup>();
-  const photos = new Map<string, Buffer>();
   const requests: GraphStandin['requests'] = [];
+  const hung: ServerResponse[] = [];
   let sequence = 0;
   let oldestValidToken = 0;
+  let expiredAnswer = { status: 400, code: 'syncStateNotFound' };
+  let hanging = { count: 0, path: '' };
   let throttled = { count: 0, seconds: 0 };
   let failing = { count: 0, status: 500 };
   let baseUrl = '';
@@ -78,9 +88,9 @@ export async function startGraphStandin(): Promise<GraphStandin> {
     return out;
   };
 
-  function page<T>(res: ServerResponse, items: T[], url: URL, extra: Record<string, unknown> = {}, finalLink?: Record<string, string>): void {
+  function page<T>(res: ServerResponse, items: T[], url: URL, extra: Record<string, unknown> = {}, finalLink?: Record<string, string>, topSupported = true): void {
     const skip = Number(url.searchParams.get('$skiptoken') ?? 0);
-    const top = Math.min(Number(url.searchParams.get('$top') ?? 100) || 100, graph.pageSize);
+    const top = Math.min((topSupported && Number(url.searchParams.get('$top') ?? 100)) || 100, graph.pageSize);
     const slice = items.slice(skip, skip + top);
     const body: Record<string, unknown> = { '@odata.context': `${baseUrl}v1.0/$metadata`, ...extra, value: slice };
     if (skip + top < items.length) {
@@ -118,13 +128,14 @@ export async function startGraphStandin(): Promise<GraphStandin> {
       failing.count--;
       return error(res, failing.status, 'generalException', 'The stand-in was told to fail.');
     }
+    if (hanging.count > 0 && url.pathname === hanging.path) {
+      hanging.count--;
+      return void hung.push(res); // never answered (ended when the stand-in closes)
+    }
     if (req.method !== 'GET') return error(res, 405, 'Request_BadRequest', 'read-only stand-in');
     const fields = url.searchParams.get('$select')?.split(',');
     const path = decodeURIComponent(url.pathname);
     let m: RegExpExecArray | null;
-    if (path === '/v1.0/users') {
-      return page(res, [...users.values()].map((u) => select(u, fields)), url);
-    }
     if (path === '/v1.0/users/delta') {
       const token = url.searchParams.get('$deltatoken');
       const deltaLink = () => {
@@ -133,27 +144,22 @@ export async function startGraphStandin(): Promise<GraphStandin> {
         link.searchParams.set('$deltatoken', String(sequence));
         return { '@odata.deltaLink': link.toString() };
       };
-      if (token === null) return page(res, [...users.values()].map((u) => select(u, fields)), url, {}, deltaLink());
+      if (token === null) return page(res, [...[...users.values()].map((u) => select(u, fields)), ...graph.initialDeltaExtra], url, {}, deltaLink(), false);
       const since = Number(token);
-      if (!(since >= oldestValidToken)) return error(res, 410, 'syncStateNotFound', 'The delta token has expired; start a new round.');
+      if (!(since >= oldestValidToken)) {
+        return error(res, expiredAnswer.status, expiredAnswer.code, 'The sync state generation is not found. The delta token is expired and data must be synchronized again.');
+      }
       const changes: unknown[] = [];
       for (const [id, at] of changed) if (at > since && users.has(id)) changes.push(select(users.get(id)!, fields));
       for (const [id, at] of removed) if (at > since) changes.push({ id, '@removed': { reason: 'deleted' } });
       // The token in the link is the sequence now; paging of a delta round keeps the original `since`.
-      return page(res, changes, url, {}, deltaLink());
-    }
-    if ((m = /^\/v1\.0\/users\/([^/]+)\/photo\/\$value$/.exec(path))) {
-      const photo = photos.get(m[1]);
-      if (!photo) return error(res, 404, 'ImageNotFound', 'The photo wasn\'t found.');
-      res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': photo.length });
-      requests[requests.length - 1].status = 200;
-      return void res.end(photo);
+      return page(res, changes, url, {}, deltaLink(), false);
     }
     if (path === '/v1.0/groups') {
       const filter = /^displayName eq '((?:[^']|'')*)'$/.exec(url.searchParams.get('$filter') ?? '');
       if (!filter) return error(res, 400, 'Request_UnsupportedQuery', 'only $filter=displayName eq \'…\' is supported here');
-      const name = filter[1].replace(/''/g, "'");
-      return page(res, [...groups.values()].filter((g) => g.displayName === name).map((g) => ({ id: g.id, displayName: g.displayName })), url);
+      const name = filter[1].replace(/''/g, "'").toLowerCase();
+      return page(res, [...groups.values()].filter((g) => g.displayName.toLowerCase() === name).map((g) => ({ id: g.id, displayName: g.displayName })), url);
     }
     if ((m = /^\/v1\.0\/groups\/([^/]+)$/.exec(path))) {
       const group = groups.get(m[1]);
@@ -179,6 +185,7 @@ export async function startGraphStandin(): Promise<GraphStandin> {
   const graph: GraphStandin = {
     baseUrl,
     pageSize: 100,
+    initialDeltaExtra: [],
     requests,
     upsertUser(user) {
       users.set(user.id, { ...users.get(user.id), ...user });
@@ -191,18 +198,23 @@ export async function startGraphStandin(): Promise<GraphStandin> {
       removed.set(id, ++sequence);
     },
     setGroup: (group) => void groups.set(group.id, group),
-    setPhoto: (id, data) => void photos.set(id, data),
+    removeGroup: (id) => void groups.delete(id),
     throttle(count, seconds) {
       throttled = { count, seconds };
     },
     fail(count, status) {
       failing = { count, status };
     },
-    expireDeltaTokens() {
+    hang(count, path) {
+      hanging = { count, path };
+    },
+    expireDeltaTokens(answer = { status: 400, code: 'syncStateNotFound' }) {
+      expiredAnswer = answer;
       oldestValidToken = sequence + 1;
     },
     close: () =>
       new Promise<void>((resolve) => {
+        for (const res of hung.splice(0)) res.destroy();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -1,9 +1,9 @@
 // The directory from Microsoft Graph, app-only with User.Read.All and
-// GroupMember.Read.All and nothing more. A full load of the users (paged),
-// then incremental refreshes with the users delta query; transitive
-// membership of the groups the rules name; user photos on demand, cached in
-// memory with a size cap. The snapshot lives in memory only. A refresh that
-// fails keeps the last good snapshot, and is counted.
+// GroupMember.Read.All and nothing more. A full load of the users (the users
+// delta query's first round, paged), then incremental refreshes from its delta
+// link; transitive membership of the groups the rules name. The snapshot lives
+// in memory only. A refresh that fails keeps the last good snapshot, and is
+// counted.
 import type { Client } from '@microsoft/microsoft-graph-client';
 import type { TokenCredential } from '@azure/identity';
 import type { Logger, SignetMetrics } from '../../observability';
@@ -20,8 +20,13 @@ export const USER_SELECT = [
   'onPremisesExtensionAttributes',
 ];
 const STRING_ATTRIBUTES = USER_SELECT.filter((name) => !['id', 'mail', 'proxyAddresses', 'businessPhones', 'onPremisesExtensionAttributes'].includes(name));
-/** Bound on pages followed in one listing (999 users a page: two million users). */
-const MAX_PAGES = 2000;
+/**
+ * Bound on pages followed in one listing, against a next link that never ends.
+ * Users come from the users delta query, whose page size is Graph's own ($top
+ * is not supported there; a few hundred users a page at most): 10,000 pages are
+ * a million users or more. Group members come 999 a page ($top=999).
+ */
+const MAX_PAGES = 10_000;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface GraphUser {
@@ -48,12 +53,12 @@ export interface GraphDirectoryOptions {
   refreshSeconds?: number;
   /** Default https://graph.microsoft.com/. */
   baseUrl?: string;
-  /** Longest a single refresh may spend, retries included; default 120 s. */
+  /** Retries (throttling) are waited for only until this long after a refresh began; default 120 s. */
   maxRefreshSeconds?: number;
+  /** Longest one Graph request may take (each attempt); default 60 s. A request that times out fails the refresh. */
+  requestTimeoutSeconds?: number;
   maxRetries?: number;
   retryDelaySeconds?: number;
-  /** Photos: off unless a size cap is given (bytes per photo). */
-  photoMaxBytes?: number;
   metrics?: SignetMetrics;
   logger?: Logger;
 }
@@ -74,8 +79,6 @@ export interface GraphDirectorySource {
   setGroups(groups: readonly string[]): Promise<'unchanged' | 'groups' | 'full' | 'delta' | 'failed'>;
   /** One refresh now: full load the first time (or when the delta link expired), delta after. */
   refresh(): Promise<'full' | 'delta' | 'failed'>;
-  /** The user's photo (JPEG bytes) or undefined; cached in memory. */
-  photo(address: string): Promise<Buffer | undefined>;
   status(): { syncedAt?: Date; users: number; lastError?: string };
 }
 
@@ -88,6 +91,23 @@ function escapeOData(value: string): string {
   return value.replace(/'/g, "''");
 }
 
+/**
+ * Graph's answer that a delta link is no longer valid, so change tracking must
+ * start over with a full load: 410 Gone, or (as Graph answers an expired
+ * directory delta token) a 4xx with the error code syncStateNotFound or
+ * resyncRequired.
+ */
+function isDeltaReset(error: unknown): boolean {
+  if (!(error instanceof graphSdk().GraphError)) return false;
+  if (error.statusCode === 410) return true;
+  return error.statusCode >= 400 && error.statusCode < 500 && /^(syncstatenotfound|resyncrequired)$/i.test(String(error.code ?? ''));
+}
+
+/** Graph's 404: the object does not exist (any more). */
+function isNotFound(error: unknown): boolean {
+  return error instanceof graphSdk().GraphError && error.statusCode === 404;
+}
+
 export function createGraphDirectorySource(options: GraphDirectoryOptions): GraphDirectorySource {
   const maxRefreshMs = (options.maxRefreshSeconds ?? 120) * 1000;
   let deadline = 0;
@@ -96,6 +116,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
     baseUrl: options.baseUrl,
     maxRetries: options.maxRetries,
     retryDelaySeconds: options.retryDelaySeconds,
+    requestTimeoutSeconds: options.requestTimeoutSeconds,
     deadline: () => deadline,
   });
   const users = new Map<string, GraphUser>(); // by object id
@@ -111,7 +132,8 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
   let groupsReload: Promise<'groups' | 'full' | 'delta' | 'failed'> | undefined;
   let lock: Promise<unknown> = Promise.resolve();
   let stopped = false;
-  const photos = new Map<string, Buffer | null>();
+  // Until the first good load the last sync is 0 ("never"), so a node that never loads is seen (and alerted on).
+  options.metrics?.directoryLastSync.set({ source: 'graph' }, 0);
 
   async function* pages<T>(first: string, headers: Record<string, string> = {}): AsyncGenerator<Page<T>> {
     let next: string | undefined = first;
@@ -125,11 +147,16 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
 
   function toDirectoryUser(user: GraphUser): DirectoryUser | undefined {
     const aliases = new Set<string>();
+    let primary: string | undefined;
     for (const proxy of user.proxyAddresses ?? []) {
       const m = /^smtp:(.+)$/i.exec(proxy);
-      if (m) aliases.add(m[1].trim().toLowerCase());
+      if (!m) continue;
+      const address = m[1].trim().toLowerCase();
+      aliases.add(address);
+      // The upper-case prefix marks the primary address.
+      if (proxy.startsWith('SMTP:')) primary ??= address;
     }
-    const mail = lower(user.mail) ?? [...aliases][0];
+    const mail = lower(user.mail) ?? primary ?? [...aliases][0];
     if (!mail) return undefined; // no mailbox address: never a sender
     aliases.delete(mail);
     const attributes: Record<string, string | undefined> = {};
@@ -156,74 +183,103 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
   }
 
   async function loadGroups(): Promise<void> {
-    const next = new Map<string, Set<string>>();
+    // First which groups the references mean (object id → labels: its id, the references and its display name).
+    const wanted = new Map<string, Set<string>>();
+    const ambiguous = new Set<string>(); // lower-cased display names more than one group has
+    const notFound = (ref: string) =>
+      options.logger?.warn({ event: 'directory_group_not_found', group: ref }, 'a group named in the rules does not exist in the directory');
     for (const ref of groupRefs) {
       let groups: Array<{ id: string; displayName?: string }>;
       if (GUID.test(ref)) {
-        // Named by id: fetch its display name too, so rules may use either.
-        groups = [(await client.api(`/groups/${encodeURIComponent(ref.toLowerCase())}?$select=id,displayName`).get()) as { id: string; displayName?: string }];
+        // Named by id: fetch its display name too, so rules may use either. A deleted group is skipped, not fatal.
+        try {
+          groups = [(await client.api(`/groups/${encodeURIComponent(ref.toLowerCase())}?$select=id,displayName`).get()) as { id: string; displayName?: string }];
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+          notFound(ref);
+          continue;
+        }
       } else {
         groups = [];
         for await (const page of pages<{ id: string; displayName?: string }>(`/groups?$filter=${encodeURIComponent(`displayName eq '${escapeOData(ref)}'`)}&$select=id,displayName`)) groups.push(...page.value);
         if (groups.length === 0) {
-          options.logger?.warn({ event: 'directory_group_not_found', group: ref }, 'a group named in the rules does not exist in the directory');
+          notFound(ref);
+          continue;
+        }
+        if (groups.length > 1) {
+          // Anyone may create a Microsoft 365 group with a name that is taken: a shared name means none of them.
+          ambiguous.add(ref.trim().toLowerCase());
+          options.logger?.warn(
+            { event: 'directory_group_ambiguous', group: ref, ids: groups.map((g) => g.id) },
+            'several groups have the display name the rules name: none of them is used; name the group by its object id',
+          );
           continue;
         }
       }
       for (const group of groups) {
-        const labels = [group.id, ref, ...(group.displayName ? [group.displayName] : [])];
-        // An OData cast (only users) is an advanced query: ConsistencyLevel eventual and $count=true, on every page.
-        const members = `/groups/${encodeURIComponent(group.id)}/transitiveMembers/microsoft.graph.user?$select=id&$count=true`;
-        for await (const page of pages<{ id: string }>(members, { ConsistencyLevel: 'eventual' })) {
-          for (const member of page.value) {
-            const set = next.get(member.id) ?? new Set<string>();
-            for (const label of labels) set.add(label);
-            next.set(member.id, set);
-          }
-        }
+        const labels = wanted.get(group.id) ?? new Set<string>();
+        for (const label of [group.id, ref, ...(group.displayName ? [group.displayName] : [])]) labels.add(label);
+        wanted.set(group.id, labels);
+      }
+    }
+    const next = new Map<string, Set<string>>();
+    for (const [id, all] of wanted) {
+      // An ambiguous name labels no group, also not one the rules name by id.
+      const labels = [...all].filter((label) => !ambiguous.has(label.trim().toLowerCase()));
+      // An OData cast (only users) is an advanced query: ConsistencyLevel eventual and $count=true, on every page.
+      const url = `/groups/${encodeURIComponent(id)}/transitiveMembers/microsoft.graph.user?$select=id&$count=true&$top=999`;
+      const members: string[] = [];
+      try {
+        for await (const page of pages<{ id: string }>(url, { ConsistencyLevel: 'eventual' })) for (const member of page.value) members.push(member.id);
+      } catch (error) {
+        if (!isNotFound(error)) throw error;
+        notFound(id); // deleted since it was looked up
+        continue;
+      }
+      for (const member of members) {
+        const set = next.get(member) ?? new Set<string>();
+        for (const label of labels) set.add(label);
+        next.set(member, set);
       }
     }
     memberships.clear();
     for (const [id, set] of next) memberships.set(id, set);
   }
 
-  function applyDeltaPage(page: Page<GraphUser>): void {
+  /** Applies one page of a delta round to `target`: removals delete, the rest merge over what is held. */
+  function applyDeltaPage(target: Map<string, GraphUser>, page: Page<GraphUser>): void {
     for (const change of page.value) {
       if (change['@removed']) {
-        users.delete(change.id);
+        target.delete(change.id);
         continue;
       }
-      // Delta answers carry at least the changed properties: merge over what we hold.
-      const merged = { ...(users.get(change.id) ?? { id: change.id }) } as GraphUser;
+      // Delta answers carry at least the changed properties: merge over what we hold. Annotations (@…) are not kept.
+      const merged = { ...(target.get(change.id) ?? { id: change.id }) } as GraphUser;
       for (const [key, value] of Object.entries(change)) if (key !== '__proto__' && !key.startsWith('@')) merged[key] = value;
-      users.set(change.id, merged);
+      target.set(change.id, merged);
     }
   }
 
   async function full(): Promise<void> {
+    // The first round of the users delta query lists every user once (with the selected properties) and ends
+    // with the delta link later rounds continue from. It may also list users as @removed (deleted while the round
+    // ran, or a user that appeared on an earlier page): they are dropped, like in any later round.
     const fresh = new Map<string, GraphUser>();
-    for await (const page of pages<GraphUser>(`/users?$select=${USER_SELECT.join(',')}&$top=999`)) {
-      for (const user of page.value) fresh.set(user.id, user);
-    }
-    // Start change tracking: Graph's first delta round lists everyone once more, then hands out the delta link.
     let link: string | undefined;
-    const tracked = new Map<string, GraphUser>();
     for await (const page of pages<GraphUser>(`/users/delta?$select=${USER_SELECT.join(',')}`)) {
-      for (const user of page.value) tracked.set(user.id, user);
+      applyDeltaPage(fresh, page);
       link = page['@odata.deltaLink'] ?? link;
     }
     if (!link) throw new Error('the users delta query ended without a delta link');
-    // The delta round is the later complete listing: it decides who exists (someone created or deleted
-    // between the two listings is then right), and later delta answers continue from it.
     users.clear();
-    for (const [id, user] of tracked) users.set(id, { ...fresh.get(id), ...user });
+    for (const [id, user] of fresh) users.set(id, user);
     deltaLink = link;
   }
 
   async function delta(): Promise<void> {
     let link: string | undefined;
     for await (const page of pages<GraphUser>(deltaLink!)) {
-      applyDeltaPage(page);
+      applyDeltaPage(users, page);
       link = page['@odata.deltaLink'] ?? link;
     }
     if (!link) throw new Error('the users delta query ended without a delta link');
@@ -238,8 +294,9 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
         try {
           await delta();
         } catch (error) {
-          // 410 Gone: the delta token expired (or the tenant was resynced); start over with a full load.
-          if (!(error instanceof graphSdk().GraphError && error.statusCode === 410)) throw error;
+          // The delta token expired (400 syncStateNotFound after 7 days for users) or Graph wants a resync: start over.
+          if (!isDeltaReset(error)) throw error;
+          options.logger?.warn({ event: 'directory_delta_reset', source: 'graph', status: (error as { statusCode?: number }).statusCode }, 'the users delta link is no longer valid; loading the directory in full');
           deltaLink = undefined;
           kind = 'full';
           await full();
@@ -330,23 +387,6 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
         return snapshot ? groupsOnce() : refreshOnce();
       });
       return groupsReload;
-    },
-    async photo(address) {
-      if (!options.photoMaxBytes) return undefined;
-      const user = view?.lookup(address);
-      if (!user?.id) return undefined;
-      if (photos.has(user.id)) return photos.get(user.id) ?? undefined;
-      let data: Buffer | null = null;
-      try {
-        const body = (await client.api(`/users/${encodeURIComponent(user.id)}/photo/$value`).responseType(graphSdk().ResponseType.ARRAYBUFFER).get()) as ArrayBuffer;
-        data = body.byteLength <= options.photoMaxBytes ? Buffer.from(body) : null;
-        if (!data) options.logger?.warn({ event: 'directory_photo_too_large', bytes: body.byteLength }, 'user photo larger than the cap; not used');
-      } catch (error) {
-        // 404: no photo. Other errors are not cached, so a later message may try again.
-        if (!(error instanceof graphSdk().GraphError && error.statusCode === 404)) return undefined;
-      }
-      photos.set(user.id, data);
-      return data ?? undefined;
     },
     status: () => ({ syncedAt: snapshot?.syncedAt, users: snapshot?.size ?? 0, lastError }),
   };
