@@ -135,6 +135,23 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(1);
   });
 
+  it('does not let a transaction kept open without DATA outlive the limit: one idle period more, then 421', async () => {
+    const smtp = await start({ limits: { sessionMs: 800, idleMs: 1500 } });
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+    // NOOPs keep the connection from idling out; past the limit plus one idle period the session ends anyway
+    let ended = '';
+    for (let i = 0; i < 12 && !ended; i++) {
+      await sleep(250);
+      const answer = await smtp.command('NOOP');
+      if (!answer.startsWith('250')) ended = answer;
+    }
+    expect(ended).to.match(/^421 4\.4\.2 Session time limit reached/);
+    smtp.destroy();
+    await until(() => h!.relay.status().transactions === 0, 'the transaction ended');
+    expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(0);
+  });
+
   it('ends a session past its time limit once an RSET ends its transaction', async () => {
     const smtp = await start({ limits: { sessionMs: 800 } });
     expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);

@@ -359,7 +359,13 @@ export class Relay {
     const state = this.states.get(session);
     const connection = this.connections.get(session);
     if (!state || !connection) return;
-    if (state.tx) {
+    if (state.tx && (state.tx.inData || !state.closeAfterTransaction)) {
+      // A transaction that is not in DATA gets one idle period more to get there: a client that
+      // keeps one open without sending DATA (NOOPs) must not outlive the limit for good.
+      if (!state.tx.inData && !state.closeAfterTransaction && state.sessionTimer) {
+        state.sessionTimer = setTimeout(() => this.endSession(session, text), this.options.limits.idleMs);
+        state.sessionTimer.unref();
+      }
       state.closeAfterTransaction = true;
       return;
     }
