@@ -87,6 +87,12 @@ export const stackConfigSchema = z.object({
   downstreamSmartHost: z.string().toLowerCase().regex(/^[a-z0-9-]+\.mail\.protection\.outlook\.com$/, 'must be <tenant>.mail.protection.outlook.com'),
   exchangeOnlineRanges: z.array(cidr).min(1).default([...EXCHANGE_ONLINE_RANGES])
     .refine((list) => !list.some((r) => ANY_SOURCE.has(r.toLowerCase())), { message: 'must not contain an any-source range' }),
+  /**
+   * Relay only mail stamped with this tenant's id (X-MS-Exchange-CrossTenant-Id): every Microsoft 365 tenant
+   * presents the same client certificate. Turn off only as a stopgap if Exchange Online stops stamping it
+   * (mail is then deferred with reason no-tenant-header, never bounced).
+   */
+  tenantCheck: z.boolean({ error: 'must be true or false' }).default(true),
   /** Operators' public ranges: allowed through the Key Vault and storage firewalls (the machine running `pulumi up` must be in them) and to the nodes' health port (`signet status --via fqdn`). */
   operatorRanges: z.array(ipv4Cidr).default([])
     .refine((list) => !list.some((r) => r === '0.0.0.0/0'), { message: 'must not contain 0.0.0.0/0' }),

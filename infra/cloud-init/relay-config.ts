@@ -14,6 +14,8 @@ export interface RelayConfigValues {
   /** The customer's Entra tenant (directory reads through Microsoft Graph). */
   azureTenantId: string;
   exchangeOnlineRanges: string[];
+  /** Check that mail left the customer's tenant (its id in X-MS-Exchange-CrossTenant-Id); default on. */
+  tenantCheck?: boolean;
   directoryRefreshMinutes: number;
   /** Read Graph as this app (client secret in the vault) instead of the node identity. */
   graphApp?: { clientId: string; secretUrl: string };
@@ -36,6 +38,8 @@ export function buildRelayConfig(v: RelayConfigValues): Record<string, unknown> 
       acceptedClientNames: ['mail.protection.outlook.com'],
       minVersion: 'TLSv1.2',
     },
+    // the shared Exchange Online certificate does not tell tenants apart; the stamped tenant id does
+    ...(v.tenantCheck === false ? {} : { tenantId: v.azureTenantId }),
     allowNetworks: v.exchangeOnlineRanges,
     downstream: {
       host: v.downstreamHost,

@@ -123,6 +123,7 @@ export class ProcessingNodes extends pulumi.ComponentResource {
             certificateDomain: c.certificateDomain, httpPort: c.httpPort, downstreamHost: c.downstreamSmartHost,
             configBundleUrl, orgKeyId, identityClientId: clientId, azureTenantId: c.tenantId,
             exchangeOnlineRanges: c.exchangeOnlineRanges,
+            tenantCheck: c.tenantCheck,
             directoryRefreshMinutes: c.directory.refreshMinutes,
             graphApp: c.directory.graphAppClientId
               ? { clientId: c.directory.graphAppClientId, secretUrl: `${vaultUri.replace(/\/$/, '')}/secrets/${c.directory.graphAppSecretName}` }

@@ -164,6 +164,9 @@ describe('node relay config', () => {
     const config = parseRelayConfig(parse(renderRelayConfig(base)), 'relay.yaml', '/etc/signet');
     expect(config.directory.graph).to.deep.include({ tenantId: base.azureTenantId, clientId: base.identityClientId, refreshSeconds: 900 });
     expect(config.directory.graph?.app).to.equal(undefined);
+    // the shared Exchange Online certificate does not tell tenants apart: the stamped tenant id is checked
+    expect(config.tenantId).to.equal(base.azureTenantId);
+    expect(parseRelayConfig(parse(renderRelayConfig({ ...base, tenantCheck: false })), 'relay.yaml', '/etc/signet').tenantId).to.equal(undefined);
   });
 
   it('reads Graph as the customer-consented app when one is configured, its secret in the vault', () => {

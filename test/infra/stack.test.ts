@@ -242,6 +242,7 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
       expect(relay.downstream.tls.cert).to.equal('/etc/signet/tls/node.crt');
       expect(relay.tls.acceptedClientNames).to.deep.equal(['mail.protection.outlook.com']);
       expect(relay.allowNetworks).to.deep.equal(config.exchangeOnlineRanges);
+      expect(relay.tenantId).to.equal(config.tenantId); // only the customer's tenant's mail, whatever certificate it came with
       expect(relay.http.port).to.equal(config.httpPort);
       expect(relay.org.source).to.equal(run.outputs.configBundleUrl);
       expect(relay.org.keyRef).to.equal(run.outputs.orgKeyId);

@@ -30,9 +30,9 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     wire = undefined;
   });
 
-  async function start(options: { acceptedDomains?: string[]; extensions?: string[]; limits?: Partial<RelayLimits> } = {}) {
+  async function start(options: { acceptedDomains?: string[]; extensions?: string[]; limits?: Partial<RelayLimits>; tenantId?: string } = {}) {
     wire = await startWireDownstream(await testPki(), options.extensions);
-    h = await startHarness({ downstreamPort: wire.port, acceptedDomains: options.acceptedDomains, limits: options.limits });
+    h = await startHarness({ downstreamPort: wire.port, acceptedDomains: options.acceptedDomains, limits: options.limits, tenantId: options.tenantId });
     return ManualSmtp.open(h.port, { key: h.pki.exoClient.key, cert: h.pki.exoClient.cert, ca: h.pki.ca.cert, servername: 'relay.test.invalid' });
   }
 
@@ -85,6 +85,43 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     smtp.destroy();
     expect(wire!.sessions.flatMap((s) => s.commands)).to.include('MAIL FROM:<>');
     expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(1);
+  });
+
+  describe('the tenant a message left (every Microsoft 365 tenant presents the same certificate)', () => {
+    const TENANT = '8f4c2d1e-5a6b-4c7d-9e0f-1a2b3c4d5e6f';
+    const OTHER = '0b7d3c52-6e1f-4a8b-9c2d-3e4f5a6b7c8d';
+    async function sendWith(headers: string[]): Promise<{ replies: string[]; delivered: number }> {
+      const smtp = await start({ tenantId: TENANT });
+      const replies = [await smtp.command('MAIL FROM:<adele@contoso.com>'), await smtp.command('RCPT TO:<bob@fabrikam.com>'), await smtp.command('DATA')];
+      replies.push(await smtp.command(`${headers.map((l) => `${l}\r\n`).join('')}${sampleMessage({ body: BODY })}\r\n.`));
+      smtp.destroy();
+      return { replies, delivered: wire!.sessions.flatMap((s) => s.messages).length };
+    }
+
+    it("relays a message stamped with the organization's tenant id (any case, folded)", async () => {
+      const { replies, delivered } = await sendWith([`X-MS-Exchange-CrossTenant-Id:`, ` ${TENANT.toUpperCase()}`]);
+      expect(replies.at(-1)).to.match(/^250/);
+      expect(delivered).to.equal(1);
+    });
+
+    it("refuses another tenant's message for good (550 5.7.1), nothing delivered, also beside our own id", async () => {
+      for (const headers of [[`X-MS-Exchange-CrossTenant-Id: ${OTHER}`], [`X-MS-Exchange-CrossTenant-Id: ${TENANT}`, `x-ms-exchange-crosstenant-id: ${OTHER}`]]) {
+        const { replies, delivered } = await sendWith(headers);
+        expect(replies.at(-1)).to.match(/^550 5\.7\.1 Message is not from this organization's Microsoft 365 tenant/);
+        expect(delivered).to.equal(0);
+        await h!.close();
+        await wire!.close();
+      }
+      h = undefined;
+      wire = undefined;
+    });
+
+    it('defers a message without a tenant id (451 4.7.1): a change in how it is stamped must queue mail, not bounce it', async () => {
+      const { replies, delivered } = await sendWith([]);
+      expect(replies.at(-1)).to.match(/^451 4\.7\.1/);
+      expect(delivered).to.equal(0);
+      expect(h!.logs.some((l) => l.event === 'tenant-refused')).to.equal(true);
+    });
   });
 
   it('ends the transaction when the client leaves while the downstream answers MAIL: nothing stays counted, drain does not wait', async () => {

@@ -42,6 +42,10 @@ export const relayConfigSchema = z
         reloadSeconds: seconds(60, 'How often certificate files are re-checked besides file-change events.'),
       })
       .strict(),
+    tenantId: z
+      .guid()
+      .optional()
+      .describe('The customer\'s Microsoft Entra tenant id. Every Microsoft 365 tenant presents the same client certificate, so a message must also carry this id in X-MS-Exchange-CrossTenant-Id (stamped by Exchange Online): another tenant\'s is refused (550 5.7.1), none is deferred (451 4.7.1). Unset: not checked (development).'),
     allowNetworks: z
       .array(z.union([z.cidrv4(), z.cidrv6()]))
       .default([])

@@ -1,7 +1,8 @@
-// Loop guard on the wire: holds back the top header block of a message (and
-// nothing more) until it has been seen whole, counts X-Signet-Processed
-// headers in it, and fails the stream when the message has passed through
-// Signet too many times. The body is never buffered: once the header block is
+// Loop and origin guard on the wire: holds back the top header block of a
+// message (and nothing more) until it has been seen whole, counts
+// X-Signet-Processed headers in it, and fails the stream when the message has
+// passed through Signet too many times or (when configured) did not leave
+// this organization's Microsoft 365 tenant. The body is never buffered: once the header block is
 // complete everything streams through unchanged.
 //
 // Hand-written rather than mailsplit: only the end of the top header block and
@@ -10,6 +11,28 @@
 import { Transform, type TransformCallback } from 'node:stream';
 
 export const STAMP_HEADER_NAME = 'X-Signet-Processed';
+
+/** The header Exchange Online stamps with the id of the tenant a message left. */
+export const TENANT_HEADER_NAME = 'X-MS-Exchange-CrossTenant-Id';
+
+/**
+ * Every Microsoft 365 tenant presents the same client certificate, so the
+ * certificate does not say whose mail this is; the tenant id Exchange Online
+ * stamps does. `found` is empty when the message carries none.
+ */
+export class TenantMismatchError extends Error {
+  constructor(readonly found: string[]) {
+    super(found.length ? 'message is from another Microsoft 365 tenant' : `message carries no ${TENANT_HEADER_NAME} header`);
+    this.name = 'TenantMismatchError';
+  }
+}
+
+/** Values of the top-level X-MS-Exchange-CrossTenant-Id fields of a header block (unfolded, trimmed, lower case). */
+export function findTenantIds(headerBlock: string): string[] {
+  const out: string[] = [];
+  for (const m of headerBlock.replace(/\r?\n[ \t]+/g, ' ').matchAll(/^x-ms-exchange-crosstenant-id[ \t]*:[ \t]*(.*)$/gim)) out.push(m[1]!.trim().toLowerCase());
+  return out;
+}
 
 export class HopLimitError extends Error {
   constructor(readonly hops: number, readonly max: number) {
@@ -51,6 +74,8 @@ export class HopGate extends Transform {
     private readonly onChunk?: (chunk: Buffer) => void,
     /** Header blocks larger than this are passed on after checking what was seen. */
     private readonly maxHeaderBytes = 1024 * 1024,
+    /** When set, the message must carry this tenant id in every X-MS-Exchange-CrossTenant-Id field, and at least one. */
+    private readonly expectTenantId?: string,
   ) {
     super();
   }
@@ -85,6 +110,11 @@ export class HopGate extends Transform {
     this.messageId = findMessageId(headerBlock);
     this.held = [];
     if (this.stamps > this.maxHops) return callback(new HopLimitError(this.stamps, this.maxHops));
+    if (this.expectTenantId) {
+      const tenants = findTenantIds(headerBlock);
+      const expected = this.expectTenantId.toLowerCase();
+      if (tenants.length === 0 || tenants.some((t) => t !== expected)) return callback(new TenantMismatchError(tenants.filter((t) => t !== expected)));
+    }
     this.open = true;
     callback(null, buffered);
   }

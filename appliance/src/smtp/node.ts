@@ -163,6 +163,7 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
     hostname: config.hostname,
     tls: { ...inboundMaterial(), minVersion: config.tls.minVersion, acceptedClientNames: config.tls.acceptedClientNames },
     allowNetworks: config.allowNetworks,
+    tenantId: config.tenantId,
     downstream: downstreamOptions,
     limits: {
       maxMessageBytes: config.limits.maxMessageBytes,

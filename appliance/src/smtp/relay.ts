@@ -14,7 +14,7 @@ import { recordCertificateExpiry, type Logger, type SignetMetrics, type Outcome 
 import type { Engine, EngineResult } from '../signature';
 import { checkClientIdentity } from './client-identity';
 import { DownstreamError, DownstreamSession, type DownstreamOptions, type SmtpReply } from './downstream';
-import { HopGate, HopLimitError } from './hop-gate';
+import { HopGate, HopLimitError, TenantMismatchError } from './hop-gate';
 
 /** The organization the relay serves right now: its engine (one config version) and accepted domains. */
 export interface ActiveOrg {
@@ -44,6 +44,11 @@ export interface RelayOptions {
   hostname: string;
   tls: RelayTlsMaterial & { minVersion: 'TLSv1.2' | 'TLSv1.3'; acceptedClientNames: string[] };
   allowNetworks?: string[];
+  /**
+   * The customer's Microsoft Entra tenant id. Every Microsoft 365 tenant presents the same client
+   * certificate; a message must carry this id in X-MS-Exchange-CrossTenant-Id, or it is not the tenant's.
+   */
+  tenantId?: string;
   downstream: DownstreamOptions;
   limits: RelayLimits;
   /** The loaded organization; undefined while none is loaded (transactions get 451 4.3.0). */
@@ -501,9 +506,14 @@ export class Relay {
     let bytesOut = 0;
     // set below, once the pipeline is built; fail() stops it
     let run: ReturnType<Engine['process']> | undefined;
-    const gate = new HopGate(this.options.limits.maxSignetHops, () => {
-      if (stream.sizeExceeded) fail('rejected', 'size', reply(552, '5.3.4', 'Message too big'));
-    });
+    const gate = new HopGate(
+      this.options.limits.maxSignetHops,
+      () => {
+        if (stream.sizeExceeded) fail('rejected', 'size', reply(552, '5.3.4', 'Message too big'));
+      },
+      undefined,
+      this.options.tenantId,
+    );
     let engineResult: EngineResult | undefined;
     let finished = false;
     let downstreamCode: number | undefined;
@@ -593,6 +603,15 @@ export class Relay {
       if (finished) return;
       if (error instanceof HopLimitError || (error as { cause?: unknown })?.cause instanceof HopLimitError || gate.stamps > this.options.limits.maxSignetHops) {
         return fail('rejected', 'loop', reply(554, '5.4.6', `Mail loop detected: ${gate.stamps} Signet hops`));
+      }
+      const tenant = error instanceof TenantMismatchError ? error : (error as { cause?: unknown })?.cause instanceof TenantMismatchError ? ((error as { cause: TenantMismatchError }).cause) : undefined;
+      if (tenant) {
+        // another tenant's mail is refused for good; a message without the header is deferred, so a
+        // change in how Exchange Online stamps it queues mail (and alerts) instead of bouncing it
+        this.options.logger.warn({ event: 'tenant-refused', session: session.id, foreignTenant: tenant.found.length > 0 }, 'message not from this organization\'s Microsoft 365 tenant');
+        return tenant.found.length > 0
+          ? fail('rejected', 'other-tenant', reply(550, '5.7.1', 'Message is not from this organization\'s Microsoft 365 tenant'))
+          : fail('tempfailed', 'no-tenant-header', reply(451, '4.7.1', 'Message carries no Microsoft 365 tenant id; try again later'));
       }
       if (stream.sizeExceeded) return fail('rejected', 'size', reply(552, '5.3.4', 'Message too big'));
       this.options.logger.error({ event: 'engine-error', session: session.id, error: (error as Error)?.message }, 'engine failed');

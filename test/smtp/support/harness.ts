@@ -33,7 +33,7 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxSignetHops: 3,
 };
 
-export async function startHarness(options: { engine?: Engine; limits?: Partial<RelayLimits>; faults?: SinkFaults; downstreamPort?: number; allowNetworks?: string[]; acceptedDomains?: string[]; reuse?: number } = {}): Promise<Harness> {
+export async function startHarness(options: { engine?: Engine; limits?: Partial<RelayLimits>; faults?: SinkFaults; downstreamPort?: number; allowNetworks?: string[]; acceptedDomains?: string[]; reuse?: number; tenantId?: string } = {}): Promise<Harness> {
   const pki = await testPki();
   const sink = await startSink({ key: pki.sinkServer.key, cert: pki.sinkServer.cert, clientCa: pki.ca.cert, faults: options.faults });
   const metrics = createMetrics({ processMetrics: false });
@@ -50,6 +50,7 @@ export async function startHarness(options: { engine?: Engine; limits?: Partial<
     hostname: 'relay.test.invalid',
     tls: { key: pki.relayServer.key, cert: pki.relayServer.cert, ca: [pki.ca.cert], minVersion: 'TLSv1.2', acceptedClientNames: ['mail.protection.outlook.com'] },
     allowNetworks: options.allowNetworks,
+    tenantId: options.tenantId,
     downstream: {
       host: '127.0.0.1',
       port: options.downstreamPort ?? sink.port,
