@@ -21,9 +21,13 @@ export const TENANT_HEADER_NAME = 'X-MS-Exchange-CrossTenant-Id';
  * stamps does. `found` is empty when the message carries none.
  */
 export class TenantMismatchError extends Error {
-  constructor(readonly found: string[]) {
-    super(found.length ? 'message is from another Microsoft 365 tenant' : `message carries no ${TENANT_HEADER_NAME} header`);
+  /** other: only other tenants' ids; none: no id at all; mixed: ours beside another. */
+  readonly kind: 'other' | 'none' | 'mixed';
+  constructor(found: string[], expected: string) {
+    const kind = found.length === 0 ? 'none' : found.includes(expected) ? 'mixed' : 'other';
+    super(kind === 'none' ? `message carries no ${TENANT_HEADER_NAME} header` : kind === 'other' ? 'message is from another Microsoft 365 tenant' : `message carries another tenant's ${TENANT_HEADER_NAME} beside this one's`);
     this.name = 'TenantMismatchError';
+    this.kind = kind;
   }
 }
 
@@ -113,7 +117,7 @@ export class HopGate extends Transform {
     if (this.expectTenantId) {
       const tenants = findTenantIds(headerBlock);
       const expected = this.expectTenantId.toLowerCase();
-      if (tenants.length === 0 || tenants.some((t) => t !== expected)) return callback(new TenantMismatchError(tenants.filter((t) => t !== expected)));
+      if (tenants.length === 0 || tenants.some((t) => t !== expected)) return callback(new TenantMismatchError(tenants, expected));
     }
     this.open = true;
     callback(null, buffered);

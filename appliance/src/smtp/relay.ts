@@ -606,12 +606,12 @@ export class Relay {
       }
       const tenant = error instanceof TenantMismatchError ? error : (error as { cause?: unknown })?.cause instanceof TenantMismatchError ? ((error as { cause: TenantMismatchError }).cause) : undefined;
       if (tenant) {
-        // another tenant's mail is refused for good; a message without the header is deferred, so a
-        // change in how Exchange Online stamps it queues mail (and alerts) instead of bouncing it
-        this.options.logger.warn({ event: 'tenant-refused', session: session.id, foreignTenant: tenant.found.length > 0 }, 'message not from this organization\'s Microsoft 365 tenant');
-        return tenant.found.length > 0
-          ? fail('rejected', 'other-tenant', reply(550, '5.7.1', 'Message is not from this organization\'s Microsoft 365 tenant'))
-          : fail('tempfailed', 'no-tenant-header', reply(451, '4.7.1', 'Message carries no Microsoft 365 tenant id; try again later'));
+        // Only another tenant's mail is refused for good. A message without the header, or with another
+        // tenant's beside ours, is deferred: should Exchange Online stamp mail differently, it queues
+        // (and the tempfail alert fires) instead of bouncing; a sender from another tenant gains nothing.
+        this.options.logger.warn({ event: 'tenant-refused', session: session.id, kind: tenant.kind }, 'message not from this organization\'s Microsoft 365 tenant');
+        if (tenant.kind === 'other') return fail('rejected', 'other-tenant', reply(550, '5.7.1', 'Message is not from this organization\'s Microsoft 365 tenant'));
+        return fail('tempfailed', tenant.kind === 'none' ? 'no-tenant-header' : 'mixed-tenant-header', reply(451, '4.7.1', 'Message does not carry exactly this organization\'s Microsoft 365 tenant id; try again later'));
       }
       if (stream.sizeExceeded) return fail('rejected', 'size', reply(552, '5.3.4', 'Message too big'));
       this.options.logger.error({ event: 'engine-error', session: session.id, error: (error as Error)?.message }, 'engine failed');
