@@ -72,6 +72,19 @@ describe('relay: the Graph directory follows the groups of the running configura
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** An org folder without the Sales rule, its source started, and a Graph directory for its groups (not started). */
+  async function startWithoutSalesRule(name: string): Promise<{ folder: string; rules: string; source: OrgSource; graphDirectory: GraphDirectorySource }> {
+    const folder = join(dir, name);
+    cpSync(EXAMPLE, folder, { recursive: true });
+    const rules = readFileSync(join(folder, 'rules.yaml'), 'utf8');
+    writeFileSync(join(folder, 'rules.yaml'), withoutSalesRule(rules));
+    const source = (orgSource = createOrgSource({ location: folder, pollSeconds: 0 }));
+    await source.start();
+    const credential = createAzureCredential({ kind: 'node', managedIdentityClientId: 'graph-reader' });
+    const graphDirectory = (directory = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, groups: ruleGroups(source.current()), refreshSeconds: 0 }));
+    return { folder, rules, source, graphDirectory };
+  }
+
   it('names the groups of rules and of their exceptions, once each', () => {
     const org = { rules: [{ match: { groups: ['Sales', 'Legal'] } }, { match: {}, except: [{ groups: ['Legal'] }, { groups: ['IT'] }] }] } as unknown as OrgConfig;
     expect(ruleGroups(org)).to.deep.equal(['Sales', 'Legal', 'IT']);
@@ -79,47 +92,31 @@ describe('relay: the Graph directory follows the groups of the running configura
   });
 
   it('loads a group a new configuration names, and the sender gets the group rule without a restart', async () => {
-    const folder = join(dir, 'org-new-rule');
-    cpSync(EXAMPLE, folder, { recursive: true });
-    const rules = readFileSync(join(folder, 'rules.yaml'), 'utf8');
-    writeFileSync(join(folder, 'rules.yaml'), withoutSalesRule(rules));
-    orgSource = createOrgSource({ location: folder, pollSeconds: 0 });
-    await orgSource.start();
-    const credential = createAzureCredential({ kind: 'node', managedIdentityClientId: 'graph-reader' });
-    directory = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, groups: ruleGroups(orgSource.current()), refreshSeconds: 0 });
-    await directory.start();
-    followRuleGroups(orgSource, directory);
-    const graphDirectory = directory;
+    const { folder, rules, source, graphDirectory } = await startWithoutSalesRule('org-new-rule');
+    await graphDirectory.start();
+    followRuleGroups(source, graphDirectory);
 
-    expect(ruleGroups(orgSource.current())).to.deep.equal(['Legal']);
+    expect(ruleGroups(source.current())).to.deep.equal(['Legal']);
     expect(graphDirectory.current()!.lookup(TOM)!.groups).to.deep.equal([]);
-    expect(await templateFor(orgSource.current()!, graphDirectory)).to.equal('default');
+    expect(await templateFor(source.current()!, graphDirectory)).to.equal('default');
 
     // The operator adds the Sales rule back: one reload, and Tom is in Sales with no Graph refresh due.
     writeFileSync(join(folder, 'rules.yaml'), rules);
     const before = graph.requests.length;
-    expect(await orgSource.reload()).to.equal('loaded');
+    expect(await source.reload()).to.equal('loaded');
     await until(() => graphDirectory.current()!.lookup(TOM)!.groups.includes('Sales'), 'Tom is a member of Sales after the reload');
     expect(graph.requests.slice(before).some((r) => r.path.startsWith('/v1.0/users')), 'the users are not listed again').to.equal(false);
-    expect(await templateFor(orgSource.current()!, graphDirectory)).to.equal('sales');
+    expect(await templateFor(source.current()!, graphDirectory)).to.equal('sales');
   });
 
   it('catches up with a configuration that changed while the directory was loading', async () => {
-    const folder = join(dir, 'org-changed-during-load');
-    cpSync(EXAMPLE, folder, { recursive: true });
-    const rules = readFileSync(join(folder, 'rules.yaml'), 'utf8');
-    writeFileSync(join(folder, 'rules.yaml'), withoutSalesRule(rules));
-    orgSource = createOrgSource({ location: folder, pollSeconds: 0 });
-    await orgSource.start();
-    const credential = createAzureCredential({ kind: 'node', managedIdentityClientId: 'graph-reader' });
-    directory = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, groups: ruleGroups(orgSource.current()), refreshSeconds: 0 });
-    const loading = directory.start();
+    const { folder, rules, source, graphDirectory } = await startWithoutSalesRule('org-changed-during-load');
+    const loading = graphDirectory.start();
     // the new version arrives before the node listens for versions
     writeFileSync(join(folder, 'rules.yaml'), rules);
-    expect(await orgSource.reload()).to.equal('loaded');
+    expect(await source.reload()).to.equal('loaded');
     await loading;
-    followRuleGroups(orgSource, directory);
-    const graphDirectory = directory;
+    followRuleGroups(source, graphDirectory);
     await until(() => graphDirectory.current()!.lookup(TOM)!.groups.includes('Sales'), 'Tom is a member of Sales although the version came during the first load');
   });
 

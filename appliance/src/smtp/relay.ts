@@ -705,20 +705,20 @@ export class Relay {
   }
 }
 
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+
 /** A domain as ASCII (IDN A-labels), lower case; '' if it is not a valid domain. */
 export function asciiDomain(domain: string): string {
-  // eslint-disable-next-line no-control-regex
-  return /^[\x00-\x7f]*$/.test(domain) ? domain.toLowerCase() : domainToASCII(domain);
+  return ASCII.test(domain) ? domain.toLowerCase() : domainToASCII(domain);
 }
 
-/** An address with its domain as ASCII (smtp-server turns IDN domains into Unicode). */
+/** An address with its domain as ASCII (smtp-server turns IDN domains into Unicode); ASCII domains keep their case. */
 export function asciiAddress(address: string): string {
   const at = address.lastIndexOf('@');
-  if (at < 0) return address;
   const domain = address.slice(at + 1);
-  // eslint-disable-next-line no-control-regex
-  if (/^[\x00-\x7f]*$/.test(domain)) return address;
-  const ascii = domainToASCII(domain);
+  if (at < 0 || ASCII.test(domain)) return address;
+  const ascii = asciiDomain(domain);
   return ascii ? `${address.slice(0, at)}@${ascii}` : address;
 }
 
@@ -731,8 +731,7 @@ function downstreamAddress(address: string, mailFrom: SMTPServerAddress | undefi
   const args = (mailFrom?.args || {}) as Record<string, unknown>;
   if (Boolean(args.SMTPUTF8) && supports(extensions, 'SMTPUTF8')) return address;
   const ascii = asciiAddress(address);
-  // eslint-disable-next-line no-control-regex
-  return /^[\x00-\x7f]*$/.test(ascii) ? ascii : undefined;
+  return ASCII.test(ascii) ? ascii : undefined;
 }
 
 /** RFC 6531: an address that needs SMTPUTF8 where the next hop does not offer it. */
