@@ -41,6 +41,15 @@ function isCidr(value: string): boolean {
 const cidr = z.string().refine(isCidr, { message: 'must be an IPv4/IPv6 address or CIDR range' });
 const ipv4Cidr = z.string().refine((v) => isCidr(v) && isIP(v.split('/')[0] ?? '') === 4, { message: 'must be an IPv4 CIDR range' });
 
+/** Private and local IPv4 blocks (RFC 1918, loopback, link-local, "this network"): never an operator's public egress. */
+const NON_PUBLIC_IPV4 = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '169.254.0.0/16', '0.0.0.0/8'];
+
+function ipv4Overlaps(a: string, b: string): boolean {
+  const x = ipv4Range(a);
+  const y = ipv4Range(b);
+  return x.first <= y.last && y.first <= x.last;
+}
+
 /** Ranges that would open a port to the whole internet. */
 const ANY_SOURCE = new Set(['*', '0.0.0.0/0', '::/0', 'internet', 'any']);
 
@@ -95,7 +104,9 @@ export const stackConfigSchema = z.object({
   tenantCheck: z.boolean({ error: 'must be true or false' }).default(true),
   /** Operators' public ranges: allowed through the Key Vault and storage firewalls (the machine running `pulumi up` must be in them) and to the nodes' health port (`signet status --via fqdn`). */
   operatorRanges: z.array(ipv4Cidr).default([])
-    .refine((list) => !list.some((r) => r === '0.0.0.0/0'), { message: 'must not contain 0.0.0.0/0' }),
+    .refine((list) => !list.some((r) => r === '0.0.0.0/0'), { message: 'must not contain 0.0.0.0/0' })
+    // the vault and storage firewalls take public addresses only (a private one is refused at deploy time)
+    .refine((list) => !list.some((r) => r !== '0.0.0.0/0' && NON_PUBLIC_IPV4.some((p) => ipv4Overlaps(r, p))), { message: 'must be public addresses (the Key Vault and storage firewalls refuse private ranges such as 10.0.0.0/8)' }),
   /**
    * Operators (users, groups or a CI service principal) who seal and publish the org config and
    * import certificates: Crypto User on the org key and its signing key, Secrets Officer on the vault, Blob Data

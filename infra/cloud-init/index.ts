@@ -177,8 +177,22 @@ set -euo pipefail
 token() { curl -fsS --retry 10 --retry-delay 15 -H 'Metadata: true' "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=$1&client_id=${v.identityClientId}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'; }
 # the bearer token goes to curl on stdin, never on its command line (readable in /proc by any process)
 bearer() { printf 'header = "Authorization: Bearer %s"\\n' "$(token "$1")"; }
+# GET with a bearer token into a file. The VM's roles are granted just before it boots and Azure RBAC
+# takes minutes to reach Storage and Key Vault: their 401/403 answers are retried for 15 minutes.
+get() { # resource url destination [curl options]
+  local resource=$1 url=$2 out=$3 status deadline=$((SECONDS + 900))
+  shift 3
+  while :; do
+    status=$(bearer "$resource" | curl --config - -sS --retry 5 -o "$out" -w '%{http_code}' "$@" "$url") || status=000
+    case "$status" in
+      2??) return 0 ;;
+      401|403) [ "$SECONDS" -lt "$deadline" ] || { echo "access to $url still denied (HTTP $status)" >&2; return 1; }; sleep "\${RETRY_SECONDS:-15}" ;;
+      *) echo "HTTP $status from $url" >&2; return 1 ;;
+    esac
+  done
+}
 fetch() { # url sha256 destination
-  bearer https://storage.azure.com/ | curl --config - -fsS --retry 5 -H 'x-ms-version: 2023-11-03' -o "$3.new" "$1"
+  get https://storage.azure.com/ "$1" "$3.new" -H 'x-ms-version: 2023-11-03'
   echo "$2  $3.new" | sha256sum --check --status || { echo "checksum mismatch for $1" >&2; exit 1; }
   mv "$3.new" "$3"
 }
@@ -188,8 +202,11 @@ fetch ${q(v.files.dashboard.url)} ${q(v.files.dashboard.sha256)} /var/lib/signet
 promtool check config /etc/prometheus/prometheus.yml
 systemctl enable prometheus
 systemctl restart prometheus
-password=$(bearer https://vault.azure.net | curl --config - -fsS --retry 10 --retry-delay 15 ${q(`${v.vaultUri.replace(/\/+$/, '')}/secrets/${v.grafanaPasswordSecret}?api-version=7.4`)} | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
 umask 077
+secret_file=$(mktemp)
+get https://vault.azure.net ${q(`${v.vaultUri.replace(/\/+$/, '')}/secrets/${v.grafanaPasswordSecret}?api-version=7.4`)} "$secret_file"
+password=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["value"])' "$secret_file")
+rm -f "$secret_file"
 printf 'GF_SECURITY_ADMIN_PASSWORD=%s\\nGF_SERVER_ROOT_URL=%s\\nGF_AUTH_ANONYMOUS_ENABLED=false\\nGF_USERS_ALLOW_SIGN_UP=false\\nGF_ANALYTICS_REPORTING_ENABLED=false\\n' "$password" ${q(v.grafanaRootUrl)} > /etc/signet-monitoring/grafana.env
 docker rm -f grafana >/dev/null 2>&1 || true
 docker run -d --name grafana --restart unless-stopped --network host --env-file /etc/signet-monitoring/grafana.env \\

@@ -25,6 +25,7 @@ SYSUSERS=${SIGNET_SYSUSERS:-systemd-sysusers}
 SERVICE_USER=${SIGNET_SERVICE_USER:-signet}   # created by the package's systemd/signet.sysusers.conf
 WAIT_SECONDS=${SIGNET_WAIT_SECONDS:-300}
 RETRY_SECONDS=${SIGNET_RETRY_SECONDS:-15}
+RBAC_WAIT_SECONDS=${SIGNET_RBAC_WAIT_SECONDS:-900}
 
 ENV_FILE=${SIGNET_NODE_ENV:-$R/etc/signet/node.env}
 # shellcheck source=/dev/null
@@ -45,6 +46,31 @@ curl_bearer() {
   local token=$1
   shift
   printf 'header = "Authorization: Bearer %s"\n' "$token" | curl --config - "$@"
+}
+
+# GET url into file with a bearer token. The stack grants the node's roles just before the VM
+# boots, and Azure RBAC takes minutes to reach Storage and Key Vault: until then they answer
+# 403. Those answers (and only those) are retried for up to RBAC_WAIT_SECONDS; curl's own
+# --retry covers transient errors. Prints nothing; returns non-zero on failure.
+fetch_authorized() {
+  local token=$1 url=$2 out=$3 status deadline=$((SECONDS + RBAC_WAIT_SECONDS))
+  shift 3
+  while :; do
+    status=$(curl_bearer "$token" -sS --retry 5 --retry-delay 5 -o "$out" -w '%{http_code}' "$@" "$url") || status=000
+    case "$status" in
+      2??) return 0 ;;
+      401|403)
+        if [ "$SECONDS" -ge "$deadline" ]; then
+          log "access to ${url%%\?*} still denied (HTTP ${status}) after ${RBAC_WAIT_SECONDS}s: $(head -c 500 "$out" 2>/dev/null)"
+          return 1
+        fi
+        log "access to ${url%%\?*} denied (HTTP ${status}); role assignments can take minutes to apply, retrying"
+        sleep "$RETRY_SECONDS" ;;
+      *)
+        log "HTTP ${status} from ${url%%\?*}: $(head -c 500 "$out" 2>/dev/null)"
+        return 1 ;;
+    esac
+  done
 }
 
 imds_token() {
@@ -71,9 +97,8 @@ if [ ! -f "${target}/.signet-sha256" ] || [ "$(cat "${target}/.signet-sha256")" 
   trap 'rm -rf "$work"' EXIT
   storage_token=$(imds_token 'https://storage.azure.com/')
   log "downloading ${SIGNET_ARTIFACT_URL}"
-  curl_bearer "$storage_token" -fsS --retry 5 --retry-delay 5 --max-time 600 \
-    -H 'x-ms-version: 2023-11-03' \
-    -o "${work}/artifact.tar.gz" "${SIGNET_ARTIFACT_URL}" || fail "cannot download ${SIGNET_ARTIFACT_URL}"
+  fetch_authorized "$storage_token" "${SIGNET_ARTIFACT_URL}" "${work}/artifact.tar.gz" --max-time 600 \
+    -H 'x-ms-version: 2023-11-03' || fail "cannot download ${SIGNET_ARTIFACT_URL}"
   echo "${SIGNET_ARTIFACT_SHA256}  ${work}/artifact.tar.gz" | sha256sum --check --status \
     || fail "artifact checksum mismatch for ${SIGNET_ARTIFACT_URL}: expected ${SIGNET_ARTIFACT_SHA256}, got $(sha256sum "${work}/artifact.tar.gz" | cut -d' ' -f1)"
   # The tarball may wrap its content in one top-level folder; strip it if so.
@@ -108,9 +133,11 @@ chmod 0640 "$R/etc/signet/relay.yaml"
 vault_token=$(imds_token 'https://vault.azure.net')
 TLS=$R/etc/signet/tls
 install -d -m 0750 -o root -g "$SERVICE_USER" "$TLS"
-secret_json=$(curl_bearer "$vault_token" -fsS --retry 5 --retry-delay 5 --max-time 30 \
-  "${SIGNET_VAULT_URI%/}/secrets/${SIGNET_TLS_SECRET}?api-version=7.4") || fail "cannot read secret ${SIGNET_TLS_SECRET} from ${SIGNET_VAULT_URI}"
-pem=$(printf '%s' "$secret_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])')
+secret_file=$(mktemp "$TLS/.secret.XXXXXX") # 0600, in the root:signet 0750 folder
+fetch_authorized "$vault_token" "${SIGNET_VAULT_URI%/}/secrets/${SIGNET_TLS_SECRET}?api-version=7.4" "$secret_file" --max-time 30 \
+  || { rm -f "$secret_file"; fail "cannot read secret ${SIGNET_TLS_SECRET} from ${SIGNET_VAULT_URI}"; }
+pem=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["value"])' "$secret_file")
+rm -f "$secret_file"
 (
   umask 077
   printf '%s\n' "$pem" | awk '/-----BEGIN CERTIFICATE-----/{p=1} p{print} /-----END CERTIFICATE-----/{p=0}' > "$TLS"/node.crt.new
@@ -127,7 +154,7 @@ chown "$SERVICE_USER:$SERVICE_USER" "$TLS"/node.crt.new "$TLS"/node.key.new
 chmod 0600 "$TLS"/node.crt.new "$TLS"/node.key.new
 mv "$TLS"/node.crt.new "$TLS"/node.crt
 mv "$TLS"/node.key.new "$TLS"/node.key
-unset pem secret_json vault_token
+unset pem vault_token
 
 # 5. the unit, then wait
 install -d -m 0755 "$R/etc/systemd/system"

@@ -25,6 +25,24 @@ export function storageAccountNameOf(tenantName: string, suffix: string): string
   return `st${tenantName.replaceAll('-', '').slice(0, 16)}${suffix}`.slice(0, 24);
 }
 
+/**
+ * The storage firewall's IP rules for the operators' ranges. Storage refuses /31 and /32 ranges
+ * ("small address ranges ... are not supported"): it takes single addresses without a prefix instead.
+ */
+export function storageIpRules(ranges: string[]): string[] {
+  const rules = ranges.flatMap((range) => {
+    const [address = '', bits] = range.split('/');
+    if (bits === '32') return [address];
+    if (bits === '31') {
+      const value = address.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+      const first = value - (value % 2);
+      return [first, first + 1].map((v) => [24, 16, 8, 0].map((shift) => Math.floor(v / 2 ** shift) % 256).join('.'));
+    }
+    return [range];
+  });
+  return [...new Set(rules)];
+}
+
 export interface ArtifactStoreArgs {
   ctx: TenantContext;
   resourceGroupName: pulumi.Input<string>;
@@ -84,7 +102,7 @@ export class ArtifactStore extends pulumi.ComponentResource {
       networkRuleSet: {
         defaultAction: 'Deny',
         bypass: 'None',
-        ipRules: c.operatorRanges.map((iPAddressOrRange) => ({ iPAddressOrRange, action: 'Allow' })),
+        ipRules: storageIpRules(c.operatorRanges).map((iPAddressOrRange) => ({ iPAddressOrRange, action: 'Allow' })),
         virtualNetworkRules: args.subnetIds.map((virtualNetworkResourceId) => ({ virtualNetworkResourceId, action: 'Allow' })),
       },
     }, parent);

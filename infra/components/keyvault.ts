@@ -32,9 +32,14 @@ export interface TenantKeyVaultArgs {
   nodeIdentities: NodeIdentity[];
 }
 
-/** Vault names are 3-24 characters, globally unique. */
+/**
+ * Vault names are 3-24 letters, digits and hyphens, globally unique, with no two hyphens in a row.
+ * The slug may hold `--`, and cutting it to 13 characters may leave a trailing hyphen
+ * (`fourthcoffee-uk` → `fourthcoffee-`): both are collapsed so the name stays valid.
+ */
 export function vaultNameOf(tenantName: string, suffix: string): string {
-  return `kv-${tenantName.slice(0, 13)}-${suffix}`;
+  const slug = tenantName.replaceAll(/-+/g, '-').slice(0, 13).replace(/-+$/, '');
+  return `kv-${slug}-${suffix}`;
 }
 
 export class TenantKeyVault extends pulumi.ComponentResource {

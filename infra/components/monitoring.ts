@@ -141,10 +141,12 @@ export class Monitoring extends pulumi.ComponentResource {
           ssh: { publicKeys: [{ path: `/home/${c.adminUsername}/.ssh/authorized_keys`, keyData: c.sshPublicKey }] },
         },
       },
-      networkProfile: { networkInterfaces: [{ id: nic.id, primary: true, deleteOption: 'Delete' }] },
+      // Detach: the NIC is this stack's own resource and outlives the VM (see nodes.ts).
+      networkProfile: { networkInterfaces: [{ id: nic.id, primary: true, deleteOption: 'Detach' }] },
       diagnosticsProfile: { bootDiagnostics: { enabled: true } },
       // Custom data runs once; later changes (dashboard, rules, targets) go through the Run Command below.
-    }, { parent: this, dependsOn: [secretReader, ...args.dependsOn], ignoreChanges: ['osProfile.customData'] });
+      // Fixed name and a NIC that serves one VM at a time: a rebuild deletes the old VM first.
+    }, { parent: this, dependsOn: [secretReader, ...args.dependsOn], ignoreChanges: ['osProfile.customData'], deleteBeforeReplace: true });
 
     new compute.VirtualMachineRunCommandByVirtualMachine(logicalName(ctx, 'converge-monitoring'), {
       runCommandName: 'signet-monitoring-converge',

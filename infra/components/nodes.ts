@@ -154,9 +154,13 @@ export class ProcessingNodes extends pulumi.ComponentResource {
             patchSettings: { patchMode: 'ImageDefault', assessmentMode: 'ImageDefault' },
           },
         },
-        networkProfile: { networkInterfaces: [{ id: nic.id, primary: true, deleteOption: 'Delete' }] },
+        // Detach, not Delete: the NIC (and its fixed address and public IP) is a resource of this stack that
+        // outlives the VM, so a rebuilt VM attaches to the same one.
+        networkProfile: { networkInterfaces: [{ id: nic.id, primary: true, deleteOption: 'Detach' }] },
         diagnosticsProfile: { bootDiagnostics: { enabled: true } },
-      }, { parent: this, dependsOn: args.dependsOn, ignoreChanges: ['osProfile.customData'] });
+        // The VM's name is fixed and its NIC can serve one VM at a time, so a rebuild (`pulumi up --replace`,
+        // or a change Azure cannot apply in place) deletes the old VM before creating the new one.
+      }, { parent: this, dependsOn: args.dependsOn, ignoreChanges: ['osProfile.customData'], deleteBeforeReplace: true });
 
       const upgrade = new compute.VirtualMachineRunCommandByVirtualMachine(logicalName(ctx, `converge-${nodeName}`), {
         runCommandName: 'signet-converge',

@@ -186,7 +186,10 @@ export class SignetKubernetes extends pulumi.ComponentResource {
           },
         },
       },
-    }, parent);
+      // The HPA owns the replica count once it scales: re-applying `replicas` would fight it (a server-side
+      // apply conflict with kube-controller-manager's scale subresource, or a scale-in during an upgrade).
+      // `replicas` sets the initial count only.
+    }, { ...parent, ignoreChanges: ['spec.replicas'] });
 
     const ipv4Ranges = args.exchangeOnlineRanges.filter((r) => !r.includes(':'));
     this.service = new k8s.core.v1.Service(`${name}-smtp`, {

@@ -27,12 +27,23 @@ interface RuleLike {
   destinationPortRanges?: string[];
 }
 
-function exposesAdminPort(rule: RuleLike): number | undefined {
+/** The first of `candidates` that an inbound allow rule opens to the whole internet. */
+function internetExposed(rule: RuleLike, candidates: number[]): number | undefined {
   if ((rule.direction ?? '').toLowerCase() !== 'inbound' || (rule.access ?? '').toLowerCase() !== 'allow') return undefined;
   const sources = [rule.sourceAddressPrefix, ...(rule.sourceAddressPrefixes ?? [])].filter((s): s is string => !!s);
   if (!sources.some((s) => INTERNET_SOURCES.has(s.toLowerCase()))) return undefined;
   const ports = [rule.destinationPortRange, ...(rule.destinationPortRanges ?? [])].filter((p): p is string => !!p);
-  return ADMIN_PORTS.find((port) => ports.some((range) => portRangeCovers(range, port)));
+  return candidates.find((port) => ports.some((range) => portRangeCovers(range, port)));
+}
+
+function exposesAdminPort(rule: RuleLike): number | undefined {
+  return internetExposed(rule, ADMIN_PORTS);
+}
+
+function nsgRules(args: ResourceValidationArgs): RuleLike[] {
+  return args.type === 'azure-native:network:NetworkSecurityGroup'
+    ? ((args.props.securityRules as RuleLike[] | undefined) ?? [])
+    : args.type === 'azure-native:network:SecurityRule' ? [args.props as RuleLike] : [];
 }
 
 export const noInternetSshRdp: ResourceValidationPolicy = {
@@ -40,12 +51,20 @@ export const noInternetSshRdp: ResourceValidationPolicy = {
   description: 'No NSG rule admits SSH (22) or RDP (3389) from the internet; operators use Run Command or Bastion.',
   enforcementLevel: 'mandatory',
   validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
-    const rules: RuleLike[] = args.type === 'azure-native:network:NetworkSecurityGroup'
-      ? ((args.props.securityRules as RuleLike[] | undefined) ?? [])
-      : args.type === 'azure-native:network:SecurityRule' ? [args.props as RuleLike] : [];
-    for (const rule of rules) {
+    for (const rule of nsgRules(args)) {
       const port = exposesAdminPort(rule);
       if (port !== undefined) report(`rule ${rule.name ?? args.name} admits port ${port} from the internet`);
+    }
+  },
+};
+
+export const smtpNotFromInternet: ResourceValidationPolicy = {
+  name: 'signet-smtp-exchange-online-only',
+  description: 'No NSG rule admits SMTP (25) from the whole internet: only Exchange Online\'s published ranges may reach the relay.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args: ResourceValidationArgs, report: ReportViolation) => {
+    for (const rule of nsgRules(args)) {
+      if (internetExposed(rule, [25]) !== undefined) report(`rule ${rule.name ?? args.name} admits SMTP (25) from the internet; allow only the Exchange Online ranges`);
     }
   },
 };
@@ -144,4 +163,4 @@ export const tenantResourceGroupOnly: StackValidationPolicy = {
   },
 };
 
-export const signetPolicies = [noInternetSshRdp, keyVaultProtected, tls12Minimum, vmIdentityNoPassword, tenantResourceGroupOnly];
+export const signetPolicies = [noInternetSshRdp, smtpNotFromInternet, keyVaultProtected, tls12Minimum, vmIdentityNoPassword, tenantResourceGroupOnly];

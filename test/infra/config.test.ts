@@ -40,6 +40,8 @@ describe('infra: stack config validation', function () {
     ['SMTP open to the internet', { exchangeOnlineRanges: ['0.0.0.0/0'] }, 'signet:exchangeOnlineRanges', /any-source/],
     ['a malformed range', { exchangeOnlineRanges: ['40.92.0.0/33'] }, 'signet:exchangeOnlineRanges', /CIDR/],
     ['operators from anywhere', { operatorRanges: ['0.0.0.0/0'] }, 'signet:operatorRanges', /0\.0\.0\.0\/0/],
+    ['an operator range that is private (the vault and storage firewalls refuse it)', { operatorRanges: ['203.0.113.0/28', '10.20.0.0/16'] }, 'signet:operatorRanges', /public addresses/],
+    ['an operator range that contains a private block', { operatorRanges: ['172.0.0.0/8'] }, 'signet:operatorRanges', /public addresses/],
     ['a single zone', { zones: ['1'] }, 'signet:zones', /two availability zones/],
     ['a zone listed twice', { zones: ['1', '1'] }, 'signet:zones', /twice/],
     ['a password instead of an SSH key', { sshPublicKey: 'hunter2' }, 'signet:sshPublicKey', /OpenSSH public key/],

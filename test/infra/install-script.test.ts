@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { nodeEnvFile } from '../../infra/cloud-init';
+import { monitoringFiles, MONITORING_SETUP_PATH, nodeEnvFile } from '../../infra/cloud-init';
 import { REPO_ROOT } from './support/harness';
 
 const SCRIPT = path.join(REPO_ROOT, 'infra/cloud-init/signet-install.sh');
@@ -28,14 +28,22 @@ interface StandIn {
   readyBefore: number;
   readyAfter: number;
   restartedFlag: string;
+  /** How many more requests to each data path get 403 first (a role assignment not yet applied). */
+  denyFirst: Record<string, number>;
 }
 
 function startStandIn(dir: string, artifact: Buffer, secretPem: string): Promise<StandIn> {
-  const state: Omit<StandIn, 'server' | 'port'> = { seen: [], artifact, secretPem, readyBefore: 503, readyAfter: 200, restartedFlag: path.join(dir, 'restarted') };
+  const state: Omit<StandIn, 'server' | 'port'> = { seen: [], artifact, secretPem, readyBefore: 503, readyAfter: 200, restartedFlag: path.join(dir, 'restarted'), denyFirst: {} };
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     state.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
     const auth = req.headers.authorization ?? '';
+    // Azure RBAC not yet propagated: the data plane refuses a valid token for a while.
+    if ((state.denyFirst[url.pathname] ?? 0) > 0) {
+      state.denyFirst[url.pathname] = (state.denyFirst[url.pathname] ?? 0) - 1;
+      res.writeHead(403, { 'content-type': 'application/json' }).end('{"error":{"code":"Forbidden","message":"Caller is not authorized to perform action on resource."}}');
+      return;
+    }
     if (url.pathname === '/metadata/identity/oauth2/token') {
       if (req.headers.metadata !== 'true' || url.searchParams.get('client_id') !== CLIENT_ID) { res.writeHead(400).end('{"error":"invalid_request"}'); return; }
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: `token-for:${url.searchParams.get('resource')}`, token_type: 'Bearer' }));
@@ -62,6 +70,16 @@ function startStandIn(dir: string, artifact: Buffer, secretPem: string): Promise
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
     resolve(Object.assign(state, { server, port: (server.address() as AddressInfo).port }) as StandIn);
   }));
+}
+
+function monitoringSetupScript(): string {
+  const files = monitoringFiles({
+    identityClientId: CLIENT_ID, vaultUri: 'https://kv-fabrikam-abc123.vault.azure.net/', grafanaPasswordSecret: 'grafana-admin-password',
+    grafanaImage: 'grafana/grafana-oss:11.6.0', grafanaRootUrl: 'https://signet-fabrikam-abc123.z01.azurefd.net/', tenantName: 'fabrikam', httpPort: 9025,
+    scrapeTargets: ['10.40.0.4:9025'],
+    files: { dashboard: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/signet-dashboard.json', sha256: 'b'.repeat(64) }, alerts: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/alerts.yaml', sha256: 'c'.repeat(64) } },
+  });
+  return files.find((f) => f.path === MONITORING_SETUP_PATH)?.content ?? '';
 }
 
 function run(env: Record<string, string>): Promise<{ code: number; output: string }> {
@@ -154,6 +172,60 @@ describe('infra: node install script against local stand-ins', function () {
     const blob = standIn.seen.find((s) => s.url.startsWith('/artifacts/')) as Seen;
     expect(blob.headers['x-ms-version']).to.match(/^\d{4}-\d{2}-\d{2}$/);
     expect(result.output).to.match(/signet 0\.1\.0 installed and passing \/healthz/);
+  });
+
+  it('waits out role assignments that have not reached Storage and Key Vault yet (403), then installs', async function () {
+    const { root, env } = scratch('rbac-delay');
+    standIn.denyFirst = { '/artifacts/signet-appliance-0.1.0.tar.gz': 2, '/secrets/node0-tls': 3 };
+    try {
+      const result = await run(env);
+      expect(result.code, result.output).to.equal(0);
+      expect(result.output).to.match(/denied \(HTTP 403\); role assignments can take minutes to apply/);
+      expect(readFileSync(path.join(root, 'etc/signet/tls/node.crt'), 'utf8').trim()).to.equal(certPem.trim());
+      expect(standIn.seen.filter((s) => s.url.startsWith('/secrets/'))).to.have.length(4);
+      // the secret's JSON is not left behind
+      expect(execFileSync('ls', ['-A', path.join(root, 'etc/signet/tls')]).toString().trim().split('\n').sort()).to.deep.equal(['node.crt', 'node.key']);
+    } finally {
+      standIn.denyFirst = {};
+    }
+  });
+
+  it('gives up on a denial that outlasts the wait, naming the refusal, and installs nothing', async function () {
+    const { root, env } = scratch('rbac-denied');
+    standIn.denyFirst = { '/artifacts/signet-appliance-0.1.0.tar.gz': 1000 };
+    try {
+      const result = await run({ ...env, SIGNET_RBAC_WAIT_SECONDS: '0' });
+      expect(result.code).to.equal(1);
+      expect(result.output).to.match(/still denied \(HTTP 403\) after 0s: .*Forbidden/);
+      expect(result.output).to.include('cannot download');
+      expect(existsSync(path.join(root, 'opt/signet/current'))).to.equal(false);
+    } finally {
+      standIn.denyFirst = {};
+    }
+  });
+
+  it('retries 403 the same way in the monitoring VM\'s setup script (its fetch of blobs and the Grafana secret)', async function () {
+    const setup = monitoringSetupScript();
+    const get = /^get\(\) \{[\s\S]*?\n\}\n/m.exec(setup)?.[0];
+    expect(get, 'get() in the monitoring setup script').to.be.a('string');
+    const out = path.join(dir, 'monitoring-get.out');
+    // bearer() is the script's own token helper; here it hands curl a fixed token (IMDS is exercised above).
+    const script = `set -euo pipefail\nbearer() { printf 'header = "Authorization: Bearer token-for:%s"\\n' "$1"; }\n${get}get https://vault.azure.net "http://127.0.0.1:${standIn.port}/secrets/node0-tls?api-version=7.4" ${out}\n`;
+    standIn.denyFirst = { '/secrets/node0-tls': 2 };
+    try {
+      const result = await new Promise<{ code: number; output: string }>((resolve) => {
+        const child = spawn('bash', ['-c', script], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', RETRY_SECONDS: '0' } });
+        let output = '';
+        child.stdout.on('data', (d) => { output += String(d); });
+        child.stderr.on('data', (d) => { output += String(d); });
+        child.on('close', (code) => resolve({ code: code ?? -1, output }));
+      });
+      expect(result.code, result.output).to.equal(0);
+      expect((JSON.parse(readFileSync(out, 'utf8')) as { value: string }).value).to.equal(standIn.secretPem);
+      expect(standIn.seen.filter((s) => s.url.startsWith('/secrets/'))).to.have.length(3);
+    } finally {
+      standIn.denyFirst = {};
+    }
   });
 
   it('refuses an artifact whose SHA-256 is not the one the stack recorded, and changes nothing', async function () {

@@ -92,6 +92,8 @@ describe('infra: Kubernetes target (mocked cluster)', function () {
     expect(hpa.minReplicas).to.be.at.least(3);
     expect(hpa.maxReplicas).to.be.greaterThan(hpa.minReplicas);
     expect(hpa.scaleTargetRef).to.deep.include({ kind: 'Deployment', apiVersion: 'apps/v1' });
+    // once the HPA has scaled, the stack must not re-apply its initial replica count (SSA conflict or a scale-in)
+    expect(run.one('kubernetes:apps/v1:Deployment', '').ignoreChanges).to.include('spec.replicas');
   });
 
   it('admits SMTP only from Exchange Online and metrics only from the Prometheus namespace', function () {

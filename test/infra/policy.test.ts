@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import type { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from '@pulumi/policy';
 import { parseStackConfig } from '../../infra/config';
-import { keyVaultProtected, noInternetSshRdp, portRangeCovers, signetPolicies, tenantResourceGroupOnly, tls12Minimum, vmIdentityNoPassword } from '../../infra/policy/policies';
+import { keyVaultProtected, noInternetSshRdp, portRangeCovers, signetPolicies, smtpNotFromInternet, tenantResourceGroupOnly, tls12Minimum, vmIdentityNoPassword } from '../../infra/policy/policies';
 import { createTenantStack } from '../../infra/stack';
 import { REPO_ROOT, runUnderMocks, type RecordedResource, type StackRun } from './support/harness';
 import { fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
@@ -79,6 +79,25 @@ describe('infra: policy pack', function () {
     const fromOperators = clone(nsg);
     (fromOperators.inputs.securityRules as unknown[]).push({ ...base, name: 'ops', sourceAddressPrefix: '203.0.113.0/28', destinationPortRange: '22' });
     expect(await violationsOf(noInternetSshRdp, fromOperators)).to.deep.equal([]);
+  });
+
+  it('catches an NSG rule that admits SMTP from the internet instead of the Exchange Online ranges', async function () {
+    const nsg = clone(run.one('azure-native:network:NetworkSecurityGroup', 'nsg-nodes'));
+    expect(await violationsOf(smtpNotFromInternet, nsg)).to.deep.equal([]);
+    const base = { direction: 'Inbound', access: 'Allow', protocol: 'Tcp', sourcePortRange: '*', destinationAddressPrefix: '*', priority: 200 };
+    for (const bad of [
+      { name: 'smtp-any', sourceAddressPrefix: '*', destinationPortRange: '25' },
+      { name: 'smtp-internet-range', sourceAddressPrefixes: ['Internet'], destinationPortRanges: ['20-30'] },
+      { name: 'all-ports', sourceAddressPrefix: '0.0.0.0/0', destinationPortRange: '*' },
+    ]) {
+      const variant = clone(nsg);
+      (variant.inputs.securityRules as unknown[]).push({ ...base, ...bad });
+      expect(await violationsOf(smtpNotFromInternet, variant), bad.name).to.have.length(1);
+    }
+    // a deny rule, or SMTP from a named range, is not an exposure
+    const fine = clone(nsg);
+    (fine.inputs.securityRules as unknown[]).push({ ...base, name: 'deny', access: 'Deny', sourceAddressPrefix: '*', destinationPortRange: '25' }, { ...base, name: 'partner', sourceAddressPrefix: '198.51.100.0/24', destinationPortRange: '25' });
+    expect(await violationsOf(smtpNotFromInternet, fine)).to.deep.equal([]);
   });
 
   it('catches a Key Vault without purge protection, without RBAC, or open by default', async function () {

@@ -205,6 +205,37 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     expect(used.size).to.equal(config.nodeCount);
   });
 
+  it('rebuilds a VM by deleting it before creating its replacement, and keeps its NIC (fixed names; a NIC serves one VM)', function () {
+    const all = run.ofType('azure-native:compute:VirtualMachine');
+    expect(all).to.have.length(config.nodeCount + 1);
+    const nicIds = run.ofType('azure-native:network:NetworkInterface').map((n) => n.id);
+    for (const vm of all) {
+      // create-before-delete would PUT a second VM under the same name onto a NIC the old one still holds
+      expect(vm.deleteBeforeReplace, vm.name).to.equal(true);
+      const nics = (vm.inputs.networkProfile as { networkInterfaces: { id: string; deleteOption?: string }[] }).networkInterfaces;
+      for (const nic of nics) {
+        expect(nicIds, vm.name).to.include(nic.id);
+        // Delete would take the stack's own NIC (fixed address, public IP) down with the VM, and the rebuilt VM would find none
+        expect(nic.deleteOption, vm.name).to.not.equal('Delete');
+      }
+    }
+  });
+
+  it('boots each node only after its role assignments, its certificate secret and the artifact exist', function () {
+    const assignments = run.ofType('azure-native:authorization:RoleAssignment');
+    const artifactBlob = run.ofType('azure-native:storage:Blob').find((b) => b.inputs.blobName === 'signet-appliance-0.1.0.tar.gz') as RecordedResource;
+    vms().forEach((vm, i) => {
+      const mine = assignments.filter((a) => a.inputs.principalId === principalOf(`id-node${i}`));
+      expect(mine).to.have.length(5);
+      const needed = [...mine.map((a) => a.urn), run.one('azure-native:keyvault:Secret', `node${i}-tls-secret`).urn, artifactBlob.urn];
+      expect(vm.dependsOn, vm.name).to.include.members(needed);
+    });
+    const monitoring = run.one('azure-native:compute:VirtualMachine', 'vm-monitoring');
+    const monitoringGrants = assignments.filter((a) => a.inputs.principalId === principalOf('id-monitoring')).map((a) => a.urn);
+    expect(monitoringGrants).to.have.length(2);
+    expect(monitoring.dependsOn).to.include.members(monitoringGrants);
+  });
+
   it('gives each node a zonal Standard static public IP with a DNS label (its SMTP endpoint and port-25 egress)', function () {
     const ips = run.ofType('azure-native:network:PublicIPAddress').filter((r) => r.name.includes('pip-node'));
     expect(ips).to.have.length(config.nodeCount);
@@ -339,5 +370,42 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     expect(parsed.smartHostFqdn).to.equal(`smtp.${config.certificateDomain}`);
     expect(parsed.nodes.map((n) => n.certificateThumbprint)).to.deep.equal(run.outputs.nodes.map((n) => n.certificateThumbprint));
     expect(parsed.httpPort).to.equal(config.httpPort);
+  });
+});
+
+describe('infra: names and firewall rules Azure accepts, for an awkward tenant', function () {
+  let artifact: ArtifactFixture;
+  let run: StackRun<StackOutputs>;
+
+  before(async function () {
+    artifact = placeholderArtifact();
+    // 15 characters with a hyphen where the vault name cuts the slug; a single operator address written as /32 and a /31.
+    const config = parseStackConfig(fabrikam(artifact.path, { tenantName: 'fourthcoffee-uk', orgId: 'fourthcoffee', operatorRanges: ['198.51.100.7/32', '203.0.113.0/28', '192.0.2.10/31'] }));
+    run = await runUnderMocks('fourthcoffee-uk', () => createTenantStack(config, { baseDir: REPO_ROOT })) as StackRun<StackOutputs>;
+  });
+  after(() => artifact.cleanup());
+
+  it('names the vault within Key Vault\'s rules: 3-24 characters, a letter first, no double or trailing hyphen', function () {
+    const name = run.one('azure-native:keyvault:Vault', 'kv').inputs.vaultName as string;
+    expect(name).to.match(/^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$/);
+    expect(name).to.not.include('--');
+    expect(name).to.match(/^kv-fourthcoffee-[a-z0-9]{6}$/);
+  });
+
+  it('names the storage account and DNS labels within their rules', function () {
+    expect(run.one('azure-native:storage:StorageAccount', 'st').inputs.accountName).to.match(/^[a-z0-9]{3,24}$/);
+    for (const ip of run.ofType('azure-native:network:PublicIPAddress')) {
+      expect((ip.inputs.dnsSettings as { domainNameLabel: string }).domainNameLabel, ip.name).to.match(/^[a-z][a-z0-9-]{1,61}[a-z0-9]$/);
+    }
+    expect((run.one('azure-native:trafficmanager:Profile', 'tm').inputs.dnsConfig as { relativeName: string }).relativeName).to.match(/^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$/);
+  });
+
+  it('gives the storage firewall single addresses for /32 and /31 ranges (it refuses those prefixes), the vault the ranges as written', function () {
+    const account = run.one('azure-native:storage:StorageAccount', 'st');
+    const rules = (account.inputs.networkRuleSet as { ipRules: { iPAddressOrRange: string; action: string }[] }).ipRules;
+    expect(rules.map((r) => r.iPAddressOrRange)).to.deep.equal(['198.51.100.7', '203.0.113.0/28', '192.0.2.10', '192.0.2.11']);
+    expect(rules.every((r) => r.action === 'Allow')).to.equal(true);
+    const vault = run.one('azure-native:keyvault:Vault', 'kv').inputs.properties as { networkAcls: { ipRules: { value: string }[] } };
+    expect(vault.networkAcls.ipRules.map((r) => r.value)).to.deep.equal(['198.51.100.7/32', '203.0.113.0/28', '192.0.2.10/31']);
   });
 });

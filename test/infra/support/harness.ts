@@ -23,6 +23,10 @@ export interface RecordedResource {
   state: Record<string, unknown>;
   /** URNs this resource explicitly depends on (dependsOn). */
   dependsOn: string[];
+  /** The deleteBeforeReplace resource option, as the engine receives it. */
+  deleteBeforeReplace: boolean;
+  /** The ignoreChanges resource option (property paths). */
+  ignoreChanges: string[];
 }
 
 export interface StackRun<T> {
@@ -90,7 +94,7 @@ function physicalName(type: string, inputs: Record<string, string>, name: string
   return (key && inputs[key]) || name;
 }
 
-interface RegisterRequest { getType(): string; getName(): string; getDependenciesList(): string[] }
+interface RegisterRequest { getType(): string; getName(): string; getDependenciesList(): string[]; getDeletebeforereplace(): boolean; getIgnorechangesList(): string[] }
 
 let publicIpCounter = 0;
 
@@ -179,9 +183,13 @@ export async function runUnderMocks<T>(stack: string, program: () => Promise<T> 
   };
   // The mock args carry no dependencies; the registration request does.
   const dependencies = new Map<string, string[]>();
+  const deleteBeforeReplace = new Map<string, boolean>();
+  const ignoreChanges = new Map<string, string[]>();
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, callback) => {
     dependencies.set(`${req.getType()}::${req.getName()}`, req.getDependenciesList());
+    deleteBeforeReplace.set(`${req.getType()}::${req.getName()}`, req.getDeletebeforereplace());
+    ignoreChanges.set(`${req.getType()}::${req.getName()}`, req.getIgnorechangesList());
     return register(req, callback);
   };
   const result = await program();
@@ -190,7 +198,8 @@ export async function runUnderMocks<T>(stack: string, program: () => Promise<T> 
   const urns = [...monitor.resources.values()];
   const resources: RecordedResource[] = [...recorded.values()].map((r) => {
     const entry = urns.find((u) => u.urn.endsWith(`${r.type}::${r.name}`));
-    return { ...r, urn: entry?.urn ?? '', id: entry?.id ?? '', dependsOn: dependencies.get(`${r.type}::${r.name}`) ?? [] };
+    return { ...r, urn: entry?.urn ?? '', id: entry?.id ?? '', dependsOn: dependencies.get(`${r.type}::${r.name}`) ?? [], deleteBeforeReplace: deleteBeforeReplace.get(`${r.type}::${r.name}`) ?? false,
+      ignoreChanges: ignoreChanges.get(`${r.type}::${r.name}`) ?? [] };
   });
   const ofType = (type: string) => resources.filter((r) => r.type === type);
   return {
