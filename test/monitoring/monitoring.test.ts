@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { createMetrics } from '../../appliance/src/observability';
+import { createMetrics, type Outcome } from '../../appliance/src/observability';
 
 const ROOT = resolve(__dirname, '../..');
 const ALERTS = join(ROOT, 'monitoring/prometheus/alerts.yaml');
@@ -25,7 +25,11 @@ interface Panel {
   type: string;
   title: string;
   datasource?: { type: string; uid: string };
-  targets?: Array<{ expr: string; datasource?: { type: string; uid: string } }>;
+  targets?: Array<{ refId: string; expr: string; datasource?: { type: string; uid: string } }>;
+  fieldConfig?: {
+    defaults?: { unit?: string };
+    overrides?: Array<{ matcher: { id: string; options: string }; properties: Array<{ id: string; value: unknown }> }>;
+  };
 }
 
 /** Metric names in the exposition of a fresh registry (histograms as their _bucket/_sum/_count series). */
@@ -42,6 +46,93 @@ async function exposedMetricNames(): Promise<Set<string>> {
   return names;
 }
 
+interface MetricFacts {
+  type: string;
+  labels: Set<string>;
+  /** Label values a relay can export, for the labels whose values are a closed set. */
+  values: Map<string, Set<string>>;
+}
+
+// Every outcome (the Record makes the compiler check the list against the type).
+const OUTCOMES: Record<Outcome, true> = { signed: true, passed: true, rejected: true, tempfailed: true };
+const CLOSED_VALUES: Record<string, Record<string, string[]>> = {
+  signet_messages_total: { outcome: Object.keys(OUTCOMES) },
+  signet_engine_duration_seconds: { outcome: Object.keys(OUTCOMES) },
+  signet_transaction_duration_seconds: { outcome: Object.keys(OUTCOMES) },
+  signet_message_size_bytes: { direction: ['in', 'out'] },
+  signet_certificate_expiry_timestamp_seconds: { certificate: ['server', 'downstream-client', 'upstream-client'] },
+  signet_directory_last_sync_timestamp_seconds: { source: ['graph', 'file'] },
+  signet_directory_users: { source: ['graph', 'file'] },
+  signet_directory_syncs_total: { source: ['graph', 'file'], result: ['ok', 'failed'] },
+};
+
+const PREINITIALIZED = ['signet_config_reloads_total', 'signet_tls_errors_total'];
+
+/** Type, label names and known label values of every metric a relay exports (histograms also as _bucket/_sum/_count). */
+async function exposedMetrics(): Promise<Map<string, MetricFacts>> {
+  const { registry } = createMetrics();
+  const facts = new Map<string, MetricFacts>();
+  for (const metric of await registry.getMetricsAsJSON()) {
+    const base = metric.name;
+    const labels = new Set<string>(((registry.getSingleMetric(base) as unknown as { labelNames?: string[] }).labelNames ?? []));
+    const values = new Map<string, Set<string>>();
+    for (const [label, list] of Object.entries(CLOSED_VALUES[base] ?? {})) values.set(label, new Set(list));
+    // counters the relay exports at 0 for every value a label can take: those values are a closed set too
+    if (PREINITIALIZED.includes(base)) {
+      for (const v of metric.values) {
+        for (const [label, value] of Object.entries(v.labels)) values.set(label, (values.get(label) ?? new Set()).add(String(value)));
+      }
+    }
+    const type = String(metric.type);
+    if (type === 'histogram') {
+      facts.set(`${base}_bucket`, { type: 'counter', labels: new Set([...labels, 'le']), values });
+      facts.set(`${base}_sum`, { type: 'counter', labels, values });
+      facts.set(`${base}_count`, { type: 'counter', labels, values });
+    } else {
+      facts.set(base, { type, labels, values });
+    }
+  }
+  return facts;
+}
+
+/**
+ * Problems with how a PromQL expression uses Signet metrics: label names a metric
+ * does not have, label values it never takes, rate()/increase() of a gauge, and
+ * grouping by a label none of its metrics has.
+ */
+function misuses(expr: string, exposed: Map<string, MetricFacts>): string[] {
+  const problems: string[] = [];
+  const target = ['instance', 'job'];
+  const used = signetMetricsIn(expr);
+  for (const m of expr.matchAll(/\b(signet_[a-z0-9_]+)\s*(?:\{([^}]*)\})?/g)) {
+    const [, name, selector] = m as unknown as [string, string, string | undefined];
+    const facts = exposed.get(name);
+    if (!facts) {
+      problems.push(`${name} is not exported`);
+      continue;
+    }
+    for (const matcher of (selector ?? '').matchAll(/([a-zA-Z_]+)\s*(=~|!~|!=|=)\s*"([^"]*)"/g)) {
+      const [, label, op, value] = matcher as unknown as [string, string, string, string];
+      if (!facts.labels.has(label) && !target.includes(label)) problems.push(`${name} has no label ${label}`);
+      const known = facts.values.get(label);
+      if (!known || value.includes('$')) continue;
+      const wanted = op.endsWith('~') ? value.split('|') : [value];
+      for (const w of wanted) if (!known.has(w)) problems.push(`${name}{${label}} is never ${JSON.stringify(w)} (exported: ${[...known].join(', ')})`);
+    }
+  }
+  for (const m of expr.matchAll(/\b(?:rate|irate|increase)\(\s*(signet_[a-z0-9_]+)/g)) {
+    const facts = exposed.get(m[1]!);
+    if (facts && facts.type !== 'counter') problems.push(`${m[0]}: ${m[1]} is a ${facts.type}, not a counter`);
+  }
+  const labelsOfExpr = new Set([...target, ...used.flatMap((n) => [...(exposed.get(n)?.labels ?? [])])]);
+  for (const m of expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)) {
+    for (const label of m[1]!.split(',').map((l) => l.trim()).filter(Boolean)) {
+      if (!labelsOfExpr.has(label)) problems.push(`grouping by ${label}, which none of ${used.join(', ')} has`);
+    }
+  }
+  return problems;
+}
+
 // Identifiers in a PromQL expression that name Signet metrics.
 function signetMetricsIn(expr: string): string[] {
   return [...expr.matchAll(/\bsignet_[a-z0-9_]+\b/g)].map((m) => m[0]);
@@ -55,7 +146,19 @@ describe('monitoring: Prometheus alert rules', () => {
   it('has the alerts operators need, each with severity, summary, description and a runbook link', () => {
     const rules = alertRules();
     const names = rules.map((r) => r.alert);
-    for (const name of ['SignetTempfailsRising', 'SignetNodeNotReady', 'SignetDownstreamUnreachable', 'SignetCertificateExpiringSoon', 'SignetConfigReloadFailing', 'SignetDirectorySyncStale', 'SignetNoMailProcessed']) {
+    for (const name of [
+      'SignetTempfailsRising',
+      'SignetRejectsRising',
+      'SignetNodeNotReady',
+      'SignetNodeDown',
+      'SignetDownstreamUnreachable',
+      'SignetClientCertificateRefused',
+      'SignetCertificateExpiringSoon',
+      'SignetCertificateExpiringCritical',
+      'SignetConfigReloadFailing',
+      'SignetDirectorySyncStale',
+      'SignetNoMailProcessed',
+    ]) {
       expect(names).to.include(name);
     }
     for (const rule of rules) {
@@ -66,7 +169,21 @@ describe('monitoring: Prometheus alert rules', () => {
     }
     const cert = rules.find((r) => r.alert === 'SignetCertificateExpiringSoon')!;
     expect(cert.expr).to.include('21 * 86400');
-    expect(rules.find((r) => r.alert === 'SignetDownstreamUnreachable')!.annotations!.summary).to.include('{{ $labels.cause }}');
+    // the cause is in the text, not in the alert's identity (a new cause must not restart `for:`)
+    const downstream = rules.find((r) => r.alert === 'SignetDownstreamUnreachable')!;
+    expect(downstream.expr).to.match(/without \(cause\)/);
+    expect(downstream.annotations!.summary).to.include('.Labels.cause');
+  });
+
+  it('selects only label names and values the relay exports, rates only counters, groups only by labels that exist', async () => {
+    const exposed = await exposedMetrics();
+    for (const rule of alertRules()) expect(misuses(rule.expr, exposed), rule.alert).to.deep.equal([]);
+    // the check itself finds what it is for
+    expect(misuses('rate(signet_messages_total{outcome="tempfail"}[5m])', exposed)).to.have.length(1);
+    expect(misuses('rate(signet_active_sessions[5m])', exposed)).to.have.length(1);
+    expect(misuses('sum by (cause) (rate(signet_downstream_errors_total[5m]))', exposed)).to.have.length(1);
+    expect(misuses('signet_tls_errors_total{reason="bad-cert"}', exposed)).to.have.length(1);
+    expect(misuses('signet_config_info{tenant="x"}', exposed)).to.have.length(1);
   });
 
   it('queries only metrics the relay exposes', async () => {
@@ -90,7 +207,7 @@ describe('monitoring: Prometheus alert rules', () => {
     for (const rule of alertRules()) {
       expect(cases.some((c) => c.alertname === rule.alert && c.exp_alerts.length > 0), `${rule.alert} firing case`).to.equal(true);
     }
-    for (const name of ['SignetTempfailsRising', 'SignetNodeNotReady', 'SignetDownstreamUnreachable', 'SignetConfigReloadFailing', 'SignetDirectorySyncStale', 'SignetNoMailProcessed']) {
+    for (const name of ['SignetTempfailsRising', 'SignetRejectsRising', 'SignetNodeNotReady', 'SignetDownstreamUnreachable', 'SignetClientCertificateRefused', 'SignetConfigReloadFailing', 'SignetDirectorySyncStale', 'SignetNoMailProcessed']) {
       expect(cases.some((c) => c.alertname === name && c.exp_alerts.length === 0), `${name} not-firing case`).to.equal(true);
     }
     const r = spawnSync('promtool', ['test', 'rules', ALERT_TESTS], { encoding: 'utf8', cwd: join(ROOT, 'monitoring/prometheus') });
@@ -153,6 +270,43 @@ describe('monitoring: Grafana dashboard', () => {
       }
     }
     expect(count).to.be.greaterThan(15);
+  });
+
+  it('selects only label names and values the relay exports, rates only counters, groups only by labels that exist', async () => {
+    const exposed = await exposedMetrics();
+    for (const panel of dashboard().panels) {
+      for (const target of panel.targets ?? []) expect(misuses(target.expr, exposed), `${panel.title}: ${target.expr}`).to.deep.equal([]);
+    }
+  });
+
+  it('gives each series a unit that fits it (seconds for durations and ages, bytes for sizes)', () => {
+    let checked = 0;
+    for (const panel of dashboard().panels) {
+      for (const target of panel.targets ?? []) {
+        const override = panel.fieldConfig?.overrides?.find((o) => o.matcher.id === 'byFrameRefID' && o.matcher.options === target.refId);
+        const unit = (override?.properties.find((p) => p.id === 'unit')?.value as string | undefined) ?? panel.fieldConfig?.defaults?.unit;
+        const names = signetMetricsIn(target.expr);
+        if (unit === 's') {
+          checked++;
+          for (const name of names) expect(name, `${panel.title} (${target.refId}): ${name} shown in seconds`).to.match(/_seconds(_bucket)?$/);
+        }
+        if (unit === 'bytes') {
+          checked++;
+          for (const name of names) expect(name, `${panel.title} (${target.refId}): ${name} shown in bytes`).to.match(/_bytes(_bucket)?$/);
+        }
+      }
+    }
+    expect(checked).to.be.greaterThan(4);
+  });
+
+  it('shows an age only for timestamps that are set (0 means "not yet", not 1970)', () => {
+    for (const panel of dashboard().panels) {
+      for (const target of panel.targets ?? []) {
+        for (const m of target.expr.matchAll(/time\(\) - (signet_[a-z_]+_timestamp_seconds)\b/g)) {
+          expect(target.expr, `${panel.title}: ${target.expr}`).to.match(new RegExp(`and ${m[1]}\\{[^}]*\\} > 0`));
+        }
+      }
+    }
   });
 
   it('every query is valid PromQL (checked by promtool as recording rules, Grafana variables substituted)', function () {

@@ -34,6 +34,14 @@ export async function startHealthServer(options: HealthServerOptions): Promise<H
       return;
     }
     if (path === '/metrics') {
+      // Readiness is evaluated for each scrape too, so signet_ready says what /readyz
+      // would answer now — not what it answered when a health probe last asked (or
+      // 0 for ever when nothing probes /readyz).
+      try {
+        options.readiness();
+      } catch {
+        // /readyz reports it; the metrics are served regardless
+      }
       options.registry
         .metrics()
         .then((text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text))
