@@ -16,7 +16,7 @@ import {
   type ConnectorScriptOptions,
 } from '../../appliance/src/exchange';
 import { loadStackOutputs, parseStackOutputs } from '../../appliance/src/fleet';
-import { cmdletCalls, tokenize } from './powershell-parse';
+import { cmdletCalls, stringValues, tokenize } from './powershell-parse';
 
 const ROOT = resolve(__dirname, '../..');
 const GOLDEN = join(ROOT, 'test/golden');
@@ -55,11 +55,11 @@ const DOCUMENTED: Record<string, { source: string; parameters: string[] }> = {
   'Get-TransportRule': { source: 'https://learn.microsoft.com/powershell/module/exchange/get-transportrule', parameters: ['Identity', 'DlpPolicy', 'ExcludeConditionActionDetails', 'Filter', 'ResultSize', 'State'] },
   'New-TransportRule': {
     source: 'https://learn.microsoft.com/powershell/module/exchange/new-transportrule',
-    parameters: ['Name', 'Comments', 'Confirm', 'Enabled', 'Mode', 'Priority', 'StopRuleProcessing', 'FromScope', 'SentToScope', 'From', 'FromMemberOf', 'MessageTypeMatches', 'ExceptIfMessageTypeMatches', 'ExceptIfHeaderContainsMessageHeader', 'ExceptIfHeaderContainsWords', 'ExceptIfHeaderMatchesMessageHeader', 'ExceptIfHeaderMatchesPatterns', 'HeaderContainsMessageHeader', 'HeaderContainsWords', 'RouteMessageOutboundConnector', 'SetHeaderName', 'SetHeaderValue', 'RuleErrorAction', 'ActivationDate', 'ExpiryDate', 'WhatIf'],
+    parameters: ['Name', 'Comments', 'Confirm', 'Enabled', 'Mode', 'Priority', 'StopRuleProcessing', 'FromScope', 'SentToScope', 'From', 'FromMemberOf', 'MessageTypeMatches', 'ExceptIfMessageTypeMatches', 'ExceptIfHeaderContainsMessageHeader', 'ExceptIfHeaderContainsWords', 'ExceptIfHeaderMatchesMessageHeader', 'ExceptIfHeaderMatchesPatterns', 'HeaderContainsMessageHeader', 'HeaderContainsWords', 'RouteMessageOutboundConnector', 'SetHeaderName', 'SetHeaderValue', 'RuleErrorAction', 'ActivationDate', 'ExpiryDate', 'SenderAddressLocation', 'SenderDomainIs', 'WhatIf'],
   },
   'Set-TransportRule': {
     source: 'https://learn.microsoft.com/powershell/module/exchange/set-transportrule',
-    parameters: ['Identity', 'Name', 'Comments', 'Confirm', 'Mode', 'Priority', 'StopRuleProcessing', 'FromScope', 'SentToScope', 'From', 'FromMemberOf', 'MessageTypeMatches', 'ExceptIfMessageTypeMatches', 'ExceptIfHeaderContainsMessageHeader', 'ExceptIfHeaderContainsWords', 'ExceptIfHeaderMatchesMessageHeader', 'ExceptIfHeaderMatchesPatterns', 'HeaderContainsMessageHeader', 'HeaderContainsWords', 'RouteMessageOutboundConnector', 'SetHeaderName', 'SetHeaderValue', 'RuleErrorAction', 'ActivationDate', 'ExpiryDate', 'WhatIf'],
+    parameters: ['Identity', 'Name', 'Comments', 'Confirm', 'Mode', 'Priority', 'StopRuleProcessing', 'FromScope', 'SentToScope', 'From', 'FromMemberOf', 'MessageTypeMatches', 'ExceptIfMessageTypeMatches', 'ExceptIfHeaderContainsMessageHeader', 'ExceptIfHeaderContainsWords', 'ExceptIfHeaderMatchesMessageHeader', 'ExceptIfHeaderMatchesPatterns', 'HeaderContainsMessageHeader', 'HeaderContainsWords', 'RouteMessageOutboundConnector', 'SetHeaderName', 'SetHeaderValue', 'RuleErrorAction', 'ActivationDate', 'ExpiryDate', 'SenderAddressLocation', 'SenderDomainIs', 'WhatIf'],
   },
   'Enable-TransportRule': { source: 'https://learn.microsoft.com/powershell/module/exchange/enable-transportrule', parameters: ['Identity', 'Confirm', 'Mode', 'WhatIf'] },
   'Disable-TransportRule': { source: 'https://learn.microsoft.com/powershell/module/exchange/disable-transportrule', parameters: ['Identity', 'Confirm', 'WhatIf'] },
@@ -216,11 +216,16 @@ describe('exchange: connector scripts', () => {
 
   describe('hostile input', () => {
     it('quotes values so PowerShell reads them back unchanged', () => {
-      const nasty = "Sales' ; Remove-Mailbox -Identity * ; '$(Get-Date)`n\u2019x\u2018";
-      const tokens = tokenize(`Set-X -Y ${quote(nasty)}\n`);
+      const plain = "Sales' ; Remove-Mailbox -Identity * ; '$(Get-Date)`n";
+      const tokens = tokenize(`Set-X -Y ${quote(plain)}\n`);
       const strings = tokens.filter((t) => t.kind === 'string');
       expect(strings).to.have.length(1);
-      expect(strings[0]).to.include({ quote: 'single', value: nasty });
+      expect(strings[0]).to.include({ quote: 'single', value: plain });
+      for (const nasty of [`${plain}\u2019x\u2018\u201a\u201b`, 'Vertrieb Österreich', 'Ñ', "''Ñ''", 'Ventes Île-de-France \u{1F4E7}']) {
+        const [call] = cmdletCalls(`Set-X -Y ${quote(nasty)} -Z 'after'\n`);
+        expect(call!.parameters, nasty).to.deep.equal(['Y', 'Z']);
+        expect(stringValues(call!.args.get('Y')!), nasty).to.deep.equal([nasty]);
+      }
     });
 
     it('a group name cannot inject a command', () => {
@@ -229,8 +234,28 @@ describe('exchange: connector scripts', () => {
       const cmdlets = cmdletCalls(script).map((c) => c.cmdlet);
       expect(cmdlets).to.not.include('Remove-OutboundConnector');
       const route = callsOf(script, 'New-TransportRule').find((c) => argText(c, 'Name') === ROUTE_RULE)!;
-      const groups = (route.args.get('FromMemberOf') ?? []).filter((t) => t.kind === 'string').map((t) => (t.kind === 'string' ? t.value : ''));
-      expect(groups).to.deep.equal([hostile]);
+      expect(stringValues(route.args.get('FromMemberOf')!)).to.deep.equal([hostile]);
+    });
+
+    // Windows PowerShell 5.1 reads a script without a byte-order mark in the ANSI code page
+    // (learn.microsoft.com/powershell/module/microsoft.powershell.core/about/about_character_encoding).
+    // In UTF-8, "Ñ" is C3 91, and on code page 1252 0x91 is ‘, which ends a PowerShell string.
+    it('writes pure ASCII, so Windows PowerShell reads the same script whatever its code page', () => {
+      const groups = ['Vertrieb Österreich', 'Ñ + (Remove-OutboundConnector -Identity x -Confirm:$false) + Ñ', 'Sales'];
+      const script = connectorsScript(outputs, { ...base, scope: { kind: 'groups', groups } });
+      const ascii = (text: string) => [...text].every((ch) => ch === '\n' || (ch >= ' ' && ch <= '~'));
+      for (const [file, make] of CASES) expect(ascii(make()), file).to.equal(true);
+      expect(ascii(script)).to.equal(true);
+      const ansi = new TextDecoder('windows-1252').decode(Buffer.from(script, 'utf8'));
+      expect(ansi).to.equal(script);
+      const calls = cmdletCalls(ansi);
+      expect(calls.map((c) => c.cmdlet)).to.not.include('Remove-OutboundConnector');
+      const route = calls.find((c) => c.cmdlet === 'New-TransportRule' && argText(c, 'Name') === ROUTE_RULE)!;
+      expect(stringValues(route.args.get('FromMemberOf')!)).to.deep.equal(groups);
+      expect(argText(route, 'RouteMessageOutboundConnector')).to.equal('Signet outbound to relay');
+      const marker = calls.find((c) => c.cmdlet === 'Set-TransportRule' && c.parameters.includes('MessageTypeMatches'))!;
+      expect(stringValues(marker.args.get('FromMemberOf')!)).to.deep.equal(groups);
+      expect(argText(marker, 'SetHeaderName')).to.equal('X-Signet-Exempt');
     });
 
     it('refuses line breaks, backticks, double quotes and separators in group names, and bad addresses or domains', () => {
@@ -240,11 +265,84 @@ describe('exchange: connector scripts', () => {
       expect(() => parseScope('groups:Sales|x')).to.throw(/not allowed/);
       expect(() => parseScope('groups:')).to.throw(/at least one group/);
       expect(() => parseScope('users:ann@contoso.com,$(evil)')).to.throw(/not an email address/);
-      expect(() => parseScope("users:o'brien@contoso.com")).to.throw(/not an email address/);
       expect(() => parseScope('everyone')).to.throw(/not one of/);
       expect(() => parseMessageTypes('OOF,Spam')).to.throw(/Spam/);
       const bad = { ...JSON.parse(readFileSync(FIXTURE, 'utf8')), smartHostFqdn: "smtp.contoso.net' ; Remove-Mailbox x ; '" };
       expect(() => parseStackOutputs(bad, 'bad.json')).to.throw(/bad\.json[\s\S]*smartHostFqdn: must be a DNS name/);
+    });
+  });
+
+  describe('Exchange Online behaviour', () => {
+    // The relay refuses an envelope sender outside the organization's accepted domains with
+    // 550 5.7.1, which Exchange Online turns into a bounce; FromScope InOrganization also covers
+    // the tenant's other domains (contoso.onmicrosoft.com, a domain added later). SenderDomainIs
+    // matches the domain exactly, as the relay does, and SenderAddressLocation Envelope makes it
+    // look at MAIL FROM, what the relay checks (learn.microsoft.com/exchange/security-and-compliance/
+    // mail-flow-rules/conditions-and-exceptions, "Senders").
+    it('routes (and exempts) only envelope senders of the stack\'s accepted domains, on create and on update', () => {
+      for (const options of [base, { ...base, internal: true }, { ...base, scope: parseScope('groups:Sales') }, { ...base, routeMessageTypes: parseMessageTypes('OOF') }]) {
+        const script = connectorsScript(outputs, options);
+        const rules = [...callsOf(script, 'New-TransportRule'), ...callsOf(script, 'Set-TransportRule')];
+        expect(rules.length).to.be.greaterThan(2);
+        for (const rule of rules) {
+          expect(argText(rule, 'SenderAddressLocation'), argText(rule, 'Name') || argText(rule, 'Identity')).to.equal('Envelope');
+          expect(argText(rule, 'SenderDomainIs').split(','), argText(rule, 'Name') || argText(rule, 'Identity')).to.deep.equal(outputs.acceptedDomains);
+        }
+      }
+      const data = JSON.parse(readFileSync(FIXTURE, 'utf8'));
+      const other = parseStackOutputs({ ...data, acceptedDomains: ['fabrikam.com'] }, 'other.json');
+      const route = callsOf(connectorsScript(other, base), 'New-TransportRule').find((c) => argText(c, 'Name') === ROUTE_RULE)!;
+      expect(argText(route, 'SenderDomainIs')).to.equal('fabrikam.com');
+      expect(() => connectorsScript({ ...outputs, acceptedDomains: ["contoso.com' ; Remove-Mailbox x ; '"] }, base)).to.throw(/acceptedDomains\.0: .* is not a DNS domain name/);
+    });
+
+    it('remove refuses while the routing rule is still enabled, before removing anything', () => {
+      const script = removeScript(outputs);
+      expect(script).to.match(/\[switch\]\$SkipPauseCheck/);
+      const guard = script.indexOf("$route.State -ne 'Disabled' -and -not $SkipPauseCheck");
+      expect(guard, 'a check of the routing rule\'s state').to.be.greaterThan(0);
+      expect(script.slice(guard).split('\n')[1]).to.match(/^\s+throw '.*still enabled/);
+      const firstRemove = script.search(/^\s*Remove-/m);
+      expect(firstRemove).to.be.greaterThan(guard);
+      const [get] = callsOf(script, 'Get-TransportRule');
+      expect(argText(get!, 'Identity')).to.equal(ROUTE_RULE);
+      expect(script.indexOf(`$route = Get-TransportRule -Identity '${ROUTE_RULE}'`)).to.be.lessThan(guard);
+      // and the confirmation comes after the check, so a refused run asks nothing
+      expect(script.indexOf('ShouldContinue')).to.be.greaterThan(guard);
+    });
+
+    it('takes addresses with an apostrophe, quoted so PowerShell reads them back unchanged', () => {
+      const scope = parseScope("users:O'Brien@contoso.com,ann@contoso.com");
+      expect(scope).to.deep.equal({ kind: 'users', users: ["o'brien@contoso.com", 'ann@contoso.com'] });
+      const route = callsOf(connectorsScript(outputs, { ...base, scope }), 'New-TransportRule').find((c) => argText(c, 'Name') === ROUTE_RULE)!;
+      const users = (route.args.get('From') ?? []).filter((t) => t.kind === 'string').map((t) => (t.kind === 'string' ? t.value : ''));
+      expect(users).to.deep.equal(["o'brien@contoso.com", 'ann@contoso.com']);
+      expect(connectorsScript(outputs, { ...base, scope })).to.include("-From 'o''brien@contoso.com','ann@contoso.com'");
+    });
+  });
+
+  describe('runbooks (Exchange Online steps)', () => {
+    const runbook = (name: string) => readFileSync(join(ROOT, 'runbooks', name), 'utf8');
+    const powershellBlocks = (text: string) => [...text.matchAll(/^[ \t]*```powershell\n([\s\S]*?)^[ \t]*```/gm)].map((m) => m[1]!);
+
+    it('onboarding enables the routing rule only in a later step than the one that creates the connectors', () => {
+      const blocks = powershellBlocks(runbook('onboard-tenant.md'));
+      const create = blocks.findIndex((b) => /^\s*\.\/signet-connectors\.ps1\s*$/m.test(b));
+      const resume = blocks.findIndex((b) => /^\s*\.\/signet-resume\.ps1\s*$/m.test(b));
+      expect(create).to.be.greaterThan(-1);
+      expect(resume, 'a separate block, after a wait for the connectors to take effect').to.be.greaterThan(create);
+      const between = runbook('onboard-tenant.md').slice(runbook('onboard-tenant.md').indexOf(blocks[create]!), runbook('onboard-tenant.md').indexOf(blocks[resume]!));
+      expect(between).to.match(/Wait at least \d+ minutes/);
+    });
+
+    it('offboarding checks that no mail reaches the nodes before it removes the connectors', () => {
+      const text = runbook('offboard-tenant.md');
+      const pause = text.indexOf('./signet-pause.ps1');
+      const drained = text.indexOf('signet status --stack-outputs "$OUTPUTS" --via fqdn --interval');
+      const remove = text.indexOf('./signet-remove.ps1');
+      expect(pause).to.be.greaterThan(-1);
+      expect(drained).to.be.greaterThan(pause);
+      expect(remove).to.be.greaterThan(drained);
     });
   });
 

@@ -86,9 +86,13 @@ export function cmdletCalls(script: string): CmdletCall[] {
     if (t.kind !== 'word' || !CMDLET.test(t.value)) continue;
     const call: CmdletCall = { cmdlet: t.value, parameters: [], args: new Map() };
     let current: string | undefined;
+    // Parentheses opened inside the call (an argument that is an expression) close inside it.
+    let depth = 0;
     for (let j = i + 1; j < tokens.length; j++) {
       const u = tokens[j]!;
-      if (u.kind === 'newline' || (u.kind === 'punct' && [')', '}', ';', '|', '{'].includes(u.value))) break;
+      if (u.kind === 'punct' && u.value === '(') depth++;
+      else if (u.kind === 'punct' && u.value === ')' && depth > 0) depth--;
+      else if (u.kind === 'newline' || (u.kind === 'punct' && [')', '}', ';', '|', '{'].includes(u.value))) break;
       if (u.kind === 'word' && /^-[A-Za-z]+(:.*)?$/.test(u.value) && !/^-(not|and|or|eq|ne|like|gt|lt|ge|le)$/i.test(u.value)) {
         current = u.value.slice(1).split(':')[0]!;
         call.parameters.push(current);
@@ -100,4 +104,60 @@ export function cmdletCalls(script: string): CmdletCall[] {
     calls.push(call);
   }
   return calls;
+}
+
+/**
+ * The strings a parameter's argument evaluates to, for the forms the generator
+ * writes: single-quoted literals, and ('' + 'text' + [char]0xNNNN + …)
+ * concatenations, separated by commas. Anything else throws: a value that is
+ * not one of these is code, not a literal.
+ */
+export function stringValues(tokens: readonly Token[]): string[] {
+  const values: string[] = [];
+  const fail = (why: string): never => {
+    throw new Error(`not a literal: ${why} in ${JSON.stringify(tokens)}`);
+  };
+  let i = 0;
+  while (i < tokens.length) {
+    const t = tokens[i]!;
+    if (t.kind === 'string' && t.quote === 'single') {
+      values.push(t.value);
+      i++;
+    } else if (t.kind === 'punct' && t.value === '(') {
+      i++;
+      let value = '';
+      let operand = true;
+      for (;;) {
+        const u = tokens[i++] ?? fail('unterminated (');
+        if (operand) {
+          if (u.kind === 'string' && u.quote === 'single') {
+            value += u.value;
+          } else if (u.kind === 'punct' && u.value === '[') {
+            const [name, close, code] = [tokens[i], tokens[i + 1], tokens[i + 2]];
+            if (name?.kind !== 'word' || name.value !== 'char' || close?.kind !== 'punct' || close.value !== ']' || code?.kind !== 'word' || !/^0x[0-9A-F]{4}$/.test(code.value)) fail('not [char]0xNNNN');
+            value += String.fromCharCode(Number.parseInt((code as { value: string }).value.slice(2), 16));
+            i += 3;
+          } else {
+            fail('operand');
+          }
+          operand = false;
+        } else if (u.kind === 'punct' && u.value === '+') {
+          operand = true;
+        } else if (u.kind === 'punct' && u.value === ')') {
+          break;
+        } else {
+          fail('operator');
+        }
+      }
+      values.push(value);
+    } else {
+      fail('value');
+    }
+    if (i < tokens.length) {
+      const comma = tokens[i]!;
+      if (comma.kind !== 'punct' || comma.value !== ',') fail('separator');
+      i++;
+    }
+  }
+  return values;
 }

@@ -4,7 +4,7 @@
 # Run it in Exchange Online PowerShell after Connect-ExchangeOnline, as an Exchange administrator:
 #   ./signet-connectors.ps1 -WhatIf    # shows what would be created or changed, changes nothing
 #   ./signet-connectors.ps1            # creates what is missing, updates what exists (never duplicates)
-# Senders: members of 2 group(s); recipients: external only.
+# Senders: members of 2 group(s), envelope sender in contoso.com, contoso.co.uk; recipients: external only.
 [CmdletBinding(SupportsShouldProcess = $true)]
 param(
     # Create the connectors even though the certificate domain is not an accepted domain yet.
@@ -62,28 +62,30 @@ foreach ($type in @('OOF','AutoForward','Encrypted','Calendaring','PermissionCon
     $name = 'Signet exempt ' + $type
     if (Get-TransportRule -Identity $name -ErrorAction SilentlyContinue) {
         Write-Host "Updating transport rule $name"
-        Set-TransportRule -Identity $name -Priority $priority -Mode Enforce -FromScope InOrganization -SentToScope NotInOrganization -From $null -FromMemberOf 'Sales','O''Brien Consulting' -MessageTypeMatches $type -SetHeaderName 'X-Signet-Exempt' -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference
+        Set-TransportRule -Identity $name -Priority $priority -Mode Enforce -FromScope InOrganization -SenderAddressLocation Envelope -SenderDomainIs 'contoso.com','contoso.co.uk' -SentToScope NotInOrganization -From $null -FromMemberOf 'Sales','O''Brien Consulting' -MessageTypeMatches $type -SetHeaderName 'X-Signet-Exempt' -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference
     } else {
         Write-Host "Creating transport rule $name"
-        New-TransportRule -Name $name -Priority $priority -Mode Enforce -Enabled $true -FromScope InOrganization -SentToScope NotInOrganization -FromMemberOf 'Sales','O''Brien Consulting' -MessageTypeMatches $type -SetHeaderName 'X-Signet-Exempt' -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference
+        New-TransportRule -Name $name -Priority $priority -Mode Enforce -Enabled $true -FromScope InOrganization -SenderAddressLocation Envelope -SenderDomainIs 'contoso.com','contoso.co.uk' -SentToScope NotInOrganization -FromMemberOf 'Sales','O''Brien Consulting' -MessageTypeMatches $type -SetHeaderName 'X-Signet-Exempt' -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference
     }
     $priority++
 }
 
 # 5. The routing rule: mail from senders in scope goes to the outbound connector unless this
-#    organization's stamp is present (X-Signet-Processed: org=contoso; …), which is what stops the
+#    organization's stamp is present (X-Signet-Processed: org=contoso; ...), which is what stops the
 #    loop when Signet hands the message back. It stops rule processing, so the organization's
-#    later rules run once, on the returning message. Re-running keeps the rule enabled or
-#    disabled as it is (pause/resume scripts switch it).
+#    later rules run once, on the returning message. Only envelope senders in the accepted
+#    domains above are routed: the relay refuses any other (550), which would bounce the mail;
+#    theirs is delivered directly, unsigned. Re-running keeps the rule enabled or disabled as
+#    it is (pause/resume scripts switch it).
 $route = Get-TransportRule -Identity 'Signet route to relay' -ErrorAction SilentlyContinue
 if ($route) {
     Write-Host 'Updating transport rule Signet route to relay'
-    Set-TransportRule -Identity 'Signet route to relay' -Priority 9 -Mode Enforce -FromScope InOrganization -SentToScope NotInOrganization -From $null -FromMemberOf 'Sales','O''Brien Consulting' -ExceptIfHeaderContainsMessageHeader 'X-Signet-Exempt' -ExceptIfHeaderContainsWords 'OOF','AutoForward','Encrypted','Calendaring','PermissionControlled','Voicemail','Signed','ApprovalRequest','ReadReceipt' -ExceptIfHeaderMatchesMessageHeader 'X-Signet-Processed' -ExceptIfHeaderMatchesPatterns 'org=contoso(;|\s|$)' -RouteMessageOutboundConnector 'Signet outbound to relay' -StopRuleProcessing $true -Comments 'Signet: route to the relay of contoso; mail stamped by it returns and is delivered' -WhatIf:$WhatIfPreference
+    Set-TransportRule -Identity 'Signet route to relay' -Priority 9 -Mode Enforce -FromScope InOrganization -SenderAddressLocation Envelope -SenderDomainIs 'contoso.com','contoso.co.uk' -SentToScope NotInOrganization -From $null -FromMemberOf 'Sales','O''Brien Consulting' -ExceptIfHeaderContainsMessageHeader 'X-Signet-Exempt' -ExceptIfHeaderContainsWords 'OOF','AutoForward','Encrypted','Calendaring','PermissionControlled','Voicemail','Signed','ApprovalRequest','ReadReceipt' -ExceptIfHeaderMatchesMessageHeader 'X-Signet-Processed' -ExceptIfHeaderMatchesPatterns 'org=contoso(;|\s|$)' -RouteMessageOutboundConnector 'Signet outbound to relay' -StopRuleProcessing $true -Comments 'Signet: route to the relay of contoso; mail stamped by it returns and is delivered' -WhatIf:$WhatIfPreference
 } elseif ($WhatIfPreference -and -not $outbound) {
     Write-Host 'What if: Creating transport rule Signet route to relay (after the outbound connector it routes to exists)'
 } else {
     Write-Host 'Creating transport rule Signet route to relay'
-    New-TransportRule -Name 'Signet route to relay' -Priority 9 -Mode Enforce -FromScope InOrganization -Enabled $true -SentToScope NotInOrganization -FromMemberOf 'Sales','O''Brien Consulting' -ExceptIfHeaderContainsMessageHeader 'X-Signet-Exempt' -ExceptIfHeaderContainsWords 'OOF','AutoForward','Encrypted','Calendaring','PermissionControlled','Voicemail','Signed','ApprovalRequest','ReadReceipt' -ExceptIfHeaderMatchesMessageHeader 'X-Signet-Processed' -ExceptIfHeaderMatchesPatterns 'org=contoso(;|\s|$)' -RouteMessageOutboundConnector 'Signet outbound to relay' -StopRuleProcessing $true -Comments 'Signet: route to the relay of contoso; mail stamped by it returns and is delivered' -WhatIf:$WhatIfPreference
+    New-TransportRule -Name 'Signet route to relay' -Priority 9 -Mode Enforce -FromScope InOrganization -SenderAddressLocation Envelope -SenderDomainIs 'contoso.com','contoso.co.uk' -Enabled $true -SentToScope NotInOrganization -FromMemberOf 'Sales','O''Brien Consulting' -ExceptIfHeaderContainsMessageHeader 'X-Signet-Exempt' -ExceptIfHeaderContainsWords 'OOF','AutoForward','Encrypted','Calendaring','PermissionControlled','Voicemail','Signed','ApprovalRequest','ReadReceipt' -ExceptIfHeaderMatchesMessageHeader 'X-Signet-Processed' -ExceptIfHeaderMatchesPatterns 'org=contoso(;|\s|$)' -RouteMessageOutboundConnector 'Signet outbound to relay' -StopRuleProcessing $true -Comments 'Signet: route to the relay of contoso; mail stamped by it returns and is delivered' -WhatIf:$WhatIfPreference
 }
 
 Write-Host 'Done. Verify: Get-OutboundConnector, Get-InboundConnector, Get-TransportRule | Where-Object Name -like ''Signet*'''

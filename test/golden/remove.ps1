@@ -4,18 +4,27 @@
 # Run it in Exchange Online PowerShell after Connect-ExchangeOnline, as an Exchange administrator:
 #   ./signet-remove.ps1 -WhatIf
 #   ./signet-remove.ps1           # asks for confirmation; -Force does not
-# Run the pause script some minutes before: messages Exchange had already routed to Signet are
-# returned through the inbound connector, which is removed last.
+# Run the pause script first and wait until the nodes see no more mail: a rule change reaches
+# every Exchange Online server only after a while, and a message still routed to Signet once the
+# inbound connector is gone is refused on its way back (550 5.7.64 TenantAttribution) and
+# bounces. So the script refuses to run while the routing rule is still enabled.
 [CmdletBinding(SupportsShouldProcess = $true)]
 param(
     # Do not ask for confirmation.
-    [switch]$Force
+    [switch]$Force,
+    # Remove even though the routing rule is still enabled (mail in transit may bounce).
+    [switch]$SkipPauseCheck
 )
 Set-StrictMode -Version 3.0
 $ErrorActionPreference = 'Stop'
 
 if (-not (Get-Command -Name 'Get-TransportRule' -ErrorAction SilentlyContinue)) {
     throw 'Exchange Online cmdlets are not loaded: run Connect-ExchangeOnline first.'
+}
+
+$route = Get-TransportRule -Identity 'Signet route to relay' -ErrorAction SilentlyContinue
+if ($route -and $route.State -ne 'Disabled' -and -not $SkipPauseCheck) {
+    throw 'The transport rule Signet route to relay is still enabled: run the pause script, wait until the nodes see no more mail (signet status), then remove (or pass -SkipPauseCheck).'
 }
 if (-not $WhatIfPreference -and -not $Force -and -not $PSCmdlet.ShouldContinue('Remove Signet''s transport rules and connectors from tenant contoso?', 'Signet')) { return }
 

@@ -3,8 +3,9 @@
 //   outbound connector (rule-scoped, smart host, TLS with domain validation)
 //   → Signet → inbound connector (certificate-identified, on-premises type so
 //   the returning mail stays the organization's own) → delivery; a transport
-//   rule sends internal senders' mail to the outbound connector unless the
-//   X-Signet-Processed stamp of this organization is present.
+//   rule sends internal senders' mail (envelope sender in an accepted domain of
+//   the stack, the only mail the relay takes) to the outbound connector unless
+//   the X-Signet-Processed stamp of this organization is present.
 // Every script is idempotent (Get-…, then Set-… or New-…), supports -WhatIf,
 // and writes values only as validated, single-quoted literals.
 import type { StackOutputs } from '../fleet';
@@ -75,6 +76,7 @@ interface Checked {
   orgId: string;
   smartHost: string;
   certificateDomain: string;
+  acceptedDomains: string[];
 }
 
 // The stack outputs were validated when loaded; validate again here because
@@ -87,6 +89,7 @@ function check(outputs: StackOutputs): Checked {
     orgId: outputs.orgId,
     smartHost: validateDomain(outputs.smartHostFqdn, 'smartHostFqdn'),
     certificateDomain: validateDomain(outputs.certificateDomain, 'certificateDomain'),
+    acceptedDomains: outputs.acceptedDomains.map((d, i) => validateDomain(d, `acceptedDomains.${i}`)),
   };
 }
 
@@ -133,7 +136,7 @@ export function connectorsScript(outputs: StackOutputs, options: ConnectorScript
     './signet-connectors.ps1            # creates what is missing, updates what exists (never duplicates)',
   ]);
   lines.push(
-    `# Senders: ${scopeText}; recipients: ${options.internal ? 'all (internal and external)' : 'external only'}.`,
+    `# Senders: ${scopeText}, envelope sender in ${c.acceptedDomains.join(', ')}; recipients: ${options.internal ? 'all (internal and external)' : 'external only'}.`,
     '[CmdletBinding(SupportsShouldProcess = $true)]',
     'param(',
     '    # Create the connectors even though the certificate domain is not an accepted domain yet.',
@@ -192,6 +195,14 @@ export function connectorsScript(outputs: StackOutputs, options: ConnectorScript
       : scope.kind === 'users'
         ? ` -FromMemberOf $null -From ${quoteList(scope.users)}`
         : ' -From $null -FromMemberOf $null';
+  // The relay refuses (550 5.7.1) an envelope sender outside the organization's accepted
+  // domains, and Exchange Online turns that into a bounce. FromScope InOrganization alone also
+  // takes in senders of the tenant's other domains (its onmicrosoft.com domain, a domain added
+  // later), so the rules also require the envelope sender's domain (SenderAddressLocation
+  // Envelope: the MAIL FROM the relay checks) to be one of the stack's accepted domains, exactly
+  // (SenderDomainIs does not match subdomains; neither does the relay). Other senders' mail is
+  // delivered directly, unsigned, instead of bouncing.
+  const domains = ` -SenderAddressLocation Envelope -SenderDomainIs ${quoteList(c.acceptedDomains)}`;
   const recipientsNew = options.internal ? '' : ' -SentToScope NotInOrganization';
   const recipientsSet = options.internal ? ' -SentToScope $null' : ' -SentToScope NotInOrganization';
   let priority = 0;
@@ -202,10 +213,10 @@ export function connectorsScript(outputs: StackOutputs, options: ConnectorScript
       `    $name = ${quote(EXEMPT_RULE_PREFIX)} + $type`,
       '    if (Get-TransportRule -Identity $name -ErrorAction SilentlyContinue) {',
       "        Write-Host \"Updating transport rule $name\"",
-      `        Set-TransportRule -Identity $name -Priority $priority -Mode Enforce -FromScope InOrganization${recipientsSet}${scopeSet} -MessageTypeMatches $type -SetHeaderName ${quote(EXEMPT_HEADER)} -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference`,
+      `        Set-TransportRule -Identity $name -Priority $priority -Mode Enforce -FromScope InOrganization${domains}${recipientsSet}${scopeSet} -MessageTypeMatches $type -SetHeaderName ${quote(EXEMPT_HEADER)} -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference`,
       '    } else {',
       "        Write-Host \"Creating transport rule $name\"",
-      `        New-TransportRule -Name $name -Priority $priority -Mode Enforce -Enabled $true -FromScope InOrganization${recipientsNew}${scopeNew} -MessageTypeMatches $type -SetHeaderName ${quote(EXEMPT_HEADER)} -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference`,
+      `        New-TransportRule -Name $name -Priority $priority -Mode Enforce -Enabled $true -FromScope InOrganization${domains}${recipientsNew}${scopeNew} -MessageTypeMatches $type -SetHeaderName ${quote(EXEMPT_HEADER)} -SetHeaderValue $type -StopRuleProcessing $false -Comments 'Signet: leave this message type to Exchange' -WhatIf:$WhatIfPreference`,
       '    }',
       '    $priority++',
       '}',
@@ -227,15 +238,17 @@ export function connectorsScript(outputs: StackOutputs, options: ConnectorScript
   const stampPattern = `org=${c.orgId}(;|\\s|$)`;
   const exemptNew = exempt.length ? ` -ExceptIfHeaderContainsMessageHeader ${quote(EXEMPT_HEADER)} -ExceptIfHeaderContainsWords ${quoteList(exempt)}` : '';
   const exemptSet = exempt.length ? exemptNew : ' -ExceptIfHeaderContainsMessageHeader $null -ExceptIfHeaderContainsWords $null';
-  const common = `-Mode Enforce -FromScope InOrganization`;
+  const common = `-Mode Enforce -FromScope InOrganization${domains}`;
   const tail = `-ExceptIfHeaderMatchesMessageHeader ${quote(STAMP_HEADER)} -ExceptIfHeaderMatchesPatterns ${quote(stampPattern)} -RouteMessageOutboundConnector ${quote(OUTBOUND_CONNECTOR)} -StopRuleProcessing $true -Comments ${quote(`Signet: route to the relay of ${c.orgId}; mail stamped by it returns and is delivered`)} -WhatIf:$WhatIfPreference`;
   lines.push(
     '',
     '# 5. The routing rule: mail from senders in scope goes to the outbound connector unless this',
-    `#    organization's stamp is present (${STAMP_HEADER}: org=${c.orgId}; …), which is what stops the`,
+    `#    organization's stamp is present (${STAMP_HEADER}: org=${c.orgId}; ...), which is what stops the`,
     '#    loop when Signet hands the message back. It stops rule processing, so the organization\'s',
-    '#    later rules run once, on the returning message. Re-running keeps the rule enabled or',
-    '#    disabled as it is (pause/resume scripts switch it).',
+    '#    later rules run once, on the returning message. Only envelope senders in the accepted',
+    '#    domains above are routed: the relay refuses any other (550), which would bounce the mail;',
+    '#    theirs is delivered directly, unsigned. Re-running keeps the rule enabled or disabled as',
+    '#    it is (pause/resume scripts switch it).',
     `$route = Get-TransportRule -Identity ${quote(ROUTE_RULE)} -ErrorAction SilentlyContinue`,
     'if ($route) {',
     `    Write-Host ${quote(`Updating transport rule ${ROUTE_RULE}`)}`,
@@ -299,14 +312,23 @@ export function removeScript(outputs: StackOutputs): string {
     './signet-remove.ps1           # asks for confirmation; -Force does not',
   ]);
   lines.push(
-    '# Run the pause script some minutes before: messages Exchange had already routed to Signet are',
-    '# returned through the inbound connector, which is removed last.',
+    '# Run the pause script first and wait until the nodes see no more mail: a rule change reaches',
+    '# every Exchange Online server only after a while, and a message still routed to Signet once the',
+    '# inbound connector is gone is refused on its way back (550 5.7.64 TenantAttribution) and',
+    '# bounces. So the script refuses to run while the routing rule is still enabled.',
     '[CmdletBinding(SupportsShouldProcess = $true)]',
     'param(',
     '    # Do not ask for confirmation.',
-    '    [switch]$Force',
+    '    [switch]$Force,',
+    '    # Remove even though the routing rule is still enabled (mail in transit may bounce).',
+    '    [switch]$SkipPauseCheck',
     ')',
     ...PRELUDE,
+    '',
+    `$route = Get-TransportRule -Identity ${quote(ROUTE_RULE)} -ErrorAction SilentlyContinue`,
+    "if ($route -and $route.State -ne 'Disabled' -and -not $SkipPauseCheck) {",
+    `    throw ${quote(`The transport rule ${ROUTE_RULE} is still enabled: run the pause script, wait until the nodes see no more mail (signet status), then remove (or pass -SkipPauseCheck).`)}`,
+    '}',
     `if (-not $WhatIfPreference -and -not $Force -and -not $PSCmdlet.ShouldContinue(${quote(`Remove Signet's transport rules and connectors from tenant ${c.tenant}?`)}, 'Signet')) { return }`,
     '',
     `foreach ($name in @(${quoteList(allRuleNames())})) {`,
