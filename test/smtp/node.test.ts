@@ -64,13 +64,14 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     node = sink = files = undefined;
   });
 
-  async function start(options: { org?: OrgConfig; downstreamPort?: number; drainSeconds?: number; downstreamHost?: string; resolveDownstream?: (host: string) => Promise<string[]> } = {}) {
+  async function start(options: { org?: OrgConfig; downstreamPort?: number; drainSeconds?: number; downstreamHost?: string; resolveDownstream?: (host: string) => Promise<string[]>; passThrough?: boolean } = {}) {
     const pki = await testPki();
     sink = await startSink({ key: pki.sinkServer.key, cert: pki.sinkServer.cert, clientCa: pki.ca.cert });
     files = writePemFiles({ 'server.crt': pki.relayServer.cert, 'server.key': pki.relayServer.key, 'ca.crt': pki.ca.cert, 'client.crt': pki.relayClient.cert, 'client.key': pki.relayClient.key });
     const config = parseRelayConfig(
       {
         hostname: 'relay.test.invalid',
+        passThrough: options.passThrough ?? false,
         listen: [{ host: '127.0.0.1', port: 0 }],
         tls: { cert: 'server.crt', key: 'server.key', ca: 'ca.crt', reloadSeconds: 0.2 },
         downstream: { host: options.downstreamHost ?? '127.0.0.1', port: options.downstreamPort ?? sink.port, tls: { cert: 'client.crt', key: 'client.key', ca: 'ca.crt', servername: 'sink.test.invalid' }, probeSeconds: 3600 },
@@ -105,6 +106,18 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     expect(metrics).to.match(/signet_certificate_expiry_timestamp_seconds\{certificate="downstream-client",subject="relay\.test\.invalid"\} \d{10}/);
     expect(metrics).to.contain('signet_config_info{org="test-org",version="v1"} 1');
     expect(node.smtpPorts[0]).not.to.equal(node.httpPort);
+  });
+
+  it('with passThrough on, relays every byte unchanged but for the stamp the routing rule excepts (no loop through Exchange Online)', async () => {
+    const { node, sink: s, pki } = await start({ passThrough: true });
+    const raw = sampleMessage();
+    const answer = await send(node.smtpPorts[0], pki.exoClient, { raw });
+    expect(answer.ok).to.equal(true);
+    const delivered = s.messages[0]!.raw.toString('latin1');
+    const stamp = /^X-Signet-Processed: ([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)\r\n/.exec(delivered);
+    expect(stamp?.[1]).to.match(/^org=test-org; result=passed; reason=pass-through;/);
+    expect(delivered.slice(stamp![0].length)).to.equal(raw.endsWith('\r\n') ? raw : `${raw}\r\n`);
+    expect((await getJson(node.httpPort, '/metrics')).body).to.contain('signet_messages_total{outcome="passed",reason="pass-through"} 1');
   });
 
   it('tries the downstream name\'s next address when one refuses, and counts the failed address', async () => {

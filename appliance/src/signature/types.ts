@@ -25,7 +25,9 @@ export type PassReason =
   | 'no-rule'
   | 'no-signature'
   | 'in-thread'
-  | 'unknown-sender';
+  | 'unknown-sender'
+  /** The relay's passThrough switch: no engine, only the stamp. */
+  | 'pass-through';
 
 export interface EngineResult {
   outcome: 'signed' | 'passed';

@@ -22,7 +22,7 @@ export const relayConfigSchema = z
     passThrough: z
       .boolean()
       .default(false)
-      .describe('Relay every message unchanged, without the signature engine (emergency switch; the floor for benchmarks). Policy, limits and loop checks still apply.'),
+      .describe('Relay every message unchanged but for the X-Signet-Processed stamp (reason pass-through), without the signature engine (emergency switch; the floor for benchmarks). Policy, limits and loop checks still apply.'),
     listen: z
       .array(z.object({ host: z.string().min(1).describe('Address to bind, e.g. 0.0.0.0, ::, 127.0.0.1.'), port: port.describe('SMTP port, 25 in production.') }).strict())
       .min(1)

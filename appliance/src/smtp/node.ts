@@ -6,8 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createIdHasher, createLogger, createMetrics, certificateFacts, recordCertificateExpiry, startHealthServer, type HealthServer, type Logger, type Readiness, type SignetMetrics } from '../observability';
 import type { OrgConfig } from '../config';
 import type { DirectorySnapshot } from '../directory';
-import { PassThrough, type Readable } from 'node:stream';
-import type { Engine, EngineResult, EngineRun } from '../signature';
+import { createPassThroughEngine, type Engine } from '../signature';
 import type { RelayConfig } from './config';
 import { CAUSE_HINTS, FailedAddresses, probeDownstream, type DownstreamCause, type DownstreamOptions, type DownstreamTls } from './downstream';
 import { createRelay, type ActiveOrg, type Relay } from './relay';
@@ -49,32 +48,6 @@ export interface RelayNode {
   drain(): Promise<{ finished: boolean; cut: number }>;
   /** Immediate stop (tests). */
   stop(): Promise<void>;
-}
-
-/** The engine of `passThrough: true`: every byte out as it came in. */
-export function passThroughEngine(orgId: string, configVersion: string): Engine {
-  return {
-    orgId,
-    configVersion,
-    process(input: Readable): EngineRun {
-      const output = new PassThrough();
-      let bytes = 0;
-      const started = process.hrtime.bigint();
-      const result = new Promise<EngineResult>((resolve, reject) => {
-        input.on('data', (chunk: Buffer) => {
-          bytes += chunk.length;
-        });
-        output.on('end', () =>
-          resolve({ outcome: 'passed', reason: 'no-signature', orgId, configVersion, ruleIds: [], addons: [], parts: [], bytesIn: bytes, bytesOut: bytes, engineSeconds: Number(process.hrtime.bigint() - started) / 1e9 }),
-        );
-        input.on('error', reject);
-      });
-      result.catch(() => undefined);
-      input.on('error', (error) => output.destroy(error));
-      input.pipe(output);
-      return { output, result };
-    },
-  };
 }
 
 function asList(value: string | string[] | undefined): string[] {
@@ -124,7 +97,7 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
   let active: ActiveOrg | undefined;
   const applyOrg = (org: OrgConfig): boolean => {
     try {
-      const engine = config.passThrough ? passThroughEngine(org.orgId, org.version) : deps.createEngine({ org, directory: deps.directory });
+      const engine = config.passThrough ? createPassThroughEngine(org.orgId, org.version) : deps.createEngine({ org, directory: deps.directory });
       active = { engine, acceptedDomains: org.acceptedDomains };
       metrics.configInfo.reset();
       metrics.configInfo.set({ org: org.orgId, version: org.version }, 1);
