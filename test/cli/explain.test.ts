@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { explainMessage, formatExplanation } from '../../appliance/src/cli/commands/explain';
 import { loadOrgFolder, type OrgConfig } from '../../appliance/src/config';
@@ -13,9 +15,17 @@ const AFTER_CAMPAIGN = new Date('2027-02-01T10:00:00Z');
 describe('signet explain (example organization)', () => {
   let org: OrgConfig;
   let directory: DirectorySnapshot;
+  let emptyDirectory: DirectorySnapshot;
   before(async () => {
     org = await loadOrgFolder(ORG);
     directory = await loadDirectoryFile(join(ORG, 'directory.yaml'));
+    const dir = mkdtempSync(join(tmpdir(), 'signet-explain-'));
+    try {
+      writeFileSync(join(dir, 'directory.yaml'), 'users: []\n');
+      emptyDirectory = await loadDirectoryFile(join(dir, 'directory.yaml'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   const explain = (from: string, to: string[], extra: Partial<{ kind: 'new' | 'reply' | 'forward'; now: Date; subject: string }> = {}) =>
     explainMessage(org, directory, { from, to, subject: extra.subject ?? '', body: '', kind: extra.kind ?? 'new', now: extra.now ?? IN_CAMPAIGN });
@@ -58,6 +68,29 @@ describe('signet explain (example organization)', () => {
     const text = formatExplanation(e);
     expect(text).to.include('NOT in the directory');
     expect(text).to.include('the sender is not in the directory');
+  });
+
+  it('a sender listed only in users.yaml is not said to be in the directory', () => {
+    // tom.okafor has users.yaml attributes; with a directory that does not know him, only those remain
+    const e = explainMessage(org, emptyDirectory, { from: 'tom.okafor@contoso.com', to: ['client@fabrikam.com'], subject: '', body: '', kind: 'new', now: IN_CAMPAIGN });
+    expect(e.sender).to.include({ inDirectory: false, overridesOnly: true });
+    expect(e.templateId).to.equal('default'); // as the engine: the overrides make a known sender
+    const text = formatExplanation(e);
+    expect(text).to.include('NOT in the directory, but listed in users.yaml: signed with those attributes alone (no displayName there)');
+    expect(text).not.to.match(/: in the directory/);
+    const unknown = formatExplanation(explain('new.hire@contoso.com', ['client@fabrikam.com']));
+    expect(unknown).to.match(/new\.hire@contoso\.com: NOT in the directory\n/);
+    expect(explain('tom.okafor@contoso.com', ['client@fabrikam.com']).sender).to.include({ inDirectory: true, overridesOnly: false });
+  });
+
+  it('command line: --to is documented as needed, without a misleading default', function () {
+    this.timeout(60_000);
+    const help = spawnSync(process.execPath, [join(ROOT, 'bin/signet.js'), 'explain', '--help'], { encoding: 'utf8', cwd: ROOT });
+    expect(help.stdout).to.match(/--to <address> +recipient \(at least one\); repeat for several\n/);
+    expect(help.stdout).not.to.include('default: []');
+    const none = spawnSync(process.execPath, [join(ROOT, 'bin/signet.js'), 'explain', '--org', ORG, '--from', 'tom.okafor@contoso.com'], { encoding: 'utf8', cwd: ROOT });
+    expect(none.status).to.equal(2);
+    expect(none.stderr).to.equal('signet: --to: give at least one recipient\n');
   });
 
   it('command line: prints the explanation, --json parses, bad input is refused', function () {

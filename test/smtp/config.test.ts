@@ -19,6 +19,19 @@ describe('relay configuration file', () => {
     expect(dev.tls.cert).to.equal(resolve(CONFIG_DIR, '../.signet-dev/relay-server.crt'));
   });
 
+  it('refuses the all-zero tenant id the packaged relay.yaml ships as a placeholder (left as it is, every message would bounce as another tenant\'s)', () => {
+    let message = '';
+    try {
+      loadRelayConfig(resolve(CONFIG_DIR, '../packaging/relay.yaml'));
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).to.match(/relay\.yaml:\d+ tenantId: is the all-zero placeholder/);
+    expect(message).to.match(/directory\.graph\.tenantId: is the all-zero placeholder/);
+    const base = { tls: { cert: 'a', key: 'b', ca: 'c' }, downstream: { host: 'd', tls: { cert: 'a', key: 'b' } }, org: { source: 'x', keyRef: 'k.key' } };
+    expect(parseRelayConfig({ ...base, tenantId: '3f2504e0-4f89-41d3-9a0c-0305e82c3301' }, 'relay.yaml', '/etc/signet').tenantId).to.equal('3f2504e0-4f89-41d3-9a0c-0305e82c3301');
+  });
+
   it('fills defaults and resolves paths against the file', () => {
     const c = parseRelayConfig({ tls: { cert: 'a.crt', key: 'a.key', ca: ['x.pem', '/abs/y.pem'] }, downstream: { host: 'd', tls: { cert: 'c.crt', key: 'c.key' } }, org: { source: 'org', keyRef: 'org.key' } }, 'f', '/etc/signet');
     expect(c.tls.ca).to.deep.equal(['/etc/signet/x.pem', '/abs/y.pem']);

@@ -16,6 +16,11 @@ const certName = z
   .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'must be a host name, optionally starting with "*."');
 const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
 
+// The shipped relay.yaml holds the all-zero id as a placeholder: left as it is, every message
+// would be refused as another tenant's (550, a bounce), so the relay refuses to start instead.
+const NOT_PLACEHOLDER = [(v: string) => !/^0{8}-0{4}-0{4}-0{4}-0{12}$/.test(v), { message: 'is the all-zero placeholder: set the customer\'s Microsoft Entra tenant id' }] as const;
+const tenantGuid = z.guid().refine(...NOT_PLACEHOLDER);
+
 export const relayConfigSchema = z
   .object({
     hostname: z.string().min(1).default('localhost').describe('Name this node uses in its SMTP greeting and its EHLO to the downstream (the certificate domain).'),
@@ -42,8 +47,7 @@ export const relayConfigSchema = z
         reloadSeconds: seconds(60, 'How often certificate files are re-checked besides file-change events.'),
       })
       .strict(),
-    tenantId: z
-      .guid()
+    tenantId: tenantGuid
       .optional()
       .describe('The customer\'s Microsoft Entra tenant id. Every Microsoft 365 tenant presents the same client certificate, so a message must also carry this id in X-MS-Exchange-CrossTenant-Id (stamped by Exchange Online): another tenant\'s is refused (550 5.7.1), none is deferred (451 4.7.1). Unset: not checked (development).'),
     allowNetworks: z
@@ -133,7 +137,7 @@ export const relayConfigSchema = z
         file: z.string().min(1).optional().describe('Local directory file (offline mode), re-read when it changes (checked every org.pollSeconds).'),
         graph: z
           .object({
-            tenantId: z.string().min(1).describe('The customer\'s Entra tenant id, whose directory is read.'),
+            tenantId: z.string().min(1).refine(...NOT_PLACEHOLDER).describe('The customer\'s Entra tenant id, whose directory is read.'),
             clientId: z.string().min(1).optional().describe('Managed identity client id; default: the node\'s identity.'),
             app: z
               .object({

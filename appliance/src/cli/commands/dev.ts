@@ -53,6 +53,21 @@ async function ensureDevCertificates(dir: string): Promise<boolean> {
   return true;
 }
 
+const SAMPLE_SENDER = 'ingrid.halvorsen@contoso.com';
+
+/** What went wrong sending the sample, in the terms of the development relay. */
+export function sendSampleError(error: unknown, smtpPort: number): string {
+  const e = error as { code?: string; syscall?: string; message?: string; response?: string; responseCode?: number };
+  if (e.syscall === 'connect' || /ECONNREFUSED/.test(e.message ?? '')) {
+    return `no development relay answers on 127.0.0.1:${smtpPort}: start it with \`npm start\` (in another terminal) and keep it running`;
+  }
+  if (typeof e.responseCode === 'number' && e.response) {
+    const hint = /sender domain/i.test(e.response) ? ' (--from must be in an accepted domain of the organization the relay runs)' : '';
+    return `the relay refused the sample: ${e.response}${hint}`;
+  }
+  return e.message ?? String(error);
+}
+
 function banner(lines: string[]): string {
   const width = Math.max(...lines.map((l) => l.length)) + 4;
   const bar = '='.repeat(width);
@@ -124,7 +139,7 @@ export function register(program: Command): void {
     .command('send-sample')
     .description('DEVELOPMENT MODE: send a sample message from the example organization through the running `signet dev` relay')
     .option('--state-dir <dir>', 'development state folder', '.signet-dev')
-    .option('--from <address>', 'sender (a user of the example organization)', 'ingrid.halvorsen@contoso.com')
+    .option('--from <address>', 'sender (a user of the example organization)', SAMPLE_SENDER)
     .option('--to <address>', 'recipient', 'partner@fabrikam.example')
     .action(async (options: { stateDir: string; from: string; to: string }) => {
       const stateDir = resolve(options.stateDir);
@@ -140,13 +155,16 @@ export function register(program: Command): void {
       });
       try {
         const info = await transport.sendMail({
-          from: `Ingrid Halvorsen <${options.from}>`,
+          // the display name is the example sender's only: another --from is written as it is
+          from: options.from === SAMPLE_SENDER ? `Ingrid Halvorsen <${options.from}>` : options.from,
           to: options.to,
           subject: 'Signet sample: quarterly planning',
           text: 'Hello,\n\nhere are the dates for the quarterly planning.\n\nBest regards,\nIngrid\n',
           html: '<html><body><p>Hello,</p><p>here are the dates for the quarterly planning.</p><p>Best regards,<br>Ingrid</p></body></html>',
         });
         process.stdout.write(`relay answered: ${info.response}\nsee the signed result: ${state.messagesUrl}\n`);
+      } catch (error) {
+        throw new Error(sendSampleError(error, state.smtpPort), { cause: error });
       } finally {
         transport.close();
       }

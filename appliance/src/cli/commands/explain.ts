@@ -23,7 +23,8 @@ export interface ExplainInput {
 export interface Explanation {
   org: string;
   configVersion: string;
-  sender: { address: string; inDirectory: boolean; displayName?: string; groups: string[] };
+  /** inDirectory: found in the directory; overridesOnly: not there, but listed in users.yaml (signed with those attributes alone). */
+  sender: { address: string; inDirectory: boolean; overridesOnly: boolean; displayName?: string; groups: string[] };
   recipients: Array<{ address: string; external: boolean }>;
   kind: MessageKind;
   at: string;
@@ -51,6 +52,7 @@ export function explainMessage(org: OrgConfig, directory: DirectorySnapshot | un
   const sender = normalizeAddress(input.from);
   const withOverrides = directory ? applyUserOverrides(directory, org.userAttributes) : undefined;
   let user: DirectoryUser | undefined = withOverrides?.lookup(sender);
+  const inDirectory = user !== undefined;
   // Overrides for someone the directory does not know still make them a known sender (as in the engine).
   const overrides = org.userAttributes.get(sender);
   if (!user && overrides) user = { mail: sender, aliases: [], attributes: { ...overrides }, groups: [] };
@@ -77,7 +79,7 @@ export function explainMessage(org: OrgConfig, directory: DirectorySnapshot | un
   return {
     org: org.orgId,
     configVersion: org.version,
-    sender: { address: sender, inDirectory: user !== undefined, displayName: user?.attributes.displayName, groups: user?.groups ?? [] },
+    sender: { address: sender, inDirectory, overridesOnly: !inDirectory && user !== undefined, displayName: user?.attributes.displayName, groups: user?.groups ?? [] },
     recipients: recipients.map((address) => ({ address, external: !accepted.has(domainOf(address)) })),
     kind: input.kind,
     at: input.now.toISOString(),
@@ -103,7 +105,12 @@ export function formatExplanation(e: Explanation): string {
   const out: string[] = [];
   const to = e.recipients.map((r) => `${r.address} (${r.external ? 'external' : 'internal'})`).join(', ');
   out.push(`Organization ${e.org}, config ${e.configVersion}; a ${e.kind} message at ${e.at}`);
-  out.push(`From ${e.sender.address}: ${e.sender.inDirectory ? `in the directory${e.sender.displayName ? ` as ${e.sender.displayName}` : ''}${e.sender.groups.length ? `, groups ${e.sender.groups.join(', ')}` : ''}` : 'NOT in the directory'}`);
+  const known = e.sender.inDirectory
+    ? `in the directory${e.sender.displayName ? ` as ${e.sender.displayName}` : ''}${e.sender.groups.length ? `, groups ${e.sender.groups.join(', ')}` : ''}`
+    : e.sender.overridesOnly
+      ? `NOT in the directory, but listed in users.yaml: signed with those attributes alone${e.sender.displayName ? ` (as ${e.sender.displayName})` : ' (no displayName there)'}`
+      : 'NOT in the directory';
+  out.push(`From ${e.sender.address}: ${known}`);
   out.push(`To ${to}`);
   out.push('');
   if (e.outcome === 'pass') {
@@ -129,7 +136,7 @@ interface ExplainOptions {
   org: string;
   directory?: string;
   from: string;
-  to: string[];
+  to?: string[];
   subject: string;
   body: string;
   kind: string;
@@ -137,7 +144,7 @@ interface ExplainOptions {
   json?: boolean;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 const ADDRESS = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
 
 export function register(program: Command): void {
@@ -146,7 +153,7 @@ export function register(program: Command): void {
     .description('which rule, template and add-ons a message would get, and why the other rules did not match (no message file needed)')
     .requiredOption('--org <dir>', 'organization config folder')
     .requiredOption('--from <address>', 'sender address')
-    .option('--to <address>', 'recipient; repeat for several', collect, [])
+    .option('--to <address>', 'recipient (at least one); repeat for several', collect)
     .option('--subject <text>', 'subject', '')
     .option('--body <text>', 'text of the new part of the body (for bodyContains rules)', '')
     .option('--kind <kind>', 'new, reply or forward', 'new')
@@ -155,7 +162,7 @@ export function register(program: Command): void {
     .option('--json', 'print the explanation as JSON')
     .action(async (options: ExplainOptions) => {
       if (!ADDRESS.test(options.from)) throw new Error(`--from: not an email address: ${options.from}`);
-      if (!options.to.length) throw new Error('--to: give at least one recipient');
+      if (!options.to?.length) throw new Error('--to: give at least one recipient');
       for (const to of options.to) if (!ADDRESS.test(to)) throw new Error(`--to: not an email address: ${to}`);
       if (!['new', 'reply', 'forward'].includes(options.kind)) throw new Error(`--kind: ${options.kind} is not new, reply or forward`);
       const now = options.date ? new Date(options.date) : new Date();
