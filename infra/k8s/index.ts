@@ -207,7 +207,7 @@ export class SignetKubernetes extends pulumi.ComponentResource {
     }, parent);
 
     new k8s.core.v1.Service(`${name}-metrics`, {
-      metadata: meta('-metrics', { 'signet/metrics': 'true' }),
+      metadata: meta('-metrics', { 'signet/metrics': 'true', 'signet/job': 'signet' }),
       spec: { type: 'ClusterIP', selector: labels, ports: [{ name: 'http', port: args.httpPort, targetPort: 'http' }] },
     }, parent);
 
@@ -253,6 +253,9 @@ export class SignetKubernetes extends pulumi.ComponentResource {
       metadata: meta(''),
       spec: {
         selector: { matchLabels: { ...labels, 'signet/metrics': 'true' } },
+        // The alert rules expect job="signet" (SignetNodeDown: up{job="signet"}); without jobLabel
+        // the operator names the job after the Service, and that alert could never fire.
+        jobLabel: 'signet/job',
         endpoints: [{ port: 'http', path: '/metrics', interval: '30s' }],
       },
     }, parent);

@@ -126,6 +126,10 @@ describe('infra: Kubernetes target (mocked cluster)', function () {
     expect(monitor.spec.endpoints).to.deep.equal([{ port: 'http', path: '/metrics', interval: '30s' }]);
     const metricsService = run.ofType('kubernetes:core/v1:Service').map((s) => s.inputs as Obj).find((s) => s.spec.type === 'ClusterIP') as Obj;
     for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels as Record<string, string>)) expect(metricsService.metadata.labels[k], k).to.equal(v);
+    // the job label the alert rules query (up{job="signet"}) comes from the Service label jobLabel names
+    const jobs = [...readFileSync(path.join(REPO_ROOT, 'monitoring/prometheus/alerts.yaml'), 'utf8').matchAll(/job="([^"]+)"/g)].map((m) => m[1]);
+    expect(jobs).to.include('signet');
+    expect(metricsService.metadata.labels[monitor.spec.jobLabel as string]).to.equal('signet');
     const rule = one('kubernetes:monitoring.coreos.com/v1:PrometheusRule') as Obj;
     const groups = rule.spec.groups as Obj[];
     const expected = parse(readFileSync(path.join(REPO_ROOT, 'monitoring/prometheus/alerts.yaml'), 'utf8')) as { groups: Obj[] };

@@ -64,7 +64,7 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     node = sink = files = undefined;
   });
 
-  async function start(options: { org?: OrgConfig; downstreamPort?: number; drainSeconds?: number; downstreamHost?: string; resolveDownstream?: (host: string) => Promise<string[]>; passThrough?: boolean } = {}) {
+  async function start(options: { org?: OrgConfig; downstreamPort?: number; drainSeconds?: number; downstreamHost?: string; resolveDownstream?: (host: string) => Promise<string[]>; passThrough?: boolean; source?: OrgSourceLike; createEngine?: (org: OrgConfig) => ReturnType<typeof stampEngine> } = {}) {
     const pki = await testPki();
     sink = await startSink({ key: pki.sinkServer.key, cert: pki.sinkServer.cert, clientCa: pki.ca.cert });
     files = writePemFiles({ 'server.crt': pki.relayServer.cert, 'server.key': pki.relayServer.key, 'ca.crt': pki.ca.cert, 'client.crt': pki.relayClient.cert, 'client.key': pki.relayClient.key });
@@ -83,8 +83,8 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
       files.dir,
     );
     node = await startRelayNode(config, {
-      createEngine: () => stampEngine(),
-      orgSource: staticSource('org' in options ? options.org : ORG),
+      createEngine: options.createEngine ? ({ org }) => options.createEngine!(org) : () => stampEngine(),
+      orgSource: options.source ?? staticSource('org' in options ? options.org : ORG),
       directory: () => undefined,
       metrics: createMetrics({ processMetrics: false }),
       logger: createLogger({ level: 'silent' }),
@@ -118,6 +118,26 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     expect(stamp?.[1]).to.match(/^org=test-org; result=passed; reason=pass-through;/);
     expect(delivered.slice(stamp![0].length)).to.equal(raw.endsWith('\r\n') ? raw : `${raw}\r\n`);
     expect((await getJson(node.httpPort, '/metrics')).body).to.contain('signet_messages_total{outcome="passed",reason="pass-through"} 1');
+  });
+
+  it('keeps the running version in signet_config_info when the engine refuses a version the source announced', async () => {
+    const source = staticSource(ORG);
+    const { node } = await start({
+      source,
+      createEngine: (org) => {
+        if (org.version === 'v2') throw new Error('template does not compile');
+        return { ...stampEngine(), configVersion: org.version };
+      },
+    });
+    const v2 = { ...ORG, version: 'v2' } as OrgConfig;
+    // what the org source does before it emits a version
+    node.metrics.configInfo.reset();
+    node.metrics.configInfo.set({ org: 'test-org', version: 'v2' }, 1);
+    source.emitter.emit('config', v2);
+    const metrics = (await getJson(node.httpPort, '/metrics')).body as string;
+    expect(metrics).to.contain('signet_config_info{org="test-org",version="v1"} 1');
+    expect(metrics).not.to.contain('version="v2"');
+    expect(metrics).to.contain('signet_config_reloads_total{result="refused"} 1');
   });
 
   it('tries the downstream name\'s next address when one refuses, and counts the failed address', async () => {

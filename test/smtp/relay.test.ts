@@ -243,6 +243,9 @@ describe('relay: before-queue proxy with mutual TLS', function () {
     expect(result.response).to.match(/^451 4\.4\.2/);
     expect(h.sink.messages).to.have.length(0);
     expect(h.sink.stats.dropped).to.equal(1);
+    // one message, counted once
+    expect(await metricValue(h, 'signet_messages_total')).to.equal(1);
+    expect(await metricValue(h, 'signet_messages_total', { outcome: 'tempfailed' })).to.equal(1);
   });
 
   it('answers 451 4.3.0 when the engine fails mid-stream, and the downstream gets nothing', async () => {

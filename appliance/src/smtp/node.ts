@@ -105,6 +105,9 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
       return true;
     } catch (error) {
       metrics.configReloads.inc({ result: 'refused' });
+      // the source already announced this version: say again which one runs
+      metrics.configInfo.reset();
+      if (active) metrics.configInfo.set({ org: active.engine.orgId, version: active.engine.configVersion }, 1);
       logger.error({ event: 'engine-refused', org: org.orgId, version: org.version, error: (error as Error).message }, 'configuration version refused by the engine; keeping the running one');
       return false;
     }

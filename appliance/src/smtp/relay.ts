@@ -694,7 +694,8 @@ export class Relay {
   private downstreamFailure(error: unknown, stage: string): SmtpReplyError {
     const cause = error instanceof DownstreamError ? error.kind : 'protocol';
     this.options.metrics.downstreamErrors.inc({ reason: cause });
-    this.count('tempfailed', `downstream-${cause}`);
+    // in DATA the transaction's finish() counts the message
+    if (stage !== 'data') this.count('tempfailed', `downstream-${cause}`);
     this.options.logger.warn({ event: 'downstream-error', stage, cause, error: (error as Error)?.message }, 'downstream failed');
     if (stage === 'connect') return reply(451, '4.4.1', 'Downstream unavailable; try again later');
     return reply(451, '4.4.2', 'Downstream connection lost; try again later');
