@@ -8,7 +8,7 @@ import { attachment, buildMessage, html, multipart, text } from './support/build
 import type { MessageSpec } from './support/build';
 import { attachmentSums, surgeryChecked } from './support/check';
 import { leafParts, partOf } from './support/parts';
-import { MARK_HTML_START, MARK_TEXT_START, markerEdit, runSurgery } from './support/run';
+import { MARK_HTML_END, MARK_HTML_START, MARK_TEXT_END, MARK_TEXT_START, markerEdit, runSurgery } from './support/run';
 
 const PDF = Buffer.from(Array.from({ length: 3000 }, (_, i) => (i * 31 + 7) % 256));
 const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
@@ -856,3 +856,31 @@ describe('mime surgery: CID images next to an empty HTML part', () => {
   }
 });
 
+
+describe('mime surgery: inserted text cannot end the part', () => {
+  // A directory value is escaped for HTML, but a line break and `--<boundary>` are plain text:
+  // written as they are, they would close the part and let what follows pose as a part of its own.
+  const hostile = '\n--alt-1\nContent-Type: text/html\n\n<script>x</script>\n--mix-1\n';
+  for (const cte of ['quoted-printable', '8bit', '7bit'] as const) {
+    it(`re-encodes a ${cte} body as base64 when an inserted line starts with an enclosing delimiter`, async () => {
+      const input = msg(multipart('mixed', 'mix-1', [
+        multipart('alternative', 'alt-1', [text(TEXT_BODY, { cte }), html(HTML_BODY, { cte })]),
+        attachment('report.pdf', PDF),
+      ]));
+      const edit = markerEdit({ text: `${MARK_TEXT_START}\nJane Doe${hostile}${MARK_TEXT_END}`, html: `${MARK_HTML_START}<p>Jane Doe${hostile}</p>${MARK_HTML_END}` });
+      const r = await surgeryChecked(input, edit);
+      const leaves = await leafParts(r.output);
+      expect(leaves.map((p) => p.contentType)).to.deep.equal(['text/plain', 'text/html', 'application/pdf']);
+      expect(r.report.parts.map((p) => p.transferEncoding)).to.deep.equal(['base64', 'base64']);
+      expect(leaves[0]!.decoded).to.contain('Jane Doe\r\n--alt-1\r\nContent-Type: text/html');
+      expect(leaves[1]!.decoded).to.contain('<script>x</script>');
+      expect(await attachmentSums(r.output)).to.deep.equal(await attachmentSums(input));
+    });
+  }
+
+  it('keeps the encoding when the delimiter text is inside a line, not at its start', async () => {
+    const input = msg(multipart('alternative', 'alt-1', [text(TEXT_BODY), html(HTML_BODY)]));
+    const r = await surgeryChecked(input, markerEdit({ text: `${MARK_TEXT_START}\nJane Doe --alt-1\n${MARK_TEXT_END}`, html: `${MARK_HTML_START}<p>Jane Doe --alt-1</p>${MARK_HTML_END}` }));
+    expect(r.report.parts.map((p) => p.transferEncoding)).to.deep.equal(['quoted-printable', 'quoted-printable']);
+  });
+});

@@ -768,6 +768,13 @@ class Surgery {
     else if (cte === 'base64') {
       encoded = encodeBase64(bytes, transportEol, base64LineLength(raw));
     } else encoded = bytes;
+    // A line that starts like a delimiter of an enclosing multipart would end this part there and
+    // let what follows pose as parts of its own (a directory value with a line break and
+    // `--<boundary>`, or a long line re-wrapped by the encoder): base64 has no '-'.
+    if (cte !== 'base64' && startsEnclosingDelimiter(encoded, cap.info)) {
+      cte = 'base64';
+      encoded = encodeBase64(bytes, transportEol, 76);
+    }
     // mailsplit leaves the line ending before a delimiter in the body when the body is empty
     // or a bare line ending; the delimiter that follows must stay at the start of a line
     if ((!raw.length || raw[raw.length - 1] === 0x0a) && encoded.length && encoded[encoded.length - 1] !== 0x0a) {
@@ -851,6 +858,20 @@ class Surgery {
       Buffer.from(`${eol}--${boundary}--${endsWithEol ? eol : ''}`, 'latin1'),
     ];
   }
+}
+
+/** Whether a line of `body` starts with `--` and the boundary of a multipart around `info`. */
+function startsEnclosingDelimiter(body: Buffer, info: NodeInfo): boolean {
+  for (let p = info.parent; p; p = p.parent) {
+    const boundary = p.node._boundary;
+    if (!boundary) continue;
+    const delimiter = Buffer.concat([Buffer.from('--', 'latin1'), Buffer.isBuffer(boundary) ? boundary : Buffer.from(String(boundary), 'latin1')]);
+    for (let at = body.indexOf(delimiter); at >= 0; at = body.indexOf(delimiter, at + 1)) {
+      // a bare CR ends a line for some readers too
+      if (at === 0 || body[at - 1] === 0x0a || body[at - 1] === 0x0d) return true;
+    }
+  }
+  return false;
 }
 
 function calendarMethodParam(node: MimeNode): string | undefined {
