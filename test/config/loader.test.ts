@@ -160,6 +160,61 @@ describe('organization config: every problem reported with file, path and line',
     expectIssue(issuesOf(withFile(files, 'addons/winter-campaign.yaml', addon)), { file: 'addons/winter-campaign.yaml', path: 'until', line: 3, message: /reversed/ });
   });
 
+  it('reads a time without offset as UTC, as the nodes do, whatever the time zone of the machine that validates', () => {
+    const saved = process.env.TZ;
+    process.env.TZ = 'Asia/Tokyo';
+    try {
+      // 10:00+02:00 is 08:00Z, before 09:00Z: a valid window (in Tokyo's local time 09:00 would be 00:00Z).
+      const valid = 'rules:\n  - id: one\n    match:\n      from: 2026-11-16T10:00+02:00\n      until: 2026-11-16T09:00\n    template: default\n';
+      expect(issuesOf(withFile(files, 'rules.yaml', valid))).to.deep.equal([]);
+      const reversed = 'rules:\n  - id: one\n    match:\n      from: 2026-11-16T09:00\n      until: 2026-11-16T10:00+02:00\n    template: default\n';
+      expectIssue(issuesOf(withFile(files, 'rules.yaml', reversed)), { file: 'rules.yaml', path: 'rules[0].match.until', line: 5, message: /reversed or empty/ });
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
+  });
+
+  it('a stop rule that matches every message leaves the rules after it dead', () => {
+    const rules = 'rules:\n  - id: everyone\n    template: default\n    stop: true\n  - id: sales\n    match: { groups: [Sales] }\n    template: sales\n  - id: legal\n    match: { direction: external }\n    addons: [legal-disclaimer]\n';
+    expectIssue(issuesOf(withFile(files, 'rules.yaml', rules)), { file: 'rules.yaml', path: 'rules[0].stop', line: 4, message: /^the rule matches every message, so with stop: true the 2 rules after it are never evaluated$/ });
+    // Last, disabled, or with conditions or exceptions: fine.
+    for (const fine of [
+      'rules:\n  - id: sales\n    match: { groups: [Sales] }\n    template: sales\n  - id: everyone\n    template: default\n    stop: true\n',
+      'rules:\n  - id: everyone\n    enabled: false\n    template: default\n    stop: true\n  - id: sales\n    template: sales\n',
+      'rules:\n  - id: everyone\n    match: { direction: internal }\n    template: default\n    stop: true\n  - id: sales\n    template: sales\n',
+      'rules:\n  - id: everyone\n    except: [{ groups: [Sales] }]\n    template: default\n    stop: true\n  - id: sales\n    template: sales\n',
+    ]) {
+      expect(issuesOf(withFile(files, 'rules.yaml', fine)), fine).to.deep.equal([]);
+    }
+  });
+
+  it("an add-on whose window never meets its rule's window can never be added", () => {
+    // The example's winter campaign runs from 2026-11-16 until 2027-01-01.
+    const rules = [
+      'rules:',
+      '  - id: last-year',
+      '    match: { from: 2025-11-16, until: 2026-01-01 }',
+      '    addons: [legal-disclaimer, winter-campaign]',
+      '  - id: overlapping',
+      '    match: { from: 2026-12-20 }',
+      '    addons: [winter-campaign]',
+      '  - id: ends-as-it-starts',
+      '    match: { until: 2026-11-16 }',
+      '    addons: [winter-campaign]',
+      '',
+    ].join('\n');
+    const issues = issuesOf(withFile(files, 'rules.yaml', rules));
+    expectIssue(issues, {
+      file: 'rules.yaml',
+      path: 'rules[0].addons[1]',
+      line: 4,
+      message: /add-on "winter-campaign" is shown only from 2026-11-16 until 2027-01-01, never while this rule applies \(from 2025-11-16 until 2026-01-01\): it can never be added/,
+    });
+    expectIssue(issues, { file: 'rules.yaml', path: 'rules[2].addons[0]', message: /never while this rule applies \(until 2026-11-16\)/ });
+    expect(issues.map((i) => i.path)).to.deep.equal(['rules[0].addons[1]', 'rules[2].addons[0]']);
+  });
+
   it('dates must be real ISO 8601 dates', () => {
     const rules = 'rules:\n  - id: one\n    match:\n      from: 2026-02-30\n      until: 01/12/2026\n    template: default\n  - id: two\n    match:\n      from: 2026-11-01T10:00\n      until: 2026-11-01T12:00+01:00\n    template: default\n';
     const issues = issuesOf(withFile(files, 'rules.yaml', rules));
@@ -336,6 +391,30 @@ describe('organization config: every problem reported with file, path and line',
   it('an empty placeholder', () => {
     const org = 'orgId: contoso\nacceptedDomains: [contoso.com, contoso.co.uk]\noptions:\n  placeholder: "   "\n';
     expectIssue(issuesOf(withFile(files, 'org.yaml', org)), { file: 'org.yaml', path: 'options.placeholder', line: 4, message: /the placeholder must not be empty/ });
+  });
+
+  it('a misspelt attribute, which would be empty in every signature', () => {
+    const html = '<p><%= user.displayName %></p>\n<% if (user.jobTitel) { %><p><%= user.jobTitel %></p><% } %>\n<p><%= user.displayname %> <%= user[\'mobilPhone\'] %> <%= user.pronoun %></p>\n<p><%= user.pronouns %> <%= user.linkedin %> <%= user.mail %></p>\n';
+    const issues = issuesOf(withFile(files, 'templates/default.html.ejs', html));
+    expectIssue(issues, { file: 'templates/default.html.ejs', path: '', line: 2, message: /^user\.jobTitel is not an attribute, so it would be empty in every signature; did you mean user\.jobTitle\?$/ });
+    expectIssue(issues, { file: 'templates/default.html.ejs', path: '', line: 3, message: /user\.displayname is not an attribute.*did you mean user\.displayName\?/ });
+    expectIssue(issues, { file: 'templates/default.html.ejs', path: '', line: 3, message: /user\.mobilPhone is not an attribute.*did you mean user\.mobilePhone\?/ });
+    // pronouns is a custom attribute of users.yaml; linkedin is like nothing known (a local directory's own attribute, maybe).
+    expectIssue(issues, { file: 'templates/default.html.ejs', path: '', line: 3, message: /user\.pronoun is not an attribute.*did you mean user\.pronouns\?/ });
+    expect(issues.filter((i) => /linkedin|user\.mail\b|user\.pronouns /.test(i.message))).to.deep.equal([]);
+    // Add-ons too, at their line in the add-on file.
+    const addon = 'kind: banner\nhtml: |\n  <p>Hi</p>\n  <p><%= user.departmnet %></p>\n';
+    expectIssue(issuesOf(withFile(files, 'addons/winter-campaign.yaml', addon)), { file: 'addons/winter-campaign.yaml', path: '', line: 4, message: /user\.departmnet is not an attribute.*did you mean user\.department\?/ });
+  });
+
+  it('a placeholder that ordinary text may contain', () => {
+    const withPlaceholder = (placeholder: string) => `orgId: contoso\nacceptedDomains: [contoso.com, contoso.co.uk]\noptions:\n  placeholder: ${JSON.stringify(placeholder)}\n`;
+    for (const placeholder of ['signature', 'SIG', '--', 'a', '#sig']) {
+      expectIssue(issuesOf(withFile(files, 'org.yaml', withPlaceholder(placeholder))), { file: 'org.yaml', path: 'options.placeholder', line: 4, message: /must never turn up in ordinary text/ });
+    }
+    for (const placeholder of ['{{signature}}', '[[sig]]', '<signature>', '%%SIG%%', '{{подпись}}']) {
+      expect(issuesOf(withFile(files, 'org.yaml', withPlaceholder(placeholder))).filter((i) => i.path === 'options.placeholder'), placeholder).to.deep.equal([]);
+    }
   });
 
   it('extra headers may not touch owned headers nor carry line breaks', () => {

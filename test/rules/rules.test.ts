@@ -175,6 +175,39 @@ describe('rules: conditions', () => {
     expect(compileRules(makeOrg({ rules: [rule('subj', { match: { subjectContains: ['x'] } })] })).needsBody).to.equal(false);
   });
 
+  it('keywords match however the text is laid out: Unicode forms, wrapped lines, no-break spaces, full-width letters', () => {
+    const rules = compileRules(
+      makeOrg({ rules: [rule('subj', { match: { subjectContains: ['Café', 'RE: Order'] } }), rule('body', { match: { bodyContains: ['special offer', 'Größe'] } })] }),
+    );
+    const matched = (subject: string, body: string) => rules.select(input({ subject, body })).matchedRules;
+    // A decomposed é (e + combining accent, as macOS may send it) is the é of the rule.
+    expect(matched('Lunch at the cafe\u0301', 'x')).to.deep.equal(['subj']);
+    // Full-width letters and colon (an East Asian keyboard's) are their ASCII twins.
+    expect(matched('ＲＥ： Order 42', 'x')).to.deep.equal(['subj']);
+    // A phrase wrapped over two lines of a text part, or held together by a no-break space.
+    expect(matched('x', 'Our special\r\noffer ends Friday')).to.deep.equal(['body']);
+    expect(matched('x', 'Our special\u00a0 offer')).to.deep.equal(['body']);
+    expect(matched('x', 'Die GRO\u0308SSE')).to.deep.equal([]);
+    expect(matched('x', 'Die Gro\u0308\u00dfe')).to.deep.equal(['body']);
+    // A soft hyphen or zero-width space inside a word does not hide it.
+    expect(matched('x', 'a spe\u00adcial of\u200bfer')).to.deep.equal(['body']);
+    // The trace names the keyword as the rule writes it.
+    expect(reasonsOf(rules.select(input({ subject: 'cafe\u0301' })), 'subj')[0]).to.equal('subject: yes, contains "Café"');
+  });
+
+  it('internationalized domains: a recipient written in Unicode is its punycode domain', () => {
+    const rules = compileRules(
+      makeOrg({
+        acceptedDomains: ['contoso.com', 'xn--mller-kva.example'],
+        rules: [rule('int', { match: { direction: 'internal' } }), rule('partner', { match: { recipientDomains: ['xn--bcher-kva.example', '*.xn--caf-dma.example'] } })],
+      }),
+    );
+    expect(rules.select(input({ recipients: ['anna@MÜLLER.example'] })).matchedRules).to.deep.equal(['int']);
+    expect(rules.select(input({ recipients: ['x@bücher.example'] })).matchedRules).to.deep.equal(['partner']);
+    expect(rules.select(input({ recipients: ['x@eu.café.example'] })).matchedRules).to.deep.equal(['partner']);
+    expect(rules.select(input({ recipients: ['x@xn--bcher-kva.example'] })).matchedRules).to.deep.equal(['partner']);
+  });
+
   it('kinds, and the reply/forward template variant', () => {
     const rules = compileRules(
       makeOrg({

@@ -151,7 +151,7 @@ describe('signature engine', () => {
     expect(lines[0]).to.match(/^X-Signet-Processed: org=contoso; result=signed; rule=everyone,external-disclaimer; template=default; config=7; v=\d/);
     expect(out).not.to.include('DKIM-Signature');
     const body = out.slice(out.indexOf(CRLF + CRLF) + 4);
-    expect(body).to.match(/<p>Hello Bob<\/p><div class="signet-[0-9a-f]{12}" id="signet-[0-9a-f]{12}"><p class="sig"><b>Ada Lovelace<\/b><br>Analyst<\/p><p class="disclaimer">Confidential.<\/p><\/div><\/body><\/html>/);
+    expect(body).to.match(/<p>Hello Bob<\/p><div class="signet-[0-9a-f]{12} signet-[0-9a-f]{12}-[0-9a-f]{8}" id="signet-[0-9a-f]{12}-[0-9a-f]{8}"><p class="sig"><b>Ada Lovelace<\/b><br>Analyst<\/p><p class="disclaimer">Confidential.<\/p><\/div><\/body><\/html>/);
     // Everything else is byte for byte what came in.
     // Every other header field is byte for byte what came in, in the same order.
     const head = (m: string) => m.slice(0, m.indexOf(CRLF + CRLF));
@@ -173,18 +173,83 @@ describe('signature engine', () => {
     expect(result.kind).to.equal('reply');
     expect(result.templateId).to.equal('short');
     expect(result.parts[0]?.placement).to.equal('above-quote');
-    expect(out).to.match(/<div>Sounds good\.<\/div><div class="signet-[0-9a-f]+" id="signet-[0-9a-f]+"><p class="sig-short">Ada Lovelace \| Contoso<\/p>.*<\/div><div id="appendonsend">/);
+    expect(out).to.match(/<div>Sounds good\.<\/div><div class="signet-[0-9a-f]+ signet-[0-9a-f-]+" id="signet-[0-9a-f-]+"><p class="sig-short">Ada Lovelace \| Contoso<\/p>.*<\/div><div id="appendonsend">/);
   });
 
   it('does not repeat the signature when the quoted thread already carries it', async () => {
-    const marker = signatureMarker('contoso');
-    const body = `<html><body><div>Thanks!</div><div id="appendonsend"></div><div id="divRplyFwdMsg"><b>From:</b> Ada<br><b>Sent:</b> Monday</div><div><div class="x_${marker}">Ada Lovelace</div></div></body></html>`;
+    const marker = signatureMarker('contoso', 'ada@contoso.com');
+    const body = `<html><body><div>Thanks!</div><div id="appendonsend"></div><div id="divRplyFwdMsg"><b>From:</b> Ada<br><b>Sent:</b> Monday</div><div><div class="x_${signatureMarker('contoso')} x_${marker}" id="x_${marker}">Ada Lovelace</div></div></body></html>`;
     const { out, result } = await run(htmlMessage(body).replace('Subject: Quarterly numbers', 'Subject: RE: Quarterly numbers'));
     // The disclaimer still applies; the signature does not come twice.
     expect(result.outcome).to.equal('signed');
     expect(result.templateId).to.equal(undefined);
     expect(out).not.to.include('sig-short');
     expect(out).to.include('Confidential.');
+    // Only this organization's: another's marker, or the same words in the new text, do not count.
+    const other = body.replaceAll(marker, signatureMarker('fabrikam', 'ada@contoso.com')).replaceAll(signatureMarker('contoso'), signatureMarker('fabrikam'));
+    expect((await run(htmlMessage(other).replace('Subject: Quarterly numbers', 'Subject: RE: Quarterly numbers'))).result.templateId).to.equal('short');
+  });
+
+  it("a colleague's signature in the thread does not stand for the sender's: joining a thread, forwarding a colleague's mail", async () => {
+    const colleague = user('grace@contoso.com', { displayName: 'Grace Hopper', jobTitle: 'Architect' });
+    const config = org();
+    const engine = createEngine({ org: config, directory: () => snapshot([colleague, ...directory.users()]), now: () => new Date('2026-11-23T12:00:00Z') });
+    const send = async (message: string, from: string) => {
+      const handle = engine.process(Readable.from([Buffer.from(message, 'latin1')]), { mailFrom: from, rcptTo: ['bob@fabrikam.example'] });
+      const chunks: Buffer[] = [];
+      for await (const chunk of handle.output) chunks.push(chunk as Buffer);
+      return { out: Buffer.concat(chunks).toString('latin1'), result: await handle.result };
+    };
+    const bodyOf = (m: string) => m.slice(m.indexOf('<body>') + 6, m.lastIndexOf('</body>'));
+    const quoting = (text: string, quoted: string) => `<html><body><div>${text}</div><div id="appendonsend"></div><div id="divRplyFwdMsg"><b>From:</b> X<br><b>Sent:</b> Monday</div><div>${quoted}</div></body></html>`;
+    const graces = await send(htmlMessage('<html><body><p>Here is the plan.</p></body></html>'), 'grace@contoso.com');
+    expect(graces.result.templateId).to.equal('default');
+    // Ada joins the thread: Grace's signature is quoted, Ada's is not, so Ada signs.
+    const adas = await send(htmlMessage(quoting('Adding my part.', bodyOf(graces.out))).replace('Subject: Quarterly numbers', 'Subject: RE: The plan'), 'ada@contoso.com');
+    expect(adas.result.templateId).to.equal('short');
+    // Ada forwards Grace's message: signed too.
+    const forward = await send(htmlMessage(quoting('FYI', bodyOf(graces.out))).replace('Subject: Quarterly numbers', 'Subject: FW: The plan'), 'ada@contoso.com');
+    expect(forward.result).to.include({ kind: 'forward', templateId: 'short' });
+    // Grace answers the thread that now quotes both: her own is there, so not again.
+    const again = await send(htmlMessage(quoting('Agreed.', bodyOf(adas.out))).replace('Subject: Quarterly numbers', 'Subject: RE: The plan'), 'grace@contoso.com');
+    expect(again.result.templateId).to.equal(undefined);
+  });
+
+  it('a thread whose earlier messages got only a disclaimer does not count as signed', async () => {
+    // An unknown sender (a shared mailbox) writes to a customer: disclaimer only, no signature.
+    const first = await run(htmlMessage('<html><body><p>Your order shipped.</p></body></html>'), { from: 'orders@contoso.com' });
+    expect(first.result).to.include({ outcome: 'signed', templateId: undefined });
+    expect(first.out).not.to.include(signatureMarker('contoso'));
+    // Ada answers the customer's reply, quoting that message: her signature is due.
+    const quoted = first.out.slice(first.out.indexOf('<body>') + 6, first.out.lastIndexOf('</body>'));
+    const body = `<html><body><div>I will look into it.</div><div id="appendonsend"></div><div id="divRplyFwdMsg"><b>From:</b> Customer<br><b>Sent:</b> Monday</div><div>${quoted}</div></body></html>`;
+    const { out, result } = await run(htmlMessage(body).replace('Subject: Quarterly numbers', 'Subject: RE: Your order'));
+    expect(result.reason).to.equal(undefined);
+    expect(result.templateId).to.equal('short');
+    expect(out).to.include('sig-short');
+    // …and her signed reply, once quoted in turn, stops the next one.
+    const again = out.slice(out.indexOf('<body>') + 6, out.lastIndexOf('</body>'));
+    const next = `<html><body><div>Any news?</div><div id="appendonsend"></div><div id="divRplyFwdMsg"><b>From:</b> Customer<br><b>Sent:</b> Tuesday</div><div>${again}</div></body></html>`;
+    expect((await run(htmlMessage(next).replace('Subject: Quarterly numbers', 'Subject: RE: Your order'))).result.templateId).to.equal(undefined);
+  });
+
+  it('reads an encoded subject for the kind and subject keywords', async () => {
+    const config = org({}, [
+      { id: 'orders', enabled: true, match: { subjectContains: ['Größe'] }, template: 'default', replyTemplate: 'short' },
+    ]);
+    const subject = `=?utf-8?B?${Buffer.from('AW: Größe der Lieferung').toString('base64')}?=`;
+    const { result } = await run(htmlMessage('<p>Passt.</p>').replace('Subject: Quarterly numbers', `Subject: ${subject}`), { config });
+    expect(result).to.include({ outcome: 'signed', kind: 'reply', templateId: 'short' });
+  });
+
+  it('matches body keywords in an HTML-only message as a reader sees its text: entities decoded, markup ignored', async () => {
+    const config = org({}, [{ id: 'rnd', enabled: true, match: { bodyContains: ['R&D', 'café', 'special offer'] }, template: 'default' }]);
+    for (const body of ['<p>The R&amp;D budget</p>', '<p>At the caf&eacute;</p>', '<p>At the caf&#233;</p>', '<p>Our <b>special</b>&nbsp;offer</p>', '<p>Our spe<span class="x">cial</span> offer</p>']) {
+      expect((await run(htmlMessage(body), { config })).result.outcome, body).to.equal('signed');
+    }
+    for (const body of ['<p>Research and development</p>', '<style>p.special offer {}</style><p>Hi</p>', '<p title="R&amp;D">Hi</p>']) {
+      expect((await run(htmlMessage(body), { config })).result.reason, body).to.equal('no-rule');
+    }
   });
 
   it('signs the text part with the text form and the HTML part with the HTML form', async () => {

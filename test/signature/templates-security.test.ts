@@ -187,6 +187,19 @@ describe('templates: constructs escaping cannot protect are refused', () => {
     ['an attribute after a slash', '<img/src="<%= user.photo %>">', /:1: attribute src starts with a value from/],
     ['an event handler after a slash', '<img/onerror="x(<%= user.mail %>)" src="<%= image(\'logo\') %>">', /:1: event handler attribute onerror/],
     ['a value in a style attribute', '<p style="background:url(<%= user.photo %>)">x</p>', /:1: a style attribute takes a value from/],
+    // A condition inside the attribute does not fix the scheme, nor hide the value.
+    ['a URL attribute behind a condition', '<a href="<% if (user.website) { %><%= user.website %><% } %>">site</a>', /:1: attribute href starts with a value from/],
+    ['a URL attribute after a trimming code tag', '<a href="<%_ _%><%= user.website %>">site</a>', /:1: attribute href starts with a value from/],
+    ['a scheme left behind by a condition', '<a href="<% if (user.secure) { %>https://<% } %><%= user.website %>">site</a>', /:1: attribute href starts with a value from/],
+    ['a helper that may print nothing, then a raw value', '<a href="<%= url(user.website) %><%= user.other %>">x</a>', /:1: attribute href starts with a value from/],
+    ['a value in a style element', '<style>\n.name { color: <%= user.extensionAttribute3 %>; }\n</style><p>x</p>', /:2: a style element takes a value from/],
+    ['a style attribute behind a condition', '<p style="<% if (user.color) { %>color:<%= user.color %><% } %>">x</p>', /:1: a style attribute takes a value from/],
+    // Unquoted, a space in the value starts a new attribute, whatever comes before it.
+    ['an unquoted value after fixed text', '<a href=tel:<%= user.mobilePhone %>>call</a>', /:1: attribute href takes a value from <%= %> without quotes/],
+    ['an unquoted value behind a condition', '<a title=<% if (user.jobTitle) { %><%= user.jobTitle %><% } %>>x</a>', /:1: attribute title takes a value from <%= %> without quotes/],
+    ['a URL attribute after a quoted ">"', '<a title="Contoso > Events" href="<%= user.website %>">x</a>', /:1: attribute href starts with a value from/],
+    ['a value where attributes go', '<td <%= user.extensionAttribute2 %>>x</td>', /:1: a value from <%= %> stands in a tag outside a quoted attribute value/],
+    ['a value in an attribute name', '<td data-<%= user.department %>="1">x</td>', /:1: a value from <%= %> stands in a tag outside a quoted attribute value/],
   ];
   for (const [name, html, message] of cases) {
     it(name, () => {
@@ -204,6 +217,12 @@ describe('templates: constructs escaping cannot protect are refused', () => {
       '<p>Total =<%= user.department %></p>',
       '<p style="color:#333" title="onion=<%= user.jobTitle %>">onclick text</p>',
       '<a href="https://contoso.com/<%= user.mail %>">p</a><a href="/people?m=<%= user.mail %>">q</a><img src="<%= images[\'logo\'] %>">',
+      // conditions around whole attributes, or around a vetted or scheme-fixed value
+      '<td<% if (user.department) { %> class="dept"<% } %> title="<%= user.department %>">x</td>',
+      '<a href="<% if (user.website) { %><%= url(user.website) %><% } %>">w</a><a href="<% if (user.x) { %>https://contoso.com/<%= user.x %><% } %>">x</a>',
+      '<a href="mailto:<%= user.mail %>?cc=<%= user.department %>">m</a>',
+      '<style>p { color: #333 }</style><p><%= user.department %></p><style type="text/css"><% if (true) { %>.x { margin: 0 }<% } %></style>',
+      '<p title="a onclick=b">text with onclick=x</p><img width=220 height=56 alt="<%= user.displayName %>" src="<%= image(\'logo\') -%>">',
     ]) {
       expect(lintHtmlTemplate(html), html).to.equal(undefined);
     }

@@ -277,6 +277,11 @@ describe('templates: errors name the file and line', () => {
     expect(compileWith(template('inc', '<%- include("footer.ejs") %>'))).to.throw(/include\("footer\.ejs"\) is not supported/);
   });
 
+  it('a typo in a branch for replies or forwards fails when the config is compiled too', () => {
+    expect(compileWith(template('reply', "<p>ok</p>\n<% if (kind !== 'new') { %><%= user.jobTitel.trim() %><% } %>"))).to.throw(/^templates\/reply\.html\.ejs:2: Cannot read properties of undefined/);
+    expect(compileWith(template('fwd', "<p>ok</p>\n<% if (kind === 'forward') { %><%= usr.mail %><% } %>"))).to.throw(/^templates\/fwd\.html\.ejs:2: usr is not defined$/);
+  });
+
   it('a linked image needs an http(s) URL', () => {
     const bad: ImageAsset = { id: 'x', contentType: 'image/png', data: Buffer.alloc(0), mode: 'link', url: 'javascript:alert(1)', file: 'images/x.png' };
     expect(() => compileTemplates(signatureOrg({ images: [LOGO, bad] }))).to.throw(/images\/x\.png: image "x" is linked but its url "javascript:alert\(1\)" is not an http\(s\) URL/);
@@ -305,6 +310,17 @@ describe('templates: helpers and text conversion', () => {
     expect(telHref('javascript:alert(1)')).to.equal('tel:1');
     expect(telHref('n/a')).to.equal('');
     expect(telHref(undefined)).to.equal('');
+  });
+
+  it('tel() dials the first of several numbers and keeps an extension apart', () => {
+    // Graph's businessPhones come joined with ", ".
+    expect(telHref('+44 20 7946 0100, +44 20 7946 0101')).to.equal('tel:+442079460100');
+    expect(telHref('+1 555 0100 x23')).to.equal('tel:+15550100;ext=23');
+    expect(telHref('+1 (555) 0100 ext. 23')).to.equal('tel:+15550100;ext=23');
+    expect(telHref('0170 / 1234567')).to.equal('tel:01701234567');
+    // The text form does not repeat a number the link text already shows.
+    expect(htmlToText('<a href="tel:+15550100;ext=23">+1 555 0100 x23</a>')).to.equal('+1 555 0100 x23');
+    expect(htmlToText('<a href="tel:+442079460100">+44 20 7946 0100, +44 20 7946 0101</a>')).to.equal('+44 20 7946 0100, +44 20 7946 0101');
   });
 
   it('html-to-text: links only where the text does not say it, images by alt text, tables in reading order', () => {

@@ -14,6 +14,8 @@ export interface EjsCheck {
   problems: EjsProblem[];
   /** Image ids the template names with image('id') or images.id, with their lines. */
   imageRefs: Array<{ id: string; line: number }>;
+  /** Attribute names the template reads as user.name or user['name'], with their lines. */
+  attributeRefs: Array<{ name: string; line: number }>;
 }
 
 function lineAt(source: string, offset: number): number {
@@ -82,6 +84,7 @@ function unclosedBlockLine(source: string): number | undefined {
 export function checkEjsTemplate(source: string): EjsCheck {
   const problems: EjsProblem[] = [];
   const imageRefs: EjsCheck['imageRefs'] = [];
+  const attributeRefs: EjsCheck['attributeRefs'] = [];
   try {
     ejs.compile(source, { ...COMPILE_OPTIONS, compileDebug: false });
   } catch (error) {
@@ -117,6 +120,9 @@ export function checkEjsTemplate(source: string): EjsCheck {
     for (const ref of code.matchAll(/\bimage\(\s*(['"])([^'"]*)\1\s*\)|\bimages\.([A-Za-z0-9_]+)|\bimages\[\s*(['"])([^'"]*)\4\s*\]/g)) {
       imageRefs.push({ id: ref[2] ?? ref[3] ?? ref[5], line: line + lineAt(code, ref.index) - 1 });
     }
+    for (const ref of code.matchAll(/(?<![\w$.])user\s*(?:\.\s*([A-Za-z_$][\w$]*)|\[\s*(['"])([^'"]*)\2\s*\])/g)) {
+      attributeRefs.push({ name: ref[1] ?? ref[3], line: line + lineAt(code, ref.index) - 1 });
+    }
   }
-  return { problems, imageRefs };
+  return { problems, imageRefs, attributeRefs };
 }

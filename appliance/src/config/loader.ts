@@ -12,17 +12,22 @@ import { lintHtmlTemplate } from './template-lint';
 import { describeContent, imageTypeFromName, sniffImageType } from './images';
 import {
   addonFileSchema,
+  DATE_PATTERN,
   ID_PATTERN,
+  instantOf,
+  isRealDate,
   MAX_EMBEDDED_IMAGE_BYTES,
   MAX_FILE_BYTES,
   orgFileSchema,
+  RESERVED_ATTRIBUTE_NAMES,
   rulesFileSchema,
+  STANDARD_ATTRIBUTES,
   usersFileSchema,
   type AddonFile,
   type OrgFile,
   type RulesFile,
 } from './schema';
-import { didYouMean } from './suggest';
+import { didYouMean, editDistance } from './suggest';
 import { decodeUtf8, readYamlWithSchema, type PathSegment, type YamlFile } from './yaml-file';
 
 export const ORG_FILE = 'org.yaml';
@@ -227,6 +232,7 @@ export function loadOrgFromFiles(files: ReadonlyMap<string, Buffer>, origin: Org
   // ---- templates
   const templates = new Map<string, TemplateSource>();
   const imageRefs: Array<{ file: string; id: string; line: number }> = [];
+  const attributeRefs: Array<{ file: string; name: string; line: number }> = [];
   const checkTemplateSource = (file: string, source: string, firstLine = 1, p: readonly PathSegment[] = [], form: 'html' | 'text' = file.endsWith('.txt.ejs') ? 'text' : 'html') => {
     const check = checkEjsTemplate(source);
     for (const problem of check.problems) issue(file, p, problem.message, firstLine + problem.line - 1);
@@ -234,6 +240,7 @@ export function loadOrgFromFiles(files: ReadonlyMap<string, Buffer>, origin: Org
     const unsafe = form === 'html' ? lintHtmlTemplate(source) : undefined;
     if (unsafe && !check.problems.some((problem) => problem.line === unsafe.line)) issue(file, p, unsafe.message, firstLine + unsafe.line - 1);
     for (const ref of check.imageRefs) imageRefs.push({ file, id: ref.id, line: firstLine + ref.line - 1 });
+    for (const ref of check.attributeRefs) attributeRefs.push({ file, name: ref.name, line: firstLine + ref.line - 1 });
   };
   for (const [id, forms] of [...templateFiles].sort(([a], [b]) => a.localeCompare(b))) {
     if (!forms.html) {
@@ -340,8 +347,11 @@ export function loadOrgFromFiles(files: ReadonlyMap<string, Buffer>, origin: Org
   // ---- users.yaml
   const userAttributes = new Map<string, Record<string, string>>();
   const usersBytes = files.get(USERS_FILE);
+  // When users.yaml does not read, its custom attribute names are unknown: do not blame templates for them.
+  let usersKnown = true;
   if (usersBytes) {
     const read = readYamlWithSchema(usersBytes, USERS_FILE, usersFileSchema);
+    usersKnown = read.value !== undefined;
     issues.push(...read.issues);
     const raw = isRecord(read.yaml.data) && isRecord(read.yaml.data.users) ? read.yaml.data.users : {};
     const seen = new Set<string>();
@@ -364,6 +374,16 @@ export function loadOrgFromFiles(files: ReadonlyMap<string, Buffer>, origin: Org
     }
   }
 
+  // ---- attributes named by templates and add-ons: a misspelt one is empty in every signature
+  if (usersKnown) {
+    const known = new Set<string>([...STANDARD_ATTRIBUTES, ...RESERVED_ATTRIBUTE_NAMES, ...[...userAttributes.values()].flatMap((a) => Object.keys(a))]);
+    for (const ref of attributeRefs) {
+      if (known.has(ref.name)) continue;
+      const hint = misspeltAttribute(ref.name, known);
+      if (hint) issue(ref.file, [], `user.${ref.name} is not an attribute, so it would be empty in every signature; did you mean user.${hint}?`, ref.line);
+    }
+  }
+
   if (issues.length > 0 || !org || !rules) throw new ConfigError(issues, origin.label);
   return {
     orgId: org.orgId,
@@ -377,6 +397,26 @@ export function loadOrgFromFiles(files: ReadonlyMap<string, Buffer>, origin: Org
     images,
     userAttributes,
   };
+}
+
+/**
+ * The known attribute a template's unknown `user.<name>` was probably meant to
+ * be: the same name in other letter case, or (names of 5 letters or more) at
+ * most two edits away. Other unknown names may be custom attributes of a local
+ * directory file, which the configuration does not see.
+ */
+function misspeltAttribute(name: string, known: ReadonlySet<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = editDistance(name, candidate);
+    if (distance === 0) return candidate;
+    if (name.length >= 5 && distance <= 2 && distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
 }
 
 function normalizeRule(rule: RulesFile['rules'][number]): RuleSource {
@@ -401,12 +441,36 @@ function checkWindow(raw: Record<string, unknown>, at: readonly PathSegment[], f
   const from = asString(raw.from);
   const until = asString(raw.until);
   if (from === undefined || until === undefined) return;
-  const start = Date.parse(from);
-  const end = Date.parse(until);
+  const start = validInstant(from);
+  const end = validInstant(until);
   if (Number.isNaN(start) || Number.isNaN(end)) return;
   if (start >= end) {
     issue(file, [...at, 'until'], `date window is reversed or empty: from ${from} is not before until ${until}`, yaml.lineOf([...at, 'until']));
   }
+}
+
+/** The instant of a valid date value (see schema), else NaN: values the schema refused are reported there. */
+function validInstant(value: unknown): number {
+  return typeof value === 'string' && DATE_PATTERN.test(value) && isRealDate(value) ? instantOf(value) : Number.NaN;
+}
+
+/** A date window's bounds in milliseconds (open ends infinite), or undefined when it has no usable bound. */
+function windowOf(from: unknown, until: unknown): { start: number; end: number; text: string } | undefined {
+  const f = validInstant(from);
+  const u = validInstant(until);
+  if (Number.isNaN(f) && Number.isNaN(u)) return undefined;
+  const text = [Number.isNaN(f) ? '' : `from ${String(from)}`, Number.isNaN(u) ? '' : `until ${String(until)}`].filter(Boolean).join(' ');
+  return { start: Number.isNaN(f) ? -Infinity : f, end: Number.isNaN(u) ? Infinity : u, text };
+}
+
+/** When a rule's own date window and its add-on's window have no instant in common, both described; else undefined. */
+function windowsNeverMeet(match: Record<string, unknown>, addon: AddonSource): { rule: string; addon: string } | undefined {
+  const rule = windowOf(match.from, match.until);
+  const shown = windowOf(addon.from, addon.until);
+  // a reversed window is reported on its own
+  if (!rule || !shown || rule.start >= rule.end || shown.start >= shown.end) return undefined;
+  if (Math.max(rule.start, shown.start) < Math.min(rule.end, shown.end)) return undefined;
+  return { rule: rule.text, addon: shown.text };
 }
 
 function checkImages(
@@ -501,7 +565,12 @@ function checkRules(
       if (name === undefined) return;
       if (seenAddons.has(name)) report(['addons', j], `add-on "${name}" is listed twice`);
       seenAddons.add(name);
-      if (addons.has(name)) return;
+      const addon = addons.get(name);
+      if (addon) {
+        const never = windowsNeverMeet(isRecord(rule.match) ? rule.match : {}, addon);
+        if (never) report(['addons', j], `add-on "${name}" is shown only ${never.addon}, never while this rule applies (${never.rule}): it can never be added`);
+        return;
+      }
       const hint = didYouMean(name, [...addons.keys()]);
       report(['addons', j], `unknown add-on "${name}": there is no addons/${name}.yaml${hint ? `; did you mean "${hint}"?` : ''}`);
     });
@@ -511,6 +580,11 @@ function checkRules(
     }
     if (rule.noSignature === true && assigns) {
       report(['noSignature'], 'noSignature: true contradicts template/replyTemplate in the same rule');
+    }
+    const later = asArray(raw.rules).length - i - 1;
+    const matchesAll = (rule.match === undefined || (isRecord(rule.match) && Object.keys(rule.match).length === 0)) && asArray(rule.except).length === 0;
+    if (rule.stop === true && rule.enabled !== false && matchesAll && later > 0) {
+      report(['stop'], `the rule matches every message, so with stop: true the ${later === 1 ? 'rule' : `${later} rules`} after it ${later === 1 ? 'is' : 'are'} never evaluated`);
     }
     const checkMatch = (match: unknown, at: PathSegment[]) => {
       if (!isRecord(match)) return;

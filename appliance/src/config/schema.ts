@@ -30,6 +30,13 @@ export const ADDRESS_PATTERN =
 export const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
 // Attribute names are used as `user.<name>` in templates; a leading letter also rules out `__proto__`.
 export const ATTRIBUTE_NAME_PATTERN = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
+/** Attributes every template can test without a ReferenceError or "undefined" in the output (empty when the directory has none). */
+export const STANDARD_ATTRIBUTES: readonly string[] = [
+  'displayName', 'givenName', 'surname', 'jobTitle', 'department', 'companyName',
+  'mobilePhone', 'businessPhones', 'officeLocation', 'streetAddress', 'city', 'state',
+  'postalCode', 'country', 'employeeId', 'faxNumber',
+  ...Array.from({ length: 15 }, (_, i) => `extensionAttribute${i + 1}`),
+];
 /** Names a template sees on `user` besides the attributes; an attribute must not shadow them. */
 export const RESERVED_ATTRIBUTE_NAMES = ['mail', 'aliases', 'groups', 'id', 'attributes'] as const;
 // RFC 5322 field name: printable ASCII except the colon.
@@ -38,6 +45,16 @@ export const HEADER_VALUE_PATTERN = /^[^\r\n\0]*$/;
 export const HTTP_URL_PATTERN = /^https?:\/\/[^\s"'<>\\]+$/;
 // A file inside the org folder: relative, no parent steps, no backslashes.
 export const RELATIVE_FILE_PATTERN = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\\\0]+$/;
+
+/**
+ * The instant a DATE_PATTERN value names, as the rules engine reads it: a date
+ * alone is midnight UTC and a time without offset is UTC too (Date.parse would
+ * read the latter in the local time zone of whoever runs the check).
+ */
+export function instantOf(value: string): number {
+  const zoned = value.length === 10 || /(?:Z|[+-]\d{2}:\d{2})$/i.test(value);
+  return Date.parse(zoned ? value : `${value}Z`);
+}
 
 /** True when an ISO date string names a real calendar date (Date.parse accepts 2026-02-30). */
 export function isRealDate(value: string): boolean {
@@ -107,12 +124,26 @@ export const imageSchema = z
   })
   .describe('An image templates can use.');
 
+/**
+ * A placeholder a sender types on purpose and nobody writes by chance: a plain
+ * word ("signature"), a short mark ("--") or a letter would put the signature
+ * wherever it first occurs in an ordinary message.
+ */
+export function isDistinctivePlaceholder(value: string): boolean {
+  const text = value.trim();
+  return [...text].length >= 5 && /[\p{L}\p{N}]/u.test(text) && /[^\p{L}\p{N}\s]/u.test(text);
+}
+
 export const optionsSchema = z
   .strictObject({
     placeholder: z
       .string()
       .max(200)
       .refine((value) => value.trim().length > 0, 'the placeholder must not be empty')
+      .refine(
+        (value) => value.trim().length === 0 || isDistinctivePlaceholder(value),
+        'the placeholder must never turn up in ordinary text (the first one in a message is replaced by the signature): at least 5 characters, letters or digits with brackets or other marks, like {{signature}} or [[sig]]',
+      )
       .default(DEFAULT_PLACEHOLDER)
       .describe('Text a sender may type to place the signature by hand.'),
     dkim: z
@@ -195,7 +226,7 @@ export const ruleSchema = z
     template: id('template').optional().describe('Signature template for new messages (templates/<id>.html.ejs).'),
     replyTemplate: id('template').optional().describe('Template for replies and forwards; defaults to template.'),
     addons: z.array(id('add-on')).min(1).optional().describe('Add-ons (addons/<id>.yaml) that stack.'),
-    skipIfInThread: z.boolean().optional().describe("Do not sign again when the thread already holds this organization's signature."),
+    skipIfInThread: z.boolean().optional().describe("Do not sign again when the quoted thread already holds the sender's own signature from this organization."),
     stop: z.boolean().optional().describe('Do not evaluate later rules once this one matched.'),
     noSignature: z.boolean().optional().describe('No signature for matching messages.'),
   })

@@ -31,28 +31,153 @@ export function lintHtmlTemplate(source: string): LintProblem | undefined {
   const raw = /<%-(?!\s*include\s*\()/.exec(source); // include() gets its own, clearer refusal
   if (raw) return { line: lineAt(source, raw.index), message: 'raw output <%- is not allowed in HTML templates: write values with <%= (escaped)' };
 
-  // Open tags, with EJS tags inside them kept whole (`<%` … `%>` may contain `>`).
-  const openTag = /<[a-zA-Z][a-zA-Z0-9-]*(?:<%[\s\S]*?%>|[^<>])*>/g;
+  // A style element is CSS like a style attribute: a value there could hide the
+  // disclaimer or fetch url(…)s, and escaping does not stop either.
+  for (const style of source.matchAll(/<style\b(?:<%[\s\S]*?%>|[^<>])*>((?:(?!<\/style\s*>)[\s\S])*)/gi)) {
+    const value = /<%[=-]/.exec(style[1]);
+    if (value) return { line: lineAt(source, style.index + style[0].length - style[1].length + value.index), message: 'a style element takes a value from <%= %>: CSS is not protected by HTML escaping; use fixed styles and put the value in the text' };
+  }
+
+  // Open tags, with EJS tags and quoted attribute values inside them kept whole
+  // (`<%` … `%>` and `title="a > b"` may contain `>`).
+  const openTag = /<[a-zA-Z][a-zA-Z0-9-]*(?:<%[\s\S]*?%>|"(?:<%[\s\S]*?%>|[^"])*"|'(?:<%[\s\S]*?%>|[^'])*'|[^<>"'])*>/g;
   for (const tag of source.matchAll(openTag)) {
-    const text = tag[0];
-    // an attribute name follows whitespace or the slash of `<img/src=…>`
-    const handler = /[\s/](on[a-z]+)\s*=/i.exec(text);
-    if (handler) return { line: lineAt(source, tag.index + handler.index), message: `event handler attribute ${handler[1]} is not allowed in signatures` };
-    const unquoted = /[\s/]([a-zA-Z_:][a-zA-Z0-9_:.-]*)\s*=\s*<%[=-]/.exec(text);
-    if (unquoted) return { line: lineAt(source, tag.index + unquoted.index), message: `attribute ${unquoted[1]} takes a value from <%= %> without quotes; write ${unquoted[1]}="<%= … %>"` };
-    const style = /[\s/](style)\s*=\s*(["'])(?:(?!\2)[^<]|<(?!%))*<%[=-]/i.exec(text);
-    if (style) return { line: lineAt(source, tag.index + style.index), message: 'a style attribute takes a value from <%= %>: CSS is not protected by HTML escaping; use a fixed style and put the value in the text' };
-    // a URL attribute whose scheme is not fixed before the first value (`href="<%= … %>"`, `href="java<%= … %>"`)
-    for (const attr of text.matchAll(/[\s/]([a-zA-Z_:][a-zA-Z0-9_:.-]*)\s*=\s*(["'])((?:(?!\2)[^<]|<(?!%))*)<%[=-]([\s\S]*?)%>/g)) {
-      const name = attr[1].toLowerCase();
-      const fixed = /:|^\s*[/?#.]/.test(attr[3]);
-      if (URL_ATTRIBUTES.has(name) && !fixed && !SAFE_URL_EXPRESSION.test(attr[4])) {
-        return {
-          line: lineAt(source, tag.index + attr.index),
-          message: `attribute ${attr[1]} starts with a value from <%= %>; wrap it in url(…), tel(…) or image(…) so a directory value cannot choose a javascript: URL`,
-        };
+    const problem = lintOpenTag(tag[0]);
+    if (problem) return { line: lineAt(source, tag.index + problem.offset), message: problem.message };
+  }
+  return undefined;
+}
+
+/** A piece of an attribute value: literal template text, or an EJS tag (`output` for `<%=`/`<%-`). */
+type ValuePiece = { literal: string } | { code: string; output: boolean };
+
+/**
+ * Walks one open tag attribute by attribute, as a browser would read the
+ * rendered tag, with every EJS tag as one opaque piece. A value from `<%=`
+ * is safe only inside a quoted attribute value (escaping keeps it there);
+ * anywhere else in the tag (unquoted value, attribute name, between
+ * attributes) a space or `=` in the value makes new attributes. Code tags
+ * (`<% if (…) { %>`) may sit anywhere: they output nothing themselves.
+ */
+function lintOpenTag(tag: string): { offset: number; message: string } | undefined {
+  const nameEnd = /^<[a-zA-Z][a-zA-Z0-9-]*/.exec(tag)![0].length;
+  type State = 'between' | 'name' | 'afterName' | 'beforeValue' | 'quoted' | 'unquoted';
+  let state: State = 'between';
+  let name = '';
+  let nameAt = 0;
+  let quote = '';
+  let pieces: ValuePiece[] = [];
+  const finish = (): { offset: number; message: string } | undefined => {
+    const problem = lintAttribute(name, pieces);
+    pieces = [];
+    return problem ? { offset: nameAt, message: problem } : undefined;
+  };
+  for (let i = nameEnd; i < tag.length; ) {
+    if (tag.startsWith('<%', i) && !tag.startsWith('<%%', i)) {
+      const close = tag.indexOf('%>', i + 2);
+      const end = close < 0 ? tag.length : close + 2;
+      const flag = tag[i + 2];
+      const output = flag === '=' || flag === '-';
+      const code = tag.slice(i + (output || flag === '_' || flag === '#' ? 3 : 2), close < 0 ? tag.length : close).replace(/[-_]$/, '');
+      if (state === 'quoted') {
+        pieces.push({ code, output });
+      } else if (output) {
+        if (state === 'beforeValue' || state === 'unquoted') {
+          return { offset: nameAt, message: `attribute ${name} takes a value from <%= %> without quotes; write ${name}="<%= … %>"` };
+        }
+        return { offset: i, message: 'a value from <%= %> stands in a tag outside a quoted attribute value, where it could add attributes; write name="<%= … %>"' };
       }
+      i = end;
+      continue;
     }
+    const c = tag[i];
+    const space = /[\s]/.test(c);
+    switch (state) {
+      case 'between':
+        if (!space && c !== '/' && c !== '>') {
+          state = 'name';
+          name = c;
+          nameAt = i;
+        }
+        break;
+      case 'name':
+        if (c === '=') state = 'beforeValue';
+        else if (space) state = 'afterName';
+        else if (c === '/' || c === '>') {
+          const problem = finish();
+          if (problem) return problem;
+          state = 'between';
+        } else name += c;
+        break;
+      case 'afterName':
+        if (c === '=') state = 'beforeValue';
+        else if (!space) {
+          const problem = finish();
+          if (problem) return problem;
+          state = c === '/' || c === '>' ? 'between' : 'name';
+          name = c;
+          nameAt = i;
+        }
+        break;
+      case 'beforeValue':
+        if (c === '"' || c === "'") {
+          state = 'quoted';
+          quote = c;
+        } else if (c === '>') {
+          const problem = finish();
+          if (problem) return problem;
+          state = 'between';
+        } else if (!space) {
+          state = 'unquoted';
+          pieces.push({ literal: c });
+        }
+        break;
+      case 'quoted':
+        if (c === quote) {
+          const problem = finish();
+          if (problem) return problem;
+          state = 'between';
+        } else pieces.push({ literal: c });
+        break;
+      case 'unquoted':
+        if (space || c === '>') {
+          const problem = finish();
+          if (problem) return problem;
+          state = 'between';
+        } else pieces.push({ literal: c });
+        break;
+    }
+    i++;
+  }
+  if (state !== 'between') return finish();
+  return undefined;
+}
+
+/** The problem with one attribute and its value, or undefined. */
+function lintAttribute(rawName: string, pieces: readonly ValuePiece[]): string | undefined {
+  const name = rawName.toLowerCase();
+  if (/^on[a-z]+$/.test(name)) return `event handler attribute ${rawName} is not allowed in signatures`;
+  const outputs = pieces.filter((p): p is { code: string; output: boolean } => 'code' in p && p.output);
+  if (outputs.length === 0) return undefined;
+  if (name === 'style') return 'a style attribute takes a value from <%= %>: CSS is not protected by HTML escaping; use a fixed style and put the value in the text';
+  if (!URL_ATTRIBUTES.has(name)) return undefined;
+  // The scheme is fixed by literal text: at the start of the value (before any
+  // EJS tag), or right before the value (since the previous EJS tag, so not
+  // left behind by a condition): `https://…<%= %>`, `mailto:<%= %>`, `/path?<%= %>`.
+  const fixes = (text: string) => /:|^\s*[/?#.]/.test(text);
+  const firstTag = pieces.findIndex((p) => 'code' in p);
+  const leading = pieces.slice(0, firstTag < 0 ? pieces.length : firstTag).map((p) => ('literal' in p ? p.literal : '')).join('');
+  if (fixes(leading)) return undefined;
+  let since = '';
+  for (const piece of pieces) {
+    if ('literal' in piece) {
+      since += piece.literal;
+      continue;
+    }
+    if (piece.output && !fixes(since) && !SAFE_URL_EXPRESSION.test(piece.code)) {
+      return `attribute ${rawName} starts with a value from <%= %>; wrap it in url(…), tel(…) or image(…) so a directory value cannot choose a javascript: URL`;
+    }
+    since = '';
   }
   return undefined;
 }

@@ -84,7 +84,7 @@ export interface RuleSource {
   replyTemplate?: string;
   /** Add-ons that stack. */
   addons?: string[];
-  /** Do not add the signature again when this org's signature is already in the quoted thread. */
+  /** Do not add the signature again when the sender's own signature (this org's) is already in the quoted thread. */
   skipIfInThread?: boolean;
   /** Stop evaluating later rules once this one matched. */
   stop?: boolean;

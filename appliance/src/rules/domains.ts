@@ -5,6 +5,8 @@
 // style look-alikes or unrelated subsidiaries would surprise an administrator;
 // list both forms to cover the apex and its subdomains.
 
+import { domainToASCII } from 'node:url';
+
 export class DomainMatcher {
   private readonly exact = new Map<string, string>();
   /** `.partner.example` → `*.partner.example` */
@@ -14,7 +16,7 @@ export class DomainMatcher {
   constructor(patterns: readonly string[]) {
     const texts: string[] = [];
     for (const raw of patterns) {
-      const text = raw.trim().toLowerCase();
+      const text = raw.trim().startsWith('*.') ? `*.${asciiDomain(raw.trim().slice(2))}` : asciiDomain(raw);
       if (!text) continue;
       texts.push(text);
       if (text.startsWith('*.')) this.suffixes.push([text.slice(1), text]);
@@ -35,10 +37,22 @@ export class DomainMatcher {
   }
 }
 
-/** Lower-cased domain of an address (after the last `@`), or '' when there is none. */
+/**
+ * A domain as rules compare it: lower case, and an internationalized domain in
+ * its ASCII (punycode) form, the form accepted domains and rule conditions are
+ * written in (`bücher.example` → `xn--bcher-kva.example`).
+ */
+export function asciiDomain(domain: string): string {
+  const lower = domain.trim().toLowerCase();
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(lower)) return lower;
+  return domainToASCII(lower) || lower;
+}
+
+/** Domain of an address (after the last `@`) as asciiDomain gives it, or '' when there is none. */
 export function domainOf(address: string): string {
   const at = address.lastIndexOf('@');
-  return at < 0 ? '' : address.slice(at + 1).trim().toLowerCase();
+  return at < 0 ? '' : asciiDomain(address.slice(at + 1));
 }
 
 /** Lower-case, trim and strip one pair of angle brackets (`<a@b>` → `a@b`). */

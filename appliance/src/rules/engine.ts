@@ -6,7 +6,7 @@
 import type { AddonSource, OrgConfig, RuleMatch, RuleSource } from '../config';
 import type { DirectoryUser } from '../directory';
 import type { MessageKind } from '../mime';
-import { DomainMatcher, domainOf, normalizeAddress } from './domains';
+import { asciiDomain, DomainMatcher, domainOf, normalizeAddress } from './domains';
 
 export interface RuleInput {
   /** Envelope sender (MAIL FROM). */
@@ -122,14 +122,33 @@ class MessageView {
   }
 
   get subject(): string {
-    this.subjectCache ??= this.input.subject.toLowerCase();
+    this.subjectCache ??= foldText(this.input.subject);
     return this.subjectCache;
   }
 
   get body(): string {
-    this.bodyCache ??= this.input.body.toLowerCase();
+    this.bodyCache ??= foldText(this.input.body);
     return this.bodyCache;
   }
+}
+
+// Invisible characters that split a word without showing: soft hyphen, zero-width space and joiners, word joiner, BOM.
+const INVISIBLE = /[\u00AD\u200B-\u200D\u2060\uFEFF]/g;
+// White space other than one plain space (replacing every single space would cost a match each).
+const OTHER_WHITE_SPACE = /\s{2,}|[^\S ]/g;
+
+/**
+ * Text as keyword conditions compare it: one Unicode form (NFKC: a composed
+ * "é" and "e" + combining accent are the same, as are full-width letters and
+ * their ASCII twins), lower case, invisible characters dropped and every run
+ * of white space (line breaks of a wrapped text part, no-break spaces) one
+ * space, so a phrase matches however the sender's client laid it out.
+ */
+export function foldText(text: string): string {
+  const lower = text.toLowerCase();
+  // eslint-disable-next-line no-control-regex
+  const normal = !/[^\x00-\x7f]/.test(lower) ? lower : lower.normalize('NFKC').replace(INVISIBLE, '');
+  return normal.replace(OTHER_WHITE_SPACE, ' ');
 }
 
 /** `[a, b, c]`, at most `max` items then `… and N more`. */
@@ -261,20 +280,20 @@ function compileMatch(match: RuleMatch, acceptedList: string, where: string): Ch
   }
 
   if (match.subjectContains?.length) {
-    const words = match.subjectContains.map((w) => w.toLowerCase()).filter((w) => w.length > 0);
+    const words = match.subjectContains.map((w) => [foldText(w), w] as const).filter(([w]) => w.length > 0);
     const shown = list(quoted(match.subjectContains));
     checks.push((m) => {
-      const hit = words.find((w) => m.subject.includes(w));
-      return hit !== undefined ? [true, `subject: yes, contains ${JSON.stringify(hit)}`] : [false, `subject: no, contains none of ${shown}`];
+      const hit = words.find(([w]) => m.subject.includes(w));
+      return hit !== undefined ? [true, `subject: yes, contains ${JSON.stringify(hit[1])}`] : [false, `subject: no, contains none of ${shown}`];
     });
   }
 
   if (match.bodyContains?.length) {
-    const words = match.bodyContains.map((w) => w.toLowerCase()).filter((w) => w.length > 0);
+    const words = match.bodyContains.map((w) => [foldText(w), w] as const).filter(([w]) => w.length > 0);
     const shown = list(quoted(match.bodyContains));
     checks.push((m) => {
-      const hit = words.find((w) => m.body.includes(w));
-      return hit !== undefined ? [true, `body: yes, contains ${JSON.stringify(hit)}`] : [false, `body: no, contains none of ${shown}`];
+      const hit = words.find(([w]) => m.body.includes(w));
+      return hit !== undefined ? [true, `body: yes, contains ${JSON.stringify(hit[1])}`] : [false, `body: no, contains none of ${shown}`];
     });
   }
 
@@ -322,7 +341,7 @@ class CompiledRuleSet implements RuleSet {
 
   constructor(org: OrgConfig) {
     this.version = org.version;
-    this.accepted = new Set(org.acceptedDomains.map((d) => d.trim().toLowerCase()));
+    this.accepted = new Set(org.acceptedDomains.map(asciiDomain));
     const acceptedList = list([...this.accepted]);
     const addons = new Map<string, CompiledAddon>();
     for (const [id, source] of org.addons) {

@@ -2,15 +2,22 @@
 // it is (new, reply, forward), whether it is an automatic reply, and whether
 // this organization has already processed it. Header-based and cheap; the body
 // is only consulted through the quote position the placement module found.
-import { decodeWords } from 'libmime';
+// libmime's functions are methods of its default export: called detached, they lose `this` and throw.
+import libmime from 'libmime';
 import type { HeaderView, MessageKind } from '../mime/types';
 
 export const STAMP_HEADER = 'X-Signet-Processed';
 
-// Subject prefixes clients add, in the languages the reply separators cover.
+// Subject prefixes clients add, in the languages the reply separators cover
+// and a few more scripts (Greek, Hebrew, Chinese, Japanese, Korean).
 // Order matters only for readability: the first prefix decides the kind.
-const REPLY_PREFIX = /^(re|aw|antw|sv|vs|rif|r|odp|res|ynt|atb|vá|回复|答复|返信)\s*(\[\d+\])?\s*[:：]/i;
-const FORWARD_PREFIX = /^(fw|fwd|wg|tr|rv|enc|i|doorst|pd|vl|fs|trs|vb|转发|転送)\s*(\[\d+\])?\s*[:：]/i;
+const REPLY_PREFIX = /^(re|aw|antw|antwort|sv|vs|rif|odp|res|ynt|atb|vá|απ|σχετ|השב|回复|答复|回覆|返信|회신)\s*(\[\d+\])?\s*[:：]/i;
+const FORWARD_PREFIX = /^(fw|fwd|wg|tr|rv|enc|doorst|pd|vl|fs|trs|vb|πρθ|İlt|ilt|הועבר|转发|轉寄|転送|전달)\s*(\[\d+\])?\s*[:：]/i;
+// Italian Outlook's one-letter prefixes ("R: …" reply, "I: …" forward) also
+// begin ordinary subjects ("R: new package", "I: Introduction"): they count
+// only for a message that is part of a thread.
+const WEAK_REPLY_PREFIX = /^r\s*(\[\d+\])?\s*[:：]/i;
+const WEAK_FORWARD_PREFIX = /^i\s*(\[\d+\])?\s*[:：]/i;
 
 // Subjects Exchange and common clients give out-of-office answers.
 const AUTO_REPLY_SUBJECT = /^(automatic reply|auto(matic)?[- ]?reply|out of (the )?office|abwesenheitsnotiz|automatische antwort|réponse automatique|respuesta automática|automatisch antwoord|odpowiedź automatyczna|risposta automatica|resposta automática)\s*[:：]/i;
@@ -18,7 +25,7 @@ const AUTO_REPLY_SUBJECT = /^(automatic reply|auto(matic)?[- ]?reply|out of (the
 export function decodedSubject(headers: HeaderView): string {
   const raw = headers.first('subject') ?? '';
   try {
-    return decodeWords(raw).trim();
+    return libmime.decodeWords(raw).trim();
   } catch {
     return raw.trim();
   }
@@ -30,8 +37,11 @@ export function decodedSubject(headers: HeaderView): string {
  * without either is treated as a reply (the signature goes above it anyway).
  */
 export function detectKind(headers: HeaderView, subject: string, hasQuote: boolean): MessageKind {
-  if (FORWARD_PREFIX.test(subject) && !REPLY_PREFIX.test(subject)) return 'forward';
-  if (REPLY_PREFIX.test(subject)) return 'reply';
+  const inThread = hasQuote || headers.has('in-reply-to') || headers.has('references');
+  const reply = REPLY_PREFIX.test(subject) || (inThread && WEAK_REPLY_PREFIX.test(subject));
+  const forward = FORWARD_PREFIX.test(subject) || (inThread && WEAK_FORWARD_PREFIX.test(subject));
+  if (forward && !reply) return 'forward';
+  if (reply) return 'reply';
   if (headers.has('in-reply-to')) return 'reply';
   if (headers.has('references')) return hasQuote ? 'reply' : 'new';
   return hasQuote ? 'reply' : 'new';

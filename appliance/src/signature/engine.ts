@@ -3,6 +3,7 @@
 // the engine is created for a config version; per message it only decides,
 // renders and hands the snippets to the MIME surgery.
 import { createHash } from 'node:crypto';
+import { Parser } from 'htmlparser2';
 import type { Readable } from 'node:stream';
 import type { OrgConfig } from '../config/types';
 import type { DirectorySnapshot, DirectoryUser } from '../directory/types';
@@ -31,9 +32,15 @@ export interface Decision {
   addons: string[];
 }
 
-/** The marker that lets the engine recognise this organization's signature in a quoted thread. */
-export function signatureMarker(orgId: string): string {
-  return `signet-${createHash('sha256').update(orgId).digest('hex').slice(0, 12)}`;
+/**
+ * The marker that lets the engine recognise this organization's signature in a
+ * quoted thread, and with `sender` (the sender's primary address) that
+ * sender's own: `signet-<org hash>-<sender hash>`.
+ */
+export function signatureMarker(orgId: string, sender?: string): string {
+  const org = `signet-${createHash('sha256').update(orgId).digest('hex').slice(0, 12)}`;
+  if (sender === undefined) return org;
+  return `${org}-${createHash('sha256').update(`${orgId}\0${sender.trim().toLowerCase()}`).digest('hex').slice(0, 8)}`;
 }
 
 export function createEngine(options: EngineOptions): Engine {
@@ -134,7 +141,10 @@ export function createEngine(options: EngineOptions): Engine {
       templateId = undefined;
       skipped = 'unknown-sender';
     }
-    if (templateId && selection.skipIfInThread && signatureInThread(facts, htmlQuote, textQuote)) {
+    // The sender's own marker: a colleague's signature in the thread (they wrote
+    // earlier, or their message is being forwarded) does not stand for this sender's.
+    const senderMarker = signatureMarker(org.orgId, user?.mail ?? envelope.mailFrom);
+    if (templateId && selection.skipIfInThread && signatureInThread(facts, htmlQuote, textQuote, senderMarker)) {
       templateId = undefined;
       skipped = 'in-thread';
     }
@@ -154,7 +164,11 @@ export function createEngine(options: EngineOptions): Engine {
       addHeaders: [stamp(decision, 'signed')],
       removeHeaders: org.options.dkim === 'remove' ? ['DKIM-Signature'] : [],
       body: {
-        html: bottom.length ? `<div class="${marker}" id="${marker}">${bottom.map((s) => s.html).join('')}</div>` : '',
+        // The markers say "this organization's signature, this sender's, is here"
+        // (skipIfInThread looks for them in quoted threads): only a block holding the
+        // signature carries them, so a thread whose messages got only a disclaimer
+        // does not count as signed.
+        html: bottom.length ? `<div${signature ? ` class="${marker} ${senderMarker}" id="${senderMarker}"` : ''}>${bottom.map((s) => s.html).join('')}</div>` : '',
         // In text, a blank line sets the signature apart from the new text
         // above it, and the top banners from the new text below them.
         text: blankLineAround(bottom.map((s) => s.text.trim()).filter(Boolean).join('\n\n'), 'before'),
@@ -167,11 +181,11 @@ export function createEngine(options: EngineOptions): Engine {
     };
   }
 
-  function signatureInThread(facts: MessageFacts, htmlQuote: number | undefined, textQuote: number | undefined): boolean {
-    if (facts.html !== undefined && htmlQuote !== undefined && facts.html.indexOf(marker, htmlQuote) >= 0) return true;
+  function signatureInThread(facts: MessageFacts, htmlQuote: number | undefined, textQuote: number | undefined, wanted: string): boolean {
+    if (facts.html !== undefined && htmlQuote !== undefined && facts.html.indexOf(wanted, htmlQuote) >= 0) return true;
     // Text-only threads carry no markup: look for the marker word the HTML would carry,
     // which survives when a client quotes the HTML part as text.
-    return facts.text !== undefined && textQuote !== undefined && facts.text.indexOf(marker, textQuote) >= 0;
+    return facts.text !== undefined && textQuote !== undefined && facts.text.indexOf(wanted, textQuote) >= 0;
   }
 
   return {
@@ -235,9 +249,37 @@ function blankLineAround(text: string, where: 'before' | 'after'): string {
 function newText(facts: MessageFacts, htmlQuote: number | undefined, textQuote: number | undefined): string {
   if (facts.text !== undefined) return facts.text.slice(0, textQuote);
   if (facts.html === undefined) return '';
-  return facts.html
-    .slice(0, htmlQuote)
-    .replace(/<(style|script)[\s\S]*?<\/\1\s*>/gi, ' ')
-    .replace(/<[^>]*>/g, ' ')
-    .replace(/&nbsp;/gi, ' ');
+  return htmlTextContent(facts.html.slice(0, htmlQuote));
+}
+
+// Elements that sit inside a line of text: they do not separate words ("<b>Spe</b>cial").
+const INLINE_ELEMENTS = new Set([
+  'a', 'abbr', 'b', 'bdi', 'bdo', 'big', 'cite', 'code', 'data', 'del', 'dfn', 'em', 'font', 'i', 'ins', 'kbd', 'mark',
+  'o:p', 'q', 's', 'samp', 'small', 'span', 'strike', 'strong', 'sub', 'sup', 'time', 'tt', 'u', 'var', 'wbr',
+]);
+const HIDDEN_ELEMENTS = new Set(['style', 'script', 'title', 'template']);
+
+/** The text a reader sees in an HTML fragment: entities decoded (`R&amp;D`, `caf&eacute;`), style and script skipped, blocks apart. */
+function htmlTextContent(html: string): string {
+  const out: string[] = [];
+  let hidden = 0;
+  const parser = new Parser(
+    {
+      onopentag(name) {
+        if (HIDDEN_ELEMENTS.has(name)) hidden++;
+        else if (!INLINE_ELEMENTS.has(name)) out.push(' ');
+      },
+      onclosetag(name) {
+        if (HIDDEN_ELEMENTS.has(name)) hidden = Math.max(0, hidden - 1);
+        else if (!INLINE_ELEMENTS.has(name)) out.push(' ');
+      },
+      ontext(text) {
+        if (hidden === 0) out.push(text);
+      },
+    },
+    { decodeEntities: true },
+  );
+  parser.write(html);
+  parser.end();
+  return out.join('');
 }

@@ -10,7 +10,9 @@ import type { AddonSource, ImageAsset, OrgConfig, TemplateSource } from '../../c
 import type { DirectoryUser } from '../../directory';
 import type { InlineImage, MessageKind } from '../../mime';
 import { safeUrl, telHref, textEscape } from './helpers';
-import { lintHtmlTemplate } from '../../config';
+import { lintHtmlTemplate, STANDARD_ATTRIBUTES } from '../../config';
+
+export { STANDARD_ATTRIBUTES };
 import { htmlToText, tidyText } from './text';
 
 export interface RenderContext {
@@ -40,14 +42,6 @@ export interface TemplateSet {
   render(templateId: string, ctx: RenderContext): RenderedSnippet;
   renderAddon(addonId: string, ctx: RenderContext): RenderedSnippet;
 }
-
-/** Attributes every template can test without a ReferenceError or "undefined" in the output. */
-export const STANDARD_ATTRIBUTES: readonly string[] = [
-  'displayName', 'givenName', 'surname', 'jobTitle', 'department', 'companyName',
-  'mobilePhone', 'businessPhones', 'officeLocation', 'streetAddress', 'city', 'state',
-  'postalCode', 'country', 'employeeId', 'faxNumber',
-  ...Array.from({ length: 15 }, (_, i) => `extensionAttribute${i + 1}`),
-];
 
 /** Names a template sees. Destructured once per render instead of `with`, which strict mode forbids. */
 const LOCALS = ['user', 'sender', 'org', 'now', 'kind', 'image', 'images', 'url', 'tel'] as const;
@@ -268,11 +262,14 @@ class CompiledTemplateSet implements TemplateSet {
     for (const [id, source] of org.templates) this.templates.set(id, this.compileSnippet(source));
     for (const [id, source] of org.addons) this.addons.set(id, this.compileSnippet(source));
 
-    // One render of each with an empty user: catches typos (ReferenceError),
-    // unknown images and include() when the config is loaded, not on a message.
-    const probe: RenderContext = { sender: `postmaster@${org.acceptedDomains[0] ?? 'example.invalid'}`, org, now: new Date(), kind: 'new' };
-    for (const [id, source] of org.templates) this.renderWith(this.templates.get(id)!, source, probe);
-    for (const [id, source] of org.addons) this.renderWith(this.addons.get(id)!, source, probe);
+    // One render of each with an empty user, for every message kind (a template
+    // may branch on `kind`): catches typos (ReferenceError), unknown images and
+    // include() when the config is loaded, not on a message.
+    for (const kind of ['new', 'reply', 'forward'] as const) {
+      const probe: RenderContext = { sender: `postmaster@${org.acceptedDomains[0] ?? 'example.invalid'}`, org, now: new Date(), kind };
+      for (const [id, source] of org.templates) this.renderWith(this.templates.get(id)!, source, probe);
+      for (const [id, source] of org.addons) this.renderWith(this.addons.get(id)!, source, probe);
+    }
   }
 
   private compileSnippet(source: TemplateSource | AddonSource): CompiledSnippet {

@@ -45,13 +45,20 @@ export function safeUrl(value: unknown): string {
   return BARE_HOST.test(text) ? `https://${text}` : '';
 }
 
-/** `tel:` + the digits of the value (a leading + kept), or '' when it has no digits. */
+/**
+ * `tel:` + the digits of the value (a leading + kept), or '' when it has no
+ * digits. Of several numbers (Graph's businessPhones arrive joined with ", ")
+ * the first is dialled, and an extension (`x23`, `ext. 23`) becomes `;ext=23`
+ * (RFC 3966) instead of more digits of the number.
+ */
 export function telHref(value: unknown): string {
   if (value === undefined || value === null) return '';
-  const text = String(value).trim();
-  const digits = text.replace(/\D/g, '');
+  const first = String(value).split(/[,;]/).map((s) => s.trim()).find((s) => /\d/.test(s)) ?? '';
+  const extension = /^(.*\d.*?)\s*(?:ext\.?|extension|x|#)\s*(\d+)\s*$/i.exec(first);
+  const number = extension ? extension[1] : first;
+  const digits = number.replace(/\D/g, '');
   if (!digits) return '';
-  return `tel:${text.startsWith('+') ? '+' : ''}${digits}`;
+  return `tel:${number.startsWith('+') ? '+' : ''}${digits}${extension ? `;ext=${extension[2]}` : ''}`;
 }
 
 /** `<%=` in text forms: no HTML escaping (AT&T stays AT&T), null/undefined print nothing. */

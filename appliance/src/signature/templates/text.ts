@@ -27,7 +27,9 @@ export function linkTarget(href: string, text: string): string {
   }
   if (scheme === 'tel') {
     const digits = (s: string) => s.replace(/[^\d]/g, '');
-    return digits(text) === digits(target) ? '' : target.slice('tel:'.length);
+    // the text may say more than the link dials (a second number, an extension)
+    const dialled = digits(target);
+    return dialled && digits(text).includes(dialled) ? '' : target.slice('tel:'.length);
   }
   if (scheme === 'http' || scheme === 'https') {
     return comparable(text) === comparable(target) ? '' : target;
