@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createDirectorySnapshot } from '../../appliance/src/directory';
-import { createGraphDirectorySource, type GraphDirectorySource } from '../../appliance/src/directory/graph';
+import { createGraphDirectorySource, USER_SELECT, type GraphDirectorySource } from '../../appliance/src/directory/graph';
+import { STANDARD_ATTRIBUTES } from '../../appliance/src/config';
 import { createLogger, createMetrics, type Logger, type SignetMetrics } from '../../appliance/src/observability';
 import { createAppCredential, createAzureCredential, createKeyVaultSecretProvider, type TokenCredential } from '../../appliance/src/secrets';
 import { standinAppSecrets, startAzureStandin, trustTestCa, useStandinManagedIdentity, type AzureStandin } from '../support/azure-standin';
@@ -29,6 +30,8 @@ function person(n: number, extra: Record<string, unknown> = {}) {
     state: null,
     postalCode: 'EC1A 1BB',
     country: 'United Kingdom',
+    employeeId: `E-${n}`,
+    faxNumber: '+44 20 7946 0099',
     onPremisesExtensionAttributes: { extensionAttribute1: `cost-${n}`, extensionAttribute2: null },
     userPrincipalName: `user${n}@contoso.onmicrosoft.com`, // not selected: must not reach the snapshot
     ...extra,
@@ -101,7 +104,7 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
     const u1 = snapshot.lookup('U1@contoso.CO.uk')!;
     expect(u1.mail).to.equal('user1@contoso.com');
     expect(u1.aliases).to.deep.equal(['u1@contoso.co.uk']);
-    expect(u1.attributes).to.include({ displayName: 'User 1', jobTitle: 'Engineer', businessPhones: '+44 20 7946 0000, +44 20 7946 0001', extensionAttribute1: 'cost-1', country: 'United Kingdom' });
+    expect(u1.attributes).to.include({ displayName: 'User 1', jobTitle: 'Engineer', businessPhones: '+44 20 7946 0000, +44 20 7946 0001', extensionAttribute1: 'cost-1', country: 'United Kingdom', employeeId: 'E-1', faxNumber: '+44 20 7946 0099' });
     expect(u1.attributes.extensionAttribute2).to.equal(undefined);
     expect(u1.attributes.mobilePhone).to.equal(undefined);
     expect(u1.attributes).to.not.have.property('userPrincipalName');
@@ -113,6 +116,11 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
     expect(await metric(metrics, 'signet_directory_users', { source: 'graph' })).to.equal(5);
     expect(await metric(metrics, 'signet_directory_syncs_total', { source: 'graph', result: 'ok' })).to.equal(1);
     expect(await metric(metrics, 'signet_directory_last_sync_timestamp_seconds', { source: 'graph' })).to.be.greaterThan(0);
+  });
+
+  it('selects every standard attribute templates are offered (extension attributes come in onPremisesExtensionAttributes)', () => {
+    const missing = STANDARD_ATTRIBUTES.filter((name) => !/^extensionAttribute\d+$/.test(name) && !USER_SELECT.includes(name));
+    expect(missing).to.deep.equal([]);
   });
 
   it('delta refresh picks up a changed job title, a new user and a removed user', async () => {

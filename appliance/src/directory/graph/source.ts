@@ -17,7 +17,7 @@ const graphSdk = () => require('@microsoft/microsoft-graph-client') as typeof im
 export const USER_SELECT = [
   'id', 'mail', 'proxyAddresses', 'displayName', 'givenName', 'surname', 'jobTitle', 'department', 'companyName',
   'mobilePhone', 'businessPhones', 'officeLocation', 'streetAddress', 'city', 'state', 'postalCode', 'country',
-  'onPremisesExtensionAttributes',
+  'employeeId', 'faxNumber', 'onPremisesExtensionAttributes',
 ];
 const STRING_ATTRIBUTES = USER_SELECT.filter((name) => !['id', 'mail', 'proxyAddresses', 'businessPhones', 'onPremisesExtensionAttributes'].includes(name));
 /**
