@@ -138,6 +138,68 @@ export interface MonitoringValues {
   scrapeTargets: string[];
   httpPort: number;
   tenantName: string;
+  /**
+   * The Front Door profile's id (`frontDoorId`), when Grafana is published
+   * through Front Door: the origin port is then a reverse proxy that admits
+   * only requests carrying it in X-Azure-FDID. Absent: no proxy, Grafana
+   * listens on the origin port itself (private, on the VNet).
+   */
+  frontDoorId?: string;
+}
+
+/** Grafana's port on the VM: Front Door's origin port (the NSG admits it only from AzureFrontDoor.Backend), or the private one. */
+export const GRAFANA_ORIGIN_PORT = 3000;
+/** Behind the proxy, Grafana listens on the loopback interface only, here. */
+export const GRAFANA_LOOPBACK_PORT = 3001;
+/** The proxy's site (Ubuntu's nginx includes conf.d/*.conf in its http block). */
+export const GRAFANA_PROXY_CONF_PATH = '/etc/nginx/conf.d/signet-grafana.conf';
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** The Front Door id the proxy must check, refused unless it is a GUID (an empty one would admit requests without the header). */
+function frontDoorIdOf(v: MonitoringValues): string | undefined {
+  if (v.frontDoorId === undefined) return undefined;
+  if (!GUID.test(v.frontDoorId)) throw new Error(`monitoring: the Front Door profile's id must be a GUID, got ${JSON.stringify(v.frontDoorId)}`);
+  return v.frontDoorId;
+}
+
+/**
+ * nginx in front of Grafana on Front Door's origin port. The AzureFrontDoor.Backend
+ * service tag admits every customer's Front Door, so anyone could point a
+ * profile of their own at this origin: only requests whose X-Azure-FDID is our
+ * profile's id (Front Door adds it to every request it forwards, health probes
+ * included) reach Grafana; everything else gets 403.
+ */
+export function grafanaProxyConfig(frontDoorId: string): string {
+  if (!GUID.test(frontDoorId)) throw new Error(`monitoring: the Front Door profile's id must be a GUID, got ${JSON.stringify(frontDoorId)}`);
+  return `# Written by the tenant's Pulumi stack: Grafana's Front Door origin.
+# Only our Front Door profile's requests pass (X-Azure-FDID); other profiles
+# reach this port through the same AzureFrontDoor.Backend service tag.
+map $http_upgrade $signet_grafana_connection {
+    default upgrade;
+    '' close;
+}
+
+server {
+    listen ${GRAFANA_ORIGIN_PORT} default_server;
+    server_name _;
+    server_tokens off;
+
+    # Several X-Azure-FDID headers arrive joined into one value (nginx 1.23+), so they never match.
+    if ($http_x_azure_fdid != "${frontDoorId}") {
+        return 403;
+    }
+
+    location / {
+        proxy_pass http://127.0.0.1:${GRAFANA_LOOPBACK_PORT};
+        proxy_set_header Host $http_host;
+        # Grafana Live (WebSocket)
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection $signet_grafana_connection;
+    }
+}
+`;
 }
 
 export function prometheusConfig(v: MonitoringValues): string {
@@ -161,17 +223,42 @@ export function monitoringFiles(v: MonitoringValues): NodeFile[] {
     apiVersion: 1,
     providers: [{ name: 'signet', type: 'file', disableDeletion: true, allowUiUpdates: false, options: { path: '/var/lib/signet-monitoring/dashboards' } }],
   });
+  const frontDoorId = frontDoorIdOf(v);
   return [
     { path: '/etc/prometheus/prometheus.yml', content: prometheusConfig(v), permissions: '0644' },
     { path: '/etc/signet-monitoring/grafana/provisioning/datasources/prometheus.yaml', content: datasource, permissions: '0644' },
     { path: '/etc/signet-monitoring/grafana/provisioning/dashboards/signet.yaml', content: dashboards, permissions: '0644' },
+    ...(frontDoorId ? [{ path: GRAFANA_PROXY_CONF_PATH, content: grafanaProxyConfig(frontDoorId), permissions: '0644' }] : []),
     { path: MONITORING_SETUP_PATH, content: monitoringSetupScript(v), permissions: '0755' },
   ];
 }
 
-/** Fetches the repository's dashboard and alert rules with the VM's identity, then (re)starts Prometheus and Grafana. */
+/** Fetches the repository's dashboard and alert rules with the VM's identity, then (re)starts Prometheus, Grafana and, behind Front Door, its origin proxy. */
 function monitoringSetupScript(v: MonitoringValues): string {
   const q = shellQuote;
+  const frontDoorId = frontDoorIdOf(v);
+  // Behind Front Door Grafana listens on loopback only, the proxy holding the origin port.
+  const grafanaListen = frontDoorId ? `GF_SERVER_HTTP_ADDR=127.0.0.1\\nGF_SERVER_HTTP_PORT=${GRAFANA_LOOPBACK_PORT}\\n` : '';
+  const grafanaPort = frontDoorId ? '' : `# No Front Door (any more): Grafana takes its port back from a proxy an earlier deployment set up.
+if [ -e ${GRAFANA_PROXY_CONF_PATH} ]; then
+  rm -f ${GRAFANA_PROXY_CONF_PATH}
+  [ ! -x /usr/sbin/nginx ] || systemctl disable --now nginx
+fi
+`;
+  const proxy = frontDoorId ? `# Front Door's origin: nginx admits only our profile's requests (X-Azure-FDID) and proxies to Grafana.
+# Installed here as well as at first boot, so a VM provisioned before the proxy existed gets it on its next converge
+# (after Grafana has left the origin port, which the package starts nginx on).
+umask 022
+if [ ! -x /usr/sbin/nginx ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -q -o DPkg::Lock::Timeout=600 update
+  apt-get install -y -q -o DPkg::Lock::Timeout=600 nginx
+fi
+rm -f /etc/nginx/sites-enabled/default
+/usr/sbin/nginx -t -q
+systemctl enable nginx
+systemctl reload-or-restart nginx
+` : '';
   return `#!/bin/bash
 set -euo pipefail
 token() { curl -fsS --retry 10 --retry-delay 15 -H 'Metadata: true' "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=$1&client_id=${v.identityClientId}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'; }
@@ -207,13 +294,13 @@ secret_file=$(mktemp)
 get https://vault.azure.net ${q(`${v.vaultUri.replace(/\/+$/, '')}/secrets/${v.grafanaPasswordSecret}?api-version=7.4`)} "$secret_file"
 password=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["value"])' "$secret_file")
 rm -f "$secret_file"
-printf 'GF_SECURITY_ADMIN_PASSWORD=%s\\nGF_SERVER_ROOT_URL=%s\\nGF_AUTH_ANONYMOUS_ENABLED=false\\nGF_USERS_ALLOW_SIGN_UP=false\\nGF_ANALYTICS_REPORTING_ENABLED=false\\n' "$password" ${q(v.grafanaRootUrl)} > /etc/signet-monitoring/grafana.env
-docker rm -f grafana >/dev/null 2>&1 || true
+printf 'GF_SECURITY_ADMIN_PASSWORD=%s\\nGF_SERVER_ROOT_URL=%s\\n${grafanaListen}GF_AUTH_ANONYMOUS_ENABLED=false\\nGF_USERS_ALLOW_SIGN_UP=false\\nGF_ANALYTICS_REPORTING_ENABLED=false\\n' "$password" ${q(v.grafanaRootUrl)} > /etc/signet-monitoring/grafana.env
+${grafanaPort}docker rm -f grafana >/dev/null 2>&1 || true
 docker run -d --name grafana --restart unless-stopped --network host --env-file /etc/signet-monitoring/grafana.env \\
   -v /etc/signet-monitoring/grafana/provisioning:/etc/grafana/provisioning:ro \\
   -v /var/lib/signet-monitoring/dashboards:/var/lib/signet-monitoring/dashboards:ro \\
   ${q(v.grafanaImage)}
-`;
+${proxy}`;
 }
 
 export const MONITORING_SETUP_PATH = '/usr/local/sbin/signet-monitoring-setup';
@@ -227,8 +314,8 @@ export function renderMonitoringCloudInit(v: MonitoringValues): string {
   const doc = {
     package_update: true,
     // Ubuntu's prometheus package (with promtool) and Ubuntu's Docker engine package (named docker.io);
-    // Grafana runs as a pinned container image.
-    packages: ['curl', 'ca-certificates', 'python3', 'prometheus', 'docker.io'],
+    // Grafana runs as a pinned container image. Behind Front Door, Ubuntu's nginx guards Grafana's origin port.
+    packages: ['curl', 'ca-certificates', 'python3', 'prometheus', 'docker.io', ...(frontDoorIdOf(v) ? ['nginx'] : [])],
     ssh_pwauth: false,
     disable_root: true,
     write_files: monitoringFiles(v).map((f) => ({ path: f.path, content: f.content, permissions: f.permissions, owner: f.owner ?? 'root:root' })),

@@ -7,7 +7,9 @@
 // translation into Azure rule groups and no Grafana API calls at deploy
 // time, and the metrics never leave the tenant's network. Grafana is
 // published only through Front Door (HTTPS), its origin port open only to
-// the AzureFrontDoor.Backend service tag.
+// the AzureFrontDoor.Backend service tag and held by a reverse proxy that
+// admits only this stack's Front Door profile (its X-Azure-FDID); Grafana
+// itself listens on loopback.
 import * as pulumi from '@pulumi/pulumi';
 import * as authorization from '@pulumi/azure-native/authorization';
 import * as cdn from '@pulumi/azure-native/cdn';
@@ -15,7 +17,7 @@ import * as compute from '@pulumi/azure-native/compute';
 import * as keyvault from '@pulumi/azure-native/keyvault';
 import * as network from '@pulumi/azure-native/network';
 import * as random from '@pulumi/random';
-import { renderMonitoringCloudInit, renderMonitoringConvergeScript, type MonitoringValues } from '../cloud-init';
+import { GRAFANA_ORIGIN_PORT, renderMonitoringCloudInit, renderMonitoringConvergeScript, type MonitoringValues } from '../cloud-init';
 import { BUILTIN_ROLES, logicalName, resourceName, roleDefinitionId, type TenantContext } from './naming';
 import { hostAddress, UBUNTU_IMAGE } from './nodes';
 import type { NodeIdentity } from './identities';
@@ -68,7 +70,7 @@ export class Monitoring extends pulumi.ComponentResource {
       description: 'Signet monitoring: read the Grafana admin password',
     }, { parent: this, dependsOn: [secret] });
 
-    // Egress only (packages, container image); the NSG admits nothing but Front Door on 3000.
+    // Egress only (packages, container image); the NSG admits nothing but Front Door on the origin port.
     const pip = new network.PublicIPAddress(logicalName(ctx, 'pip-monitoring'), {
       publicIpAddressName: resourceName(ctx, 'pip', 'monitoring'),
       resourceGroupName: args.resourceGroupName, location: c.location, tags: ctx.tags,
@@ -100,12 +102,14 @@ export class Monitoring extends pulumi.ComponentResource {
         enabledState: 'Enabled',
       }, parent);
     }
-    const grafanaRootUrl = endpoint ? pulumi.interpolate`https://${endpoint.hostName}/` : pulumi.output(`http://${privateIp}:3000/`);
+    const grafanaRootUrl = endpoint ? pulumi.interpolate`https://${endpoint.hostName}/` : pulumi.output(`http://${privateIp}:${GRAFANA_ORIGIN_PORT}/`);
+    // The service tag admits every customer's Front Door: the VM's proxy checks requests carry this profile's id.
+    const frontDoorId = profile ? profile.frontDoorId : pulumi.output(undefined);
 
     const dashboard = args.fileUrls[DASHBOARD_BLOB];
     const alerts = args.fileUrls[ALERTS_BLOB];
     if (!dashboard || !alerts) throw new pulumi.RunError('monitoring needs the dashboard and alert rule files');
-    const values = pulumi.all([args.identity.clientId, args.vaultUri, dashboard, alerts, grafanaRootUrl]).apply(([clientId, vaultUri, dashboardUrl, alertsUrl, rootUrl]): MonitoringValues => ({
+    const values = pulumi.all([args.identity.clientId, args.vaultUri, dashboard, alerts, grafanaRootUrl, frontDoorId]).apply(([clientId, vaultUri, dashboardUrl, alertsUrl, rootUrl, fdid]): MonitoringValues => ({
       grafanaRootUrl: rootUrl,
       identityClientId: clientId,
       vaultUri,
@@ -118,6 +122,8 @@ export class Monitoring extends pulumi.ComponentResource {
       scrapeTargets: args.scrapeTargets,
       httpPort: c.httpPort,
       tenantName: c.tenantName,
+      // Never silently without the check: a profile whose id is missing fails the render.
+      ...(profile ? { frontDoorId: fdid ?? '' } : {}),
     }));
 
     this.vm = new compute.VirtualMachine(logicalName(ctx, 'vm-monitoring'), {
@@ -144,7 +150,7 @@ export class Monitoring extends pulumi.ComponentResource {
       // Detach: the NIC is this stack's own resource and outlives the VM (see nodes.ts).
       networkProfile: { networkInterfaces: [{ id: nic.id, primary: true, deleteOption: 'Detach' }] },
       diagnosticsProfile: { bootDiagnostics: { enabled: true } },
-      // Custom data runs once; later changes (dashboard, rules, targets) go through the Run Command below.
+      // Custom data runs once; later changes (dashboard, rules, targets, the Front Door proxy) go through the Run Command below.
       // Fixed name and a NIC that serves one VM at a time: a rebuild deletes the old VM first.
     }, { parent: this, dependsOn: [secretReader, ...args.dependsOn], ignoreChanges: ['osProfile.customData'], deleteBeforeReplace: true });
 
@@ -170,7 +176,7 @@ export class Monitoring extends pulumi.ComponentResource {
         originName: 'grafana-vm',
         originGroupName: group.name, profileName: profile.name, resourceGroupName: args.resourceGroupName,
         hostName: monitoringFqdn, originHostHeader: monitoringFqdn,
-        httpPort: 3000, httpsPort: 443, priority: 1, weight: 1000, enabledState: 'Enabled',
+        httpPort: GRAFANA_ORIGIN_PORT, httpsPort: 443, priority: 1, weight: 1000, enabledState: 'Enabled',
       }, parent);
       new cdn.Route(logicalName(ctx, 'afd-route'), {
         routeName: 'grafana',
@@ -185,7 +191,7 @@ export class Monitoring extends pulumi.ComponentResource {
       this.dashboardUrl = pulumi.interpolate`https://${endpoint.hostName}/d/signet`;
     } else {
       // No public listener: the URL is private (reach it through Bastion or a VPN).
-      this.dashboardUrl = pulumi.output(`http://${privateIp}:3000/d/signet`);
+      this.dashboardUrl = pulumi.output(`http://${privateIp}:${GRAFANA_ORIGIN_PORT}/d/signet`);
     }
     this.registerOutputs({ dashboardUrl: this.dashboardUrl });
   }

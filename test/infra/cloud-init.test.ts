@@ -53,13 +53,17 @@ describe('infra: cloud-init and node scripts', function () {
     validate('node.yaml', renderNodeCloudInit(values));
   });
 
-  it('renders a monitoring cloud-config that `cloud-init schema` accepts', function () {
+  it('renders a monitoring cloud-config that `cloud-init schema` accepts, with and without the Front Door proxy', function () {
     if (!has('cloud-init')) this.skip();
-    validate('monitoring.yaml', renderMonitoringCloudInit({
+    const monitoring = {
       identityClientId: values.identityClientId, vaultUri: values.vaultUri, grafanaPasswordSecret: 'grafana-admin-password',
       grafanaImage: 'grafana/grafana-oss:11.6.0', grafanaRootUrl: 'https://signet-fabrikam-abc123.z01.azurefd.net/', tenantName: 'fabrikam', httpPort: 9025, scrapeTargets: ['10.40.0.4:9025', '10.40.0.5:9025'],
       files: { dashboard: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/signet-dashboard.json', sha256: 'b'.repeat(64) }, alerts: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/alerts.yaml', sha256: 'c'.repeat(64) } },
-    }));
+    };
+    const withProxy = renderMonitoringCloudInit({ ...monitoring, frontDoorId: '5b2f8a31-7c4d-4e9a-8b1f-0d3e6c9a2f47' });
+    expect(withProxy).to.include('/etc/nginx/conf.d/signet-grafana.conf');
+    validate('monitoring.yaml', withProxy);
+    validate('monitoring-private.yaml', renderMonitoringCloudInit(monitoring));
   });
 
   it('refuses a broken document, so the validator is really looking', function () {
@@ -94,24 +98,30 @@ describe('infra: cloud-init and node scripts', function () {
     if (has('shellcheck')) execFileSync('shellcheck', ['-S', 'warning', path.join(REPO_ROOT, 'infra/cloud-init/signet-install.sh'), converge]);
   });
 
-  it('passes bash and shellcheck for the monitoring setup script', function () {
-    const doc = parse(renderMonitoringCloudInit({
-      identityClientId: values.identityClientId, vaultUri: values.vaultUri, grafanaPasswordSecret: 'grafana-admin-password',
-      grafanaImage: 'grafana/grafana-oss:11.6.0', grafanaRootUrl: 'https://signet-fabrikam-abc123.z01.azurefd.net/', tenantName: 'fabrikam', httpPort: 9025,
-      scrapeTargets: ['10.40.0.4:9025'],
-      files: { dashboard: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/signet-dashboard.json', sha256: 'b'.repeat(64) }, alerts: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/alerts.yaml', sha256: 'c'.repeat(64) } },
-    })) as { write_files: { path: string; content: string }[] };
-    const setup = doc.write_files.find((f) => f.path === '/usr/local/sbin/signet-monitoring-setup')?.content ?? '';
-    const file = path.join(dir, 'monitoring-setup.sh');
-    writeFileSync(file, setup);
-    execFileSync('bash', ['-n', file]);
-    // identity tokens reach curl on stdin, never as arguments (any process can read /proc/*/cmdline)
-    for (const script of [setup, readFileSync(path.join(REPO_ROOT, 'infra/cloud-init/signet-install.sh'), 'utf8')]) {
-      expect(script).to.not.match(/-H\s+["']Authorization/);
-      expect(script).to.match(/curl --config -/);
+  it('passes bash and shellcheck for the monitoring setup script, with and without the Front Door proxy', function () {
+    const files: string[] = [];
+    for (const frontDoorId of ['5b2f8a31-7c4d-4e9a-8b1f-0d3e6c9a2f47', undefined]) {
+      const doc = parse(renderMonitoringCloudInit({
+        identityClientId: values.identityClientId, vaultUri: values.vaultUri, grafanaPasswordSecret: 'grafana-admin-password',
+        grafanaImage: 'grafana/grafana-oss:11.6.0', grafanaRootUrl: 'https://signet-fabrikam-abc123.z01.azurefd.net/', tenantName: 'fabrikam', httpPort: 9025,
+        scrapeTargets: ['10.40.0.4:9025'],
+        files: { dashboard: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/signet-dashboard.json', sha256: 'b'.repeat(64) }, alerts: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/alerts.yaml', sha256: 'c'.repeat(64) } },
+        ...(frontDoorId ? { frontDoorId } : {}),
+      })) as { write_files: { path: string; content: string }[] };
+      const setup = doc.write_files.find((f) => f.path === '/usr/local/sbin/signet-monitoring-setup')?.content ?? '';
+      expect(setup.includes('nginx -t'), 'proxy set up only behind Front Door').to.equal(Boolean(frontDoorId));
+      const file = path.join(dir, frontDoorId ? 'monitoring-setup.sh' : 'monitoring-setup-private.sh');
+      writeFileSync(file, setup);
+      execFileSync('bash', ['-n', file]);
+      files.push(file);
+      // identity tokens reach curl on stdin, never as arguments (any process can read /proc/*/cmdline)
+      for (const script of [setup, readFileSync(path.join(REPO_ROOT, 'infra/cloud-init/signet-install.sh'), 'utf8')]) {
+        expect(script).to.not.match(/-H\s+["']Authorization/);
+        expect(script).to.match(/curl --config -/);
+      }
     }
     if (!has('shellcheck')) this.skip(); // .ci/run installs shellcheck
-    execFileSync('shellcheck', ['-S', 'warning', file]);
+    execFileSync('shellcheck', ['-S', 'warning', ...files]);
   });
 
   it('converge script rewrites exactly the cloud-init files, byte for byte', function () {

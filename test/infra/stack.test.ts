@@ -356,6 +356,37 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     expect(run.outputs.dashboardUrl).to.equal(`https://${route.inputs.endpointName}-abcdef.z01.azurefd.net/d/${uid}`);
   });
 
+  it('lets only this stack\'s Front Door profile reach Grafana: nginx on the origin port checks X-Azure-FDID, Grafana on loopback', function () {
+    const frontDoorId = run.one('azure-native:cdn:Profile', 'afd').state.frontDoorId as string;
+    expect(frontDoorId).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const origin = run.one('azure-native:cdn:AFDOrigin', 'afd-grafana-origin');
+    const originPort = String(origin.inputs.httpPort);
+    // The NSG still admits the origin port from the AzureFrontDoor.Backend tag only (every customer's Front Door) ...
+    const monitoringRules = run.one('azure-native:network:NetworkSecurityGroup', 'nsg-monitoring').inputs.securityRules as Rule[];
+    expect(monitoringRules.filter((r) => r.access === 'Allow').map((r) => [sourcesOf(r), portsOf(r)])).to.deep.equal([[['AzureFrontDoor.Backend'], [originPort]]]);
+    // ... so the VM's proxy on that port refuses every request without our profile's id.
+    const { doc } = cloudConfigOf(run.one('azure-native:compute:VirtualMachine', 'vm-monitoring'));
+    expect(doc.packages).to.include('nginx');
+    const proxy = fileIn(doc, '/etc/nginx/conf.d/signet-grafana.conf');
+    expect(proxy).to.match(new RegExp(`^\\s*listen ${originPort} default_server;$`, 'm'));
+    expect(proxy).to.include(`if ($http_x_azure_fdid != "${frontDoorId}") {\n        return 403;\n    }`);
+    expect(proxy).to.match(/^\s*proxy_pass http:\/\/127\.0\.0\.1:3001;$/m);
+    // the check sits in the server block, ahead of every location (the health probe's /api/health included)
+    expect(proxy.indexOf('$http_x_azure_fdid')).to.be.lessThan(proxy.indexOf('location'));
+    expect(proxy.match(/location/g)).to.have.length(1);
+    const setup = fileIn(doc, '/usr/local/sbin/signet-monitoring-setup');
+    expect(setup).to.match(/GF_SERVER_HTTP_ADDR=127\.0\.0\.1\\nGF_SERVER_HTTP_PORT=3001\\n/);
+    expect(setup).to.match(/nginx -t -q\nsystemctl enable nginx\nsystemctl reload-or-restart nginx\n/);
+    // Front Door's probe of /api/health arrives on the origin port, like every request.
+    const group = run.one('azure-native:cdn:AFDOriginGroup', 'afd-grafana');
+    expect(group.inputs.healthProbeSettings).to.deep.include({ probePath: '/api/health', probeProtocol: 'Http' });
+    // An existing VM (custom data runs once) gets the proxy and the id through its converge command.
+    const converge = (run.one('azure-native:compute:VirtualMachineRunCommandByVirtualMachine', 'converge-monitoring').inputs.source as { script: string }).script;
+    expect(converge).to.include(Buffer.from(proxy, 'utf8').toString('base64'));
+    expect(converge).to.include(Buffer.from(setup, 'utf8').toString('base64'));
+    expect(converge).to.include('> /etc/nginx/conf.d/signet-grafana.conf.new');
+  });
+
   it('exports every documented output', function () {
     expect(Object.keys(run.outputs).sort()).to.deep.equal([...STACK_OUTPUT_NAMES].sort());
     expect(run.outputs.smartHostFqdn).to.equal(`smtp.${config.certificateDomain}`);

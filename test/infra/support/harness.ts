@@ -119,6 +119,10 @@ export const mocks: pulumi.runtime.Mocks = {
       case 'azure-native:keyvault:Key':
         state.keyUri = `https://${inputs.vaultName}.vault.azure.net/keys/${inputs.keyName}`;
         break;
+      case 'azure-native:cdn:Profile':
+        // the id Front Door sends its origins in X-Azure-FDID
+        state.frontDoorId = fakeGuid(`frontdoor:${args.name}`);
+        break;
       case 'azure-native:cdn:AFDEndpoint':
         state.hostName = `${inputs.endpointName}-abcdef.z01.azurefd.net`;
         break;
