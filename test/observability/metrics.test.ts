@@ -2,17 +2,11 @@
 // at scrape time, and the counters alerts read with increase() present at 0
 // before their first event.
 import { expect } from 'chai';
-import { EventEmitter } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { loadOrgFolder, type OrgConfig } from '../../appliance/src/config';
-import { createEngine } from '../../appliance/src/signature';
-import { createLogger, createMetrics } from '../../appliance/src/observability';
-import { parseRelayConfig } from '../../appliance/src/smtp';
-import { startRelayNode, type OrgSourceLike, type RelayNode } from '../../appliance/src/smtp/node';
-import { startSink, type DevSink } from '../../appliance/src/smtp/dev/sink';
-import { testPki, writePemFiles } from '../support/certs';
+import { createMetrics } from '../../appliance/src/observability';
+import { closedPort, startRelayNodes, type RelayNodes } from '../support/relay-nodes';
 
 const ROOT = resolve(__dirname, '../..');
 
@@ -51,64 +45,22 @@ describe('metrics: what a scrape of a fresh registry shows', () => {
 
 describe('metrics: signet_ready on a running relay node', function () {
   this.timeout(60_000);
-  const nodes: RelayNode[] = [];
-  let sink: DevSink;
-  let files: ReturnType<typeof writePemFiles>;
+  let nodes: RelayNodes;
   let org: OrgConfig;
-
-  function staticSource(config: OrgConfig | undefined): OrgSourceLike {
-    const emitter = new EventEmitter();
-    return { start: async () => undefined, stop: () => undefined, current: () => config, on: (e, l) => emitter.on(e, l) };
-  }
-
-  async function startNode(downstreamPort: number, config: OrgConfig | undefined): Promise<RelayNode> {
-    const relayConfig = parseRelayConfig(
-      {
-        hostname: 'relay.test.invalid',
-        listen: [{ host: '127.0.0.1', port: 0 }],
-        tls: { cert: 'server.crt', key: 'server.key', ca: 'ca.crt' },
-        downstream: { host: '127.0.0.1', port: downstreamPort, tls: { cert: 'client.crt', key: 'client.key', ca: 'ca.crt', servername: 'sink.test.invalid' }, probeSeconds: 3600 },
-        limits: { drainSeconds: 5 },
-        http: { listen: '127.0.0.1', port: 0 },
-        org: { source: 'unused' },
-      },
-      'test',
-      files.dir,
-    );
-    const node = await startRelayNode(relayConfig, {
-      createEngine: (options) => createEngine({ org: options.org, directory: options.directory }),
-      orgSource: staticSource(config),
-      directory: () => undefined,
-      metrics: createMetrics({ processMetrics: false }),
-      logger: createLogger({ level: 'silent' }),
-    });
-    nodes.push(node);
-    await node.probe();
-    return node;
-  }
 
   before(async () => {
     org = await loadOrgFolder(join(ROOT, 'config/examples/contoso'));
-    const pki = await testPki();
-    sink = await startSink({ key: pki.sinkServer.key, cert: pki.sinkServer.cert, clientCa: pki.ca.cert });
-    files = writePemFiles({ 'server.crt': pki.relayServer.cert, 'server.key': pki.relayServer.key, 'ca.crt': pki.ca.cert, 'client.crt': pki.relayClient.cert, 'client.key': pki.relayClient.key });
+    nodes = await startRelayNodes();
   });
 
   after(async () => {
-    for (const node of nodes) await node.stop();
-    await sink.close();
-    files.cleanup();
+    await nodes.close();
   });
 
   it('is what /readyz would answer at scrape time, whether or not anything asked /readyz before', async () => {
-    const closed = createServer();
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
-    const deadPort = (closed.address() as AddressInfo).port;
-    await new Promise<void>((r) => closed.close(() => r()));
-
-    const ready = await startNode(sink.port, org);
-    const cut = await startNode(deadPort, org);
-    const empty = await startNode(sink.port, undefined);
+    const ready = await nodes.start(nodes.sink.port, org);
+    const cut = await nodes.start(await closedPort(), org);
+    const empty = await nodes.start(nodes.sink.port, undefined);
     // Nothing has called /readyz on any of them: Prometheus scrapes /metrics only.
     expect(sample(await scrapeMetrics(ready.httpPort), 'signet_ready')).to.equal(1);
     expect(sample(await scrapeMetrics(cut.httpPort), 'signet_ready')).to.equal(0);
