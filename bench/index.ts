@@ -5,8 +5,19 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { didYouMean } from '../appliance/src/config/suggest';
 
-const benches = process.argv.slice(2).length ? process.argv.slice(2) : ['mime', 'engine', 'relay'];
+const KNOWN = ['mime', 'engine', 'relay'];
+const benches = process.argv.slice(2).length ? process.argv.slice(2) : KNOWN;
+const unknown = benches.filter((name) => !KNOWN.includes(name));
+if (unknown.length) {
+  for (const name of unknown) {
+    const hint = didYouMean(name, KNOWN);
+    console.error(`unknown benchmark "${name}"${hint ? `; did you mean "${hint}"?` : ''}`);
+  }
+  console.error(`known benchmarks: ${KNOWN.join(', ')} (npm run bench -- NAME…; none runs them all)`);
+  process.exit(2);
+}
 console.log(`Signet benchmarks — node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 1024 ** 3)} GiB`);
 let failed = false;
 for (const name of benches) {

@@ -62,6 +62,51 @@ describe('relay configuration file', () => {
     }
   });
 
+  it('says a missing setting is required, and what it is for, with the line of its section', () => {
+    const files = writePemFiles({
+      'relay.yaml': ['tls:', '  cert: a', '  key: b', 'downstream:', 'listen:', '  - host: 127.0.0.1', 'org: { source: x }', ''].join('\n'),
+    });
+    try {
+      let message = '';
+      try {
+        loadRelayConfig(files.path('relay.yaml'));
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      const file = files.path('relay.yaml');
+      expect(message.split('\n').slice(1)).to.deep.equal([
+        `  ${file}:2 tls.ca: required — PEM CA bundle(s) a client certificate must chain to.`,
+        `  ${file}:4 downstream: required (it is there, but empty) — Where signed mail goes (the tenant's Exchange Online endpoint) and how.`,
+        `  ${file}:6 listen[0].port: required — SMTP port, 25 in production.`,
+      ]);
+      expect(message).to.not.match(/Invalid input/);
+    } finally {
+      files.cleanup();
+    }
+    expect(() => parseRelayConfig({}, 'relay.yaml')).to.throw(RelayConfigError, /relay\.yaml tls: required — Inbound TLS[^\n]*\n {2}relay\.yaml downstream: required — [^\n]*\n {2}relay\.yaml org: required — /);
+  });
+
+  it('suggests the setting an unknown key was meant to be, or lists the allowed ones', () => {
+    const files = writePemFiles({
+      'relay.yaml': ['hostnme: relay.example.com', 'tls: { cert: a, key: b, ca: c }', 'downstream:', '  host: d', '  tls: { cert: a, key: b, servrname: x }', 'org:', '  source: x', '  keyref: k.key', 'logging: { level: inf, colour: true }', ''].join('\n'),
+    });
+    try {
+      let message = '';
+      try {
+        loadRelayConfig(files.path('relay.yaml'));
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message).to.match(/relay\.yaml:1 \(top\): Unrecognized key: "hostnme"; did you mean "hostname"\?\n/);
+      expect(message).to.match(/relay\.yaml:5 downstream\.tls: Unrecognized key: "servrname"; did you mean "servername"\?\n/);
+      expect(message).to.match(/relay\.yaml:7 org: Unrecognized key: "keyref"; did you mean "keyRef"\?\n/);
+      expect(message).to.match(/relay\.yaml:9 logging: Unrecognized key: "colour" \(allowed: level, idHashKeyFile\)$/m);
+      expect(message).to.match(/relay\.yaml:9 logging\.level: Invalid option: expected one of [^\n]*; did you mean "info"\?/);
+    } finally {
+      files.cleanup();
+    }
+  });
+
   it('refuses a bundle URL with a query string (a SAS token would be a secret in the config and the logs)', () => {
     const base = { tls: { cert: 'a.crt', key: 'a.key', ca: 'c.pem' }, downstream: { host: 'd', tls: { cert: 'c.crt', key: 'c.key' } } };
     expect(() => parseRelayConfig({ ...base, org: { source: 'https://st.blob.core.windows.net/config/org.sealed?sv=2024&sig=abc', keyRef: 'k.key' } }, 'relay.yaml', '/etc/signet')).to.throw(/org\.source: an https blob URL without a query string/);

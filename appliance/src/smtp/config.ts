@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
+import { didYouMean } from '../config/suggest';
 
 const port = z.number().int().min(0).max(65535);
 const seconds = (def: number, what: string) => z.number().positive().default(def).describe(what);
@@ -46,7 +47,8 @@ export const relayConfigSchema = z
         minVersion: tlsVersion.default('TLSv1.2').describe('Lowest TLS version accepted.'),
         reloadSeconds: seconds(60, 'How often certificate files are re-checked besides file-change events.'),
       })
-      .strict(),
+      .strict()
+      .describe('Inbound TLS: the server certificate and key this node presents, and the CA bundle(s) client certificates must chain to.'),
     tenantId: tenantGuid
       .optional()
       .describe('The customer\'s Microsoft Entra tenant id. Every Microsoft 365 tenant presents the same client certificate, so a message must also carry this id in X-MS-Exchange-CrossTenant-Id (stamped by Exchange Online): another tenant\'s is refused (550 5.7.1), none is deferred (451 4.7.1). Unset: not checked (development).'),
@@ -66,7 +68,8 @@ export const relayConfigSchema = z
             servername: z.string().min(1).optional().describe('Name the downstream certificate must carry; default: host.'),
             minVersion: tlsVersion.default('TLSv1.2'),
           })
-          .strict(),
+          .strict()
+          .describe('TLS toward the downstream: this node\'s client certificate and key.'),
         timeouts: z
           .object({
             connectSeconds: seconds(15, 'TCP connect timeout.'),
@@ -93,7 +96,8 @@ export const relayConfigSchema = z
         probeSeconds: seconds(30, 'Interval of the readiness probe (connect, EHLO, STARTTLS, QUIT).'),
         readyWithinSeconds: seconds(120, '/readyz fails when the downstream has not answered within this time.'),
       })
-      .strict(),
+      .strict()
+      .describe('Where signed mail goes (the tenant\'s Exchange Online endpoint) and how.'),
     limits: z
       .object({
         maxMessageBytes: z.number().int().positive().default(150 * 1024 * 1024).describe('Largest message accepted (advertised as SIZE); 150 MB is Exchange Online\'s maximum.'),
@@ -131,7 +135,8 @@ export const relayConfigSchema = z
         keyRef: z.string().min(1).optional().describe('Key that opens a sealed bundle: file:PATH (or a bare path) for a local key file, or a Key Vault key URL https://<vault>.vault.azure.net/keys/<name>.'),
         pollSeconds: seconds(60, 'How often the source is checked for a new version.'),
       })
-      .strict(),
+      .strict()
+      .describe('Where the organization config (templates, rules) comes from and the key that opens it.'),
     directory: z
       .object({
         file: z.string().min(1).optional().describe('Local directory file (offline mode), re-read when it changes (checked every org.pollSeconds).'),
@@ -171,26 +176,109 @@ export const relayConfigSchema = z
 
 export type RelayConfig = z.infer<typeof relayConfigSchema>;
 
+/** One problem of a relay config file as a line: `file:line path: message`. */
+export function formatRelayProblem(file: string, problem: { path: string; message: string; line?: number }): string {
+  return `${file}${problem.line ? `:${problem.line}` : ''} ${problem.path || '(top)'}: ${problem.message}`;
+}
+
 export class RelayConfigError extends Error {
-  constructor(readonly file: string, readonly problems: Array<{ path: string; message: string; line?: number }>) {
-    super(`relay configuration ${file} has ${problems.length === 1 ? '1 problem' : `${problems.length} problems`}:\n${problems.map((p) => `  ${file}${p.line ? `:${p.line}` : ''} ${p.path || '(top)'}: ${p.message}`).join('\n')}`);
+  readonly problems: Array<{ path: string; message: string; line?: number }>;
+
+  constructor(readonly file: string, problems: Array<{ path: string; message: string; line?: number }>) {
+    problems = [...problems].sort((a, b) => (a.line ?? 0) - (b.line ?? 0)); // top to bottom, as the file reads
+    super(`relay configuration ${file} has ${problems.length === 1 ? '1 problem' : `${problems.length} problems`}:\n${problems.map((p) => `  ${formatRelayProblem(file, p)}`).join('\n')}`);
     this.name = 'RelayConfigError';
+    this.problems = problems;
   }
 }
 
-function pathLabel(path: ReadonlyArray<PropertyKey>): string {
+/** A setting's path as the administrator reads it: `downstream.tls.ca[1]`. */
+export function pathLabel(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const seg of path) out += typeof seg === 'number' ? `[${seg}]` : out ? `.${String(seg)}` : String(seg);
   return out;
 }
 
+type SchemaDef = { type: string; shape?: Record<string, z.ZodType>; innerType?: z.ZodType; element?: z.ZodType; in?: z.ZodType };
+const defOf = (schema: z.ZodType) => schema.def as unknown as SchemaDef;
+
+/** The schemas a setting passes through, outermost first (optional, default, … then the setting itself). */
+function layers(schema: z.ZodType): z.ZodType[] {
+  const out = [schema];
+  for (let current = schema; out.length < 20; ) {
+    const def = defOf(current);
+    const next = def.innerType ?? (def.type === 'pipe' ? def.in : undefined);
+    if (!next) break;
+    out.push((current = next));
+  }
+  return out;
+}
+
+/** The schema of the setting at `path`, when the relay config has one there. */
+function settingAt(path: ReadonlyArray<PropertyKey>): z.ZodType | undefined {
+  let current: z.ZodType = relayConfigSchema;
+  for (const segment of path) {
+    const def = defOf(layers(current).at(-1)!);
+    if (def.type === 'object' && def.shape && typeof segment === 'string' && Object.hasOwn(def.shape, segment)) current = def.shape[segment];
+    else if (def.type === 'array' && def.element && typeof segment === 'number') current = def.element;
+    else return undefined;
+  }
+  return current;
+}
+
+/** The keys the mapping at `path` allows. */
+function keysAt(path: ReadonlyArray<PropertyKey>): string[] {
+  const setting = settingAt(path);
+  const def = setting && defOf(layers(setting).at(-1)!);
+  return def?.type === 'object' && def.shape ? Object.keys(def.shape) : [];
+}
+
+function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let value = data;
+  for (const segment of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[segment];
+  }
+  return value;
+}
+
+/**
+ * One zod issue in an administrator's words: a missing setting is `required`
+ * (with what it is for), an unknown key gets the closest known one, a value
+ * not among the allowed ones the closest allowed one.
+ */
+function describeIssue(issue: z.core.$ZodIssue, data: unknown): Array<{ path: ReadonlyArray<PropertyKey>; message: string }> {
+  const { path } = issue;
+  if (issue.code === 'unrecognized_keys') {
+    const allowed = keysAt(path);
+    return issue.keys.map((key) => {
+      const hint = didYouMean(key, allowed);
+      return { path, message: `Unrecognized key: "${key}"${hint ? `; did you mean "${hint}"?` : allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}` };
+    });
+  }
+  const value = valueAt(data, path);
+  const parent = path.length ? valueAt(data, path.slice(0, -1)) : undefined;
+  const absent = path.length > 0 && parent !== null && typeof parent === 'object' && !Array.isArray(parent) && (value === undefined || value === null);
+  if (absent && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) {
+    const setting = settingAt(path);
+    const what = setting && layers(setting).find((layer) => layer.description)?.description;
+    return [{ path, message: `required${value === null ? ' (it is there, but empty)' : ''}${what ? ` — ${what}` : ''}` }];
+  }
+  if (issue.code === 'invalid_value' && typeof value === 'string') {
+    const hint = didYouMean(value, issue.values.map((v) => String(v)));
+    return [{ path, message: `${issue.message}${hint ? `; did you mean "${hint}"?` : ''}` }];
+  }
+  return [{ path, message: issue.message }];
+}
+
 /** Validates a parsed relay config; file paths inside it are resolved against `baseDir`. */
 export function parseRelayConfig(data: unknown, file = '<config>', baseDir = process.cwd(), lineOf?: (path: ReadonlyArray<PropertyKey>) => number | undefined): RelayConfig {
-  const parsed = relayConfigSchema.safeParse(data ?? {});
+  const input = data ?? {};
+  const parsed = relayConfigSchema.safeParse(input);
   if (!parsed.success) {
     throw new RelayConfigError(
       file,
-      parsed.error.issues.map((issue) => ({ path: pathLabel(issue.path), message: issue.message, line: lineOf?.(issue.path) })),
+      parsed.error.issues.flatMap((issue) => describeIssue(issue, input)).map(({ path, message }) => ({ path: pathLabel(path), message, line: lineOf?.(path) })),
     );
   }
   const config = parsed.data;
@@ -211,8 +299,15 @@ export function parseRelayConfig(data: unknown, file = '<config>', baseDir = pro
   return config;
 }
 
-/** Reads and validates a relay YAML file; errors name the file, the line, the path and the problem. */
-export function loadRelayConfig(file: string): RelayConfig {
+/** A relay config read from its file, with the line of each setting (for messages that name it). */
+export interface RelayConfigFile {
+  config: RelayConfig;
+  /** Line of the setting at `path` in the file, or of its nearest ancestor that is there. */
+  lineOf(path: ReadonlyArray<PropertyKey>): number | undefined;
+}
+
+/** Reads and validates a relay YAML file, keeping its lines; errors name the file, the line, the path and the problem. */
+export function readRelayConfig(file: string): RelayConfigFile {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -241,7 +336,12 @@ export function loadRelayConfig(file: string): RelayConfig {
     // an alias without its anchor (or an alias bomb) only shows when the document becomes data
     throw new RelayConfigError(file, [{ path: '', message: (error as Error).message.split('\n')[0] }]);
   }
-  return parseRelayConfig(data, file, dirname(resolve(file)), lineOf);
+  return { config: parseRelayConfig(data, file, dirname(resolve(file)), lineOf), lineOf };
+}
+
+/** Reads and validates a relay YAML file; errors name the file, the line, the path and the problem. */
+export function loadRelayConfig(file: string): RelayConfig {
+  return readRelayConfig(file).config;
 }
 
 /** The JSON Schema of the relay config file (for editors and CI validation). */

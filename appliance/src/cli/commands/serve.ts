@@ -1,17 +1,26 @@
 // `signet serve --config relay.yaml`: run the relay node. SIGTERM (and SIGINT)
 // drain it: /readyz turns 503, new sessions get 421 4.3.2, in-flight
 // transactions finish within limits.drainSeconds, then the process exits.
-import { statSync } from 'node:fs';
+// `--check` checks the file and everything it names with the functions the
+// node uses at start-up, without binding a port, contacting the downstream,
+// Azure or Graph, or writing anything.
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { SecretClientOptions } from '@azure/keyvault-secrets';
 import type { Command } from 'commander';
-import { createOrgSource, DIRECTORY_FILE, type OrgConfig, type OrgSource } from '../../config';
-import { createDirectoryFileSource, createGraphDirectorySource, type DirectorySnapshot, type GraphDirectorySource } from '../../directory';
-import { createLogger, createMetrics, type Logger, type SignetMetrics } from '../../observability';
-import { createAppCredential, createAzureCredential, createFileSecretProvider, createKeyVaultSecretProvider, type TokenCredential } from '../../secrets';
+import { ConfigError, createOrgSource, DIRECTORY_FILE, formatIssue, inspect, type OrgConfig, type OrgSource } from '../../config';
+import { isBlobUrl } from '../../config/source';
+import { createDirectoryFileSource, createGraphDirectorySource, loadDirectoryFile, type DirectorySnapshot, type GraphDirectorySource } from '../../directory';
+import { certificateFacts, createLogger, createMetrics, type Logger, type SignetMetrics } from '../../observability';
+import { createAppCredential, createAzureCredential, createFileSecretProvider, createKeyVaultSecretProvider, isAzureKeyRef, keyProviderFromRef, type OrgKeyProvider, type TokenCredential } from '../../secrets';
 import { createEngine } from '../../signature';
 import { loadRelayConfig, type RelayConfig } from '../../smtp';
+import { formatRelayProblem, pathLabel, readRelayConfig, RelayConfigError } from '../../smtp/config';
 import { startRelayNode, type RelayNode } from '../../smtp/node';
+import { readTlsFiles, validateIdentity } from '../../smtp/tls-files';
+import { formatCliError } from '../errors';
 
 /** Groups the organization's rules name (the Graph source resolves only these memberships). */
 export function ruleGroups(org: OrgConfig | undefined): string[] {
@@ -144,12 +153,274 @@ export function drainOnSignals(node: RelayNode, onDone: (code: number) => void =
   process.on('SIGINT', handler);
 }
 
+// --- `serve --check`
+
+/** What the check leaves to the node: anything that needs its Azure identity (Key Vault, blob storage, Graph). */
+class NotContacted extends Error {
+  constructor() {
+    super('not contacted: the check does not use Azure');
+    this.name = 'NotContacted';
+  }
+}
+
+/** A credential that never gets a token (key references need one to be built; the check never uses it). */
+const OFFLINE: TokenCredential = { getToken: () => Promise.reject(new NotContacted()) };
+
+function notContacted(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 10; e = e.cause, depth++) if (e instanceof NotContacted) return true;
+  return false;
+}
+
+/**
+ * A Key Vault org key for the check: everything the node checks without the
+ * vault still runs (the bundle parses, names this key, is signed), and the
+ * signature check and the unwrap stop there, before any request.
+ */
+function offlineKey(key: OrgKeyProvider): OrgKeyProvider {
+  const stop = () => Promise.reject(new NotContacted());
+  return {
+    keyRef: key.keyRef,
+    wrap: stop,
+    async unwrap(_wrapped, ref, alg) {
+      key.checkKeyRef?.(ref, alg); // another key's bundle says so, as the node would
+      return stop();
+    },
+    checkKeyRef: key.checkKeyRef,
+    verifier: key.verifier && { keyRef: key.verifier.keyRef, verify: stop },
+  };
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/** Every certificate of a PEM file (a chain, a CA bundle); throws on one that does not parse. */
+function certificatesIn(pem: Buffer): X509Certificate[] {
+  return (pem.toString('latin1').match(PEM_CERTIFICATE) ?? []).map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch (error) {
+      throw new Error(`certificate ${i + 1} in it does not parse (${(error as Error).message})`, { cause: error });
+    }
+  });
+}
+
+const day = (date: Date) => date.toISOString().slice(0, 10);
+const plural = (count: number, one: string, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
+/** A certificate expiring within this many days is worth a warning. */
+const EXPIRY_WARNING_DAYS = 30;
+
+export interface RelayCheck {
+  /** One line per problem (`file:line setting: problem`); none means the node can start with this file. */
+  problems: string[];
+  /** `warning: …` and `not checked: …` lines (not problems). */
+  notes: string[];
+  /** What was found, for the closing line. */
+  checked: string[];
+}
+
+/**
+ * Checks a relay config file and what it names, with the functions the node
+ * uses at start-up: the file itself; the TLS certificates and keys (readable,
+ * parsed, key matching the certificate, in date, the server certificate
+ * covering `hostname`) and CA bundles; the organization config (a folder
+ * loads, a bundle file opens with a local key file); the directory file; the
+ * Message-ID hash key. Binds nothing, contacts nothing, writes nothing: what
+ * needs the node's Azure identity (Key Vault keys and secrets, blob URLs,
+ * Graph) is reported as not checked.
+ */
+export async function checkRelayConfigFile(file: string, options: { now?: Date } = {}): Promise<RelayCheck> {
+  const now = options.now ?? new Date();
+  const result: RelayCheck = { problems: [], notes: [], checked: [] };
+  let config: RelayConfig;
+  let lineOf: (path: ReadonlyArray<PropertyKey>) => number | undefined;
+  try {
+    ({ config, lineOf } = readRelayConfig(file));
+  } catch (error) {
+    if (!(error instanceof RelayConfigError)) throw error;
+    result.problems.push(...error.problems.map((p) => formatRelayProblem(file, p)));
+    return result;
+  }
+  // lines of the relay file read top to bottom; problems in other files (organization, directory) come after
+  const problems: Array<{ line: number; text: string }> = [];
+  const notes: Array<{ line: number; text: string }> = [];
+  const where = (path: ReadonlyArray<PropertyKey>) => ({ path: pathLabel(path), line: lineOf(path) });
+  const problem = (path: ReadonlyArray<PropertyKey>, message: string) => problems.push({ line: lineOf(path) ?? 0, text: formatRelayProblem(file, { ...where(path), message }) });
+  const elsewhere = (text: string) => problems.push({ line: Infinity, text });
+  const note = (kind: 'warning' | 'not checked', path: ReadonlyArray<PropertyKey>, message: string) => notes.push({ line: lineOf(path) ?? 0, text: `${kind}: ${formatRelayProblem(file, { ...where(path), message })}` });
+  const read = (path: ReadonlyArray<PropertyKey>, location: string): Buffer | undefined => {
+    try {
+      return readTlsFiles([location]).files.get(location);
+    } catch (error) {
+      problem(path, formatCliError(error));
+      return undefined;
+    }
+  };
+  const certificates = (path: ReadonlyArray<PropertyKey>, location: string, bytes: Buffer, what: string): X509Certificate[] => {
+    try {
+      const found = certificatesIn(bytes);
+      if (found.length === 0) problem(path, `${location}: no PEM certificate in it (-----BEGIN CERTIFICATE-----); ${what}`);
+      return found;
+    } catch (error) {
+      problem(path, `${location}: ${(error as Error).message}`);
+      return [];
+    }
+  };
+  const caFiles = (path: ReadonlyArray<PropertyKey>, value: string | string[] | undefined): Buffer[] | undefined => {
+    if (value === undefined) return undefined;
+    const list = Array.isArray(value) ? value : [value];
+    const bundles: Buffer[] = [];
+    list.forEach((location, i) => {
+      const at = Array.isArray(value) ? [...path, i] : path;
+      const bytes = read(at, location);
+      if (bytes && certificates(at, location, bytes, 'expected a PEM CA bundle').length > 0) bundles.push(bytes);
+    });
+    return bundles.length === list.length ? bundles : undefined;
+  };
+
+  /** A certificate (chain) and its key as the node loads them; returns the leaf, if it is usable. */
+  const identity = (section: ReadonlyArray<PropertyKey>, paths: { cert: string; key: string }, ca: Buffer[] | undefined, hostname?: string): X509Certificate | undefined => {
+    const before = problems.length;
+    const certBytes = read([...section, 'cert'], paths.cert);
+    const keyBytes = read([...section, 'key'], paths.key);
+    const chain = certBytes ? certificates([...section, 'cert'], paths.cert, certBytes, 'expected the PEM certificate (chain)') : [];
+    chain.forEach((certificate, i) => {
+      const which = i === 0 ? 'the certificate' : `certificate ${i + 1} of the chain (${certificate.subject.replace(/\n/g, ', ')})`;
+      const from = new Date(certificate.validFrom);
+      const to = new Date(certificate.validTo);
+      if (now < from) problem([...section, 'cert'], `${paths.cert}: ${which} is not valid before ${from.toISOString()}`);
+      else if (now > to) problem([...section, 'cert'], `${paths.cert}: ${which} expired on ${to.toISOString()}`);
+      else if (to.getTime() - now.getTime() < EXPIRY_WARNING_DAYS * 86_400_000) note('warning', [...section, 'cert'], `${paths.cert}: ${which} expires on ${to.toISOString()} (in ${plural(Math.ceil((to.getTime() - now.getTime()) / 86_400_000), 'day')})`);
+    });
+    const leaf = chain[0];
+    if (leaf && hostname !== undefined && !(isIP(hostname) ? leaf.checkIP(hostname) : leaf.checkHost(hostname))) {
+      problem([...section, 'cert'], `${paths.cert}: the certificate does not cover hostname "${hostname}" (it names ${leaf.subjectAltName ?? leaf.subject.replace(/\n/g, ', ')})`);
+    }
+    let key: KeyObject | undefined;
+    if (keyBytes) {
+      try {
+        key = createPrivateKey(keyBytes);
+      } catch (error) {
+        problem([...section, 'key'], `${paths.key}: not a usable PEM private key (${(error as Error).message})`);
+      }
+    }
+    if (leaf && key && !leaf.checkPrivateKey(key)) problem([...section, 'key'], `${paths.key}: the key does not match the certificate ${paths.cert}`);
+    if (problems.length > before || !certBytes || !keyBytes) return undefined;
+    try {
+      validateIdentity(keyBytes, certBytes, ca); // what the node does at start-up
+    } catch (error) {
+      problem(section, `${paths.cert} with ${paths.key}: not a usable TLS identity (${(error as Error).message})`);
+      return undefined;
+    }
+    return leaf;
+  };
+
+  // --- TLS: the inbound server identity and its client CA bundle(s), the downstream client identity
+  const inboundCa = caFiles(['tls', 'ca'], config.tls.ca);
+  const server = identity(['tls'], config.tls, inboundCa, config.hostname);
+  caFiles(['downstream', 'tls', 'ca'], config.downstream.tls.ca);
+  const client = identity(['downstream', 'tls'], config.downstream.tls, undefined);
+  const until = (leaf: X509Certificate) => `${certificateFacts(leaf.toString()).subject} valid until ${day(new Date(leaf.validTo))}`;
+  if (server && client && config.tls.cert === config.downstream.tls.cert) result.checked.push(`certificate ${until(server)} (server and downstream client)`);
+  else {
+    if (server) result.checked.push(`certificate ${until(server)}`);
+    if (client) result.checked.push(`client certificate ${until(client)}`);
+  }
+
+  // --- the organization config, through the source the node polls (no state directory: nothing is recorded)
+  const { source, keyRef } = config.org;
+  let key: OrgKeyProvider | undefined;
+  let keyUsable = true;
+  if (keyRef) {
+    try {
+      key = keyProviderFromRef(keyRef, { credential: () => OFFLINE });
+      if (isAzureKeyRef(keyRef)) key = offlineKey(key);
+    } catch (error) {
+      keyUsable = false;
+      problem(['org', 'keyRef'], (error as Error).message);
+    }
+  }
+  const folder = !isBlobUrl(source) && existsSync(source) && statSync(source).isDirectory();
+  if (isBlobUrl(source)) {
+    note('not checked', ['org', 'source'], `${source}: not downloaded (a blob is read with the node's managed identity, which the check does not use); the node logs config_loaded or config_refused when it starts`);
+  } else if (keyUsable) {
+    const orgSource = createOrgSource({ location: source, key, pollSeconds: 0 });
+    let failure: unknown;
+    orgSource.on('error', (error: Error) => (failure = error));
+    const loaded = await orgSource.reload();
+    orgSource.stop();
+    const org = orgSource.current();
+    if (loaded === 'loaded' && org) {
+      result.checked.push(folder ? `org ${org.orgId} (folder)` : `org ${org.orgId} v${org.version}`);
+      if (!config.passThrough) {
+        try {
+          createEngine({ org, directory: () => undefined }); // compiles rules and templates, as the node does for each version
+        } catch (error) {
+          problem(['org', 'source'], `${source}: the signature engine refuses this configuration: ${(error as Error).message}`);
+        }
+      }
+    } else if (notContacted(failure)) {
+      let sealed = '';
+      try {
+        const header = inspect(readFileSync(source));
+        sealed = ` (org ${header.orgId} v${header.version}, sealed under ${header.key.ref}${header.signature ? `, signed by ${header.signature.kid}` : ''})`;
+      } catch {
+        // the source read the header already; say less rather than fail here
+      }
+      note('not checked', ['org', 'keyRef'], `${source}${sealed}: signature and decryption not checked — they need Key Vault, which the check does not use; the node does both with its managed identity when it starts`);
+    } else if (failure instanceof ConfigError) {
+      for (const issue of failure.issues) elsewhere(formatIssue(issue, folder ? join(source, issue.file) : `${source}: ${issue.file}`));
+    } else {
+      problem(['org', 'source'], failure === undefined ? `${source}: not loaded` : formatCliError(failure));
+    }
+  }
+
+  // --- the directory the node reads senders from
+  const { graph } = config.directory;
+  const directoryFile = config.directory.file ?? (!graph && folder && existsSync(join(source, DIRECTORY_FILE)) ? join(source, DIRECTORY_FILE) : undefined);
+  if (directoryFile) {
+    try {
+      const directory = await loadDirectoryFile(directoryFile);
+      result.checked.push(`directory ${plural(directory.size, 'user')}`);
+    } catch (error) {
+      if (error instanceof ConfigError) for (const issue of error.issues) elsewhere(formatIssue(issue, directoryFile)); // issues name the file by its base name
+      else problem(['directory', 'file'], formatCliError(error));
+    }
+  } else if (graph) {
+    if (graph.app?.secret.startsWith('file:')) {
+      try {
+        await graphCredential(graph, () => OFFLINE); // reads the secret file, as the node does
+      } catch (error) {
+        problem(['directory', 'graph', 'app', 'secret'], (error as Error).message);
+      }
+    } else if (graph.app) {
+      note('not checked', ['directory', 'graph', 'app', 'secret'], `${graph.app.secret}: not read (a Key Vault secret is read with the node's managed identity, which the check does not use)`);
+    }
+    note('not checked', ['directory', 'graph'], `Microsoft Graph (tenant ${graph.tenantId}) not contacted; the node logs directory-loaded when it has read it`);
+  } else if (!folder) {
+    note('warning', ['directory'], 'no directory (neither directory.file nor directory.graph): no sender is found, so messages get add-ons but no personal signature');
+  }
+
+  // --- the Message-ID hash key
+  if (config.logging.idHashKeyFile) read(['logging', 'idHashKeyFile'], config.logging.idHashKeyFile); // the node reads it at start-up
+  const byLine = (a: { line: number }, b: { line: number }) => a.line - b.line;
+  result.problems = problems.sort(byLine).map((p) => p.text);
+  result.notes = notes.sort(byLine).map((n) => n.text);
+  return result;
+}
+
 export function register(program: Command): void {
   program
     .command('serve')
     .description('run the relay: SMTP in (mutual TLS) → signature engine → SMTP out, with /metrics, /healthz, /readyz')
     .requiredOption('-c, --config <file>', 'relay configuration (YAML)')
-    .action(async (options: { config: string }) => {
+    .option('--check', 'check the configuration and the files it names (certificates, keys, organization config, directory) without starting the relay; one line per problem, exit 1 if any')
+    .action(async (options: { config: string; check?: boolean }) => {
+      if (options.check) {
+        const { problems, notes, checked } = await checkRelayConfigFile(options.config);
+        const lines = [...problems, ...notes, problems.length ? `${options.config}: ${plural(problems.length, 'problem')}` : `${options.config}: ok (${checked.join(', ')})`];
+        process.stdout.write(`${lines.join('\n')}\n`);
+        if (problems.length) process.exitCode = 1;
+        return;
+      }
       const config = loadRelayConfig(options.config);
       const node = await startFromConfig(config);
       drainOnSignals(node);

@@ -224,7 +224,7 @@ export async function seal(files: Map<string, Buffer>, options: SealOptions): Pr
     try {
       wrapping = await options.keyProvider.wrap(dataKey);
     } catch (error) {
-      throw keyError(error);
+      throw keyError(error, 'bundle not sealed');
     }
     const header: BundleHeader = {
       format: BUNDLE_FORMAT,
@@ -381,7 +381,7 @@ export async function reseal(bundle: Buffer, keyProvider: OrgKeyProvider, option
     try {
       wrapping = await keyProvider.wrap(dataKey);
     } catch (error) {
-      throw keyError(error);
+      throw keyError(error, 'bundle not resealed');
     }
     const header: BundleHeader = { ...parsed.header, key: envelope(dataKey, wrapping) };
     delete header.signature; // it covered the old envelope
