@@ -6,6 +6,19 @@ import { writePemFiles } from '../support/certs';
 
 const CONFIG_DIR = resolve(__dirname, '../../config');
 
+/** The error a relay.yaml of these lines is refused with (and the file's path); fails if it loads. */
+function refusal(lines: string[]): { file: string; error: RelayConfigError } {
+  const files = writePemFiles({ 'relay.yaml': [...lines, ''].join('\n') });
+  try {
+    loadRelayConfig(files.path('relay.yaml'));
+  } catch (error) {
+    return { file: files.path('relay.yaml'), error: error as RelayConfigError };
+  } finally {
+    files.cleanup();
+  }
+  throw new Error('relay.yaml was not refused');
+}
+
 describe('relay configuration file', () => {
   it('accepts the production example and the development file', () => {
     const example = loadRelayConfig(join(CONFIG_DIR, 'relay.example.yaml'));
@@ -42,69 +55,31 @@ describe('relay configuration file', () => {
   });
 
   it('names the file, the line, the path and the problem', () => {
-    const files = writePemFiles({
-      'relay.yaml': ['tls:', '  cert: a', '  key: b', '  ca: c', '  minVersion: TLSv1.1', 'downstream:', '  host: d', '  prot: 25', '  tls: { cert: a, key: b }', 'org: { source: x }', 'allowNetworks: [10.0.0.0/33]', ''].join('\n'),
-    });
-    try {
-      let error: unknown;
-      try {
-        loadRelayConfig(files.path('relay.yaml'));
-      } catch (e) {
-        error = e;
-      }
-      expect(error).to.be.instanceOf(RelayConfigError);
-      const message = (error as Error).message;
-      expect(message).to.contain(`${files.path('relay.yaml')}:5 tls.minVersion:`);
-      expect(message).to.match(/relay\.yaml:7 downstream: Unrecognized key: "prot"/);
-      expect(message).to.match(/relay\.yaml:11 allowNetworks\[0\]:/);
-    } finally {
-      files.cleanup();
-    }
+    const { file, error } = refusal(['tls:', '  cert: a', '  key: b', '  ca: c', '  minVersion: TLSv1.1', 'downstream:', '  host: d', '  prot: 25', '  tls: { cert: a, key: b }', 'org: { source: x }', 'allowNetworks: [10.0.0.0/33]']);
+    expect(error).to.be.instanceOf(RelayConfigError);
+    expect(error.message).to.contain(`${file}:5 tls.minVersion:`);
+    expect(error.message).to.match(/relay\.yaml:7 downstream: Unrecognized key: "prot"/);
+    expect(error.message).to.match(/relay\.yaml:11 allowNetworks\[0\]:/);
   });
 
   it('says a missing setting is required, and what it is for, with the line of its section', () => {
-    const files = writePemFiles({
-      'relay.yaml': ['tls:', '  cert: a', '  key: b', 'downstream:', 'listen:', '  - host: 127.0.0.1', 'org: { source: x }', ''].join('\n'),
-    });
-    try {
-      let message = '';
-      try {
-        loadRelayConfig(files.path('relay.yaml'));
-      } catch (e) {
-        message = (e as Error).message;
-      }
-      const file = files.path('relay.yaml');
-      expect(message.split('\n').slice(1)).to.deep.equal([
-        `  ${file}:2 tls.ca: required — PEM CA bundle(s) a client certificate must chain to.`,
-        `  ${file}:4 downstream: required (it is there, but empty) — Where signed mail goes (the tenant's Exchange Online endpoint) and how.`,
-        `  ${file}:6 listen[0].port: required — SMTP port, 25 in production.`,
-      ]);
-      expect(message).to.not.match(/Invalid input/);
-    } finally {
-      files.cleanup();
-    }
+    const { file, error } = refusal(['tls:', '  cert: a', '  key: b', 'downstream:', 'listen:', '  - host: 127.0.0.1', 'org: { source: x }']);
+    expect(error.message.split('\n').slice(1)).to.deep.equal([
+      `  ${file}:2 tls.ca: required — PEM CA bundle(s) a client certificate must chain to.`,
+      `  ${file}:4 downstream: required (it is there, but empty) — Where signed mail goes (the tenant's Exchange Online endpoint) and how.`,
+      `  ${file}:6 listen[0].port: required — SMTP port, 25 in production.`,
+    ]);
+    expect(error.message).to.not.match(/Invalid input/);
     expect(() => parseRelayConfig({}, 'relay.yaml')).to.throw(RelayConfigError, /relay\.yaml tls: required — Inbound TLS[^\n]*\n {2}relay\.yaml downstream: required — [^\n]*\n {2}relay\.yaml org: required — /);
   });
 
   it('suggests the setting an unknown key was meant to be, or lists the allowed ones', () => {
-    const files = writePemFiles({
-      'relay.yaml': ['hostnme: relay.example.com', 'tls: { cert: a, key: b, ca: c }', 'downstream:', '  host: d', '  tls: { cert: a, key: b, servrname: x }', 'org:', '  source: x', '  keyref: k.key', 'logging: { level: inf, colour: true }', ''].join('\n'),
-    });
-    try {
-      let message = '';
-      try {
-        loadRelayConfig(files.path('relay.yaml'));
-      } catch (e) {
-        message = (e as Error).message;
-      }
-      expect(message).to.match(/relay\.yaml:1 \(top\): Unrecognized key: "hostnme"; did you mean "hostname"\?\n/);
-      expect(message).to.match(/relay\.yaml:5 downstream\.tls: Unrecognized key: "servrname"; did you mean "servername"\?\n/);
-      expect(message).to.match(/relay\.yaml:7 org: Unrecognized key: "keyref"; did you mean "keyRef"\?\n/);
-      expect(message).to.match(/relay\.yaml:9 logging: Unrecognized key: "colour" \(allowed: level, idHashKeyFile\)$/m);
-      expect(message).to.match(/relay\.yaml:9 logging\.level: Invalid option: expected one of [^\n]*; did you mean "info"\?/);
-    } finally {
-      files.cleanup();
-    }
+    const { message } = refusal(['hostnme: relay.example.com', 'tls: { cert: a, key: b, ca: c }', 'downstream:', '  host: d', '  tls: { cert: a, key: b, servrname: x }', 'org:', '  source: x', '  keyref: k.key', 'logging: { level: inf, colour: true }']).error;
+    expect(message).to.match(/relay\.yaml:1 \(top\): Unrecognized key: "hostnme"; did you mean "hostname"\?\n/);
+    expect(message).to.match(/relay\.yaml:5 downstream\.tls: Unrecognized key: "servrname"; did you mean "servername"\?\n/);
+    expect(message).to.match(/relay\.yaml:7 org: Unrecognized key: "keyref"; did you mean "keyRef"\?\n/);
+    expect(message).to.match(/relay\.yaml:9 logging: Unrecognized key: "colour" \(allowed: level, idHashKeyFile\)$/m);
+    expect(message).to.match(/relay\.yaml:9 logging\.level: Invalid option: expected one of [^\n]*; did you mean "info"\?/);
   });
 
   it('refuses a bundle URL with a query string (a SAS token would be a secret in the config and the logs)', () => {

@@ -3,21 +3,16 @@
 // downstream in the test process.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { testPki, writePemFiles } from '../../support/certs';
+import { closedPort } from '../../support/relay-nodes';
 
 export const REPO_ROOT = resolve(__dirname, '../../..');
 export const EXAMPLE_ORG = join(REPO_ROOT, 'config/examples/contoso');
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
+/** A loopback port nothing listens on yet. */
+export const freePort = closedPort;
 
 export interface RelayProcess {
   child: ChildProcess;
