@@ -116,4 +116,27 @@ describe('signet config validate', () => {
     expect(program.commands.filter((c) => c.name() === 'config')).to.have.length(1);
     expect(again.commands.map((c) => c.name())).to.deep.equal(['seal']);
   });
+
+  it('with --stack-outputs, refuses an organization whose accepted domains lack one the stack routes (it would bounce) and warns about one the stack does not route', async () => {
+    const outputs = JSON.parse(await fs.readFile(path.join(REPO_ROOT, 'test/fixtures/stack-outputs.json'), 'utf8')) as Record<string, unknown>;
+    const same = path.join(tmp, 'same.json');
+    await fs.writeFile(same, JSON.stringify(outputs));
+    const ok = await signet('config', 'validate', EXAMPLE_DIR, '--stack-outputs', same);
+    expect(ok.code, ok.stdout + ok.stderr).to.equal(0);
+    expect(ok.stdout).to.match(/^OK contoso /);
+
+    const differs = path.join(tmp, 'differs.json');
+    await fs.writeFile(differs, JSON.stringify({ ...outputs, orgId: 'contoso-ltd', acceptedDomains: ['contoso.com', 'contoso.de'] }));
+    const refused = await signet('config', 'validate', EXAMPLE_DIR, '--stack-outputs', differs);
+    expect(refused.code).to.equal(1);
+    expect(refused.stdout).to.contain('org.yaml:3 orgId: is "contoso", the stack\'s is "contoso-ltd"');
+    expect(refused.stdout).to.match(/org\.yaml:\d+ acceptedDomains: lacks contoso\.de, which the stack's signet:acceptedDomains has/);
+
+    const fewer = path.join(tmp, 'fewer.json');
+    await fs.writeFile(fewer, JSON.stringify({ ...outputs, acceptedDomains: ['contoso.com'] }));
+    const warned = await signet('config', 'validate', EXAMPLE_DIR, '--stack-outputs', fewer);
+    expect(warned.code).to.equal(0);
+    expect(warned.stdout).to.contain('warning: ');
+    expect(warned.stdout).to.contain('acceptedDomains: contoso.co.uk is not in the stack\'s signet:acceptedDomains');
+  });
 });

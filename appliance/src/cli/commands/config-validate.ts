@@ -13,6 +13,7 @@ import {
   formatIssue,
   formatPath,
   loadOrgFromFiles,
+  ORG_FILE,
   readOrgFolder,
   readYamlWithSchema,
   RULES_FILE,
@@ -21,6 +22,7 @@ import {
   type OrgConfig,
 } from '../../config';
 import { parseDirectoryFile, type DirectorySnapshot } from '../../directory';
+import { loadStackOutputs, type StackOutputs } from '../../fleet';
 import { compileTemplates } from '../../signature';
 
 /** The `config` command group; created on first use, shared by every `config` subcommand. */
@@ -66,7 +68,30 @@ function groupsMatchingNobody(org: OrgConfig, directory: DirectorySnapshot, rule
   return sortIssues(warnings);
 }
 
-async function validate(dir: string): Promise<{ issues: ConfigIssue[]; warnings: ConfigIssue[]; org?: OrgConfig; directory?: DirectorySnapshot }> {
+/**
+ * The stack and the organization each list the accepted domains: the stack's go into the
+ * transport rule (whose senders Exchange Online routes to the relay), the organization's are
+ * what the relay accepts. A stack domain the organization lacks bounces (the relay answers 550);
+ * an organization domain the stack lacks is never routed (its mail goes out unsigned).
+ */
+export function stackMismatches(org: OrgConfig, outputs: StackOutputs, orgYaml: Buffer | undefined): { issues: ConfigIssue[]; warnings: ConfigIssue[] } {
+  const yaml = orgYaml ? readYamlWithSchema(orgYaml, ORG_FILE, z.unknown()) : undefined;
+  const at = (key: string) => ({ file: ORG_FILE, path: key, line: yaml?.yaml.lineOf([key]) });
+  const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  if (org.orgId !== outputs.orgId) issues.push({ ...at('orgId'), message: `is "${org.orgId}", the stack's is "${outputs.orgId}": the transport rule's loop exception looks for the stack's id in the stamp, and the nodes refuse another organization's bundle` });
+  const ours = new Set(org.acceptedDomains.map((d) => d.toLowerCase()));
+  const theirs = new Set(outputs.acceptedDomains.map((d) => d.toLowerCase()));
+  for (const domain of theirs) {
+    if (!ours.has(domain)) issues.push({ ...at('acceptedDomains'), message: `lacks ${domain}, which the stack's signet:acceptedDomains has: Exchange Online routes its senders' mail to the relay, which refuses it (550, a bounce); add it here or remove it from the stack` });
+  }
+  for (const domain of ours) {
+    if (!theirs.has(domain)) warnings.push({ ...at('acceptedDomains'), message: `${domain} is not in the stack's signet:acceptedDomains: the transport rule does not route its senders to Signet, so their mail goes out unsigned` });
+  }
+  return { issues, warnings };
+}
+
+async function validate(dir: string, outputs?: StackOutputs): Promise<{ issues: ConfigIssue[]; warnings: ConfigIssue[]; org?: OrgConfig; directory?: DirectorySnapshot }> {
   const issues: ConfigIssue[] = [];
   const collect = (error: unknown) => {
     if (error instanceof ConfigError) issues.push(...error.issues);
@@ -92,6 +117,11 @@ async function validate(dir: string): Promise<{ issues: ConfigIssue[]; warnings:
     }
   }
   const warnings = org && directory && issues.length === 0 ? groupsMatchingNobody(org, directory, files?.get(RULES_FILE)) : [];
+  if (org && outputs) {
+    const stack = stackMismatches(org, outputs, files?.get(ORG_FILE));
+    issues.push(...stack.issues);
+    warnings.push(...stack.warnings);
+  }
   return { issues: sortIssues(issues), warnings, org, directory };
 }
 
@@ -100,8 +130,10 @@ export function register(program: Command): void {
     .command('validate')
     .description('check an organization folder; print every problem (file:line path: message), exit 1 if any')
     .argument('<dir>', 'organization folder (org.yaml, rules.yaml, templates/, …)')
-    .action(async (dir: string) => {
-      const { issues, warnings, org, directory } = await validate(dir);
+    .option('--stack-outputs <file>', 'also check the organization against its tenant stack (`pulumi stack output --json`): same organization id and accepted domains')
+    .action(async (dir: string, options: { stackOutputs?: string }) => {
+      const outputs = options.stackOutputs ? loadStackOutputs(options.stackOutputs) : undefined;
+      const { issues, warnings, org, directory } = await validate(dir, outputs);
       if (issues.length > 0) {
         const lines = issues.map((issue) => formatIssue(issue, path.join(dir, issue.file)));
         process.stdout.write(`${lines.join('\n')}\n${plural(issues.length, 'problem')} in ${dir}\n`);
