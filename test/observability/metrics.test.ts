@@ -23,11 +23,14 @@ async function scrapeMetrics(port: number): Promise<string> {
 }
 
 describe('metrics: what a scrape of a fresh registry shows', () => {
-  it('exports the config-refused and client-certificate counters at 0 before the first event, so increase() sees the first one', async () => {
+  it('exports the config-refused, client-certificate and session-refusal counters at 0 before the first event, so increase() sees the first one', async () => {
     const text = await createMetrics({ processMetrics: false }).registry.metrics();
     for (const result of ['loaded', 'refused', 'unchanged']) expect(sample(text, 'signet_config_reloads_total', { result }), result).to.equal(0);
     for (const reason of ['handshake', 'no-certificate', 'untrusted', 'expired', 'not-yet-valid', 'name-mismatch', 'invalid']) {
       expect(sample(text, 'signet_tls_errors_total', { reason }), reason).to.equal(0);
+    }
+    for (const reason of ['max-sessions', 'max-sessions-per-source', 'source-not-allowed', 'draining']) {
+      expect(sample(text, 'signet_sessions_refused_total', { reason }), reason).to.equal(0);
     }
   });
 

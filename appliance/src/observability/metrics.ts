@@ -31,6 +31,8 @@ export interface SignetMetrics {
 const CONFIG_RELOAD_RESULTS = ['loaded', 'refused', 'unchanged'];
 // Inbound TLS failures: the handshake itself, and the client certificate's verdicts (smtp's ClientCertReason).
 const TLS_ERROR_REASONS = ['handshake', 'no-certificate', 'untrusted', 'expired', 'not-yet-valid', 'name-mismatch', 'invalid'];
+// Sessions refused before they start (smtp's refuseSession and drain).
+const SESSION_REFUSAL_REASONS = ['max-sessions', 'max-sessions-per-source', 'source-not-allowed', 'draining'];
 
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const BYTES_BUCKETS = [1024, 10 * 1024, 100 * 1024, 1024 ** 2, 5 * 1024 ** 2, 10 * 1024 ** 2, 25 * 1024 ** 2, 50 * 1024 ** 2, 150 * 1024 ** 2];
@@ -62,5 +64,6 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Signe
   };
   for (const result of CONFIG_RELOAD_RESULTS) metrics.configReloads.inc({ result }, 0);
   for (const reason of TLS_ERROR_REASONS) metrics.tlsErrors.inc({ reason }, 0);
+  for (const reason of SESSION_REFUSAL_REASONS) metrics.sessionsRefused.inc({ reason }, 0);
   return metrics;
 }
