@@ -87,7 +87,8 @@ describe('mime/placement: real client replies from the corpus', function () {
         const r = placeInHtml(html, PH);
         expect(r.at + r.removeLength, file).to.be.at.most(html.length);
         expect(r.bodyStart, file).to.be.within(0, html.length);
-        if (r.placement === 'end') expect(r.at === html.length || /^<\/(?:body|html)/i.test(html.slice(r.at)), file).to.equal(true);
+        // before </body> or </html>, at the end, or in front of what would hide the signature there (always a tag)
+        if (r.placement === 'end') expect(r.at === html.length || html[r.at] === '<', file).to.equal(true);
         checked++;
       }
       if (text !== undefined) {
