@@ -177,6 +177,8 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
   const versionState = options.stateDir ? createVersionState(options.stateDir) : undefined;
 
   const count = (result: ReloadResult) => options.metrics?.configReloads.inc({ result: result === 'failed' ? 'refused' : result });
+  // at 0 from the start: the alert's increase() cannot see a series whose first sample is already 1
+  for (const result of ['loaded', 'unchanged', 'refused'] as const) options.metrics?.configReloads.inc({ result }, 0);
 
   function swap(next: OrgConfig, hash: string, version: number | undefined): void {
     config = next;

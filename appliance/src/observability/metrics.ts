@@ -25,15 +25,6 @@ export interface SignetMetrics {
   directorySyncs: Counter<'source' | 'result'>;
 }
 
-// Counters an alert reads with increase()/rate() are exported at 0 from the
-// start: a series that first appears at 1 has no earlier sample, so its first
-// increment is invisible to increase() (a single refused bundle would never alert).
-const CONFIG_RELOAD_RESULTS = ['loaded', 'refused', 'unchanged'];
-// Inbound TLS failures: the handshake itself, and the client certificate's verdicts (smtp's ClientCertReason).
-const TLS_ERROR_REASONS = ['handshake', 'no-certificate', 'untrusted', 'expired', 'not-yet-valid', 'name-mismatch', 'invalid'];
-// Sessions refused before they start (smtp's refuseSession and drain).
-const SESSION_REFUSAL_REASONS = ['max-sessions', 'max-sessions-per-source', 'source-not-allowed', 'draining'];
-
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 const BYTES_BUCKETS = [1024, 10 * 1024, 100 * 1024, 1024 ** 2, 5 * 1024 ** 2, 10 * 1024 ** 2, 25 * 1024 ** 2, 50 * 1024 ** 2, 150 * 1024 ** 2];
 
@@ -42,7 +33,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Signe
   const registry = new Registry();
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
   const r = [registry];
-  const metrics: SignetMetrics = {
+  return {
     registry,
     messages: new Counter({ name: 'signet_messages_total', help: 'Messages by outcome (signed, passed, rejected, tempfailed) and reason.', labelNames: ['outcome', 'reason'], registers: r }),
     engineSeconds: new Histogram({ name: 'signet_engine_duration_seconds', help: 'Time spent in the signature engine per message.', labelNames: ['outcome'], buckets: SECONDS_BUCKETS, registers: r }),
@@ -62,8 +53,4 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Signe
     directoryUsers: new Gauge({ name: 'signet_directory_users', help: 'Users in the directory snapshot.', labelNames: ['source'], registers: r }),
     directorySyncs: new Counter({ name: 'signet_directory_syncs_total', help: 'Directory refreshes by result (ok, failed).', labelNames: ['source', 'result'], registers: r }),
   };
-  for (const result of CONFIG_RELOAD_RESULTS) metrics.configReloads.inc({ result }, 0);
-  for (const reason of TLS_ERROR_REASONS) metrics.tlsErrors.inc({ reason }, 0);
-  for (const reason of SESSION_REFUSAL_REASONS) metrics.sessionsRefused.inc({ reason }, 0);
-  return metrics;
 }

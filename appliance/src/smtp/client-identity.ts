@@ -3,7 +3,8 @@
 // certificate carries, checked against the accepted names.
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 
-export type ClientCertReason = 'no-certificate' | 'untrusted' | 'expired' | 'not-yet-valid' | 'name-mismatch' | 'invalid';
+export const CLIENT_CERT_REASONS = ['no-certificate', 'untrusted', 'expired', 'not-yet-valid', 'name-mismatch', 'invalid'] as const;
+export type ClientCertReason = (typeof CLIENT_CERT_REASONS)[number];
 
 export interface ClientIdentity {
   ok: boolean;

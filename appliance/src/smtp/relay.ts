@@ -12,9 +12,13 @@ import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPSe
 import { FAST_START_AVAILABLE, RelayServer, type ServerConnection } from './fast-server';
 import { recordCertificateExpiry, type Logger, type SignetMetrics, type Outcome } from '../observability';
 import type { Engine, EngineResult } from '../signature';
-import { checkClientIdentity } from './client-identity';
+import { checkClientIdentity, CLIENT_CERT_REASONS } from './client-identity';
 import { DownstreamError, DownstreamSession, type DownstreamOptions, type SmtpReply } from './downstream';
 import { HopGate, HopLimitError, TenantMismatchError } from './hop-gate';
+
+/** Why a session is refused before it starts (the reason label of signet_sessions_refused_total). */
+const SESSION_REFUSALS = ['draining', 'source-not-allowed', 'max-sessions', 'max-sessions-per-source'] as const;
+type SessionRefusal = (typeof SESSION_REFUSALS)[number];
 
 /** The organization the relay serves right now: its engine (one config version) and accepted domains. */
 export interface ActiveOrg {
@@ -205,6 +209,10 @@ export class Relay {
     this.tls = options.tls;
     this.allowList = buildBlockList(options.allowNetworks ?? []);
     this.pool = new DownstreamPool(() => DownstreamSession.open(options.downstream), options.downstreamReuse ?? { maxIdle: 0, idleMs: 0 });
+    // Every reason an alert reads with rate()/increase() exists at 0 from the start: a series that
+    // first appears at 1 has no earlier sample, and its first increment is invisible to increase().
+    for (const reason of ['handshake', ...CLIENT_CERT_REASONS]) options.metrics.tlsErrors.inc({ reason }, 0);
+    for (const reason of SESSION_REFUSALS) options.metrics.sessionsRefused.inc({ reason }, 0);
   }
 
   /** Closes idle downstream sessions (e.g. after the client certificate changed). */
@@ -332,7 +340,7 @@ export class Relay {
     };
   }
 
-  private refuseSession(reason: string, callback: (err?: Error | null) => void, error: SmtpReplyError): void {
+  private refuseSession(reason: SessionRefusal, callback: (err?: Error | null) => void, error: SmtpReplyError): void {
     this.options.metrics.sessionsRefused.inc({ reason });
     callback(error);
   }
