@@ -4,7 +4,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { CONFIG_RELOAD_RESULTS } from '../../appliance/src/config/source';
 import { createMetrics, type Outcome } from '../../appliance/src/observability';
+import { CLIENT_CERT_REASONS } from '../../appliance/src/smtp/client-identity';
+import { SESSION_REFUSALS } from '../../appliance/src/smtp/relay';
 
 const ROOT = resolve(__dirname, '../..');
 const ALERTS = join(ROOT, 'monitoring/prometheus/alerts.yaml');
@@ -64,9 +67,12 @@ const CLOSED_VALUES: Record<string, Record<string, string[]>> = {
   signet_directory_last_sync_timestamp_seconds: { source: ['graph', 'file'] },
   signet_directory_users: { source: ['graph', 'file'] },
   signet_directory_syncs_total: { source: ['graph', 'file'], result: ['ok', 'failed'] },
+  // the lists the relay and the org source export at 0 (their types come from them)
+  signet_tls_errors_total: { reason: ['handshake', ...CLIENT_CERT_REASONS] },
+  signet_sessions_refused_total: { reason: [...SESSION_REFUSALS] },
+  signet_config_reloads_total: { result: [...CONFIG_RELOAD_RESULTS] },
 };
 
-const PREINITIALIZED = ['signet_config_reloads_total', 'signet_tls_errors_total'];
 
 /** Type, label names and known label values of every metric a relay exports (histograms also as _bucket/_sum/_count). */
 async function exposedMetrics(): Promise<Map<string, MetricFacts>> {
@@ -77,12 +83,6 @@ async function exposedMetrics(): Promise<Map<string, MetricFacts>> {
     const labels = new Set<string>(((registry.getSingleMetric(base) as unknown as { labelNames?: string[] }).labelNames ?? []));
     const values = new Map<string, Set<string>>();
     for (const [label, list] of Object.entries(CLOSED_VALUES[base] ?? {})) values.set(label, new Set(list));
-    // counters the relay exports at 0 for every value a label can take: those values are a closed set too
-    if (PREINITIALIZED.includes(base)) {
-      for (const v of metric.values) {
-        for (const [label, value] of Object.entries(v.labels)) values.set(label, (values.get(label) ?? new Set()).add(String(value)));
-      }
-    }
     const type = String(metric.type);
     if (type === 'histogram') {
       facts.set(`${base}_bucket`, { type: 'counter', labels: new Set([...labels, 'le']), values });

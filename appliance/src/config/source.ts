@@ -63,6 +63,8 @@ export interface OrgSourceStatus {
 }
 
 export type ReloadResult = 'loaded' | 'unchanged' | 'refused' | 'failed';
+/** The result label of signet_config_reloads_total (a transient failure counts as refused). */
+export const CONFIG_RELOAD_RESULTS = ['loaded', 'unchanged', 'refused'] as const satisfies ReadonlyArray<ReloadResult>;
 
 export interface OrgSource extends EventEmitter {
   /** Loads once (never throws), then polls. Resolves after the first attempt. */
@@ -178,7 +180,7 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
 
   const count = (result: ReloadResult) => options.metrics?.configReloads.inc({ result: result === 'failed' ? 'refused' : result });
   // at 0 from the start: the alert's increase() cannot see a series whose first sample is already 1
-  for (const result of ['loaded', 'unchanged', 'refused'] as const) options.metrics?.configReloads.inc({ result }, 0);
+  for (const result of CONFIG_RELOAD_RESULTS) options.metrics?.configReloads.inc({ result }, 0);
 
   function swap(next: OrgConfig, hash: string, version: number | undefined): void {
     config = next;

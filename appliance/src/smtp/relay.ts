@@ -17,7 +17,7 @@ import { DownstreamError, DownstreamSession, type DownstreamOptions, type SmtpRe
 import { HopGate, HopLimitError, TenantMismatchError } from './hop-gate';
 
 /** Why a session is refused before it starts (the reason label of signet_sessions_refused_total). */
-const SESSION_REFUSALS = ['draining', 'source-not-allowed', 'max-sessions', 'max-sessions-per-source'] as const;
+export const SESSION_REFUSALS = ['draining', 'source-not-allowed', 'max-sessions', 'max-sessions-per-source'] as const;
 type SessionRefusal = (typeof SESSION_REFUSALS)[number];
 
 /** The organization the relay serves right now: its engine (one config version) and accepted domains. */
