@@ -170,6 +170,20 @@ describe('preview: screenshot process handling', () => {
     expect(pngComplete(png)).to.equal(true);
   });
 
+  it('a browser that hangs without writing anything is tried once more, and its second capture counts', async function () {
+    this.timeout(20_000);
+    const png = join(dir, 'retried.png');
+    const first = join(dir, 'first-run-done');
+    const browser = join(dir, 'browser-hangs-once.js');
+    writeFileSync(
+      browser,
+      `#!${process.execPath}\nconst fs = require('fs');\nconst out = process.argv.find((a) => a.startsWith('--screenshot=')).slice(13);\nif (fs.existsSync(${JSON.stringify(first)})) fs.writeFileSync(out, Buffer.from(${JSON.stringify(Buffer.concat([PNG_SIG, IHDR, IEND]).toString('hex'))}, 'hex'));\nelse fs.writeFileSync(${JSON.stringify(first)}, '');\nsetInterval(() => {}, 1000);\n`,
+    );
+    chmodSync(browser, 0o755);
+    await screenshot(join(dir, 'page.html'), png, { width: 10, height: 10, chromium: browser, timeoutMs: 2_000 });
+    expect(pngComplete(png)).to.equal(true);
+  });
+
   it('a browser that wrote a truncated PNG and hangs is killed at the time limit, and that is an error', async function () {
     this.timeout(20_000);
     const png = join(dir, 'cut.png');

@@ -12,14 +12,31 @@ export interface ScreenshotOptions {
   height: number;
   /** Executable; default `chromium` (or env SIGNET_CHROMIUM). */
   chromium?: string;
+  /** Time limit of one attempt; default 60 s (a healthy capture takes a few seconds). */
   timeoutMs?: number;
+}
+
+/** Stopped by our time limit with no screenshot written: headless Chromium sometimes hangs at start-up. */
+class ChromiumHung extends Error {}
+
+/**
+ * Screenshot of `htmlFile` into `pngFile`. A Chromium that hangs without writing
+ * anything is tried once more, with a fresh profile; any other failure is final.
+ */
+export async function screenshot(htmlFile: string, pngFile: string, options: ScreenshotOptions): Promise<void> {
+  try {
+    await captureOnce(htmlFile, pngFile, options);
+  } catch (error) {
+    if (!(error instanceof ChromiumHung)) throw error;
+    await captureOnce(htmlFile, pngFile, options);
+  }
 }
 
 export function chromiumCommand(): string {
   return process.env.SIGNET_CHROMIUM ?? 'chromium';
 }
 
-export async function screenshot(htmlFile: string, pngFile: string, options: ScreenshotOptions): Promise<void> {
+async function captureOnce(htmlFile: string, pngFile: string, options: ScreenshotOptions): Promise<void> {
   const profile = mkdtempSync(join(tmpdir(), 'signet-chromium-'));
   const args = [
     '--headless',
@@ -48,7 +65,11 @@ export async function screenshot(htmlFile: string, pngFile: string, options: Scr
       const child = spawn(options.chromium ?? chromiumCommand(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-      const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 150_000);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, options.timeoutMs ?? 60_000);
       // Headless Chromium sometimes writes the screenshot and then never exits:
       // a complete PNG (it ends with the IEND chunk) is the result, so stop it then.
       let captured = false;
@@ -67,7 +88,11 @@ export async function screenshot(htmlFile: string, pngFile: string, options: Scr
         clearTimeout(timer);
         clearInterval(watch);
         if (code === 0 || captured) resolve();
-        else reject(new Error(`chromium ended with ${signal ?? `exit ${code}`}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`));
+        else {
+          const message = `chromium ended with ${signal ?? `exit ${code}`}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`;
+          const wroteNothing = !statSync(pngFile, { throwIfNoEntry: false })?.size;
+          reject(timedOut && wroteNothing ? new ChromiumHung(message) : new Error(message));
+        }
       });
     });
     if (statSync(pngFile, { throwIfNoEntry: false })?.size ? false : true) throw new Error(`chromium wrote no screenshot to ${pngFile}`);
