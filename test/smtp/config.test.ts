@@ -82,6 +82,13 @@ describe('relay configuration file', () => {
     expect(message).to.match(/relay\.yaml:9 logging\.level: Invalid option: expected one of [^\n]*; did you mean "info"\?/);
   });
 
+  it('refuses a time longer than a timer can wait (it would fire at once: every session ended at its greeting)', () => {
+    const base = { tls: { cert: 'a', key: 'b', ca: 'c' }, downstream: { host: 'd', tls: { cert: 'a', key: 'b' } }, org: { source: 'x', keyRef: 'k.key' } };
+    expect(() => parseRelayConfig({ ...base, limits: { sessionSeconds: 30 * 86_400 } }, 'relay.yaml', '/etc/signet')).to.throw(RelayConfigError, /relay\.yaml limits\.sessionSeconds: at most 2147483 seconds/);
+    expect(() => parseRelayConfig({ ...base, downstream: { ...base.downstream, timeouts: { dataSeconds: 1e10 } } }, 'relay.yaml', '/etc/signet')).to.throw(/downstream\.timeouts\.dataSeconds: at most/);
+    expect(parseRelayConfig({ ...base, limits: { sessionSeconds: 2_147_483 } }, 'relay.yaml', '/etc/signet').limits.sessionSeconds).to.equal(2_147_483);
+  });
+
   it('refuses a bundle URL with a query string (a SAS token would be a secret in the config and the logs)', () => {
     const base = { tls: { cert: 'a.crt', key: 'a.key', ca: 'c.pem' }, downstream: { host: 'd', tls: { cert: 'c.crt', key: 'c.key' } } };
     expect(() => parseRelayConfig({ ...base, org: { source: 'https://st.blob.core.windows.net/config/org.sealed?sv=2024&sig=abc', keyRef: 'k.key' } }, 'relay.yaml', '/etc/signet')).to.throw(/org\.source: an https blob URL without a query string/);

@@ -76,6 +76,16 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     expect(commands).to.include('RCPT TO:<jörg@münchen.de>');
   });
 
+  it('passes DSN ENVID and ORCPT on as the client encoded them, "+XX" escapes of any byte included', async () => {
+    const smtp = await start({ extensions: ['PIPELINING', '8BITMIME', 'ENHANCEDSTATUSCODES', 'DSN'] });
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com> RET=HDRS ENVID=id+2B1+3D+E9+20x')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<bob@fabrikam.com> NOTIFY=FAILURE ORCPT=rfc822;b+2Bo+FCb@fabrikam.com')).to.match(/^250/);
+    smtp.destroy();
+    const commands = wire!.sessions.flatMap((s) => s.commands);
+    expect(commands).to.include('MAIL FROM:<adele@contoso.com> RET=HDRS ENVID=id+2B1+3D+E9+20x');
+    expect(commands).to.include('RCPT TO:<bob@fabrikam.com> NOTIFY=FAILURE ORCPT=rfc822;b+2Bo+FCb@fabrikam.com');
+  });
+
   it('relays the null sender (a delivery report cannot be refused back to anyone)', async () => {
     const smtp = await start();
     expect(await smtp.command('MAIL FROM:<>')).to.match(/^250/);
@@ -202,5 +212,48 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     smtp.destroy();
     await until(() => h!.relay.status().transactions === 0, 'no transaction left');
     expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(0);
+  });
+
+  describe('a refusal decided before the client\'s final dot (it is answered after the dot)', () => {
+    const TENANT = '8f4c2d1e-5a6b-4c7d-9e0f-1a2b3c4d5e6f';
+    const OTHER = '0b7d3c52-6e1f-4a8b-9c2d-3e4f5a6b7c8d';
+    const refusedCount = async () => (await h!.metrics.registry.getSingleMetric('signet_messages_total')!.get()).values.filter((v) => v.labels.reason === 'other-tenant').reduce((n, v) => n + v.value, 0);
+    /** Sends the header block of another tenant's message and waits until the relay has refused it; returns the rest, still to send. */
+    async function headersThenWait(smtp: ManualSmtp): Promise<string> {
+      expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+      expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+      expect(await smtp.command('DATA')).to.match(/^354/);
+      const message = sampleMessage({ extraHeaders: `X-MS-Exchange-CrossTenant-Id: ${OTHER}`, body: BODY.repeat(50) });
+      const cut = message.indexOf('\r\n\r\n') + 40; // smtp-server holds back the last bytes it got (a final dot may follow)
+      smtp.write(message.slice(0, cut));
+      for (let i = 0; i < 100 && (await refusedCount()) === 0; i++) await sleep(20);
+      expect(await refusedCount(), 'refused mid-stream').to.equal(1);
+      return message.slice(cut);
+    }
+
+    it('keeps its 5xx when the session reaches its time limit meanwhile (421 only after it)', async () => {
+      const smtp = await start({ tenantId: TENANT, limits: { sessionMs: 800 } });
+      const rest = await headersThenWait(smtp);
+      await sleep(1100); // past the session limit, the client still sending
+      const replies = [await smtp.command(`${rest}\r\n.`), await smtp.reply()];
+      smtp.destroy();
+      expect(replies[0], replies.join(' | ')).to.match(/^550 5\.7\.1 /);
+      expect(replies[1], replies.join(' | ')).to.match(/^421 4\.4\.2 Session time limit reached/);
+      expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(0);
+    });
+
+    it('keeps its 5xx when a drain starts meanwhile: the drain waits for the answer', async () => {
+      const smtp = await start({ tenantId: TENANT });
+      const rest = await headersThenWait(smtp);
+      const drained = h!.relay.drain(5000);
+      await sleep(200);
+      expect(h!.relay.status().transactions, 'still answering the client').to.equal(1);
+      const replies = [await smtp.command(`${rest}\r\n.`), await smtp.reply()];
+      smtp.destroy();
+      expect(replies[0], replies.join(' | ')).to.match(/^550 5\.7\.1 /);
+      expect(replies[1], replies.join(' | ')).to.match(/^421 4\.3\.2 /);
+      expect(await drained).to.deep.equal({ finished: true, cut: 0 });
+      expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(0);
+    });
   });
 });

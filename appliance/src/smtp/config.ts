@@ -9,7 +9,15 @@ import { z } from 'zod';
 import { didYouMean } from '../config/suggest';
 
 const port = z.number().int().min(0).max(65535);
-const seconds = (def: number, what: string) => z.number().positive().default(def).describe(what);
+/** Node.js timers wait at most 2^31-1 ms; a longer one fires at once (a long session limit would end every session at its greeting). */
+const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+const seconds = (def: number, what: string) =>
+  z
+    .number()
+    .positive()
+    .refine((v) => v <= MAX_TIMER_SECONDS, `at most ${MAX_TIMER_SECONDS} seconds (about 24 days): a longer timer would fire at once`)
+    .default(def)
+    .describe(what);
 const fileList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 /** Exact host name or a leading `*.` wildcard of one label. */
 const certName = z

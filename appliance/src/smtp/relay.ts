@@ -559,10 +559,18 @@ export class Relay {
         },
         'transaction',
       );
-      this.endTransaction(state);
       if (error) callback(error);
       else callback(null, message);
-      if (state.closeAfterTransaction) setImmediate(() => this.endSession(session, '4.4.2 Session time limit reached'));
+      // smtp-server sends this answer only after the client's final dot. A refusal decided mid-stream
+      // (size, loop, tenant) leaves the transaction open until then: ended earlier, a drain or the
+      // session limit would send 421 first and turn a 5xx into a retry.
+      const settle = () => {
+        if (state.tx !== tx) return;
+        this.endTransaction(state);
+        if (state.closeAfterTransaction) setImmediate(() => this.endSession(session, '4.4.2 Session time limit reached'));
+      };
+      if (stream.readableEnded || stream.destroyed) settle();
+      else stream.once('close', settle);
     };
 
     // On any failure: cut the downstream before its final dot, stop the pipeline,
@@ -746,11 +754,20 @@ function downstreamAddress(address: string, mailFrom: SMTPServerAddress | undefi
 /** RFC 6531: an address that needs SMTPUTF8 where the next hop does not offer it. */
 const NON_ASCII_REFUSED = () => reply(553, '5.6.7', 'Non-ASCII address not supported by the next hop');
 
-/** RFC 3461 xtext: smtp-server hands over decoded values; they go downstream encoded again. */
+/**
+ * RFC 3461 xtext: smtp-server hands over decoded values, where "+XX" became the character U+00XX;
+ * they go downstream encoded again as the same bytes (only a character past U+00FF, which can only
+ * have come unencoded, goes as its UTF-8 bytes). Re-encoding every character as UTF-8 would turn
+ * "+E9" into "+C3+A9" and change the ENVID that comes back in the sender's DSN.
+ */
 export function xtext(value: string): string {
-  return Buffer.from(value, 'utf8')
-    .toString('latin1')
-    .replace(/[^!-~]|[+=]/g, (c) => `+${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+  let out = '';
+  for (const ch of value) {
+    const code = ch.codePointAt(0)!;
+    if (code > 0x20 && code < 0x7f && ch !== '+' && ch !== '=') out += ch;
+    else for (const byte of code <= 0xff ? [code] : Buffer.from(ch, 'utf8')) out += `+${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
 }
 
 const supports = (extensions: string[], ext: string) => extensions.some((e) => e === ext || e.startsWith(`${ext} `));
