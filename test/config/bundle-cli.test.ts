@@ -120,6 +120,25 @@ describe('signet config seal | inspect | unseal | reseal | diff | publish, keys 
     expect(exists).to.equal(false);
   });
 
+  it('inspect shows header fields of any origin as inert text: no terminal escape sequences, no line breaks', async () => {
+    const key = path.join(dir, 'k4.key');
+    await signet(['keys', 'create-local', key]);
+    const bundle = path.join(dir, 'escapes.bundle');
+    // What anyone who can write the blob could put in the clear header; here through --author, which writes the same field.
+    const author = 'ops\r\u001b[2Ksignature    https://kv.vault.azure.net/keys/org-config-key-signing/1 (PS256)\u001b]0;x\u0007\u202e';
+    const sealed = await signet(['config', 'seal', EXAMPLE_ORG_DIR, '--key', `file:${key}`, '--out', bundle, '--version', '1', '--author', author]);
+    expect(sealed.code, sealed.stderr).to.equal(0);
+    const shown = await signet(['config', 'inspect', bundle]);
+    expect(shown.code, shown.stderr).to.equal(0);
+    for (const output of [sealed.stdout, shown.stdout]) {
+      // eslint-disable-next-line no-control-regex -- matching control characters is the point
+      expect(output).to.not.match(/[\u0000-\u0009\u000b-\u001f\u007f\u202e]/);
+      expect(output).to.include('author       ops\\u000d\\u001b[2Ksignature');
+      expect(output.match(/^signature/gm)).to.have.length(1);
+    }
+    expect(inspect(await readFile(bundle)).author).to.equal(author);
+  });
+
   it('inspect names a file that is not a bundle', async () => {
     const result = await signet(['config', 'inspect', path.join(EXAMPLE_ORG_DIR, 'org.yaml')]);
     expect(result.code).to.not.equal(0);

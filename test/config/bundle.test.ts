@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -153,7 +154,7 @@ describe('sealed config bundle (local key file)', () => {
     expect(header.version).to.equal(5);
   });
 
-  it('reseals under a new key file: content and AAD unchanged, old key no longer opens it', async () => {
+  it('reseals under a new key file: same labels and content, old key no longer opens it', async () => {
     const oldKey = createLocalKeyProvider(keyFile);
     const newFile = path.join(dir, 'new.key');
     await createLocalKeyFile(newFile);
@@ -162,12 +163,39 @@ describe('sealed config bundle (local key file)', () => {
     const moved = await reseal(bundle, newKey, { from: oldKey });
     const before = inspect(bundle);
     const after = inspect(moved);
-    expect({ ...after, key: undefined }).to.deep.equal({ ...before, key: undefined });
+    expect({ ...after, key: undefined, cipher: undefined }).to.deep.equal({ ...before, key: undefined, cipher: undefined });
     expect(after.key.ref).to.not.equal(before.key.ref);
-    expect(moved.subarray(moved.length - 100).equals(bundle.subarray(bundle.length - 100))).to.equal(true);
     const { files: opened } = await unseal(moved, newKey);
     expect(opened.get('org.yaml')!.equals(files().get('org.yaml')!)).to.equal(true);
     await expectRefusal(unseal(moved, oldKey), 'wrong-key', /wrong key/);
+  });
+
+  it('reseal does not carry the old data key over: whoever held the old key cannot seal content under the new one', async () => {
+    const oldKey = createLocalKeyProvider(keyFile);
+    const newFile = path.join(dir, 'rotated.key');
+    await createLocalKeyFile(newFile);
+    const newKey = createLocalKeyProvider(newFile);
+    const bundle = await seal(files(), { orgId: 'contoso', version: 9, author: 'a', keyProvider: oldKey });
+    const moved = await reseal(bundle, newKey, { from: oldKey });
+    expect(inspect(moved).cipher.iv).to.not.equal(inspect(bundle).cipher.iv);
+    // The old key's holder (someone who left: the reason for the rotation) unwraps the old bundle's data key...
+    const old = inspect(bundle);
+    const dataKey = await oldKey.unwrap(Buffer.from(old.key.wrapped, 'base64'), old.key.ref, old.key.alg);
+    // ...and seals content of their own behind the resealed bundle's key envelope, as a higher version.
+    const evil = files();
+    evil.set('templates/default.html.ejs', Buffer.from('<% process.exit(1) %>\n'));
+    const pack = packFiles(evil);
+    const iv = randomBytes(12);
+    const labels = { ...inspect(moved), version: 10, contentHash: contentHash(evil), size: pack.length };
+    const aad = JSON.stringify({ author: labels.author, contentHash: labels.contentHash, createdAt: labels.createdAt, files: labels.files, format: labels.format, iv: iv.toString('base64'), orgId: labels.orgId, size: labels.size, version: labels.version });
+    const cipher = createCipheriv('aes-256-gcm', dataKey, iv);
+    cipher.setAAD(Buffer.from(aad));
+    const ciphertext = Buffer.concat([cipher.update(pack), cipher.final()]);
+    const header = Buffer.from(JSON.stringify({ ...labels, cipher: { alg: 'A256GCM', iv: iv.toString('base64') } }));
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(header.length);
+    const forged = Buffer.concat([moved.subarray(0, 8), length, header, ciphertext, cipher.getAuthTag()]);
+    await expectRefusal(unseal(forged, newKey, { expectOrgId: 'contoso', minVersion: 9 }), 'tampered', /tampered/);
   });
 
   it('diffs two configurations: added, removed, changed with a unified diff, binary summarised', () => {

@@ -216,6 +216,21 @@ describe('signed bundles under a Key Vault org key (real SDK clients against the
     expect((await unseal(moved, createAzureKeyProvider(orgKeyRef, { credential: node, clientOptions }))).header.version).to.equal(200);
   });
 
+  it('a signing key version disabled while a node runs is refused by that node too, not only by one that never read it', async () => {
+    const loaded = await sealed(400);
+    const presigned = await sealed(401); // e.g. signed ahead by someone whose access is being revoked
+    const kid = inspect(presigned).signature!.kid;
+    const nodeKey = createAzureKeyProvider(orgKeyRef, { credential: node, clientOptions });
+    expect((await unseal(loaded, nodeKey)).header.version).to.equal(400); // the node has read that version's public key
+    const officer = createAzureCredential({ kind: 'node', managedIdentityClientId: 'officer-1' });
+    await new KeyClient(standin.vaultUrl, officer, clientOptions).rotateKey('org-config-key-signing');
+    standin.disableKeyVersion('org-config-key-signing', kid.split('/').pop()!);
+    const refused = await refusal(unseal(presigned, nodeKey));
+    expect(refused.code).to.equal('bad-signature');
+    expect(refused.message).to.match(/disabled version/);
+    expect((await unseal(await sealed(402), nodeKey)).header.version).to.equal(402); // the current version still verifies
+  });
+
   it('a node whose identity lacks Key Vault Reader on the signing key keeps retrying (not a refusal) and names the role', async () => {
     const bundle = await sealed(300);
     const stranger = createAzureCredential({ kind: 'node', managedIdentityClientId: 'node-2' });
@@ -223,6 +238,25 @@ describe('signed bundles under a Key Vault org key (real SDK clients against the
     const error = await refusal(unseal(bundle, createAzureKeyProvider(orgKeyRef, { credential: stranger, clientOptions })));
     expect(error.code).to.equal('key-unavailable');
     expect(error.message).to.match(/Key Vault Reader/);
+  });
+
+  it('a vault that refuses the signing key read for its network rules is retried, not taken for a disabled key version', async () => {
+    await publishBundle(await sealed(500), url(), { blob: () => ({ credential: operator }), force: true });
+    const source = nodeSource();
+    // Key Vault's answer while the node's private endpoint or firewall rule is not in place yet.
+    standin.vaultFault = (method, path) => method === 'GET' && path.startsWith('/keys/org-config-key-signing/')
+      ? { status: 403, code: 'Forbidden', message: 'Public network access is disabled and request is not from a trusted service nor via an approved private link.' }
+      : undefined;
+    try {
+      await source.start();
+      expect(source.status().loaded).to.equal(false);
+      expect(source.status().lastError).to.match(/Public network access is disabled/);
+      expect(await source.reload()).to.equal('failed');
+    } finally {
+      standin.vaultFault = undefined;
+    }
+    expect(await source.reload(), source.status().lastError).to.equal('loaded');
+    expect(source.status()).to.include({ loaded: true, version: '500' });
   });
 
   describe('rollback floor kept in the state directory', () => {

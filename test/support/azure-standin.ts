@@ -257,6 +257,8 @@ export interface AzureStandin {
   getBlob(account: string, container: string, blob: string): Buffer | undefined;
   /** Managed identities (client ids) refused by the vault with 403 (role missing). */
   readonly deniedClients: Set<string>;
+  /** When set, a vault request it answers for gets that error instead (network rules, throttling, outages). */
+  vaultFault?: (method: string, path: string) => { status: number; code: string; message: string } | undefined;
   /** Validate a bearer token this stand-in issued for `resource`; returns the client id it was issued to. */
   verifyToken(authorization: string | undefined, resource: string): string | undefined;
   close(): Promise<void>;
@@ -354,6 +356,8 @@ export async function startAzureStandin(): Promise<AzureStandin> {
       return;
     }
     const body = await readBody(req);
+    const fault = standin.vaultFault?.(req.method ?? '', path);
+    if (fault) return kvError(res, fault.status, fault.code, fault.message);
     const json = () => (body.length ? (JSON.parse(body.toString('utf8')) as Record<string, unknown>) : {});
     /** Key Vault RBAC on one key: true when the caller may, else the 403 is sent. */
     const allowed = (name: string, action: string): boolean => {
@@ -479,7 +483,7 @@ export async function startAzureStandin(): Promise<AzureStandin> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  return {
+  const standin: AzureStandin = {
     url,
     identityUrl: identity.url,
     tokenRequests: () => identity.requests.slice(tokenRequestsBefore),
@@ -515,6 +519,7 @@ export async function startAzureStandin(): Promise<AzureStandin> {
         server.close(() => resolve());
       }),
   };
+  return standin;
 }
 
 /**

@@ -117,16 +117,18 @@ export function createAzureBundleSigner(signingKeyRef: string, options: Omit<Azu
 
 /**
  * Verifies bundle signatures locally (node:crypto) with the public half of the
- * trusted signing key, read once per key version with KeyClient.getKey (the
+ * trusted signing key, read with KeyClient.getKey at each verification (the
  * node needs keys/read on that key, nothing more). The signature's kid must
  * name that key (same vault, same name; any version); the public key is always
- * fetched from the trusted vault, never from a URL the bundle names.
+ * fetched from the trusted vault, never from a URL the bundle names. Not
+ * cached: a node verifies once per new bundle (and unwraps through the vault
+ * then anyway), and a version disabled to revoke it must be refused by nodes
+ * already running, not only by those that never read it.
  */
 export function createAzureBundleVerifier(signingKeyRef: string, options: Omit<AzureKeyProviderOptions, 'signingKeyRef'>): BundleVerifier {
   const want = parseKeyId(signingKeyRef);
   const bad = (message: string, cause?: unknown) => new KeyProviderError('bad-signature', message, cause === undefined ? undefined : { cause });
   let client: KeyClient | undefined;
-  const publicKeys = new Map<string, Promise<KeyObject>>(); // per key version, successes only
 
   async function fetchPublicKey(version: string, kid: string): Promise<KeyObject> {
     const sdk = keyvaultKeys();
@@ -138,7 +140,8 @@ export function createAzureBundleVerifier(signingKeyRef: string, options: Omit<A
     } catch (error) {
       const rest = asRestError(error);
       if (rest?.statusCode === 404) throw bad(`bundle signed by ${kid}, which does not exist in ${want.vaultUrl}`, error);
-      if (rest?.statusCode === 403 && /disabled/i.test(rest.message)) throw bad(`bundle signed by ${kid}, a disabled version of the signing key`, error);
+      // Only the key's own state: other 403s (a role still propagating, "Public network access is disabled") are retried.
+      if (rest?.statusCode === 403 && /\bon a disabled key\b/i.test(rest.message)) throw bad(`bundle signed by ${kid}, a disabled version of the signing key`, error);
       throw describe(error, kid, 'read', 'Key Vault Reader');
     }
     if (!key.id || parseKeyId(key.id).name !== want.name || parseKeyId(key.id).version !== version) throw bad(`the vault answered for ${key.id ?? 'no key'} when asked for ${kid}`);
@@ -148,16 +151,6 @@ export function createAzureBundleVerifier(signingKeyRef: string, options: Omit<A
     const publicKey = createPublicKey({ key: { kty: 'RSA', n: Buffer.from(jwk.n).toString('base64url'), e: Buffer.from(jwk.e).toString('base64url') }, format: 'jwk' });
     if ((publicKey.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_SIGNING_KEY_BITS) throw bad(`signing key ${kid} is shorter than ${MIN_SIGNING_KEY_BITS} bits`);
     return publicKey;
-  }
-
-  function publicKeyOf(version: string, kid: string): Promise<KeyObject> {
-    let entry = publicKeys.get(version);
-    if (!entry) {
-      entry = fetchPublicKey(version, kid);
-      publicKeys.set(version, entry);
-      entry.catch(() => publicKeys.delete(version)); // failures are not cached: a transient one is retried
-    }
-    return entry;
   }
 
   return {
@@ -176,7 +169,7 @@ export function createAzureBundleVerifier(signingKeyRef: string, options: Omit<A
       }
       if (!theirs.version || !/^[0-9A-Za-z]{1,64}$/.test(theirs.version)) throw bad(`bundle signature names no usable key version (${signature.kid})`);
       if (want.version && theirs.version !== want.version) throw bad(`bundle signed by ${signature.kid}; only version ${want.version} of ${want.name} is accepted`);
-      const publicKey = await publicKeyOf(theirs.version, signature.kid);
+      const publicKey = await fetchPublicKey(theirs.version, signature.kid);
       const verifier = createVerify('sha256');
       for (const part of message) verifier.update(part);
       let valid: boolean;

@@ -56,17 +56,28 @@ function defaultAuthor(): string {
   return `${user}@${os.hostname()}`;
 }
 
+/**
+ * A header string as one inert line: `inspect` reads bundles of any origin, and
+ * a header field with control characters (escape sequences, CR, bidi
+ * overrides) could redraw the operator's terminal, e.g. fake a signature line.
+ */
+function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function describeHeader(header: BundleHeader, file: string): string {
+  const p = printable;
   return [
     `bundle       ${file}`,
     `format       ${header.format}`,
-    `organization ${header.orgId}`,
+    `organization ${p(header.orgId)}`,
     `version      ${header.version}`,
-    `created      ${header.createdAt}`,
-    `author       ${header.author}`,
+    `created      ${p(header.createdAt)}`,
+    `author       ${p(header.author)}`,
     `content      ${header.contentHash} (${header.files} files, ${header.size} bytes packed)`,
-    `key          ${header.key.ref} (${header.key.alg})`,
-    `signature    ${header.signature ? `${header.signature.kid} (${header.signature.alg})` : 'none'}`,
+    `key          ${p(header.key.ref)} (${p(header.key.alg)})`,
+    `signature    ${header.signature ? `${p(header.signature.kid)} (${p(header.signature.alg)})` : 'none'}`,
     '',
   ].join('\n');
 }
@@ -168,7 +179,7 @@ export function register(program: Command): void {
 
   config
     .command('reseal')
-    .description('re-wrap a bundle\'s data key under the key\'s current version (after a rotation); content unchanged')
+    .description('move a bundle to the key\'s current version (after a rotation): same version and content, under a fresh data key')
     .argument('<file>', 'bundle file (rewritten in place unless --out)')
     .requiredOption('--key <ref>', 'organization key to wrap under (its current version)')
     .option('--from <ref>', 'the key that opens it now, when it is another key (e.g. a replaced key file)')
@@ -206,7 +217,7 @@ export function register(program: Command): void {
     .action(async (file: string, options: { to: string; force?: boolean }) => {
       const result = await publishBundle(await readFile(file), options.to, { blob: () => ({ credential: cliCredential() }), force: options.force });
       const replaced = result.replaced !== undefined ? ` (replacing version ${result.replaced})` : '';
-      process.stdout.write(`published ${result.header.orgId} version ${result.header.version} to ${result.location}${replaced}\n`);
+      process.stdout.write(`published ${printable(result.header.orgId)} version ${result.header.version} to ${result.location}${replaced}\n`);
     });
 
   const keys = program.commands.find((command) => command.name() === 'keys') ?? program.command('keys').description('organization keys');

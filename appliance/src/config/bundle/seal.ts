@@ -11,11 +11,11 @@
 // The associated data is the canonical JSON of every header field except the
 // key wrapping and the signature (format, orgId, version, createdAt, author,
 // contentHash, files, size, iv): a bundle cannot be relabelled as another
-// organization or version, and re-wrapping the data key after a key rotation
-// (reseal) leaves it intact. The key envelope (ref, alg, wrapped) is itself
+// organization or version. The key envelope (ref, alg, wrapped) is itself
 // authenticated by `key.mac`, an HMAC-SHA256 under a key derived (HKDF) from
-// the data key, so that no byte of the file can change unnoticed, and reseal
-// can still replace the envelope.
+// the data key, so that no byte of the file can change unnoticed. A data key
+// encrypts one bundle only: reseal (after a key rotation) encrypts the same
+// content again under a fresh one.
 //
 // All of that rests on the data key, which is only as trustworthy as its
 // wrapping. AES key wrap under a local key file (A256KW) is symmetric: only a
@@ -213,28 +213,22 @@ function keyError(error: unknown, failed?: string): BundleError {
   return new BundleError('key-unavailable', `${failed ?? 'bundle not opened'}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }
 
-export async function seal(files: Map<string, Buffer>, options: SealOptions): Promise<Buffer> {
-  if (!Number.isSafeInteger(options.version) || options.version <= 0) throw new BundleError('invalid', `bundle version must be a positive integer, got ${options.version}`);
-  if (!options.orgId) throw new BundleError('invalid', 'bundle needs an organization id');
-  const pack = packFiles(files);
+type Labels = Pick<BundleHeader, 'orgId' | 'version' | 'createdAt' | 'author' | 'contentHash' | 'files' | 'size'>;
+
+/** Encrypt a pack under a fresh data key and IV (never reused: see reseal), wrap and, when the wrapping needs it, sign. */
+async function encrypt(pack: Buffer, labels: Labels, keyProvider: OrgKeyProvider, signer: BundleSigner | undefined, verifier: BundleVerifier | undefined, failed: string): Promise<Buffer> {
   const dataKey = randomBytes(32);
   const iv = randomBytes(IV_BYTES);
   try {
     let wrapping;
     try {
-      wrapping = await options.keyProvider.wrap(dataKey);
+      wrapping = await keyProvider.wrap(dataKey);
     } catch (error) {
-      throw keyError(error, 'bundle not sealed');
+      throw keyError(error, failed);
     }
     const header: BundleHeader = {
       format: BUNDLE_FORMAT,
-      orgId: options.orgId,
-      version: options.version,
-      createdAt: (options.createdAt ?? new Date()).toISOString(),
-      author: options.author,
-      contentHash: hashPack(pack),
-      files: files.size,
-      size: pack.length,
+      ...labels,
       cipher: { alg: 'A256GCM', iv: iv.toString('base64') },
       key: envelope(dataKey, wrapping),
     };
@@ -242,13 +236,27 @@ export async function seal(files: Map<string, Buffer>, options: SealOptions): Pr
     cipher.setAAD(associatedData(header));
     const ciphertext = Buffer.concat([cipher.update(pack), cipher.final()]);
     const tag = cipher.getAuthTag();
-    const signed = needsSignature(header.key.alg)
-      ? await signHeader(header, ciphertext, tag, options.signer ?? options.keyProvider.signer, options.verifier ?? options.keyProvider.verifier)
-      : header;
+    const signed = needsSignature(header.key.alg) ? await signHeader(header, ciphertext, tag, signer, verifier) : header;
     return assemble(signed, ciphertext, tag);
   } finally {
     dataKey.fill(0);
   }
+}
+
+export async function seal(files: Map<string, Buffer>, options: SealOptions): Promise<Buffer> {
+  if (!Number.isSafeInteger(options.version) || options.version <= 0) throw new BundleError('invalid', `bundle version must be a positive integer, got ${options.version}`);
+  if (!options.orgId) throw new BundleError('invalid', 'bundle needs an organization id');
+  const pack = packFiles(files);
+  const labels: Labels = {
+    orgId: options.orgId,
+    version: options.version,
+    createdAt: (options.createdAt ?? new Date()).toISOString(),
+    author: options.author,
+    contentHash: hashPack(pack),
+    files: files.size,
+    size: pack.length,
+  };
+  return encrypt(pack, labels, options.keyProvider, options.signer ?? options.keyProvider.signer, options.verifier ?? options.keyProvider.verifier, 'bundle not sealed');
 }
 
 interface Parsed {
@@ -347,49 +355,28 @@ export async function unseal(bundle: Buffer, keyProvider: OrgKeyProvider, option
 }
 
 /**
- * Re-wrap the data key under `keyProvider`'s current key version (after a
- * rotation). The content is authenticated first (its signature too, when its
- * wrapping needs one: an unsigned or forged bundle is never signed anew),
- * then left byte for byte as it was: same ciphertext, same AAD; a new
- * signature covers the new key envelope. `from` opens the old wrapping when it
- * was another key (a different key file); by default the same provider does both.
+ * Move a bundle to `keyProvider`'s current key version (after a rotation).
+ * The content is authenticated first (its signature too, when its wrapping
+ * needs one: an unsigned or forged bundle is never signed anew), then
+ * encrypted again under a fresh data key and IV, with the same organization,
+ * version, creation time, author and content hash. Not merely re-wrapped: the
+ * old data key is known to whoever held the old key, and under AES key wrap
+ * the envelope is the only thing that authenticates a bundle, so a re-wrapped
+ * old data key would let them seal any content under the new key. `from`
+ * opens the old wrapping when it was another key (a different key file); by
+ * default the same provider does both.
  */
 export async function reseal(bundle: Buffer, keyProvider: OrgKeyProvider, options: { from?: OrgKeyProvider; signer?: BundleSigner; verifier?: BundleVerifier } = {}): Promise<Buffer> {
   const parsed = parse(bundle);
   const from = options.from ?? keyProvider;
   await checkSignature(parsed, from, from.verifier);
-  let dataKey: Buffer;
+  let pack: Buffer;
   try {
-    dataKey = await from.unwrap(Buffer.from(parsed.header.key.wrapped, 'base64'), parsed.header.key.ref, parsed.header.key.alg);
+    pack = await openParsed(parsed, from);
   } catch (error) {
-    throw keyError(error);
+    if (error instanceof BundleError && error.code === 'tampered') throw new BundleError('tampered', `${error.message}; not resealed`, { cause: error });
+    throw error;
   }
-  try {
-    if (dataKey.length !== 32) throw new BundleError('tampered', 'bundle refused: tampered — the unwrapped data key has the wrong length');
-    checkEnvelope(dataKey, parsed.header.key);
-    // Prove the data key opens this content before vouching for it under the new key.
-    const decipher = createDecipheriv('aes-256-gcm', dataKey, Buffer.from(parsed.header.cipher.iv, 'base64'), { authTagLength: TAG_BYTES });
-    decipher.setAAD(associatedData(parsed.header));
-    decipher.setAuthTag(parsed.tag);
-    try {
-      decipher.update(parsed.ciphertext);
-      decipher.final();
-    } catch (error) {
-      throw new BundleError('tampered', 'bundle refused: tampered — the content fails authentication; not resealed', { cause: error });
-    }
-    let wrapping;
-    try {
-      wrapping = await keyProvider.wrap(dataKey);
-    } catch (error) {
-      throw keyError(error, 'bundle not resealed');
-    }
-    const header: BundleHeader = { ...parsed.header, key: envelope(dataKey, wrapping) };
-    delete header.signature; // it covered the old envelope
-    const signed = needsSignature(header.key.alg)
-      ? await signHeader(header, parsed.ciphertext, parsed.tag, options.signer ?? keyProvider.signer, options.verifier ?? keyProvider.verifier)
-      : header;
-    return assemble(signed, parsed.ciphertext, parsed.tag);
-  } finally {
-    dataKey.fill(0);
-  }
+  const { orgId, version, createdAt, author, contentHash, files, size } = parsed.header;
+  return encrypt(pack, { orgId, version, createdAt, author, contentHash, files, size }, keyProvider, options.signer ?? keyProvider.signer, options.verifier ?? keyProvider.verifier, 'bundle not resealed');
 }
