@@ -38,6 +38,22 @@ describe('signet directory sync --dry-run (child process trusting the stand-in C
     expect(graph.requests.filter((r) => r.clientId === 'node-1').length).to.be.greaterThan(2);
   });
 
+  it('says which groups match nobody, and why, instead of counting 0 members', async () => {
+    graph.setGroup({ id: 'g2', displayName: 'Board', members: ['1'] });
+    graph.setGroup({ id: 'g3', displayName: 'board', members: ['2'] });
+    const args = [SIGNET, 'directory', 'sync', '--dry-run', '--identity', 'managed', '--graph-url', graph.baseUrl, '--group', 'Sales', '--group', 'Board', '--group', 'Salse'];
+    const { stdout } = await run(process.execPath, args, { env, timeout: 30_000 });
+    expect(stdout).to.equal(
+      [
+        '2 users with a mail address',
+        'group "Sales": 1 members (transitive)',
+        'group "Board": several groups have this display name (matches nobody; name the group by its object id)',
+        'group "Salse": not found in the directory (matches nobody)',
+        '',
+      ].join('\n'),
+    );
+  });
+
   it('signs in as the customer-consented Graph app (as MSP-hosted nodes do) with its secret from a file', async () => {
     const identity = await standinIdentity();
     const secretFile = path.join(dir, 'graph-app-secret');

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createDirectorySnapshot } from '../../appliance/src/directory';
 import { createGraphDirectorySource, USER_SELECT, type GraphDirectorySource } from '../../appliance/src/directory/graph';
+import { retryWaitSeconds } from '../../appliance/src/directory/graph/client';
 import { STANDARD_ATTRIBUTES } from '../../appliance/src/config';
 import { createLogger, createMetrics, type Logger, type SignetMetrics } from '../../appliance/src/observability';
 import { createAppCredential, createAzureCredential, createKeyVaultSecretProvider, type TokenCredential } from '../../appliance/src/secrets';
@@ -199,6 +200,98 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
       expect(source.current()!.lookup('user4@contoso.com')!.attributes.department).to.equal(`${department} 2`);
     });
   }
+
+  it('a throttle whose Retry-After is an HTTP date beyond the time cap gives up at once, as one in seconds does', async () => {
+    const capped = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0, maxRefreshSeconds: 5 });
+    graph.throttle(1, 3600, true); // the SDK would sleep its 180 s maximum before retrying
+    const before = graph.requests.length;
+    expect(await capped.refresh()).to.equal('failed');
+    expect(capped.status().lastError).to.match(/429/);
+    expect(graph.requests.slice(before).map((r) => r.status)).to.deep.equal([429]);
+    // the estimate covers the SDK's own back-off when there is no Retry-After
+    expect(retryWaitSeconds(null, 1, 2, 180)).to.equal(3);
+    expect(retryWaitSeconds(null, 5, 2, 180)).to.equal(16 + 2 + 1);
+    expect(retryWaitSeconds(null, 10, 2, 180)).to.equal(181);
+    expect(retryWaitSeconds('7', 3, 2, 180)).to.equal(7);
+  });
+
+  it('refuses a next link that leads back to a page already read, instead of paging on to the page cap', async () => {
+    const looping = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0 });
+    const before = graph.requests.length;
+    graph.nextLinkLoop = true;
+    try {
+      expect(await looping.refresh()).to.equal('failed');
+    } finally {
+      graph.nextLinkLoop = false;
+    }
+    expect(looping.status().lastError).to.match(/next link it had given before/);
+    expect(graph.requests.length - before).to.be.lessThan(5);
+    expect(await looping.refresh()).to.equal('full');
+  });
+
+  it('applies a delta round only once it is read to the end: a reload of the groups meanwhile publishes none of it', async () => {
+    for (const n of [1, 2, 3]) graph.upsertUser({ ...person(n), jobTitle: `Interrupted ${n}` }); // two pages of two
+    const titles = () => [1, 2, 3].map((n) => source.current()!.lookup(`user${n}@contoso.com`)!.attributes.jobTitle);
+    const old = titles();
+    graph.fail(1, 500, 1); // the first page is answered, the second fails
+    try {
+      expect(await source.refresh()).to.equal('failed');
+      expect(await source.setGroups([EMEA])).to.equal('groups');
+      expect(titles()).to.deep.equal(old);
+      expect(await source.refresh()).to.equal('delta');
+      expect(titles()).to.deep.equal(['Interrupted 1', 'Interrupted 2', 'Interrupted 3']);
+    } finally {
+      for (const n of [1, 2, 3]) graph.upsertUser(person(n));
+      await source.setGroups(["Sales & Partners' Team", EMEA]);
+      await source.refresh();
+    }
+  });
+
+  it('gives an address two users claim to the mailbox whose proxy addresses hold it, whatever order Graph lists them in', async () => {
+    // user 30 has no mailbox but a mail attribute (say, synced from on-premises) naming the address of mailbox 31
+    graph.upsertUser({ id: id(30), mail: 'Shared30@contoso.com', proxyAddresses: [], displayName: 'Stale account' });
+    graph.upsertUser({ id: id(31), mail: 'shared30@contoso.com', proxyAddresses: ['SMTP:shared30@contoso.com', 'smtp:s31@contoso.com'], displayName: 'The mailbox' });
+    try {
+      expect(await source.refresh()).to.equal('delta');
+      expect(source.current()!.lookup('shared30@contoso.com')!.attributes.displayName).to.equal('The mailbox');
+      const fresh = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0 });
+      expect(await fresh.refresh()).to.equal('full');
+      expect(fresh.current()!.lookup('shared30@contoso.com')!.attributes.displayName).to.equal('The mailbox');
+    } finally {
+      graph.removeUser(id(30));
+      graph.removeUser(id(31));
+      await source.refresh();
+    }
+  });
+
+  it('retries a failed first load soon (backing off), not a whole refresh interval later', async () => {
+    const { logger, lines } = capturingLogger();
+    const retrying = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 3600, failedRetrySeconds: 0.2, logger });
+    graph.fail(2, 500);
+    try {
+      await retrying.start();
+      expect(retrying.current()).to.equal(undefined);
+      for (let i = 0; i < 100 && !retrying.current(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(retrying.current()?.size).to.equal(source.current()!.size);
+      expect(lines.filter((l) => l.event === 'directory_sync_failed')).to.have.length(2);
+    } finally {
+      retrying.stop();
+      graph.fail(0, 500);
+    }
+  });
+
+  it('an interval longer than a timer can hold does not make refreshes run back to back', async () => {
+    const before = graph.requests.length;
+    const slow = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 60 * 86400 });
+    try {
+      await slow.start();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // the first load only: a refresh after it would continue from the delta link
+      expect(graph.requests.slice(before).filter((r) => r.query.includes('deltatoken'))).to.deep.equal([]);
+    } finally {
+      slow.stop();
+    }
+  });
 
   it('takes another 400 answer to a delta query as a failure, not as a reason to load everything again', async () => {
     graph.fail(1, 400);

@@ -34,6 +34,15 @@ describe('directory: snapshots and overrides', () => {
     expect(snapshot.syncedAt.toISOString()).to.equal('2026-11-23T10:00:00.000Z');
   });
 
+  it('finds a user of an internationalized domain whichever form (Unicode or punycode) the address is written in', () => {
+    const snapshot = createDirectorySnapshot([user('Anna@Bücher.example', { aliases: ['SMTP:Bo@XN--BCHER-KVA.example'] })]);
+    const anna = snapshot.lookup('anna@xn--bcher-kva.example')!;
+    expect(anna.mail).to.equal('anna@xn--bcher-kva.example');
+    expect(snapshot.lookup('bo@bücher.example')).to.equal(anna);
+    expect(snapshot.lookup('ANNA@BÜCHER.EXAMPLE')).to.equal(anna);
+    expect(anna.aliases).to.deep.equal(['bo@xn--bcher-kva.example']);
+  });
+
   it('never lets a later user take over an address someone already has', () => {
     const snapshot = createDirectorySnapshot([
       user('ann@contoso.com', { attributes: { displayName: 'Ann' } }),

@@ -9,8 +9,9 @@
 //   GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$count=true(&$top)   paged, nested
 //       groups expanded; an OData cast is an advanced query, so `ConsistencyLevel: eventual` is required
 // Requests need a bearer token issued for https://graph.microsoft.com. On
-// demand it answers 429 with Retry-After (throttling), fails with a status,
-// or never answers (a hung request).
+// demand it answers 429 with Retry-After in seconds or as a date (throttling),
+// fails with a status (at once or a few requests later), never answers (a hung
+// request), or gives next links that lead back to the same page.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -41,10 +42,12 @@ export interface GraphStandin {
   removeUser(id: string): void;
   setGroup(group: StandinGroup): void;
   removeGroup(id: string): void;
-  /** The next `count` requests get 429 with `Retry-After: seconds`. */
-  throttle(count: number, retryAfterSeconds: number): void;
-  /** The next `count` requests fail with `status`. */
-  fail(count: number, status: number): void;
+  /** The next `count` requests get 429 with `Retry-After: seconds` (as an HTTP date that far ahead when `asDate`). */
+  throttle(count: number, retryAfterSeconds: number, asDate?: boolean): void;
+  /** The next `count` requests, after `after` more have been answered, fail with `status`. */
+  fail(count: number, status: number, after?: number): void;
+  /** A misbehaving server: every paged answer's next link is the request's own URL. */
+  nextLinkLoop: boolean;
   /** The next `count` requests to `path` (e.g. /v1.0/users/delta) get no answer until the stand-in closes. */
   hang(count: number, path: string): void;
   /**
@@ -68,8 +71,8 @@ export async function startGraphStandin(): Promise<GraphStandin> {
   let oldestValidToken = 0;
   let expiredAnswer = { status: 400, code: 'syncStateNotFound' };
   let hanging = { count: 0, path: '' };
-  let throttled = { count: 0, seconds: 0 };
-  let failing = { count: 0, status: 500 };
+  let throttled = { count: 0, seconds: 0, asDate: false };
+  let failing = { count: 0, status: 500, after: 0 };
   let baseUrl = '';
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -93,7 +96,9 @@ export async function startGraphStandin(): Promise<GraphStandin> {
     const top = Math.min((topSupported && Number(url.searchParams.get('$top') ?? 100)) || 100, graph.pageSize);
     const slice = items.slice(skip, skip + top);
     const body: Record<string, unknown> = { '@odata.context': `${baseUrl}v1.0/$metadata`, ...extra, value: slice };
-    if (skip + top < items.length) {
+    if (graph.nextLinkLoop) {
+      body['@odata.nextLink'] = url.toString();
+    } else if (skip + top < items.length) {
       const next = new URL(url);
       next.searchParams.set('$skiptoken', String(skip + top));
       body['@odata.nextLink'] = next.toString();
@@ -122,9 +127,11 @@ export async function startGraphStandin(): Promise<GraphStandin> {
     if (!clientId) return error(res, 401, 'InvalidAuthenticationToken', 'Access token is empty or invalid.');
     if (throttled.count > 0) {
       throttled.count--;
-      return error(res, 429, 'TooManyRequests', 'Too many requests.', { 'retry-after': String(throttled.seconds) });
+      const retryAfter = throttled.asDate ? new Date(Date.now() + throttled.seconds * 1000).toUTCString() : String(throttled.seconds);
+      return error(res, 429, 'TooManyRequests', 'Too many requests.', { 'retry-after': retryAfter });
     }
-    if (failing.count > 0) {
+    if (failing.count > 0 && failing.after > 0) failing.after--;
+    else if (failing.count > 0) {
       failing.count--;
       return error(res, failing.status, 'generalException', 'The stand-in was told to fail.');
     }
@@ -186,6 +193,7 @@ export async function startGraphStandin(): Promise<GraphStandin> {
     baseUrl,
     pageSize: 100,
     initialDeltaExtra: [],
+    nextLinkLoop: false,
     requests,
     upsertUser(user) {
       users.set(user.id, { ...users.get(user.id), ...user });
@@ -199,11 +207,11 @@ export async function startGraphStandin(): Promise<GraphStandin> {
     },
     setGroup: (group) => void groups.set(group.id, group),
     removeGroup: (id) => void groups.delete(id),
-    throttle(count, seconds) {
-      throttled = { count, seconds };
+    throttle(count, seconds, asDate = false) {
+      throttled = { count, seconds, asDate };
     },
-    fail(count, status) {
-      failing = { count, status };
+    fail(count, status, after = 0) {
+      failing = { count, status, after };
     },
     hang(count, path) {
       hanging = { count, path };

@@ -1,11 +1,21 @@
 // An in-memory directory: users indexed by every address they own, with their
 // transitive group memberships. Built the same way whatever the source (the
 // local directory file, Microsoft Graph), and never written anywhere.
+import { domainToASCII } from 'node:url';
 import type { DirectorySnapshot, DirectoryUser } from './types';
 
-/** Lower-cases an address and drops a proxyAddresses-style `smtp:` prefix. */
+/**
+ * Lower-cases an address, drops a proxyAddresses-style `smtp:` prefix and
+ * writes an internationalized domain in its ASCII (punycode) form, the form
+ * the relay looks senders up with, whichever form the directory holds.
+ */
 export function normalizeAddress(address: string): string {
-  return address.trim().replace(/^smtp:/i, '').toLowerCase();
+  const lower = address.trim().replace(/^smtp:/i, '').toLowerCase();
+  const at = lower.lastIndexOf('@');
+  const domain = lower.slice(at + 1);
+  // eslint-disable-next-line no-control-regex
+  if (at < 0 || /^[\x00-\x7f]*$/.test(domain)) return lower;
+  return `${lower.slice(0, at)}@${domainToASCII(domain) || domain}`;
 }
 
 /**

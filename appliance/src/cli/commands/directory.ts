@@ -61,7 +61,13 @@ export function register(program: Command): void {
       }
       const snapshot = source.current()!;
       const lines = [`${snapshot.size} users with a mail address`];
+      const { unmatched } = source.status();
       for (const group of options.group) {
+        // "0 members" would hide the reason a rule naming this group would match nobody
+        const why = unmatched.get(group);
+        if (why === 'not found') lines.push(`group ${JSON.stringify(group)}: not found in the directory (matches nobody)`);
+        if (why === 'ambiguous') lines.push(`group ${JSON.stringify(group)}: several groups have this display name (matches nobody; name the group by its object id)`);
+        if (why) continue;
         let members = 0;
         for (const user of snapshot.users()) if (user.groups.includes(group)) members++;
         lines.push(`group ${JSON.stringify(group)}: ${members} members (transitive)`);

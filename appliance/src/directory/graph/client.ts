@@ -48,6 +48,23 @@ class RequestTimeoutHandler implements Middleware {
   }
 }
 
+/**
+ * The longest the SDK's RetryHandler sleeps before retry number `attempt` (what its
+ * getDelay computes, its up to one second of randomness included): Retry-After in
+ * seconds or as an HTTP date, else its exponential back-off; at most `maxDelay`.
+ */
+export function retryWaitSeconds(retryAfter: string | null, attempt: number, delay: number, maxDelay: number): number {
+  let wait: number;
+  if (retryAfter !== null) {
+    const seconds = Number(retryAfter);
+    wait = Number.isNaN(seconds) ? (new Date(retryAfter).getTime() - Date.now()) / 1000 : seconds;
+    if (Number.isNaN(wait)) wait = 0; // an unreadable date: the SDK does not wait
+  } else {
+    wait = (attempt >= 2 ? Math.round((2 ** attempt - 1) / 2) : 0) + delay + 1;
+  }
+  return Math.min(wait, maxDelay + 1);
+}
+
 export function createGraphClient(options: GraphClientOptions): Client {
   // Loaded on first use: a node without a Graph directory never pays for the SDK's memory.
   const { AuthenticationHandler, Client, HTTPMessageHandler, RetryHandler, RetryHandlerOptions, TelemetryHandler } =
@@ -56,15 +73,16 @@ export function createGraphClient(options: GraphClientOptions): Client {
     require('@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials') as typeof import('@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials');
   const baseUrl = new URL(options.baseUrl ?? GRAPH_BASE_URL);
   const auth = new AuthenticationHandler(new TokenCredentialAuthenticationProvider(options.credential, { scopes: [GRAPH_SCOPE] }));
-  const retry = new RetryHandler(
-    new RetryHandlerOptions(options.retryDelaySeconds ?? 2, Math.min(options.maxRetries ?? 5, 10), (delay, _attempt, _request, _options, response) => {
+  const retryOptions: InstanceType<typeof RetryHandlerOptions> = new RetryHandlerOptions(
+    options.retryDelaySeconds ?? 2,
+    Math.min(options.maxRetries ?? 5, 10),
+    (delay, attempt, _request, _options, response) => {
       if (!options.deadline) return true;
-      // The SDK passes its base delay; the wait it will actually take is Retry-After when present.
-      const retryAfter = Number(response.headers.get('Retry-After'));
-      const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : delay;
+      const wait = retryWaitSeconds(response.headers.get('Retry-After'), attempt + 1, delay, retryOptions.getMaxDelay());
       return Date.now() + wait * 1000 <= options.deadline();
-    }),
+    },
   );
+  const retry = new RetryHandler(retryOptions);
   const timeout = new RequestTimeoutHandler((options.requestTimeoutSeconds ?? 60) * 1000);
   const telemetry = new TelemetryHandler();
   const http = new HTTPMessageHandler();

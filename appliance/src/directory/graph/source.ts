@@ -4,11 +4,12 @@
 // link; transitive membership of the groups the rules name. The snapshot lives
 // in memory only. A refresh that fails keeps the last good snapshot, and is
 // counted.
+import { createHash } from 'node:crypto';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import type { TokenCredential } from '@azure/identity';
 import type { Logger, SignetMetrics } from '../../observability';
 import type { DirectorySnapshot, DirectoryUser } from '../types';
-import { applyUserOverrides, createDirectorySnapshot } from '../snapshot';
+import { applyUserOverrides, createDirectorySnapshot, normalizeAddress } from '../snapshot';
 import { createGraphClient } from './client';
 
 // The Graph SDK, loaded with the client on first use (already in memory once a client exists).
@@ -27,6 +28,8 @@ const STRING_ATTRIBUTES = USER_SELECT.filter((name) => !['id', 'mail', 'proxyAdd
  * a million users or more. Group members come 999 a page ($top=999).
  */
 const MAX_PAGES = 10_000;
+/** The longest delay a Node.js timer takes; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface GraphUser {
@@ -51,6 +54,8 @@ export interface GraphDirectoryOptions {
   groups?: string[];
   /** Seconds between delta refreshes; default 300. 0 = no timer (call refresh()). */
   refreshSeconds?: number;
+  /** After a failed refresh the next one comes this much sooner: default 30 s, doubling per failure up to refreshSeconds. */
+  failedRetrySeconds?: number;
   /** Default https://graph.microsoft.com/. */
   baseUrl?: string;
   /** Retries (throttling) are waited for only until this long after a refresh began; default 120 s. */
@@ -79,11 +84,8 @@ export interface GraphDirectorySource {
   setGroups(groups: readonly string[]): Promise<'unchanged' | 'groups' | 'full' | 'delta' | 'failed'>;
   /** One refresh now: full load the first time (or when the delta link expired), delta after. */
   refresh(): Promise<'full' | 'delta' | 'failed'>;
-  status(): { syncedAt?: Date; users: number; lastError?: string };
-}
-
-function lower(value: unknown): string | undefined {
-  return typeof value === 'string' && value.trim() ? value.trim().toLowerCase() : undefined;
+  /** `unmatched`: the groups of the last membership load that match nobody, and why. */
+  status(): { syncedAt?: Date; users: number; lastError?: string; unmatched: ReadonlyMap<string, 'not found' | 'ambiguous'> };
 }
 
 /** OData string literal content: a quote is doubled. (The Graph SDK does not encode query values; callers do.) */
@@ -132,53 +134,67 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
   let groupsReload: Promise<'groups' | 'full' | 'delta' | 'failed'> | undefined;
   let lock: Promise<unknown> = Promise.resolve();
   let stopped = false;
+  let failures = 0; // refreshes failed in a row
+  let unmatched: ReadonlyMap<string, 'not found' | 'ambiguous'> = new Map();
   // Until the first good load the last sync is 0 ("never"), so a node that never loads is seen (and alerted on).
   options.metrics?.directoryLastSync.set({ source: 'graph' }, 0);
 
   async function* pages<T>(first: string, headers: Record<string, string> = {}): AsyncGenerator<Page<T>> {
     let next: string | undefined = first;
+    // Digests of the next links given so far: a link given twice would lead round the same pages until MAX_PAGES.
+    const given = new Set<string>();
     for (let n = 0; next && n < MAX_PAGES; n++) {
       const page: Page<T> = await client.api(next).headers(headers).get();
       yield page;
       next = page['@odata.nextLink'];
+      if (next === undefined) break;
+      const digest = createHash('sha256').update(next).digest('base64');
+      if (given.has(digest)) throw new Error('Microsoft Graph gave a next link it had given before in the same listing; refusing to go round in circles');
+      given.add(digest);
     }
-    if (next) throw new Error(`more than ${MAX_PAGES} pages from ${first}; refusing to go on`);
+    if (next) throw new Error(`more than ${MAX_PAGES} pages in one listing; refusing to go on`);
   }
 
-  function toDirectoryUser(user: GraphUser): DirectoryUser | undefined {
+  /** The user as the snapshot holds it, and whether its mail address is one of its own proxy addresses (one Exchange routes). */
+  function toDirectoryUser(user: GraphUser): { user: DirectoryUser; routed: boolean } | undefined {
     const aliases = new Set<string>();
     let primary: string | undefined;
-    for (const proxy of user.proxyAddresses ?? []) {
-      const m = /^smtp:(.+)$/i.exec(proxy);
-      if (!m) continue;
-      const address = m[1].trim().toLowerCase();
+    for (const proxy of Array.isArray(user.proxyAddresses) ? user.proxyAddresses : []) {
+      const m = typeof proxy === 'string' ? /^smtp:(.+)$/i.exec(proxy) : null;
+      if (!m || !m[1].trim()) continue;
+      const address = normalizeAddress(m[1]);
       aliases.add(address);
       // The upper-case prefix marks the primary address.
       if (proxy.startsWith('SMTP:')) primary ??= address;
     }
-    const mail = lower(user.mail) ?? primary ?? [...aliases][0];
+    const mail = (typeof user.mail === 'string' && user.mail.trim() ? normalizeAddress(user.mail) : undefined) ?? primary ?? [...aliases][0];
     if (!mail) return undefined; // no mailbox address: never a sender
-    aliases.delete(mail);
+    const routed = aliases.delete(mail);
     const attributes: Record<string, string | undefined> = {};
     for (const name of STRING_ATTRIBUTES) {
       const value = user[name];
       attributes[name] = typeof value === 'string' ? value : undefined;
     }
-    attributes.businessPhones = user.businessPhones?.length ? user.businessPhones.join(', ') : undefined;
+    const phones = Array.isArray(user.businessPhones) ? user.businessPhones.filter((p): p is string => typeof p === 'string' && p !== '') : [];
+    attributes.businessPhones = phones.length > 0 ? phones.join(', ') : undefined;
     for (let i = 1; i <= 15; i++) {
       const value = user.onPremisesExtensionAttributes?.[`extensionAttribute${i}`];
       attributes[`extensionAttribute${i}`] = typeof value === 'string' ? value : undefined;
     }
-    return { id: user.id, mail, aliases: [...aliases], attributes, groups: [...(memberships.get(user.id) ?? [])] };
+    return { user: { id: user.id, mail, aliases: [...aliases], attributes, groups: [...(memberships.get(user.id) ?? [])] }, routed };
   }
 
   function rebuild(): void {
-    const list: DirectoryUser[] = [];
+    const list: Array<{ user: DirectoryUser; routed: boolean }> = [];
     for (const user of users.values()) {
       const converted = toDirectoryUser(user);
       if (converted) list.push(converted);
     }
-    snapshot = createDirectorySnapshot(list, new Date());
+    // Two users may claim one address: Exchange keeps proxy addresses unique, not `mail` (a user without a mailbox,
+    // e.g. synced from on-premises, may carry anyone's). The snapshot gives an address to its first claimant, so the
+    // mailbox that routes it comes first, then the lower object id: every node decides alike, in any listing order.
+    list.sort((a, b) => Number(b.routed) - Number(a.routed) || (a.user.id! < b.user.id! ? -1 : a.user.id! > b.user.id! ? 1 : 0));
+    snapshot = createDirectorySnapshot(list.map((entry) => entry.user), new Date());
     view = applyUserOverrides(snapshot, overrides);
   }
 
@@ -186,8 +202,11 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
     // First which groups the references mean (object id → labels: its id, the references and its display name).
     const wanted = new Map<string, Set<string>>();
     const ambiguous = new Set<string>(); // lower-cased display names more than one group has
-    const notFound = (ref: string) =>
+    const missing = new Map<string, 'not found' | 'ambiguous'>();
+    const notFound = (ref: string) => {
+      missing.set(ref, 'not found');
       options.logger?.warn({ event: 'directory_group_not_found', group: ref }, 'a group named in the rules does not exist in the directory');
+    };
     for (const ref of groupRefs) {
       let groups: Array<{ id: string; displayName?: string }>;
       if (GUID.test(ref)) {
@@ -209,6 +228,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
         if (groups.length > 1) {
           // Anyone may create a Microsoft 365 group with a name that is taken: a shared name means none of them.
           ambiguous.add(ref.trim().toLowerCase());
+          missing.set(ref, 'ambiguous');
           options.logger?.warn(
             { event: 'directory_group_ambiguous', group: ref, ids: groups.map((g) => g.id) },
             'several groups have the display name the rules name: none of them is used; name the group by its object id',
@@ -244,6 +264,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
     }
     memberships.clear();
     for (const [id, set] of next) memberships.set(id, set);
+    unmatched = missing;
   }
 
   /** Applies one page of a delta round to `target`: removals delete, the rest merge over what is held. */
@@ -277,12 +298,16 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
   }
 
   async function delta(): Promise<void> {
+    // The round is applied once it is read to the end: one that fails half-way changes nothing (a reload of the
+    // groups in the meantime must not publish half of it), and the next refresh reads it again from the same link.
+    const round: Array<Page<GraphUser>> = [];
     let link: string | undefined;
     for await (const page of pages<GraphUser>(deltaLink!)) {
-      applyDeltaPage(users, page);
+      round.push({ value: page.value });
       link = page['@odata.deltaLink'] ?? link;
     }
     if (!link) throw new Error('the users delta query ended without a delta link');
+    for (const page of round) applyDeltaPage(users, page);
     deltaLink = link;
   }
 
@@ -307,6 +332,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       await loadGroups();
       rebuild();
       lastError = undefined;
+      failures = 0;
       options.metrics?.directorySyncs.inc({ source: 'graph', result: 'ok' });
       options.metrics?.directoryLastSync.set({ source: 'graph' }, snapshot!.syncedAt.getTime() / 1000);
       options.metrics?.directoryUsers.set({ source: 'graph' }, snapshot!.size);
@@ -316,6 +342,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       const status = error instanceof graphSdk().GraphError ? ` (${error.statusCode}${error.code ? ` ${error.code}` : ''})` : '';
       lastError = `${kind} refresh from Microsoft Graph failed${status}: ${error instanceof Error ? error.message : String(error)}`;
       if (kind === 'full') deltaLink = undefined;
+      failures++;
       options.metrics?.directorySyncs.inc({ source: 'graph', result: 'failed' });
       options.logger?.error({ event: 'directory_sync_failed', source: 'graph', kind, err: lastError }, 'directory refresh failed; keeping the last good snapshot');
       return 'failed';
@@ -350,7 +377,10 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
   function schedule(): void {
     const seconds = options.refreshSeconds ?? 300;
     if (stopped || seconds <= 0) return;
-    timer = setTimeout(() => void source.refresh().finally(schedule), seconds * 1000);
+    // After a failure sooner, backing off: a node whose first load failed has no directory at all (every sender
+    // unknown, messages unsigned) and must not wait a whole interval for the next try.
+    const wait = failures > 0 ? Math.min(seconds, (options.failedRetrySeconds ?? 30) * 2 ** Math.min(failures - 1, 20)) : seconds;
+    timer = setTimeout(() => void source.refresh().finally(schedule), Math.min(wait * 1000, MAX_TIMER_MS));
     timer.unref();
   }
 
@@ -388,7 +418,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       });
       return groupsReload;
     },
-    status: () => ({ syncedAt: snapshot?.syncedAt, users: snapshot?.size ?? 0, lastError }),
+    status: () => ({ syncedAt: snapshot?.syncedAt, users: snapshot?.size ?? 0, lastError, unmatched }),
   };
   return source;
 }
