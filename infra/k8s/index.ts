@@ -27,6 +27,12 @@ export { SignetWorkloadIdentity, type WorkloadIdentityArgs } from './identity';
 export const SMTP_CONTAINER_PORT = 2525;
 const TLS_MOUNT = '/etc/signet/tls';
 const CSI_MOUNT = '/mnt/secrets-store';
+/**
+ * The relay's state (the highest config bundle version loaded: rollback protection). An emptyDir on the
+ * node's disk: it outlives a restart of the container (a crash, a failed liveness probe), not the pod, so a
+ * replacement pod trusts the first bundle it reads, as a VM node does on its first start.
+ */
+const STATE_MOUNT = '/var/lib/signet';
 
 export interface SignetKubernetesArgs {
   tenantName: string;
@@ -76,6 +82,7 @@ export function podRelayConfig(args: SignetKubernetesArgs, identityClientId: str
     tls: { ...tls, cert: `${TLS_MOUNT}/tls.crt`, key: `${TLS_MOUNT}/tls.key` },
     downstream: { ...downstream, tls: { ...downstream.tls, cert: `${TLS_MOUNT}/tls.crt`, key: `${TLS_MOUNT}/tls.key` } },
     limits: { drainSeconds: args.drainSeconds ?? 60 },
+    stateDir: STATE_MOUNT,
   };
 }
 
@@ -175,6 +182,7 @@ export class SignetKubernetes extends pulumi.ComponentResource {
                 { name: 'tls', mountPath: TLS_MOUNT, readOnly: true },
                 { name: 'keyvault', mountPath: CSI_MOUNT, readOnly: true },
                 { name: 'tmp', mountPath: '/tmp' },
+                { name: 'state', mountPath: STATE_MOUNT },
               ],
             }],
             volumes: [
@@ -182,6 +190,7 @@ export class SignetKubernetes extends pulumi.ComponentResource {
               { name: 'tls', secret: { secretName: tlsSecret, defaultMode: 0o400 } },
               { name: 'keyvault', csi: { driver: 'secrets-store.csi.k8s.io', readOnly: true, volumeAttributes: { secretProviderClass: spc.metadata.name } } },
               { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } },
+              { name: 'state', emptyDir: { sizeLimit: '1Mi' } },
             ],
           },
         },

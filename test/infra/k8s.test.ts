@@ -73,6 +73,11 @@ describe('infra: Kubernetes target (mocked cluster)', function () {
     const relay = parseRelayConfig(parse(text), '/etc/signet/relay.yaml', '/etc/signet');
     expect(relay.listen).to.deep.equal([{ host: '0.0.0.0', port: SMTP_CONTAINER_PORT }]);
     expect(relay.tls.cert).to.equal('/etc/signet/tls/tls.crt');
+    // rollback protection survives a container restart: the state directory is a volume, not the read-only root
+    const pod = (one('kubernetes:apps/v1:Deployment').spec as Obj).template.spec as Obj;
+    const mount = (pod.containers[0].volumeMounts as Obj[]).find((m) => m.mountPath === relay.stateDir) as Obj;
+    expect(mount, `a volume at ${relay.stateDir}`).to.not.equal(undefined);
+    expect((pod.volumes as Obj[]).find((v) => v.name === mount.name)).to.deep.include({ emptyDir: { sizeLimit: '1Mi' } });
     expect(relay.downstream.tls.key).to.equal('/etc/signet/tls/tls.key');
     expect(relay.directory.graph?.clientId).to.equal(CLIENT_ID);
   });
