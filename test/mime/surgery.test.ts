@@ -780,6 +780,21 @@ describe('mime surgery: malformed input never throws and never loses bytes', () 
     });
   }
 
+  it('a delimiter after a lone CR leaves the part unedited however the input is chunked: the message keeps its parts', async () => {
+    // mailsplit takes "\r--outer" for a delimiter only when no chunk ends right before it; read as
+    // content, the edit would have re-encoded it (and the attachment after it) inside the HTML part
+    const raw = 'From: a@example.com\r\nContent-Type: multipart/mixed; boundary="outer"\r\n\r\n--outer\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p>Hello</p></body></html>\r\n\r--outer\r\nContent-Type: application/pdf; name="a.pdf"\r\nContent-Disposition: attachment; filename="a.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--outer--\r\n';
+    const input = Buffer.from(raw, 'latin1');
+    const split = raw.indexOf('\r--outer\r\nContent-Type: application/pdf');
+    for (const chunkSize of [7, split, 65536]) {
+      const r = await surgeryChecked(input, markerEdit(), 1024 * 1024, chunkSize);
+      expect(await attachmentSums(r.output), `chunks of ${chunkSize}`).to.deep.equal(await attachmentSums(input));
+      if (r.report.parts.length) continue; // read as a delimiter: the HTML part ends before it and is edited
+      const out = r.output.toString('latin1');
+      expect(out.slice(out.indexOf('\n') + 1), `chunks of ${chunkSize}`).to.equal(raw);
+    }
+  });
+
   it('a message mailsplit mis-splits is copied unchanged after the top header', async () => {
     // a nested part whose header block is cut by its parent's delimiter makes the splitter repeat bytes
     const raw = 'From: a@example.com\nContent-Type: multipart/mixed; boundary="f4"\n\nDoesnt matter\n\n--f4\nContent-Type: multipart/alternative; boundary=alt-f4\n--f4\nContent-Type: image/gif; name="a.gif"\nContent-Disposition: attachment; filename="a.gif"\nContent-Transfer-Encoding: base64\nR0lGODlhAQABAAAAACw=\n--f4--\n';

@@ -620,6 +620,11 @@ class Surgery {
     try {
       const raw = cap.chunks.length === 1 ? cap.chunks[0] : Buffer.concat(cap.chunks);
       cap.chunks = [raw];
+      // A line the splitter kept as content that other readers take for a delimiter of an enclosing
+      // multipart (mailsplit reads `--<boundary>` after a lone CR as one only when no input chunk
+      // ends just before it): where this part ends is in doubt, so it is not edited, and the
+      // message keeps its structure whichever way its reader splits it.
+      if (startsEnclosingDelimiter(raw, cap.info)) return;
       const qp = cte === 'quoted-printable' ? decodeQp(raw) : undefined;
       const bytes = qp ? qp.bytes : decodeTransfer(cte, raw);
       if (bytes.length > this.maxPart) {
