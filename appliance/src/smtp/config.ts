@@ -116,7 +116,7 @@ export const relayConfigSchema = z
         maxSessions: z.number().int().positive().default(1000).describe('Concurrent sessions per node; more get 421 4.7.0.'),
         maxSessionsPerSource: z.number().int().positive().default(100).describe('Concurrent sessions per source address; more get 421 4.7.0.'),
         maxSignetHops: z.number().int().min(1).default(3).describe('A message with more X-Signet-Processed headers than this is refused (554 5.4.6 loop).'),
-        drainSeconds: seconds(60, 'On SIGTERM, how long in-flight transactions may take before the process exits.'),
+        drainSeconds: seconds(60, 'On SIGTERM, how long in-flight transactions may take before the process exits. The packaged unit stops the process 90 s after SIGTERM (TimeoutStopSec): keep this at 85 or less there.'),
       })
       .strict()
       .prefault({}),
