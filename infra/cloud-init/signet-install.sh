@@ -25,6 +25,9 @@ SYSUSERS=${SIGNET_SYSUSERS:-systemd-sysusers}
 SERVICE_USER=${SIGNET_SERVICE_USER:-signet}   # created by the package's systemd/signet.sysusers.conf
 WAIT_SECONDS=${SIGNET_WAIT_SECONDS:-300}
 RETRY_SECONDS=${SIGNET_RETRY_SECONDS:-15}
+# Traffic Manager probes every 30 s and takes a node out after its third failed probe; resolvers
+# keep its answer for the 30 s TTL: a node that leaves gets no new sessions after about 120 s.
+LEAVE_SECONDS=${SIGNET_LEAVE_SECONDS:-120}
 RBAC_WAIT_SECONDS=${SIGNET_RBAC_WAIT_SECONDS:-900}
 
 ENV_FILE=${SIGNET_NODE_ENV:-$R/etc/signet/node.env}
@@ -161,8 +164,15 @@ install -d -m 0755 "$R/etc/systemd/system"
 install -m 0644 "${target}/systemd/signet.service" "$R/etc/systemd/system/signet.service"
 "$SYSTEMCTL" daemon-reload
 "$SYSTEMCTL" enable signet.service >/dev/null
+# A node in rotation leaves it first: /readyz 503 while it still serves every session, until health
+# routing sends new sessions elsewhere; then the restart's drain has no 421 to give. (A version
+# without POST /leave answers 404: it restarts at once, as before.)
+if [ "$was_ready" = yes ] && curl -fsS --max-time 5 -X POST "http://127.0.0.1:${SIGNET_HTTP_PORT}/leave" >/dev/null 2>&1; then
+  log "leaving rotation: waiting ${LEAVE_SECONDS}s for health routing to send new sessions to the other nodes"
+  sleep "$LEAVE_SECONDS"
+fi
 log "starting signet ${SIGNET_VERSION}"
-"$SYSTEMCTL" restart signet.service   # SIGTERM drains the old process: readiness off, 421 to new sessions
+"$SYSTEMCTL" restart signet.service   # SIGTERM drains the old process: in-flight transactions finish, 421 to new sessions
 
 want=healthz
 [ "$was_ready" = yes ] && want=readyz

@@ -30,10 +30,13 @@ interface StandIn {
   restartedFlag: string;
   /** How many more requests to each data path get 403 first (a role assignment not yet applied). */
   denyFirst: Record<string, number>;
+  /** Whether the running version knows POST /leave, and whether it was asked before the restart. */
+  leaveSupported: boolean;
+  leftBeforeRestart?: boolean;
 }
 
 function startStandIn(dir: string, artifact: Buffer, secretPem: string): Promise<StandIn> {
-  const state: Omit<StandIn, 'server' | 'port'> = { seen: [], artifact, secretPem, readyBefore: 503, readyAfter: 200, restartedFlag: path.join(dir, 'restarted'), denyFirst: {} };
+  const state: Omit<StandIn, 'server' | 'port'> = { seen: [], artifact, secretPem, readyBefore: 503, readyAfter: 200, restartedFlag: path.join(dir, 'restarted'), denyFirst: {}, leaveSupported: true };
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     state.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
@@ -60,6 +63,11 @@ function startStandIn(dir: string, artifact: Buffer, secretPem: string): Promise
       return;
     }
     if (url.pathname === '/healthz') { res.writeHead(200).end('ok'); return; }
+    if (url.pathname === '/leave' && req.method === 'POST' && state.leaveSupported) {
+      state.leftBeforeRestart = !existsSync(state.restartedFlag);
+      res.writeHead(202).end('{"status":"leaving"}');
+      return;
+    }
     if (url.pathname === '/readyz') {
       const status = existsSync(state.restartedFlag) ? state.readyAfter : state.readyBefore;
       res.writeHead(status).end(status === 200 ? 'ready' : 'not ready: downstream unreachable (port25-blocked)');
@@ -148,7 +156,7 @@ describe('infra: node install script against local stand-ins', function () {
       root,
       env: {
         SIGNET_ROOT: root, SIGNET_IMDS_ENDPOINT: base, SIGNET_SYSTEMCTL: path.join(dir, 'systemctl'), SIGNET_SYSUSERS: 'true',
-        SIGNET_SERVICE_USER: 'root', SIGNET_WAIT_SECONDS: '2', SIGNET_RETRY_SECONDS: '0',
+        SIGNET_SERVICE_USER: 'root', SIGNET_WAIT_SECONDS: '2', SIGNET_RETRY_SECONDS: '0', SIGNET_LEAVE_SECONDS: '0',
       },
     };
   }
@@ -245,6 +253,25 @@ describe('infra: node install script against local stand-ins', function () {
     expect(existsSync(path.join(root, 'etc/signet/tls/node.crt'))).to.equal(false);
     expect(existsSync(path.join(root, 'etc/signet/tls/node.crt.new'))).to.equal(false);
     expect(existsSync(path.join(dir, 'systemctl.log'))).to.equal(false);
+  });
+
+  it('takes a node in rotation out of it (POST /leave, then the wait) before the restart; a version without /leave restarts at once', async function () {
+    standIn.readyBefore = 200;
+    try {
+      for (const leaveSupported of [true, false]) {
+        standIn.leaveSupported = leaveSupported;
+        standIn.leftBeforeRestart = undefined;
+        const { env } = scratch(`leave-${leaveSupported}`);
+        const result = await run({ ...env, SIGNET_LEAVE_SECONDS: '1' });
+        expect(result.code, result.output).to.equal(0);
+        expect(standIn.leftBeforeRestart, 'POST /leave before the restart').to.equal(leaveSupported ? true : undefined);
+        expect(result.output.includes('leaving rotation: waiting 1s'), result.output).to.equal(leaveSupported);
+        expect(readFileSync(path.join(dir, 'systemctl.log'), 'utf8').trim().split('\n')).to.deep.equal(['daemon-reload', 'enable signet.service', 'restart signet.service']);
+      }
+    } finally {
+      standIn.readyBefore = 503;
+      standIn.leaveSupported = true;
+    }
   });
 
   it('fails (stopping a rolling upgrade) when a node that was ready does not become ready again, quoting /readyz', async function () {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { EventEmitter } from 'node:events';
+import { request as httpRequest } from 'node:http';
 import { renameSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -106,6 +107,31 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     expect(metrics).to.match(/signet_certificate_expiry_timestamp_seconds\{certificate="downstream-client",subject="relay\.test\.invalid"\} \d{10}/);
     expect(metrics).to.contain('signet_config_info{org="test-org",version="v1"} 1');
     expect(node.smtpPorts[0]).not.to.equal(node.httpPort);
+  });
+
+  it('leaves on POST /leave from the node itself: /readyz 503 "leaving", mail still relayed; refused from elsewhere', async () => {
+    const { node, sink: s, pki } = await start();
+    const post = (localAddress?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpRequest({ host: '127.0.0.1', port: node.httpPort, path: '/leave', method: 'POST', localAddress }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    // another loopback source address stands for a health prober: it may not take the node out
+    expect(await post('127.0.0.2')).to.equal(403);
+    expect((await getJson(node.httpPort, '/readyz')).status).to.equal(200);
+    expect((await fetch(`http://127.0.0.1:${node.httpPort}/leave`)).status).to.equal(405);
+    expect(await post()).to.equal(202);
+    const ready = await getJson(node.httpPort, '/readyz');
+    expect(ready.status).to.equal(503);
+    expect((ready.body as { reasons: string[] }).reasons).to.deep.equal(['leaving']);
+    // unlike a drain, sessions still get served: health routing only stops sending new ones
+    const answer = await send(node.smtpPorts[0], pki.exoClient, { raw: sampleMessage() });
+    expect(answer.ok).to.equal(true);
+    expect(s.messages).to.have.length(1);
   });
 
   it('with passThrough on, relays every byte unchanged but for the stamp the routing rule excepts (no loop through Exchange Online)', async () => {

@@ -17,6 +17,8 @@ export interface Readiness {
 export interface HealthServerOptions {
   registry: Registry;
   readiness: () => Readiness;
+  /** `POST /leave`, from loopback only: /readyz turns 503 while mail is still served (before a planned restart). */
+  leave?: () => void;
   host: string;
   port: number;
 }
@@ -29,6 +31,21 @@ export interface HealthServer {
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/leave' && options.leave) {
+      if (req.method !== 'POST') {
+        res.writeHead(405, { allow: 'POST' }).end();
+        return;
+      }
+      // Health probes reach this port from outside; only the node itself may take it out of rotation.
+      const from = req.socket.remoteAddress ?? '';
+      if (from !== '127.0.0.1' && from !== '::1' && from !== '::ffff:127.0.0.1') {
+        res.writeHead(403, { 'content-type': 'text/plain' }).end('only from the node itself\n');
+        return;
+      }
+      options.leave();
+      res.writeHead(202, { 'content-type': 'application/json' }).end('{"status":"leaving"}\n');
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;

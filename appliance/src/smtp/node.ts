@@ -44,6 +44,12 @@ export interface RelayNode {
   probe(): Promise<void>;
   /** Swaps in an engine for a new config version (what the org source's 'config' event does). */
   applyOrg(org: OrgConfig): boolean;
+  /**
+   * Before a planned restart (`POST /leave` on the HTTP port, from the node itself): /readyz turns
+   * 503 so health routing sends new sessions elsewhere, while this node still serves every session
+   * it gets. Ends with the process.
+   */
+  leave(): void;
   /** SIGTERM: not ready, new sessions 421, in-flight finish (bounded), everything closed. */
   drain(): Promise<{ finished: boolean; cut: number }>;
   /** Immediate stop (tests). */
@@ -188,10 +194,18 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
   const probeTimer = setInterval(() => void probe(), config.downstream.probeSeconds * 1000);
   probeTimer.unref();
 
+  let leaving = false;
+  const leave = (): void => {
+    if (leaving) return;
+    leaving = true;
+    logger.info({ event: 'leaving' }, 'leaving: not ready for new sessions from health routing, still serving every session');
+  };
+
   const readiness = (): Readiness => {
     const reasons: string[] = [];
     const status = relay.status();
     if (status.draining) reasons.push('draining');
+    else if (leaving) reasons.push('leaving');
     if (!active) reasons.push('no config');
     if (lastProbeOk === undefined || Date.now() - lastProbeOk > config.downstream.readyWithinSeconds * 1000) {
       reasons.push(lastCause ? `downstream unreachable: ${lastCause}` : 'downstream not confirmed yet');
@@ -216,7 +230,7 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
   let watchers: TlsWatcher[] = [];
   try {
     for (const l of config.listen) smtpPorts.push((await relay.listen(l.host, l.port)).port);
-    http = await startHealthServer({ registry: metrics.registry, readiness, host: config.http.listen, port: config.http.port });
+    http = await startHealthServer({ registry: metrics.registry, readiness, leave, host: config.http.listen, port: config.http.port });
   } catch (error) {
     await relay.close();
     deps.orgSource.stop();
@@ -273,6 +287,7 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
     readiness,
     probe,
     applyOrg,
+    leave,
     async drain() {
       if (stopped) return { finished: true, cut: 0 };
       logger.info({ event: 'drain-started', transactions: relay.status().transactions, boundSeconds: config.limits.drainSeconds }, 'draining: not ready, new sessions refused, in-flight transactions finishing');
