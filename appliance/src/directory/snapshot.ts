@@ -1,7 +1,7 @@
 // An in-memory directory: users indexed by every address they own, with their
 // transitive group memberships. Built the same way whatever the source (the
 // local directory file, Microsoft Graph), and never written anywhere.
-import { domainToASCII } from 'node:url';
+import { asciiDomain } from '../rules';
 import type { DirectorySnapshot, DirectoryUser } from './types';
 
 /**
@@ -12,10 +12,7 @@ import type { DirectorySnapshot, DirectoryUser } from './types';
 export function normalizeAddress(address: string): string {
   const lower = address.trim().replace(/^smtp:/i, '').toLowerCase();
   const at = lower.lastIndexOf('@');
-  const domain = lower.slice(at + 1);
-  // eslint-disable-next-line no-control-regex
-  if (at < 0 || /^[\x00-\x7f]*$/.test(domain)) return lower;
-  return `${lower.slice(0, at)}@${domainToASCII(domain) || domain}`;
+  return at < 0 ? lower : `${lower.slice(0, at)}@${asciiDomain(lower.slice(at + 1))}`;
 }
 
 /**

@@ -1,4 +1,4 @@
 // Rules: which signature, add-ons and options apply to a message.
 export { compileRules, parseInstant } from './engine';
 export type { AssignmentLevel, RuleInput, RuleSet, RuleTrace, Selection } from './engine';
-export { DomainMatcher, domainOf, normalizeAddress } from './domains';
+export { asciiDomain, DomainMatcher, domainOf, normalizeAddress } from './domains';
