@@ -196,6 +196,22 @@ describe('relay: before-queue proxy with mutual TLS', function () {
     expect(result.rejected).to.deep.equal(['c@fabrikam.com']);
     expect(result.rejectedResponses[0]).to.match(/^452 4\.5\.3/);
     expect(h.sink.messages[0].rcptTo).to.deep.equal(['a@fabrikam.com', 'b@fabrikam.com']);
+    expect(await metricValue(h, 'signet_recipients_refused_total', { outcome: 'tempfailed', reason: 'too-many-recipients' })).to.equal(1);
+  });
+
+  it('passes a recipient given twice on to the downstream once (smtp-server keeps it once upstream)', async () => {
+    const asked: string[] = [];
+    h = await startHarness({ faults: { rcpt: (to) => void asked.push(to) } });
+    const smtp = await ManualSmtp.open(h.port, { key: h.pki.exoClient.key, cert: h.pki.exoClient.cert, ca: h.pki.ca.cert, servername: 'relay.test.invalid' });
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<Bob@Fabrikam.com>')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<carol@fabrikam.com>')).to.match(/^250/);
+    expect(await smtp.command('DATA')).to.match(/^354/);
+    expect(await smtp.command(`${sampleMessage()}\r\n.`)).to.match(/^250/);
+    smtp.destroy();
+    expect(asked).to.deep.equal(['bob@fabrikam.com', 'carol@fabrikam.com']);
+    expect(h.sink.messages[0].rcptTo).to.deep.equal(['bob@fabrikam.com', 'carol@fabrikam.com']);
   });
 
   it('answers 451 4.4.1 when the downstream is down, and delivers nothing', async () => {
@@ -218,6 +234,31 @@ describe('relay: before-queue proxy with mutual TLS', function () {
     expect(result.rejectedResponses[0]).to.equal('550 5.1.10 Recipient not found by SMTP address lookup');
     expect(h.sink.messages).to.have.length(1);
     expect(h.sink.messages[0].rcptTo).to.deep.equal(['bob@fabrikam.com', 'carol@fabrikam.com']);
+    expect(await metricValue(h, 'signet_recipients_refused_total', { outcome: 'rejected', reason: 'downstream-rcpt' })).to.equal(1);
+    expect(await metricValue(h, 'signet_messages_total', { outcome: 'rejected' })).to.equal(0); // the message itself went through
+  });
+
+  it('counts a transaction whose every recipient the downstream defers as a deferred message (it never reaches DATA)', async () => {
+    h = await startHarness({ faults: { rcpt: (to) => (to === 'gone@fabrikam.com' ? { code: 550, message: '5.1.10 Recipient not found' } : { code: 451, message: '4.7.500 Server busy. Please try again later' }) } });
+    const smtp = await ManualSmtp.open(h.port, { key: h.pki.exoClient.key, cert: h.pki.exoClient.cert, ca: h.pki.ca.cert, servername: 'relay.test.invalid' });
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<gone@fabrikam.com>')).to.equal('550 5.1.10 Recipient not found');
+    expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.equal('451 4.7.500 Server busy. Please try again later');
+    expect(await smtp.command('RSET')).to.match(/^250/);
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<gone@fabrikam.com>')).to.match(/^550/);
+    expect(await smtp.command('QUIT')).to.match(/^221/);
+    smtp.destroy();
+    const counted = async () => ({
+      tempfailed: await metricValue(h, 'signet_messages_total', { outcome: 'tempfailed', reason: 'downstream-rcpt' }),
+      rejected: await metricValue(h, 'signet_messages_total', { outcome: 'rejected', reason: 'downstream-rcpt' }),
+    });
+    // QUIT ends the second transaction as the session closes
+    for (let i = 0; i < 50 && (await counted()).rejected === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await counted()).to.deep.equal({ tempfailed: 1, rejected: 1 });
+    expect(await metricValue(h, 'signet_recipients_refused_total', { outcome: 'tempfailed', reason: 'downstream-rcpt' })).to.equal(1);
+    expect(await metricValue(h, 'signet_recipients_refused_total', { outcome: 'rejected', reason: 'downstream-rcpt' })).to.equal(2);
+    expect(h.sink.messages).to.have.length(0);
   });
 
   it('mirrors a 5xx at the end of DATA upstream', async () => {

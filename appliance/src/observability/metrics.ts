@@ -15,6 +15,7 @@ export interface SignetMetrics {
   tlsErrors: Counter<'reason'>;
   activeSessions: Gauge;
   sessionsRefused: Counter<'reason'>;
+  recipientsRefused: Counter<'outcome' | 'reason'>;
   ready: Gauge;
   configInfo: Gauge<'org' | 'version'>;
   configLoadedTimestamp: Gauge;
@@ -44,6 +45,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Signe
     tlsErrors: new Counter({ name: 'signet_tls_errors_total', help: 'Inbound TLS and client-certificate failures by reason.', labelNames: ['reason'], registers: r }),
     activeSessions: new Gauge({ name: 'signet_active_sessions', help: 'Open upstream SMTP sessions.', registers: r }),
     sessionsRefused: new Counter({ name: 'signet_sessions_refused_total', help: 'Upstream sessions refused (draining, limits, source not allowed).', labelNames: ['reason'], registers: r }),
+    recipientsRefused: new Counter({ name: 'signet_recipients_refused_total', help: 'Recipients refused at RCPT by outcome (rejected, tempfailed) and reason (downstream-rcpt: as the downstream answered; too-many-recipients; non-ascii-address).', labelNames: ['outcome', 'reason'], registers: r }),
     ready: new Gauge({ name: 'signet_ready', help: '1 when /readyz answers 200.', registers: r }),
     configInfo: new Gauge({ name: 'signet_config_info', help: 'The organization config version this node runs (value 1).', labelNames: ['org', 'version'], registers: r }),
     configLoadedTimestamp: new Gauge({ name: 'signet_config_loaded_timestamp_seconds', help: 'When the running config was loaded.', registers: r }),

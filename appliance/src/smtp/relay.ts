@@ -150,6 +150,11 @@ interface Transaction {
   downstream: DownstreamSession;
   startedAt: bigint;
   accepted: string[];
+  /**
+   * The worst refusal a recipient got from the downstream. A transaction that ends with no
+   * recipient accepted never reaches DATA; it is counted as a message with this outcome.
+   */
+  refused?: 'tempfailed' | 'rejected';
   inData: boolean;
   /** Ends a transaction in DATA from outside (upstream gone, shutdown). */
   cancel?: () => void;
@@ -213,6 +218,7 @@ export class Relay {
     // first appears at 1 has no earlier sample, and its first increment is invisible to increase().
     for (const reason of ['handshake', ...CLIENT_CERT_REASONS]) options.metrics.tlsErrors.inc({ reason }, 0);
     for (const reason of SESSION_REFUSALS) options.metrics.sessionsRefused.inc({ reason }, 0);
+    for (const outcome of ['tempfailed', 'rejected']) options.metrics.recipientsRefused.inc({ outcome, reason: 'downstream-rcpt' }, 0);
   }
 
   /** Closes idle downstream sessions (e.g. after the client certificate changed). */
@@ -481,21 +487,33 @@ export class Relay {
     const state = this.states.get(session);
     const tx = state?.tx;
     if (!tx) return callback(reply(451, '4.4.2', 'Downstream session lost; start over'));
+    // smtp-server keeps a repeated recipient once (compared case-insensitively); the downstream already has it.
+    const repeated = address.address.toLowerCase();
+    if (session.envelope.rcptTo.some((r) => r.address.toLowerCase() === repeated)) return callback();
+    const recipients = this.options.metrics.recipientsRefused;
     if (session.envelope.rcptTo.length >= this.options.limits.maxRecipients) {
+      recipients.inc({ outcome: 'tempfailed', reason: 'too-many-recipients' });
       return callback(reply(452, '4.5.3', 'Too many recipients'));
     }
     const recipient = downstreamAddress(address.address, session.envelope.mailFrom || undefined, tx.downstream.extensions);
-    if (recipient === undefined) return callback(NON_ASCII_REFUSED());
+    if (recipient === undefined) {
+      recipients.inc({ outcome: 'rejected', reason: 'non-ascii-address' });
+      return callback(NON_ASCII_REFUSED());
+    }
     try {
       const answer = await tx.downstream.rcpt(recipient, rcptParams(address, tx.downstream.extensions));
       if (answer.code >= 200 && answer.code < 300) {
         tx.accepted.push(recipient);
         return callback();
       }
+      const outcome = answer.code >= 500 ? 'rejected' : 'tempfailed';
+      recipients.inc({ outcome, reason: 'downstream-rcpt' });
+      if (tx.refused !== 'tempfailed') tx.refused = outcome; // a 4xx among them: Exchange Online retries
       return callback(mirror(answer));
     } catch (error) {
       // the transaction already ended here (client gone, RSET, session end): not a downstream failure
       if (state.tx !== tx) return callback(reply(451, '4.4.2', 'Transaction ended; start over'));
+      tx.refused = undefined; // downstreamFailure counts this message
       this.endTransaction(state);
       if (state.closeAfterTransaction) setImmediate(() => this.endSession(session, '4.4.2 Session time limit reached'));
       return callback(this.downstreamFailure(error, 'rcpt'));
@@ -697,6 +715,7 @@ export class Relay {
     if (!state?.tx) return;
     const tx = state.tx;
     state.tx = undefined;
+    if (tx.refused && tx.accepted.length === 0 && !tx.inData) this.count(tx.refused, 'downstream-rcpt');
     if (tx.reusable) this.pool.release(tx.downstream);
     else if (tx.downstream.usable) tx.downstream.abort();
     this.transactions--;
