@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { createCipheriv, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, open, readdir, readFile, rm, stat, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { BundleError, contentHash, diffFiles, formatDiff, inspect, packFiles, reseal, seal, unpackFiles, unseal } from '../../appliance/src/config/bundle';
+import { BundleError, contentHash, diffFiles, formatDiff, inspect, packFiles, reseal, seal, unpackFiles, unseal, writeUnsealedFolder } from '../../appliance/src/config/bundle';
 import { createLocalKeyFile, createLocalKeyProvider } from '../../appliance/src/secrets';
 
 const files = () =>
@@ -40,6 +40,69 @@ describe('sealed config bundle (local key file)', () => {
     let refused = false;
     await createLocalKeyFile(keyFile).catch(() => (refused = true));
     expect(refused).to.equal(true);
+  });
+
+  it('leaves no key file behind when writing it fails, so the command can simply be run again', async () => {
+    const second = path.join(dir, 'second.key');
+    const probe = await open(path.join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { writeFile: (...args: unknown[]) => Promise<void> };
+    await probe.close();
+    const original = proto.writeFile;
+    proto.writeFile = () => Promise.reject(Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }));
+    try {
+      const error = await createLocalKeyFile(second).then(() => undefined, (e: NodeJS.ErrnoException) => e);
+      expect(error?.code).to.equal('ENOSPC');
+    } finally {
+      proto.writeFile = original;
+    }
+    expect(await stat(second).then(() => 'exists', () => 'absent')).to.equal('absent');
+    await createLocalKeyFile(second);
+    expect((await stat(second)).size).to.be.greaterThan(32);
+  });
+
+  describe('writing an unsealed folder', () => {
+    const content = () => new Map([['rules.yaml', Buffer.from('rules: []\n')], ['templates/default.html.ejs', Buffer.from('<p>x</p>')], ['templates/images/logo.png', Buffer.from([1, 2, 3])]]);
+    const outcome = (promise: Promise<unknown>) => promise.then(() => 'written', (e: Error) => e.message);
+
+    it('creates the folder and its subfolders for the user alone (0700), files 0600', async () => {
+      const out = path.join(dir, 'unsealed-new', 'contoso');
+      await writeUnsealedFolder(out, content());
+      expect((await stat(out)).mode & 0o777).to.equal(0o700);
+      expect((await stat(path.join(out, 'templates', 'images'))).mode & 0o777).to.equal(0o700);
+      expect((await stat(path.join(out, 'templates', 'images', 'logo.png'))).mode & 0o777).to.equal(0o600);
+      expect(await readFile(path.join(out, 'templates', 'default.html.ejs'), 'utf8')).to.equal('<p>x</p>');
+    });
+
+    it('closes an empty folder that others could write to before writing into it', async () => {
+      const out = path.join(dir, 'unsealed-open');
+      await mkdir(out);
+      await chmod(out, 0o777);
+      await writeUnsealedFolder(out, content());
+      expect((await stat(out)).mode & 0o777).to.equal(0o700);
+    });
+
+    it('refuses a symbolic link, a folder that is not empty, or one of another user, and writes nothing', async () => {
+      const elsewhere = path.join(dir, 'unsealed-elsewhere');
+      await mkdir(elsewhere);
+      const link = path.join(dir, 'unsealed-link');
+      await symlink(elsewhere, link);
+      expect(await outcome(writeUnsealedFolder(link, content()))).to.match(/is not a folder \(a symbolic link is refused too\)/);
+      expect(await readdir(elsewhere)).to.deep.equal([]);
+
+      const full = path.join(dir, 'unsealed-full');
+      await mkdir(full);
+      await mkdir(path.join(full, 'templates'));
+      expect(await outcome(writeUnsealedFolder(full, content()))).to.match(/is not empty/);
+      expect(await readdir(path.join(full, 'templates'))).to.deep.equal([]);
+
+      if (process.getuid?.() === 0) {
+        const theirs = path.join(dir, 'unsealed-theirs');
+        await mkdir(theirs);
+        await chown(theirs, 65534, 65534);
+        expect(await outcome(writeUnsealedFolder(theirs, content()))).to.match(/belongs to another user/);
+        expect(await readdir(theirs)).to.deep.equal([]);
+      }
+    });
   });
 
   it('packs deterministically and unpacks to the same map', () => {

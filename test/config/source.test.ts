@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createOrgSource, publishBundle, type OrgSource } from '../../appliance/src/config/source';
+import { createOrgSource, fetchBlob, MAX_BUNDLE_BYTES, publishBundle, type OrgSource } from '../../appliance/src/config/source';
 import { reseal, seal } from '../../appliance/src/config/bundle';
 import { readOrgFolder, type OrgConfig } from '../../appliance/src/config';
 import { createMetrics, type SignetMetrics } from '../../appliance/src/observability';
@@ -138,6 +138,9 @@ describe('org config source: hot reload of sealed bundles', () => {
     let error: Error | undefined;
     await publishBundle(await kit.seal(399), file).catch((e: Error) => (error = e));
     expect(error?.message).to.match(/already holds version 400.*rollback/);
+    const missing = path.join(dir, 'no-such-folder', 'pub.bundle');
+    const refused = await publishBundle(await kit.seal(401), missing).then(() => undefined, (e: Error) => e);
+    expect(refused?.message).to.equal(`${path.dirname(missing)}: no such folder; create it first`);
   });
 
   describe('from Azure Blob Storage with the node identity (real storage-blob client)', () => {
@@ -198,6 +201,17 @@ describe('org config source: hot reload of sealed bundles', () => {
       await source.start();
       expect(source.status(), source.status().lastError).to.include({ loaded: true, version: '700' });
       expect(standin.requests.some((r) => /^\/keys\/org-contoso\/[0-9a-f]+\/unwrapkey$/.test(r.path) && r.clientId === 'node-identity-1')).to.equal(true);
+    });
+
+    it('refuses a blob larger than any bundle from its length alone, and lets go of the download', async () => {
+      standin.putBlob('signetcontoso', 'config', 'huge.bundle', Buffer.alloc(MAX_BUNDLE_BYTES + 1));
+      const url = standin.blobUrl('signetcontoso', 'config', 'huge.bundle');
+      const error = await fetchBlob(url, { credential }).then(() => undefined, (e: Error) => e);
+      expect(error?.message).to.match(/not a config bundle/);
+      const download = standin.blobDownloads.find((d) => d.path.endsWith('/huge.bundle'))!;
+      // Without letting go, the socket stays open with 64 MB unread until the server gives up.
+      const outcome = await Promise.race([download.closed.then(() => 'closed'), new Promise((resolve) => setTimeout(resolve, 5000, 'still open'))]);
+      expect(outcome).to.equal('closed');
     });
 
     it('polls on its own and emits the new version', async () => {

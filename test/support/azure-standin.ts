@@ -255,6 +255,8 @@ export interface AzureStandin {
   blobUrl(account: string, container: string, blob: string): string;
   putBlob(account: string, container: string, blob: string, data: Buffer): string;
   getBlob(account: string, container: string, blob: string): Buffer | undefined;
+  /** Blob GETs answered with a body, in order, each with a promise that settles when its response is over (read, or the client went away). */
+  readonly blobDownloads: Array<{ path: string; closed: Promise<void> }>;
   /** Managed identities (client ids) refused by the vault with 403 (role missing). */
   readonly deniedClients: Set<string>;
   /** When set, a vault request it answers for gets that error instead (network rules, throttling, outages). */
@@ -300,6 +302,7 @@ export async function startAzureStandin(): Promise<AzureStandin> {
   const keys = new Map<string, KeyVersion[]>();
   const secrets = new Map<string, SecretVersion[]>();
   const blobs = new Map<string, StoredBlob>();
+  const blobDownloads: AzureStandin['blobDownloads'] = [];
   const tokens = identity.tokens;
   const requests: RecordedRequest[] = [];
   const tokenRequestsBefore = identity.requests.length;
@@ -462,6 +465,9 @@ export async function startAzureStandin(): Promise<AzureStandin> {
         'x-ms-server-encrypted': 'true',
         'accept-ranges': 'bytes',
       });
+      if (req.method === 'GET') {
+        blobDownloads.push({ path, closed: new Promise<void>((resolve) => res.once('close', () => resolve())) });
+      }
       return void res.end(req.method === 'HEAD' ? undefined : stored.data);
     }
     return storageError(res, 405, 'UnsupportedHttpVerb', `${req.method} is not supported here`);
@@ -512,6 +518,7 @@ export async function startAzureStandin(): Promise<AzureStandin> {
       return etag;
     },
     getBlob: (account, container, blob) => blobs.get(`/${account}/${container}/${blob}`)?.data,
+    blobDownloads,
     verifyToken,
     close: () =>
       new Promise<void>((resolve) => {

@@ -26,5 +26,5 @@ export { readYamlWithSchema, type YamlFile } from './yaml-file';
 export { checkEjsTemplate, type EjsCheck } from './ejs-check';
 export { lintHtmlTemplate, type LintProblem } from './template-lint';
 export { didYouMean } from './suggest';
-export { seal, unseal, reseal, inspect, diffFiles, formatDiff, contentHash, defaultBundleVersion, BundleError, type BundleHeader, type BundleErrorCode, type ConfigDiff } from './bundle';
+export { seal, unseal, reseal, inspect, writeUnsealedFolder, diffFiles, formatDiff, contentHash, defaultBundleVersion, BundleError, type BundleHeader, type BundleErrorCode, type ConfigDiff } from './bundle';
 export { createOrgSource, publishBundle, writeFileAtomic, type OrgSource, type OrgSourceOptions, type OrgSourceStatus, type ReloadResult } from './source';

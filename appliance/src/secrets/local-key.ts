@@ -3,7 +3,7 @@
 // (RFC 3394, Node's `id-aes256-wrap`), whose built-in integrity check tells a
 // wrong or altered wrapped key apart from a good one.
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { KeyProviderError, type OrgKeyProvider } from './types';
 
@@ -35,9 +35,14 @@ export async function createLocalKeyFile(file: string): Promise<{ version: strin
   try {
     await handle.writeFile(`${key.toString('base64')}\n`);
     await handle.chmod(0o600); // umask cannot widen it, but a pre-set ACL default could; be explicit
-  } finally {
-    await handle.close();
+    await handle.sync();
+  } catch (error) {
+    // A partial file would block the next attempt ('wx') and read as no key at all.
+    await handle.close().catch(() => undefined);
+    await unlink(file).catch(() => undefined);
+    throw error;
   }
+  await handle.close();
   return { version: localKeyVersion(key) };
 }
 

@@ -7,7 +7,7 @@
 // Key Vault key are signed with `<name>-signing` of the same vault (or
 // --signing-key), and every command that opens one checks that signature as
 // the nodes do.
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -25,6 +25,7 @@ import {
   seal,
   unseal,
   writeFileAtomic,
+  writeUnsealedFolder,
   type BundleHeader,
 } from '../../config';
 import { createAzureCredential, createLocalKeyFile, isAzureKeyRef, keyProviderFromRef, signingKeyRefFor, type OrgKeyProvider, type TokenCredential } from '../../secrets';
@@ -167,13 +168,7 @@ export function register(program: Command): void {
       const existing = await readdir(options.out).catch(() => []);
       if (existing.length > 0) throw new Error(`${options.out} is not empty; unseal into a new folder`);
       const { header, files } = await unseal(await readFile(file), keyFromRef(options.key), { expectOrgId: options.org });
-      const root = path.resolve(options.out);
-      for (const [name, data] of files) {
-        const target = path.resolve(root, name); // names were checked when unpacking; check again where it matters
-        if (!target.startsWith(`${root}${path.sep}`)) throw new Error(`refusing to write outside ${root}: ${name}`);
-        await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
-        await writeFile(target, data, { mode: 0o600 });
-      }
+      await writeUnsealedFolder(options.out, files);
       process.stdout.write(`unsealed ${header.orgId} version ${header.version}: ${files.size} files into ${options.out}\n`);
     });
 

@@ -39,7 +39,11 @@ export async function fetchBlob(url: string, options: BlobOptions & { etag?: str
   try {
     const response = await client.download(0, undefined, options.etag ? { conditions: { ifNoneMatch: options.etag } } : {});
     if (!response.readableStreamBody) throw new Error(`${url}: empty download`);
-    if ((response.contentLength ?? 0) > MAX_BUNDLE_BYTES) throw new Error(`${url}: ${response.contentLength} bytes, not a config bundle`);
+    if ((response.contentLength ?? 0) > MAX_BUNDLE_BYTES) {
+      // Unread, the response would hold its socket open until the server gives up.
+      (response.readableStreamBody as NodeJS.ReadableStream & { destroy?(): void }).destroy?.();
+      throw new Error(`${url}: ${response.contentLength} bytes, not a config bundle`);
+    }
     return { status: 'fetched', data: await collect(response.readableStreamBody, MAX_BUNDLE_BYTES, url), etag: response.etag };
   } catch (error) {
     const rest = asRestError(error);

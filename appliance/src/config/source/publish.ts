@@ -2,7 +2,7 @@
 // one step, refusing to replace a newer version already there (or the same
 // version with other content; the same content resealed is fine).
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { inspect, type BundleHeader } from '../bundle';
 import { fetchBlob, isBlobUrl, uploadBlob, type BlobOptions } from './blob';
@@ -66,6 +66,8 @@ export async function publishBundle(
 
 /** Writes beside the target, then renames: a reader (a polling node) sees the old file or the new one, never half of one. */
 export async function writeFileAtomic(file: string, data: Buffer): Promise<void> {
+  const folder = await stat(path.dirname(file)).catch(() => undefined);
+  if (!folder?.isDirectory()) throw new Error(`${path.dirname(file)}: no such folder; create it first`);
   const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
     await writeFile(temporary, data, { mode: 0o644 });
