@@ -32,7 +32,7 @@ describe('directory file changed while the relay runs', function () {
     const file = join(dir, 'directory.yaml');
     const original = readFileSync(join(org, 'directory.yaml'), 'utf8');
     writeFileSync(file, original);
-    const { pki, sink, node, close } = await startInProcessNode({ source: org, pollSeconds: 0.2 }, { file });
+    const { pki, sink, node, close } = await startInProcessNode({ source: org, pollSeconds: 1 }, { file });
     try {
       let n = 0;
       const sendOne = () => sendAndRead({ pki, sink, node }, n++);
@@ -63,7 +63,7 @@ describe('directory file changed while the relay runs', function () {
     cpSync(resolve(__dirname, '../../config/examples/contoso'), org, { recursive: true });
     const directory = readFileSync(join(org, 'directory.yaml'), 'utf8');
     rmSync(join(org, 'directory.yaml'));
-    const { pki, sink, node, close } = await startInProcessNode({ source: org, pollSeconds: 0.2 });
+    const { pki, sink, node, close } = await startInProcessNode({ source: org, pollSeconds: 1 });
     try {
       let n = 0;
       const sendOne = () => sendAndRead({ pki, sink, node }, n++);

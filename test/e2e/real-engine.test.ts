@@ -70,7 +70,7 @@ describe('relay with the real engine and the example organization', function () 
   it('swaps in a new organization config version without a restart', async () => {
     const orgDir = mkdtempSync(join(tmpdir(), 'signet-org-'));
     cpSync(EXAMPLE_ORG, orgDir, { recursive: true });
-    const { pki, sink, node, close } = await startInProcessNode({ source: orgDir, pollSeconds: 0.2 });
+    const { pki, sink, node, close } = await startInProcessNode({ source: orgDir, pollSeconds: 1 });
     try {
       const message = (subject: string) => `From: Tom <${SENDER}>\r\nTo: p@fabrikam.example\r\nSubject: ${subject}\r\nMessage-ID: <${subject}@contoso.com>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello.\r\n`;
       expect((await send(node.smtpPorts[0], pki.exoClient, { from: SENDER, raw: message('before') })).ok).to.equal(true);

@@ -32,7 +32,7 @@ describe('sealed config hot reload while mail flows', function () {
     const original = readFileSync(join(kit.orgDir, TEMPLATE), 'utf8');
     const bundlePath = join(kit.dir, 'published.bundle');
     await publishBundle(await kit.seal(1, { [TEMPLATE]: `${original}<p>VERSION-1</p>\n` }), bundlePath);
-    const { pki, sink, node, close } = await startInProcessNode({ source: bundlePath, keyRef: `file:${kit.keyFile}`, pollSeconds: 0.2 }, { file: join(kit.orgDir, 'directory.yaml') });
+    const { pki, sink, node, close } = await startInProcessNode({ source: bundlePath, keyRef: `file:${kit.keyFile}`, pollSeconds: 1 }, { file: join(kit.orgDir, 'directory.yaml') });
     try {
       // Three senders, twenty messages each; version 2 is published while they send.
       let sent = 0;

@@ -89,6 +89,12 @@ describe('relay configuration file', () => {
     expect(parseRelayConfig({ ...base, limits: { sessionSeconds: 2_147_483 } }, 'relay.yaml', '/etc/signet').limits.sessionSeconds).to.equal(2_147_483);
   });
 
+  it('refuses an org poll interval under a second (each check is a storage request on every node)', () => {
+    const base = { tls: { cert: 'a', key: 'b', ca: 'c' }, downstream: { host: 'd', tls: { cert: 'a', key: 'b' } } };
+    expect(() => parseRelayConfig({ ...base, org: { source: 'x', keyRef: 'k.key', pollSeconds: 0.01 } }, 'relay.yaml', '/etc/signet')).to.throw(RelayConfigError, /relay\.yaml org\.pollSeconds: .*1/);
+    expect(parseRelayConfig({ ...base, org: { source: 'x', keyRef: 'k.key', pollSeconds: 1 } }, 'relay.yaml', '/etc/signet').org.pollSeconds).to.equal(1);
+  });
+
   it('refuses a bundle URL with a query string (a SAS token would be a secret in the config and the logs)', () => {
     const base = { tls: { cert: 'a.crt', key: 'a.key', ca: 'c.pem' }, downstream: { host: 'd', tls: { cert: 'c.crt', key: 'c.key' } } };
     expect(() => parseRelayConfig({ ...base, org: { source: 'https://st.blob.core.windows.net/config/org.sealed?sv=2024&sig=abc', keyRef: 'k.key' } }, 'relay.yaml', '/etc/signet')).to.throw(/org\.source: an https blob URL without a query string/);

@@ -11,10 +11,8 @@ import { didYouMean } from '../config/suggest';
 const port = z.number().int().min(0).max(65535);
 /** Node.js timers wait at most 2^31-1 ms; a longer one fires at once (a long session limit would end every session at its greeting). */
 const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
-const seconds = (def: number, what: string) =>
-  z
-    .number()
-    .positive()
+const seconds = (def: number, what: string, min?: number) =>
+  (min === undefined ? z.number().positive() : z.number().min(min))
     .refine((v) => v <= MAX_TIMER_SECONDS, `at most ${MAX_TIMER_SECONDS} seconds (about 24 days): a longer timer would fire at once`)
     .default(def)
     .describe(what);
@@ -141,7 +139,8 @@ export const relayConfigSchema = z
           .refine((v) => !/^https?:\/\/[^?#]*[?#]/i.test(v), 'an https blob URL without a query string or fragment (no SAS token: the node reads the blob with its managed identity)')
           .describe('Organization config: a folder, or a sealed bundle (file path or https URL without a query string).'),
         keyRef: z.string().min(1).optional().describe('Key that opens a sealed bundle: file:PATH (or a bare path) for a local key file, or a Key Vault key URL https://<vault>.vault.azure.net/keys/<name>.'),
-        pollSeconds: seconds(60, 'How often the source is checked for a new version.'),
+        // Each check is a storage request (and a directory file read); below a second it only loads the account.
+        pollSeconds: seconds(60, 'How often the source (and the offline directory file) is checked for a new version.', 1),
       })
       .strict()
       .describe('Where the organization config (templates, rules) comes from and the key that opens it.'),
