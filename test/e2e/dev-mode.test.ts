@@ -3,9 +3,10 @@
 // message signed and visible over HTTP on loopback.
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { checkRelayConfigFile } from '../../appliance/src/cli/commands/serve';
 import { REPO_ROOT } from './support/relay-process';
 
 function run(args: string[]): Promise<{ code: number | null; out: string }> {
@@ -44,6 +45,13 @@ describe('development mode (npm start, npm run send-sample)', function () {
       expect(eml).to.match(/^X-Signet-Processed: org=contoso; result=signed;/);
       expect(eml).to.contain('Ingrid Halvorsen');
       expect((await fetch(`http://127.0.0.1:${state.httpPort}/readyz`)).status).to.equal(200);
+
+      // config/relay.dev.yaml with these certificates passes `signet serve --check` (the server certificate covers its hostname)
+      const configDir = join(stateDir, 'config');
+      mkdirSync(configDir);
+      const devYaml = readFileSync(join(REPO_ROOT, 'config/relay.dev.yaml'), 'utf8').replaceAll('../.signet-dev/', `${stateDir}/`).replace('source: examples/contoso', `source: ${join(REPO_ROOT, 'config/examples/contoso')}`);
+      writeFileSync(join(configDir, 'relay.dev.yaml'), devYaml);
+      expect((await checkRelayConfigFile(join(configDir, 'relay.dev.yaml'))).problems).to.deep.equal([]);
     } finally {
       dev.kill('SIGTERM');
       await exited;

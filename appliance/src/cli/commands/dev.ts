@@ -44,7 +44,8 @@ async function ensureDevCertificates(dir: string): Promise<boolean> {
     files[`${name}.crt`] = c.cert;
     files[`${name}.key`] = c.key;
   };
-  put('relay-server', await ca.issue({ commonName: 'localhost', ...local, usage: ['server'] }));
+  // also the relay's own name in relay.dev.yaml (hostname), which `serve --check` holds it to
+  put('relay-server', await ca.issue({ commonName: 'localhost', dnsNames: ['localhost', 'signet-dev.contoso.com'], ipAddresses: local.ipAddresses, usage: ['server'] }));
   put('relay-client', await ca.issue({ commonName: 'signet-dev.contoso.com', usage: ['client'] }));
   // the sending side, in Exchange Online's role: it presents a certificate for mail.protection.outlook.com
   put('exo-client', await ca.issue({ commonName: 'mail.protection.outlook.com', usage: ['client'] }));
