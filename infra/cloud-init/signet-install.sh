@@ -40,7 +40,9 @@ mkdir -p "$R/run"
 exec 9>"$R/run/signet-install.lock"
 flock 9
 
-log() { echo "signet-install: $*"; logger -t signet-install -- "$*" 2>/dev/null || true; }
+# To stderr: functions whose stdout is captured (imds_token's token) log too, and a log line
+# in the captured value would corrupt it.
+log() { echo "signet-install: $*" >&2; logger -t signet-install -- "$*" 2>/dev/null || true; }
 fail() { log "ERROR: $*"; exit 1; }
 
 # curl with a bearer token read from stdin (--config -), not from the command

@@ -198,6 +198,22 @@ describe('infra: node install script against local stand-ins', function () {
     }
   });
 
+  it('retries the metadata service when the identity is not ready yet, and uses only the token (not its own log lines) as the bearer', async function () {
+    const { root, env } = scratch('imds-delay');
+    // right after a VM is created, IMDS may refuse a user-assigned identity's token for a while
+    standIn.denyFirst = { '/metadata/identity/oauth2/token': 2 };
+    try {
+      const result = await run({ ...env, SIGNET_RBAC_WAIT_SECONDS: '0' });
+      expect(result.code, result.output).to.equal(0);
+      expect(result.output).to.match(/identity token for https:\/\/storage\.azure\.com\/ not available yet \(attempt 1\)/);
+      const blob = standIn.seen.find((s) => s.url.startsWith('/artifacts/')) as Seen;
+      expect(blob.headers.authorization).to.equal('Bearer token-for:https://storage.azure.com/');
+      expect(readlinkSync(path.join(root, 'opt/signet/current'))).to.equal(path.join(root, 'opt/signet/0.1.0'));
+    } finally {
+      standIn.denyFirst = {};
+    }
+  });
+
   it('gives up on a denial that outlasts the wait, naming the refusal, and installs nothing', async function () {
     const { root, env } = scratch('rbac-denied');
     standIn.denyFirst = { '/artifacts/signet-appliance-0.1.0.tar.gz': 1000 };
