@@ -105,18 +105,23 @@ export function renderNodeCloudInit(v: NodeValues): string {
  * waits for first-boot cloud-init, rewrites the files, reinstalls. Upgrades
  * and config changes go through here, one node at a time.
  */
-export function renderConvergeScript(v: NodeValues): string {
-  return filesThenRun(nodeFiles(v), INSTALL_SCRIPT_PATH);
+export function renderConvergeScript(v: NodeValues, vmId?: string): string {
+  return filesThenRun(nodeFiles(v), INSTALL_SCRIPT_PATH, vmId);
 }
 
-/** A Run Command script: wait for first boot, rewrite `files` exactly as cloud-init wrote them, run `command`. */
-function filesThenRun(files: NodeFile[], command: string): string {
+/**
+ * A Run Command script: wait for first boot, rewrite `files` exactly as cloud-init wrote them, run `command`.
+ * `vmId` (the VM instance's id) makes the script differ on a rebuilt VM, so it is converged again: the
+ * rebuild boots with the custom data of the first creation (ignored since), possibly an older version's.
+ */
+function filesThenRun(files: NodeFile[], command: string, vmId?: string): string {
   const writes = files.map((f) => {
     const b64 = Buffer.from(f.content, 'utf8').toString('base64');
     return `install -d -m 0755 ${path.posix.dirname(f.path)}\necho '${b64}' | base64 -d > ${f.path}.new\nchmod ${f.permissions} ${f.path}.new\nmv ${f.path}.new ${f.path}`;
   });
   return [
     '#!/bin/bash',
+    ...(vmId ? [`# Converges VM ${vmId}.`] : []),
     'set -euo pipefail',
     '# Let first-boot provisioning finish before converging (it runs the same command).',
     'cloud-init status --wait >/dev/null 2>&1 || true',
@@ -306,8 +311,8 @@ ${proxy}`;
 export const MONITORING_SETUP_PATH = '/usr/local/sbin/signet-monitoring-setup';
 
 /** Re-applies the monitoring files (new dashboard, rules, scrape targets) on the running VM. */
-export function renderMonitoringConvergeScript(v: MonitoringValues): string {
-  return filesThenRun(monitoringFiles(v), MONITORING_SETUP_PATH);
+export function renderMonitoringConvergeScript(v: MonitoringValues, vmId?: string): string {
+  return filesThenRun(monitoringFiles(v), MONITORING_SETUP_PATH, vmId);
 }
 
 export function renderMonitoringCloudInit(v: MonitoringValues): string {

@@ -117,7 +117,8 @@ export class ArtifactStore extends pulumi.ComponentResource {
     this.configContainerId = config.id;
 
     const blobName = artifactBlobName(c.applianceVersion);
-    // One blob per version: an upgrade adds a blob, a rollback points back at the old one.
+    // One blob per version. Changing the version deletes the old version's blob (its resource leaves the program):
+    // nodes keep the versions they unpacked, and a rollback uploads the old archive again.
     new storage.Blob(logicalName(ctx, `artifact-${c.applianceVersion}`), {
       blobName, accountName, resourceGroupName: args.resourceGroupName, containerName: artifacts.name,
       contentType: 'application/gzip',

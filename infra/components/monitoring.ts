@@ -159,7 +159,8 @@ export class Monitoring extends pulumi.ComponentResource {
       vmName: this.vm.name,
       resourceGroupName: args.resourceGroupName,
       location: c.location,
-      source: { script: values.apply(renderMonitoringConvergeScript) },
+      // Names the VM instance: a rebuilt VM (new vmId) is converged to the current values again.
+      source: { script: pulumi.all([values, this.vm.vmId]).apply(([v, vmId]) => renderMonitoringConvergeScript(v, vmId)) },
       asyncExecution: false,
       treatFailureAsDeploymentFailure: true,
       timeoutInSeconds: 1800,

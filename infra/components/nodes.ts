@@ -160,14 +160,17 @@ export class ProcessingNodes extends pulumi.ComponentResource {
         diagnosticsProfile: { bootDiagnostics: { enabled: true } },
         // The VM's name is fixed and its NIC can serve one VM at a time, so a rebuild (`pulumi up --replace`,
         // or a change Azure cannot apply in place) deletes the old VM before creating the new one.
-      }, { parent: this, dependsOn: args.dependsOn, ignoreChanges: ['osProfile.customData'], deleteBeforeReplace: true });
+        // A change Azure applies by restarting the VM (a resize) reaches node i only after node i-1 has
+        // converged: without this, every node would restart at once.
+      }, { parent: this, dependsOn: previousUpgrade ? [...args.dependsOn, previousUpgrade] : args.dependsOn, ignoreChanges: ['osProfile.customData'], deleteBeforeReplace: true });
 
       const upgrade = new compute.VirtualMachineRunCommandByVirtualMachine(logicalName(ctx, `converge-${nodeName}`), {
         runCommandName: 'signet-converge',
         vmName: vm.name,
         resourceGroupName: args.resourceGroupName,
         location: c.location,
-        source: { script: values.apply(renderConvergeScript) },
+        // Names the VM instance: a rebuilt VM (new vmId) is converged to the current values again.
+        source: { script: pulumi.all([values, vm.vmId]).apply(([v, vmId]) => renderConvergeScript(v, vmId)) },
         asyncExecution: false,
         treatFailureAsDeploymentFailure: true,
         timeoutInSeconds: 1800,

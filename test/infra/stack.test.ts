@@ -295,6 +295,26 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     expect(commands[0]?.dependsOn.some((urn) => urn.includes('converge-node'))).to.equal(false);
   });
 
+  it('rolls changes Azure applies by restarting VMs (a resize) one node at a time: each VM waits for the previous node\'s converge', function () {
+    const nodes = vms();
+    expect(nodes).to.have.length(config.nodeCount);
+    nodes.forEach((vm, i) => {
+      const afterPrevious = vm.dependsOn.some((urn) => urn.endsWith(`::fabrikam-converge-node${i - 1}`));
+      expect(afterPrevious, vm.name).to.equal(i > 0);
+    });
+  });
+
+  it('converges a rebuilt VM again: every converge script names its VM instance, which a rebuild changes', function () {
+    const pairs: [string, string][] = [...vms().map((vm) => [vm.name, vm.name.replace('-vm-', '-converge-')] as [string, string]), ['fabrikam-vm-monitoring', 'fabrikam-converge-monitoring']];
+    for (const [vmName, commandName] of pairs) {
+      const vm = run.one('azure-native:compute:VirtualMachine', vmName);
+      const command = run.one('azure-native:compute:VirtualMachineRunCommandByVirtualMachine', commandName);
+      const vmId = vm.state.vmId as string;
+      expect(vmId, vmName).to.match(/^[0-9a-f-]{36}$/);
+      expect((command.inputs.source as { script: string }).script, commandName).to.include(vmId);
+    }
+  });
+
   it('routes SMTP with a MultiValue Traffic Manager profile probing /readyz on every node\'s public IP', function () {
     const tm = run.one('azure-native:trafficmanager:Profile', 'tm');
     expect(tm.inputs).to.include({ trafficRoutingMethod: 'MultiValue', location: 'global' });

@@ -108,6 +108,10 @@ export const mocks: pulumi.runtime.Mocks = {
         state.principalId = fakeGuid(`principal:${args.name}`);
         state.clientId = fakeGuid(`client:${args.name}`);
         break;
+      case 'azure-native:compute:VirtualMachine':
+        // Azure's id of the VM instance: a rebuilt VM gets a new one
+        state.vmId = fakeGuid(`vm-instance:${args.name}`);
+        break;
       case 'azure-native:network:PublicIPAddress':
         publicIpCounter += 1;
         state.ipAddress = `20.50.${Math.floor(publicIpCounter / 250)}.${(publicIpCounter % 250) + 1}`;
