@@ -60,6 +60,8 @@ export const SYSTEMD_DROP_IN_PATH = '/etc/systemd/system/signet.service.d/10-sig
 
 /** Where a version is installed; `current` links to the running one (old versions stay for rollback). */
 export const INSTALL_ROOT = '/opt/signet';
+/** Created by the install script once it has switched `current` and the node's files are in use. */
+export const INSTALL_SWITCHED_MARKER = '/run/signet-install.switched';
 
 /**
  * Adapts the packaged unit to a node: runs the current version from its
@@ -106,27 +108,46 @@ export function renderNodeCloudInit(v: NodeValues): string {
  * and config changes go through here, one node at a time.
  */
 export function renderConvergeScript(v: NodeValues, vmId?: string): string {
-  return filesThenRun(nodeFiles(v), INSTALL_SCRIPT_PATH, vmId);
+  return filesThenRun(nodeFiles(v), INSTALL_SCRIPT_PATH, vmId, INSTALL_SWITCHED_MARKER);
 }
 
 /**
  * A Run Command script: wait for first boot, rewrite `files` exactly as cloud-init wrote them, run `command`.
  * `vmId` (the VM instance's id) makes the script differ on a rebuilt VM, so it is converged again: the
  * rebuild boots with the custom data of the first creation (ignored since), possibly an older version's.
+ * With `switchedMarker`, a command that fails before it creates that file (a failed download, a wrong
+ * checksum: nothing switched yet) gets the previous files back: the running version stays, and its
+ * next start (a reboot) must not meet a newer version's relay.yaml and unit drop-in.
  */
-function filesThenRun(files: NodeFile[], command: string, vmId?: string): string {
+function filesThenRun(files: NodeFile[], command: string, vmId?: string, switchedMarker?: string): string {
   const writes = files.map((f) => {
     const b64 = Buffer.from(f.content, 'utf8').toString('base64');
     return `install -d -m 0755 ${path.posix.dirname(f.path)}\necho '${b64}' | base64 -d > ${f.path}.new\nchmod ${f.permissions} ${f.path}.new\nmv ${f.path}.new ${f.path}`;
   });
-  return [
+  const head = [
     '#!/bin/bash',
     ...(vmId ? [`# Converges VM ${vmId}.`] : []),
     'set -euo pipefail',
     '# Let first-boot provisioning finish before converging (it runs the same command).',
     'cloud-init status --wait >/dev/null 2>&1 || true',
+  ];
+  if (!switchedMarker) return [...head, ...writes, `exec ${command}`, ''].join('\n');
+  const list = files.map((f) => ` ${f.path}`).join('');
+  return [
+    ...head,
+    '# Keep the files the running version was installed with, in case the install fails before switching versions.',
+    `for f in${list}; do if [ -e "$f" ]; then cp -p "$f" "$f.prev"; else rm -f "$f.prev"; fi; done`,
+    `rm -f ${switchedMarker}`,
     ...writes,
-    `exec ${command}`,
+    'status=0',
+    `${command} || status=$?`,
+    `if [ "$status" -ne 0 ] && [ ! -e ${switchedMarker} ]; then`,
+    `  for f in${list}; do if [ -e "$f.prev" ]; then mv "$f.prev" "$f"; else rm -f "$f"; fi; done`,
+    '  systemctl daemon-reload || true',
+    '  echo "signet-converge: the install failed before switching to the new files; the running version\'s are back in place" >&2',
+    'fi',
+    `for f in${list}; do rm -f "$f.prev"; done`,
+    'exit "$status"',
     '',
   ].join('\n');
 }

@@ -128,6 +128,8 @@ install -m 0644 "${target}/systemd/signet.sysusers.conf" "$R/usr/lib/sysusers.d/
 id -u "$SERVICE_USER" >/dev/null 2>&1 || fail "service user ${SERVICE_USER} was not created"
 ln -sfn "${target}" "$R/opt/signet/current.new"
 mv -T "$R/opt/signet/current.new" "$R/opt/signet/current"
+# From here on the new files are in use: a converge that fails later keeps them (see renderConvergeScript).
+touch "$R/run/signet-install.switched"
 
 # Config readable by the service group only (the unit's ConfigurationDirectoryMode is 0750).
 chown root:"$SERVICE_USER" "$R/etc/signet" "$R/etc/signet/relay.yaml"

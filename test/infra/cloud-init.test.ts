@@ -124,20 +124,51 @@ describe('infra: cloud-init and node scripts', function () {
     execFileSync('shellcheck', ['-S', 'warning', ...files]);
   });
 
-  it('converge script rewrites exactly the cloud-init files, byte for byte', function () {
-    // Run the converge script's file-writing part against a scratch root.
-    const root = path.join(dir, 'root');
+  /** The converge script against a scratch root, with `install` (the install script's run) replaced by shell code. */
+  function scratchConverge(root: string, install: string): string {
     const script = renderConvergeScript(values)
       .replace('cloud-init status --wait >/dev/null 2>&1 || true', ':')
+      .replace('systemctl daemon-reload || true', ':')
+      .replace(/^\/usr\/local\/sbin\/signet-install \|\| status=\$\?$/m, `{ ${install}; } || status=$?`)
       .replaceAll(/(install -d -m 0755 |> |chmod \S+ |mv )\//g, `$1${root}/`)
-      .replaceAll(/ \/(usr|etc)\//g, ` ${root}/$1/`)
-      .replace(/exec \S+\n?$/, 'exit 0\n');
-    const file = path.join(dir, 'converge-scratch.sh');
+      .replaceAll(/ \/(usr|etc|run)\//g, ` ${root}/$1/`);
+    expect(script, 'the install step was found and replaced').to.include(`{ ${install}; } || status=$?`);
+    const file = path.join(root, 'converge-scratch.sh');
+    mkdirSync(root, { recursive: true });
     writeFileSync(file, script);
-    execFileSync('bash', [file]);
+    return file;
+  }
+
+  it('converge script rewrites exactly the cloud-init files, byte for byte', function () {
+    const root = path.join(dir, 'root');
+    execFileSync('bash', [scratchConverge(root, 'true')]);
     const doc = parse(renderNodeCloudInit(values)) as { write_files: { path: string; content: string }[] };
     for (const f of doc.write_files) {
       expect(execFileSync('cat', [path.join(root, f.path)]).toString(), f.path).to.equal(f.content);
+      expect(existsSync(path.join(root, `${f.path}.prev`)), `${f.path}.prev`).to.equal(false);
+    }
+  });
+
+  it('converge script puts the running version\'s files back when the install fails before switching versions, and keeps the new ones after', function () {
+    const doc = parse(renderNodeCloudInit(values)) as { write_files: { path: string; content: string }[] };
+    for (const switched of [false, true]) {
+      const root = path.join(dir, switched ? 'root-switched' : 'root-failed');
+      // a node running with its own files; a marker left from its last install
+      mkdirSync(path.join(root, 'run'), { recursive: true });
+      writeFileSync(path.join(root, 'run/signet-install.switched'), '');
+      for (const f of doc.write_files) {
+        mkdirSync(path.join(root, path.dirname(f.path)), { recursive: true });
+        writeFileSync(path.join(root, f.path), `old ${f.path}\n`);
+      }
+      // the install fails: a download refused, or (switched) a new version or configuration that never became ready
+      const install = switched ? `touch ${root}/run/signet-install.switched && false` : 'false';
+      const result = spawnSync('bash', [scratchConverge(root, install)], { encoding: 'utf8' });
+      expect(result.status).to.equal(1);
+      for (const f of doc.write_files) {
+        expect(readFileSync(path.join(root, f.path), 'utf8'), f.path).to.equal(switched ? f.content : `old ${f.path}\n`);
+        expect(existsSync(path.join(root, `${f.path}.prev`)), `${f.path}.prev`).to.equal(false);
+      }
+      expect(result.stderr.includes("the running version's are back in place")).to.equal(!switched);
     }
   });
 

@@ -167,6 +167,7 @@ describe('infra: node install script against local stand-ins', function () {
     expect(result.code, result.output).to.equal(0);
     expect(readlinkSync(path.join(root, 'opt/signet/current'))).to.equal(path.join(root, 'opt/signet/0.1.0'));
     expect(existsSync(path.join(root, 'opt/signet/current/bin/signet'))).to.equal(true);
+    expect(existsSync(path.join(root, 'run/signet-install.switched')), 'the converge keeps the new files from here on').to.equal(true);
     expect(readFileSync(path.join(root, 'etc/systemd/system/signet.service'), 'utf8')).to.include('ExecStart=/opt/signet/bin/signet');
     const crt = readFileSync(path.join(root, 'etc/signet/tls/node.crt'), 'utf8');
     const key = readFileSync(path.join(root, 'etc/signet/tls/node.key'), 'utf8');
@@ -223,6 +224,7 @@ describe('infra: node install script against local stand-ins', function () {
       expect(result.output).to.match(/still denied \(HTTP 403\) after 0s: .*Forbidden/);
       expect(result.output).to.include('cannot download');
       expect(existsSync(path.join(root, 'opt/signet/current'))).to.equal(false);
+      expect(existsSync(path.join(root, 'run/signet-install.switched')), 'the converge puts the previous files back').to.equal(false);
     } finally {
       standIn.denyFirst = {};
     }
