@@ -54,6 +54,11 @@ export interface SignetKubernetesArgs {
   exchangeOnlineRanges: string[];
   /** Namespace of the Prometheus that scrapes the pods (admitted by the NetworkPolicy on the HTTP port). */
   prometheusNamespace?: string;
+  /**
+   * Labels the Prometheus operator selects ServiceMonitors and PrometheusRules by, added to both:
+   * kube-prometheus-stack, as installed by default, picks only those labelled `release: <its release name>`.
+   */
+  prometheusSelectorLabels?: Record<string, string>;
   /** The repository's Prometheus alert rules file (monitoring/prometheus/alerts.yaml). */
   alertRulesFile: string;
   /** Relay drain time (limits.drainSeconds); the grace period covers preStop + drain. */
@@ -259,7 +264,7 @@ export class SignetKubernetes extends pulumi.ComponentResource {
     new k8s.apiextensions.CustomResource(`${name}-servicemonitor`, {
       apiVersion: 'monitoring.coreos.com/v1',
       kind: 'ServiceMonitor',
-      metadata: meta(''),
+      metadata: meta('', args.prometheusSelectorLabels),
       spec: {
         selector: { matchLabels: { ...labels, 'signet/metrics': 'true' } },
         // The alert rules expect job="signet" (SignetNodeDown: up{job="signet"}); without jobLabel
@@ -279,7 +284,7 @@ export class SignetKubernetes extends pulumi.ComponentResource {
     new k8s.apiextensions.CustomResource(`${name}-rules`, {
       apiVersion: 'monitoring.coreos.com/v1',
       kind: 'PrometheusRule',
-      metadata: meta(''),
+      metadata: meta('', args.prometheusSelectorLabels),
       spec: { groups: rules.groups },
     }, parent);
 

@@ -126,6 +126,15 @@ describe('infra: Kubernetes target (mocked cluster)', function () {
     expect(csi?.csi).to.deep.include({ driver: 'secrets-store.csi.k8s.io', readOnly: true });
   });
 
+  it('labels the ServiceMonitor and the PrometheusRule for the Prometheus operator\'s selector when asked (kube-prometheus-stack: release)', async function () {
+    const labelled = await runUnderMocks('k8s-labelled', () => { new SignetKubernetes('fabrikam', k8sArgs({ prometheusSelectorLabels: { release: 'kube-prometheus-stack' } })); return {}; });
+    for (const kind of ['ServiceMonitor', 'PrometheusRule']) {
+      const resource = labelled.ofType(`kubernetes:monitoring.coreos.com/v1:${kind}`)[0]?.inputs as Obj;
+      expect(resource.metadata.labels, kind).to.include({ release: 'kube-prometheus-stack', 'app.kubernetes.io/name': 'signet' });
+    }
+    expect((one('kubernetes:monitoring.coreos.com/v1:ServiceMonitor') as Obj).metadata.labels).to.not.have.property('release');
+  });
+
   it('installs a ServiceMonitor and the repository\'s alert rules as a PrometheusRule that promtool accepts', function () {
     const monitor = one('kubernetes:monitoring.coreos.com/v1:ServiceMonitor') as Obj;
     expect(monitor.spec.endpoints).to.deep.equal([{ port: 'http', path: '/metrics', interval: '30s' }]);
