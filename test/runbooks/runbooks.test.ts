@@ -15,6 +15,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import type { Command } from 'commander';
+import { buildProgram } from '../../appliance/src/cli/program';
+import { connectorsScript, pauseScript, removeScript, resumeScript } from '../../appliance/src/exchange';
+import { loadStackOutputs } from '../../appliance/src/fleet';
+import { createMetrics } from '../../appliance/src/observability/metrics';
+import { stackConfigSchema } from '../../infra/config';
+import { STACK_OUTPUT_NAMES } from '../../infra/outputs';
 
 const ROOT = resolve(__dirname, '../..');
 const RUNBOOKS = join(ROOT, 'runbooks');
@@ -50,6 +57,106 @@ function shellCommands(markdown: string): string[] {
   }
   return commands;
 }
+
+/** Markdown outside fenced blocks (prose and inline code). */
+const prose = (markdown: string) => markdown.replace(/^[ \t]*```[\s\S]*?^[ \t]*```/gm, '');
+
+/** Inline code spans of the prose. */
+const inlineCode = (markdown: string) => [...prose(markdown).matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!);
+
+/** Every fenced block's text, whatever its language. */
+const fencedText = (markdown: string) => [...markdown.matchAll(/^[ \t]*```[a-z]*\n([\s\S]*?)^[ \t]*```/gm)].map((m) => m[1]!).join('\n');
+
+/** Shell words of a command (quotes removed; enough for the operator CLI's arguments). */
+function shellWords(command: string): string[] {
+  const words: string[] = [];
+  for (const m of command.matchAll(/"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+)/g)) words.push(m[1] ?? m[2] ?? m[3]!);
+  return words;
+}
+
+/**
+ * Problems of one `signet …` invocation against the CLI's own definition: a
+ * subcommand that does not exist, or an option its command does not have.
+ */
+function cliProblems(program: Command, invocation: string): string[] {
+  const words = shellWords(invocation);
+  if (words[0] !== 'signet') return [];
+  let command = program;
+  const problems: string[] = [];
+  let i = 1;
+  for (; i < words.length && !words[i]!.startsWith('-'); i++) {
+    const sub = command.commands.find((c) => c.name() === words[i] || c.aliases().includes(words[i]!));
+    if (!sub) {
+      // A command with subcommands takes none of its own arguments: this word had to name one.
+      if (command.commands.length) problems.push(`${invocation}: "${command.name()}" has no subcommand "${words[i]}"`);
+      break;
+    }
+    command = sub;
+  }
+  const known = new Set(['--help', ...command.options.flatMap((o) => [o.long, o.short].filter((f): f is string => Boolean(f)))]);
+  if (command === program) known.add('--version');
+  for (const word of words.slice(1)) {
+    if (!/^--?[A-Za-z]/.test(word)) continue;
+    const flag = word.split('=')[0]!;
+    if (!known.has(flag)) problems.push(`${invocation}: "signet ${command.name()}" has no option ${flag}`);
+  }
+  return problems;
+}
+
+/** Every `signet …` the runbooks name: in sh blocks and in inline code. */
+function signetInvocations(markdown: string): string[] {
+  return [
+    ...shellCommands(markdown).flatMap((c) => c.split(/\s*(?:&&|\|\||;|\|)\s*/)).filter((c) => c.startsWith('signet ')),
+    ...inlineCode(markdown).filter((c) => /^signet [a-z]/.test(c)),
+  ];
+}
+
+/** The stack outputs as `pulumi stack output --json` gives them: the fixture, with every output name present. */
+function sampleOutputs(): Record<string, unknown> {
+  const outputs = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/stack-outputs.json'), 'utf8')) as Record<string, unknown>;
+  for (const name of STACK_OUTPUT_NAMES) if (!(name in outputs)) outputs[name] = '';
+  for (const name of Object.keys(outputs)) if (!(STACK_OUTPUT_NAMES as readonly string[]).includes(name)) delete outputs[name];
+  return outputs;
+}
+
+/**
+ * Paths of a jq filter that lead nowhere in `data`: each `|` stage's paths are
+ * read from what the stage before produced (`.nodes[] | "\(.name)"` reads each node's name).
+ */
+function missingJqPaths(filter: string, data: unknown): string[] {
+  const missing: string[] = [];
+  let contexts: unknown[] = [data];
+  for (const stage of filter.split('|')) {
+    const paths = [...stage.matchAll(/(?<![\w\])"])\.([A-Za-z_]\w*(?:\[\]|\.[A-Za-z_]\w*)*)/g)].map((m) => m[1]!);
+    let results: unknown[] = [];
+    for (const path of paths) {
+      results = [];
+      for (const context of contexts) {
+        let values: unknown[] = [context];
+        for (const part of path.split('.')) {
+          const key = part.replace(/\[\]$/, '');
+          values = values.flatMap((v) => {
+            const o = v as Record<string, unknown> | null;
+            if (o === null || typeof o !== 'object' || !(key in o)) {
+              missing.push(`.${path} (at ${key})`);
+              return [];
+            }
+            const next = o[key];
+            return part.endsWith('[]') ? (Array.isArray(next) ? next : []) : [next];
+          });
+        }
+        results.push(...values);
+      }
+    }
+    if (paths.length === 1 && stage.trim() === `.${paths[0]}`) contexts = results;
+    else if (paths.length) contexts = [];
+  }
+  return [...new Set(missing)];
+}
+
+/** jq filters the runbooks apply to the stack outputs (`jq … FILTER "$OUTPUTS"`). */
+const outputsJqFilters = (text: string) =>
+  [...text.matchAll(/\bjq\s+(?:-[a-zA-Z]+\s+)*(?:'([^']*)'|([^\s'"]+))\s+"\$OUTPUTS"/g)].map((m) => m[1] ?? m[2]!);
 
 /** Commands run here: the operator CLI, and downloads of the published bundle (stub `az`). */
 const runnable = (command: string) => command.startsWith('signet ') || command.startsWith('az storage blob download ');
@@ -208,7 +315,7 @@ async function startStandInNode(): Promise<StandInNode> {
     '# TYPE signet_config_info gauge',
     'signet_config_info{org="contoso",version="1000"} 1',
     '# TYPE signet_certificate_expiry_timestamp_seconds gauge',
-    `signet_certificate_expiry_timestamp_seconds{certificate="node",subject="CN=k7q2m9x4t1.contoso.signet-relay.net"} ${Math.floor(Date.now() / 1000) + 90 * 86_400}`,
+    `signet_certificate_expiry_timestamp_seconds{certificate="server",subject="CN=k7q2m9x4t1.contoso.signet-relay.net"} ${Math.floor(Date.now() / 1000) + 90 * 86_400}`,
     '# TYPE signet_downstream_up gauge',
     'signet_downstream_up{cause="none"} 1',
     '',
@@ -276,6 +383,168 @@ describe('runbooks', () => {
       }
     }
     expect(seen).to.be.greaterThan(8);
+  });
+
+  describe('what the runbooks name exists', () => {
+    const docs = () => ['README.md', ...runbookFiles()].map((file) => [file, read(file)] as const);
+
+    it('every signet command and option, in sh blocks and inline code, is in the CLI definition', () => {
+      const program = buildProgram();
+      // The checker itself: a misspelt subcommand and an unknown option are caught, real ones pass.
+      expect(cliProblems(program, 'signet config sael x --key k')).to.not.deep.equal([]);
+      expect(cliProblems(program, 'signet status --stack-outputs o.json --via fqdn --intervall 5')).to.have.length(1);
+      expect(cliProblems(program, 'signet connectors script --stack-outputs o.json --scope all --disabled --out x.ps1')).to.deep.equal([]);
+      let seen = 0;
+      for (const [file, text] of docs()) {
+        for (const invocation of signetInvocations(text)) {
+          seen++;
+          expect(cliProblems(program, invocation), file).to.deep.equal([]);
+        }
+      }
+      expect(seen).to.be.greaterThan(40);
+    });
+
+    it('every jq path into the stack outputs is an output (infra/outputs.ts) with that shape', () => {
+      const outputs = sampleOutputs();
+      expect(missingJqPaths('.nodes[] | "\\(.name) \\(.thumbprint)"', outputs)).to.deep.equal(['.thumbprint (at thumbprint)']);
+      expect(missingJqPaths('.smartHostCname.name', outputs)).to.deep.equal([]);
+      expect(missingJqPaths('.orgKey', outputs)).to.have.length(1);
+      let seen = 0;
+      for (const [file, text] of docs()) {
+        for (const filter of outputsJqFilters(text)) {
+          seen++;
+          expect(missingJqPaths(filter, outputs), `${file}: jq '${filter}'`).to.deep.equal([]);
+        }
+      }
+      expect(seen).to.be.greaterThan(15);
+    });
+
+    it('every signet: stack setting is a key of infra/config.ts', () => {
+      const keys = new Set(Object.keys(stackConfigSchema.shape));
+      // `signet:node` is the tag the stack puts on each node's VM (runbooks find VMs by it), not a setting.
+      expect(readFileSync(join(ROOT, 'infra/components/nodes.ts'), 'utf8')).to.include("'signet:node': nodeName");
+      let seen = 0;
+      for (const [file, text] of docs()) {
+        for (const m of text.matchAll(/\bsignet:([A-Za-z][A-Za-z0-9]*)/g)) {
+          if (m[1] === 'node') continue;
+          seen++;
+          expect(keys.has(m[1]!), `${file}: signet:${m[1]}`).to.equal(true);
+        }
+      }
+      expect(seen).to.be.greaterThan(20);
+    });
+
+    it('every metric is one the relay exposes', () => {
+      const names = new Set(createMetrics({ processMetrics: false }).registry.getMetricsAsArray().map((m) => m.name));
+      expect(names.size).to.be.greaterThan(10);
+      for (const [file, text] of docs()) {
+        for (const m of text.matchAll(/\bsignet_[a-z_]+/g)) {
+          const name = m[0].replace(/_(bucket|sum|count)$/, '');
+          expect(names.has(name) || names.has(m[0]), `${file}: ${m[0]}`).to.equal(true);
+        }
+      }
+    });
+
+    it('every log event is one the relay logs', () => {
+      const source = (dir: string): string[] =>
+        readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(dir, f), 'utf8'));
+      // `event: 'name'`, or `event: cond ? 'one' : 'other'`
+      const events = new Set(source(join(ROOT, 'appliance/src')).flatMap((text) =>
+        [...text.matchAll(/\bevent: ([^,}]+)/g)].flatMap((m) => [...m[1]!.matchAll(/'([a-z_-]+)'/g)].map((q) => q[1]!))));
+      expect(events).to.include('directory_groups_loaded');
+      let seen = 0;
+      for (const [file, text] of docs()) {
+        // snake_case directory/config events, and the kebab-case ones that name a failure
+        for (const token of [...inlineCode(text), ...fencedText(text).split(/[^a-z_-]+/)]) {
+          if (!/^(directory|config)_[a-z_]+$/.test(token) && !/^(downstream|client-certificate|tls|drain|engine)-[a-z-]*(refused|failed|down|error)$/.test(token)) continue;
+          seen++;
+          expect(events.has(token), `${file}: log event ${token}`).to.equal(true);
+        }
+      }
+      expect(seen).to.be.greaterThan(8);
+    });
+
+    it('every alert named exists, and each alert is handled in the runbook its runbook_url names and listed for it in the index', () => {
+      const alerts = parseYaml(readFileSync(join(ROOT, 'monitoring/prometheus/alerts.yaml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; annotations: { runbook_url: string } }> }> };
+      const rules = alerts.groups.flatMap((g) => g.rules);
+      const names = new Set(rules.map((r) => r.alert));
+      for (const [file, text] of docs()) {
+        for (const m of text.matchAll(/\bSignet[A-Z][A-Za-z]+\b/g)) expect(names.has(m[0]), `${file}: alert ${m[0]}`).to.equal(true);
+      }
+      const index = read('README.md');
+      for (const rule of rules) {
+        const file = rule.annotations.runbook_url.replace(/^runbooks\//, '');
+        expect(read(file), `${rule.alert} in ${file}`).to.include(`\`${rule.alert}\``);
+        const row = index.split('\n').find((line) => line.startsWith(`| [${file.replace(/\.md$/, '')}](${file})`));
+        expect(row, `index row of ${file}`).to.be.a('string');
+        expect(row, `index row of ${file} lists ${rule.alert}`).to.include(`\`${rule.alert}\``);
+      }
+    });
+
+    it('every dashboard panel named exists in the Grafana dashboard', () => {
+      const dashboard = JSON.parse(readFileSync(join(ROOT, 'monitoring/grafana/signet-dashboard.json'), 'utf8')) as { panels: Array<{ title: string; panels?: Array<{ title: string }> }> };
+      const titles = new Set(dashboard.panels.flatMap((p) => [p.title, ...(p.panels ?? []).map((q) => q.title)]));
+      let seen = 0;
+      for (const [file, text] of docs()) {
+        // Quoted names in a sentence about the dashboard (a bullet or paragraph).
+        for (const paragraph of prose(text).split(/\n(?=\s*[-\d]|\s*\n)/)) {
+          if (!/dashboard/i.test(paragraph)) continue;
+          for (const m of paragraph.replace(/\s+/g, ' ').matchAll(/"([A-Z][^"]+)"/g)) {
+            seen++;
+            expect(titles.has(m[1]!), `${file}: dashboard panel "${m[1]}"`).to.equal(true);
+          }
+        }
+      }
+      expect(seen).to.be.greaterThan(8);
+    });
+
+    it('every repository path named exists', () => {
+      for (const [file, text] of docs()) {
+        for (const code of [...inlineCode(text), ...shellCommands(text)]) {
+          for (const m of code.matchAll(/(?:^|[\s'"(=])((?:infra|monitoring|config|appliance|packaging|test|bin)\/[A-Za-z0-9_./-]*[A-Za-z0-9_])/g)) {
+            expect(existsSync(join(ROOT, m[1]!)), `${file}: ${m[1]}`).to.equal(true);
+          }
+        }
+      }
+    });
+
+    it('every Exchange Online script a runbook runs is one it generates, and every Signet object it names is one the scripts create', () => {
+      const outputs = loadStackOutputs(join(ROOT, 'test/fixtures/stack-outputs.json'));
+      const scripts = [
+        connectorsScript(outputs, { scope: { kind: 'all' }, internal: false, routeMessageTypes: [], disabled: false }),
+        pauseScript(outputs), resumeScript(outputs), removeScript(outputs),
+      ].join('\n');
+      const objects = new Set([...scripts.matchAll(/-(?:Name|Identity) '(Signet [^']+)'/g)].map((m) => m[1]!));
+      expect(objects).to.include.members(['Signet route to relay', 'Signet outbound to relay', 'Signet inbound from relay']);
+      for (const file of runbookFiles()) {
+        const text = read(file);
+        const written = new Set([...text.matchAll(/--out "\$WORK\/([\w.-]+\.ps1)"/g)].map((m) => m[1]!));
+        for (const m of text.matchAll(/\.\/([\w.-]+\.ps1)\b/g)) expect(written.has(m[1]!), `${file}: runs ${m[1]} without generating it`).to.equal(true);
+        for (const m of text.matchAll(/-Identity '(Signet [^']+)'/g)) expect(objects.has(m[1]!), `${file}: ${m[1]}`).to.equal(true);
+      }
+    });
+  });
+
+  it('steps that could lose or bounce mail come after the steps that make them safe', () => {
+    /** Each string's first position in the runbook, in the order given. */
+    const inOrder = (file: string, ...marks: string[]) => {
+      const all = read(file);
+      const text = all.slice(all.indexOf('\n## Steps'));
+      const at = marks.map((mark) => text.indexOf(mark));
+      for (const [i, p] of at.entries()) expect(p, `${file}: ${marks[i]}`).to.be.greaterThan(-1);
+      expect(at, `${file}: ${marks.join(' → ')}`).to.deep.equal([...at].sort((a, b) => a - b));
+    };
+    // connectors go only after routing is paused and the nodes see no more mail; the key only after the handover
+    inOrder('offboard-tenant.md', 'signet connectors pause', './signet-pause.ps1', '--interval 120', 'signet connectors remove', './signet-remove.ps1', 'signet config unseal', 'az keyvault key delete', 'pulumi destroy');
+    // routing starts disabled, and is enabled only once the inbound connector exists
+    inOrder('onboard-tenant.md', '--disabled', './signet-connectors.ps1', 'Get-InboundConnector', './signet-resume.ps1', '--scope all');
+    // old key versions are disabled only after the rotated bundle is published (and the kept ones resealed)
+    inOrder('rotate-org-key.md', 'az keyvault key rotate', 'signet config publish "$WORK/rotated.bundle"', 'signet config reseal', '--enabled false');
+    // a node is drained before its VM is rebuilt or removed
+    inOrder('drain-replace-node.md', '/leave', 'systemctl stop signet.service', '--replace');
+    inOrder('scale-nodes.md', 'Scale in', 'Drain it first', 'signet:nodeCount 2');
+    // certificates: the new secret version exists before the stack registers its thumbprint
+    inOrder('renew-tenant-certificate.md', 'az keyvault secret set', "certificates.nodes[0].certificateFile' certs/$TENANT/node0.pem", 'pulumi up -s "$TENANT"');
   });
 
   it("signet status reaches the nodes by their public names, from signet:operatorRanges (the README says so)", () => {
