@@ -358,7 +358,9 @@ export class Relay {
     const limits = this.options.limits;
     if (this.draining) return this.refuseSession('draining', callback, reply(421, '4.3.2', 'Service shutting down; try another host'));
     if (this.allowList && !this.allowList.check(source, isIPv4(source) ? 'ipv4' : 'ipv6')) {
-      return this.refuseSession('source-not-allowed', callback, reply(554, '5.7.1', 'Source address not allowed'));
+      // 4xx, not 5xx: while Exchange Online's ranges change, the NSG admits a new range before every
+      // node's list has it, and a permanent refusal there could bounce mail. Others are refused alike.
+      return this.refuseSession('source-not-allowed', callback, reply(421, '4.7.1', 'Source address not allowed'));
     }
     if (this.sessions >= limits.maxSessions) return this.refuseSession('max-sessions', callback, reply(421, '4.7.0', 'Too many sessions; try again later'));
     if ((this.perSource.get(source) ?? 0) >= limits.maxSessionsPerSource) {
