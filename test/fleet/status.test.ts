@@ -145,7 +145,7 @@ describe('fleet: signet status', function () {
   it('finds each node at its private address and the stack\'s HTTP port (or its public name)', () => {
     const outputs = loadStackOutputs(join(ROOT, 'test/fixtures/stack-outputs.json'));
     expect(outputs.nodes.map((n) => nodeHealthUrl(outputs, n))).to.deep.equal(['http://10.40.1.4:9025', 'http://10.40.1.5:9025']);
-    expect(nodeHealthUrl(outputs, outputs.nodes[0]!, 'fqdn')).to.equal('http://signet-contoso-node0.westeurope.cloudapp.azure.com:9025');
+    expect(nodeHealthUrl(outputs, outputs.nodes[0]!, 'fqdn')).to.equal('http://signet-contoso-n0-4f2a.westeurope.cloudapp.azure.com:9025');
   });
 
   it('normalizes node URLs and refuses what is not one', () => {
