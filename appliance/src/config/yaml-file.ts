@@ -5,6 +5,7 @@
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import type { z } from 'zod';
 import { formatPath, type ConfigIssue } from './errors';
+import { allowedKeysAt, valueAt } from './schema-path';
 import { didYouMean } from './suggest';
 
 export type PathSegment = string | number;
@@ -104,15 +105,6 @@ function nodeAt(doc: Document, path: readonly PathSegment[]): Node | undefined {
   return node;
 }
 
-function valueAt(data: unknown, path: readonly PathSegment[]): unknown {
-  let value = data;
-  for (const segment of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<string | number, unknown>)[segment];
-  }
-  return value;
-}
-
 function describeValue(value: unknown): string {
   if (value === null) return 'nothing (null)';
   if (Array.isArray(value)) return 'a list';
@@ -129,39 +121,6 @@ const EXPECTED_NAMES: Record<string, string> = {
   int: 'a whole number',
   boolean: 'true or false',
 };
-
-/** Keys an object schema allows at `path`, for "did you mean" (walks zod's public definitions). */
-function allowedKeysAt(schema: z.ZodType, path: readonly PathSegment[]): string[] {
-  type Def = {
-    type: string;
-    shape?: Record<string, unknown>;
-    innerType?: unknown;
-    in?: unknown;
-    element?: unknown;
-    valueType?: unknown;
-  };
-  const defOf = (s: unknown): Def => (s as { _zod: { def: Def } })._zod.def;
-  const unwrap = (s: unknown): unknown => {
-    let current = s;
-    for (let guard = 0; guard < 20; guard++) {
-      const def = defOf(current);
-      if (def.innerType) current = def.innerType;
-      else if (def.type === 'pipe' && def.in) current = def.in;
-      else break;
-    }
-    return current;
-  };
-  let current: unknown = schema;
-  for (const segment of path) {
-    const def = defOf(unwrap(current));
-    if (def.type === 'object' && def.shape && typeof segment === 'string' && segment in def.shape) current = def.shape[segment];
-    else if (def.type === 'array' && def.element) current = def.element;
-    else if (def.type === 'record' && def.valueType) current = def.valueType;
-    else return [];
-  }
-  const def = defOf(unwrap(current));
-  return def.type === 'object' && def.shape ? Object.keys(def.shape) : [];
-}
 
 /** Validates parsed data against a schema; every zod issue becomes a ConfigIssue with its line. */
 export function checkSchema<S extends z.ZodType>(

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
+import { allowedKeysAt, schemaAt, schemaLayers, valueAt } from '../config/schema-path';
 import { didYouMean } from '../config/suggest';
 
 const port = z.number().int().min(0).max(65535);
@@ -206,49 +207,6 @@ export function pathLabel(path: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
-type SchemaDef = { type: string; shape?: Record<string, z.ZodType>; innerType?: z.ZodType; element?: z.ZodType; in?: z.ZodType };
-const defOf = (schema: z.ZodType) => schema.def as unknown as SchemaDef;
-
-/** The schemas a setting passes through, outermost first (optional, default, … then the setting itself). */
-function layers(schema: z.ZodType): z.ZodType[] {
-  const out = [schema];
-  for (let current = schema; out.length < 20; ) {
-    const def = defOf(current);
-    const next = def.innerType ?? (def.type === 'pipe' ? def.in : undefined);
-    if (!next) break;
-    out.push((current = next));
-  }
-  return out;
-}
-
-/** The schema of the setting at `path`, when the relay config has one there. */
-function settingAt(path: ReadonlyArray<PropertyKey>): z.ZodType | undefined {
-  let current: z.ZodType = relayConfigSchema;
-  for (const segment of path) {
-    const def = defOf(layers(current).at(-1)!);
-    if (def.type === 'object' && def.shape && typeof segment === 'string' && Object.hasOwn(def.shape, segment)) current = def.shape[segment];
-    else if (def.type === 'array' && def.element && typeof segment === 'number') current = def.element;
-    else return undefined;
-  }
-  return current;
-}
-
-/** The keys the mapping at `path` allows. */
-function keysAt(path: ReadonlyArray<PropertyKey>): string[] {
-  const setting = settingAt(path);
-  const def = setting && defOf(layers(setting).at(-1)!);
-  return def?.type === 'object' && def.shape ? Object.keys(def.shape) : [];
-}
-
-function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
-  let value = data;
-  for (const segment of path) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<PropertyKey, unknown>)[segment];
-  }
-  return value;
-}
-
 /**
  * One zod issue in an administrator's words: a missing setting is `required`
  * (with what it is for), an unknown key gets the closest known one, a value
@@ -257,7 +215,7 @@ function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
 function describeIssue(issue: z.core.$ZodIssue, data: unknown): Array<{ path: ReadonlyArray<PropertyKey>; message: string }> {
   const { path } = issue;
   if (issue.code === 'unrecognized_keys') {
-    const allowed = keysAt(path);
+    const allowed = allowedKeysAt(relayConfigSchema, path);
     return issue.keys.map((key) => {
       const hint = didYouMean(key, allowed);
       return { path, message: `Unrecognized key: "${key}"${hint ? `; did you mean "${hint}"?` : allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}` };
@@ -267,8 +225,8 @@ function describeIssue(issue: z.core.$ZodIssue, data: unknown): Array<{ path: Re
   const parent = path.length ? valueAt(data, path.slice(0, -1)) : undefined;
   const absent = path.length > 0 && parent !== null && typeof parent === 'object' && !Array.isArray(parent) && (value === undefined || value === null);
   if (absent && (issue.code === 'invalid_type' || issue.code === 'invalid_union')) {
-    const setting = settingAt(path);
-    const what = setting && layers(setting).find((layer) => layer.description)?.description;
+    const setting = schemaAt(relayConfigSchema, path);
+    const what = setting && schemaLayers(setting).find((layer) => layer.description)?.description;
     return [{ path, message: `required${value === null ? ' (it is there, but empty)' : ''}${what ? ` — ${what}` : ''}` }];
   }
   if (issue.code === 'invalid_value' && typeof value === 'string') {
