@@ -39,8 +39,12 @@ export interface Decision {
  */
 export function signatureMarker(orgId: string, sender?: string): string {
   const org = `signet-${createHash('sha256').update(orgId).digest('hex').slice(0, 12)}`;
-  if (sender === undefined) return org;
-  return `${org}-${createHash('sha256').update(`${orgId}\0${sender.trim().toLowerCase()}`).digest('hex').slice(0, 8)}`;
+  return sender === undefined ? org : senderMarkerOf(org, orgId, sender);
+}
+
+/** The sender's marker from the organization's (computed once per engine). */
+function senderMarkerOf(orgMarker: string, orgId: string, sender: string): string {
+  return `${orgMarker}-${createHash('sha256').update(`${orgId}\0${sender.trim().toLowerCase()}`).digest('hex').slice(0, 8)}`;
 }
 
 export function createEngine(options: EngineOptions): Engine {
@@ -143,7 +147,7 @@ export function createEngine(options: EngineOptions): Engine {
     }
     // The sender's own marker: a colleague's signature in the thread (they wrote
     // earlier, or their message is being forwarded) does not stand for this sender's.
-    const senderMarker = signatureMarker(org.orgId, user?.mail ?? envelope.mailFrom);
+    const senderMarker = senderMarkerOf(marker, org.orgId, user?.mail ?? envelope.mailFrom);
     if (templateId && selection.skipIfInThread && signatureInThread(facts, htmlQuote, textQuote, senderMarker)) {
       templateId = undefined;
       skipped = 'in-thread';
