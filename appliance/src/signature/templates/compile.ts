@@ -11,8 +11,6 @@ import type { DirectoryUser } from '../../directory';
 import type { InlineImage, MessageKind } from '../../mime';
 import { safeUrl, telHref, textEscape } from './helpers';
 import { lintHtmlTemplate, STANDARD_ATTRIBUTES } from '../../config';
-
-export { STANDARD_ATTRIBUTES };
 import { htmlToText, tidyText } from './text';
 
 export interface RenderContext {
