@@ -5,7 +5,9 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { Command } from 'commander';
-import { configCommand } from '../../appliance/src/cli/commands/config-validate';
+import { configCommand, stackMismatches } from '../../appliance/src/cli/commands/config-validate';
+import type { OrgConfig } from '../../appliance/src/config';
+import type { StackOutputs } from '../../appliance/src/fleet';
 import { EXAMPLE_DIR, REPO_ROOT } from './helpers';
 
 const run = promisify(execFile);
@@ -138,5 +140,13 @@ describe('signet config validate', () => {
     expect(warned.code).to.equal(0);
     expect(warned.stdout).to.contain('warning: ');
     expect(warned.stdout).to.contain('acceptedDomains: contoso.co.uk is not in the stack\'s signet:acceptedDomains');
+  });
+
+  it('compares accepted domains as the relay does: an internationalized domain in Unicode and in punycode is one domain', () => {
+    const org = { orgId: 'contoso', acceptedDomains: ['Bücher.example', 'contoso.com'] } as OrgConfig;
+    const outputs = { orgId: 'contoso', acceptedDomains: ['xn--bcher-kva.example', 'CONTOSO.com'] } as StackOutputs;
+    expect(stackMismatches(org, outputs, undefined)).to.deep.equal({ issues: [], warnings: [] });
+    const other = stackMismatches(org, { ...outputs, acceptedDomains: ['contoso.com'] }, undefined);
+    expect(other.warnings.map((w) => w.message)).to.deep.equal(["xn--bcher-kva.example is not in the stack's signet:acceptedDomains: the transport rule does not route its senders to Signet, so their mail goes out unsigned"]);
   });
 });

@@ -23,6 +23,7 @@ import {
 } from '../../config';
 import { parseDirectoryFile, type DirectorySnapshot } from '../../directory';
 import { loadStackOutputs, type StackOutputs } from '../../fleet';
+import { asciiDomain } from '../../rules';
 import { compileTemplates } from '../../signature';
 
 /** The `config` command group; created on first use, shared by every `config` subcommand. */
@@ -80,8 +81,9 @@ export function stackMismatches(org: OrgConfig, outputs: StackOutputs, orgYaml: 
   const issues: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
   if (org.orgId !== outputs.orgId) issues.push({ ...at('orgId'), message: `is "${org.orgId}", the stack's is "${outputs.orgId}": the transport rule's loop exception looks for the stack's id in the stamp, and the nodes refuse another organization's bundle` });
-  const ours = new Set(org.acceptedDomains.map((d) => d.toLowerCase()));
-  const theirs = new Set(outputs.acceptedDomains.map((d) => d.toLowerCase()));
+  // compared as the relay compares them: an internationalized domain in either form is one domain
+  const ours = new Set(org.acceptedDomains.map(asciiDomain));
+  const theirs = new Set(outputs.acceptedDomains.map(asciiDomain));
   for (const domain of theirs) {
     if (!ours.has(domain)) issues.push({ ...at('acceptedDomains'), message: `lacks ${domain}, which the stack's signet:acceptedDomains has: Exchange Online routes its senders' mail to the relay, which refuses it (550, a bounce); add it here or remove it from the stack` });
   }
