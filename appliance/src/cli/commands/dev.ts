@@ -4,6 +4,7 @@
 // standing in for Exchange Online) whose received messages are shown over
 // HTTP on loopback. `signet send-sample` (npm run send-sample) sends a sample
 // message through it. Nothing here is used by `signet serve`.
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -31,9 +32,46 @@ interface DevState {
 
 const CERT_FILES = ['ca.crt', 'relay-server.crt', 'relay-server.key', 'relay-client.crt', 'relay-client.key', 'exo-client.crt', 'exo-client.key', 'downstream.crt', 'downstream.key'];
 
-/** Development PKI, generated once: a dev CA and the four leaf certificates of the mail path. */
-async function ensureDevCertificates(dir: string): Promise<boolean> {
-  if (CERT_FILES.every((f) => existsSync(join(dir, f)))) return false;
+/** Names the relay's development server certificate must cover: loopback and relay.dev.yaml's hostname. */
+const RELAY_SERVER_NAMES = ['localhost', 'signet-dev.contoso.com'];
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * Why the development certificates in `dir` cannot be used as they are, or
+ * undefined when they can: a state folder from an older version may lack a
+ * name the relay now needs, and a certificate expires (or is edited) in time.
+ */
+export function devCertificatesProblem(dir: string): string | undefined {
+  const missing = CERT_FILES.filter((f) => !existsSync(join(dir, f)));
+  if (missing.length > 0) return `missing ${missing.join(', ')}`;
+  try {
+    const ca = new X509Certificate(readFileSync(join(dir, 'ca.crt')));
+    const soon = Date.now() + DAY_MS;
+    for (const name of ['relay-server', 'relay-client', 'exo-client', 'downstream']) {
+      const cert = new X509Certificate(readFileSync(join(dir, `${name}.crt`)));
+      if (Date.parse(cert.validTo) < soon) return `${name}.crt expires ${cert.validTo}`;
+      if (!cert.verify(ca.publicKey)) return `${name}.crt is not issued by ca.crt`;
+      if (!cert.checkPrivateKey(createPrivateKey(readFileSync(join(dir, `${name}.key`))))) return `${name}.key does not belong to ${name}.crt`;
+    }
+    if (Date.parse(ca.validTo) < soon) return `ca.crt expires ${ca.validTo}`;
+    const server = new X509Certificate(readFileSync(join(dir, 'relay-server.crt')));
+    const uncovered = RELAY_SERVER_NAMES.filter((n) => server.checkHost(n) === undefined);
+    if (uncovered.length > 0) return `relay-server.crt does not cover ${uncovered.join(', ')}`;
+  } catch (err) {
+    return `unreadable: ${(err as Error).message}`;
+  }
+  return undefined;
+}
+
+/**
+ * Development PKI: a dev CA and the four leaf certificates of the mail path,
+ * generated on first start and again whenever the kept ones cannot serve.
+ * Returns what was done, for the banner.
+ */
+export async function ensureDevCertificates(dir: string): Promise<'reused' | 'generated' | `regenerated (${string})`> {
+  const problem = devCertificatesProblem(dir);
+  if (problem === undefined) return 'reused';
+  const first = !existsSync(join(dir, 'ca.crt'));
   // loaded lazily: certificate generation is a development tool (and needs a development dependency)
   const { createCertificateAuthority } = require('../../smtp/dev/certs') as typeof import('../../smtp/dev/certs');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -45,13 +83,13 @@ async function ensureDevCertificates(dir: string): Promise<boolean> {
     files[`${name}.key`] = c.key;
   };
   // also the relay's own name in relay.dev.yaml (hostname), which `serve --check` holds it to
-  put('relay-server', await ca.issue({ commonName: 'localhost', dnsNames: ['localhost', 'signet-dev.contoso.com'], ipAddresses: local.ipAddresses, usage: ['server'] }));
+  put('relay-server', await ca.issue({ commonName: 'localhost', dnsNames: RELAY_SERVER_NAMES, ipAddresses: local.ipAddresses, usage: ['server'] }));
   put('relay-client', await ca.issue({ commonName: 'signet-dev.contoso.com', usage: ['client'] }));
   // the sending side, in Exchange Online's role: it presents a certificate for mail.protection.outlook.com
   put('exo-client', await ca.issue({ commonName: 'mail.protection.outlook.com', usage: ['client'] }));
   put('downstream', await ca.issue({ commonName: 'localhost', ...local, usage: ['server'] }));
   for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content, { mode: name.endsWith('.key') ? 0o600 : 0o644 });
-  return true;
+  return first ? 'generated' : `regenerated (${problem})`;
 }
 
 const SAMPLE_SENDER = 'ingrid.halvorsen@contoso.com';
@@ -88,7 +126,7 @@ export function register(program: Command): void {
     .option('--messages-port <n>', 'port showing what the downstream received', '8025')
     .action(async (options: DevOptions) => {
       const stateDir = resolve(options.stateDir);
-      const created = await ensureDevCertificates(stateDir);
+      const certificates = await ensureDevCertificates(stateDir);
       const file = (name: string) => join(stateDir, name);
       const config = loadRelayConfig(options.config);
       // development mode stays on loopback whatever the file says, and uses the generated certificates
@@ -118,7 +156,7 @@ export function register(program: Command): void {
         banner([
           'SIGNET RELAY: DEVELOPMENT MODE (loopback only, development certificates, NOT for production)',
           '',
-          `certificates   ${created ? 'generated in' : 'reused from'} ${stateDir}`,
+          `certificates   ${certificates} in ${stateDir}`,
           `configuration  ${resolve(options.config)}`,
           `organization   ${config.org.source}`,
           `relay SMTP     127.0.0.1:${node.smtpPorts[0]}  (STARTTLS + client certificate exo-client.crt)`,
