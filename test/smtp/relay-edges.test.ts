@@ -7,7 +7,7 @@ import { ManualSmtp } from '../e2e/support/smtp-client';
 import { testPki } from '../support/certs';
 import type { RelayLimits } from '../../appliance/src/smtp';
 import { sampleMessage, startHarness, type Harness } from './support/harness';
-import { startWireDownstream, type WireDownstream } from './support/wire-downstream';
+import { CLOSE, startWireDownstream, type WireDownstream } from './support/wire-downstream';
 
 // no lone-dot line: these tests write DATA by hand, without dot-stuffing
 const BODY = 'Hello Bob,\r\n\r\nsee you.\r\n';
@@ -76,6 +76,21 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     expect(commands).to.include('RCPT TO:<jörg@münchen.de>');
   });
 
+  it('keeps an international address a downstream error quotes out of the logs', async () => {
+    const smtp = await start({ extensions: ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES'] });
+    // a reply nothing asked for fails the session; its text becomes the logged error
+    wire!.answers.rcpt = () => '250 2.1.5 OK\r\n550 5.1.1 <jörg@münchen.de>, <"anna smith"@fabrikam.com> and <ops@[192.0.2.7]> unknown';
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com> SMTPUTF8')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<jörg@münchen.de>')).to.match(/^250/);
+    await sleep(100);
+    expect(await smtp.command('RCPT TO:<anna@fabrikam.com>')).to.match(/^451 4\.4\.2/);
+    smtp.destroy();
+    const logged = h!.logs.filter((l) => l.event === 'downstream-error');
+    expect(logged).to.have.length(1);
+    expect(logged[0]!.error).to.include('<<address>>');
+    for (const leaked of ['jörg', 'münchen', 'anna smith', 'ops@', '192.0.2.7']) expect(JSON.stringify(h!.logs)).to.not.include(leaked);
+  });
+
   it('passes DSN ENVID and ORCPT on as the client encoded them, "+XX" escapes of any byte included', async () => {
     const smtp = await start({ extensions: ['PIPELINING', '8BITMIME', 'ENHANCEDSTATUSCODES', 'DSN'] });
     expect(await smtp.command('MAIL FROM:<adele@contoso.com> RET=HDRS ENVID=id+2B1+3D+E9+20x')).to.match(/^250/);
@@ -84,6 +99,22 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     const commands = wire!.sessions.flatMap((s) => s.commands);
     expect(commands).to.include('MAIL FROM:<adele@contoso.com> RET=HDRS ENVID=id+2B1+3D+E9+20x');
     expect(commands).to.include('RCPT TO:<bob@fabrikam.com> NOTIFY=FAILURE ORCPT=rfc822;b+2Bo+FCb@fabrikam.com');
+  });
+
+  it('mirrors each recipient refusal with its enhanced code, however the downstream words it', async () => {
+    const smtp = await start();
+    const answers: Array<[string, RegExp]> = [
+      ['550-5.1.1 first line\r\n550 5.1.1 <jane@fabrikam.com> unknown', /^550 5\.1\.1 <jane@fabrikam\.com> unknown$/],
+      ['550 5.1.10', /^550 5\.1\.10 Refused by the downstream$/], // an enhanced code with no text after it
+      ['452 4.5.3', /^452 4\.5\.3 Refused by the downstream$/],
+      ['550 4.1.1 class does not match', /^550 5\.0\.0 class does not match$/],
+      ['450 mailbox busy', /^450 4\.0\.0 mailbox busy$/],
+    ];
+    let i = 0;
+    wire!.answers.rcpt = () => answers[i++]![0];
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    for (const [n, [, expected]] of answers.entries()) expect(await smtp.command(`RCPT TO:<r${n}@fabrikam.com>`)).to.match(expected);
+    smtp.destroy();
   });
 
   it('relays the null sender (a delivery report cannot be refused back to anyone)', async () => {
@@ -170,6 +201,65 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     expect(await downstreamErrors()).to.equal(0);
     expect(h!.logs.filter((l) => l.event === 'downstream-error')).to.deep.equal([]);
     expect(h!.relay.status().transactions).to.equal(0);
+  });
+
+  it('answers pipelined commands in order when the downstream closes during RCPT: 451 from there on, nothing delivered, counted once; the next transaction goes through', async () => {
+    const smtp = await start();
+    let n = 0;
+    wire!.answers.rcpt = () => (n++ === 1 ? CLOSE : '250 2.1.5 OK');
+    smtp.write('MAIL FROM:<adele@contoso.com>\r\nRCPT TO:<a@fabrikam.com>\r\nRCPT TO:<b@fabrikam.com>\r\nRCPT TO:<c@fabrikam.com>\r\nDATA\r\n');
+    const replies = [];
+    for (let i = 0; i < 5; i++) replies.push(await smtp.reply());
+    expect(replies.map((r) => r.slice(0, 9))).to.deep.equal(['250 2.1.0', '250 2.1.5', '451 4.4.2', '451 4.4.2', '354 End d']);
+    expect(await smtp.command(`${sampleMessage({ body: BODY })}\r\n.`)).to.match(/^451 4\.4\.2/);
+    expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(0);
+    const counted = async () => (await h!.metrics.registry.getSingleMetric('signet_messages_total')!.get()).values.filter((v) => v.value > 0).map((v) => [v.labels.outcome, v.labels.reason, v.value]);
+    expect(await counted()).to.deep.equal([['tempfailed', 'downstream-dropped', 1]]);
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<a@fabrikam.com>')).to.match(/^250/);
+    expect(await smtp.command('DATA')).to.match(/^354/);
+    expect(await smtp.command(`${sampleMessage({ body: BODY })}\r\n.`)).to.match(/^250/);
+    smtp.destroy();
+    expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(1);
+    expect(h!.relay.status().transactions).to.equal(0);
+  });
+
+  it('does not count a client leaving while the downstream answers DATA as a downstream error; nothing delivered', async () => {
+    const smtp = await start();
+    wire!.answers.data = async () => {
+      await sleep(500);
+      return '354 go ahead';
+    };
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+    expect(await smtp.command('DATA')).to.match(/^354/);
+    smtp.write(`${sampleMessage({ body: BODY })}\r\n`);
+    await sleep(150);
+    smtp.destroy();
+    await until(() => wire!.sessions.every((s) => s.closed), 'the downstream session is closed');
+    await sleep(100);
+    expect(await downstreamErrors()).to.equal(0);
+    expect(h!.logs.filter((l) => l.event === 'downstream-error')).to.deep.equal([]);
+    expect(h!.logs.filter((l) => l.event === 'transaction').map((l) => l.reason)).to.deep.equal(['upstream-dropped']);
+    expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(0);
+    expect(h!.relay.status().transactions).to.equal(0);
+  });
+
+  it('keeps the transaction through an EHLO or HELO refused for its syntax (it resets nothing), and ends it on one that is accepted', async () => {
+    const smtp = await start();
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+    expect(await smtp.command('EHLO')).to.match(/^501/);
+    expect(await smtp.command('HELO two words')).to.match(/^501/);
+    expect(await smtp.command('DATA')).to.match(/^354/);
+    expect(await smtp.command(`${sampleMessage({ body: BODY })}\r\n.`)).to.match(/^250/);
+    expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(1);
+
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    expect(await smtp.command('EHLO exo.test')).to.match(/^250/);
+    await until(() => wire!.sessions.every((s) => s.closed), 'the downstream transaction is dropped');
+    expect(h!.relay.status().transactions).to.equal(0);
+    smtp.destroy();
   });
 
   it('lets a transaction in progress finish when the session reaches its time limit, then ends the session (421 4.4.2)', async () => {

@@ -158,6 +158,8 @@ describe('relay: before-queue proxy with mutual TLS', function () {
     expect(await smtp.command(`MAIL FROM:<${'a'.repeat(700)}@contoso.com>`)).to.match(/^421 4\.4\.2 .*too long/);
     smtp.destroy();
     expect(h.sink.stats.sessions).to.equal(0);
+    // smtp-server refuses the declared SIZE before the relay sees MAIL; it is counted all the same
+    expect(await metricValue(h, 'signet_messages_total', { outcome: 'rejected', reason: 'size' })).to.equal(1);
   });
 
   it('ends a session past its time limit with 421 4.4.2 (one in a transaction after it: see relay-edges)', async () => {

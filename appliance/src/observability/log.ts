@@ -6,11 +6,13 @@ import pino, { type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };
 
-// An address-like token (local@domain.tld) and a URL's query string (a SAS
-// token is a secret). Error texts from libraries quote what they were given —
-// a server's reply naming a recipient, a config path naming a user — so every
-// string field of a log line is scrubbed of both before it is written.
-const ADDRESS = /[^\s<>"'`@:;,()[\]{}]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g;
+// An address-like token (local@domain.tld; a quoted local part, a domain in
+// Unicode as SMTPUTF8 carries it, an address literal local@[192.0.2.1]) and a
+// URL's query string (a SAS token is a secret). Error texts from libraries
+// quote what they were given — a server's reply naming a recipient, a config
+// path naming a user — so every string field of a log line is scrubbed of both
+// before it is written.
+const ADDRESS = /(?:"[^"\r\n]*"|[^\s<>"'`@:;,()[\]{}]+)@(?:[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)*\.[\p{L}]{2,}|\[[^\s\]]+\])/gu;
 const URL_QUERY = /(https?:\/\/[^\s?#"'<>]+)\?[^\s"'<>]*/g;
 
 /** A log value with addresses and URL query strings removed (strings, arrays and plain objects, a few levels deep). */

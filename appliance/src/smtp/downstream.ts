@@ -126,7 +126,8 @@ export function assertNodemailerInternals(connection: unknown): asserts connecti
 export function parseReply(str: string): SmtpReply {
   const lines = str.replace(/\r?\n$/, '').split(/\r?\n/);
   const last = lines[lines.length - 1] ?? '';
-  const m = /^(\d{3})[ -]?(?:([245]\.\d{1,3}\.\d{1,3})\s+)?(.*)$/.exec(last);
+  // the enhanced code may be all a reply says ("550 5.1.10"): it is still the code to mirror
+  const m = /^(\d{3})[ -]?(?:([245]\.\d{1,3}\.\d{1,3})(?:\s+|$))?(.*)$/.exec(last);
   if (!m) return { code: 0, text: last };
   return { code: Number(m[1]), enhanced: m[2], text: m[3] ?? '' };
 }

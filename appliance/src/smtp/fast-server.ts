@@ -32,8 +32,10 @@ export class RelayServer extends SMTPServer {
   constructor(
     options: SMTPServerOptions,
     private readonly onConnection: (connection: ServerConnection) => void = () => undefined,
-    /** RSET, EHLO and HELO end the transaction in progress; smtp-server has no hook for them. */
+    /** An RSET, EHLO or HELO ended the transaction in progress; smtp-server has no hook for them. */
     private readonly onReset: (session: SMTPServerSession) => void = () => undefined,
+    /** smtp-server refused a MAIL for its SIZE= (552) before any onMailFrom ran. */
+    private readonly onSizeRefused: (session: SMTPServerSession) => void = () => undefined,
   ) {
     super(options);
   }
@@ -41,16 +43,21 @@ export class RelayServer extends SMTPServer {
   override connect(socket: Parameters<SMTPServer['connect']>[0], socketOptions?: Parameters<SMTPServer['connect']>[1]): void {
     const connection = new ServerConnection(this, socket, socketOptions);
     const send = connection.send.bind(connection);
-    connection.send = (code: number, data?: string | string[] | null, context?: string | false) =>
-      send(code, data, typeof data === 'string' && OWN_ENHANCED.test(data) ? false : context);
+    connection.send = (code: number, data?: string | string[] | null, context?: string | false) => {
+      // MESSAGE_TOO_BIG is smtp-server's own SIZE= check at MAIL (its oversize check after DATA is off)
+      if (code === 552 && context === 'MESSAGE_TOO_BIG') this.onSizeRefused(connection.session);
+      return send(code, data, typeof data === 'string' && OWN_ENHANCED.test(data) ? false : context);
+    };
     type Handler = (command: Buffer, callback: () => void) => void;
     const handlers = connection as unknown as Record<string, Handler | undefined>;
     for (const name of ['handler_RSET', 'handler_EHLO', 'handler_HELO']) {
       const original = handlers[name];
       if (typeof original !== 'function') continue;
       handlers[name] = (command, callback) => {
-        this.onReset(connection.session);
+        // only when the command did reset the envelope: an EHLO or HELO refused for its syntax (501) leaves the transaction open
+        const envelope = connection.session.envelope;
         original.call(connection, command, callback);
+        if (connection.session.envelope !== envelope) this.onReset(connection.session);
       };
     }
     this.connections.add(connection);

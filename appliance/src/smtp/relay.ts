@@ -239,6 +239,8 @@ export class Relay {
           if (state.closeAfterTransaction) setImmediate(() => this.endSession(session, '4.4.2 Session time limit reached'));
         }
       },
+      // a declared SIZE over the limit is refused by smtp-server itself; counted like one found while streaming
+      () => this.count('rejected', 'size'),
     );
     server.on('error', (error: Error & { code?: string }) => {
       // TLS handshake failures surface here (protocol version, no shared cipher, a peer that hung up mid-handshake)
@@ -624,6 +626,8 @@ export class Relay {
       body = started.body;
       result = started.result;
     } catch (error) {
+      // already ended (client gone, shutdown): the abort rejected DATA, not the downstream's fault
+      if (finished) return;
       return fail('tempfailed', `downstream-${error instanceof DownstreamError ? error.kind : 'error'}`, this.downstreamFailure(error, 'data'));
     }
     if (finished) return;

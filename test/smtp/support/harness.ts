@@ -33,7 +33,7 @@ export const DEFAULT_LIMITS: RelayLimits = {
   maxSignetHops: 3,
 };
 
-export async function startHarness(options: { engine?: Engine; limits?: Partial<RelayLimits>; faults?: SinkFaults; downstreamPort?: number; allowNetworks?: string[]; acceptedDomains?: string[]; reuse?: number; tenantId?: string } = {}): Promise<Harness> {
+export async function startHarness(options: { engine?: Engine; limits?: Partial<RelayLimits>; faults?: SinkFaults; downstreamPort?: number; allowNetworks?: string[]; acceptedDomains?: string[]; reuse?: number; tenantId?: string; downstreamTimeouts?: Partial<Record<'connectTimeoutMs' | 'greetingTimeoutMs' | 'commandTimeoutMs' | 'dataTimeoutMs', number>> } = {}): Promise<Harness> {
   const pki = await testPki();
   const sink = await startSink({ key: pki.sinkServer.key, cert: pki.sinkServer.cert, clientCa: pki.ca.cert, faults: options.faults });
   const metrics = createMetrics({ processMetrics: false });
@@ -60,6 +60,7 @@ export async function startHarness(options: { engine?: Engine; limits?: Partial<
       greetingTimeoutMs: 5000,
       commandTimeoutMs: 10_000,
       dataTimeoutMs: 10_000,
+      ...options.downstreamTimeouts,
     },
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     org: () => org.current,

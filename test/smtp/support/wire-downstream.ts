@@ -15,13 +15,16 @@ export interface WireSession {
   closed: boolean;
 }
 
+/** An answer line (or lines, CRLF-joined); CLOSE drops the connection instead of answering. */
 export type WireAnswer = (line: string) => string | Promise<string>;
+
+export const CLOSE = '<close>';
 
 export interface WireDownstream {
   port: number;
   sessions: WireSession[];
-  /** Answers for MAIL and RCPT (default 250). */
-  answers: { mail?: WireAnswer; rcpt?: WireAnswer };
+  /** Answers for MAIL, RCPT and DATA (default 250, 250, 354). */
+  answers: { mail?: WireAnswer; rcpt?: WireAnswer; data?: WireAnswer };
   close(): Promise<void>;
 }
 
@@ -37,7 +40,10 @@ export async function startWireDownstream(pki: TestPki, extensions = ['PIPELININ
     let input: Buffer = Buffer.alloc(0);
     let data: Buffer | undefined; // collecting DATA when set
     let busy = false;
-    const write = (text: string) => void (socket.destroyed || socket.write(`${text}\r\n`));
+    const write = (text: string) => {
+      if (text === CLOSE) socket.destroy();
+      else if (!socket.destroyed) socket.write(`${text}\r\n`);
+    };
     const pump = async () => {
       if (busy) return;
       busy = true;
@@ -73,8 +79,9 @@ export async function startWireDownstream(pki: TestPki, extensions = ['PIPELININ
           } else if (verb === 'MAIL') write(await (ds.answers.mail?.(line) ?? '250 2.1.0 OK'));
           else if (verb === 'RCPT') write(await (ds.answers.rcpt?.(line) ?? '250 2.1.5 OK'));
           else if (verb === 'DATA') {
-            write('354 go ahead');
-            data = Buffer.alloc(0);
+            const answer = await (ds.answers.data?.(line) ?? '354 go ahead');
+            write(answer);
+            if (answer.startsWith('354')) data = Buffer.alloc(0);
           } else if (verb === 'RSET' || verb === 'NOOP') write('250 2.0.0 OK');
           else if (verb === 'QUIT') {
             write('221 2.0.0 bye');
