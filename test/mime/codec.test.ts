@@ -3,10 +3,10 @@ import fc from 'fast-check';
 import libqp from 'libqp';
 import { canCarry, charsetFor, decodedSizeCounter, roundTrips } from '../../appliance/src/mime/codec';
 import { decodeQp, decodeQpByLines, decodeQpBytewise, encodeQp, spliceQp } from '../../appliance/src/mime/qp';
-import { buildMessage, text } from './support/build';
+import { buildMessage, html, multipart, text } from './support/build';
 import { surgeryChecked } from './support/check';
 import { partOf } from './support/parts';
-import { markerEdit } from './support/run';
+import { MARK_HTML_END, MARK_HTML_START, MARK_TEXT_END, MARK_TEXT_START, markerEdit } from './support/run';
 
 describe('mime codec: quoted-printable', () => {
   it('decodeQp gives the same bytes as libqp.decode on arbitrary input', () => {
@@ -172,5 +172,46 @@ describe('mime codec: charsets', () => {
     }
     // an unknown label on ASCII bytes is still read as ASCII
     expect(charsetFor('x-mac-unknown', Buffer.from('hi'))?.label).to.equal('x-mac-unknown');
+  });
+
+  it('ISO-2022-JP: added text keeps to ISO-2022-JP proper (no JIS X 0212, no half-width katakana)', async () => {
+    const cs = charsetFor('iso-2022-jp', Buffer.from('hi'))!;
+    expect(canCarry(cs, '\u5c71\u7530\u592a\u90ce \u3053\u3093\u306b\u3061\u306f')).to.equal(true);
+    // encoding-japanese writes these with ESC $ ( D and ESC ( I, which readers of ISO-2022-JP show as garbage
+    expect(canCarry(cs, 'Zo\u00eb M\u00fcller')).to.equal(false);
+    expect(canCarry(cs, '\uff71\uff72')).to.equal(false);
+    const signature = { html: `${MARK_HTML_START} Zo\u00eb \u5c71\u7530 ${MARK_HTML_END}`, text: `${MARK_TEXT_START}\nZo\u00eb \u5c71\u7530\n${MARK_TEXT_END}` };
+    const input = buildMessage({
+      body: multipart('alternative', 'jp', [
+        text('\u3053\u3093\u306b\u3061\u306f\n', { charset: 'iso-2022-jp', cte: '7bit' }),
+        html('<p>\u3053\u3093\u306b\u3061\u306f</p>\n', { charset: 'iso-2022-jp', cte: '7bit' }),
+      ]),
+    });
+    const r = await surgeryChecked(input, markerEdit(signature));
+    const htmlPart = await partOf(r.output, 'text/html');
+    expect(htmlPart.charset).to.equal('iso-2022-jp');
+    const wire = htmlPart.body.toString('latin1');
+    expect(wire.includes('\x1b$(D') || wire.includes('\x1b(I')).to.equal(false);
+    expect(htmlPart.decoded).to.contain('Zo&#xEB; \u5c71\u7530');
+    // the text part cannot spell the name in ISO-2022-JP: it is re-encoded as UTF-8, its Japanese intact
+    const textPart = await partOf(r.output, 'text/plain');
+    expect(textPart.charset).to.equal('utf-8');
+    expect(textPart.decoded).to.contain('\u3053\u3093\u306b\u3061\u306f');
+    expect(textPart.decoded).to.contain('Zo\u00eb \u5c71\u7530');
+  });
+
+  it('bytes that shift into other character sets (ISO-2022-KR, HZ, unlabelled ISO-2022-JP) or hold NULs are not read as ASCII', async () => {
+    const kr = Buffer.from('\x1b$)C\x0e>H3gGO<<?d\x0f\r\n', 'latin1');
+    expect(charsetFor('iso-2022-kr', kr)).to.equal(undefined);
+    expect(charsetFor('hz-gb-2312', Buffer.from('~{<:Ky2;S{#,NpJ)l6HK!#~}'))).to.equal(undefined);
+    const jis = Buffer.from('\x1b$B$3$s$K$A$O\x1b(B\r\n', 'latin1');
+    for (const label of [undefined, 'us-ascii', 'x-unknown']) expect(charsetFor(label, jis), String(label)).to.equal(undefined);
+    // UTF-16 under a name iconv-lite does not know
+    expect(charsetFor('unicode', Buffer.from('hi\r\n', 'utf16le'))).to.equal(undefined);
+    // relabelled UTF-8 the Korean text would turn into escape codes: the part passes unchanged
+    const input = buildMessage({ body: { type: 'text/plain', charset: 'iso-2022-kr', cte: '7bit', content: kr } });
+    const r = await surgeryChecked(input, markerEdit({ text: `${MARK_TEXT_START}\nZo\u00eb\n${MARK_TEXT_END}` }));
+    expect(r.report.parts).to.deep.equal([]);
+    expect(r.facts!.structure.noBody).to.equal(true);
   });
 });

@@ -98,8 +98,21 @@ function latin1AsCp1252(label: string): Charset {
 
 const LINE_SAFE = /^(?:iso[-_]?8859[-_]?\d+|latin-?\d|(?:windows|cp)[-_]?(?!120)\d+|koi8[-_]?[a-z]+|shift[-_]?jis|sjis|gb2312|gbk|gb18030|big5|euc[-_]?(?:jp|kr|cn))$/i;
 const JIS = /^(?:iso-?2022-?jp|csiso2022jp|jis)$/i;
+// ISO-2022-JP proper (RFC 1468) designates ASCII, JIS-Roman and JIS X 0208 only. encoding-japanese
+// also writes JIS X 0212 (ESC $ ( D) and half-width katakana (ESC ( I), which readers of the label
+// do not decode: added text that needs them is not written under this label.
+// eslint-disable-next-line no-control-regex
+const JIS_FOREIGN_ESCAPE = /\x1b(?!\(B|\(J|\$@|\$B)/;
 // Codecs iconv-lite has that are not charsets a message may be written in (UTF-7 smuggles markup).
 const REFUSED = /^(?:utf-?7|unicode-1-1-utf-7|utf7-?imap|base64|hex|binary)$/i;
+// 7-bit charsets that shift in and out of other character sets (ISO-2022-KR/-CN/-JP-2, HZ): their
+// bytes are ASCII but their text is not, so they are never read as ASCII.
+const SHIFTING = /^(?:(?:cs|x-)?iso-?2022|hz)/i;
+
+/** ESC, SO or SI: ISO 2022 shifts, which mean the bytes are not ASCII text whatever their label says. */
+function hasShifts(bytes: Buffer): boolean {
+  return bytes.includes(0x1b) || bytes.includes(0x0e) || bytes.includes(0x0f);
+}
 
 export function utf8Charset(): Charset {
   return utf8;
@@ -109,14 +122,16 @@ export function utf8Charset(): Charset {
  * The codec for a part, or undefined when its bytes cannot be decoded safely.
  * `bytes` decides the fallbacks: a missing or US-ASCII label on 8-bit bytes is
  * read as UTF-8 only if the bytes are valid UTF-8; an unknown label only when
- * the bytes are pure ASCII. An ISO-8859-1 label reads as windows-1252; a
+ * the bytes are pure ASCII. ASCII bytes holding ISO 2022 shifts (ESC, SO, SI)
+ * are never read as ASCII. An ISO-8859-1 label reads as windows-1252; a
  * refused label (UTF-7 and the like) never gives a codec.
  */
 export function charsetFor(declared: string | false | undefined, bytes: Buffer): Charset | undefined {
   const label = (declared || '').trim().toLowerCase().replace(/^"|"$/g, '');
   const ascii = isAscii(bytes);
   if (!label || label === 'us-ascii' || label === 'ascii' || label === 'ansi_x3.4-1968') {
-    if (ascii) return asciiCharset(label || 'us-ascii');
+    // ISO-2022-JP without its label, say: relabelled UTF-8 its escapes would show as text
+    if (ascii) return hasShifts(bytes) ? undefined : asciiCharset(label || 'us-ascii');
     // 8-bit bytes under an ASCII label: only safe when they are valid UTF-8 (they get relabelled)
     return utf8.encode(utf8.decode(bytes)).equals(bytes) ? { ...utf8, label: '' } : undefined;
   }
@@ -125,12 +140,18 @@ export function charsetFor(declared: string | false | undefined, bytes: Buffer):
   // a codec that is no charset a message may be written in: the part is not edited, whatever its bytes
   if (REFUSED.test(label)) return undefined;
   if (JIS.test(label)) {
+    const decode = (b: Buffer): string => Encoding.convert(b, { to: 'UNICODE', from: 'JIS', type: 'string' });
+    const encode = (t: string): Buffer => Buffer.from(Encoding.convert(Encoding.stringToCode(t), { to: 'JIS', from: 'UNICODE' }));
     return {
       label,
       // escape sequences carry state from line to line: always re-encoded as a whole
       lineSafe: false,
-      decode: (b) => Encoding.convert(b, { to: 'UNICODE', from: 'JIS', type: 'string' }),
-      encode: (t) => Buffer.from(Encoding.convert(Encoding.stringToCode(t), { to: 'JIS', from: 'UNICODE' })),
+      decode,
+      encode,
+      carries: (t) => {
+        const b = encode(t);
+        return !JIS_FOREIGN_ESCAPE.test(b.toString('latin1')) && decode(b) === t;
+      },
     };
   }
   if (iconv.encodingExists(label)) {
@@ -141,7 +162,8 @@ export function charsetFor(declared: string | false | undefined, bytes: Buffer):
       encode: (t) => iconv.encode(t, label, { addBOM: false }),
     };
   }
-  return ascii ? asciiCharset(label) : undefined;
+  // an unknown label is read as ASCII only when nothing in the bytes says otherwise (a NUL: UTF-16 under a name iconv-lite lacks)
+  return ascii && !SHIFTING.test(label) && !hasShifts(bytes) && !bytes.includes(0x00) ? asciiCharset(label) : undefined;
 }
 
 /** Whether decoding then encoding gives back the very same bytes (otherwise editing would corrupt the part). */
