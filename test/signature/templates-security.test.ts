@@ -69,6 +69,10 @@ function assertHarmless(html: string): ParsedHtml {
   return parsed;
 }
 
+/** A value as templates see it: control characters but tab, CR and LF dropped. */
+// eslint-disable-next-line no-control-regex
+const withoutControls = (value: string) => value.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '');
+
 function render(set: TemplateSet, org: OrgConfig, attributes: Record<string, string>, mail = 'eve@contoso.com') {
   const user: DirectoryUser = { mail, aliases: [], attributes, groups: [] };
   return set.render('sig', { user, sender: mail, org, now: new Date('2026-03-15T12:00:00Z'), kind: 'new' });
@@ -148,6 +152,17 @@ describe('templates: hostile directory values', () => {
     expect(anchorTitles.map((a) => a.value)).to.deep.equal([name]);
   });
 
+  it('control characters in a value (NUL, escape, bell) never reach the message; tabs and line breaks stay', () => {
+    // A NUL is not allowed in a mail body at all, whatever its transfer encoding.
+    const out = render(set, org, { displayName: 'Eve\u0000 \u001B[31mSmith\u0007\u007F', jobTitle: 'Head\tof\r\nSales', department: 'Ops\u000B\u000C', mobilePhone: '+1 555 0100' });
+    // eslint-disable-next-line no-control-regex
+    const controls = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
+    expect(out.html).to.not.match(controls);
+    expect(out.text).to.not.match(controls);
+    expect(parse(out.html).attributes.find((a) => a.tag === 'img' && a.name === 'alt')?.value).to.equal('Eve [31mSmith');
+    expect(out.html).to.contain('Head\tof\r\nSales');
+  });
+
   it('a hostile primary address stays inside the mailto: link', () => {
     const out = render(set, org, { displayName: 'Eve' }, 'x"onmouseover="alert(1)@contoso.com');
     const parsed = assertHarmless(out.html);
@@ -163,11 +178,12 @@ describe('templates: hostile directory values', () => {
     fc.assert(
       fc.property(fc.tuple(value, value, value, value, value), (values) => {
         const attributes = Object.fromEntries(FIELDS.map((f, i) => [f, values[i]]));
-        // The benign twin keeps the same lines: values are never empty, and the website gets the same url() verdict.
-        const twin = Object.fromEntries(FIELDS.map((f, i) => [f, f === 'extensionAttribute1' ? (safeUrl(values[i]) ? 'https://ok.example' : 'no') : 'x1']));
+        // The benign twin keeps the same lines: values are never empty, and the website gets the same url() verdict
+        // (templates see values without control characters).
+        const twin = Object.fromEntries(FIELDS.map((f, i) => [f, f === 'extensionAttribute1' ? (safeUrl(withoutControls(values[i])) ? 'https://ok.example' : 'no') : 'x1']));
         const parsed = assertHarmless(render(set, org, attributes).html);
         expect(parsed.shape).to.deep.equal(parse(render(set, org, twin).html).shape);
-        expect(parsed.attributes.find((a) => a.tag === 'img' && a.name === 'alt')?.value).to.equal(values[0]);
+        expect(parsed.attributes.find((a) => a.tag === 'img' && a.name === 'alt')?.value).to.equal(withoutControls(values[0]));
       }),
       { numRuns: 300 },
     );

@@ -239,6 +239,14 @@ describe('templates: renders reused per sender', () => {
     expect(set.render('t', ctx(org, ALICE, { now: new Date('2027-01-01T00:00:01Z') })).html).to.equal('© 2027 Contoso');
   });
 
+  it('renders a template that reads the time without naming Date (Intl formats now by default) for every message', () => {
+    counting('© <%= new Intl.DateTimeFormat("en", { year: "numeric", timeZone: "UTC" }).format() %> <%= user.displayName %>', (render, renders, org) => {
+      render(ctx(org, ALICE));
+      render(ctx(org, ALICE));
+      expect(renders()).to.equal(2);
+    });
+  });
+
   it('keeps at most a bounded number of renders: the least recently used sender is rendered again', () => {
     counting('<%= user.displayName %>', (render, renders, org) => {
       const users = Array.from({ length: 600 }, (_, i) => person({ displayName: `User ${i}` }, `u${i}@contoso.com`));
@@ -321,6 +329,21 @@ describe('templates: helpers and text conversion', () => {
     // The text form does not repeat a number the link text already shows.
     expect(htmlToText('<a href="tel:+15550100;ext=23">+1 555 0100 x23</a>')).to.equal('+1 555 0100 x23');
     expect(htmlToText('<a href="tel:+442079460100">+44 20 7946 0100, +44 20 7946 0101</a>')).to.equal('+44 20 7946 0100, +44 20 7946 0101');
+  });
+
+  it('tel() leaves out the (0) trunk prefix written after a country code, and the text form still does not repeat the number', () => {
+    // "+44 (0)20 …" is dialled +44 20 …: the 0 in brackets is only for calls from inside the country.
+    expect(telHref('+44 (0)20 7946 0018')).to.equal('tel:+442079460018');
+    expect(telHref('+49 (0) 89 1234-56')).to.equal('tel:+4989123456');
+    expect(telHref('+41 (0)44 668 18 00 ext. 7')).to.equal('tel:+41446681800;ext=7');
+    expect(telHref('(0)20 7946 0018')).to.equal('tel:02079460018'); // a national number dials its 0
+    expect(htmlToText('<a href="tel:+442079460018">+44 (0)20 7946 0018</a>')).to.equal('+44 (0)20 7946 0018');
+  });
+
+  it('url() refuses every invisible formatting character, bidi isolates included', () => {
+    for (const bad of ['https://contoso.com/\u2066x\u2069', '\u2067https://contoso.com', 'https://contoso.com/\u061Cx', 'www.contoso.com/\u180Ex', 'https://contoso.com/\u{E0041}', 'https://contoso.com/\u0085']) {
+      expect(safeUrl(bad), JSON.stringify(bad)).to.equal('');
+    }
   });
 
   it('html-to-text: links only where the text does not say it, images by alt text, tables in reading order', () => {

@@ -140,19 +140,29 @@ function compileImage(asset: ImageAsset): CompiledImage {
   };
 }
 
+// Control characters but tab, line feed and carriage return: no use in a signature, and a
+// NUL is not allowed in a mail body at all (RFC 5322), whatever the part's transfer encoding.
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
+
+/** An attribute value as templates see it: text, '' when missing, control characters dropped. */
+function attributeValue(value: unknown): string {
+  return value === undefined || value === null ? '' : String(value).replace(CONTROL_CHARS, '');
+}
+
 /** The `user` a template sees: every standard attribute present ('' when missing), plus `mail`. */
 function userLocals(user: DirectoryUser | undefined, sender: string, overrides: Map<string, Record<string, string>>): Readonly<Record<string, string>> {
   // No prototype: an attribute named `__proto__` or `constructor` is just a value.
   const out: Record<string, string> = Object.create(null);
   for (const key of STANDARD_ATTRIBUTES) out[key] = '';
   if (user) {
-    for (const [key, value] of Object.entries(user.attributes)) out[key] = value === undefined || value === null ? '' : String(value);
+    for (const [key, value] of Object.entries(user.attributes)) out[key] = attributeValue(value);
   }
   const mail = (user?.mail ?? sender).trim().toLowerCase();
   // With a directory user, the lookup depends on the user only (the result is cached per user).
   const keys = user ? [mail, ...user.aliases.map((a) => a.trim().toLowerCase())] : [mail];
   const override = keys.map((k) => overrides.get(k)).find((o) => o !== undefined);
-  if (override) for (const [key, value] of Object.entries(override)) out[key] = value === undefined || value === null ? '' : String(value);
+  if (override) for (const [key, value] of Object.entries(override)) out[key] = attributeValue(value);
   out.mail = mail;
   // Frozen: a cached object shared by every message of this user must not carry one message's changes to the next.
   return Object.freeze(out);
@@ -180,13 +190,14 @@ const RENDER_CACHE_ENTRIES = 512;
 /**
  * Whether a template's output may depend on more than the sender, the message
  * kind and the config: code (inside `<% … %>`) that reads the time (`now`,
- * `Date`) or chance. Such templates are rendered for every message. Any
+ * `Date`, `Intl`, whose date formats default to now) or chance (`Math`,
+ * `crypto`). Such templates are rendered for every message. Any
  * mention in code counts, even in a comment: a needless render is cheap, a
  * stale one is wrong. Literal text ("register now") cannot change.
  */
 function dependsOnTime(source: TemplateSource | AddonSource): boolean {
   const code = [source.html, source.text ?? ''].flatMap((form) => [...form.matchAll(/<%([\s\S]*?)(?:%>|$)/g)].map((m) => m[1])).join('\n');
-  return /\bnow\b|\bDate\b|\bMath\b/.test(code);
+  return /\bnow\b|\bDate\b|\bMath\b|\bIntl\b|\bcrypto\b/.test(code);
 }
 
 /** Least-recently-used lookup in a Map used as an LRU (insertion order = age). */

@@ -5,11 +5,12 @@
 
 const ALLOWED_SCHEMES = new Set(['http', 'https', 'mailto', 'tel']);
 
-// C0/C1 controls, zero-width and bidi marks, line/paragraph separators: browsers
-// strip or ignore some of these inside a scheme (`java\tscript:`), so a value
-// holding any of them is refused rather than cleaned.
-// eslint-disable-next-line no-control-regex
-const SUSPICIOUS_CHARS = /[\u0000-\u001F\u007F-\u009F\u00AD\u200B-\u200F\u202A-\u202E\u2028\u2029\u2060-\u2064\uFEFF]/;
+// C0/C1 controls, every invisible format character (zero-width, soft hyphen,
+// bidi marks, embeddings and isolates, tags), line/paragraph separators:
+// browsers strip or ignore some of these inside a scheme (`java\tscript:`), the
+// others reorder or hide what a reader sees, so a value holding any of them is
+// refused rather than cleaned.
+const SUSPICIOUS_CHARS = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):/i;
 
@@ -49,13 +50,16 @@ export function safeUrl(value: unknown): string {
  * `tel:` + the digits of the value (a leading + kept), or '' when it has no
  * digits. Of several numbers (Graph's businessPhones arrive joined with ", ")
  * the first is dialled, and an extension (`x23`, `ext. 23`) becomes `;ext=23`
- * (RFC 3966) instead of more digits of the number.
+ * (RFC 3966) instead of more digits of the number. A `(0)` after the country
+ * code (`+44 (0)20 …`) is not dialled.
  */
 export function telHref(value: unknown): string {
   if (value === undefined || value === null) return '';
   const first = String(value).split(/[,;]/).map((s) => s.trim()).find((s) => /\d/.test(s)) ?? '';
   const extension = /^(.*\d.*?)\s*(?:ext\.?|extension|x|#)\s*(\d+)\s*$/i.exec(first);
-  const number = extension ? extension[1] : first;
+  const written = extension ? extension[1] : first;
+  // "+44 (0)20 …": the bracketed 0 is the trunk prefix, dialled only from inside the country, never after its code.
+  const number = written.startsWith('+') ? written.replace(/\(\s*0\s*\)/, '') : written;
   const digits = number.replace(/\D/g, '');
   if (!digits) return '';
   return `tel:${number.startsWith('+') ? '+' : ''}${digits}${extension ? `;ext=${extension[2]}` : ''}`;

@@ -29,7 +29,9 @@ export function linkTarget(href: string, text: string): string {
     const digits = (s: string) => s.replace(/[^\d]/g, '');
     // the text may say more than the link dials (a second number, an extension)
     const dialled = digits(target);
-    return dialled && digits(text).includes(dialled) ? '' : target.slice('tel:'.length);
+    // "+44 (0)20 …" shows a trunk 0 the link does not dial
+    const shown = [digits(text), digits(text.replace(/\(\s*0\s*\)/g, ''))];
+    return dialled && shown.some((d) => d.includes(dialled)) ? '' : target.slice('tel:'.length);
   }
   if (scheme === 'http' || scheme === 'https') {
     return comparable(text) === comparable(target) ? '' : target;
