@@ -109,6 +109,13 @@ describe('rules: conditions', () => {
     expect(reasonsOf(other, 'r')[0]).to.equal('senders: no, bob@contoso.com is not among [alice.smith@contoso.co.uk]');
   });
 
+  it('senders: an envelope sender with a Unicode domain is the listed xn-- address, also without a directory entry', () => {
+    const rules = compileRules(makeOrg({ rules: [rule('r', { match: { senders: ['anna@xn--mller-kva.example'] }, template: 'alice' })] }));
+    expect(rules.select(input({ sender: 'Anna@MÜLLER.example', user: undefined })).matchedRules).to.deep.equal(['r']);
+    expect(rules.select(input({ sender: 'anna@xn--mller-kva.example', user: undefined })).matchedRules).to.deep.equal(['r']);
+    expect(rules.select(input({ sender: 'anna@mueller.example', user: undefined })).matchedRules).to.deep.equal([]);
+  });
+
   it('groups: ids or display names, case-insensitive; an unknown sender belongs to no group', () => {
     const byName = compileRules(makeOrg({ rules: [rule('r', { match: { groups: ['SALES emea'] }, template: 'sales' })] }));
     expect(reasonsOf(byName.select(input()), 'r')[0]).to.equal('groups: yes, sender is a member of Sales EMEA');
@@ -193,6 +200,13 @@ describe('rules: conditions', () => {
     expect(matched('x', 'a spe\u00adcial of\u200bfer')).to.deep.equal(['body']);
     // The trace names the keyword as the rule writes it.
     expect(reasonsOf(rules.select(input({ subject: 'cafe\u0301' })), 'subj')[0]).to.equal('subject: yes, contains "Café"');
+  });
+
+  it('keywords: letters whose Unicode form is an upper-case letter (mathematical bold, ℌ) match case-insensitively too', () => {
+    const rules = compileRules(makeOrg({ rules: [rule('subj', { match: { subjectContains: ['black friday', 'HELLO'] } })] }));
+    // NFKC turns 𝐁 into B and ℌ into H, which have no lower-case form of their own to be folded from.
+    expect(rules.select(input({ subject: '𝐁𝐋𝐀𝐂𝐊 𝐅𝐑𝐈𝐃𝐀𝐘 deals' })).matchedRules).to.deep.equal(['subj']);
+    expect(rules.select(input({ subject: 'ℌello there' })).matchedRules).to.deep.equal(['subj']);
   });
 
   it('internationalized domains: a recipient written in Unicode is its punycode domain', () => {

@@ -61,3 +61,10 @@ export function normalizeAddress(address: string): string {
   if (a.startsWith('<') && a.endsWith('>')) a = a.slice(1, -1).trim();
   return a;
 }
+
+/** normalizeAddress with the domain as asciiDomain gives it, as `senders` compares addresses (`anna@müller.example` is `anna@xn--mller-kva.example`). */
+export function asciiAddress(address: string): string {
+  const a = normalizeAddress(address);
+  const at = a.lastIndexOf('@');
+  return at < 0 ? a : `${a.slice(0, at)}@${asciiDomain(a.slice(at + 1))}`;
+}

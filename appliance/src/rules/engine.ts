@@ -6,7 +6,7 @@
 import type { AddonSource, OrgConfig, RuleMatch, RuleSource } from '../config';
 import type { DirectoryUser } from '../directory';
 import type { MessageKind } from '../mime';
-import { asciiDomain, DomainMatcher, domainOf, normalizeAddress } from './domains';
+import { asciiAddress, asciiDomain, DomainMatcher, domainOf, normalizeAddress } from './domains';
 
 export interface RuleInput {
   /** Envelope sender (MAIL FROM). */
@@ -84,14 +84,15 @@ class MessageView {
     this.nowMs = input.now.getTime();
   }
 
-  /** The sender's address, then the directory user's primary address and aliases, lower-case, unique. */
+  /** The sender's address, then the directory user's primary address and aliases, lower-case with ASCII domains, unique. */
   get identities(): string[] {
     if (!this.identitiesCache) {
-      const all = new Set<string>([this.sender]);
+      // Rules write domains in their xn-- form; an SMTPUTF8 sender may write them in Unicode.
+      const all = new Set<string>([asciiAddress(this.sender)]);
       const user = this.input.user;
       if (user) {
-        all.add(normalizeAddress(user.mail));
-        for (const alias of user.aliases) all.add(normalizeAddress(alias.replace(/^smtp:/i, '')));
+        all.add(asciiAddress(user.mail));
+        for (const alias of user.aliases) all.add(asciiAddress(alias.replace(/^smtp:/i, '')));
       }
       this.identitiesCache = [...all];
     }
@@ -145,9 +146,9 @@ const OTHER_WHITE_SPACE = /\s{2,}|[^\S ]/g;
  * space, so a phrase matches however the sender's client laid it out.
  */
 export function foldText(text: string): string {
-  const lower = text.toLowerCase();
+  // NFKC before lower case: it maps some letters (mathematical bold 𝐁, ℌ) to upper-case ones.
   // eslint-disable-next-line no-control-regex
-  const normal = !/[^\x00-\x7f]/.test(lower) ? lower : lower.normalize('NFKC').replace(INVISIBLE, '');
+  const normal = !/[^\x00-\x7f]/.test(text) ? text.toLowerCase() : text.normalize('NFKC').toLowerCase().replace(INVISIBLE, '');
   return normal.replace(OTHER_WHITE_SPACE, ' ');
 }
 
@@ -213,7 +214,7 @@ function compileMatch(match: RuleMatch, acceptedList: string, where: string): Ch
   }
 
   if (match.senders?.length) {
-    const senders = new Set(match.senders.map(normalizeAddress));
+    const senders = new Set(match.senders.map(asciiAddress));
     const shown = list([...senders]);
     checks.push((m) => {
       const hit = m.identities.find((a) => senders.has(a));
@@ -222,7 +223,7 @@ function compileMatch(match: RuleMatch, acceptedList: string, where: string): Ch
         const extra = others === 1 ? ' (nor its other directory address)' : others > 1 ? ` (nor any of its ${others} other directory addresses)` : '';
         return [false, `senders: no, ${m.sender}${extra} is not among ${shown}`];
       }
-      return [true, hit === m.sender ? `senders: yes, ${hit} is listed` : `senders: yes, ${hit} (directory address of ${m.sender}) is listed`];
+      return [true, hit === m.identities[0] ? `senders: yes, ${hit} is listed` : `senders: yes, ${hit} (directory address of ${m.sender}) is listed`];
     });
   }
 
