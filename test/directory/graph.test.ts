@@ -156,6 +156,15 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
     expect(source.status().lastError).to.equal(undefined);
   });
 
+  it('retries a 503 or 504 (Graph busy) and then succeeds', async () => {
+    for (const status of [503, 504]) {
+      graph.fail(1, status);
+      const before = graph.requests.length;
+      expect(await source.refresh(), source.status().lastError).to.equal('delta');
+      expect(graph.requests.slice(before).map((r) => r.status).slice(0, 2)).to.deep.equal([status, 200]);
+    }
+  });
+
   it('a failed refresh keeps the last good snapshot and is counted; a throttle beyond the time cap gives up', async () => {
     const good = source.current()!;
     graph.upsertUser({ ...person(3), jobTitle: 'Changed while Graph fails' });
@@ -213,6 +222,26 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
     expect(retryWaitSeconds(null, 5, 2, 180)).to.equal(16 + 2 + 1);
     expect(retryWaitSeconds(null, 10, 2, 180)).to.equal(181);
     expect(retryWaitSeconds('7', 3, 2, 180)).to.equal(7);
+  });
+
+  it('a long listing that is still making progress may wait out a throttle after the time cap has passed since it began', async () => {
+    // A large tenant's first load takes longer than maxRefreshSeconds; a 429 (or 503/504) late in it must not throw the pages read away.
+    const slow = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0, maxRefreshSeconds: 2 });
+    graph.pageSize = 1;
+    graph.delayMs = 400;
+    const before = graph.requests.length;
+    try {
+      const pagesNow = source.current()!.size + 1; // the users, and the room without an address
+      graph.throttle(1, 1, false, pagesNow - 1); // the last page of the listing, about 2.4 s into it
+      expect(await slow.refresh(), slow.status().lastError).to.equal('full');
+    } finally {
+      graph.pageSize = 2;
+      graph.delayMs = 0;
+      graph.throttle(0, 0);
+    }
+    expect(slow.status().lastError).to.equal(undefined);
+    expect(graph.requests.slice(before).map((r) => r.status)).to.include(429);
+    expect(slow.current()!.size).to.equal(source.current()!.size);
   });
 
   it('refuses a next link that leads back to a page already read, instead of paging on to the page cap', async () => {

@@ -9,9 +9,10 @@
 //   GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$count=true(&$top)   paged, nested
 //       groups expanded; an OData cast is an advanced query, so `ConsistencyLevel: eventual` is required
 // Requests need a bearer token issued for https://graph.microsoft.com. On
-// demand it answers 429 with Retry-After in seconds or as a date (throttling),
-// fails with a status (at once or a few requests later), never answers (a hung
-// request), or gives next links that lead back to the same page.
+// demand it answers 429 with Retry-After in seconds or as a date (throttling,
+// at once or a few requests later), fails with a status (likewise), never
+// answers (a hung request), answers slowly, or gives next links that lead back
+// to the same page.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -42,8 +43,10 @@ export interface GraphStandin {
   removeUser(id: string): void;
   setGroup(group: StandinGroup): void;
   removeGroup(id: string): void;
-  /** The next `count` requests get 429 with `Retry-After: seconds` (as an HTTP date that far ahead when `asDate`). */
-  throttle(count: number, retryAfterSeconds: number, asDate?: boolean): void;
+  /** The next `count` requests, after `after` more have been answered, get 429 with `Retry-After: seconds` (as an HTTP date that far ahead when `asDate`). */
+  throttle(count: number, retryAfterSeconds: number, asDate?: boolean, after?: number): void;
+  /** Milliseconds every answer waits before it is sent (a slow, large listing). */
+  delayMs: number;
   /** The next `count` requests, after `after` more have been answered, fail with `status`. */
   fail(count: number, status: number, after?: number): void;
   /** A misbehaving server: every paged answer's next link is the request's own URL. */
@@ -71,7 +74,7 @@ export async function startGraphStandin(): Promise<GraphStandin> {
   let oldestValidToken = 0;
   let expiredAnswer = { status: 400, code: 'syncStateNotFound' };
   let hanging = { count: 0, path: '' };
-  let throttled = { count: 0, seconds: 0, asDate: false };
+  let throttled = { count: 0, seconds: 0, asDate: false, after: 0 };
   let failing = { count: 0, status: 500, after: 0 };
   let baseUrl = '';
 
@@ -125,7 +128,8 @@ export async function startGraphStandin(): Promise<GraphStandin> {
     const clientId = identity.verify(req.headers.authorization, GRAPH_RESOURCE);
     requests[requests.length - 1].clientId = clientId;
     if (!clientId) return error(res, 401, 'InvalidAuthenticationToken', 'Access token is empty or invalid.');
-    if (throttled.count > 0) {
+    if (throttled.count > 0 && throttled.after > 0) throttled.after--;
+    else if (throttled.count > 0) {
       throttled.count--;
       const retryAfter = throttled.asDate ? new Date(Date.now() + throttled.seconds * 1000).toUTCString() : String(throttled.seconds);
       return error(res, 429, 'TooManyRequests', 'Too many requests.', { 'retry-after': retryAfter });
@@ -185,13 +189,17 @@ export async function startGraphStandin(): Promise<GraphStandin> {
     return error(res, 400, 'BadRequest', `Unsupported request ${path}`);
   }
 
-  const server = createServer({ cert: cert.cert, key: cert.key }, handle);
+  const server = createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
+    if (graph.delayMs > 0) setTimeout(() => handle(req, res), graph.delayMs);
+    else handle(req, res);
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   baseUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 
   const graph: GraphStandin = {
     baseUrl,
     pageSize: 100,
+    delayMs: 0,
     initialDeltaExtra: [],
     nextLinkLoop: false,
     requests,
@@ -207,8 +215,8 @@ export async function startGraphStandin(): Promise<GraphStandin> {
     },
     setGroup: (group) => void groups.set(group.id, group),
     removeGroup: (id) => void groups.delete(id),
-    throttle(count, seconds, asDate = false) {
-      throttled = { count, seconds, asDate };
+    throttle(count, seconds, asDate = false, after = 0) {
+      throttled = { count, seconds, asDate, after };
     },
     fail(count, status, after = 0) {
       failing = { count, status, after };

@@ -58,7 +58,10 @@ export interface GraphDirectoryOptions {
   failedRetrySeconds?: number;
   /** Default https://graph.microsoft.com/. */
   baseUrl?: string;
-  /** Retries (throttling) are waited for only until this long after a refresh began; default 120 s. */
+  /**
+   * Retries (throttling) are waited for only until this long after the refresh last made progress (began, or
+   * was answered a page); default 120 s. A large listing that keeps moving may take longer as a whole.
+   */
   maxRefreshSeconds?: number;
   /** Longest one Graph request may take (each attempt); default 60 s. A request that times out fails the refresh. */
   requestTimeoutSeconds?: number;
@@ -145,6 +148,8 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
     const given = new Set<string>();
     for (let n = 0; next && n < MAX_PAGES; n++) {
       const page: Page<T> = await client.api(next).headers(headers).get();
+      // Progress: a throttle late in a long listing (a large tenant's first load) may still be waited for.
+      deadline = Date.now() + maxRefreshMs;
       yield page;
       next = page['@odata.nextLink'];
       if (next === undefined) break;
