@@ -156,6 +156,7 @@ describe('monitoring: Prometheus alert rules', () => {
       'SignetCertificateExpiringSoon',
       'SignetCertificateExpiringCritical',
       'SignetConfigReloadFailing',
+      'SignetTemplateFailing',
       'SignetDirectorySyncStale',
       'SignetNoMailProcessed',
     ]) {
@@ -207,7 +208,7 @@ describe('monitoring: Prometheus alert rules', () => {
     for (const rule of alertRules()) {
       expect(cases.some((c) => c.alertname === rule.alert && c.exp_alerts.length > 0), `${rule.alert} firing case`).to.equal(true);
     }
-    for (const name of ['SignetTempfailsRising', 'SignetRejectsRising', 'SignetNodeNotReady', 'SignetDownstreamUnreachable', 'SignetClientCertificateRefused', 'SignetConfigReloadFailing', 'SignetDirectorySyncStale', 'SignetNoMailProcessed']) {
+    for (const name of ['SignetTempfailsRising', 'SignetRejectsRising', 'SignetNodeNotReady', 'SignetDownstreamUnreachable', 'SignetClientCertificateRefused', 'SignetConfigReloadFailing', 'SignetTemplateFailing', 'SignetDirectorySyncStale', 'SignetNoMailProcessed']) {
       expect(cases.some((c) => c.alertname === name && c.exp_alerts.length === 0), `${name} not-firing case`).to.equal(true);
     }
     const r = spawnSync('promtool', ['test', 'rules', ALERT_TESTS], { encoding: 'utf8', cwd: join(ROOT, 'monitoring/prometheus') });

@@ -361,6 +361,39 @@ describe('signature engine', () => {
     expect(out).not.to.include('class="sig"');
   });
 
+  it('delivers unsigned, stamped template-error, when a template fails for this sender only (a retry would fail the same way)', async () => {
+    // the trial render at load (empty attributes) passes; Ada's job title is no JSON
+    const failing = org({
+      templates: new Map([
+        ['default', { id: 'default', file: 'templates/default.html.ejs', html: '<p>\n<% if (user.jobTitle) { %><%= JSON.parse(user.jobTitle).x %><% } %></p>' }],
+        ['short', { id: 'short', file: 'templates/short.html.ejs', html: '<p><%= user.displayName %></p>' }],
+      ]),
+    });
+    const input = htmlMessage('<p>Hi</p>');
+    const { out, result } = await run(input, { config: failing });
+    expect(result).to.include({ outcome: 'passed', reason: 'template-error' });
+    expect(result.templateError).to.include({ where: 'templates/default.html.ejs:2', errorName: 'SyntaxError' });
+    expect(result.templateError!.message).to.match(/^templates\/default\.html\.ejs:2: /);
+    expect(headerLines(out)[0]).to.match(/^X-Signet-Processed: org=contoso; result=passed; reason=template-error; rule=everyone,external-disclaimer;/);
+    // nothing else changed: not the body, not the DKIM signature, no disclaimer without its signature
+    expect(withoutFirstField(out)).to.equal(input);
+    // a sender whose values it copes with is signed as before
+    const other = await run(htmlMessage('<p>Hi</p>'), { config: failing, from: 'mallory@contoso.com' });
+    expect(other.result.outcome).to.equal('signed');
+    expect(other.result.templateError).to.equal(undefined);
+  });
+
+  it('delivers unsigned, stamped template-error, when an add-on fails for this sender', async () => {
+    const failing = org({
+      addons: new Map([['disclaimer', { id: 'disclaimer', kind: 'disclaimer' as const, position: 'bottom' as const, file: 'addons/disclaimer.yaml', html: '<p><%= user.jobTitle ? user.jobTitle.no.such : "" %></p>' }]]),
+    });
+    const input = htmlMessage('<p>Hi</p>');
+    const { out, result } = await run(input, { config: failing });
+    expect(result).to.include({ outcome: 'passed', reason: 'template-error' });
+    expect(result.templateError).to.include({ errorName: 'TypeError' });
+    expect(withoutFirstField(out)).to.equal(input);
+  });
+
   it('passes, stamped, when no rule matches', async () => {
     const { out, result } = await run(htmlMessage('<p>Hi</p>'), { from: 'ada@contoso.com', to: ['colleague@contoso.com'], config: org({}, [{ id: 'external-only', enabled: true, match: { direction: 'external' }, template: 'default' }]) });
     expect(result).to.include({ outcome: 'passed', reason: 'no-rule' });

@@ -300,6 +300,28 @@ describe('relay: before-queue proxy with mutual TLS', function () {
     expect(await metricValue(h, 'signet_messages_total', { outcome: 'tempfailed', reason: 'engine-error' })).to.equal(1);
   });
 
+  it('relays a message the engine passed for a template error with 250, logging where the template failed but not its message', async () => {
+    const inner = stampEngine();
+    const engine = {
+      ...inner,
+      process: (input: Parameters<typeof inner.process>[0], envelope: Parameters<typeof inner.process>[1]) => {
+        const run = inner.process(input, envelope);
+        const templateError = { where: 'templates/default.html.ejs:2', errorName: 'SyntaxError', message: 'templates/default.html.ejs:2: "Senior Analyst" is not valid JSON' };
+        return { output: run.output, result: run.result.then((r) => ({ ...r, outcome: 'passed' as const, reason: 'template-error' as const, templateError })) };
+      },
+    };
+    h = await startHarness({ engine });
+    // exported at 0 from the start, so the alert's increase() sees the first one
+    const series = ((await h.metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'signet_messages_total')?.values ?? []) as Array<{ labels: Record<string, string | number> }>;
+    expect(series.map((v) => v.labels)).to.deep.include({ outcome: 'passed', reason: 'template-error' });
+    const result = await send(h.port, h.pki.exoClient, { raw: sampleMessage() });
+    expect(result.ok, result.response).to.equal(true);
+    expect(h.sink.messages).to.have.length(1);
+    expect(await metricValue(h, 'signet_messages_total', { outcome: 'passed', reason: 'template-error' })).to.equal(1);
+    expect(h.logs.find((l) => l.event === 'transaction')).to.include({ outcome: 'passed', reason: 'template-error', templateError: 'templates/default.html.ejs:2 (SyntaxError)' });
+    expect(JSON.stringify(h.logs)).not.to.contain('Senior Analyst');
+  });
+
   it('answers 451 4.3.0 while no configuration is loaded', async () => {
     h = await startHarness();
     h.org.current = undefined;

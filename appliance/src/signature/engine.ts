@@ -12,8 +12,8 @@ import type { Edit, MessageFacts, MessageKind, TransformReport } from '../mime/t
 import { compileRules, type Selection } from '../rules';
 import { ENGINE_VERSION } from '../version';
 import { STAMP_HEADER, decodedSubject, detectKind, formatStamp, isAutoReply, parseStamps } from './classify';
-import { compileTemplates, type RenderContext, type RenderedSnippet } from './templates';
-import type { Engine, EngineResult, Envelope, PassReason } from './types';
+import { compileTemplates, TemplateRenderError, type RenderContext, type RenderedSnippet } from './templates';
+import type { Engine, EngineResult, Envelope, PassReason, TemplateErrorReport } from './types';
 
 export interface EngineOptions {
   org: OrgConfig;
@@ -30,6 +30,7 @@ export interface Decision {
   selection?: Selection;
   templateId?: string;
   addons: string[];
+  templateError?: TemplateErrorReport;
 }
 
 /**
@@ -153,8 +154,18 @@ export function createEngine(options: EngineOptions): Engine {
       skipped = 'in-thread';
     }
     const context: RenderContext = { user, sender: envelope.mailFrom.toLowerCase(), org, now: at, kind };
-    const signature: RenderedSnippet | undefined = templateId ? templates.render(templateId, context) : undefined;
-    const addons = selection.addons.map((id) => ({ id, position: org.addons.get(id)?.position ?? 'bottom', snippet: templates.renderAddon(id, context) }));
+    let signature: RenderedSnippet | undefined;
+    let addons: Array<{ id: string; position: 'top' | 'bottom'; snippet: RenderedSnippet }>;
+    try {
+      signature = templateId ? templates.render(templateId, context) : undefined;
+      addons = selection.addons.map((id) => ({ id, position: org.addons.get(id)?.position ?? 'bottom', snippet: templates.renderAddon(id, context) }));
+    } catch (error) {
+      // A template that fails for this sender's values fails the same way on every retry:
+      // deferred, the message would wait until Exchange Online bounces it. It goes unsigned.
+      if (!(error instanceof TemplateRenderError)) throw error;
+      decision.templateError = { where: error.where, errorName: error.errorName, message: error.message };
+      return pass(decision, 'template-error');
+    }
     if (!signature && addons.length === 0) return pass(decision, skipped ?? 'no-signature');
 
     decision.outcome = 'sign';
@@ -240,6 +251,7 @@ export function createEngine(options: EngineOptions): Engine {
       bytesOut: report.bytesOut,
       engineSeconds,
       trace: decision.selection?.trace,
+      templateError: decision.templateError,
     };
   }
 }

@@ -26,8 +26,20 @@ export type PassReason =
   | 'no-signature'
   | 'in-thread'
   | 'unknown-sender'
+  /** A template or add-on failed while rendering for this sender (TemplateErrorReport says where). */
+  | 'template-error'
   /** The relay's passThrough switch: no engine, only the stamp. */
   | 'pass-through';
+
+/** Where a template failed for one sender. */
+export interface TemplateErrorReport {
+  /** `file:line` of the template: safe to log. */
+  where: string;
+  /** The error's class (TypeError, SyntaxError…): safe to log. */
+  errorName: string;
+  /** The whole error message: it may quote a directory value, never log it. */
+  message: string;
+}
 
 export interface EngineResult {
   outcome: 'signed' | 'passed';
@@ -48,6 +60,8 @@ export interface EngineResult {
    * recipients' domains: never log it.
    */
   trace?: Array<{ ruleId: string; matched: boolean; reasons: string[] }>;
+  /** Set with the reason `template-error`. */
+  templateError?: TemplateErrorReport;
 }
 
 export interface EngineRun {

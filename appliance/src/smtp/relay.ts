@@ -219,6 +219,7 @@ export class Relay {
     for (const reason of ['handshake', ...CLIENT_CERT_REASONS]) options.metrics.tlsErrors.inc({ reason }, 0);
     for (const reason of SESSION_REFUSALS) options.metrics.sessionsRefused.inc({ reason }, 0);
     for (const outcome of ['tempfailed', 'rejected']) options.metrics.recipientsRefused.inc({ outcome, reason: 'downstream-rcpt' }, 0);
+    options.metrics.messages.inc({ outcome: 'passed', reason: 'template-error' }, 0);
   }
 
   /** Closes idle downstream sessions (e.g. after the client certificate changed). */
@@ -573,6 +574,8 @@ export class Relay {
           ruleIds: engineResult?.ruleIds,
           templateId: engineResult?.templateId,
           addons: engineResult?.addons,
+          // where only: the error's own message may quote the sender's directory values
+          templateError: engineResult?.templateError ? `${engineResult.templateError.where} (${engineResult.templateError.errorName})` : undefined,
           engineSeconds: engineResult?.engineSeconds,
           seconds,
           upstreamCode: error ? error.responseCode : 250,

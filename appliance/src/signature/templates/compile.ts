@@ -36,7 +36,7 @@ export interface TemplateSet {
   /** Whether a signature template with this id exists (add-ons: hasAddon). */
   has(id: string): boolean;
   hasAddon(id: string): boolean;
-  /** Renders a signature template; throws `file:line: message` if the template fails (unknown id: names it). */
+  /** Renders a signature template; throws a TemplateRenderError (`file:line: message`) if the template fails (unknown id: an Error naming it). */
   render(templateId: string, ctx: RenderContext): RenderedSnippet;
   renderAddon(addonId: string, ctx: RenderContext): RenderedSnippet;
 }
@@ -173,11 +173,31 @@ function userLocals(user: DirectoryUser | undefined, sender: string, overrides: 
  * it, a blank line, then the JavaScript message; logs and command lines want
  * one line: `file:line: message`.
  */
-function oneLineRenderError(err: unknown, file: string): string {
+/**
+ * A template or add-on that failed while rendering for one sender. `where`
+ * (file:line) and `errorName` (the error's class) hold no directory value and
+ * may be logged; the message may quote one (a JSON.parse of an attribute).
+ */
+export class TemplateRenderError extends Error {
+  constructor(
+    message: string,
+    readonly where: string,
+    readonly errorName: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = 'TemplateRenderError';
+  }
+}
+
+/** EJS frames an error as `file:line`, the source around it, then the message: one line of it, and where. */
+function renderError(err: unknown, file: string): TemplateRenderError {
   const message = err instanceof Error ? err.message : String(err);
+  const errorName = err instanceof Error ? err.name : typeof err;
   const framed = /^(.*):(\d+)\n[\s\S]*?\n\n([\s\S]*)$/.exec(message);
-  if (framed) return `${framed[1]}:${framed[2]}: ${framed[3].replace(/\s*\n\s*/g, ' ')}`;
-  return `${file}: ${message.replace(/\s*\n\s*/g, ' ')}`;
+  const where = framed ? `${framed[1]}:${framed[2]}` : file;
+  const text = (framed ? framed[3] : message).replace(/\s*\n\s*/g, ' ');
+  return new TemplateRenderError(`${where}: ${text}`, where, errorName, { cause: err });
 }
 
 const RECORDER = Symbol('image recorder');
@@ -362,7 +382,7 @@ class CompiledTemplateSet implements TemplateSet {
       // Images a text form asks for are not attached: a text part cannot show them.
       text = compiled.text ? tidyText(compiled.text(this.locals(ctx, new ImageRecorder(this.images)))) : this.textOf(html);
     } catch (err) {
-      throw new Error(oneLineRenderError(err, source.file), { cause: err });
+      throw renderError(err, source.file);
     }
     return { html, text, images: recorder.used.flatMap((i) => (i.inline ? [i.inline] : [])) };
   }
