@@ -216,6 +216,13 @@ describe('templates: constructs escaping cannot protect are refused', () => {
     ['a URL attribute after a quoted ">"', '<a title="Contoso > Events" href="<%= user.website %>">x</a>', /:1: attribute href starts with a value from/],
     ['a value where attributes go', '<td <%= user.extensionAttribute2 %>>x</td>', /:1: a value from <%= %> stands in a tag outside a quoted attribute value/],
     ['a value in an attribute name', '<td data-<%= user.department %>="1">x</td>', /:1: a value from <%= %> stands in a tag outside a quoted attribute value/],
+    // attributes whose value becomes markup, a redirect, a fetched URL or another attribute
+    ['a value in an iframe srcdoc', '<iframe srcdoc="<p><%= user.displayName %></p>"></iframe>', /:1: attribute srcdoc takes a value from <%= %>: its value is a whole HTML document/],
+    ['a value in an object data URL', '<object data="<%= user.website %>"></object>', /:1: attribute data starts with a value from/],
+    ['a value in a link ping', '<a href="https://contoso.com" ping="<%= user.website %>">x</a>', /:1: attribute ping starts with a value from/],
+    ['a value in a meta refresh', '<meta http-equiv="refresh" content="0;url=<%= user.website %>">', /:1: a meta element takes its content from <%= %>/],
+    ['a value an SVG animation sets as a link', '<svg><a><set attributeName="href" to="<%= user.website %>"/><text>x</text></a></svg>', /:1: attribute to takes a value from <%= %>: SVG animation/],
+    ['values of an SVG animation', '<animate attributeName="href" values="<%= user.website %>"/>', /:1: attribute values takes a value from/],
   ];
   for (const [name, html, message] of cases) {
     it(name, () => {
@@ -239,6 +246,9 @@ describe('templates: constructs escaping cannot protect are refused', () => {
       '<a href="mailto:<%= user.mail %>?cc=<%= user.department %>">m</a>',
       '<style>p { color: #333 }</style><p><%= user.department %></p><style type="text/css"><% if (true) { %>.x { margin: 0 }<% } %></style>',
       '<p title="a onclick=b">text with onclick=x</p><img width=220 height=56 alt="<%= user.displayName %>" src="<%= image(\'logo\') -%>">',
+      // fixed values in those attributes, and data-* or content attributes outside meta
+      '<iframe srcdoc="<p>hi</p>"></iframe><meta name="x" content="y"><set attributeName="fill" to="red"/>',
+      '<td data-dept="<%= user.department %>" content="<%= user.jobTitle %>">x</td><object data="<%= url(user.website) %>"></object>',
     ]) {
       expect(lintHtmlTemplate(html), html).to.equal(undefined);
     }

@@ -15,7 +15,13 @@ export interface LintProblem {
   message: string;
 }
 
-const URL_ATTRIBUTES = new Set(['href', 'src', 'background', 'action', 'formaction', 'poster', 'cite', 'xlink:href', 'srcset', 'lowsrc', 'dynsrc']);
+const URL_ATTRIBUTES = new Set([
+  'href', 'src', 'background', 'action', 'formaction', 'poster', 'cite', 'xlink:href', 'srcset', 'lowsrc', 'dynsrc',
+  // object/applet/embed, a link's ping, and older or rarer URL attributes
+  'data', 'codebase', 'archive', 'classid', 'ping', 'longdesc', 'usemap', 'manifest', 'icon', 'profile',
+]);
+// SVG animation (<set>, <animate>) writes these into another attribute, which may be an href.
+const ANIMATION_VALUE_ATTRIBUTES = new Set(['to', 'from', 'by', 'values']);
 /** Expressions that are, as a whole, one vetted URL: url(…), tel(…), image('id'), images.id, images['id']. */
 const SAFE_URL_EXPRESSION = /^\s*(?:(?:url|tel|image)\s*\((?:[^()]|\([^()]*\))*\)|images\s*(?:\.\s*[A-Za-z0-9_]+|\[\s*(['"])[^'"]*\1\s*\]))\s*;?\s*$/;
 
@@ -61,6 +67,7 @@ type ValuePiece = { literal: string } | { code: string; output: boolean };
  */
 function lintOpenTag(tag: string): { offset: number; message: string } | undefined {
   const nameEnd = /^<[a-zA-Z][a-zA-Z0-9-]*/.exec(tag)![0].length;
+  const element = tag.slice(1, nameEnd).toLowerCase();
   type State = 'between' | 'name' | 'afterName' | 'beforeValue' | 'quoted' | 'unquoted';
   let state: State = 'between';
   let name = '';
@@ -68,7 +75,7 @@ function lintOpenTag(tag: string): { offset: number; message: string } | undefin
   let quote = '';
   let pieces: ValuePiece[] = [];
   const finish = (): { offset: number; message: string } | undefined => {
-    const problem = lintAttribute(name, pieces);
+    const problem = lintAttribute(element, name, pieces);
     pieces = [];
     return problem ? { offset: nameAt, message: problem } : undefined;
   };
@@ -154,12 +161,16 @@ function lintOpenTag(tag: string): { offset: number; message: string } | undefin
 }
 
 /** The problem with one attribute and its value, or undefined. */
-function lintAttribute(rawName: string, pieces: readonly ValuePiece[]): string | undefined {
+function lintAttribute(element: string, rawName: string, pieces: readonly ValuePiece[]): string | undefined {
   const name = rawName.toLowerCase();
   if (/^on[a-z]+$/.test(name)) return `event handler attribute ${rawName} is not allowed in signatures`;
   const outputs = pieces.filter((p): p is { code: string; output: boolean } => 'code' in p && p.output);
   if (outputs.length === 0) return undefined;
   if (name === 'style') return 'a style attribute takes a value from <%= %>: CSS is not protected by HTML escaping; use a fixed style and put the value in the text';
+  // the browser decodes the escaping first, then reads the value as markup or as a redirect
+  if (name === 'srcdoc') return 'attribute srcdoc takes a value from <%= %>: its value is a whole HTML document, which escaping does not protect';
+  if (element === 'meta' && name === 'content') return 'a meta element takes its content from <%= %>: it can redirect the reader (http-equiv="refresh"); use fixed content';
+  if (ANIMATION_VALUE_ATTRIBUTES.has(name)) return `attribute ${rawName} takes a value from <%= %>: SVG animation writes it into another attribute, such as a link's href; use a fixed value`;
   if (!URL_ATTRIBUTES.has(name)) return undefined;
   // The scheme is fixed by literal text: at the start of the value (before any
   // EJS tag), or right before the value (since the previous EJS tag, so not
