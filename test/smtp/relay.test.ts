@@ -394,6 +394,27 @@ describe('relay: before-queue proxy with mutual TLS', function () {
     expect(h.sink.messages).to.have.length(4);
   });
 
+  it('does not reuse a downstream session that was busy when the pool was flushed (a rotated client certificate)', async () => {
+    let flushDuringData = false;
+    h = await startHarness({
+      reuse: 4,
+      faults: {
+        data: () => {
+          if (flushDuringData) h.relay.flushDownstream();
+          return undefined;
+        },
+      },
+    });
+    expect((await send(h.port, h.pki.exoClient, { raw: sampleMessage() })).ok).to.equal(true);
+    flushDuringData = true;
+    expect((await send(h.port, h.pki.exoClient, { raw: sampleMessage() })).ok).to.equal(true);
+    expect(h.sink.stats.tlsSessions).to.equal(1); // both on the first session; it was busy when flushed
+    flushDuringData = false;
+    expect((await send(h.port, h.pki.exoClient, { raw: sampleMessage() })).ok).to.equal(true);
+    expect(h.sink.stats.tlsSessions).to.equal(2); // opened anew, with the current certificate
+    expect(h.sink.messages).to.have.length(3);
+  });
+
   it('uses the stamp engine as a real Engine (sanity of the double)', () => {
     expect(stampEngine('x').orgId).to.equal('x');
   });

@@ -75,6 +75,9 @@ export interface RelayOptions {
 class DownstreamPool {
   private idle: Array<{ session: DownstreamSession; since: number }> = [];
   private closed = false;
+  /** Bumped by flush(): a session opened before it (a busy one, then) is not taken back. */
+  private generation = 0;
+  private readonly openedIn = new WeakMap<DownstreamSession, number>();
   private readonly timer?: NodeJS.Timeout;
 
   constructor(
@@ -91,15 +94,19 @@ class DownstreamPool {
     this.prune();
     const entry = this.idle.pop();
     if (entry) return { session: entry.session, reused: true };
-    return { session: await this.open(), reused: false };
+    const generation = this.generation;
+    const session = await this.open();
+    this.openedIn.set(session, generation);
+    return { session, reused: false };
   }
 
   release(session: DownstreamSession): void {
-    if (this.closed || !session.usable || this.idle.length >= this.limits.maxIdle) return session.quit();
+    if (this.closed || !session.usable || this.openedIn.get(session) !== this.generation || this.idle.length >= this.limits.maxIdle) return session.quit();
     this.idle.push({ session, since: Date.now() });
   }
 
   flush(): void {
+    this.generation++;
     for (const { session } of this.idle.splice(0)) session.quit();
   }
 
@@ -222,7 +229,7 @@ export class Relay {
     options.metrics.messages.inc({ outcome: 'passed', reason: 'template-error' }, 0);
   }
 
-  /** Closes idle downstream sessions (e.g. after the client certificate changed). */
+  /** Closes idle downstream sessions, and busy ones when their transaction ends (e.g. after the client certificate changed). */
   flushDownstream(): void {
     this.pool.flush();
   }
