@@ -62,8 +62,17 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     expect(await smtp.command('MAIL FROM:<adele@contoso.com> SMTPUTF8')).to.match(/^250/);
     expect(await smtp.command('RCPT TO:<jörg@example.net>')).to.match(/^553 5\.6\.7/);
     expect(await smtp.command('RCPT TO:<joerg@example.net>')).to.match(/^250/);
-    smtp.destroy();
     expect(wire!.sessions.flatMap((s) => s.commands).filter((c) => c.startsWith('RCPT'))).to.deep.equal(['RCPT TO:<joerg@example.net>']);
+    // a transaction whose only recipients were refused here counts once as a message, as one refused downstream does
+    const messages = async () => (await h!.metrics.registry.getSingleMetric('signet_messages_total')!.get()).values.filter((v) => v.value > 0).map((v) => [v.labels, v.value]);
+    expect(await smtp.command('RSET')).to.match(/^250/);
+    expect(await messages()).to.deep.equal([]); // one recipient was accepted: not a refused message, and no DATA
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com> SMTPUTF8')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<jörg@example.net>')).to.match(/^553 5\.6\.7/);
+    expect(await smtp.command('RCPT TO:<zoë@example.org>')).to.match(/^553 5\.6\.7/);
+    expect(await smtp.command('RSET')).to.match(/^250/);
+    expect(await messages()).to.deep.equal([[{ outcome: 'rejected', reason: 'non-ascii-address' }, 1]]);
+    smtp.destroy();
     await h!.close();
     await wire!.close();
 

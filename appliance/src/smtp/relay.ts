@@ -158,10 +158,11 @@ interface Transaction {
   startedAt: bigint;
   accepted: string[];
   /**
-   * The worst refusal a recipient got from the downstream. A transaction that ends with no
-   * recipient accepted never reaches DATA; it is counted as a message with this outcome.
+   * The worst refusal a recipient got, from the downstream or the relay itself (a 4xx
+   * outranks a 5xx: Exchange Online retries). A transaction that ends with no recipient
+   * accepted never reaches DATA; it is counted as a message with this outcome and reason.
    */
-  refused?: 'tempfailed' | 'rejected';
+  refused?: { outcome: 'tempfailed' | 'rejected'; reason: 'downstream-rcpt' | 'non-ascii-address' };
   inData: boolean;
   /** Ends a transaction in DATA from outside (upstream gone, shutdown). */
   cancel?: () => void;
@@ -510,6 +511,7 @@ export class Relay {
     const recipient = downstreamAddress(address.address, session.envelope.mailFrom || undefined, tx.downstream.extensions);
     if (recipient === undefined) {
       recipients.inc({ outcome: 'rejected', reason: 'non-ascii-address' });
+      if (!tx.refused) tx.refused = { outcome: 'rejected', reason: 'non-ascii-address' };
       return callback(NON_ASCII_REFUSED());
     }
     try {
@@ -520,7 +522,7 @@ export class Relay {
       }
       const outcome = answer.code >= 500 ? 'rejected' : 'tempfailed';
       recipients.inc({ outcome, reason: 'downstream-rcpt' });
-      if (tx.refused !== 'tempfailed') tx.refused = outcome; // a 4xx among them: Exchange Online retries
+      if (tx.refused?.outcome !== 'tempfailed') tx.refused = { outcome, reason: 'downstream-rcpt' }; // a 4xx among them: Exchange Online retries
       return callback(mirror(answer));
     } catch (error) {
       // the transaction already ended here (client gone, RSET, session end): not a downstream failure
@@ -731,7 +733,7 @@ export class Relay {
     if (!state?.tx) return;
     const tx = state.tx;
     state.tx = undefined;
-    if (tx.refused && tx.accepted.length === 0 && !tx.inData) this.count(tx.refused, 'downstream-rcpt');
+    if (tx.refused && tx.accepted.length === 0 && !tx.inData) this.count(tx.refused.outcome, tx.refused.reason);
     if (tx.reusable) this.pool.release(tx.downstream);
     else if (tx.downstream.usable) tx.downstream.abort();
     this.transactions--;
