@@ -169,11 +169,6 @@ function userLocals(user: DirectoryUser | undefined, sender: string, overrides: 
 }
 
 /**
- * ejs reports a render error as `file:line`, a few lines of template around
- * it, a blank line, then the JavaScript message; logs and command lines want
- * one line: `file:line: message`.
- */
-/**
  * A template or add-on that failed while rendering for one sender. `where`
  * (file:line) and `errorName` (the error's class) hold no directory value and
  * may be logged; the message may quote one (a JSON.parse of an attribute).
@@ -190,7 +185,11 @@ export class TemplateRenderError extends Error {
   }
 }
 
-/** EJS frames an error as `file:line`, the source around it, then the message: one line of it, and where. */
+/**
+ * ejs reports a render error as `file:line`, a few lines of template around
+ * it, a blank line, then the JavaScript message; logs and command lines want
+ * one line: `file:line: message`, and the place on its own.
+ */
 function renderError(err: unknown, file: string): TemplateRenderError {
   const message = err instanceof Error ? err.message : String(err);
   const errorName = err instanceof Error ? err.name : typeof err;
