@@ -119,6 +119,12 @@ describe('mime surgery: which parts are edited', () => {
     expect(r.output.toString('latin1')).to.match(/^From jane@example\.com Mon Nov 23 10:00:00 2026\nX-Signet-Processed: /);
   });
 
+  it('a message that is only an mbox "From " line without a line ending gets the header on a line of its own', async () => {
+    const input = Buffer.from('From jane@example.com Mon Nov 23 10:00:00 2026', 'latin1');
+    const output = (await runSurgery(input, markerEdit())).output.toString('latin1');
+    expect(output).to.match(/^From jane@example\.com Mon Nov 23 10:00:00 2026\r\nX-Signet-Processed: [^\r\n]*\r\n$/);
+  });
+
   it('htmlOnly: a calendar invitation gets the signature in its html part only', async () => {
     const ics = 'BEGIN:VCALENDAR\nMETHOD:REQUEST\nBEGIN:VEVENT\nSUMMARY:Sync\nEND:VEVENT\nEND:VCALENDAR\n';
     const input = msg(multipart('alternative', 'cal', [text(TEXT_BODY), html(HTML_BODY), { type: 'text/calendar', content: ics, charset: 'utf-8', cte: '7bit', params: 'method=REQUEST' }]));

@@ -178,6 +178,8 @@ export function prependFields(block: HeaderBlock, fields: Array<[string, string]
   let skip = 0;
   while (skip < block.fields.length && (block.fields[skip].raw[0] === 0x20 || block.fields[skip].raw[0] === 0x09)) skip++;
   if (skip) ensureEnds(block.fields[skip - 1], block.eol);
+  // a message cut short after its mbox line: the stamp must not run on into it
+  if (block.mbox && block.mbox[block.mbox.length - 1] !== 0x0a) block.mbox = Buffer.concat([block.mbox, Buffer.from(block.eol, 'latin1')]);
   block.fields = [...block.fields.slice(0, skip), ...added, ...block.fields.slice(skip)];
 }
 
