@@ -111,4 +111,22 @@ describe('signet explain (example organization)', () => {
     const kind = run('--from', 'a@contoso.com', '--to', 'a@b.com', '--kind', 'fwd');
     expect(kind.stderr).to.include('--kind');
   });
+
+  it('command line: a --date without Z or an offset is UTC, as the rules read their dates, whatever the time zone', function () {
+    this.timeout(60_000);
+    const at = (date: string) => {
+      const run = spawnSync(
+        process.execPath,
+        [join(ROOT, 'bin/signet.js'), 'explain', '--org', ORG, '--from', 'tom.okafor@contoso.com', '--to', 'buyer@fabrikam.com', '--date', date, '--json'],
+        { encoding: 'utf8', cwd: ROOT, env: { ...process.env, TZ: 'America/Los_Angeles' } },
+      );
+      expect(run.status, run.stderr).to.equal(0);
+      return JSON.parse(run.stdout) as { at: string; addons: string[] };
+    };
+    // the winter campaign starts 2026-11-16 (UTC); 20:00 on the 15th is 04:00 UTC on the 16th in Los Angeles
+    expect(at('2026-11-15T20:00')).to.include({ at: '2026-11-15T20:00:00.000Z' });
+    expect(at('2026-11-15T20:00').addons).to.not.include('winter-campaign');
+    expect(at('2026-11-15T20:00-08:00').addons).to.include('winter-campaign');
+  });
 });
+

@@ -23,5 +23,13 @@ describe('signet command line', () => {
     expect(all).to.include.members(['config', 'connectors', 'dev', 'directory', 'explain', 'keys', 'preview', 'send-sample', 'serve', 'sign', 'status']);
     expect(names(['no-such-command'])).to.deep.equal(all);
   });
+
+  it('a usage error is one line naming the command and its --help, with commander\'s hint, not the whole help', async () => {
+    let err = '';
+    const program = buildProgram(['sign']);
+    for (const command of [program, ...program.commands]) command.exitOverride().configureOutput({ writeErr: (s) => (err += s) });
+    await program.parseAsync(['node', 'signet', 'sign', '--org', 'x', '--from', 'a@b.example', '--frm', 'x']).catch(() => undefined);
+    expect(err).to.equal("signet: unknown option '--frm' (did you mean --from?); see signet sign --help\n");
+  });
 });
 

@@ -18,6 +18,7 @@ export {
   directoryFileSchema,
   FILE_SCHEMAS,
   MAX_EMBEDDED_IMAGE_BYTES,
+  parseInstant,
   STANDARD_ATTRIBUTES,
   type DirectoryFile,
 } from './schema';

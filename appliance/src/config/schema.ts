@@ -56,6 +56,11 @@ export function instantOf(value: string): number {
   return Date.parse(zoned ? value : `${value}Z`);
 }
 
+/** The instant of a date as rules read it (DATE_PATTERN, a real calendar day, UTC without an offset), else undefined. */
+export function parseInstant(value: string): number | undefined {
+  return DATE_PATTERN.test(value) && isRealDate(value) ? instantOf(value) : undefined;
+}
+
 /** True when an ISO date string names a real calendar date (Date.parse accepts 2026-02-30). */
 export function isRealDate(value: string): boolean {
   // zod runs every check, so a value that failed the pattern arrives here too.

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { DIRECTORY_FILE, loadOrgFolder, type OrgConfig } from '../../config';
+import { DIRECTORY_FILE, loadOrgFolder, parseInstant, type OrgConfig } from '../../config';
 import { applyUserOverrides, loadDirectoryFile, type DirectorySnapshot, type DirectoryUser } from '../../directory';
 import type { MessageKind } from '../../mime';
 import { compileRules, domainOf, normalizeAddress, type Selection } from '../../rules';
@@ -165,8 +165,10 @@ export function register(program: Command): void {
       if (!options.to?.length) throw new Error('--to: give at least one recipient');
       for (const to of options.to) if (!ADDRESS.test(to)) throw new Error(`--to: not an email address: ${to}`);
       if (!['new', 'reply', 'forward'].includes(options.kind)) throw new Error(`--kind: ${options.kind} is not new, reply or forward`);
-      const now = options.date ? new Date(options.date) : new Date();
-      if (Number.isNaN(now.getTime())) throw new Error(`--date: not an ISO 8601 date: ${options.date}`);
+      // read as the rules read their dates: without Z or an offset, UTC (not this machine's time zone)
+      const at = options.date === undefined ? Date.now() : parseInstant(options.date);
+      if (at === undefined) throw new Error(`--date: not an ISO 8601 date: ${options.date} (YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS], UTC unless it ends in Z or an offset)`);
+      const now = new Date(at);
       const org = await loadOrgFolder(options.org);
       const directoryFile = options.directory ?? join(options.org, DIRECTORY_FILE);
       if (options.directory && !existsSync(directoryFile)) throw new Error(`--directory: no such file: ${options.directory}`);
