@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parse } from 'yaml';
 import { loadRelayConfig, parseRelayConfig, relayConfigJsonSchema, RelayConfigError } from '../../appliance/src/smtp';
 import { writePemFiles } from '../support/certs';
 
@@ -30,6 +31,26 @@ describe('relay configuration file', () => {
     expect(dev.listen[0].host).to.equal('127.0.0.1');
     expect(dev.org.source).to.equal(join(CONFIG_DIR, 'examples/contoso'));
     expect(dev.tls.cert).to.equal(resolve(CONFIG_DIR, '../.signet-dev/relay-server.crt'));
+  });
+
+  it('the production example shows every setting the schema has (commented out where it has no value to show)', () => {
+    type Node = { properties?: Record<string, Node>; items?: Node; type?: string };
+    const settings = (node: Node, at: string[] = []): string[] => {
+      if (node.properties) return Object.entries(node.properties).flatMap(([key, child]) => settings(child, [...at, key]));
+      if (node.type === 'array' && node.items?.properties) return settings(node.items, at);
+      return [at.join('.')];
+    };
+    const shown = (value: unknown, at: string[] = []): string[] => {
+      if (Array.isArray(value)) return value.length > 0 && typeof value[0] === 'object' && value[0] !== null ? shown(value[0], at) : [at.join('.')];
+      if (value !== null && typeof value === 'object') return Object.entries(value).flatMap(([key, child]) => shown(child, [...at, key]));
+      return [at.join('.')];
+    };
+    // `# key: value` lines are settings shown but left out; uncommented they must still sit where they belong
+    const text = readFileSync(join(CONFIG_DIR, 'relay.example.yaml'), 'utf8').replace(/^([ \t]*)# ?([ \t]*[A-Za-z][A-Za-z0-9]*:(?:[ \t]|$).*)$/gm, '$1$2');
+    const inExample = new Set(shown(parse(text)));
+    const all = settings(relayConfigJsonSchema() as Node);
+    expect(all).to.include.members(['passThrough', 'downstream.reuse.maxIdle', 'stateDir', 'directory.graph.app.authorityHost']);
+    expect(all.filter((setting) => !inExample.has(setting))).to.deep.equal([]);
   });
 
   it('refuses the all-zero tenant id the packaged relay.yaml ships as a placeholder (left as it is, every message would bounce as another tenant\'s)', () => {
@@ -101,6 +122,42 @@ describe('relay configuration file', () => {
     expect(parseRelayConfig({ ...base, org: { source: 'https://st.blob.core.windows.net/config/org.sealed', keyRef: 'k.key' } }, 'relay.yaml', '/etc/signet').org.source).to.equal('https://st.blob.core.windows.net/config/org.sealed');
   });
 
+  it('refuses a name that would go into the SMTP greeting, EHLO or SNI broken, and a host written with its port', () => {
+    const base = { tls: { cert: 'a', key: 'b', ca: 'c' }, downstream: { host: 'd', tls: { cert: 'a', key: 'b' } }, org: { source: 'x' } };
+    const refused = (data: object) => {
+      try {
+        parseRelayConfig(data, 'relay.yaml', '/etc/signet');
+      } catch (error) {
+        return (error as RelayConfigError).problems.map((p) => `${p.path}: ${p.message}`);
+      }
+      return [];
+    };
+    expect(refused({ ...base, hostname: 'relay.contoso.com\r\n250 forged' })).to.deep.equal(['hostname: must be a host name (letters, digits, hyphens and dots)']);
+    expect(refused({ ...base, hostname: 'relay contoso' })).to.have.length(1);
+    expect(refused({ ...base, downstream: { ...base.downstream, host: 'contoso-com.mail.protection.outlook.com:25' } })).to.deep.equal([
+      'downstream.host: must be a host name or an IP address, without a port (the port is its own setting)',
+    ]);
+    expect(refused({ ...base, downstream: { ...base.downstream, tls: { ...base.downstream.tls, servername: 'a b' } } })).to.have.length(1);
+    expect(refused({ ...base, listen: [{ host: '0.0.0.0:25', port: 25 }], http: { listen: '127.0.0.1 ' } })).to.have.length(2);
+    // what the shipped files and the stacks write still loads
+    expect(refused({ ...base, hostname: 'signet.contoso.com', listen: [{ host: '::', port: 25 }, { host: '0.0.0.0', port: 25 }], downstream: { ...base.downstream, host: '127.0.0.1' }, http: { listen: '::1' } })).to.deep.equal([]);
+  });
+
+  it('refuses a source or key URL of another scheme than https instead of reading it as a relative path', () => {
+    const base = { tls: { cert: 'a', key: 'b', ca: 'c' }, downstream: { host: 'd', tls: { cert: 'a', key: 'b' } } };
+    const load = (org: object) => parseRelayConfig({ ...base, org }, 'relay.yaml', '/etc/signet');
+    expect(() => load({ source: 'http://st.blob.core.windows.net/config/org.bundle' })).to.throw(RelayConfigError, /relay\.yaml org\.source: a folder, a bundle file or an https:\/\/ blob URL/);
+    expect(() => load({ source: 'HTTPS://st.blob.core.windows.net/config/org.bundle' })).to.throw(/org\.source/);
+    expect(() => load({ source: 'org.bundle', keyRef: 'http://kv.vault.azure.net/keys/org' })).to.throw(/org\.keyRef: file:PATH/);
+    expect(load({ source: 'org.bundle', keyRef: 'https://kv.vault.azure.net/keys/org' }).org.keyRef).to.equal('https://kv.vault.azure.net/keys/org');
+    expect(load({ source: 'org.bundle', keyRef: 'file:org.key' }).org.keyRef).to.equal('file:/etc/signet/org.key');
+  });
+
+  it('gives the JSON Schema the longest timer too, so an editor flags it', () => {
+    const schema = relayConfigJsonSchema() as { properties: { limits: { properties: { sessionSeconds: { maximum?: number } } } } };
+    expect(schema.properties.limits.properties.sessionSeconds.maximum).to.equal(2_147_483);
+  });
+
   it('reports an alias without its anchor as a problem of the file, not a crash', () => {
     const files = writePemFiles({ 'alias.yaml': 'hostname: *nowhere\n' });
     try {
@@ -114,6 +171,8 @@ describe('relay configuration file', () => {
     const files = writePemFiles({ 'bad.yaml': 'tls:\n  cert: [unclosed\n' });
     try {
       expect(() => loadRelayConfig(files.path('bad.yaml'))).to.throw(RelayConfigError, /bad\.yaml:\d/);
+      writeFileSync(files.path('dup.yaml'), 'tls:\n  cert: a\n  cert: b\n');
+      expect(() => loadRelayConfig(files.path('dup.yaml'))).to.throw(RelayConfigError, /dup\.yaml:3 \(top\): Map keys must be unique \(column 3\)/);
     } finally {
       files.cleanup();
     }

@@ -3,6 +3,7 @@
 // Validated with zod; the JSON Schema in config/schema/relay.schema.json is
 // generated from the same schema (`relayConfigJsonSchema`).
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
@@ -13,8 +14,9 @@ const port = z.number().int().min(0).max(65535);
 /** Node.js timers wait at most 2^31-1 ms; a longer one fires at once (a long session limit would end every session at its greeting). */
 const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 const seconds = (def: number, what: string, min?: number) =>
+  // .max (not a refine) so that the JSON Schema carries the bound too
   (min === undefined ? z.number().positive() : z.number().min(min))
-    .refine((v) => v <= MAX_TIMER_SECONDS, `at most ${MAX_TIMER_SECONDS} seconds (about 24 days): a longer timer would fire at once`)
+    .max(MAX_TIMER_SECONDS, `at most ${MAX_TIMER_SECONDS} seconds (about 24 days): a longer timer would fire at once`)
     .default(def)
     .describe(what);
 const fileList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -23,6 +25,16 @@ const certName = z
   .string()
   .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'must be a host name, optionally starting with "*."');
 const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
+const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+/** A name that goes into the SMTP greeting, EHLO or SNI as it is: a space or line break would break (or forge) the protocol line. */
+const hostName = z.string().regex(HOST_NAME, 'must be a host name (letters, digits, hyphens and dots)');
+/** Where to connect or bind: `host:25` is a common slip that would only fail at the first connection. */
+const hostOrAddress = z
+  .string()
+  .min(1)
+  .refine((v) => v === '' || isIP(v) !== 0 || HOST_NAME.test(v), 'must be a host name or an IP address, without a port (the port is its own setting)');
+/** Another URL scheme (http, HTTPS…) would be taken for a relative path and fail only when first read. */
+const notOtherUrl = (v: string) => v.startsWith('https://') || !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v);
 
 // The shipped relay.yaml holds the all-zero id as a placeholder: left as it is, every message
 // would be refused as another tenant's (550, a bounce), so the relay refuses to start instead.
@@ -31,13 +43,13 @@ const tenantGuid = z.guid().refine(...NOT_PLACEHOLDER);
 
 export const relayConfigSchema = z
   .object({
-    hostname: z.string().min(1).default('localhost').describe('Name this node uses in its SMTP greeting and its EHLO to the downstream (the certificate domain).'),
+    hostname: hostName.default('localhost').describe('Name this node uses in its SMTP greeting and its EHLO to the downstream (the certificate domain).'),
     passThrough: z
       .boolean()
       .default(false)
       .describe('Relay every message unchanged but for the X-Signet-Processed stamp (reason pass-through), without the signature engine (emergency switch; the floor for benchmarks). Policy, limits and loop checks still apply.'),
     listen: z
-      .array(z.object({ host: z.string().min(1).describe('Address to bind, e.g. 0.0.0.0, ::, 127.0.0.1.'), port: port.describe('SMTP port, 25 in production.') }).strict())
+      .array(z.object({ host: hostOrAddress.describe('Address to bind, e.g. 0.0.0.0, ::, 127.0.0.1.'), port: port.describe('SMTP port, 25 in production.') }).strict())
       .min(1)
       .default([{ host: '0.0.0.0', port: 25 }])
       .describe('SMTP listeners.'),
@@ -65,14 +77,14 @@ export const relayConfigSchema = z
       .describe('Source networks allowed to connect (CIDR, IPv4 or IPv6). Empty: any source (the certificate still decides).'),
     downstream: z
       .object({
-        host: z.string().min(1).describe('Where signed mail goes: the tenant\'s <tenant>.mail.protection.outlook.com.'),
+        host: hostOrAddress.describe('Where signed mail goes: the tenant\'s <tenant>.mail.protection.outlook.com.'),
         port: port.default(25),
         tls: z
           .object({
             cert: z.string().min(1).describe('PEM client certificate of this node (the inbound connector\'s TlsSenderCertificateName).'),
             key: z.string().min(1).describe('PEM private key of the client certificate.'),
             ca: fileList.optional().describe('PEM CA bundle(s) to verify the downstream server; default: the runtime\'s public roots.'),
-            servername: z.string().min(1).optional().describe('Name the downstream certificate must carry; default: host.'),
+            servername: hostName.optional().describe('Name the downstream certificate must carry; default: host.'),
             minVersion: tlsVersion.default('TLSv1.2'),
           })
           .strict()
@@ -121,7 +133,7 @@ export const relayConfigSchema = z
       .prefault({}),
     http: z
       .object({
-        listen: z.string().min(1).default('127.0.0.1').describe('Address of the HTTP listener for /metrics, /healthz, /readyz.'),
+        listen: hostOrAddress.default('127.0.0.1').describe('Address of the HTTP listener for /metrics, /healthz, /readyz.'),
         port: port.default(9025),
       })
       .strict()
@@ -138,8 +150,9 @@ export const relayConfigSchema = z
           .min(1)
           // the node reads the blob with its managed identity; a SAS token would be a secret in the config and its logs
           .refine((v) => !/^https?:\/\/[^?#]*[?#]/i.test(v), 'an https blob URL without a query string or fragment (no SAS token: the node reads the blob with its managed identity)')
+          .refine(notOtherUrl, 'a folder, a bundle file or an https:// blob URL (lower-case https: another scheme is not read)')
           .describe('Organization config: a folder, or a sealed bundle (file path or https URL without a query string).'),
-        keyRef: z.string().min(1).optional().describe('Key that opens a sealed bundle: file:PATH (or a bare path) for a local key file, or a Key Vault key URL https://<vault>.vault.azure.net/keys/<name>.'),
+        keyRef: z.string().min(1).refine(notOtherUrl, 'file:PATH (or a bare path) or a Key Vault key URL https://<vault>.vault.azure.net/keys/<name> (another scheme is not read)').optional().describe('Key that opens a sealed bundle: file:PATH (or a bare path) for a local key file, or a Key Vault key URL https://<vault>.vault.azure.net/keys/<name>.'),
         // Each check is a storage request (and a directory file read); below a second it only loads the account.
         pollSeconds: seconds(60, 'How often the source (and the offline directory file) is checked for a new version.', 1),
       })
@@ -284,7 +297,10 @@ export function readRelayConfig(file: string): RelayConfigFile {
   if (doc.errors.length) {
     throw new RelayConfigError(
       file,
-      doc.errors.map((e) => ({ path: '', message: e.message.split('\n')[0], line: e.linePos?.[0]?.line ?? lineCounter.linePos(e.pos[0]).line })),
+      doc.errors.map((e) => {
+        const at = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
+        return { path: '', message: `${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')} (column ${at.col})`, line: at.line };
+      }),
     );
   }
   const lineOf = (path: ReadonlyArray<PropertyKey>): number | undefined => {
