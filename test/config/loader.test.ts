@@ -453,6 +453,17 @@ describe('organization config: every problem reported with file, path and line',
     expectIssue(issuesOf(withFile(files, 'addons/legal-disclaimer.yaml', none)), { file: 'addons/legal-disclaimer.yaml', path: '', message: /give html \(inline\) or htmlFile/ });
     const missing = 'kind: disclaimer\nhtmlFile: ../org.yaml\n';
     expectIssue(issuesOf(withFile(files, 'addons/legal-disclaimer.yaml', missing)), { file: 'addons/legal-disclaimer.yaml', path: 'htmlFile', line: 2, message: /relative path inside the organization folder/ });
+    // a path out of the folder is one problem, not also "file not found" at a made-up path
+    for (const [file, yaml, key] of [
+      ['addons/legal-disclaimer.yaml', 'kind: disclaimer\nhtmlFile: /etc/passwd\n', 'htmlFile'],
+      ['addons/legal-disclaimer.yaml', 'kind: disclaimer\nhtmlFile: x/../../rules.yaml\n', 'htmlFile'],
+      ['org.yaml', files.get('org.yaml')!.toString().replace('contoso-logo.png', '/etc/passwd'), 'images[0].file'],
+      ['org.yaml', files.get('org.yaml')!.toString().replace('contoso-logo.png', '../rules.yaml'), 'images[0].file'],
+    ] as const) {
+      const about = issuesOf(withFile(files, file, yaml)).filter((i) => i.file === file && i.path === key);
+      expect(about.map((i) => i.message), yaml).to.deep.equal([about[0]?.message]);
+      expect(about[0]?.message).to.match(/relative path inside the organization folder/);
+    }
     const absent = 'kind: disclaimer\nhtmlFile: nowhere.html.ejs\n';
     expectIssue(issuesOf(withFile(files, 'addons/legal-disclaimer.yaml', absent)), { file: 'addons/legal-disclaimer.yaml', path: 'htmlFile', line: 2, message: /file not found: addons\/nowhere\.html\.ejs/ });
   });

@@ -19,6 +19,7 @@ import {
   MAX_EMBEDDED_IMAGE_BYTES,
   MAX_FILE_BYTES,
   orgFileSchema,
+  RELATIVE_FILE_PATTERN,
   RESERVED_ATTRIBUTE_NAMES,
   rulesFileSchema,
   STANDARD_ATTRIBUTES,
@@ -266,7 +267,8 @@ export function loadOrgFromFiles(files: ReadonlyMap<string, Buffer>, origin: Org
     const raw = isRecord(read.yaml.data) ? read.yaml.data : {};
     const sideFile = (key: 'htmlFile' | 'textFile'): string | undefined => {
       const name = asString(raw[key]);
-      if (name === undefined) return undefined;
+      // a path leaving addons/ (absolute, "..") is reported by the schema; "not found" beside it would only confuse
+      if (name === undefined || !RELATIVE_FILE_PATTERN.test(name)) return undefined;
       const resolved = path.posix.normalize(`addons/${name}`);
       const bytes = resolved.startsWith('addons/') ? files.get(resolved) : undefined;
       if (!bytes) {
@@ -498,7 +500,8 @@ function checkImages(
     if (mode === 'embed' && file === undefined && entry.file === undefined) report(undefined, 'mode: embed needs a file (relative to images/)');
     let data: Buffer | undefined;
     let contentType: string | undefined;
-    if (file !== undefined) {
+    // a path leaving images/ (absolute, "..") is reported by the schema; "not found" beside it would only confuse
+    if (file !== undefined && RELATIVE_FILE_PATTERN.test(file)) {
       const relative = path.posix.normalize(`images/${file}`);
       data = relative.startsWith('images/') ? files.get(relative) : undefined;
       if (!data) {
