@@ -151,6 +151,7 @@ describe('monitoring: Prometheus alert rules', () => {
       'SignetRejectsRising',
       'SignetNodeNotReady',
       'SignetNodeDown',
+      'SignetNotScraped',
       'SignetDownstreamUnreachable',
       'SignetClientCertificateRefused',
       'SignetCertificateExpiringSoon',
