@@ -46,6 +46,8 @@ describe('org config source: hot reload of sealed bundles', () => {
     expect(source.status().loaded).to.equal(false);
     await source.start();
     expect(source.status()).to.include({ loaded: true, version: '100', orgId: 'contoso' });
+    const refusedNow = () => metricValue(metrics, 'signet_config_refused', {});
+    expect(await refusedNow()).to.equal(0);
     expect(await source.reload()).to.equal('unchanged');
 
     await publishBundle(await kit.seal(101, { [TEMPLATE]: `${original}<!-- v101 -->\n` }), file);
@@ -62,6 +64,7 @@ describe('org config source: hot reload of sealed bundles', () => {
     expect(source.status()).to.include({ loaded: true, version: '101' });
     expect(source.status().lastError).to.match(/tampered/);
     expect(await source.reload()).to.equal('unchanged'); // refused once, not at every poll
+    expect(await refusedNow()).to.equal(1); // ...but still the published one
 
     // Rollback: a valid but older bundle.
     await writeFile(file, await kit.seal(99));
@@ -75,10 +78,20 @@ describe('org config source: hot reload of sealed bundles', () => {
     expect(await metricValue(metrics, 'signet_config_info', { org: 'contoso', version: '100' })).to.equal(0);
     expect(configs.map((c) => c.version)).to.deep.equal(['100', '101']);
 
+    expect(await refusedNow()).to.equal(1);
+    // The running version published again instead: nothing refused any more.
+    await writeFile(file, await kit.seal(101, { [TEMPLATE]: `${original}<!-- v101 -->\n` }));
+    expect(await source.reload()).to.equal('unchanged');
+    expect(await refusedNow()).to.equal(0);
+    await writeFile(file, await kit.seal(99));
+    expect(await source.reload()).to.equal('refused');
+    expect(await refusedNow()).to.equal(1);
+
     // The running version resealed (key rotation) and republished: same content, nothing to reload.
     const running = await kit.seal(103);
     await publishBundle(running, file);
     expect(await source.reload()).to.equal('loaded');
+    expect(await refusedNow()).to.equal(0);
     await publishBundle(await reseal(running, kit.key), file);
     expect(await source.reload()).to.equal('unchanged');
     expect(configs.map((c) => c.version)).to.deep.equal(['100', '101', '103']);

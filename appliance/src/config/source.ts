@@ -181,6 +181,9 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
   const count = (result: ReloadResult) => options.metrics?.configReloads.inc({ result: result === 'failed' ? 'refused' : result });
   // at 0 from the start: the alert's increase() cannot see a series whose first sample is already 1
   for (const result of CONFIG_RELOAD_RESULTS) options.metrics?.configReloads.inc({ result }, 0);
+  // the counter says a refusal happened; this says whether the published config is still the refused one
+  const publishedRefused = (refused: boolean) => options.metrics?.configRefused.set(refused ? 1 : 0);
+  publishedRefused(false);
 
   function swap(next: OrgConfig, hash: string, version: number | undefined): void {
     config = next;
@@ -188,6 +191,7 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
     loadedHash = hash;
     loadedVersion = version;
     lastError = undefined;
+    publishedRefused(false);
     if (options.metrics) {
       options.metrics.configInfo.reset();
       options.metrics.configInfo.set({ org: next.orgId, version: next.version }, 1);
@@ -206,6 +210,8 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
     log?.error({ event: transient ? 'config_load_failed' : 'config_refused', location: options.location, running: config?.version, err: message }, transient ? 'configuration could not be loaded; keeping the running one' : 'configuration refused; keeping the running one');
     if (emitter.listenerCount('error') > 0) emitter.emit('error', error instanceof Error ? error : new Error(message));
     const result: ReloadResult = transient ? 'failed' : 'refused';
+    // a transient failure says nothing of the published config
+    if (!transient) publishedRefused(true);
     count(result);
     return result;
   }
@@ -222,6 +228,7 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
     if (loadedVersion !== undefined && header.version === loadedVersion) {
       if (header.contentHash === loadedHash) {
         seen = fingerprint; // e.g. resealed under a new key version: same configuration
+        publishedRefused(false); // the running one published again (a refused one taken back)
         count('unchanged');
         return 'unchanged';
       }
@@ -262,6 +269,7 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
         const hash = contentHash(files);
         fingerprint = hash;
         if (hash === loadedHash || hash === seen) {
+          if (hash === loadedHash) publishedRefused(false);
           count('unchanged');
           return 'unchanged';
         }

@@ -20,6 +20,7 @@ export interface SignetMetrics {
   configInfo: Gauge<'org' | 'version'>;
   configLoadedTimestamp: Gauge;
   configReloads: Counter<'result'>;
+  configRefused: Gauge;
   certificateExpiry: Gauge<'certificate' | 'subject'>;
   directoryLastSync: Gauge<'source'>;
   directoryUsers: Gauge<'source'>;
@@ -50,6 +51,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Signe
     configInfo: new Gauge({ name: 'signet_config_info', help: 'The organization config version this node runs (value 1).', labelNames: ['org', 'version'], registers: r }),
     configLoadedTimestamp: new Gauge({ name: 'signet_config_loaded_timestamp_seconds', help: 'When the running config was loaded.', registers: r }),
     configReloads: new Counter({ name: 'signet_config_reloads_total', help: 'Config load attempts by result (loaded, refused, unchanged).', labelNames: ['result'], registers: r }),
+    configRefused: new Gauge({ name: 'signet_config_refused', help: '1 while the published config is one this node refused (it runs an older one); 0 once the published one is loaded or is the running one.', registers: r }),
     certificateExpiry: new Gauge({ name: 'signet_certificate_expiry_timestamp_seconds', help: 'notAfter of the certificates in use (server, downstream-client, and the last upstream client seen).', labelNames: ['certificate', 'subject'], registers: r }),
     directoryLastSync: new Gauge({ name: 'signet_directory_last_sync_timestamp_seconds', help: 'When the directory snapshot was last refreshed successfully.', labelNames: ['source'], registers: r }),
     directoryUsers: new Gauge({ name: 'signet_directory_users', help: 'Users in the directory snapshot.', labelNames: ['source'], registers: r }),
