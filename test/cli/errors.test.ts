@@ -28,6 +28,16 @@ describe('signet: one-line errors a newcomer can act on', function () {
   before(() => (dir = mkdtempSync(join(tmpdir(), 'signet-cli-errors-'))));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('serve: a fatal start-up error goes to the journal scrubbed as the logs are', () => {
+    const config = join(dir, 'tom.okafor@contoso.com', 'relay.yaml');
+    const run = signet(['serve', '--config', config]);
+    expect(run.status).to.not.equal(0);
+    expect(run.stderr).to.include('<address>').and.not.include('tom.okafor');
+    // the other commands answer the person at the terminal, with what they typed
+    const validate = signet(['config', 'validate', join(dir, 'tom.okafor@contoso.com')]);
+    expect(validate.stdout + validate.stderr).to.include('tom.okafor@contoso.com');
+  });
+
   it("turns Node's file errors into the file and plain words, and leaves other messages alone", () => {
     let missing: unknown;
     try {
