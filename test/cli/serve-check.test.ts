@@ -136,6 +136,13 @@ describe('signet serve --check', function () {
     expect(lines[5]).to.equal(`${at(17, 'downstream.tls.ca', 'empty.crt')}no PEM certificate in it (-----BEGIN CERTIFICATE-----); expected a PEM CA bundle`);
     expect(lines[6]).to.equal(`${file}: 6 problems`);
   });
+  it('reports a CA bundle cut short (a copy still being written) rather than checking the certificates before the cut', async () => {
+    writeFileSync(join(dir, 'cut.crt'), `${pki.otherCa.cert}${pki.ca.cert.slice(0, Math.floor(pki.ca.cert.length / 2))}`);
+    const file = relayYaml('cut.yaml', { tls: { cert: 'server.crt', key: 'server.key', ca: 'cut.crt' } });
+    const check = await checkRelayConfigFile(file);
+    expect(check.problems).to.deep.equal([`${file}:8 tls.ca: ${join(dir, 'cut.crt')}: certificate 2 in it is incomplete (no -----END CERTIFICATE----- line: cut short or still being written?)`]);
+  });
+
   it('reports the problems of the file itself, one per line, and checks nothing further', async () => {
     const file = join(dir, 'incomplete.yaml');
     writeFileSync(file, ['hostnme: relay.test.invalid', 'tls:', '  cert: server.crt', '  key: server.key', 'downstream:', '  host: 127.0.0.1', 'org:', '  source: contoso.bundle', ''].join('\n'));

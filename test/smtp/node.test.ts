@@ -7,6 +7,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { createLogger, createMetrics } from '../../appliance/src/observability';
 import type { OrgConfig } from '../../appliance/src/config';
 import { classifyError, DownstreamSession, parseRelayConfig } from '../../appliance/src/smtp';
+import { nameMatches } from '../../appliance/src/smtp/client-identity';
 import { startRelayNode, type OrgSourceLike, type RelayNode } from '../../appliance/src/smtp/node';
 import { startSink, type DevSink } from '../../appliance/src/smtp/dev/sink';
 import { testPki, writePemFiles } from '../support/certs';
@@ -65,7 +66,7 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     node = sink = files = undefined;
   });
 
-  async function start(options: { org?: OrgConfig; downstreamPort?: number; drainSeconds?: number; downstreamHost?: string; resolveDownstream?: (host: string) => Promise<string[]>; passThrough?: boolean; source?: OrgSourceLike; createEngine?: (org: OrgConfig) => ReturnType<typeof stampEngine> } = {}) {
+  async function start(options: { log?: string[]; org?: OrgConfig; downstreamPort?: number; drainSeconds?: number; downstreamHost?: string; resolveDownstream?: (host: string) => Promise<string[]>; passThrough?: boolean; source?: OrgSourceLike; createEngine?: (org: OrgConfig) => ReturnType<typeof stampEngine> } = {}) {
     const pki = await testPki();
     sink = await startSink({ key: pki.sinkServer.key, cert: pki.sinkServer.cert, clientCa: pki.ca.cert });
     files = writePemFiles({ 'server.crt': pki.relayServer.cert, 'server.key': pki.relayServer.key, 'ca.crt': pki.ca.cert, 'client.crt': pki.relayClient.cert, 'client.key': pki.relayClient.key });
@@ -88,7 +89,7 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
       orgSource: options.source ?? staticSource('org' in options ? options.org : ORG),
       directory: () => undefined,
       metrics: createMetrics({ processMetrics: false }),
-      logger: createLogger({ level: 'silent' }),
+      logger: options.log ? createLogger({ level: 'info', destination: { write: (line: string) => void options.log!.push(line) } }) : createLogger({ level: 'silent' }),
       resolveDownstream: options.resolveDownstream,
     });
     await node.probe();
@@ -239,6 +240,54 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     expect(ok.ok, ok.response).to.equal(true);
   });
 
+  it('keeps the running CA bundle when the new one is cut short or empty (Node would load it and refuse every client as untrusted), and says which file', async () => {
+    const log: string[] = [];
+    const { node, pki } = await start({ log });
+    const refusals = () => log.filter((l) => l.includes('"event":"tls-reload-refused"'));
+    // caught mid-write: the first half of the bundle
+    writeFileSync(files!.path('ca.crt'), pki.ca.cert.slice(0, Math.floor(pki.ca.cert.length / 2)));
+    // the bundle is the inbound one and the downstream's: both keep theirs
+    const refusedFor = (which: string, text: string) => refusals().some((l) => l.includes(`"which":"${which}"`) && l.includes(text));
+    await until(() => refusedFor('server', 'ca.crt: certificate 1 in it is incomplete') && refusedFor('downstream-client', 'ca.crt: certificate 1 in it is incomplete'), 'the cut-short bundle to be refused');
+    writeFileSync(files!.path('ca.crt'), '');
+    await until(() => refusedFor('server', 'ca.crt: no PEM certificate in it') && refusedFor('downstream-client', 'ca.crt: no PEM certificate in it'), 'the empty bundle to be refused');
+    expect(log.join('')).not.to.contain('"event":"tls-reloaded"');
+    const ok = await send(node.smtpPorts[0], pki.exoClient, { raw: sampleMessage() });
+    expect(ok.ok, ok.response).to.equal(true);
+  });
+
+  it('keeps the running server certificate when the replacement has already expired', async () => {
+    const log: string[] = [];
+    const { node, pki } = await start({ log });
+    const expired = await pki.ca.issue({ commonName: 'relay.test.invalid', dnsNames: ['relay.test.invalid'], usage: ['server'], notBefore: new Date(Date.now() - 30 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+    writeFileSync(files!.path('server.key.new'), expired.key);
+    writeFileSync(files!.path('server.crt.new'), expired.cert);
+    renameSync(files!.path('server.key.new'), files!.path('server.key'));
+    renameSync(files!.path('server.crt.new'), files!.path('server.crt'));
+    await until(() => log.some((l) => l.includes('"event":"tls-reload-refused"') && l.includes('server.crt: the certificate expired on')), 'the expired certificate to be refused');
+    const ok = await send(node.smtpPorts[0], pki.exoClient, { raw: sampleMessage() });
+    expect(ok.ok, ok.response).to.equal(true);
+  });
+
+  it('does not start with a CA bundle holding no whole certificate or a key that is not the certificate\'s, and names the files', async () => {
+    const pki = await testPki();
+    files = writePemFiles({ 'server.crt': pki.relayServer.cert, 'server.key': pki.relayServer.key, 'other.key': pki.sinkServer.key, 'ca.crt': pki.ca.cert, 'empty.crt': '', 'client.crt': pki.relayClient.cert, 'client.key': pki.relayClient.key });
+    const attempt = (tls: Record<string, string>, downstreamCa = 'ca.crt') =>
+      startRelayNode(
+        parseRelayConfig({ listen: [{ host: '127.0.0.1', port: 0 }], tls: { cert: 'server.crt', key: 'server.key', ca: 'ca.crt', ...tls }, downstream: { host: '127.0.0.1', tls: { cert: 'client.crt', key: 'client.key', ca: downstreamCa } }, http: { listen: '127.0.0.1', port: 0 }, org: { source: 'unused' } }, 'test', files!.dir),
+        { createEngine: () => stampEngine(), orgSource: staticSource(ORG), directory: () => undefined, metrics: createMetrics({ processMetrics: false }), logger: createLogger({ level: 'silent' }) },
+      ).then(
+        (started) => {
+          node = started;
+          return 'started';
+        },
+        (error: Error) => error.message,
+      );
+    expect(await attempt({ ca: 'empty.crt' })).to.equal(`${files.path('empty.crt')}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`);
+    expect(await attempt({}, 'empty.crt')).to.equal(`${files.path('empty.crt')}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)`);
+    expect(await attempt({ key: 'other.key' })).to.match(new RegExp(`^${files.path('server.crt')} with ${files.path('other.key')}: not a usable TLS identity \\(.*key values mismatch`));
+  });
+
   it('drains on request: not ready, new sessions 421 4.3.2, the transaction in flight finishes', async () => {
     const { node, pki, sink } = await start();
     // a transaction in flight: upstream is in the middle of DATA
@@ -304,5 +353,19 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     } finally {
       await h.close();
     }
+  });
+});
+
+describe('client certificate names against acceptedClientNames', () => {
+  it('lets `*.example.com` stand for exactly one more label, and a wildcard in the certificate match only the identical pattern', () => {
+    expect(nameMatches('MAIL.protection.outlook.com.', 'mail.protection.outlook.com')).to.equal(true);
+    expect(nameMatches('a.example.com', '*.example.com')).to.equal(true);
+    expect(nameMatches('a.b.example.com', '*.example.com')).to.equal(false);
+    expect(nameMatches('example.com', '*.example.com')).to.equal(false);
+    expect(nameMatches('*.example.com', '*.example.com')).to.equal(true);
+    expect(nameMatches('*.example.com', 'a.example.com')).to.equal(false);
+    // a partial-label wildcard claims a family of names too
+    expect(nameMatches('a*.example.com', '*.example.com')).to.equal(false);
+    expect(nameMatches('*a.example.com', '*.example.com')).to.equal(false);
   });
 });

@@ -34,7 +34,8 @@ export function nameMatches(certName: string, pattern: string): boolean {
   const name = certName.toLowerCase().replace(/\.$/, '');
   const p = pattern.toLowerCase().replace(/\.$/, '');
   if (name === p) return true;
-  if (p.startsWith('*.') && !name.startsWith('*.')) {
+  // any '*' in the certificate's name (also a partial label like `a*.example.com`) is a wildcard claim
+  if (p.startsWith('*.') && !name.includes('*')) {
     const suffix = p.slice(1); // ".example.com"
     return name.endsWith(suffix) && !name.slice(0, -suffix.length).includes('.') && name.length > suffix.length;
   }

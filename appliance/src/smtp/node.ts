@@ -10,7 +10,7 @@ import { createPassThroughEngine, type Engine } from '../signature';
 import type { RelayConfig } from './config';
 import { CAUSE_HINTS, FailedAddresses, probeDownstream, type DownstreamCause, type DownstreamOptions, type DownstreamTls } from './downstream';
 import { createRelay, type ActiveOrg, type Relay } from './relay';
-import { readTlsFiles, validateIdentity, watchTlsFiles, type TlsWatcher } from './tls-files';
+import { checkTlsMaterial, readTlsFiles, watchTlsFiles, type TlsWatcher } from './tls-files';
 
 /** What the node needs from the organization config source (config module's createOrgSource satisfies it). */
 export interface OrgSourceLike {
@@ -75,18 +75,22 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
     key: inbound.get(config.tls.key)!,
     ca: asList(config.tls.ca).map((p) => inbound.get(p)!),
   });
-  validateIdentity(inboundMaterial().key, inboundMaterial().cert, inboundMaterial().ca);
+  const named = (files: Map<string, Buffer>, path: string) => ({ path, pem: files.get(path)! });
+  /** `now` on a reload: an expired replacement is refused and the running certificate stays. */
+  const checkInbound = (files: Map<string, Buffer>, now?: Date) =>
+    checkTlsMaterial({ cert: named(files, config.tls.cert), key: named(files, config.tls.key), ca: asList(config.tls.ca).map((p) => named(files, p)) }, { now });
+  checkInbound(inbound);
   let downstreamTls: DownstreamTls;
-  const loadDownstreamTls = (files: Map<string, Buffer>): DownstreamTls => {
-    const tls: DownstreamTls = {
+  const loadDownstreamTls = (files: Map<string, Buffer>, now?: Date): DownstreamTls => {
+    const ca = config.downstream.tls.ca ? asList(config.downstream.tls.ca).map((p) => named(files, p)) : undefined;
+    checkTlsMaterial({ cert: named(files, config.downstream.tls.cert), key: named(files, config.downstream.tls.key), ca }, { now });
+    return {
       cert: files.get(config.downstream.tls.cert)!,
       key: files.get(config.downstream.tls.key)!,
-      ca: config.downstream.tls.ca ? asList(config.downstream.tls.ca).map((p) => files.get(p)!) : undefined,
+      ca: ca?.map((c) => c.pem),
       servername: config.downstream.tls.servername,
       minVersion: config.downstream.tls.minVersion,
     };
-    validateIdentity(tls.key as Buffer, tls.cert as Buffer);
-    return tls;
   };
   downstreamTls = loadDownstreamTls(readTlsFiles(downstreamPaths).files);
   const recordExpiry = () => {
@@ -246,10 +250,9 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
       inboundPaths,
       reloadMs,
       (set) => {
-        const material = { cert: set.files.get(config.tls.cert)!, key: set.files.get(config.tls.key)!, ca: asList(config.tls.ca).map((p) => set.files.get(p)!) };
-        validateIdentity(material.key, material.cert, material.ca);
+        checkInbound(set.files, new Date());
         for (const [p, b] of set.files) inbound.set(p, b);
-        relay.updateTls(material);
+        relay.updateTls(inboundMaterial());
         recordExpiry();
         logger.info({ event: 'tls-reloaded', which: 'server' }, 'server certificate reloaded');
       },
@@ -259,7 +262,7 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
       downstreamPaths,
       reloadMs,
       (set) => {
-        downstreamTls = loadDownstreamTls(set.files);
+        downstreamTls = loadDownstreamTls(set.files, new Date());
         relay.flushDownstream(); // idle sessions were opened with the old certificate
         recordExpiry();
         logger.info({ event: 'tls-reloaded', which: 'downstream-client' }, 'downstream client certificate reloaded');

@@ -5,6 +5,7 @@
 // backstop (fs.watch is best effort, e.g. on network filesystems). A changed
 // set is read and validated as a whole before it replaces the running one; a
 // broken set is refused and the running one stays.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -34,6 +35,61 @@ export function readTlsFiles(paths: readonly string[]): TlsFileSet {
 /** Throws if key and certificate do not form a usable TLS identity. */
 export function validateIdentity(key: Buffer, cert: Buffer, ca?: Buffer[]): void {
   createSecureContext({ key, cert, ca });
+}
+
+const CERTIFICATE_BEGIN = /-----BEGIN CERTIFICATE-----/g;
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/**
+ * The certificates of a PEM bundle, every one whole and parsed; throws otherwise.
+ * Node's `ca` option silently skips what it cannot read, so an empty, truncated
+ * (caught mid-write) or garbled CA bundle would load, and every client
+ * certificate would then be refused as untrusted.
+ */
+export function pemCertificates(pem: Buffer): X509Certificate[] {
+  const text = pem.toString('latin1');
+  const blocks = text.match(CERTIFICATE_BLOCK) ?? [];
+  const begun = text.match(CERTIFICATE_BEGIN)?.length ?? 0;
+  if (begun === 0) throw new Error('no PEM certificate in it (-----BEGIN CERTIFICATE-----)');
+  if (blocks.length !== begun) throw new Error(`certificate ${blocks.length + 1} in it is incomplete (no -----END CERTIFICATE----- line: cut short or still being written?)`);
+  return blocks.map((block, i) => {
+    try {
+      return new X509Certificate(block);
+    } catch (error) {
+      throw new Error(`certificate ${i + 1} in it does not parse (${(error as Error).message})`, { cause: error });
+    }
+  });
+}
+
+/** A PEM file and where it came from (so a refusal names it). */
+export interface PemFile {
+  path: string;
+  pem: Buffer;
+}
+
+/**
+ * Throws, naming the files, unless every CA bundle holds whole certificates and
+ * the certificate and key form a usable TLS identity. With `now`, a certificate
+ * that has already expired is refused too (a replacement older than the running one).
+ */
+export function checkTlsMaterial(material: { cert: PemFile; key: PemFile; ca?: PemFile[] }, options: { now?: Date } = {}): void {
+  for (const ca of material.ca ?? []) {
+    try {
+      pemCertificates(ca.pem);
+    } catch (error) {
+      throw new Error(`${ca.path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  try {
+    validateIdentity(material.key.pem, material.cert.pem, material.ca?.map((c) => c.pem));
+  } catch (error) {
+    throw new Error(`${material.cert.path} with ${material.key.path}: not a usable TLS identity (${(error as Error).message})`, { cause: error });
+  }
+  if (options.now) {
+    const leaf = new X509Certificate(material.cert.pem);
+    const notAfter = new Date(leaf.validTo);
+    if (options.now > notAfter) throw new Error(`${material.cert.path}: the certificate expired on ${notAfter.toISOString()}`);
+  }
 }
 
 export interface TlsWatcher {

@@ -19,7 +19,7 @@ import { createEngine } from '../../signature';
 import { loadRelayConfig, type RelayConfig } from '../../smtp';
 import { formatRelayProblem, pathLabel, readRelayConfig, RelayConfigError } from '../../smtp/config';
 import { startRelayNode, type RelayNode } from '../../smtp/node';
-import { readTlsFiles, validateIdentity } from '../../smtp/tls-files';
+import { pemCertificates, readTlsFiles, validateIdentity } from '../../smtp/tls-files';
 import { formatCliError } from '../errors';
 
 /** Groups the organization's rules name (the Graph source resolves only these memberships). */
@@ -190,17 +190,9 @@ function offlineKey(key: OrgKeyProvider): OrgKeyProvider {
   };
 }
 
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
-
-/** Every certificate of a PEM file (a chain, a CA bundle); throws on one that does not parse. */
+/** Every certificate of a PEM file (a chain, a CA bundle), none when it has none; throws on one that is cut short or does not parse. */
 function certificatesIn(pem: Buffer): X509Certificate[] {
-  return (pem.toString('latin1').match(PEM_CERTIFICATE) ?? []).map((block, i) => {
-    try {
-      return new X509Certificate(block);
-    } catch (error) {
-      throw new Error(`certificate ${i + 1} in it does not parse (${(error as Error).message})`, { cause: error });
-    }
-  });
+  return pem.includes('-----BEGIN CERTIFICATE-----') ? pemCertificates(pem) : [];
 }
 
 const day = (date: Date) => date.toISOString().slice(0, 10);
