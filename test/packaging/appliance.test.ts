@@ -190,3 +190,14 @@ describe('packaged appliance (npm run package)', function () {
     expect(productionClosure(lock, ['a'])).to.deep.equal(['node_modules/a', 'node_modules/a/node_modules/b', 'node_modules/c', 'node_modules/d']);
   });
 });
+
+describe('INSTALL.md', () => {
+  it('takes a node out of health routing (POST /leave) before the upgrade restarts it', () => {
+    const install = readFileSync(join(REPO_ROOT, 'packaging/INSTALL.md'), 'utf8');
+    const upgrade = install.slice(install.indexOf('## Upgrade and roll back'));
+    const commands = /```sh\n([\s\S]*?)```/.exec(upgrade)?.[1] ?? '';
+    const leave = commands.indexOf('-X POST http://127.0.0.1:9025/leave');
+    expect(leave, commands).to.be.at.least(0);
+    expect(leave).to.be.below(commands.indexOf('systemctl daemon-reload && sudo systemctl restart signet'));
+  });
+});
