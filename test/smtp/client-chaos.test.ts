@@ -7,18 +7,7 @@
 import { expect } from 'chai';
 import { ManualSmtp } from '../e2e/support/smtp-client';
 import { sampleMessage, startHarness, type Harness } from './support/harness';
-
-/** Small deterministic PRNG (mulberry32) so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from './support/prng';
 
 type Ending = 'complete' | 'leave-after-mail' | 'leave-after-rcpt' | 'leave-mid-data' | 'leave-before-dot' | 'rset';
 const ENDINGS: Ending[] = ['complete', 'complete', 'leave-after-mail', 'leave-after-rcpt', 'leave-mid-data', 'leave-before-dot', 'rset'];
