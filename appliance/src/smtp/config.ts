@@ -20,18 +20,18 @@ const seconds = (def: number, what: string, min?: number) =>
     .default(def)
     .describe(what);
 const fileList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+const LABELS = '[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*';
+const HOST_NAME = new RegExp(`^${LABELS}$`);
 /** Exact host name or a leading `*.` wildcard of one label. */
-const certName = z
-  .string()
-  .regex(/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/, 'must be a host name, optionally starting with "*."');
+const certName = z.string().regex(new RegExp(`^(\\*\\.)?${LABELS}$`), 'must be a host name, optionally starting with "*."');
 const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
-const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 /** A name that goes into the SMTP greeting, EHLO or SNI as it is: a space or line break would break (or forge) the protocol line. */
 const hostName = z.string().regex(HOST_NAME, 'must be a host name (letters, digits, hyphens and dots)');
 /** Where to connect or bind: `host:25` is a common slip that would only fail at the first connection. */
 const hostOrAddress = z
   .string()
   .min(1)
+  // '' is min(1)'s to report, once
   .refine((v) => v === '' || isIP(v) !== 0 || HOST_NAME.test(v), 'must be a host name or an IP address, without a port (the port is its own setting)');
 /** Another URL scheme (http, HTTPS…) would be taken for a relative path and fail only when first read. */
 const notOtherUrl = (v: string) => v.startsWith('https://') || !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v);
