@@ -235,7 +235,7 @@ describe('mime/placement: HTML new messages', () => {
   it('fragment without <html>/<body>: end of the string, bodyStart 0', () => {
     const html = fixture('new-fragment.html');
     const r = placeInHtml(html, PH);
-    expect(r).to.deep.equal({ at: html.length, removeLength: 0, placement: 'end', bodyStart: 0 });
+    expect(r).to.deep.equal({ at: html.length, removeLength: 0, placement: 'end', bodyStart: 0, openLinks: { at: 0, bodyStart: 0, atAfterTop: 0 } });
   });
 
   it('no <body> tag: before </html>, top banners after </head>', () => {

@@ -420,6 +420,49 @@ describe('signature engine', () => {
     expect(out).to.match(/^X-Signet-Processed: org=contoso; result=passed; reason=no-body;/);
   });
 
+  it('ends a link the sender left open in front of the signature, so the signature is not part of it', async () => {
+    const { out, result } = await run(htmlMessage('<p>Our offer: <a href="https://fabrikam.example/offer">details</p>'));
+    expect(result.outcome).to.equal('signed');
+    expect(out).to.match(/details<\/p>\r\n<\/a><div class="signet-[0-9a-f]+ signet-[0-9a-f]+-[0-9a-f]+"/);
+    expect(out.split('</a>')).to.have.length(2);
+  });
+
+  it('passes a message whose body part names two transfer encodings (readers disagree how to decode it), stamped ambiguous-part, DKIM kept', async () => {
+    const message = htmlMessage('<p>Hello Bob</p>').replace('Content-Transfer-Encoding: 7bit\r\n', 'Content-Transfer-Encoding: 7bit\r\nContent-Transfer-Encoding: base64\r\n');
+    const { out, result } = await run(message);
+    expect(result).to.include({ outcome: 'passed', reason: 'ambiguous-part' });
+    expect(result.ambiguousParts).to.deep.equal(['text/html']);
+    expect(result.parts).to.deep.equal([]);
+    expect(withoutFirstField(out)).to.equal(message);
+    expect(out).to.match(/^X-Signet-Processed: org=contoso; result=passed; reason=ambiguous-part;/);
+  });
+
+  it('signs the text alternative when only the HTML part is ambiguous, and says why the HTML was left alone', async () => {
+    const message = [
+      'From: Ada <ada@contoso.com>',
+      'Subject: Numbers',
+      'MIME-Version: 1.0',
+      'Content-Type: multipart/alternative; boundary="a1"',
+      '',
+      '--a1',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'Hello Bob',
+      '--a1',
+      'Content-Type: text/html; charset=utf-8',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      '<p>Hello Bob</p>',
+      '--a1--',
+      '',
+    ].join(CRLF);
+    const { out, result } = await run(message);
+    expect(result.outcome).to.equal('signed');
+    expect(result.parts.map((p) => p.contentType)).to.deep.equal(['text/plain']);
+    expect(result.ambiguousParts).to.deep.equal(['text/html']);
+    expect(out).to.include(['Content-Type: text/html; charset=utf-8', 'Content-Type: text/plain; charset=utf-8', '', '<p>Hello Bob</p>', '--a1--', ''].join(CRLF));
+  });
+
   it('passes a calendar invitation whose HTML part cannot be edited, even when html-only is configured', async () => {
     const invitation = calendarInvitation(['Content-Type: text/html; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '', '<p>Caf\xe9?</p>'], ['DKIM-Signature: v=1; a=rsa-sha256; d=contoso.com; s=s1; bh=abc; b=def']);
     const config = org({ options: { ...org().options, calendar: 'html-only' } });

@@ -129,16 +129,66 @@ export function formatField(name: string, value: string, eol: string): Buffer {
   return Buffer.from(folded.replace(/\r?\n/g, eol) + eol, 'latin1');
 }
 
-/** Replaces the first `name` field in place (or appends it at the end of the block when absent). */
+/**
+ * Replaces every `name` field in place (or appends one at the end of the block
+ * when absent). Every occurrence: a duplicate left with the old value would
+ * tell a reader that takes the last field the old charset or encoding.
+ */
 export function setField(block: HeaderBlock, name: string, value: string): void {
   const key = name.toLowerCase();
   const raw = formatField(name, value, block.eol);
-  const index = block.fields.findIndex((f) => f.name === key);
-  if (index >= 0) block.fields[index] = { name: key, raw };
-  else {
+  let found = false;
+  block.fields.forEach((f, i) => {
+    if (f.name !== key) return;
+    block.fields[i] = { name: key, raw };
+    found = true;
+  });
+  if (!found) {
     ensureLastFieldEnds(block);
     block.fields.push({ name: key, raw });
   }
+}
+
+/** The fields that say how a part's body is read: each must mean one thing to every reader. */
+export const PART_READING_FIELDS: readonly string[] = ['content-type', 'content-transfer-encoding', 'content-disposition'];
+
+/**
+ * The fields of `names` that occur more than once with values a reader could
+ * read differently. mailsplit reads the first occurrence, other readers the
+ * last, so such a part is not read the same way everywhere. The same value
+ * written twice does not count, nor one written with other quoting, case of
+ * the type or charset, or spacing: every reader reads those alike.
+ */
+export function conflictingFields(block: HeaderBlock, names: readonly string[]): string[] {
+  const conflicts: string[] = [];
+  for (const name of names) {
+    // nearly every part has each field once: no value is read then
+    let count = 0;
+    for (const f of block.fields) if (f.name === name) count++;
+    if (count < 2) continue;
+    let first: string | undefined;
+    for (const f of block.fields) {
+      if (f.name !== name) continue;
+      const key = readingOf(name, fieldValue(f));
+      if (first === undefined) first = key;
+      else if (key !== first) {
+        conflicts.push(name);
+        break;
+      }
+    }
+  }
+  return conflicts;
+}
+
+/** What a reader takes from a field's value, written one way (anything unsure keeps its exact text, so it differs). */
+function readingOf(name: string, value: string): string {
+  if (name === 'content-transfer-encoding') return value.toLowerCase().replace(/\s+/g, ' ');
+  const parsed = libmime.parseHeaderValue(value);
+  // parameter values are compared as written (a boundary or file name is case-sensitive), but for the charset
+  const params = Object.entries(parsed.params)
+    .map(([k, v]) => [k.toLowerCase(), k.toLowerCase() === 'charset' ? String(v).toLowerCase() : String(v)])
+    .sort(([a], [b]) => (a! < b! ? -1 : a! > b! ? 1 : 0));
+  return JSON.stringify([parsed.value.trim().toLowerCase(), params]);
 }
 
 /**

@@ -1,6 +1,6 @@
 // Puts the rendered snippets into a decoded body at the offsets the placement
 // module computes. Works on strings only; encoding is the caller's job.
-import { placeInHtml, placeInText, type HtmlScan, type TextQuote } from './placement';
+import { closeLinks, placeInHtml, placeInText, type HtmlScan, type TextQuote } from './placement';
 import type { BodyInsertion, Placement } from './types';
 
 export interface Inserted {
@@ -71,8 +71,10 @@ function clampOffsets(length: number, at: number, removeLength: number, bodyStar
 export function insertIntoHtml(html: string, body: BodyInsertion, eol: string, prepare: (s: string) => string, scan?: HtmlScan): Inserted {
   const placed = placeInHtml(html, body.placeholder, scan);
   const [at, removeLength, bodyStart] = clampOffsets(html.length, placed.at, placed.removeLength, placed.bodyStart);
-  const top = body.topHtml ? prepare(withEol(body.topHtml, eol)) : '';
-  const sig = body.html ? prepare(withEol(body.html, eol)) : '';
+  // a snippet inserted where the sender left a link open would be part of it: the link ends in front of it
+  const links = placed.openLinks ?? { at: 0, bodyStart: 0, atAfterTop: 0 };
+  const top = body.topHtml ? closeLinks(links.bodyStart) + prepare(withEol(body.topHtml, eol)) : '';
+  const sig = body.html ? closeLinks(top ? links.atAfterTop : links.at) + prepare(withEol(body.html, eol)) : '';
   return {
     text: html.slice(0, bodyStart) + top + html.slice(bodyStart, at) + sig + html.slice(at + removeLength),
     placement: placed.placement,

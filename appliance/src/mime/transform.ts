@@ -26,12 +26,14 @@ import {
 import type { Charset, DecodedSize, TransferEncoding } from './codec';
 import {
   buildHeaderBlock,
+  conflictingFields,
   contentTypeOf,
   detectEol,
   ensureMimeVersion,
   formatField,
   headerView,
   parseHeaderBlock,
+  PART_READING_FIELDS,
   prependFields,
   removeFields,
   setField,
@@ -91,6 +93,8 @@ interface Capture {
   done: boolean;
   /** Set once done: null when the part cannot be decoded losslessly (it then passes unchanged). */
   decoded?: Decoded | null;
+  /** Its header fields (or an enclosing multipart's Content-Type) can be read two ways: it passes unchanged. */
+  ambiguous?: boolean;
   /** Text for `decide`, possibly lossy when the part is not editable. */
   factsText?: string;
   /** The placement scan of the decoded text, made once (for the decision and for the insertion). */
@@ -176,7 +180,7 @@ class Surgery {
   /** The node the splitter announced last. */
   private lastNode?: NodeInfo;
   private readonly infos = new WeakMap<MimeNode, NodeInfo>();
-  private readonly structure: StructureFacts = { contentType: '', report: false, tnefOnly: false, noBody: false, editable: { html: false, text: false }, tooLarge: false };
+  private readonly structure: StructureFacts = { contentType: '', report: false, tnefOnly: false, noBody: false, editable: { html: false, text: false }, tooLarge: false, ambiguous: false };
   private hasTnef = false;
   private calendarScan?: { info: NodeInfo; chunks: Buffer[]; size: number };
   private pendingImages?: PendingImages;
@@ -256,7 +260,8 @@ class Surgery {
       this.output.destroy(err as Error);
       throw err;
     }
-    return { bytesIn: this.tap.bytes + this.fallbackBytes, bytesOut: this.bytesOut, unsplitBytes: this.unsplitBytes, parts: this.parts, edit: this.edit };
+    const ambiguousParts = [this.main.text, this.main.html].filter((cap) => cap?.ambiguous).map((cap) => contentTypeOfKind(cap!.kind));
+    return { bytesIn: this.tap.bytes + this.fallbackBytes, bytesOut: this.bytesOut, unsplitBytes: this.unsplitBytes, parts: this.parts, ambiguousParts, edit: this.edit };
   }
 
   /**
@@ -614,6 +619,12 @@ class Surgery {
   private decodeCapture(cap: Capture): void {
     if (cap.decoded !== undefined) return;
     cap.decoded = null;
+    if (readAmbiguously(cap.info)) {
+      // neither decoded for the decision nor edited: whichever reading is wrong, the part stays as it came
+      cap.ambiguous = true;
+      this.structure.ambiguous = true;
+      return;
+    }
     const node = cap.info.node;
     const cte = transferEncodingOf(node.encoding);
     if (!cte) return;
@@ -798,7 +809,7 @@ class Surgery {
     if (cap.info.root && (relabel || cte !== originalCte || images.length)) ensureMimeVersion(block);
 
     this.parts.push({
-      contentType: cap.kind === 'html' ? 'text/html' : 'text/plain',
+      contentType: contentTypeOfKind(cap.kind),
       placement: inserted.placement,
       reencoded: relabel,
       charset: relabel ? 'utf-8' : cs.label,
@@ -892,6 +903,24 @@ function isCalendarBody(info: NodeInfo): boolean {
   if (info.contentType !== 'text/calendar') return false;
   const node = info.node;
   return node.disposition !== 'attachment' && (!node.filename || !!calendarMethodParam(node));
+}
+
+function contentTypeOfKind(kind: MainKind): 'text/html' | 'text/plain' {
+  return kind === 'html' ? 'text/html' : 'text/plain';
+}
+
+/**
+ * Whether a reader that takes the last of repeated fields may read the part
+ * otherwise than mailsplit, which takes the first: its own Content-Type,
+ * Content-Transfer-Encoding or Content-Disposition, or the Content-Type (type
+ * and boundary) of a multipart around it, given twice with different values.
+ */
+function readAmbiguously(info: NodeInfo): boolean {
+  if (conflictingFields(parseHeaderBlock(info.headerRaw, info.root), PART_READING_FIELDS).length) return true;
+  for (let p = info.parent; p; p = p.parent) {
+    if (conflictingFields(parseHeaderBlock(p.headerRaw, p.root), ['content-type']).length) return true;
+  }
+  return false;
 }
 
 function htmlScanOf(cap: Capture, text: string): HtmlScan {

@@ -34,6 +34,13 @@ export interface StructureFacts {
   editable: { html: boolean; text: boolean };
   /** A main body part exceeded `maxEditablePartBytes`. */
   tooLarge: boolean;
+  /**
+   * A main body part names its Content-Type, Content-Transfer-Encoding or
+   * Content-Disposition twice with different values (or sits in a multipart
+   * whose Content-Type is given twice so): mailsplit reads the first, other
+   * readers the last. Such a part is not editable (nor decoded for `decide`).
+   */
+  ambiguous: boolean;
 }
 
 /** Everything `decide` may look at. Body texts are decoded to JS strings. */
@@ -107,6 +114,8 @@ export interface TransformReport {
   unsplitBytes: number;
   /** Body parts that were edited (empty when the body passed through). */
   parts: PartReport[];
+  /** Main body parts left unchanged because their header fields can be read two ways (see StructureFacts.ambiguous). */
+  ambiguousParts: Array<PartReport['contentType']>;
   /** Whether `decide` was called and what it returned (for logs/explain). */
   edit: Edit;
 }

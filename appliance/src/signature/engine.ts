@@ -118,7 +118,7 @@ export function createEngine(options: EngineOptions): Engine {
     const subject = decodedSubject(headers);
     if (!org.options.signAutoReplies && isAutoReply(headers, subject)) return pass(decision, 'auto-reply');
     if (structure.tooLarge) return pass(decision, 'too-large');
-    if (structure.noBody || (facts.html === undefined && facts.text === undefined)) return pass(decision, 'no-body');
+    if (structure.noBody || (facts.html === undefined && facts.text === undefined)) return pass(decision, structure.ambiguous ? 'ambiguous-part' : 'no-body');
 
     const htmlQuote = facts.quoteStart('html');
     const textQuote = facts.quoteStart('text');
@@ -239,7 +239,7 @@ export function createEngine(options: EngineOptions): Engine {
     const signed = decision.outcome === 'sign' && report.parts.length > 0;
     return {
       outcome: signed ? 'signed' : 'passed',
-      reason: signed ? undefined : (decision.reason ?? 'no-body'),
+      reason: signed ? undefined : (decision.reason ?? (report.ambiguousParts.length ? 'ambiguous-part' : 'no-body')),
       orgId: org.orgId,
       configVersion: org.version,
       kind: decision.kind,
@@ -247,6 +247,7 @@ export function createEngine(options: EngineOptions): Engine {
       templateId: signed ? decision.templateId : undefined,
       addons: signed ? decision.addons : [],
       parts: report.parts,
+      ...(report.ambiguousParts.length ? { ambiguousParts: report.ambiguousParts } : {}),
       bytesIn: report.bytesIn,
       bytesOut: report.bytesOut,
       engineSeconds,

@@ -21,6 +21,12 @@ export type PassReason =
   | 'null-sender'
   | 'tnef'
   | 'no-body'
+  /**
+   * The body part to edit names its Content-Type, Content-Transfer-Encoding or
+   * Content-Disposition twice with different values: readers disagree on how
+   * to decode it, so it is left as it came (EngineResult.ambiguousParts).
+   */
+  | 'ambiguous-part'
   | 'too-large'
   | 'no-rule'
   | 'no-signature'
@@ -51,6 +57,8 @@ export interface EngineResult {
   templateId?: string;
   addons: string[];
   parts: PartReport[];
+  /** Main body parts left unchanged because their header fields can be read two ways (when any). */
+  ambiguousParts?: Array<PartReport['contentType']>;
   bytesIn: number;
   bytesOut: number;
   /** Duration of the engine's own work (decision + rendering + surgery), seconds. */

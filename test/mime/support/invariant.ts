@@ -110,21 +110,36 @@ function fail(message: string): never {
   throw new Error(`invariant: ${message}`);
 }
 
-function removeSpans(text: string, snippets: Snippet[], where: string): string {
-  let out = text;
+/**
+ * The text without the inserted snippets. `closer` (HTML: `</a>`) is an end
+ * tag the edit may put right in front of a snippet (a link the sender left
+ * open ends there): every way of taking such end tags off with the snippet is
+ * returned, the caller accepts the message if one of them is the original.
+ */
+function removeSpans(text: string, snippets: Snippet[], where: string, closer?: string): string[] {
+  let outs = [text];
   for (const s of snippets) {
-    const a = out.indexOf(s.start);
-    if (a < 0) fail(`${where}: snippet starting ${JSON.stringify(s.start)} not found`);
-    const b = out.indexOf(s.end, a + s.start.length);
-    if (b < 0) fail(`${where}: snippet end ${JSON.stringify(s.end)} not found`);
-    out = out.slice(0, a) + out.slice(b + s.end.length);
-    if (out.includes(s.start)) fail(`${where}: snippet ${JSON.stringify(s.start)} inserted more than once`);
+    outs = outs.flatMap((out) => {
+      const a = out.indexOf(s.start);
+      if (a < 0) fail(`${where}: snippet starting ${JSON.stringify(s.start)} not found`);
+      const b = out.indexOf(s.end, a + s.start.length);
+      if (b < 0) fail(`${where}: snippet end ${JSON.stringify(s.end)} not found`);
+      let head = out.slice(0, a);
+      const tail = out.slice(b + s.end.length);
+      if ((head + tail).includes(s.start)) fail(`${where}: snippet ${JSON.stringify(s.start)} inserted more than once`);
+      const variants = [head + tail];
+      while (closer && head.endsWith(closer)) {
+        head = head.slice(0, -closer.length);
+        variants.push(head + tail);
+      }
+      return variants;
+    });
   }
-  return out;
+  return outs;
 }
 
-/** `after` must equal `before` with only line breaks (CRLF/LF) added. */
-function equalUpToLineBreaks(before: string, after: string, where: string): void {
+/** Where `after` stops being `before` with only line breaks (CRLF/LF) added, or undefined when it is. */
+function lineBreakDifference(before: string, after: string): string | undefined {
   let i = 0;
   let j = 0;
   while (i < before.length || j < after.length) {
@@ -135,8 +150,16 @@ function equalUpToLineBreaks(before: string, after: string, where: string): void
     }
     if (after[j] === '\n') j++;
     else if (after[j] === '\r' && after[j + 1] === '\n') j += 2;
-    else fail(`${where}: decoded text differs beyond the inserted snippets at ${i}/${j}: ${JSON.stringify(before.slice(i, i + 40))} vs ${JSON.stringify(after.slice(j, j + 40))}`);
+    else return `${i}/${j}: ${JSON.stringify(before.slice(i, i + 40))} vs ${JSON.stringify(after.slice(j, j + 40))}`;
   }
+  return undefined;
+}
+
+/** One of `candidates` must equal `before` with only line breaks added. */
+function equalUpToLineBreaks(before: string, candidates: string[], where: string): void {
+  const differences = candidates.map((after) => lineBreakDifference(before, after));
+  if (differences.some((d) => d === undefined)) return;
+  fail(`${where}: decoded text differs beyond the inserted snippets at ${differences[0]}`);
 }
 
 function partition(list: Field[]): Field[] {
@@ -272,9 +295,11 @@ export async function checkInvariant(input: Buffer, output: Buffer, opts: Invari
         if (ct !== 'text/html' && ct !== 'text/plain') fail(`a ${ct} part was changed`);
         const before = decodeBody(bodyA!.bytes, a.node!.encoding, a.node!.charset);
         const after = decodeBody(bodyB!.bytes, b.node!.encoding, b.node!.charset);
-        const stripped = removeSpans(after, ct === 'text/html' ? opts.html : opts.text, `${ct} part ${k}`);
-        const original = opts.placeholder ? before.split(opts.placeholder).join('') : before;
-        equalUpToLineBreaks(original, opts.placeholder ? stripped.split(opts.placeholder).join('') : stripped, `${ct} part ${k}`);
+        const html = ct === 'text/html';
+        const stripped = removeSpans(after, html ? opts.html : opts.text, `${ct} part ${k}`, html ? '</a>' : undefined);
+        const placeholder = opts.placeholder;
+        const original = placeholder ? before.split(placeholder).join('') : before;
+        equalUpToLineBreaks(original, placeholder ? stripped.map((t) => t.split(placeholder).join('')) : stripped, `${ct} part ${k}`);
         result.edited.push({ contentType: ct, before, after });
         // a line break added at the end of an edited body is read as the next delimiter's
         const nextA = base[k + 2];

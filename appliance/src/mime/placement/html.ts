@@ -232,10 +232,12 @@ interface FormattingFrame {
   hiding: number;
   hiddenFrom: number;
   stale: boolean;
+  /** How many of them are `<a>` (a link the sender left open: one `</a>` ends it here). */
+  links: number;
 }
 
 function newFrame(): FormattingFrame {
-  return { entries: [], hiding: 0, hiddenFrom: -1, stale: false };
+  return { entries: [], hiding: 0, hiddenFrom: -1, stale: false, links: 0 };
 }
 
 /** The smaller of two offsets where -1 means none. */
@@ -301,6 +303,17 @@ export interface HtmlScan {
   bottomPosted: boolean;
   /** Decoded text content before the quote (block boundaries as "\n"). */
   text: string;
+  /**
+   * How many `<a>` elements are open at `offset` (an offset of this scan:
+   * `end`, `bodyStart`, `quoteStart`, a placeholder's start) such that a
+   * browser would put content inserted there inside the link: still open, or
+   * closed by a block end and reopened by the browser. Each one `</a>` closes.
+   * One opened outside the table cell the offset is in is not counted (no end
+   * tag reaches it from inside the cell).
+   */
+  openLinksAt(offset: number): number;
+  /** Whether the open links changed (one closed, another opened…) after `from`, up to `to`. */
+  linksChangeBetween(from: number, to: number): boolean;
   /**
    * The text's map to the source and the tags seen while it was collected, in
    * document order. Only a placeholder needs them: they come from a second,
@@ -442,6 +455,17 @@ class Scanner implements TokenizerCallbacks {
   private quoteBlockquoteClosed = false;
   bottomPosted = false;
 
+  /**
+   * The number of links open (this.frame.links) after each tag that changed
+   * it or opened a link: from `linkChangeAt[i]` on it is `linkCounts[i]`.
+   * Any offset the scan hands out can be looked up afterwards.
+   */
+  private readonly linkChangeAt: number[] = [];
+  private readonly linkCounts: number[] = [];
+  /** `<a>` elements opened so far, and as of the last recorded change: a new link is a change even when the count stays. */
+  private linksOpened = 0;
+  private linksOpenedNoted = 0;
+
   constructor(
     private readonly html: string,
     private readonly tokenizer: { pause(): void },
@@ -484,9 +508,11 @@ class Scanner implements TokenizerCallbacks {
   }
   onopentagend(endIndex: number): void {
     this.openTag(this.tagName, this.tagStart, endIndex + 1, this.attrs, false);
+    this.noteLinks();
   }
   onselfclosingtag(endIndex: number): void {
     this.openTag(this.tagName, this.tagStart, endIndex + 1, this.attrs, true);
+    this.noteLinks();
   }
   onclosetag(start: number, endIndex: number): void {
     const name = this.html.slice(start, endIndex).toLowerCase();
@@ -497,6 +523,7 @@ class Scanner implements TokenizerCallbacks {
       return;
     }
     this.closeTag(name, start - 2, gt + 1);
+    this.noteLinks();
   }
   ontext(start: number, endIndex: number): void {
     // "<", "</", "<!", "<scr" left at the end of the document: a tag or comment cut off (the tokenizer gives it as text)
@@ -1016,10 +1043,46 @@ class Scanner implements TokenizerCallbacks {
 
   // ---- formatting elements the browser reopens --------------------------------
 
+  /** Records the number of open links after a tag, when the tag changed it. */
+  private noteLinks(): void {
+    const links = this.frame.links;
+    const last = this.linkCounts.length === 0 ? 0 : this.linkCounts[this.linkCounts.length - 1]!;
+    if (links === last && this.linksOpened === this.linksOpenedNoted) return;
+    this.linksOpenedNoted = this.linksOpened;
+    this.linkChangeAt.push(this.pos);
+    this.linkCounts.push(links);
+  }
+
+  openLinksAt(offset: number): number {
+    const changes = this.changesUpTo(offset);
+    return changes === 0 ? 0 : this.linkCounts[changes - 1]!;
+  }
+
+  linksChangeBetween(from: number, to: number): boolean {
+    return this.changesUpTo(to) > this.changesUpTo(from);
+  }
+
+  /** How many link changes were recorded at or before `offset`. */
+  private changesUpTo(offset: number): number {
+    const at = this.linkChangeAt;
+    let lo = 0;
+    let hi = at.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (at[mid]! <= offset) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
   /** `hiddenAt`: where a signature goes to be in front of the element when it hides its content, else -1. */
   private addFormatting(name: string, hiddenAt: number): void {
     const frame = this.frame;
     frame.entries.push({ name, hiddenAt });
+    if (name === 'a') {
+      frame.links++;
+      this.linksOpened++;
+    }
     if (hiddenAt !== -1) {
       frame.hiding++;
       if (!frame.stale && (frame.hiddenFrom === -1 || hiddenAt < frame.hiddenFrom)) frame.hiddenFrom = hiddenAt;
@@ -1039,6 +1102,7 @@ class Scanner implements TokenizerCallbacks {
     if (k === -1) return;
     const frame = this.frame;
     const [entry] = frame.entries.splice(k, 1);
+    if (entry!.name === 'a') frame.links--;
     if (entry!.hiddenAt !== -1) {
       frame.hiding--;
       if (entry!.hiddenAt === frame.hiddenFrom) frame.stale = true;
@@ -1265,6 +1329,8 @@ class Scanner implements TokenizerCallbacks {
       quoteStart: this.quoteStart,
       bottomPosted: this.bottomPosted,
       text: this.textParts.join(''),
+      openLinksAt: (offset) => this.openLinksAt(offset),
+      linksChangeBetween: (from, to) => this.linksChangeBetween(from, to),
       // the same pass over the same string, recording: the text and the quote come out the same
       detail: () => (detail ??= runScanner(html, true).detail()),
     };

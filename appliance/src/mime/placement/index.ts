@@ -31,15 +31,34 @@ export { scanHtml, type HtmlScan, findTextQuote, type TextQuote };
  *   bordered header block).
  * - 'end': before the last `</body>`, else before the last `</html>`, else
  *   the end of the string.
+ * - `openLinks`: links the sender left open at `at` / `bodyStart`, which the
+ *   caller ends (`</a>`) in front of the snippet so it is not part of them.
+ *   A placeholder typed in a link's text counts too: the signature goes
+ *   there, the link ends in front of it.
  */
 export function placeInHtml(html: string, placeholder: string, scan: HtmlScan = scanHtml(html)): PlacementResult {
   const base = { bodyStart: scan.bodyStart, ...(scan.quoteStart !== undefined ? { quoteStart: scan.quoteStart } : {}) };
+  const placed = (at: number, removeLength: number, placement: PlacementResult['placement']): PlacementResult => ({
+    at,
+    removeLength,
+    placement,
+    ...base,
+    openLinks: links(scan, at),
+  });
+  // A placeholder typed inside a link's text (editors extend a link over what is typed
+  // right after it) is still where the sender wants the signature: the link ends there.
   const typed = findHtmlPlaceholder(scan, placeholder);
-  if (typed) return { at: typed.start, removeLength: typed.end - typed.start, placement: 'placeholder', ...base };
-  if (scan.quoteStart !== undefined && !scan.bottomPosted) {
-    return { at: scan.quoteStart, removeLength: 0, placement: 'above-quote', ...base };
-  }
-  return { at: scan.end, removeLength: 0, placement: 'end', ...base };
+  if (typed) return placed(typed.start, typed.end - typed.start, 'placeholder');
+  if (scan.quoteStart !== undefined && !scan.bottomPosted) return placed(scan.quoteStart, 0, 'above-quote');
+  return placed(scan.end, 0, 'end');
+}
+
+function links(scan: HtmlScan, at: number): NonNullable<PlacementResult['openLinks']> {
+  const bodyStart = scan.openLinksAt(scan.bodyStart);
+  const atEnd = scan.openLinksAt(at);
+  // the same link still open at `at` was ended in front of the top snippet already
+  const atAfterTop = bodyStart > 0 && at >= scan.bodyStart && !scan.linksChangeBetween(scan.bodyStart, at) ? 0 : atEnd;
+  return { at: atEnd, bodyStart, atAfterTop };
 }
 
 /**
@@ -86,9 +105,14 @@ export function findQuoteStartText(text: string): number | undefined {
   return findTextQuote(text)?.quoteStart;
 }
 
-/** Splices an HTML snippet in at a placement (replacing the placeholder when there is one). */
+/** Splices an HTML snippet in at a placement (replacing the placeholder when there is one), after `</a>` for each link left open there. */
 export function insertIntoHtml(html: string, result: PlacementResult, snippet: string): string {
-  return html.slice(0, result.at) + snippet + html.slice(result.at + result.removeLength);
+  return html.slice(0, result.at) + closeLinks(result.openLinks?.at ?? 0) + snippet + html.slice(result.at + result.removeLength);
+}
+
+/** End tags for `count` links the sender left open, so that what follows is not part of them. */
+export function closeLinks(count: number): string {
+  return count > 0 ? '</a>'.repeat(count) : '';
 }
 
 /**

@@ -14,4 +14,12 @@ export interface PlacementResult {
   bodyStart: number;
   /** Where the quoted thread begins, when there is one. */
   quoteStart?: number;
+  /**
+   * HTML: how many links (`<a>`) the sender left open at `at` and at
+   * `bodyStart`. A snippet put there would be part of the link (the whole
+   * signature clickable, to the sender's target): it gets that many `</a>`
+   * in front. `atAfterTop`: those still open at `at` once the top snippet
+   * ended the ones open at `bodyStart`. Absent for text.
+   */
+  openLinks?: { at: number; bodyStart: number; atAfterTop: number };
 }
