@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { CONFIG_RELOAD_RESULTS } from '../../appliance/src/config/source';
 import { createMetrics, type Outcome } from '../../appliance/src/observability';
-import { CLIENT_CERT_REASONS } from '../../appliance/src/smtp/client-identity';
+import { DOWNSTREAM_ERROR_REASONS, MESSAGE_REASONS, RECIPIENT_REFUSALS, TLS_ERROR_REASONS } from '../../appliance/src/smtp/outcomes';
 import { SESSION_REFUSALS } from '../../appliance/src/smtp/relay';
 
 const ROOT = resolve(__dirname, '../..');
@@ -57,9 +57,9 @@ interface MetricFacts {
 }
 
 // Every outcome (the Record makes the compiler check the list against the type).
-const OUTCOMES: Record<Outcome, true> = { signed: true, passed: true, rejected: true, tempfailed: true };
+const OUTCOMES: Record<Outcome, true> = { signed: true, passed: true, rejected: true, tempfailed: true, abandoned: true };
 const CLOSED_VALUES: Record<string, Record<string, string[]>> = {
-  signet_messages_total: { outcome: Object.keys(OUTCOMES) },
+  signet_messages_total: { outcome: Object.keys(OUTCOMES), reason: Object.values(MESSAGE_REASONS).flat() },
   signet_engine_duration_seconds: { outcome: Object.keys(OUTCOMES) },
   signet_transaction_duration_seconds: { outcome: Object.keys(OUTCOMES) },
   signet_message_size_bytes: { direction: ['in', 'out'] },
@@ -68,7 +68,9 @@ const CLOSED_VALUES: Record<string, Record<string, string[]>> = {
   signet_directory_users: { source: ['graph', 'file'] },
   signet_directory_syncs_total: { source: ['graph', 'file'], result: ['ok', 'failed'] },
   // the lists the relay and the org source export at 0 (their types come from them)
-  signet_tls_errors_total: { reason: ['handshake', ...CLIENT_CERT_REASONS] },
+  signet_tls_errors_total: { reason: [...TLS_ERROR_REASONS] },
+  signet_downstream_errors_total: { reason: [...DOWNSTREAM_ERROR_REASONS] },
+  signet_recipients_refused_total: { outcome: [...new Set(RECIPIENT_REFUSALS.map(([outcome]) => outcome))], reason: [...new Set(RECIPIENT_REFUSALS.map(([, reason]) => reason))] },
   signet_sessions_refused_total: { reason: [...SESSION_REFUSALS] },
   signet_config_reloads_total: { result: [...CONFIG_RELOAD_RESULTS] },
 };

@@ -1,11 +1,12 @@
 // What Prometheus reads from a relay node: signet_ready as /readyz would answer
-// at scrape time, and the counters alerts read with increase() present at 0
-// before their first event.
+// at scrape time, and every series of the fixed-label counters present at 0
+// before its first event (rate() and increase() need a sample before it).
 import { expect } from 'chai';
 import { join, resolve } from 'node:path';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { createOrgSource, loadOrgFolder, type OrgConfig } from '../../appliance/src/config';
 import { createMetrics } from '../../appliance/src/observability';
+import { DOWNSTREAM_ERROR_REASONS, MESSAGE_REASONS, RECIPIENT_REFUSALS } from '../../appliance/src/smtp/outcomes';
 import { closedPort, startRelayNodes, type RelayNodes } from '../support/relay-nodes';
 
 const ROOT = resolve(__dirname, '../..');
@@ -65,6 +66,23 @@ describe('metrics: signet_ready on a running relay node', function () {
     for (const reason of ['max-sessions', 'max-sessions-per-source', 'source-not-allowed', 'draining']) {
       expect(sample(text, 'signet_sessions_refused_total', { reason }), reason).to.equal(0);
     }
+  });
+
+  it('exports every message outcome and reason, downstream error and recipient refusal at 0, so the first of each counts in rate() and increase()', async () => {
+    const node = await nodes.start(nodes.sink.port, org);
+    const text = await scrapeMetrics(node.httpPort);
+    const families = parsePrometheusTextFormat(text);
+    const series = (name: string) => families.find((f) => f.name === name)?.metrics.map((m) => ({ labels: m.labels, value: Number(m.value) })) ?? [];
+    const messages = series('signet_messages_total');
+    for (const [outcome, reasons] of Object.entries(MESSAGE_REASONS)) {
+      for (const reason of reasons) expect(messages.find((m) => m.labels?.outcome === outcome && m.labels?.reason === reason)?.value, `${outcome}/${reason}`).to.equal(0);
+    }
+    // the first tempfail of a kind the alerts read, and the ones operators ask about
+    for (const reason of ['upstream-dropped', 'shutdown', 'downstream-timeout', 'no-tenant-header']) expect(sample(text, 'signet_messages_total', { outcome: 'tempfailed', reason }), reason).to.equal(0);
+    expect(messages, 'no series beyond the known ones').to.have.length(Object.values(MESSAGE_REASONS).flat().length);
+    for (const reason of ['timeout', 'address-refused', 'probe-port25-blocked']) expect(sample(text, 'signet_downstream_errors_total', { reason }), reason).to.equal(0);
+    expect(series('signet_downstream_errors_total')).to.have.length(DOWNSTREAM_ERROR_REASONS.length);
+    for (const [outcome, reason] of RECIPIENT_REFUSALS) expect(sample(text, 'signet_recipients_refused_total', { outcome, reason }), `${outcome}/${reason}`).to.equal(0);
   });
 
   it('is what /readyz would answer at scrape time, whether or not anything asked /readyz before', async () => {

@@ -97,6 +97,16 @@ describe('relay under upstream chaos: sessions that end anywhere in a transactio
     // every way of ending happened, so the test exercised what it claims
     for (const ending of new Set(ENDINGS)) expect(endings[ending] ?? 0, ending).to.be.greaterThan(5);
 
+    // one transaction line and one count per transaction, the two agreeing, whatever ended it
+    const lines = h.logs.filter((l) => l.event === 'transaction');
+    expect(lines, 'transaction lines').to.have.length(next);
+    const logged: Record<string, number> = {};
+    for (const l of lines) logged[`${String(l.outcome)}/${String(l.reason)}`] = (logged[`${String(l.outcome)}/${String(l.reason)}`] ?? 0) + 1;
+    const counted = Object.fromEntries((await h.metrics.registry.getSingleMetric('signet_messages_total')!.get()).values.filter((v) => v.value > 0).map((v) => [`${v.labels.outcome}/${v.labels.reason}`, v.value]));
+    expect(counted, 'signet_messages_total against the log').to.deep.equal(logged);
+    const left = (endings['leave-after-mail'] ?? 0) + (endings['leave-after-rcpt'] ?? 0) + (endings['leave-mid-data'] ?? 0) + (endings['leave-before-dot'] ?? 0);
+    expect(logged).to.deep.equal({ 'signed/signed': completed.length, 'abandoned/upstream-reset': endings.rset, 'tempfailed/upstream-dropped': left });
+
     // and the relay still relays, through its reused downstream sessions
     const smtp = await ManualSmtp.open(h.port, tls);
     await smtp.command('MAIL FROM:<adele@contoso.com>', /^250/);

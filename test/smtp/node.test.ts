@@ -269,6 +269,71 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     expect(ok.ok, ok.response).to.equal(true);
   });
 
+  /** Replaces a certificate and its key the way rotations do: new files renamed over the old ones. */
+  function replace(which: 'server' | 'client', issued: { cert: string; key: string }): void {
+    writeFileSync(files!.path(`${which}.key.new`), issued.key);
+    writeFileSync(files!.path(`${which}.crt.new`), issued.cert);
+    renameSync(files!.path(`${which}.key.new`), files!.path(`${which}.key`));
+    renameSync(files!.path(`${which}.crt.new`), files!.path(`${which}.crt`));
+  }
+  const minutes = (n: number) => new Date(Date.now() + n * 60_000);
+
+  it('keeps the running certificates when a replacement is not valid yet, server or downstream client, and says from when', async () => {
+    const log: string[] = [];
+    const { node, pki } = await start({ log });
+    const refused = (which: string, text: string) => log.some((l) => l.includes('"event":"tls-reload-refused"') && l.includes(`"which":"${which}"`) && l.includes(text));
+    replace('server', await pki.ca.issue({ commonName: 'relay.test.invalid', dnsNames: ['relay.test.invalid'], usage: ['server'], notBefore: minutes(60 * 24) }));
+    await until(() => refused('server', 'server.crt: the certificate is not valid before '), 'the server certificate dated tomorrow to be refused');
+    replace('client', await pki.ca.issue({ commonName: 'relay.test.invalid', usage: ['client'], notBefore: minutes(30) }));
+    await until(() => refused('downstream-client', 'client.crt: the certificate is not valid before '), 'the client certificate dated in 30 minutes to be refused');
+    expect(log.join('')).not.to.contain('"event":"tls-reloaded"');
+    const ok = await send(node.smtpPorts[0], pki.exoClient, { raw: sampleMessage() });
+    expect(ok.ok, ok.response).to.equal(true);
+  });
+
+  it('takes a replacement issued moments ago by a CA whose clock runs a few minutes ahead', async () => {
+    const log: string[] = [];
+    const { pki } = await start({ log });
+    replace('server', await pki.ca.issue({ commonName: 'relay.test.invalid', dnsNames: ['relay.test.invalid'], usage: ['server'], notBefore: minutes(3) }));
+    await until(() => log.some((l) => l.includes('"event":"tls-reloaded"') && l.includes('"which":"server"')), 'the server certificate to be reloaded');
+    replace('client', await pki.ca.issue({ commonName: 'relay.test.invalid', usage: ['client'], notBefore: minutes(3) }));
+    await until(() => log.some((l) => l.includes('"event":"tls-reloaded"') && l.includes('"which":"downstream-client"')), 'the client certificate to be reloaded');
+    expect(log.join('')).not.to.contain('"event":"tls-reload-refused"');
+  });
+
+  it('keeps the running server certificate when the replacement does not cover the relay\'s hostname', async () => {
+    const log: string[] = [];
+    const { node, pki } = await start({ log });
+    replace('server', await pki.ca.issue({ commonName: 'other.test.invalid', dnsNames: ['other.test.invalid', 'localhost'], usage: ['server'] }));
+    await until(() => log.some((l) => l.includes('"event":"tls-reload-refused"') && l.includes('server.crt: the certificate does not cover hostname \\"relay.test.invalid\\" (it names DNS:other.test.invalid, DNS:localhost)')), 'the certificate for another name to be refused');
+    const ok = await send(node.smtpPorts[0], pki.exoClient, { raw: sampleMessage() });
+    expect(ok.ok, ok.response).to.equal(true);
+  });
+
+  it('does not start with a certificate not valid yet, or a server certificate that does not cover hostname, and names the file in one line', async () => {
+    const pki = await testPki();
+    const later = await pki.ca.issue({ commonName: 'relay.test.invalid', dnsNames: ['relay.test.invalid'], usage: ['server', 'client'], notBefore: minutes(60) });
+    const soon = await pki.ca.issue({ commonName: 'relay.test.invalid', dnsNames: ['relay.test.invalid'], usage: ['server', 'client'], notBefore: minutes(2) });
+    files = writePemFiles({ 'server.crt': pki.relayServer.cert, 'server.key': pki.relayServer.key, 'later.crt': later.cert, 'later.key': later.key, 'soon.crt': soon.cert, 'soon.key': soon.key, 'ca.crt': pki.ca.cert, 'client.crt': pki.relayClient.cert, 'client.key': pki.relayClient.key });
+    const attempt = (settings: { hostname?: string; tls?: Record<string, string>; client?: Record<string, string> }) =>
+      startRelayNode(
+        parseRelayConfig({ hostname: settings.hostname ?? 'relay.test.invalid', listen: [{ host: '127.0.0.1', port: 0 }], tls: { cert: 'server.crt', key: 'server.key', ca: 'ca.crt', ...settings.tls }, downstream: { host: '127.0.0.1', tls: { cert: 'client.crt', key: 'client.key', ca: 'ca.crt', ...settings.client }, probeSeconds: 3600 }, http: { listen: '127.0.0.1', port: 0 }, org: { source: 'unused' } }, 'test', files!.dir),
+        { createEngine: () => stampEngine(), orgSource: staticSource(ORG), directory: () => undefined, metrics: createMetrics({ processMetrics: false }), logger: createLogger({ level: 'silent' }) },
+      ).then(
+        async (started) => {
+          await started.stop();
+          return 'started';
+        },
+        (error: Error) => error.message,
+      );
+    const notYet = new RegExp(`^${files.path('later.crt')}: the certificate is not valid before \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(this node's clock says [^)]+\\)$`);
+    expect(await attempt({ tls: { cert: 'later.crt', key: 'later.key' } })).to.match(notYet);
+    expect(await attempt({ client: { cert: 'later.crt', key: 'later.key' } })).to.match(notYet);
+    expect(await attempt({ hostname: 'smtp.contoso.com' })).to.equal(`${files.path('server.crt')}: the certificate does not cover hostname "smtp.contoso.com" (it names DNS:relay.test.invalid, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1)`);
+    // within the clock-skew allowance, and a certificate covering hostname: it starts
+    expect(await attempt({ tls: { cert: 'soon.crt', key: 'soon.key' }, client: { cert: 'soon.crt', key: 'soon.key' } })).to.equal('started');
+  });
+
   it('does not start with a CA bundle holding no whole certificate or a key that is not the certificate\'s, and names the files', async () => {
     const pki = await testPki();
     files = writePemFiles({ 'server.crt': pki.relayServer.cert, 'server.key': pki.relayServer.key, 'other.key': pki.sinkServer.key, 'ca.crt': pki.ca.cert, 'empty.crt': '', 'client.crt': pki.relayClient.cert, 'client.key': pki.relayClient.key });

@@ -33,8 +33,10 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
   async function start(options: { acceptedDomains?: string[]; extensions?: string[]; limits?: Partial<RelayLimits>; tenantId?: string } = {}) {
     wire = await startWireDownstream(await testPki(), options.extensions);
     h = await startHarness({ downstreamPort: wire.port, acceptedDomains: options.acceptedDomains, limits: options.limits, tenantId: options.tenantId });
-    return ManualSmtp.open(h.port, { key: h.pki.exoClient.key, cert: h.pki.exoClient.cert, ca: h.pki.ca.cert, servername: 'relay.test.invalid' });
+    return start.again();
   }
+  /** Another client session on the relay start() started. */
+  start.again = () => ManualSmtp.open(h!.port, { key: h!.pki.exoClient.key, cert: h!.pki.exoClient.cert, ca: h!.pki.ca.cert, servername: 'relay.test.invalid' });
 
   const downstreamErrors = async () => (await h!.metrics.registry.getSingleMetric('signet_downstream_errors_total')!.get()).values.reduce((n, v) => n + v.value, 0);
 
@@ -66,12 +68,16 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     // a transaction whose only recipients were refused here counts once as a message, as one refused downstream does
     const messages = async () => (await h!.metrics.registry.getSingleMetric('signet_messages_total')!.get()).values.filter((v) => v.value > 0).map((v) => [v.labels, v.value]);
     expect(await smtp.command('RSET')).to.match(/^250/);
-    expect(await messages()).to.deep.equal([]); // one recipient was accepted: not a refused message, and no DATA
+    // one recipient was accepted: not a refused message; the client ended it before DATA
+    expect(await messages()).to.deep.equal([[{ outcome: 'abandoned', reason: 'upstream-reset' }, 1]]);
     expect(await smtp.command('MAIL FROM:<adele@contoso.com> SMTPUTF8')).to.match(/^250/);
     expect(await smtp.command('RCPT TO:<jörg@example.net>')).to.match(/^553 5\.6\.7/);
     expect(await smtp.command('RCPT TO:<zoë@example.org>')).to.match(/^553 5\.6\.7/);
     expect(await smtp.command('RSET')).to.match(/^250/);
-    expect(await messages()).to.deep.equal([[{ outcome: 'rejected', reason: 'non-ascii-address' }, 1]]);
+    expect(await messages()).to.have.deep.members([
+      [{ outcome: 'abandoned', reason: 'upstream-reset' }, 1],
+      [{ outcome: 'rejected', reason: 'non-ascii-address' }, 1],
+    ]);
     smtp.destroy();
     await h!.close();
     await wire!.close();
@@ -300,6 +306,7 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     smtp.destroy();
     await until(() => h!.relay.status().transactions === 0, 'the transaction ended');
     expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(0);
+    expect(h!.logs.filter((l) => l.event === 'transaction').map((l) => [l.outcome, l.reason, l.upstreamCode])).to.deep.equal([['tempfailed', 'session-limit', 421]]);
   });
 
   it('ends a session past its time limit once an RSET ends its transaction', async () => {
@@ -311,6 +318,119 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     smtp.destroy();
     await until(() => h!.relay.status().transactions === 0, 'no transaction left');
     expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(0);
+  });
+
+  describe('one transaction line and one count per transaction, wherever it ends', () => {
+    const transactions = () => h!.logs.filter((l) => l.event === 'transaction');
+    /** signet_messages_total's non-zero series as `outcome/reason` → value. */
+    const counted = async () => Object.fromEntries((await h!.metrics.registry.getSingleMetric('signet_messages_total')!.get()).values.filter((v) => v.value > 0).map((v) => [`${v.labels.outcome}/${v.labels.reason}`, v.value]));
+    /** The log lines as `outcome/reason` → how many. */
+    const logged = () => transactions().reduce<Record<string, number>>((n, l) => ({ ...n, [`${String(l.outcome)}/${String(l.reason)}`]: (n[`${String(l.outcome)}/${String(l.reason)}`] ?? 0) + 1 }), {});
+
+    it('logs and counts a transaction ended before DATA: RSET, QUIT, a dropped connection, every recipient refused, a refused MAIL', async () => {
+      let smtp = await start();
+      wire!.answers.rcpt = (line) => (line.includes('nobody@') ? '550 5.1.1 unknown' : '250 2.1.5 OK');
+      // RSET after an accepted recipient: the client gave the transaction up
+      expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+      expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+      expect(await smtp.command('RSET')).to.match(/^250/);
+      // every recipient refused, then QUIT: the refusals decide it, and it is counted once
+      expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+      expect(await smtp.command('RCPT TO:<nobody@fabrikam.com>')).to.match(/^550 5\.1\.1/);
+      expect(await smtp.command('RCPT TO:<nobody@contoso.com>')).to.match(/^550 5\.1\.1/);
+      expect(await smtp.command('RSET')).to.match(/^250/);
+      // a MAIL refused here never opens a transaction downstream, and is one all the same
+      expect(await smtp.command('MAIL FROM:<adele@fabrikam.com>')).to.match(/^550 5\.7\.1/);
+      // MAIL, then QUIT
+      expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+      expect(await smtp.command('QUIT')).to.match(/^221/);
+      await until(() => transactions().length === 4, 'four transaction lines');
+      smtp.destroy();
+      // MAIL and RCPT, then the connection drops
+      smtp = await start.again();
+      expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+      expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+      smtp.destroy();
+      await until(() => transactions().length === 5, 'five transaction lines');
+      await sleep(100);
+
+      const lines = transactions().map(({ stage, outcome, reason, recipientCount, recipientsRefused, upstreamCode, downstreamCode, upstreamAnswered, messageIdHash }) => ({ stage, outcome, reason, recipientCount, recipientsRefused, upstreamCode, downstreamCode, upstreamAnswered, messageIdHash }));
+      expect(lines).to.deep.equal([
+        { stage: 'rcpt', outcome: 'abandoned', reason: 'upstream-reset', recipientCount: 1, recipientsRefused: 0, upstreamCode: undefined, downstreamCode: undefined, upstreamAnswered: undefined, messageIdHash: undefined },
+        { stage: 'rcpt', outcome: 'rejected', reason: 'downstream-rcpt', recipientCount: 0, recipientsRefused: 2, upstreamCode: 550, downstreamCode: 550, upstreamAnswered: undefined, messageIdHash: undefined },
+        { stage: 'mail', outcome: 'rejected', reason: 'sender-domain', recipientCount: 0, recipientsRefused: 0, upstreamCode: 550, downstreamCode: undefined, upstreamAnswered: undefined, messageIdHash: undefined },
+        { stage: 'mail', outcome: 'abandoned', reason: 'upstream-quit', recipientCount: 0, recipientsRefused: 0, upstreamCode: undefined, downstreamCode: undefined, upstreamAnswered: undefined, messageIdHash: undefined },
+        { stage: 'rcpt', outcome: 'tempfailed', reason: 'upstream-dropped', recipientCount: 1, recipientsRefused: 0, upstreamCode: undefined, downstreamCode: undefined, upstreamAnswered: false, messageIdHash: undefined },
+      ]);
+      for (const line of transactions()) expect(line).to.include({ orgId: 'test-org', configVersion: 'test-1' }).and.to.have.property('seconds').that.is.a('number');
+      expect(await counted()).to.deep.equal(logged());
+      expect(JSON.stringify(h!.logs)).to.not.match(/fabrikam|adele|bob@|nobody/);
+      expect(h!.relay.status().transactions).to.equal(0);
+    });
+
+    it('counts a message the downstream accepted as delivered when its client left after the final dot, and says the client never saw the answer', async () => {
+      const smtp = await start();
+      let answerDot!: (line: string) => void;
+      wire!.answers.dot = () => new Promise<string>((resolve) => (answerDot = resolve));
+      expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+      expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+      expect(await smtp.command('DATA')).to.match(/^354/);
+      smtp.write(`${sampleMessage({ body: BODY })}\r\n.\r\n`);
+      await until(() => wire!.sessions.some((s) => s.messages.length === 1), 'the final dot to reach the downstream');
+      smtp.destroy(); // gone before the relay could answer
+      await sleep(150);
+      expect(transactions(), 'nothing recorded before the downstream answers').to.deep.equal([]);
+      answerDot('250 2.0.0 queued as 42');
+      await until(() => transactions().length === 1, 'the transaction line');
+      expect(transactions()[0]).to.include({ stage: 'data', outcome: 'signed', reason: 'signed', upstreamCode: 250, downstreamCode: 250, upstreamAnswered: false });
+      expect(transactions()[0]).to.not.have.property('deliveryUnknown');
+      expect(await counted()).to.deep.equal({ 'signed/signed': 1 });
+      expect(await downstreamErrors()).to.equal(0);
+      expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(1);
+      await until(() => h!.relay.status().transactions === 0, 'the transaction to end');
+    });
+
+    it('says the delivery is unknown when the downstream drops after the final dot of a client that left', async () => {
+      const smtp = await start();
+      let answerDot!: (line: string) => void;
+      wire!.answers.dot = () => new Promise<string>((resolve) => (answerDot = resolve));
+      expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+      expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+      expect(await smtp.command('DATA')).to.match(/^354/);
+      smtp.write(`${sampleMessage({ body: BODY })}\r\n.\r\n`);
+      await until(() => wire!.sessions.some((s) => s.messages.length === 1), 'the final dot to reach the downstream');
+      smtp.destroy();
+      await sleep(150);
+      answerDot(CLOSE);
+      await until(() => transactions().length === 1, 'the transaction line');
+      expect(transactions()[0]).to.include({ stage: 'data', outcome: 'tempfailed', reason: 'downstream-dropped', upstreamAnswered: false, deliveryUnknown: true });
+      expect(await counted()).to.deep.equal({ 'tempfailed/downstream-dropped': 1 });
+    });
+
+    it('says shutdown for the transactions a drain cuts, in DATA and before it, not a dropped connection', async () => {
+      const inData = await start();
+      const beforeData = await start.again();
+      expect(await inData.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+      expect(await inData.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+      expect(await inData.command('DATA')).to.match(/^354/);
+      inData.write(sampleMessage({ body: BODY }).split('\r\n\r\n')[0] + '\r\n\r\nfirst half\r\n');
+      expect(await beforeData.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+      expect(await beforeData.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+      await sleep(100);
+      expect(await h!.relay.drain(300)).to.deep.equal({ finished: false, cut: 2 });
+      expect(await inData.reply()).to.match(/^421 4\.3\.2/);
+      expect(await beforeData.reply()).to.match(/^421 4\.3\.2/);
+      inData.destroy();
+      beforeData.destroy();
+      await sleep(100);
+      const lines = transactions().map(({ stage, outcome, reason, upstreamCode }) => ({ stage, outcome, reason, upstreamCode }));
+      expect(lines).to.have.deep.members([
+        { stage: 'data', outcome: 'tempfailed', reason: 'shutdown', upstreamCode: 421 },
+        { stage: 'rcpt', outcome: 'tempfailed', reason: 'shutdown', upstreamCode: 421 },
+      ]);
+      expect(await counted()).to.deep.equal({ 'tempfailed/shutdown': 2 });
+      expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(0);
+    });
   });
 
   describe('a refusal decided before the client\'s final dot (it is answered after the dot)', () => {

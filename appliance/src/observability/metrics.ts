@@ -2,7 +2,11 @@
 // `signet status` read these names; change them here and there together.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export type Outcome = 'signed' | 'passed' | 'rejected' | 'tempfailed';
+/**
+ * What became of a transaction: delivered (signed, passed), refused for good (rejected),
+ * deferred (tempfailed), or ended by the client before DATA (abandoned).
+ */
+export type Outcome = 'signed' | 'passed' | 'rejected' | 'tempfailed' | 'abandoned';
 
 export interface SignetMetrics {
   registry: Registry;
@@ -37,7 +41,7 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Signe
   const r = [registry];
   return {
     registry,
-    messages: new Counter({ name: 'signet_messages_total', help: 'Messages by outcome (signed, passed, rejected, tempfailed) and reason.', labelNames: ['outcome', 'reason'], registers: r }),
+    messages: new Counter({ name: 'signet_messages_total', help: 'Messages (transactions) by outcome (signed, passed, rejected, tempfailed, abandoned) and reason, each counted once when it ends, wherever it ended (MAIL, RCPT or DATA).', labelNames: ['outcome', 'reason'], registers: r }),
     engineSeconds: new Histogram({ name: 'signet_engine_duration_seconds', help: 'Time spent in the signature engine per message.', labelNames: ['outcome'], buckets: SECONDS_BUCKETS, registers: r }),
     transactionSeconds: new Histogram({ name: 'signet_transaction_duration_seconds', help: 'End-to-end time of a transaction, from the upstream MAIL FROM to the answer given upstream at the end of DATA.', labelNames: ['outcome'], buckets: SECONDS_BUCKETS, registers: r }),
     messageBytes: new Histogram({ name: 'signet_message_size_bytes', help: 'Message sizes received (in) and relayed (out).', labelNames: ['direction'], buckets: BYTES_BUCKETS, registers: r }),

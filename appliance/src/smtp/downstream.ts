@@ -378,6 +378,9 @@ export class DownstreamSession {
 /** Which cause names a failure of several addresses: the most specific first. */
 const CAUSE_ORDER: readonly DownstreamCause[] = ['tls', 'port25-blocked', 'refused', 'unreachable', 'timeout', 'dropped', 'dns', 'protocol'];
 
+/** Every cause (the keys of CAUSE_HINTS, which the compiler checks against the type). */
+export const DOWNSTREAM_CAUSES = Object.keys(CAUSE_HINTS) as DownstreamCause[];
+
 /** The addresses of the downstream host, in the resolver's order; an IP address is its own. */
 async function resolveAddresses(options: DownstreamOptions): Promise<string[]> {
   if (isIP(options.host)) return [options.host];

@@ -36,6 +36,8 @@ export class RelayServer extends SMTPServer {
     private readonly onReset: (session: SMTPServerSession) => void = () => undefined,
     /** smtp-server refused a MAIL for its SIZE= (552) before any onMailFrom ran. */
     private readonly onSizeRefused: (session: SMTPServerSession) => void = () => undefined,
+    /** The client sent QUIT (told apart from a dropped connection, which onClose alone cannot). */
+    private readonly onQuit: (session: SMTPServerSession) => void = () => undefined,
   ) {
     super(options);
   }
@@ -58,6 +60,13 @@ export class RelayServer extends SMTPServer {
         const envelope = connection.session.envelope;
         original.call(connection, command, callback);
         if (connection.session.envelope !== envelope) this.onReset(connection.session);
+      };
+    }
+    const quit = handlers.handler_QUIT;
+    if (typeof quit === 'function') {
+      handlers.handler_QUIT = (command, callback) => {
+        this.onQuit(connection.session);
+        quit.call(connection, command, callback);
       };
     }
     this.connections.add(connection);

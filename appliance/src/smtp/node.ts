@@ -76,14 +76,17 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
     ca: asList(config.tls.ca).map((p) => inbound.get(p)!),
   });
   const named = (files: Map<string, Buffer>, path: string) => ({ path, pem: files.get(path)! });
-  /** `now` on a reload: an expired replacement is refused and the running certificate stays. */
-  const checkInbound = (files: Map<string, Buffer>, now?: Date) =>
-    checkTlsMaterial({ cert: named(files, config.tls.cert), key: named(files, config.tls.key), ca: asList(config.tls.ca).map((p) => named(files, p)) }, { now });
+  // At start and on every reload: a certificate not valid yet (beyond a few minutes of clock skew) is
+  // refused, and the server certificate must cover `hostname` (the certificate domain the node greets
+  // with; `signet serve --check` checks the same). A refused replacement leaves the running set in
+  // place. `reload` refuses an expired replacement too (one older than the running one).
+  const checkInbound = (files: Map<string, Buffer>, reload = false) =>
+    checkTlsMaterial({ cert: named(files, config.tls.cert), key: named(files, config.tls.key), ca: asList(config.tls.ca).map((p) => named(files, p)) }, { refuseExpired: reload, hostname: config.hostname });
   checkInbound(inbound);
   let downstreamTls: DownstreamTls;
-  const loadDownstreamTls = (files: Map<string, Buffer>, now?: Date): DownstreamTls => {
+  const loadDownstreamTls = (files: Map<string, Buffer>, reload = false): DownstreamTls => {
     const ca = config.downstream.tls.ca ? asList(config.downstream.tls.ca).map((p) => named(files, p)) : undefined;
-    checkTlsMaterial({ cert: named(files, config.downstream.tls.cert), key: named(files, config.downstream.tls.key), ca }, { now });
+    checkTlsMaterial({ cert: named(files, config.downstream.tls.cert), key: named(files, config.downstream.tls.key), ca }, { refuseExpired: reload });
     return {
       cert: files.get(config.downstream.tls.cert)!,
       key: files.get(config.downstream.tls.key)!,
@@ -250,7 +253,7 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
       inboundPaths,
       reloadMs,
       (set) => {
-        checkInbound(set.files, new Date());
+        checkInbound(set.files, true);
         for (const [p, b] of set.files) inbound.set(p, b);
         relay.updateTls(inboundMaterial());
         recordExpiry();
@@ -262,7 +265,7 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
       downstreamPaths,
       reloadMs,
       (set) => {
-        downstreamTls = loadDownstreamTls(set.files, new Date());
+        downstreamTls = loadDownstreamTls(set.files, true);
         relay.flushDownstream(); // idle sessions were opened with the old certificate
         recordExpiry();
         logger.info({ event: 'tls-reloaded', which: 'downstream-client' }, 'downstream client certificate reloaded');

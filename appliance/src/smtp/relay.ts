@@ -5,6 +5,10 @@
 // the upstream's end of DATA only after the downstream answered it. Any
 // failure answers the upstream with a 4xx and cuts the downstream before the
 // final dot: no queue, no disk, nothing half-delivered, nothing lost.
+// Every transaction, from MAIL to its end wherever it ends (a refused MAIL, a
+// RSET, QUIT or dropped connection before DATA, every recipient refused, the
+// answer to DATA, a drain), is counted once in signet_messages_total and
+// logged once as a `transaction` line, both by record().
 import { BlockList, isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { domainToASCII } from 'node:url';
 import type { TLSSocket } from 'node:tls';
@@ -12,13 +16,12 @@ import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPSe
 import { FAST_START_AVAILABLE, RelayServer, type ServerConnection } from './fast-server';
 import { recordCertificateExpiry, type Logger, type SignetMetrics, type Outcome } from '../observability';
 import type { Engine, EngineResult } from '../signature';
-import { checkClientIdentity, CLIENT_CERT_REASONS } from './client-identity';
+import { checkClientIdentity } from './client-identity';
 import { DownstreamError, DownstreamSession, type DownstreamOptions, type SmtpReply } from './downstream';
 import { HopGate, HopLimitError, TenantMismatchError } from './hop-gate';
+import { exportCountersAtZero, type DownstreamFailureReason, type MessageReason, type SessionRefusal } from './outcomes';
 
-/** Why a session is refused before it starts (the reason label of signet_sessions_refused_total). */
-export const SESSION_REFUSALS = ['draining', 'source-not-allowed', 'max-sessions', 'max-sessions-per-source'] as const;
-type SessionRefusal = (typeof SESSION_REFUSALS)[number];
+export { SESSION_REFUSALS } from './outcomes';
 
 /** The organization the relay serves right now: its engine (one config version) and accepted domains. */
 export interface ActiveOrg {
@@ -153,22 +156,65 @@ function sanitize(text: string): string {
 }
 
 interface Transaction {
+  sessionId: string;
   org: ActiveOrg;
   downstream: DownstreamSession;
   startedAt: bigint;
   accepted: string[];
+  /** Recipients refused at RCPT (by the downstream or the relay). */
+  refusedCount: number;
   /**
    * The worst refusal a recipient got, from the downstream or the relay itself (a 4xx
    * outranks a 5xx: Exchange Online retries). A transaction that ends with no recipient
    * accepted never reaches DATA; it is counted as a message with this outcome and reason.
    */
-  refused?: { outcome: 'tempfailed' | 'rejected'; reason: 'downstream-rcpt' | 'non-ascii-address' };
+  refused?: { outcome: 'tempfailed' | 'rejected'; reason: 'downstream-rcpt' | 'non-ascii-address'; code: number; downstreamCode?: number };
   inData: boolean;
-  /** Ends a transaction in DATA from outside (upstream gone, shutdown). */
-  cancel?: () => void;
+  /**
+   * Ends a transaction in DATA from outside: its client is gone, or the relay is shutting down.
+   * Whatever ends a transaction records it (counter and log line) exactly once.
+   */
+  cancel?: (why: 'upstream-dropped' | 'shutdown') => void;
   /** The downstream answered the end of DATA with 2xx: its session may go back to the pool. */
   reusable?: boolean;
+  /** Counted and logged (once per transaction, wherever it ends). */
+  recorded: boolean;
 }
+
+/** How a transaction ended, for its count and its `transaction` log line. */
+interface TransactionEnd {
+  outcome: Outcome;
+  reason: MessageReason;
+  /** The answer the relay gave upstream to the transaction (or would have: see upstreamAnswered); none when the client ended it. */
+  upstreamCode?: number;
+  /** The downstream's answer that decided the outcome, if one did. */
+  downstreamCode?: number;
+  /** false: the client was gone before the answer could reach it. */
+  upstreamAnswered?: boolean;
+}
+
+/** What a transaction's log line says beyond its end: only ids, counts, sizes and durations, never addresses or content. */
+interface TransactionFacts {
+  /** Where it ended: at MAIL (refused, or nothing after it), in the RCPT phase, or in DATA. */
+  stage: 'mail' | 'rcpt' | 'data';
+  org?: ActiveOrg;
+  startedAt: bigint;
+  recipientCount?: number;
+  recipientsRefused?: number;
+  messageIdHash?: string;
+  bytesIn?: number;
+  bytesOut?: number;
+  engine?: EngineResult;
+  hops?: number;
+  /** The final dot went downstream but no answer to it came: the downstream may have delivered the message. */
+  deliveryUnknown?: boolean;
+}
+
+const RESET: TransactionEnd = { outcome: 'abandoned', reason: 'upstream-reset' };
+const QUIT: TransactionEnd = { outcome: 'abandoned', reason: 'upstream-quit' };
+const DROPPED: TransactionEnd = { outcome: 'tempfailed', reason: 'upstream-dropped', upstreamAnswered: false };
+const SHUTDOWN: TransactionEnd = { outcome: 'tempfailed', reason: 'shutdown', upstreamCode: 421 };
+const SESSION_LIMIT: TransactionEnd = { outcome: 'tempfailed', reason: 'session-limit', upstreamCode: 421 };
 
 interface SessionState {
   source: string;
@@ -212,7 +258,8 @@ export class Relay {
   private readonly allowList?: BlockList;
   private readonly certSubjects = new Map<string, string>();
   private sessions = 0;
-  private transactions = 0;
+  /** Transactions between MAIL and their end, with their session's state (a drain or stop ends each). */
+  private readonly open = new Map<Transaction, SessionState>();
   private draining = false;
   private tls: RelayOptions['tls'];
   private idleWaiters: Array<() => void> = [];
@@ -222,12 +269,9 @@ export class Relay {
     this.tls = options.tls;
     this.allowList = buildBlockList(options.allowNetworks ?? []);
     this.pool = new DownstreamPool(() => DownstreamSession.open(options.downstream), options.downstreamReuse ?? { maxIdle: 0, idleMs: 0 });
-    // Every reason an alert reads with rate()/increase() exists at 0 from the start: a series that
-    // first appears at 1 has no earlier sample, and its first increment is invisible to increase().
-    for (const reason of ['handshake', ...CLIENT_CERT_REASONS]) options.metrics.tlsErrors.inc({ reason }, 0);
-    for (const reason of SESSION_REFUSALS) options.metrics.sessionsRefused.inc({ reason }, 0);
-    for (const outcome of ['tempfailed', 'rejected']) options.metrics.recipientsRefused.inc({ outcome, reason: 'downstream-rcpt' }, 0);
-    options.metrics.messages.inc({ outcome: 'passed', reason: 'template-error' }, 0);
+    // Every series of the fixed-label counters exists at 0 from the start: a series that first
+    // appears at 1 has no earlier sample, and its first increment is invisible to rate()/increase().
+    exportCountersAtZero(options.metrics);
   }
 
   /** Closes idle downstream sessions, and busy ones when their transaction ends (e.g. after the client certificate changed). */
@@ -243,13 +287,18 @@ export class Relay {
       (session) => {
         const state = this.states.get(session);
         if (state?.tx && !state.tx.inData) {
-          this.endTransaction(state);
+          this.endTransaction(state, RESET);
           // a session past its time limit waited for this transaction: it ends after this command's reply
           if (state.closeAfterTransaction) setImmediate(() => this.endSession(session, '4.4.2 Session time limit reached'));
         }
       },
       // a declared SIZE over the limit is refused by smtp-server itself; counted like one found while streaming
-      () => this.count('rejected', 'size'),
+      (session) => this.record(session.id, { outcome: 'rejected', reason: 'size', upstreamCode: 552 }, { stage: 'mail', org: this.options.org(), startedAt: process.hrtime.bigint() }),
+      (session) => {
+        const state = this.states.get(session);
+        // QUIT comes between commands: a transaction still in DATA (never, smtp-server reads no command then) is left to onClose
+        if (state?.tx && !state.tx.inData) this.endTransaction(state, QUIT);
+      },
     );
     server.on('error', (error: Error & { code?: string }) => {
       // TLS handshake failures surface here (protocol version, no shared cipher, a peer that hung up mid-handshake)
@@ -274,7 +323,7 @@ export class Relay {
   }
 
   status(): RelayStatus {
-    return { draining: this.draining, sessions: this.sessions, transactions: this.transactions };
+    return { draining: this.draining, sessions: this.sessions, transactions: this.open.size };
   }
 
   /** New server certificate/key/CA bundle: applies to every new TLS session. */
@@ -291,9 +340,9 @@ export class Relay {
    */
   async drain(boundMs: number): Promise<{ finished: boolean; cut: number }> {
     this.draining = true;
-    const idle = this.transactions === 0 ? Promise.resolve(true) : new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
+    const idle = this.open.size === 0 ? Promise.resolve(true) : new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
     const finished = await Promise.race([idle, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), boundMs).unref())]);
-    const cut = finished ? 0 : this.transactions;
+    const cut = finished ? 0 : this.open.size;
     await this.close();
     return { finished, cut };
   }
@@ -302,10 +351,13 @@ export class Relay {
   async close(): Promise<void> {
     this.draining = true;
     this.pool.close();
-    for (const [session, connection] of this.connections) {
-      const state = this.states.get(session);
-      if (state?.tx?.inData) state.tx.cancel?.();
-      else this.endTransaction(state);
+    // every transaction still open is cut and counted as such (reason shutdown), one whose client has
+    // already left (waiting for the downstream's answer to its final dot) included
+    for (const [tx, state] of [...this.open]) {
+      if (tx.inData) tx.cancel?.('shutdown');
+      else this.endTransaction(state, SHUTDOWN);
+    }
+    for (const connection of this.connections.values()) {
       try {
         connection.send(421, '4.3.2 Service shutting down; try again later');
       } catch {
@@ -401,7 +453,7 @@ export class Relay {
       state.closeAfterTransaction = true;
       return;
     }
-    this.endTransaction(state);
+    this.endTransaction(state, SESSION_LIMIT);
     connection.send(421, text);
   }
 
@@ -426,27 +478,28 @@ export class Relay {
     if (!state) return callback(reply(451, '4.3.0', 'Session state lost; try again'));
     if (!session.secure) return callback(reply(530, '5.7.0', 'Must issue a STARTTLS command first'));
     // a new MAIL after an unfinished one: drop the old downstream transaction
-    this.endTransaction(state);
+    this.endTransaction(state, RESET);
     if (state.closeAfterTransaction) return callback(reply(421, '4.4.2', 'Session time limit reached'));
     if (this.draining) {
       this.options.metrics.sessionsRefused.inc({ reason: 'draining' });
       return callback(reply(421, '4.3.2', 'Service shutting down; try another host'));
     }
+    const startedAt = process.hrtime.bigint();
     const org = this.options.org();
-    if (!org) {
-      this.count('tempfailed', 'no-config');
-      return callback(reply(451, '4.3.0', 'No configuration loaded; try again later'));
-    }
+    // a transaction that ends at MAIL (refused, or its client gone before the answer): counted and logged here
+    const endAtMail = (end: TransactionEnd, error?: SmtpReplyError) => {
+      this.record(session.id, end, { stage: 'mail', org, startedAt });
+      callback(error);
+    };
+    if (!org) return endAtMail({ outcome: 'tempfailed', reason: 'no-config', upstreamCode: 451 }, reply(451, '4.3.0', 'No configuration loaded; try again later'));
     // smtp-server hands over IDN domains in Unicode; accepted domains are A-labels
     const sender = address.address;
     const domain = sender.includes('@') ? asciiDomain(sender.slice(sender.lastIndexOf('@') + 1)) : '';
     // the null sender (delivery reports, some auto-replies) has no domain to check: it passes through,
     // never refused, since a refused report cannot be reported back and would be lost
     if (sender !== '' && (!domain || !org.acceptedDomains.some((d) => d.toLowerCase() === domain))) {
-      this.count('rejected', 'sender-domain');
-      return callback(reply(550, '5.7.1', 'Sender domain not accepted by this relay'));
+      return endAtMail({ outcome: 'rejected', reason: 'sender-domain', upstreamCode: 550 }, reply(550, '5.7.1', 'Sender domain not accepted by this relay'));
     }
-    const startedAt = process.hrtime.bigint();
     // A reused downstream session may have been closed by the server while idle: then, and only
     // then (nothing of this transaction has been accepted downstream yet), try once more on a new one.
     for (let attempt = 0; ; attempt++) {
@@ -455,43 +508,44 @@ export class Relay {
       try {
         ({ session: downstream, reused } = await this.pool.acquire());
       } catch (error) {
-        return callback(this.downstreamFailure(error, 'connect'));
+        const failure = this.downstreamFailure(error, 'connect');
+        return endAtMail({ outcome: 'tempfailed', reason: failure.reason, upstreamCode: failure.reply.responseCode }, failure.reply);
       }
       if (!this.connections.has(session)) {
         // the client left while the downstream was being opened
         this.pool.release(downstream);
-        return callback(reply(451, '4.4.2', 'Connection lost'));
+        return endAtMail(DROPPED, reply(451, '4.4.2', 'Connection lost'));
       }
       const downstreamSender = downstreamAddress(sender, address, downstream.extensions);
       if (downstreamSender === undefined) {
         this.pool.release(downstream);
-        this.count('rejected', 'non-ascii-address');
-        return callback(NON_ASCII_REFUSED());
+        return endAtMail({ outcome: 'rejected', reason: 'non-ascii-address', upstreamCode: 553 }, NON_ASCII_REFUSED());
       }
       try {
         const answer = await downstream.mail(downstreamSender, mailParams(address, downstream.extensions));
         if (!this.connections.has(session) || this.states.get(session) !== state) {
           // the client left (or the session was ended) while the downstream answered MAIL
           downstream.abort();
-          return callback(reply(451, '4.4.2', 'Connection lost'));
+          return endAtMail(DROPPED, reply(451, '4.4.2', 'Connection lost'));
         }
         if (answer.code === 421 && reused && attempt === 0) {
           downstream.abort();
           continue;
         }
         if (answer.code >= 200 && answer.code < 300) {
-          state.tx = { org, downstream, startedAt, accepted: [], inData: false };
-          this.transactions++;
+          state.tx = { sessionId: session.id, org, downstream, startedAt, accepted: [], refusedCount: 0, inData: false, recorded: false };
+          this.open.set(state.tx, state);
           return callback();
         }
         downstream.quit();
-        this.count(answer.code >= 500 ? 'rejected' : 'tempfailed', 'downstream-mail');
-        return callback(mirror(answer));
+        const refusal = mirror(answer);
+        return endAtMail({ outcome: refusal.responseCode >= 500 ? 'rejected' : 'tempfailed', reason: 'downstream-mail', upstreamCode: refusal.responseCode, downstreamCode: answer.code }, refusal);
       } catch (error) {
         downstream.abort();
-        if (!this.connections.has(session)) return callback(reply(451, '4.4.2', 'Connection lost')); // not the downstream's fault
+        if (!this.connections.has(session)) return endAtMail(DROPPED, reply(451, '4.4.2', 'Connection lost')); // not the downstream's fault
         if (reused && attempt === 0) continue;
-        return callback(this.downstreamFailure(error, 'mail'));
+        const failure = this.downstreamFailure(error, 'mail');
+        return endAtMail({ outcome: 'tempfailed', reason: failure.reason, upstreamCode: failure.reply.responseCode }, failure.reply);
       }
     }
   }
@@ -506,12 +560,14 @@ export class Relay {
     const recipients = this.options.metrics.recipientsRefused;
     if (session.envelope.rcptTo.length >= this.options.limits.maxRecipients) {
       recipients.inc({ outcome: 'tempfailed', reason: 'too-many-recipients' });
+      tx.refusedCount++;
       return callback(reply(452, '4.5.3', 'Too many recipients'));
     }
     const recipient = downstreamAddress(address.address, session.envelope.mailFrom || undefined, tx.downstream.extensions);
     if (recipient === undefined) {
       recipients.inc({ outcome: 'rejected', reason: 'non-ascii-address' });
-      if (!tx.refused) tx.refused = { outcome: 'rejected', reason: 'non-ascii-address' };
+      tx.refusedCount++;
+      if (!tx.refused) tx.refused = { outcome: 'rejected', reason: 'non-ascii-address', code: 553 };
       return callback(NON_ASCII_REFUSED());
     }
     try {
@@ -520,17 +576,21 @@ export class Relay {
         tx.accepted.push(recipient);
         return callback();
       }
-      const outcome = answer.code >= 500 ? 'rejected' : 'tempfailed';
+      const refusal = mirror(answer);
+      const outcome = refusal.responseCode >= 500 ? 'rejected' : 'tempfailed';
       recipients.inc({ outcome, reason: 'downstream-rcpt' });
-      if (tx.refused?.outcome !== 'tempfailed') tx.refused = { outcome, reason: 'downstream-rcpt' }; // a 4xx among them: Exchange Online retries
-      return callback(mirror(answer));
+      tx.refusedCount++;
+      // a 4xx among them outranks a 5xx: Exchange Online retries
+      if (tx.refused?.outcome !== 'tempfailed') tx.refused = { outcome, reason: 'downstream-rcpt', code: refusal.responseCode, downstreamCode: answer.code };
+      return callback(refusal);
     } catch (error) {
       // the transaction already ended here (client gone, RSET, session end): not a downstream failure
       if (state.tx !== tx) return callback(reply(451, '4.4.2', 'Transaction ended; start over'));
-      tx.refused = undefined; // downstreamFailure counts this message
-      this.endTransaction(state);
+      const failure = this.downstreamFailure(error, 'rcpt');
+      tx.refused = undefined; // the failure decides this message, not the refusals before it
+      this.endTransaction(state, { outcome: 'tempfailed', reason: failure.reason, upstreamCode: failure.reply.responseCode });
       if (state.closeAfterTransaction) setImmediate(() => this.endSession(session, '4.4.2 Session time limit reached'));
-      return callback(this.downstreamFailure(error, 'rcpt'));
+      return callback(failure.reply);
     }
   }
 
@@ -557,41 +617,37 @@ export class Relay {
     let engineResult: EngineResult | undefined;
     let finished = false;
     let downstreamCode: number | undefined;
+    // the final dot has gone downstream: from here the message is the downstream's to deliver
+    let finalDotSent = false;
+    // the client is gone: whatever the answer, it will not read it
+    let upstreamGone = false;
 
-    const finish = (outcome: Outcome, reason: string, error?: SmtpReplyError, message?: string) => {
+    const finish = (outcome: Outcome, reason: MessageReason, error?: SmtpReplyError, message?: string) => {
       if (finished) return;
       finished = true;
       const seconds = Number(process.hrtime.bigint() - tx.startedAt) / 1e9;
-      this.count(outcome, reason);
       metrics.transactionSeconds.observe({ outcome }, seconds);
       const bytesIn = gate.bytes;
       metrics.messageBytes.observe({ direction: 'in' }, bytesIn);
       if (outcome === 'signed' || outcome === 'passed') metrics.messageBytes.observe({ direction: 'out' }, bytesOut);
       if (engineResult) metrics.engineSeconds.observe({ outcome: engineResult.outcome }, engineResult.engineSeconds);
-      this.options.logger.info(
+      tx.recorded = true;
+      this.record(
+        session.id,
+        { outcome, reason, upstreamCode: error ? error.responseCode : 250, downstreamCode, upstreamAnswered: upstreamGone || !this.connections.has(session) ? false : undefined },
         {
-          event: 'transaction',
-          session: session.id,
-          messageIdHash: this.options.hashId(gate.messageId),
+          stage: 'data',
+          org: tx.org,
+          startedAt: tx.startedAt,
           recipientCount: tx.accepted.length,
+          recipientsRefused: tx.refusedCount,
+          messageIdHash: this.options.hashId(gate.messageId),
           bytesIn,
           bytesOut,
-          outcome,
-          reason,
-          orgId: tx.org.engine.orgId,
-          configVersion: tx.org.engine.configVersion,
-          ruleIds: engineResult?.ruleIds,
-          templateId: engineResult?.templateId,
-          addons: engineResult?.addons,
-          // where only: the error's own message may quote the sender's directory values
-          templateError: engineResult?.templateError ? `${engineResult.templateError.where} (${engineResult.templateError.errorName})` : undefined,
-          engineSeconds: engineResult?.engineSeconds,
-          seconds,
-          upstreamCode: error ? error.responseCode : 250,
-          downstreamCode,
+          engine: engineResult,
           hops: gate.stamps,
+          deliveryUnknown: finalDotSent && downstreamCode === undefined ? true : undefined,
         },
-        'transaction',
       );
       if (error) callback(error);
       else callback(null, message);
@@ -600,7 +656,7 @@ export class Relay {
       // session limit would send 421 first and turn a 5xx into a retry.
       const settle = () => {
         if (state.tx !== tx) return;
-        this.endTransaction(state);
+        this.endTransaction(state); // recorded above
         if (state.closeAfterTransaction) setImmediate(() => this.endSession(session, '4.4.2 Session time limit reached'));
       };
       if (stream.readableEnded || stream.destroyed) settle();
@@ -609,7 +665,7 @@ export class Relay {
 
     // On any failure: cut the downstream before its final dot, stop the pipeline,
     // keep reading the upstream to its end (smtp-server answers after it), answer 4xx/5xx.
-    const fail = (outcome: Outcome, reason: string, error: SmtpReplyError) => {
+    const fail = (outcome: Outcome, reason: MessageReason, error: SmtpReplyError) => {
       if (finished) return;
       tx.downstream.abort();
       stream.unpipe();
@@ -623,9 +679,25 @@ export class Relay {
       gate.destroy();
       finish(outcome, reason, error);
     };
-    tx.cancel = () => fail('tempfailed', 'upstream-dropped', reply(451, '4.4.2', 'Connection lost'));
+    const upstreamDropped = () => {
+      upstreamGone = true;
+      fail('tempfailed', 'upstream-dropped', reply(451, '4.4.2', 'Connection lost'));
+    };
+    tx.cancel = (why) => {
+      if (finished) return;
+      if (why === 'shutdown') return fail('tempfailed', 'shutdown', reply(421, '4.3.2', 'Service shutting down; try again later'));
+      // A client that leaves after its final dot, once that dot has gone downstream, leaves a message
+      // the downstream holds (RFC 1047): cutting the downstream now would not take it back, only lose
+      // its answer. Wait for that answer and count what it says (delivered, most often; the client
+      // never saw it, so Exchange Online retries, and the retry is a duplicate no proxy can prevent).
+      if (finalDotSent) {
+        upstreamGone = true;
+        return;
+      }
+      upstreamDropped();
+    };
 
-    stream.on('error', () => fail('tempfailed', 'upstream-dropped', reply(451, '4.4.2', 'Connection lost')));
+    stream.on('error', upstreamDropped);
 
     let body: NonNullable<Awaited<ReturnType<DownstreamSession['data']>>['body']>;
     let result: Promise<SmtpReply>;
@@ -640,7 +712,8 @@ export class Relay {
     } catch (error) {
       // already ended (client gone, shutdown): the abort rejected DATA, not the downstream's fault
       if (finished) return;
-      return fail('tempfailed', `downstream-${error instanceof DownstreamError ? error.kind : 'error'}`, this.downstreamFailure(error, 'data'));
+      const failure = this.downstreamFailure(error, 'data');
+      return fail('tempfailed', failure.reason, failure.reply);
     }
     if (finished) return;
 
@@ -673,7 +746,9 @@ export class Relay {
     engineRun.output.on('error', engineFailed);
     engineRun.result.catch(engineFailed);
     result.catch((error: unknown) => {
-      if (!finished) fail('tempfailed', `downstream-${error instanceof DownstreamError ? error.kind : 'error'}`, this.downstreamFailure(error, 'data'));
+      if (finished) return;
+      const failure = this.downstreamFailure(error, 'data');
+      fail('tempfailed', failure.reason, failure.reply);
     });
     engineRun.output.on('data', (chunk: Buffer) => {
       bytesOut += chunk.length;
@@ -690,6 +765,7 @@ export class Relay {
         if (finished || stream.sizeExceeded) return;
         if (!stream.readableEnded) await new Promise<void>((resolve) => stream.once('end', resolve));
         if (finished || stream.sizeExceeded) return;
+        finalDotSent = true;
         body.end();
         let answer: SmtpReply;
         try {
@@ -702,7 +778,7 @@ export class Relay {
         if (answer.code >= 200 && answer.code < 300) {
           // the transaction is complete downstream: the session is clean and may carry the next one
           tx.reusable = true;
-          return finish(engineResult.outcome, engineResult.reason ?? engineResult.outcome, undefined, `${answer.enhanced ?? '2.6.0'} ${sanitize(answer.text) || 'Ok'}`);
+          return finish(engineResult.outcome, engineResult.reason ?? 'signed', undefined, `${answer.enhanced ?? '2.6.0'} ${sanitize(answer.text) || 'Ok'}`);
         }
         tx.downstream.quit();
         const upstream = mirror(answer);
@@ -717,8 +793,8 @@ export class Relay {
     this.connections.delete(session);
     if (!state) return;
     if (state.sessionTimer) clearTimeout(state.sessionTimer);
-    if (state.tx?.inData) state.tx.cancel?.();
-    else this.endTransaction(state);
+    if (state.tx?.inData) state.tx.cancel?.('upstream-dropped');
+    else this.endTransaction(state, DROPPED);
     if (state.counted) {
       state.counted = false;
       this.sessions--;
@@ -729,33 +805,82 @@ export class Relay {
     }
   }
 
-  private endTransaction(state: SessionState | undefined): void {
+  /**
+   * Ends the session's transaction, if it has one. One that was not recorded yet (it did not get
+   * to answer DATA) is recorded here with `end`, unless every recipient was refused: then the
+   * refusals decided the message, whatever ended the transaction afterwards.
+   */
+  private endTransaction(state: SessionState | undefined, end: TransactionEnd = RESET): void {
     if (!state?.tx) return;
     const tx = state.tx;
     state.tx = undefined;
-    if (tx.refused && tx.accepted.length === 0 && !tx.inData) this.count(tx.refused.outcome, tx.refused.reason);
+    if (!tx.recorded) {
+      tx.recorded = true;
+      const refused = tx.refused && tx.accepted.length === 0 ? tx.refused : undefined;
+      this.record(tx.sessionId, refused ? { outcome: refused.outcome, reason: refused.reason, upstreamCode: refused.code, downstreamCode: refused.downstreamCode } : end, {
+        stage: tx.inData ? 'data' : tx.accepted.length + tx.refusedCount > 0 ? 'rcpt' : 'mail',
+        org: tx.org,
+        startedAt: tx.startedAt,
+        recipientCount: tx.accepted.length,
+        recipientsRefused: tx.refusedCount,
+      });
+    }
     if (tx.reusable) this.pool.release(tx.downstream);
     else if (tx.downstream.usable) tx.downstream.abort();
-    this.transactions--;
-    if (this.transactions === 0) {
+    this.open.delete(tx);
+    if (this.open.size === 0) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();
     }
   }
 
-  private downstreamFailure(error: unknown, stage: string): SmtpReplyError {
+  /** Counts and logs a downstream failure; the caller records the transaction it ended with the reason and reply returned. */
+  private downstreamFailure(error: unknown, stage: string): { reason: DownstreamFailureReason; reply: SmtpReplyError } {
     const cause = error instanceof DownstreamError ? error.kind : 'protocol';
     this.options.metrics.downstreamErrors.inc({ reason: cause });
-    // in DATA the transaction's finish() counts the message
-    if (stage !== 'data') this.count('tempfailed', `downstream-${cause}`);
     this.options.logger.warn({ event: 'downstream-error', stage, cause, error: (error as Error)?.message }, 'downstream failed');
-    if (stage === 'connect') return reply(451, '4.4.1', 'Downstream unavailable; try again later');
-    return reply(451, '4.4.2', 'Downstream connection lost; try again later');
+    const answer = stage === 'connect' ? reply(451, '4.4.1', 'Downstream unavailable; try again later') : reply(451, '4.4.2', 'Downstream connection lost; try again later');
+    return { reason: `downstream-${cause}`, reply: answer };
   }
 
-  private count(outcome: Outcome, reason: string): void {
-    this.options.metrics.messages.inc({ outcome, reason });
+  /**
+   * The one place a transaction is counted and logged: signet_messages_total and the
+   * `transaction` line agree, one each per transaction. Ids, counts, sizes, codes and
+   * durations only: never an address, a subject or content.
+   */
+  private record(sessionId: string, end: TransactionEnd, facts: TransactionFacts): void {
+    this.options.metrics.messages.inc({ outcome: end.outcome, reason: end.reason });
+    const engine = facts.engine;
+    this.options.logger.info(
+      {
+        event: 'transaction',
+        session: sessionId,
+        stage: facts.stage,
+        messageIdHash: facts.messageIdHash,
+        recipientCount: facts.recipientCount ?? 0,
+        recipientsRefused: facts.recipientsRefused ?? 0,
+        bytesIn: facts.bytesIn,
+        bytesOut: facts.bytesOut,
+        outcome: end.outcome,
+        reason: end.reason,
+        orgId: facts.org?.engine.orgId,
+        configVersion: facts.org?.engine.configVersion,
+        ruleIds: engine?.ruleIds,
+        templateId: engine?.templateId,
+        addons: engine?.addons,
+        // where only: the error's own message may quote the sender's directory values
+        templateError: engine?.templateError ? `${engine.templateError.where} (${engine.templateError.errorName})` : undefined,
+        engineSeconds: engine?.engineSeconds,
+        seconds: Number(process.hrtime.bigint() - facts.startedAt) / 1e9,
+        upstreamCode: end.upstreamCode,
+        downstreamCode: end.downstreamCode,
+        upstreamAnswered: end.upstreamAnswered,
+        deliveryUnknown: facts.deliveryUnknown,
+        hops: facts.hops,
+      },
+      'transaction',
+    );
   }
 }
 

@@ -7,6 +7,7 @@
 // broken set is refused and the running one stays.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
 
@@ -68,11 +69,34 @@ export interface PemFile {
 }
 
 /**
- * Throws, naming the files, unless every CA bundle holds whole certificates and
- * the certificate and key form a usable TLS identity. With `now`, a certificate
- * that has already expired is refused too (a replacement older than the running one).
+ * How far a certificate's notBefore may lie ahead of this node's clock. A CA
+ * whose clock runs slightly ahead issues certificates that start "in the
+ * future" by that much; refusing one issued moments ago would fail a routine
+ * rotation. Minutes, not hours: a certificate dated further ahead is one that
+ * peers refuse too (or a node clock that is wrong, which NTP must fix).
  */
-export function checkTlsMaterial(material: { cert: PemFile; key: PemFile; ca?: PemFile[] }, options: { now?: Date } = {}): void {
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
+export interface TlsMaterialCheck {
+  /** The clock to judge validity by (default: now). */
+  now?: Date;
+  /**
+   * Refuse a certificate that has already expired (on a reload: a replacement older than the
+   * running one). At start an expired one is let through: the node comes up, and its expiry
+   * shows in /metrics and the alerts, rather than a node that does not start.
+   */
+  refuseExpired?: boolean;
+  /** The name the certificate must cover (the relay's `hostname`, its certificate domain), for the server certificate. */
+  hostname?: string;
+}
+
+/**
+ * Throws, naming the files, unless every CA bundle holds whole certificates,
+ * the certificate and key form a usable TLS identity, every certificate of the
+ * chain is already valid (give or take CLOCK_SKEW_MS) and, with `hostname`, the
+ * certificate covers that name; with `refuseExpired`, unless it has not expired.
+ */
+export function checkTlsMaterial(material: { cert: PemFile; key: PemFile; ca?: PemFile[] }, options: TlsMaterialCheck = {}): void {
   for (const ca of material.ca ?? []) {
     try {
       pemCertificates(ca.pem);
@@ -85,10 +109,28 @@ export function checkTlsMaterial(material: { cert: PemFile; key: PemFile; ca?: P
   } catch (error) {
     throw new Error(`${material.cert.path} with ${material.key.path}: not a usable TLS identity (${(error as Error).message})`, { cause: error });
   }
-  if (options.now) {
-    const leaf = new X509Certificate(material.cert.pem);
+  const now = options.now ?? new Date();
+  let chain: X509Certificate[];
+  try {
+    chain = pemCertificates(material.cert.pem);
+  } catch (error) {
+    throw new Error(`${material.cert.path}: ${(error as Error).message}`, { cause: error });
+  }
+  chain.forEach((certificate, i) => {
+    const which = i === 0 ? 'the certificate' : `certificate ${i + 1} of the chain`;
+    const notBefore = new Date(certificate.validFrom);
+    if (notBefore.getTime() - now.getTime() > CLOCK_SKEW_MS) {
+      throw new Error(`${material.cert.path}: ${which} is not valid before ${notBefore.toISOString()} (this node's clock says ${now.toISOString()})`);
+    }
+  });
+  const leaf = chain[0]!;
+  if (options.refuseExpired) {
     const notAfter = new Date(leaf.validTo);
-    if (options.now > notAfter) throw new Error(`${material.cert.path}: the certificate expired on ${notAfter.toISOString()}`);
+    if (now > notAfter) throw new Error(`${material.cert.path}: the certificate expired on ${notAfter.toISOString()}`);
+  }
+  const hostname = options.hostname;
+  if (hostname !== undefined && !(isIP(hostname) ? leaf.checkIP(hostname) : leaf.checkHost(hostname))) {
+    throw new Error(`${material.cert.path}: the certificate does not cover hostname "${hostname}" (it names ${leaf.subjectAltName ?? leaf.subject.replace(/\n/g, ', ')})`);
   }
 }
 

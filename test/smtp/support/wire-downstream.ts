@@ -23,8 +23,8 @@ export const CLOSE = '<close>';
 export interface WireDownstream {
   port: number;
   sessions: WireSession[];
-  /** Answers for MAIL, RCPT and DATA (default 250, 250, 354). */
-  answers: { mail?: WireAnswer; rcpt?: WireAnswer; data?: WireAnswer };
+  /** Answers for MAIL, RCPT, DATA and the final dot (default 250, 250, 354, 250); `dot` gets '.'. */
+  answers: { mail?: WireAnswer; rcpt?: WireAnswer; data?: WireAnswer; dot?: WireAnswer };
   close(): Promise<void>;
 }
 
@@ -57,7 +57,7 @@ export async function startWireDownstream(pki: TestPki, extensions = ['PIPELININ
             input = data.subarray(end + 5);
             session.messages.push(data.subarray(0, end + 2));
             data = undefined;
-            write('250 2.0.0 queued');
+            write(await (ds.answers.dot?.('.') ?? '250 2.0.0 queued'));
             continue;
           }
           const eol = input.indexOf('\r\n');

@@ -19,7 +19,7 @@ import { createEngine } from '../../signature';
 import { loadRelayConfig, type RelayConfig } from '../../smtp';
 import { formatRelayProblem, pathLabel, readRelayConfig, RelayConfigError } from '../../smtp/config';
 import { startRelayNode, type RelayNode } from '../../smtp/node';
-import { pemCertificates, readTlsFiles, validateIdentity } from '../../smtp/tls-files';
+import { CLOCK_SKEW_MS, pemCertificates, readTlsFiles, validateIdentity } from '../../smtp/tls-files';
 import { formatCliError } from '../errors';
 
 /** Groups the organization's rules name (the Graph source resolves only these memberships). */
@@ -278,7 +278,8 @@ export async function checkRelayConfigFile(file: string, options: { now?: Date }
       const which = i === 0 ? 'the certificate' : `certificate ${i + 1} of the chain (${certificate.subject.replace(/\n/g, ', ')})`;
       const from = new Date(certificate.validFrom);
       const to = new Date(certificate.validTo);
-      if (now < from) problem([...section, 'cert'], `${paths.cert}: ${which} is not valid before ${from.toISOString()}`);
+      // the node's own allowance: a certificate from a CA whose clock runs a little ahead is fine
+      if (from.getTime() - now.getTime() > CLOCK_SKEW_MS) problem([...section, 'cert'], `${paths.cert}: ${which} is not valid before ${from.toISOString()}`);
       else if (now > to) problem([...section, 'cert'], `${paths.cert}: ${which} expired on ${to.toISOString()}`);
       else if (to.getTime() - now.getTime() < EXPIRY_WARNING_DAYS * 86_400_000) note('warning', [...section, 'cert'], `${paths.cert}: ${which} expires on ${to.toISOString()} (in ${plural(Math.ceil((to.getTime() - now.getTime()) / 86_400_000), 'day')})`);
     });
