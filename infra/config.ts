@@ -131,10 +131,38 @@ export const stackConfigSchema = z.object({
   monitoring: z.object({
     enabled: z.boolean().default(true),
     vmSize: z.string().regex(/^Standard_[A-Za-z0-9_]+$/).default('Standard_B2s'),
-    /** Front Door (HTTPS) in front of Grafana; off → Grafana has no public listener (reach it over Bastion). */
+    /**
+     * Front Door (HTTPS) in front of Grafana; off → Grafana has no public listener (reach it over Bastion).
+     * Takes effect only with `originCertificate` (see grafanaFrontDoorOrigin): without one, a selfSigned
+     * stack keeps Grafana private and `pulumi up` warns.
+     */
     frontDoor: z.boolean().default(true),
     grafanaImage: z.string().default('grafana/grafana-oss:11.6.0'),
+    /**
+     * The name Front Door connects to (TLS server name, Host header, certificate name check) on Grafana's
+     * origin: a CNAME to the monitoring VM's DNS name, in a zone the operator controls (a public CA certifies
+     * that name, not Azure's). Required with `originCertificate`, the name that certificate is for.
+     */
+    originHostName: z.string().toLowerCase().regex(dnsName, 'must be a DNS name').optional(),
+    /**
+     * Grafana's origin certificate from a public CA (Front Door trusts no other on an origin), imported by the
+     * runbook like the node certificates: PEM chain + key in the vault secret `secretName`, the public
+     * certificate in `certificateFile`. Required with imported certificates and Front Door; optional with
+     * selfSigned ones (the development CA issues none, as Front Door would refuse it).
+     */
+    originCertificate: z.object({
+      secretName: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault secret name (letters, digits, dashes)').default('monitoring-tls'),
+      certificateFile: z.string().min(1),
+    }).optional(),
   }).default({ enabled: true, vmSize: 'Standard_B2s', frontDoor: true, grafanaImage: 'grafana/grafana-oss:11.6.0' }),
+  /**
+   * The tenant's Log Analytics workspace, which keeps the Key Vault's audit log (every secret, key and
+   * certificate operation, who did it and from where). PerGB2018: billed by ingestion, the first 31 days
+   * of retention included; longer retention is billed per GB a month.
+   */
+  auditLogs: z.object({
+    retentionDays: z.number({ error: 'must be a number of days' }).int('must be a whole number').min(30, 'must be at least 30 days').max(730, 'must be at most 730 days').default(90),
+  }).default({ retentionDays: 90 }),
   directory: z.object({
     /** How often the relay refreshes the directory from Microsoft Graph (delta query). */
     refreshMinutes: z.number().int().min(1).max(1440).default(15),
@@ -160,6 +188,13 @@ export const stackConfigSchema = z.object({
   if (nodes.first <= monitoring.last && monitoring.first <= nodes.last) ctx.addIssue({ code: 'custom', path: ['monitoringSubnetCidr'], message: `overlaps nodeSubnetCidr ${c.nodeSubnetCidr}` });
   // Azure keeps 5 addresses of every subnet; nodes take fixed addresses from .4 on.
   if (nodes.last - nodes.first + 1 < c.nodeCount + 5) ctx.addIssue({ code: 'custom', path: ['nodeSubnetCidr'], message: `is too small for ${c.nodeCount} nodes` });
+  const m = c.monitoring;
+  if (m.enabled && m.frontDoor && c.certificates.mode === 'imported' && !m.originCertificate) {
+    ctx.addIssue({ code: 'custom', path: ['monitoring', 'originCertificate'], message: 'is required with imported certificates and Front Door: Front Door accepts only a public CA\'s certificate on Grafana\'s origin' });
+  }
+  if (m.originCertificate && !m.originHostName) {
+    ctx.addIssue({ code: 'custom', path: ['monitoring', 'originHostName'], message: 'is required with monitoring.originCertificate: the name the certificate is for (a CNAME to the monitoring VM)' });
+  }
   if (new Set(c.zones).size !== c.zones.length) {
     ctx.addIssue({ code: 'custom', path: ['zones'], message: 'lists a zone twice' });
   }
@@ -219,6 +254,40 @@ function parseValue(text: string): unknown {
     }
   }
   return text;
+}
+
+/** Where Front Door reaches Grafana: the origin host it connects to and the operator's certificate for it. */
+export interface GrafanaFrontDoorOrigin {
+  hostName: string;
+  /** The vault secret holding the certificate's PEM chain and key. */
+  secretName: string;
+  /** The public certificate, relative to the project root. */
+  certificateFile: string;
+}
+
+/**
+ * Whether (and where) the stack publishes Grafana through Front Door: monitoring and `frontDoor` on, with
+ * an imported origin certificate. Front Door accepts only a publicly trusted certificate on an origin, so
+ * without one a published dashboard would always fail; Grafana stays private instead. The one answer the
+ * monitoring NSG, the origin certificate and the Monitoring component all follow.
+ */
+export function grafanaFrontDoorOrigin(config: Pick<StackConfig, 'monitoring'>): GrafanaFrontDoorOrigin | undefined {
+  const m = config.monitoring;
+  // originHostName comes with originCertificate (validation requires it)
+  if (!m.enabled || !m.frontDoor || !m.originCertificate || !m.originHostName) return undefined;
+  return { hostName: m.originHostName, secretName: m.originCertificate.secretName, certificateFile: m.originCertificate.certificateFile };
+}
+
+/** What `pulumi up` warns when Front Door is asked for but cannot work (no origin certificate); undefined otherwise. */
+export function grafanaFrontDoorWarning(config: Pick<StackConfig, 'monitoring'>): string | undefined {
+  const m = config.monitoring;
+  if (!m.enabled || !m.frontDoor || grafanaFrontDoorOrigin(config)) return undefined;
+  return 'signet:monitoring: Grafana is not published through Front Door, and dashboardUrl is its private address: '
+    + 'Front Door accepts only a public CA\'s certificate on its origin, and this stack has no signet:monitoring.originCertificate '
+    + '(the development CA\'s would be refused). To publish the dashboard, import a public CA\'s certificate for '
+    + 'signet:monitoring.originHostName (a CNAME to the monitoring VM) and name it in signet:monitoring.originCertificate '
+    + '(runbooks/onboard-tenant.md, step 4). Meanwhile reach Grafana privately, over Bastion or a VPN; '
+    + 'signet:monitoring.frontDoor: false says so and silences this warning.';
 }
 
 /** The smart-host name Exchange Online connects to. */

@@ -62,7 +62,7 @@ export interface StackOutputs {
   artifactSha256: string;
   /** Relay HTTP port (/metrics, /healthz, /readyz). */
   httpPort: number;
-  /** Grafana dashboard (through Front Door), or the private address when Front Door is off; empty when monitoring is off. */
+  /** Grafana dashboard (through Front Door), or the private address without it (frontDoor off, or no origin certificate); empty when monitoring is off. */
   dashboardUrl: string;
   /** Development stacks only: the self-signed CA that issued the node certificates. */
   devCaCertificatePem: string;

@@ -6,7 +6,7 @@ import * as authorization from '@pulumi/azure-native/authorization';
 import * as random from '@pulumi/random';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { smartHostOf, type StackConfig } from './config';
+import { grafanaFrontDoorWarning, smartHostOf, type StackConfig } from './config';
 import { ArtifactStore } from './components/artifacts';
 import { NodeCertificates } from './components/certificates';
 import { TenantIdentities } from './components/identities';
@@ -45,6 +45,9 @@ function dashboardUid(file: string): string {
 
 export function createTenantStack(config: StackConfig, options: TenantStackOptions): StackOutputValues {
   const ctx = tenantContext(config);
+  // Front Door asked for but impossible (no origin certificate it accepts): said once, here; the components publish none.
+  const frontDoorWarning = grafanaFrontDoorWarning(config);
+  if (frontDoorWarning) void pulumi.log.warn(frontDoorWarning);
   const client = authorization.getClientConfigOutput();
 
   // One random suffix for every globally unique name (vault, storage, DNS labels, Traffic Manager).
@@ -94,6 +97,7 @@ export function createTenantStack(config: StackConfig, options: TenantStackOptio
       subscriptionId: client.subscriptionId, vaultName: vault.vaultName, vaultId: vault.vault.id, vaultUri: vault.vaultUri,
       fileUrls: store.monitoringFileUrls, fileHashes: store.monitoringFileHashes,
       scrapeTargets: nodes.nodes.map((n) => `${n.privateIp}:${config.httpPort}`),
+      ...(certs.monitoringOrigin ? { originCertificate: certs.monitoringOrigin } : {}),
       dependsOn: [store],
     });
     dashboardUrl = monitoring.dashboardUrl.apply((u) => u.replace(/\/d\/signet\b/, `/d/${uid}`));

@@ -172,6 +172,13 @@ export interface MonitoringValues {
    * listens on the origin port itself (private, on the VNet).
    */
   frontDoorId?: string;
+  /**
+   * Grafana's origin certificate, required with `frontDoorId` (Front Door reaches the origin over HTTPS only):
+   * the vault secret holding its PEM chain and key, which the VM reads with its identity, and the SHA-1
+   * thumbprint the stack registered for it. A new thumbprint re-runs the converge: the VM fetches the
+   * secret again and reloads nginx.
+   */
+  originTls?: { secretName: string; thumbprint: string };
 }
 
 /** Grafana's port on the VM: Front Door's origin port (the NSG admits it only from AzureFrontDoor.Backend), or the private one. */
@@ -180,6 +187,15 @@ export const GRAFANA_ORIGIN_PORT = 3000;
 export const GRAFANA_LOOPBACK_PORT = 3001;
 /** The proxy's site (Ubuntu's nginx includes conf.d/*.conf in its http block). */
 export const GRAFANA_PROXY_CONF_PATH = '/etc/nginx/conf.d/signet-grafana.conf';
+/**
+ * Where cloud-init and the converge leave the site: the setup script moves it into conf.d once its
+ * certificate is in place. Written straight into conf.d at first boot, it would name a certificate that
+ * does not exist yet when the nginx package starts nginx, and the package's installation would fail.
+ */
+export const GRAFANA_PROXY_STAGED_PATH = '/etc/signet-monitoring/nginx/signet-grafana.conf';
+/** The origin's certificate chain and key, fetched from the vault; the folder is root's alone (nginx reads them as root). */
+export const GRAFANA_ORIGIN_TLS = { dir: '/etc/nginx/signet-tls', certificate: '/etc/nginx/signet-tls/origin.crt', key: '/etc/nginx/signet-tls/origin.key' } as const;
+const THUMBPRINT = /^[0-9A-F]{40}$/;
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -190,14 +206,26 @@ function frontDoorIdOf(v: MonitoringValues): string | undefined {
   return v.frontDoorId;
 }
 
+/** The origin certificate behind Front Door: never an origin without one (Front Door forwards over HTTPS only). */
+function originTlsOf(v: MonitoringValues): { secretName: string; thumbprint: string } {
+  const tls = v.originTls;
+  if (!tls) throw new Error('monitoring: Grafana\'s Front Door origin needs its certificate (originTls)');
+  if (!/^[0-9a-zA-Z-]{1,127}$/.test(tls.secretName)) throw new Error(`monitoring: ${JSON.stringify(tls.secretName)} is not a Key Vault secret name`);
+  if (!THUMBPRINT.test(tls.thumbprint)) throw new Error(`monitoring: the origin certificate's thumbprint must be 40 upper-case hex digits, got ${JSON.stringify(tls.thumbprint)}`);
+  return tls;
+}
+
 /**
- * nginx in front of Grafana on Front Door's origin port. The AzureFrontDoor.Backend
- * service tag admits every customer's Front Door, so anyone could point a
- * profile of their own at this origin: only requests whose X-Azure-FDID is our
- * profile's id (Front Door adds it to every request it forwards, health probes
- * included) reach Grafana; everything else gets 403.
+ * nginx in front of Grafana on Front Door's origin port, over TLS: Front Door's
+ * leg to the origin crosses the internet, and Grafana's logins and session
+ * cookies ride on it. The AzureFrontDoor.Backend service tag admits every
+ * customer's Front Door, so anyone could point a profile of their own at this
+ * origin: only requests whose X-Azure-FDID is our profile's id (Front Door adds
+ * it to every request it forwards, health probes included) reach Grafana;
+ * everything else gets 403. `tls` names the certificate files (tests point it
+ * at throwaway ones).
  */
-export function grafanaProxyConfig(frontDoorId: string): string {
+export function grafanaProxyConfig(frontDoorId: string, tls: { certificate: string; key: string } = GRAFANA_ORIGIN_TLS): string {
   if (!GUID.test(frontDoorId)) throw new Error(`monitoring: the Front Door profile's id must be a GUID, got ${JSON.stringify(frontDoorId)}`);
   return `# Written by the tenant's Pulumi stack: Grafana's Front Door origin.
 # Only our Front Door profile's requests pass (X-Azure-FDID); other profiles
@@ -208,9 +236,15 @@ map $http_upgrade $signet_grafana_connection {
 }
 
 server {
-    listen ${GRAFANA_ORIGIN_PORT} default_server;
+    listen ${GRAFANA_ORIGIN_PORT} ssl default_server;
     server_name _;
     server_tokens off;
+
+    # Front Door connects with TLS 1.2 or 1.3 and checks the certificate's name (the origin host).
+    ssl_certificate ${tls.certificate};
+    ssl_certificate_key ${tls.key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:signet_grafana_tls:1m;
 
     # Several X-Azure-FDID headers arrive joined into one value (nginx 1.23+), so they never match.
     if ($http_x_azure_fdid != "${frontDoorId}") {
@@ -255,7 +289,7 @@ export function monitoringFiles(v: MonitoringValues): NodeFile[] {
     { path: '/etc/prometheus/prometheus.yml', content: prometheusConfig(v), permissions: '0644' },
     { path: '/etc/signet-monitoring/grafana/provisioning/datasources/prometheus.yaml', content: datasource, permissions: '0644' },
     { path: '/etc/signet-monitoring/grafana/provisioning/dashboards/signet.yaml', content: dashboards, permissions: '0644' },
-    ...(frontDoorId ? [{ path: GRAFANA_PROXY_CONF_PATH, content: grafanaProxyConfig(frontDoorId), permissions: '0644' }] : []),
+    ...(frontDoorId ? [{ path: GRAFANA_PROXY_STAGED_PATH, content: grafanaProxyConfig(frontDoorId), permissions: '0644' }] : []),
     { path: MONITORING_SETUP_PATH, content: monitoringSetupScript(v), permissions: '0755' },
   ];
 }
@@ -271,8 +305,11 @@ if [ -e ${GRAFANA_PROXY_CONF_PATH} ]; then
   rm -f ${GRAFANA_PROXY_CONF_PATH}
   [ ! -x /usr/sbin/nginx ] || systemctl disable --now nginx
 fi
+rm -rf ${GRAFANA_ORIGIN_TLS.dir} ${GRAFANA_PROXY_STAGED_PATH}
 `;
-  const proxy = frontDoorId ? `# Front Door's origin: nginx admits only our profile's requests (X-Azure-FDID) and proxies to Grafana.
+  const tls = frontDoorId ? originTlsOf(v) : undefined;
+  const tlsUrl = tls ? `${v.vaultUri.replace(/\/+$/, '')}/secrets/${tls.secretName}?api-version=7.4` : '';
+  const proxy = frontDoorId && tls ? `# Front Door's origin: nginx admits only our profile's requests (X-Azure-FDID) and proxies to Grafana.
 # Installed here as well as at first boot, so a VM provisioned before the proxy existed gets it on its next converge
 # (after Grafana has left the origin port, which the package starts nginx on).
 umask 022
@@ -281,8 +318,40 @@ if [ ! -x /usr/sbin/nginx ]; then
   apt-get -q -o DPkg::Lock::Timeout=600 update
   apt-get install -y -q -o DPkg::Lock::Timeout=600 nginx
 fi
+# The origin's certificate (chain + key) from the vault, the one secret this identity may read besides
+# Grafana's password. Kept only if it is the certificate the stack registered and the key is its own.
+umask 077
+install -d -m 0700 -o root -g root ${GRAFANA_ORIGIN_TLS.dir}
+tls_secret=$(mktemp)
+get https://vault.azure.net ${q(tlsUrl)} "$tls_secret"
+python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["value"])' "$tls_secret" > "$tls_secret.pem"
+rm -f "$tls_secret"
+awk '/-----BEGIN CERTIFICATE-----/{p=1} p{print} /-----END CERTIFICATE-----/{p=0}' "$tls_secret.pem" > ${GRAFANA_ORIGIN_TLS.certificate}.new
+awk '/-----BEGIN .*PRIVATE KEY-----/{p=1} p{print} /-----END .*PRIVATE KEY-----/{p=0}' "$tls_secret.pem" > ${GRAFANA_ORIGIN_TLS.key}.new
+rm -f "$tls_secret.pem"
+thumbprint=$(openssl x509 -noout -fingerprint -sha1 -in ${GRAFANA_ORIGIN_TLS.certificate}.new | cut -d= -f2 | tr -d ':' | tr 'a-f' 'A-F')
+if [ "$thumbprint" != ${q(tls.thumbprint)} ]; then
+  rm -f ${GRAFANA_ORIGIN_TLS.dir}/*.new
+  echo "secret ${tls.secretName} holds certificate $thumbprint, but the stack registered ${tls.thumbprint} for Grafana's origin" >&2
+  exit 1
+fi
+if [ "$(openssl x509 -noout -pubkey -in ${GRAFANA_ORIGIN_TLS.certificate}.new)" != "$(openssl pkey -pubout -in ${GRAFANA_ORIGIN_TLS.key}.new)" ]; then
+  rm -f ${GRAFANA_ORIGIN_TLS.dir}/*.new
+  echo "secret ${tls.secretName}: the private key is not the certificate's" >&2
+  exit 1
+fi
+mv ${GRAFANA_ORIGIN_TLS.certificate}.new ${GRAFANA_ORIGIN_TLS.certificate}
+mv ${GRAFANA_ORIGIN_TLS.key}.new ${GRAFANA_ORIGIN_TLS.key}
+umask 022
 rm -f /etc/nginx/sites-enabled/default
-/usr/sbin/nginx -t -q
+# The site goes live only with its certificate in place; a site nginx refuses gives the previous one back.
+if [ -e ${GRAFANA_PROXY_CONF_PATH} ]; then cp -p ${GRAFANA_PROXY_CONF_PATH} ${GRAFANA_PROXY_CONF_PATH}.prev; else rm -f ${GRAFANA_PROXY_CONF_PATH}.prev; fi
+install -m 0644 ${GRAFANA_PROXY_STAGED_PATH} ${GRAFANA_PROXY_CONF_PATH}
+if ! /usr/sbin/nginx -t -q; then
+  if [ -e ${GRAFANA_PROXY_CONF_PATH}.prev ]; then mv ${GRAFANA_PROXY_CONF_PATH}.prev ${GRAFANA_PROXY_CONF_PATH}; else rm -f ${GRAFANA_PROXY_CONF_PATH}; fi
+  exit 1
+fi
+rm -f ${GRAFANA_PROXY_CONF_PATH}.prev
 systemctl enable nginx
 systemctl reload-or-restart nginx
 ` : '';
@@ -342,7 +411,7 @@ export function renderMonitoringCloudInit(v: MonitoringValues): string {
     package_update: true,
     // Ubuntu's prometheus package (with promtool) and Ubuntu's Docker engine package (named docker.io);
     // Grafana runs as a pinned container image. Behind Front Door, Ubuntu's nginx guards Grafana's origin port.
-    packages: ['curl', 'ca-certificates', 'python3', 'prometheus', 'docker.io', ...(frontDoorIdOf(v) ? ['nginx'] : [])],
+    packages: ['curl', 'ca-certificates', 'openssl', 'python3', 'prometheus', 'docker.io', ...(frontDoorIdOf(v) ? ['nginx'] : [])],
     ssh_pwauth: false,
     disable_root: true,
     write_files: monitoringFiles(v).map((f) => ({ path: f.path, content: f.content, permissions: f.permissions, owner: f.owner ?? 'root:root' })),

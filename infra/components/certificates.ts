@@ -1,6 +1,9 @@
 // The registry of nodes allowed to deliver for this tenant: one certificate
 // per node for the tenant's certificate domain (the name Exchange Online's
 // inbound connector checks), also naming the smart host and the node itself.
+// Grafana's Front Door origin (the monitoring VM's nginx) gets the operator's
+// imported public certificate, in either mode: Front Door trusts only public
+// CAs on an origin, so the development CA never issues one.
 //
 // selfSigned (development): a CA and node certificates from @pulumi/tls, stored
 //   in the vault as PEM secrets. Exchange Online will not trust them.
@@ -14,7 +17,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { logicalName, type TenantContext } from './naming';
-import { smartHostOf } from '../config';
+import { grafanaFrontDoorOrigin, smartHostOf } from '../config';
 
 export interface NodeCertificate {
   /** Key Vault secret holding the PEM chain and private key. */
@@ -62,9 +65,20 @@ export interface NodeCertificatesArgs {
   baseDir: string;
 }
 
+/** Reads an operator-supplied public certificate (PEM), naming the file if it cannot. */
+function readCertificateFile(key: string, what: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new pulumi.RunError(`signet:${key}: cannot read ${what} ${file}: ${(error as Error).message}`);
+  }
+}
+
 export class NodeCertificates extends pulumi.ComponentResource {
   readonly nodes: NodeCertificate[];
   readonly caCertificatePem: pulumi.Output<string> | undefined;
+  /** Grafana's imported origin certificate, when the stack publishes Grafana through Front Door. */
+  readonly monitoringOrigin: NodeCertificate | undefined;
 
   constructor(name: string, args: NodeCertificatesArgs, opts?: pulumi.ComponentResourceOptions) {
     super('signet:infra:NodeCertificates', name, {}, opts);
@@ -72,17 +86,23 @@ export class NodeCertificates extends pulumi.ComponentResource {
     const c = ctx.config;
     const parent = { parent: this };
     const certs = c.certificates;
+    const origin = grafanaFrontDoorOrigin(c);
+    if (origin) {
+      const file = path.resolve(args.baseDir, origin.certificateFile);
+      const pem = readCertificateFile('monitoring', 'the origin certificate', file);
+      const facts = certificateFacts(pem);
+      // Front Door's certificate name check: the origin refuses every request with a certificate for another name.
+      if (!certificateNames(facts.dnsNames, origin.hostName)) {
+        throw new pulumi.RunError(`signet:monitoring: ${file} does not name the origin host ${origin.hostName} (it names ${facts.dnsNames.join(', ') || 'no DNS names'})`);
+      }
+      this.monitoringOrigin = { secretName: origin.secretName, thumbprint: pulumi.output(facts.thumbprint), expiresAt: pulumi.output(facts.expiresAt), certificatePem: pulumi.output(pem) };
+    }
 
     if (certs.mode === 'imported') {
       this.caCertificatePem = undefined;
       this.nodes = certs.nodes.map((node) => {
         const file = path.resolve(args.baseDir, node.certificateFile);
-        let pem: string;
-        try {
-          pem = readFileSync(file, 'utf8');
-        } catch (error) {
-          throw new pulumi.RunError(`signet:certificates: cannot read node certificate ${file}: ${(error as Error).message}`);
-        }
+        const pem = readCertificateFile('certificates', 'node certificate', file);
         const facts = certificateFacts(pem);
         // the inbound connector checks the certificate domain, the outbound connector's TLS check the smart host
         for (const [what, name] of [['certificate domain', c.certificateDomain], ['smart host', smartHostOf(c)]] as const) {

@@ -4,11 +4,15 @@
 // (RSA-HSM on the premium SKU) and the config signing key beside it. Each node
 // identity gets exactly three data-plane roles: Crypto User on the
 // organization key, Reader on the signing key (its public half, to verify;
-// never sign) and Secrets User on this vault.
+// never sign) and Secrets User on this vault. Every data-plane operation on
+// the vault (who read which secret, used which key, from where, and what was
+// refused) goes to the tenant's Log Analytics workspace as its audit log.
 import * as pulumi from '@pulumi/pulumi';
 import * as authorization from '@pulumi/azure-native/authorization';
 import * as keyvault from '@pulumi/azure-native/keyvault';
-import { BUILTIN_ROLES, logicalName, roleDefinitionId, type TenantContext } from './naming';
+import * as monitor from '@pulumi/azure-native/monitor';
+import * as operationalinsights from '@pulumi/azure-native/operationalinsights';
+import { BUILTIN_ROLES, logicalName, resourceName, roleDefinitionId, type TenantContext } from './naming';
 import type { NodeIdentity } from './identities';
 
 export const ORG_KEY_NAME = 'org-config-key';
@@ -52,6 +56,9 @@ export class TenantKeyVault extends pulumi.ComponentResource {
   /** Versionless URI of the config signing key (`<orgKeyId>-signing`). */
   readonly signingKeyId: pulumi.Output<string>;
   readonly roleAssignments: authorization.RoleAssignment[] = [];
+  /** The tenant's Log Analytics workspace, holding the vault's audit log. */
+  readonly auditWorkspace: operationalinsights.Workspace;
+  readonly auditLog: monitor.DiagnosticSetting;
 
   constructor(name: string, args: TenantKeyVaultArgs, opts?: pulumi.ComponentResourceOptions) {
     super('signet:infra:TenantKeyVault', name, {}, opts);
@@ -145,6 +152,25 @@ export class TenantKeyVault extends pulumi.ComponentResource {
       grant('kv-signing', BUILTIN_ROLES.keyVaultCryptoUser, this.signingKey.id, 'Signet operator: sign sealed config bundles');
       grant('kv-secrets', BUILTIN_ROLES.keyVaultSecretsOfficer, this.vault.id, 'Signet operator: import and rotate node certificates');
     });
+
+    // Pay-as-you-go by ingestion (a vault's audit events are a few MB a month); retention from config.
+    this.auditWorkspace = new operationalinsights.Workspace(logicalName(ctx, 'log'), {
+      workspaceName: resourceName(ctx, 'log'),
+      resourceGroupName: args.resourceGroupName,
+      location: c.location,
+      tags: ctx.tags,
+      sku: { name: 'PerGB2018' },
+      retentionInDays: c.auditLogs.retentionDays,
+      // Entra ID only: no workspace keys that could write forged entries or read the log.
+      features: { disableLocalAuth: true, enableLogAccessUsingOnlyResourcePermissions: true },
+    }, parent);
+    // Category group `audit` is the vault's AuditEvent log: every secret, key and certificate operation, allowed or refused.
+    this.auditLog = new monitor.DiagnosticSetting(logicalName(ctx, 'kv-audit-log'), {
+      name: 'signet-keyvault-audit',
+      resourceUri: this.vault.id,
+      workspaceId: this.auditWorkspace.id,
+      logs: [{ categoryGroup: 'audit', enabled: true }],
+    }, parent);
 
     this.registerOutputs({ vaultUri: this.vaultUri, orgKeyId: this.orgKeyId, signingKeyId: this.signingKeyId });
   }

@@ -9,7 +9,12 @@
 // published only through Front Door (HTTPS), its origin port open only to
 // the AzureFrontDoor.Backend service tag and held by a reverse proxy that
 // admits only this stack's Front Door profile (its X-Azure-FDID); Grafana
-// itself listens on loopback.
+// itself listens on loopback. Front Door reaches the proxy over HTTPS too,
+// checking the origin certificate's name: the leg from Front Door's edge to
+// the VM's public address crosses the internet with Grafana's logins on it.
+// Front Door accepts only a public CA's certificate there, so a stack without
+// the operator's (a development one) keeps Grafana on the private network,
+// as with frontDoor off.
 import * as pulumi from '@pulumi/pulumi';
 import * as authorization from '@pulumi/azure-native/authorization';
 import * as cdn from '@pulumi/azure-native/cdn';
@@ -21,6 +26,8 @@ import { GRAFANA_ORIGIN_PORT, renderMonitoringCloudInit, renderMonitoringConverg
 import { BUILTIN_ROLES, logicalName, resourceName, roleDefinitionId, type TenantContext } from './naming';
 import { hostAddress, UBUNTU_IMAGE } from './nodes';
 import type { NodeIdentity } from './identities';
+import type { NodeCertificate } from './certificates';
+import { grafanaFrontDoorOrigin } from '../config';
 
 export const GRAFANA_PASSWORD_SECRET = 'grafana-admin-password';
 export const DASHBOARD_BLOB = 'signet-dashboard.json';
@@ -39,12 +46,15 @@ export interface MonitoringArgs {
   fileUrls: Record<string, pulumi.Input<string>>;
   fileHashes: Record<string, string>;
   scrapeTargets: string[];
+  /** Grafana's origin certificate (imported), required when the stack publishes Grafana through Front Door. */
+  originCertificate?: NodeCertificate;
   dependsOn: pulumi.Input<pulumi.Resource>[];
 }
 
 export class Monitoring extends pulumi.ComponentResource {
   readonly dashboardUrl: pulumi.Output<string>;
   readonly vm: compute.VirtualMachine;
+  readonly converge: compute.VirtualMachineRunCommandByVirtualMachine;
 
   constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
     super('signet:infra:Monitoring', name, {}, opts);
@@ -79,7 +89,6 @@ export class Monitoring extends pulumi.ComponentResource {
       zones: [zone],
       dnsSettings: { domainNameLabel: pulumi.output(args.suffix).apply((s) => `signet-${c.tenantName}-mon-${s}`) },
     }, parent);
-    const monitoringFqdn = pulumi.output(args.suffix).apply((s) => `signet-${c.tenantName}-mon-${s}.${c.location}.cloudapp.azure.com`);
     const privateIp = hostAddress(c.monitoringSubnetCidr, 4, 'monitoringSubnetCidr');
     const nic = new network.NetworkInterface(logicalName(ctx, 'nic-monitoring'), {
       networkInterfaceName: resourceName(ctx, 'nic', 'monitoring'),
@@ -90,7 +99,9 @@ export class Monitoring extends pulumi.ComponentResource {
     // Front Door first: Grafana needs its public URL (root_url) for redirects and links.
     let profile: cdn.Profile | undefined;
     let endpoint: cdn.AFDEndpoint | undefined;
-    if (c.monitoring.frontDoor) {
+    // Only with an origin certificate Front Door accepts (see grafanaFrontDoorOrigin).
+    const frontDoor = grafanaFrontDoorOrigin(c);
+    if (frontDoor) {
       profile = new cdn.Profile(logicalName(ctx, 'afd'), {
         profileName: resourceName(ctx, 'afd'),
         resourceGroupName: args.resourceGroupName, location: 'global', tags: ctx.tags,
@@ -109,7 +120,18 @@ export class Monitoring extends pulumi.ComponentResource {
     const dashboard = args.fileUrls[DASHBOARD_BLOB];
     const alerts = args.fileUrls[ALERTS_BLOB];
     if (!dashboard || !alerts) throw new pulumi.RunError('monitoring needs the dashboard and alert rule files');
-    const values = pulumi.all([args.identity.clientId, args.vaultUri, dashboard, alerts, grafanaRootUrl, frontDoorId]).apply(([clientId, vaultUri, dashboardUrl, alertsUrl, rootUrl, fdid]): MonitoringValues => ({
+    const origin = frontDoor ? args.originCertificate : undefined;
+    if (frontDoor && !origin) throw new pulumi.RunError('monitoring: Grafana\'s Front Door origin needs its certificate');
+    const originTls = origin ? origin.thumbprint.apply((thumbprint) => ({ secretName: origin.secretName, thumbprint })) : pulumi.output(undefined);
+    // Scoped to this one secret, like the password's.
+    const originSecretReader = origin ? new authorization.RoleAssignment(logicalName(ctx, 'ra-monitoring-origin-tls'), {
+      principalId: args.identity.principalId,
+      principalType: 'ServicePrincipal',
+      roleDefinitionId: pulumi.output(args.subscriptionId).apply((s) => roleDefinitionId(s, BUILTIN_ROLES.keyVaultSecretsUser)),
+      scope: pulumi.interpolate`${args.vaultId}/secrets/${origin.secretName}`,
+      description: 'Signet monitoring: read Grafana\'s origin certificate',
+    }, parent) : undefined;
+    const values = pulumi.all([args.identity.clientId, args.vaultUri, dashboard, alerts, grafanaRootUrl, frontDoorId, originTls]).apply(([clientId, vaultUri, dashboardUrl, alertsUrl, rootUrl, fdid, tls]): MonitoringValues => ({
       grafanaRootUrl: rootUrl,
       identityClientId: clientId,
       vaultUri,
@@ -124,6 +146,7 @@ export class Monitoring extends pulumi.ComponentResource {
       tenantName: c.tenantName,
       // Never silently without the check: a profile whose id is missing fails the render.
       ...(profile ? { frontDoorId: fdid ?? '' } : {}),
+      ...(tls ? { originTls: tls } : {}),
     }));
 
     this.vm = new compute.VirtualMachine(logicalName(ctx, 'vm-monitoring'), {
@@ -152,9 +175,9 @@ export class Monitoring extends pulumi.ComponentResource {
       diagnosticsProfile: { bootDiagnostics: { enabled: true } },
       // Custom data runs once; later changes (dashboard, rules, targets, the Front Door proxy) go through the Run Command below.
       // Fixed name and a NIC that serves one VM at a time: a rebuild deletes the old VM first.
-    }, { parent: this, dependsOn: [secretReader, ...args.dependsOn], ignoreChanges: ['osProfile.customData'], deleteBeforeReplace: true });
+    }, { parent: this, dependsOn: [secretReader, ...(originSecretReader ? [originSecretReader] : []), ...args.dependsOn], ignoreChanges: ['osProfile.customData'], deleteBeforeReplace: true });
 
-    new compute.VirtualMachineRunCommandByVirtualMachine(logicalName(ctx, 'converge-monitoring'), {
+    this.converge = new compute.VirtualMachineRunCommandByVirtualMachine(logicalName(ctx, 'converge-monitoring'), {
       runCommandName: 'signet-monitoring-converge',
       vmName: this.vm.name,
       resourceGroupName: args.resourceGroupName,
@@ -166,29 +189,33 @@ export class Monitoring extends pulumi.ComponentResource {
       timeoutInSeconds: 1800,
     }, { parent: this, dependsOn: [this.vm] });
 
-    if (c.monitoring.frontDoor && profile && endpoint) {
+    if (frontDoor && profile && endpoint) {
       const group = new cdn.AFDOriginGroup(logicalName(ctx, 'afd-grafana'), {
         originGroupName: 'grafana',
         profileName: profile.name, resourceGroupName: args.resourceGroupName,
-        healthProbeSettings: { probePath: '/api/health', probeProtocol: 'Http', probeRequestType: 'GET', probeIntervalInSeconds: 60 },
+        healthProbeSettings: { probePath: '/api/health', probeProtocol: 'Https', probeRequestType: 'GET', probeIntervalInSeconds: 60 },
         loadBalancingSettings: { sampleSize: 4, successfulSamplesRequired: 3, additionalLatencyInMilliseconds: 50 },
       }, parent);
-      const origin = new cdn.AFDOrigin(logicalName(ctx, 'afd-grafana-origin'), {
+      // One name for the connection, the TLS server name, the Host header and the certificate check.
+      const afdOrigin = new cdn.AFDOrigin(logicalName(ctx, 'afd-grafana-origin'), {
         originName: 'grafana-vm',
         originGroupName: group.name, profileName: profile.name, resourceGroupName: args.resourceGroupName,
-        hostName: monitoringFqdn, originHostHeader: monitoringFqdn,
-        httpPort: GRAFANA_ORIGIN_PORT, httpsPort: 443, priority: 1, weight: 1000, enabledState: 'Enabled',
-      }, parent);
+        hostName: frontDoor.hostName, originHostHeader: frontDoor.hostName,
+        // Front Door speaks only HTTPS to it (the route below); the HTTP port is unused and nothing listens there.
+        httpPort: 80, httpsPort: GRAFANA_ORIGIN_PORT,
+        enforceCertificateNameCheck: true,
+        priority: 1, weight: 1000, enabledState: 'Enabled',
+      }, { parent: this, dependsOn: [this.converge] });
       new cdn.Route(logicalName(ctx, 'afd-route'), {
         routeName: 'grafana',
         endpointName: endpoint.name, profileName: profile.name, resourceGroupName: args.resourceGroupName,
         originGroup: { id: group.id },
         supportedProtocols: ['Https'],
         httpsRedirect: 'Disabled',
-        forwardingProtocol: 'HttpOnly',
+        forwardingProtocol: 'HttpsOnly',
         linkToDefaultDomain: 'Enabled',
         patternsToMatch: ['/*'],
-      }, { parent: this, dependsOn: [origin] });
+      }, { parent: this, dependsOn: [afdOrigin] });
       this.dashboardUrl = pulumi.interpolate`https://${endpoint.hostName}/d/signet`;
     } else {
       // No public listener: the URL is private (reach it through Bastion or a VPN).

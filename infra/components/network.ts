@@ -8,6 +8,7 @@ import * as network from '@pulumi/azure-native/network';
 import * as resources from '@pulumi/azure-native/resources';
 import type * as inputs from '@pulumi/azure-native/types/input';
 import { logicalName, resourceName, type TenantContext } from './naming';
+import { grafanaFrontDoorOrigin } from '../config';
 
 export interface TenantNetworkArgs {
   ctx: TenantContext;
@@ -104,7 +105,8 @@ export class TenantNetwork extends pulumi.ComponentResource {
     this.monitoringNsg = new network.NetworkSecurityGroup(logicalName(ctx, 'nsg-monitoring'), {
       networkSecurityGroupName: resourceName(ctx, 'nsg', 'monitoring'),
       resourceGroupName: rg, location: c.location, tags: ctx.tags,
-      securityRules: monitoringSecurityRules({ frontDoor: c.monitoring.enabled && c.monitoring.frontDoor }),
+      // Front Door's rule only when the stack publishes Grafana through it (an origin certificate it accepts).
+      securityRules: monitoringSecurityRules({ frontDoor: grafanaFrontDoorOrigin(c) !== undefined }),
     }, parent);
 
     const vnetName = resourceName(ctx, 'vnet');

@@ -60,8 +60,8 @@ describe('infra: cloud-init and node scripts', function () {
       grafanaImage: 'grafana/grafana-oss:11.6.0', grafanaRootUrl: 'https://signet-fabrikam-abc123.z01.azurefd.net/', tenantName: 'fabrikam', httpPort: 9025, scrapeTargets: ['10.40.0.4:9025', '10.40.0.5:9025'],
       files: { dashboard: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/signet-dashboard.json', sha256: 'b'.repeat(64) }, alerts: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/alerts.yaml', sha256: 'c'.repeat(64) } },
     };
-    const withProxy = renderMonitoringCloudInit({ ...monitoring, frontDoorId: '5b2f8a31-7c4d-4e9a-8b1f-0d3e6c9a2f47' });
-    expect(withProxy).to.include('/etc/nginx/conf.d/signet-grafana.conf');
+    const withProxy = renderMonitoringCloudInit({ ...monitoring, frontDoorId: '5b2f8a31-7c4d-4e9a-8b1f-0d3e6c9a2f47', originTls: { secretName: 'monitoring-tls', thumbprint: 'D'.repeat(40) } });
+    expect(withProxy).to.include('/etc/signet-monitoring/nginx/signet-grafana.conf');
     validate('monitoring.yaml', withProxy);
     validate('monitoring-private.yaml', renderMonitoringCloudInit(monitoring));
   });
@@ -106,7 +106,7 @@ describe('infra: cloud-init and node scripts', function () {
         grafanaImage: 'grafana/grafana-oss:11.6.0', grafanaRootUrl: 'https://signet-fabrikam-abc123.z01.azurefd.net/', tenantName: 'fabrikam', httpPort: 9025,
         scrapeTargets: ['10.40.0.4:9025'],
         files: { dashboard: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/signet-dashboard.json', sha256: 'b'.repeat(64) }, alerts: { url: 'https://x.blob.core.windows.net/artifacts/monitoring/alerts.yaml', sha256: 'c'.repeat(64) } },
-        ...(frontDoorId ? { frontDoorId } : {}),
+        ...(frontDoorId ? { frontDoorId, originTls: { secretName: 'monitoring-tls', thumbprint: 'D'.repeat(40) } } : {}),
       })) as { write_files: { path: string; content: string }[] };
       const setup = doc.write_files.find((f) => f.path === '/usr/local/sbin/signet-monitoring-setup')?.content ?? '';
       expect(setup.includes('nginx -t'), 'proxy set up only behind Front Door').to.equal(Boolean(frontDoorId));

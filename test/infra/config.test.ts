@@ -2,7 +2,7 @@
 // is declared, with a message naming the key as it appears in the stack file.
 import { expect } from 'chai';
 import * as pulumi from '@pulumi/pulumi';
-import { loadStackConfig, parseStackConfig } from '../../infra/config';
+import { grafanaFrontDoorOrigin, grafanaFrontDoorWarning, loadStackConfig, parseStackConfig } from '../../infra/config';
 import { createTenantStack } from '../../infra/stack';
 import { REPO_ROOT, runUnderMocks } from './support/harness';
 import { exampleStackValues, fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
@@ -28,6 +28,28 @@ describe('infra: stack config validation', function () {
     expect(config.httpPort).to.equal(9025);
     expect(config.adminUsername).to.equal('signetops');
     expect(config.certificates).to.deep.equal({ mode: 'selfSigned', validityDays: 90 });
+    expect(config.auditLogs).to.deep.equal({ retentionDays: 90 });
+    expect(parseStackConfig(fabrikam(artifact.path, { auditLogs: { retentionDays: 365 } })).auditLogs.retentionDays).to.equal(365);
+  });
+
+  it('publishes Grafana through Front Door only with an origin certificate, and warns only when Front Door is asked for without one', function () {
+    const monitoring = exampleStackValues().monitoring as Record<string, unknown>;
+    const withMonitoring = (extra: Record<string, unknown>) => parseStackConfig(fabrikam(artifact.path, { monitoring: { ...monitoring, ...extra } }));
+    const originCertificate = { certificateFile: 'certs/fabrikam/grafana-origin.pem' };
+    const originHostName = 'grafana-origin.fabrikam.relay.signet-msp.example';
+    // the example: a development stack, Front Door on, no origin certificate
+    const example = parseStackConfig(fabrikam(artifact.path));
+    expect(grafanaFrontDoorOrigin(example)).to.equal(undefined);
+    expect(grafanaFrontDoorWarning(example)).to.match(/not published through Front Door/);
+    const published = withMonitoring({ originHostName, originCertificate });
+    expect(grafanaFrontDoorOrigin(published)).to.deep.equal({ hostName: originHostName, secretName: 'monitoring-tls', certificateFile: originCertificate.certificateFile });
+    expect(grafanaFrontDoorWarning(published)).to.equal(undefined);
+    // Front Door off, or no monitoring at all: nothing published, nothing to warn about
+    for (const off of [{ frontDoor: false }, { enabled: false }, { frontDoor: false, originHostName, originCertificate }, { enabled: false, originHostName, originCertificate }]) {
+      const config = withMonitoring(off);
+      expect(grafanaFrontDoorOrigin(config), JSON.stringify(off)).to.equal(undefined);
+      expect(grafanaFrontDoorWarning(config), JSON.stringify(off)).to.equal(undefined);
+    }
   });
 
   const cases: [string, Record<string, unknown>, string, RegExp][] = [
@@ -52,6 +74,9 @@ describe('infra: stack config validation', function () {
     ['overlapping subnets', { monitoringSubnetCidr: '10.40.0.32/27' }, 'signet:monitoringSubnetCidr', /overlaps nodeSubnetCidr/],
     ['a node subnet too small for the nodes', { nodeSubnetCidr: '10.40.0.0/29', nodeCount: 4 }, 'signet:nodeSubnetCidr', /too small for 4 nodes/],
     ['a version that is not semver', { applianceVersion: 'latest' }, 'signet:applianceVersion', /semantic version/],
+    ['an audit log retention below what the workspace allows', { auditLogs: { retentionDays: 7 } }, 'signet:auditLogs', /at least 30 days/],
+    ['an audit log retention beyond what the workspace allows', { auditLogs: { retentionDays: 3650 } }, 'signet:auditLogs', /at most 730 days/],
+    ['an origin host name that is not a DNS name', { monitoring: { enabled: true, frontDoor: true, originHostName: 'grafana origin' } }, 'signet:monitoring', /DNS name/],
   ];
   for (const [label, change, key, message] of cases) {
     it(`refuses ${label}, naming ${key}`, function () {

@@ -7,13 +7,14 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { X509Certificate } from 'node:crypto';
+import { parse } from 'yaml';
 import { parseStackConfig, smartHostOf } from '../../infra/config';
 import { certificateNames } from '../../infra/components/certificates';
 import type { StackOutputs } from '../../infra/outputs';
 import { createTenantStack } from '../../infra/stack';
 import { createCertificateAuthority, type CertificateAuthority } from '../support/certs';
 import { REPO_ROOT, runUnderMocks } from './support/harness';
-import { fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
+import { EXAMPLE_ORIGIN_HOST as ORIGIN_HOST, exampleStackValues, fabrikam, placeholderArtifact, writeOriginCertificate, type ArtifactFixture } from './support/fixtures';
 
 const CERT_DOMAIN = 'fabrikam.relay.signet-msp.example';
 
@@ -44,9 +45,18 @@ describe('infra: imported node certificates', function () {
     return files;
   }
 
-  function stackWith(files: string[], overrides: Record<string, unknown> = {}) {
+  /** Grafana's origin certificate from the "public" CA, for `names`. */
+  const writeOriginCert = (names: string[]) => writeOriginCertificate(ca, dir, names);
+
+  function monitoringWith(extra: Record<string, unknown>): Record<string, unknown> {
+    return { ...(exampleStackValues().monitoring as Record<string, unknown>), ...extra };
+  }
+
+  async function stackWith(files: string[], overrides: Record<string, unknown> = {}) {
+    const originFile = await writeOriginCert([ORIGIN_HOST]);
     const config = parseStackConfig(fabrikam(artifact.path, {
       certificates: { mode: 'imported', nodes: files.map((certificateFile, i) => ({ secretName: `node${i}-tls`, certificateFile })) },
+      monitoring: monitoringWith({ originHostName: ORIGIN_HOST, originCertificate: { certificateFile: originFile } }),
       ...overrides,
     }));
     return runUnderMocks('fabrikam-imported', () => createTenantStack(config, { baseDir: REPO_ROOT }));
@@ -98,5 +108,59 @@ describe('infra: imported node certificates', function () {
       error = e as Error;
     }
     expect(error?.message).to.match(/does not name the certificate domain fabrikam\.relay\.signet-msp\.example/);
+  });
+
+  it('requires a public origin certificate for Grafana behind Front Door, and the host name it is for', async () => {
+    const files = await writeCerts([CERT_DOMAIN, `*.${CERT_DOMAIN}`]);
+    const imported = { mode: 'imported', nodes: files.map((certificateFile, i) => ({ secretName: `node${i}-tls`, certificateFile })) };
+    expect(() => parseStackConfig(fabrikam(artifact.path, { certificates: imported })))
+      .to.throw(/signet:monitoring \(at originCertificate\): is required with imported certificates and Front Door/);
+    expect(() => parseStackConfig(fabrikam(artifact.path, { certificates: imported, monitoring: monitoringWith({ originCertificate: { certificateFile: files[0] } }) })))
+      .to.throw(/signet:monitoring \(at originHostName\): is required with monitoring.originCertificate/);
+    // without Front Door there is no public origin to certify
+    expect(() => parseStackConfig(fabrikam(artifact.path, { certificates: imported, monitoring: monitoringWith({ frontDoor: false }) }))).to.not.throw();
+  });
+
+  it('points Front Door at the operator\'s origin host and has the VM fetch the imported origin certificate by its thumbprint', async () => {
+    const files = await writeCerts([CERT_DOMAIN, `*.${CERT_DOMAIN}`]);
+    const originFile = await writeOriginCert([ORIGIN_HOST]);
+    const config = parseStackConfig(fabrikam(artifact.path, {
+      certificates: { mode: 'imported', nodes: files.map((certificateFile, i) => ({ secretName: `node${i}-tls`, certificateFile })) },
+      monitoring: monitoringWith({ originHostName: ORIGIN_HOST, originCertificate: { secretName: 'grafana-origin-tls', certificateFile: originFile } }),
+    }));
+    const run = await runUnderMocks('fabrikam-imported', () => createTenantStack(config, { baseDir: REPO_ROOT }));
+    expect(run.warnings).to.deep.equal([]);
+    const origin = run.one('azure-native:cdn:AFDOrigin', 'afd-grafana-origin');
+    expect(origin.inputs).to.deep.include({ hostName: ORIGIN_HOST, originHostHeader: ORIGIN_HOST, enforceCertificateNameCheck: true });
+    // nothing issued by the stack: the certificate is the operator's, in the secret they named
+    expect(run.ofType('tls:index/locallySignedCert:LocallySignedCert')).to.deep.equal([]);
+    expect(run.ofType('azure-native:keyvault:Secret').map((x) => x.inputs.secretName)).to.not.include('grafana-origin-tls');
+    const vaultId = run.one('azure-native:keyvault:Vault', 'kv').id;
+    const monitoringPrincipal = run.one('azure-native:managedidentity:UserAssignedIdentity', 'id-monitoring').state.principalId;
+    const scopes = run.ofType('azure-native:authorization:RoleAssignment').filter((a) => a.inputs.principalId === monitoringPrincipal).map((a) => a.inputs.scope);
+    expect(scopes).to.include(`${vaultId}/secrets/grafana-origin-tls`);
+    const vm = run.one('azure-native:compute:VirtualMachine', 'vm-monitoring');
+    const doc = parse(Buffer.from((vm.inputs.osProfile as { customData: string }).customData, 'base64').toString('utf8')) as { write_files: { path: string; content: string }[] };
+    const setup = doc.write_files.find((f) => f.path === '/usr/local/sbin/signet-monitoring-setup')?.content ?? '';
+    const thumbprint = new X509Certificate(readFileSync(originFile, 'utf8')).fingerprint.replaceAll(':', '');
+    expect(setup).to.include(`if [ "$thumbprint" != '${thumbprint}' ]; then`);
+    expect(setup).to.include('/secrets/grafana-origin-tls?api-version=7.4');
+  });
+
+  it('refuses an origin certificate that does not name the origin host (Front Door\'s name check would refuse it), naming the file', async () => {
+    const files = await writeCerts([CERT_DOMAIN, `*.${CERT_DOMAIN}`]);
+    const originFile = await writeOriginCert(['grafana.fabrikam.example']);
+    let error: Error | undefined;
+    try {
+      const config = parseStackConfig(fabrikam(artifact.path, {
+        certificates: { mode: 'imported', nodes: files.map((certificateFile, i) => ({ secretName: `node${i}-tls`, certificateFile })) },
+        monitoring: monitoringWith({ originHostName: ORIGIN_HOST, originCertificate: { certificateFile: originFile } }),
+      }));
+      await runUnderMocks('fabrikam-imported', () => createTenantStack(config, { baseDir: REPO_ROOT }));
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(error?.message).to.include(`does not name the origin host ${ORIGIN_HOST} (it names grafana.fabrikam.example)`);
+    expect(error?.message).to.include(originFile);
   });
 });

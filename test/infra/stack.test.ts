@@ -3,7 +3,8 @@
 import { expect } from 'chai';
 import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { EXCHANGE_ONLINE_RANGES, parseStackConfig, type StackConfig } from '../../infra/config';
@@ -14,7 +15,8 @@ import { parseRelayConfig } from '../../appliance/src/smtp';
 import { parseStackOutputs } from '../../appliance/src/fleet';
 import { signingKeyRefFor } from '../../appliance/src/secrets';
 import { AZURE_TENANT_ID, REPO_ROOT, runUnderMocks, SUBSCRIPTION_ID, type RecordedResource, type StackRun } from './support/harness';
-import { fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
+import { EXAMPLE_ORIGIN_HOST, exampleStackValues, fabrikam, placeholderArtifact, writeOriginCertificate, type ArtifactFixture } from './support/fixtures';
+import { createCertificateAuthority } from '../support/certs';
 
 const ROLE = {
   secretsUser: `/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6`,
@@ -97,9 +99,6 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     // without operator ranges, no rule for them (and never an empty source list)
     const without = nodeSecurityRules({ exchangeOnlineRanges: config.exchangeOnlineRanges, httpPort: config.httpPort, monitoringSubnetCidr: config.monitoringSubnetCidr, operatorRanges: [] });
     expect(without.map((r) => r.name)).to.not.include('allow-health-operators');
-    const monitoringRules = run.one('azure-native:network:NetworkSecurityGroup', 'nsg-monitoring').inputs.securityRules as Rule[];
-    const monitoringAllows = monitoringRules.filter((r) => r.access === 'Allow');
-    expect(monitoringAllows.map((r) => [sourcesOf(r), portsOf(r)])).to.deep.equal([[['AzureFrontDoor.Backend'], ['3000']]]);
   });
 
   it('keeps subnets private by default (explicit egress only) with their NSGs attached', function () {
@@ -180,6 +179,7 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
       [`/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe`, containerId('config')],
     ]);
     const monitoring = assignments.filter((a) => a.inputs.principalId === principalOf('id-monitoring')).map((a) => [a.inputs.roleDefinitionId, a.inputs.scope]);
+    // one secret by name (Grafana's password; no origin certificate without Front Door); no vault-wide read
     expect(monitoring).to.have.deep.members([[ROLE.secretsUser, `${vaultId}/secrets/grafana-admin-password`], [ROLE.blobReader, containerId('artifacts')]]);
   });
 
@@ -365,46 +365,59 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     const alertsHash = createHash('sha256').update(readFileSync(path.join(REPO_ROOT, 'monitoring/prometheus/alerts.yaml'))).digest('hex');
     expect(setup).to.include(alertsHash);
     expect(setup).to.include('/etc/prometheus/rules/signet.yaml');
-    expect(setup).to.match(/GF_SERVER_ROOT_URL=%s.*'https:\/\/signet-fabrikam-[a-z0-9]{6}-abcdef\.z01\.azurefd\.net\/'/s);
+    // no Front Door in the example (see below): Grafana's own URL is its private address
+    expect(setup).to.match(/GF_SERVER_ROOT_URL=%s.*'http:\/\/10\.40\.0\.68:3000\/'/s);
     // Later changes reach the running VM through its converge command (its custom data runs once).
     const converge = run.one('azure-native:compute:VirtualMachineRunCommandByVirtualMachine', 'converge-monitoring');
     expect((converge.inputs.source as { script: string }).script).to.include(Buffer.from(setup, 'utf8').toString('base64'));
     expect((converge.inputs.source as { script: string }).script).to.match(/exec \/usr\/local\/sbin\/signet-monitoring-setup\n$/);
-    const route = run.one('azure-native:cdn:Route', 'afd-route');
-    expect(route.inputs.supportedProtocols).to.deep.equal(['Https']);
     const uid = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'monitoring/grafana/signet-dashboard.json'), 'utf8')) as { uid: string }).uid;
-    expect(run.outputs.dashboardUrl).to.equal(`https://${route.inputs.endpointName}-abcdef.z01.azurefd.net/d/${uid}`);
+    expect(run.outputs.dashboardUrl).to.equal(`http://10.40.0.68:3000/d/${uid}`);
   });
 
-  it('lets only this stack\'s Front Door profile reach Grafana: nginx on the origin port checks X-Azure-FDID, Grafana on loopback', function () {
-    const frontDoorId = run.one('azure-native:cdn:Profile', 'afd').state.frontDoorId as string;
-    expect(frontDoorId).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-    const origin = run.one('azure-native:cdn:AFDOrigin', 'afd-grafana-origin');
-    const originPort = String(origin.inputs.httpPort);
-    // The NSG still admits the origin port from the AzureFrontDoor.Backend tag only (every customer's Front Door) ...
-    const monitoringRules = run.one('azure-native:network:NetworkSecurityGroup', 'nsg-monitoring').inputs.securityRules as Rule[];
-    expect(monitoringRules.filter((r) => r.access === 'Allow').map((r) => [sourcesOf(r), portsOf(r)])).to.deep.equal([[['AzureFrontDoor.Backend'], [originPort]]]);
-    // ... so the VM's proxy on that port refuses every request without our profile's id.
+  it('publishes no Front Door without an origin certificate Front Door accepts: Grafana stays private, and the stack warns once why and what to do', function () {
+    // a development stack: Front Door asked for (the default), no public origin certificate
+    expect(config.certificates.mode).to.equal('selfSigned');
+    expect(config.monitoring.frontDoor).to.equal(true);
+    expect(config.monitoring.originCertificate).to.equal(undefined);
+    expect(run.resources.filter((r) => r.type.startsWith('azure-native:cdn:')).map((r) => r.name)).to.deep.equal([]);
+    const rules = run.one('azure-native:network:NetworkSecurityGroup', 'nsg-monitoring').inputs.securityRules as Rule[];
+    expect(rules.flatMap(sourcesOf)).to.not.include('AzureFrontDoor.Backend');
+    expect(rules.filter((r) => r.access === 'Allow')).to.deep.equal([]);
+    // no proxy on the VM: Grafana keeps its port on the private network
     const { doc } = cloudConfigOf(run.one('azure-native:compute:VirtualMachine', 'vm-monitoring'));
-    expect(doc.packages).to.include('nginx');
-    const proxy = fileIn(doc, '/etc/nginx/conf.d/signet-grafana.conf');
-    expect(proxy).to.match(new RegExp(`^\\s*listen ${originPort} default_server;$`, 'm'));
-    expect(proxy).to.include(`if ($http_x_azure_fdid != "${frontDoorId}") {\n        return 403;\n    }`);
-    expect(proxy).to.match(/^\s*proxy_pass http:\/\/127\.0\.0\.1:3001;$/m);
-    // the check sits in the server block, ahead of every location (the health probe's /api/health included)
-    expect(proxy.indexOf('$http_x_azure_fdid')).to.be.lessThan(proxy.indexOf('location'));
-    expect(proxy.match(/location/g)).to.have.length(1);
+    expect(doc.packages).to.not.include('nginx');
+    expect(doc.write_files.map((f) => f.path)).to.not.include('/etc/signet-monitoring/nginx/signet-grafana.conf');
     const setup = fileIn(doc, '/usr/local/sbin/signet-monitoring-setup');
-    expect(setup).to.match(/GF_SERVER_HTTP_ADDR=127\.0\.0\.1\\nGF_SERVER_HTTP_PORT=3001\\n/);
-    expect(setup).to.match(/nginx -t -q\nsystemctl enable nginx\nsystemctl reload-or-restart nginx\n/);
-    // Front Door's probe of /api/health arrives on the origin port, like every request.
-    const group = run.one('azure-native:cdn:AFDOriginGroup', 'afd-grafana');
-    expect(group.inputs.healthProbeSettings).to.deep.include({ probePath: '/api/health', probeProtocol: 'Http' });
-    // An existing VM (custom data runs once) gets the proxy and the id through its converge command.
+    expect(setup).to.not.match(/GF_SERVER_HTTP_ADDR|ssl_certificate|\/secrets\/monitoring-tls/);
     const converge = (run.one('azure-native:compute:VirtualMachineRunCommandByVirtualMachine', 'converge-monitoring').inputs.source as { script: string }).script;
-    expect(converge).to.include(Buffer.from(proxy, 'utf8').toString('base64'));
-    expect(converge).to.include(Buffer.from(setup, 'utf8').toString('base64'));
-    expect(converge).to.include('> /etc/nginx/conf.d/signet-grafana.conf.new');
+    expect(converge).to.not.include('/etc/signet-monitoring/nginx/signet-grafana.conf.new');
+    expect(run.outputs.dashboardUrl).to.match(/^http:\/\/10\.40\.0\.68:3000\/d\//);
+    // no origin certificate issued, stored, or readable by the VM
+    expect(run.resources.filter((r) => r.name.includes('monitoring-origin')).map((r) => r.name)).to.deep.equal([]);
+    expect(run.ofType('azure-native:keyvault:Secret').map((s) => s.inputs.secretName)).to.not.include('monitoring-tls');
+    const grants = run.ofType('azure-native:authorization:RoleAssignment');
+    expect(grants.filter((a) => String(a.inputs.scope).endsWith('/secrets/monitoring-tls')).map((a) => a.name)).to.deep.equal([]);
+    // said once, naming the way to a working dashboard and the private way meanwhile
+    expect(run.warnings).to.have.length(1);
+    const warning = run.warnings[0] ?? '';
+    expect(warning).to.match(/not published through Front Door/).and.match(/public CA/);
+    expect(warning).to.include('signet:monitoring.originCertificate').and.include('signet:monitoring.originHostName').and.include('runbooks/onboard-tenant.md');
+    expect(warning).to.match(/Bastion or a VPN/);
+  });
+
+  it('sends the vault\'s audit log (AuditEvent) to the tenant\'s Log Analytics workspace, kept 90 days by default', function () {
+    const workspace = run.one('azure-native:operationalinsights:Workspace', 'log');
+    expect(workspace.inputs).to.deep.include({ workspaceName: 'log-signet-fabrikam', location: 'westeurope', retentionInDays: 90 });
+    expect(workspace.inputs.sku).to.deep.equal({ name: 'PerGB2018' });
+    expect(workspace.inputs.features).to.deep.include({ disableLocalAuth: true });
+    expect(workspace.inputs.tags).to.include({ 'signet:tenant': 'fabrikam' });
+    const settings = run.ofType('azure-native:monitor:DiagnosticSetting');
+    expect(settings).to.have.length(1);
+    const audit = settings[0] as RecordedResource;
+    expect(audit.inputs.resourceUri).to.equal(run.one('azure-native:keyvault:Vault', 'kv').id);
+    expect(audit.inputs.workspaceId).to.equal(workspace.id);
+    expect(audit.inputs.logs).to.deep.equal([{ categoryGroup: 'audit', enabled: true }]);
   });
 
   it('exports every documented output', function () {
@@ -424,6 +437,99 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     expect(parsed.smartHostFqdn).to.equal(`smtp.${config.certificateDomain}`);
     expect(parsed.nodes.map((n) => n.certificateThumbprint)).to.deep.equal(run.outputs.nodes.map((n) => n.certificateThumbprint));
     expect(parsed.httpPort).to.equal(config.httpPort);
+  });
+});
+
+describe('infra: Grafana through Front Door with an imported origin certificate (development stack, mocked Azure)', function () {
+  let artifact: ArtifactFixture;
+  let dir: string;
+  let originFile: string;
+  let config: StackConfig;
+  let run: StackRun<StackOutputs>;
+
+  before(async function () {
+    artifact = placeholderArtifact();
+    dir = mkdtempSync(path.join(tmpdir(), 'signet-origin-cert-'));
+    // the example's selfSigned node certificates, plus a public certificate for the origin host
+    originFile = await writeOriginCertificate(await createCertificateAuthority('Signet Test Public CA'), dir);
+    const monitoring = { ...(exampleStackValues().monitoring as Record<string, unknown>), originHostName: EXAMPLE_ORIGIN_HOST, originCertificate: { certificateFile: originFile } };
+    config = parseStackConfig(fabrikam(artifact.path, { monitoring }));
+    run = await runUnderMocks('fabrikam', () => createTenantStack(config, { baseDir: REPO_ROOT })) as StackRun<StackOutputs>;
+  });
+  after(() => {
+    artifact.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('publishes the dashboard through Front Door, Grafana\'s root URL the endpoint\'s, with no warning', function () {
+    expect(run.warnings).to.deep.equal([]);
+    const setup = fileIn(cloudConfigOf(run.one('azure-native:compute:VirtualMachine', 'vm-monitoring')).doc, '/usr/local/sbin/signet-monitoring-setup');
+    expect(setup).to.match(/GF_SERVER_ROOT_URL=%s.*'https:\/\/signet-fabrikam-[a-z0-9]{6}-abcdef\.z01\.azurefd\.net\/'/s);
+    const route = run.one('azure-native:cdn:Route', 'afd-route');
+    const uid = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'monitoring/grafana/signet-dashboard.json'), 'utf8')) as { uid: string }).uid;
+    expect(run.outputs.dashboardUrl).to.equal(`https://${route.inputs.endpointName}-abcdef.z01.azurefd.net/d/${uid}`);
+  });
+
+  it('lets only this stack\'s Front Door profile reach Grafana: nginx on the origin port checks X-Azure-FDID, Grafana on loopback', function () {
+    const frontDoorId = run.one('azure-native:cdn:Profile', 'afd').state.frontDoorId as string;
+    expect(frontDoorId).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const origin = run.one('azure-native:cdn:AFDOrigin', 'afd-grafana-origin');
+    const originPort = String(origin.inputs.httpsPort);
+    // The NSG still admits the origin port from the AzureFrontDoor.Backend tag only (every customer's Front Door) ...
+    const monitoringRules = run.one('azure-native:network:NetworkSecurityGroup', 'nsg-monitoring').inputs.securityRules as Rule[];
+    expect(monitoringRules.filter((r) => r.access === 'Allow').map((r) => [sourcesOf(r), portsOf(r)])).to.deep.equal([[['AzureFrontDoor.Backend'], [originPort]]]);
+    // ... so the VM's proxy on that port refuses every request without our profile's id.
+    const { doc } = cloudConfigOf(run.one('azure-native:compute:VirtualMachine', 'vm-monitoring'));
+    expect(doc.packages).to.include('nginx');
+    const proxy = fileIn(doc, '/etc/signet-monitoring/nginx/signet-grafana.conf');
+    expect(proxy).to.match(new RegExp(`^\\s*listen ${originPort} ssl default_server;$`, 'm'));
+    expect(proxy).to.include(`if ($http_x_azure_fdid != "${frontDoorId}") {\n        return 403;\n    }`);
+    expect(proxy).to.match(/^\s*proxy_pass http:\/\/127\.0\.0\.1:3001;$/m);
+    // the check sits in the server block, ahead of every location (the health probe's /api/health included)
+    expect(proxy.indexOf('$http_x_azure_fdid')).to.be.lessThan(proxy.indexOf('location'));
+    expect(proxy.match(/location/g)).to.have.length(1);
+    const setup = fileIn(doc, '/usr/local/sbin/signet-monitoring-setup');
+    expect(setup).to.match(/GF_SERVER_HTTP_ADDR=127\.0\.0\.1\\nGF_SERVER_HTTP_PORT=3001\\n/);
+    expect(setup).to.match(/nginx -t -q; then\n[^]*?\nsystemctl enable nginx\nsystemctl reload-or-restart nginx\n/);
+    // An existing VM (custom data runs once) gets the proxy and the id through its converge command.
+    const converge = (run.one('azure-native:compute:VirtualMachineRunCommandByVirtualMachine', 'converge-monitoring').inputs.source as { script: string }).script;
+    expect(converge).to.include(Buffer.from(proxy, 'utf8').toString('base64'));
+    expect(converge).to.include(Buffer.from(setup, 'utf8').toString('base64'));
+    expect(converge).to.include('> /etc/signet-monitoring/nginx/signet-grafana.conf.new');
+  });
+
+  it('reaches Grafana\'s origin over HTTPS only, checking the certificate name, with a probe over HTTPS', function () {
+    const route = run.one('azure-native:cdn:Route', 'afd-route');
+    expect(route.inputs).to.deep.include({ forwardingProtocol: 'HttpsOnly', httpsRedirect: 'Disabled' });
+    expect(route.inputs.supportedProtocols).to.deep.equal(['Https']);
+    const group = run.one('azure-native:cdn:AFDOriginGroup', 'afd-grafana');
+    expect(group.inputs.healthProbeSettings).to.deep.include({ probePath: '/api/health', probeProtocol: 'Https' });
+    const origin = run.one('azure-native:cdn:AFDOrigin', 'afd-grafana-origin');
+    // one name for the connection, the TLS server name and Host, and the name the certificate must carry
+    expect(origin.inputs).to.deep.include({ hostName: EXAMPLE_ORIGIN_HOST, originHostHeader: EXAMPLE_ORIGIN_HOST, httpsPort: 3000, enforceCertificateNameCheck: true });
+    // Front Door switches to HTTPS only after the VM's proxy serves it
+    expect(origin.dependsOn).to.include(run.one('azure-native:compute:VirtualMachineRunCommandByVirtualMachine', 'converge-monitoring').urn);
+  });
+
+  it('uses the imported origin certificate beside development node certificates: nothing issued for it, the VM reads its one secret by thumbprint', function () {
+    expect(config.certificates.mode).to.equal('selfSigned');
+    // the development CA issues the node certificates only
+    expect(run.ofType('tls:index/locallySignedCert:LocallySignedCert').map((c) => c.name)).to.have.members(Array.from({ length: config.nodeCount }, (_, i) => `fabrikam-node${i}-cert`));
+    expect(run.resources.filter((r) => r.type.startsWith('tls:') && r.name.includes('monitoring-origin')).map((r) => r.name)).to.deep.equal([]);
+    // the operator imported it: the stack declares no secret for it, only the VM's right to read that one secret
+    expect(run.ofType('azure-native:keyvault:Secret').map((s) => s.inputs.secretName)).to.not.include('monitoring-tls');
+    const vaultId = run.one('azure-native:keyvault:Vault', 'kv').id;
+    const principal = run.one('azure-native:managedidentity:UserAssignedIdentity', 'id-monitoring').state.principalId;
+    const grants = run.ofType('azure-native:authorization:RoleAssignment').filter((a) => a.inputs.principalId === principal);
+    expect(grants.map((a) => [a.inputs.roleDefinitionId, a.inputs.scope])).to.have.deep.members([
+      [ROLE.secretsUser, `${vaultId}/secrets/grafana-admin-password`], [ROLE.secretsUser, `${vaultId}/secrets/monitoring-tls`], [ROLE.blobReader, `${run.ofType('azure-native:storage:BlobContainer').find((c) => c.inputs.containerName === 'artifacts')?.id}`],
+    ]);
+    // granted before the VM's first boot fetches it
+    expect(run.one('azure-native:compute:VirtualMachine', 'vm-monitoring').dependsOn).to.include.members(grants.map((a) => a.urn));
+    const thumbprint = new X509Certificate(readFileSync(originFile, 'utf8')).fingerprint.replaceAll(':', '');
+    const setup = fileIn(cloudConfigOf(run.one('azure-native:compute:VirtualMachine', 'vm-monitoring')).doc, '/usr/local/sbin/signet-monitoring-setup');
+    expect(setup).to.include(`if [ "$thumbprint" != '${thumbprint}' ]; then`);
+    expect(setup).to.include(`${run.outputs.vaultUri}secrets/monitoring-tls?api-version=7.4`);
   });
 });
 

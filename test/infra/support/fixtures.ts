@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { REPO_ROOT } from './harness';
+import type { CertificateAuthority } from '../../support/certs';
 
 export interface ArtifactFixture { dir: string; path: string; cleanup(): void }
 
@@ -42,4 +43,18 @@ export function northwind(artifactPath: string, overrides: Record<string, unknow
     tags: { customer: 'Northwind' },
     ...overrides,
   });
+}
+
+/** The example tenant's name for Grafana's Front Door origin (a CNAME to the monitoring VM), in its certificate domain's zone. */
+export const EXAMPLE_ORIGIN_HOST = 'grafana-origin.fabrikam.relay.signet-msp.example';
+
+/**
+ * Grafana's origin certificate for `names` from `ca` (standing in for a public CA), written as the public
+ * PEM file `signet:monitoring.originCertificate.certificateFile` names; returns its path.
+ */
+export async function writeOriginCertificate(ca: CertificateAuthority, dir: string, names: string[] = [EXAMPLE_ORIGIN_HOST]): Promise<string> {
+  const cert = await ca.issue({ commonName: names[0] ?? EXAMPLE_ORIGIN_HOST, dnsNames: names, usage: ['server'] });
+  const file = path.join(dir, `origin-${Math.random().toString(36).slice(2)}.pem`);
+  writeFileSync(file, cert.cert);
+  return file;
 }

@@ -32,6 +32,8 @@ export interface RecordedResource {
 export interface StackRun<T> {
   resources: RecordedResource[];
   outputs: T;
+  /** What the program said with pulumi.log.warn, in order (captured, not printed). */
+  warnings: string[];
   ofType(type: string): RecordedResource[];
   one(type: string, nameIncludes: string): RecordedResource;
 }
@@ -200,7 +202,17 @@ export async function runUnderMocks<T>(stack: string, program: () => Promise<T> 
     ignoreChanges.set(`${req.getType()}::${req.getName()}`, req.getIgnorechangesList());
     return register(req, callback);
   };
-  const result = await program();
+  // Under mocks there is no engine to take warnings (they would go to the console): keep them for the tests.
+  const warnings: string[] = [];
+  const log = pulumi.log as { warn: typeof pulumi.log.warn };
+  const warn = log.warn;
+  log.warn = (message) => { warnings.push(message); return Promise.resolve(); };
+  let result: T;
+  try {
+    result = await program();
+  } finally {
+    log.warn = warn;
+  }
   const outputs = await valueOf(pulumi.output(result as pulumi.Input<T>)) as T;
   await pulumi.runtime.disconnect();
   const urns = [...monitor.resources.values()];
@@ -213,6 +225,7 @@ export async function runUnderMocks<T>(stack: string, program: () => Promise<T> 
   return {
     resources,
     outputs,
+    warnings,
     ofType,
     one(type, nameIncludes) {
       const found = ofType(type).filter((r) => r.name.includes(nameIncludes));
