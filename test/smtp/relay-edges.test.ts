@@ -368,7 +368,8 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
       expect(h!.relay.status().transactions).to.equal(0);
     });
 
-    it('counts a message the downstream accepted as delivered when its client left after the final dot, and says the client never saw the answer', async () => {
+    /** A client sends a whole message and leaves once its final dot reached the downstream, before any answer; returns how to answer that dot. */
+    async function clientLeavesAfterFinalDot(): Promise<(line: string) => void> {
       const smtp = await start();
       let answerDot!: (line: string) => void;
       wire!.answers.dot = () => new Promise<string>((resolve) => (answerDot = resolve));
@@ -379,6 +380,11 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
       await until(() => wire!.sessions.some((s) => s.messages.length === 1), 'the final dot to reach the downstream');
       smtp.destroy(); // gone before the relay could answer
       await sleep(150);
+      return answerDot;
+    }
+
+    it('counts a message the downstream accepted as delivered when its client left after the final dot, and says the client never saw the answer', async () => {
+      const answerDot = await clientLeavesAfterFinalDot();
       expect(transactions(), 'nothing recorded before the downstream answers').to.deep.equal([]);
       answerDot('250 2.0.0 queued as 42');
       await until(() => transactions().length === 1, 'the transaction line');
@@ -391,16 +397,7 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     });
 
     it('says the delivery is unknown when the downstream drops after the final dot of a client that left', async () => {
-      const smtp = await start();
-      let answerDot!: (line: string) => void;
-      wire!.answers.dot = () => new Promise<string>((resolve) => (answerDot = resolve));
-      expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
-      expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
-      expect(await smtp.command('DATA')).to.match(/^354/);
-      smtp.write(`${sampleMessage({ body: BODY })}\r\n.\r\n`);
-      await until(() => wire!.sessions.some((s) => s.messages.length === 1), 'the final dot to reach the downstream');
-      smtp.destroy();
-      await sleep(150);
+      const answerDot = await clientLeavesAfterFinalDot();
       answerDot(CLOSE);
       await until(() => transactions().length === 1, 'the transaction line');
       expect(transactions()[0]).to.include({ stage: 'data', outcome: 'tempfailed', reason: 'downstream-dropped', upstreamAnswered: false, deliveryUnknown: true });
