@@ -8,8 +8,9 @@ import { createMetrics, type SignetMetrics } from '../../appliance/src/observabi
 const EXAMPLE = readFileSync(resolve(__dirname, '../../config/examples/contoso/directory.yaml'), 'utf8');
 const TOM = 'tom.okafor@contoso.com';
 
-async function syncs(metrics: SignetMetrics, result: string): Promise<number> {
-  return (await metrics.directorySyncs.get()).values.find((v) => v.labels.source === 'file' && v.labels.result === result)?.value ?? 0;
+/** The count of file refreshes with that result; undefined while the series does not exist. */
+async function syncs(metrics: SignetMetrics, result: string): Promise<number | undefined> {
+  return (await metrics.directorySyncs.get()).values.find((v) => v.labels.source === 'file' && v.labels.result === result)?.value;
 }
 
 describe('directory file as a live source (the relay without Microsoft Graph)', () => {
@@ -37,6 +38,8 @@ describe('directory file as a live source (the relay without Microsoft Graph)', 
     const metrics = createMetrics({ processMetrics: false });
     replace(EXAMPLE);
     source = createDirectoryFileSource({ file, pollSeconds: 0, metrics });
+    // both results exist at 0 before the first read, so the first failure is an increase alerts can see
+    expect([await syncs(metrics, 'ok'), await syncs(metrics, 'failed')]).to.deep.equal([0, 0]);
     await source.start();
     expect(source.current()!.lookup(TOM)!.attributes.jobTitle).to.equal('Account Executive');
     expect(await source.check()).to.equal('unchanged');

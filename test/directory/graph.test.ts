@@ -177,9 +177,13 @@ describe('directory from Microsoft Graph (real Graph SDK client against a local 
     // Retry-After longer than the whole refresh may take: no waiting, the refresh fails at once.
     const cappedMetrics = createMetrics({ processMetrics: false });
     const capped = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0, maxRefreshSeconds: 5, metrics: cappedMetrics });
+    // both results exist at 0 before the first refresh, so the first failure is an increase alerts can see
+    expect(await metric(cappedMetrics, 'signet_directory_syncs_total', { source: 'graph', result: 'failed' })).to.equal(0);
+    expect(await metric(cappedMetrics, 'signet_directory_syncs_total', { source: 'graph', result: 'ok' })).to.equal(0);
     graph.throttle(1, 3600);
     expect(await capped.refresh()).to.equal('failed');
     expect(capped.status().lastError).to.match(/429/);
+    expect(await metric(cappedMetrics, 'signet_directory_syncs_total', { source: 'graph', result: 'failed' })).to.equal(1);
     expect(capped.current()).to.equal(undefined);
     // a node that never loaded shows a last sync of 0, not no series at all (the stale alert must see it)
     expect(await metric(cappedMetrics, 'signet_directory_last_sync_timestamp_seconds', { source: 'graph' })).to.equal(0);

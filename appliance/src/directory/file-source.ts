@@ -4,7 +4,7 @@
 // keeps the last good snapshot, logged and counted, and is reported once: it is
 // read again when it changes again.
 import { stat } from 'node:fs/promises';
-import type { Logger, SignetMetrics } from '../observability';
+import { directorySyncCounter, type Logger, type SignetMetrics } from '../observability';
 import { loadDirectoryFile } from './file';
 import type { DirectorySnapshot } from './types';
 
@@ -37,6 +37,7 @@ async function fingerprint(file: string): Promise<string> {
 
 export function createDirectoryFileSource(options: DirectoryFileSourceOptions): DirectoryFileSource {
   const { file, metrics, logger } = options;
+  const countSync = directorySyncCounter(metrics, 'file');
   let snapshot: DirectorySnapshot | undefined;
   let seen: string | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -52,10 +53,10 @@ export function createDirectoryFileSource(options: DirectoryFileSourceOptions): 
       logger?.info({ event: 'directory-loaded', source: 'file', users: next.size }, 'directory loaded');
       metrics?.directoryUsers.set({ source: 'file' }, next.size);
       metrics?.directoryLastSync.set({ source: 'file' }, next.syncedAt.getTime() / 1000);
-      metrics?.directorySyncs.inc({ source: 'file', result: 'ok' });
+      countSync('ok');
       return 'loaded';
     } catch (error) {
-      metrics?.directorySyncs.inc({ source: 'file', result: 'failed' });
+      countSync('failed');
       const err = (error as Error).message;
       if (snapshot) logger?.error({ event: 'directory-failed', source: 'file', err }, 'directory file refused; keeping the running directory');
       else logger?.error({ event: 'directory-failed', source: 'file', err }, 'directory file could not be loaded: senders are unknown and their messages pass unsigned');

@@ -62,3 +62,14 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Signe
     directorySyncs: new Counter({ name: 'signet_directory_syncs_total', help: 'Directory refreshes by result (ok, failed).', labelNames: ['source', 'result'], registers: r }),
   };
 }
+
+export type DirectorySyncResult = 'ok' | 'failed';
+
+/**
+ * Counts one directory source's refreshes; both results start at 0, because
+ * rate() and increase() cannot see the first failure of a series that appears at 1.
+ */
+export function directorySyncCounter(metrics: SignetMetrics | undefined, source: 'file' | 'graph'): (result: DirectorySyncResult) => void {
+  for (const result of ['ok', 'failed'] as const) metrics?.directorySyncs.inc({ source, result }, 0);
+  return (result) => metrics?.directorySyncs.inc({ source, result });
+}

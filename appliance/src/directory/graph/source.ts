@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import type { TokenCredential } from '@azure/identity';
-import type { Logger, SignetMetrics } from '../../observability';
+import { directorySyncCounter, type Logger, type SignetMetrics } from '../../observability';
 import type { DirectorySnapshot, DirectoryUser } from '../types';
 import { applyUserOverrides, createDirectorySnapshot, normalizeAddress } from '../snapshot';
 import { createGraphClient } from './client';
@@ -141,6 +141,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
   let unmatched: ReadonlyMap<string, 'not found' | 'ambiguous'> = new Map();
   // Until the first good load the last sync is 0 ("never"), so a node that never loads is seen (and alerted on).
   options.metrics?.directoryLastSync.set({ source: 'graph' }, 0);
+  const countSync = directorySyncCounter(options.metrics, 'graph');
 
   async function* pages<T>(first: string, headers: Record<string, string> = {}): AsyncGenerator<Page<T>> {
     let next: string | undefined = first;
@@ -338,7 +339,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       rebuild();
       lastError = undefined;
       failures = 0;
-      options.metrics?.directorySyncs.inc({ source: 'graph', result: 'ok' });
+      countSync('ok');
       options.metrics?.directoryLastSync.set({ source: 'graph' }, snapshot!.syncedAt.getTime() / 1000);
       options.metrics?.directoryUsers.set({ source: 'graph' }, snapshot!.size);
       options.logger?.info({ event: 'directory_synced', source: 'graph', kind, users: snapshot!.size }, 'directory refreshed from Microsoft Graph');
@@ -348,7 +349,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       lastError = `${kind} refresh from Microsoft Graph failed${status}: ${error instanceof Error ? error.message : String(error)}`;
       if (kind === 'full') deltaLink = undefined;
       failures++;
-      options.metrics?.directorySyncs.inc({ source: 'graph', result: 'failed' });
+      countSync('failed');
       options.logger?.error({ event: 'directory_sync_failed', source: 'graph', kind, err: lastError }, 'directory refresh failed; keeping the last good snapshot');
       return 'failed';
     }
@@ -367,13 +368,13 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
     try {
       await loadGroups();
       rebuild();
-      options.metrics?.directorySyncs.inc({ source: 'graph', result: 'ok' });
+      countSync('ok');
       options.logger?.info({ event: 'directory_groups_loaded', source: 'graph', groups: groupRefs.length, users: snapshot!.size }, 'group memberships loaded for the groups the new configuration names');
       return 'groups';
     } catch (error) {
       const status = error instanceof graphSdk().GraphError ? ` (${error.statusCode}${error.code ? ` ${error.code}` : ''})` : '';
       lastError = `loading the memberships of the configuration's groups from Microsoft Graph failed${status}: ${error instanceof Error ? error.message : String(error)}`;
-      options.metrics?.directorySyncs.inc({ source: 'graph', result: 'failed' });
+      countSync('failed');
       options.logger?.error({ event: 'directory_sync_failed', source: 'graph', kind: 'groups', err: lastError }, 'group memberships could not be loaded; retried at the next refresh');
       return 'failed';
     }
