@@ -13,6 +13,8 @@ import { EXAMPLE_DIR, REPO_ROOT } from './helpers';
 const run = promisify(execFile);
 const NODE = path.resolve(REPO_ROOT, 'node_modules/.bin/node');
 const SIGNET = path.resolve(REPO_ROOT, 'bin/signet.js');
+// A day inside the example's winter campaign: after it ends, validate warns that it is over.
+const DURING_CAMPAIGN = ['--at', '2026-12-01'];
 
 async function signet(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -34,7 +36,7 @@ describe('signet config validate', () => {
   });
 
   it('accepts the example organization with a one-line summary and exit 0', async () => {
-    const result = await signet('config', 'validate', EXAMPLE_DIR);
+    const result = await signet('config', 'validate', EXAMPLE_DIR, ...DURING_CAMPAIGN);
     expect(result.stderr).to.equal('');
     expect(result.code).to.equal(0);
     expect(result.stdout).to.equal(
@@ -75,7 +77,7 @@ describe('signet config validate', () => {
     await fs.writeFile(path.join(dir, 'rules.yaml'), rules);
     const line = (text: string) => rules.split('\n').findIndex((l) => l.includes(text)) + 1;
 
-    const result = await signet('config', 'validate', dir);
+    const result = await signet('config', 'validate', dir, ...DURING_CAMPAIGN);
     expect(result.code).to.equal(0);
     const out = result.stdout.trimEnd().split('\n');
     expect(out.slice(0, -1)).to.deep.equal([
@@ -86,9 +88,69 @@ describe('signet config validate', () => {
 
     // without a local directory there is nothing to compare with
     await fs.rm(path.join(dir, 'directory.yaml'));
-    const without = await signet('config', 'validate', dir);
+    const without = await signet('config', 'validate', dir, ...DURING_CAMPAIGN);
     expect(without.code).to.equal(0);
     expect(without.stdout).to.not.include('warning');
+  });
+
+  it('warns about campaign windows: over, or two campaigns one message gets at once', async () => {
+    const dir = path.join(tmp, 'campaigns');
+    await fs.cp(EXAMPLE_DIR, dir, { recursive: true });
+    const campaign = await fs.readFile(path.join(dir, 'addons', 'winter-campaign.yaml'), 'utf8');
+    const windowed = (from: string, until: string) => campaign.replace('from: 2026-11-16', `from: ${from}`).replace('until: 2027-01-01', `until: ${until}`);
+    await fs.writeFile(path.join(dir, 'addons', 'spring-campaign.yaml'), windowed('2026-12-15', '2027-04-01'));
+    await fs.writeFile(path.join(dir, 'addons', 'webinar.yaml'), windowed('2026-12-20', '2027-01-10'));
+    const rules = `${await fs.readFile(path.join(dir, 'rules.yaml'), 'utf8')}
+  - id: spring
+    description: overlaps the winter campaign from 15 December
+    match:
+      direction: external
+    addons: [spring-campaign]
+
+  - id: internal-spring
+    description: internal mail never gets the winter campaign (external only); the spring one is the same campaign
+    match:
+      direction: internal
+    addons: [spring-campaign]
+
+  - id: webinar-and-spring
+    description: one rule, two campaigns at once from 20 December
+    match:
+      kinds: [reply]
+    addons: [webinar, spring-campaign]
+`;
+    await fs.writeFile(path.join(dir, 'rules.yaml'), rules);
+    const line = (text: string) => rules.split('\n').findIndex((l) => l.includes(text)) + 1;
+    const at = (rule: number, addon: number, text: string) => `warning: ${path.join(dir, 'rules.yaml')}:${line(text)} rules[${rule}].addons[${addon}]: `;
+    const summary = (warnings: string) => `OK contoso (Contoso Ltd): 11 rules, 4 templates, 4 add-ons, 2 images, 3 user overrides, 8 directory users (${warnings})`;
+
+    const december = await signet('config', 'validate', dir, ...DURING_CAMPAIGN);
+    expect(december.code).to.equal(0);
+    // internal mail never gets the winter campaign (external only), nor do replies (new mail only); one
+    // warning per pair of campaigns, at the first rule that adds the second of them
+    expect(december.stdout.trimEnd().split('\n')).to.deep.equal([
+      `${at(8, 0, '[spring-campaign]')}campaigns "winter-campaign" and "spring-campaign" overlap in [2026-12-15, 2027-01-01): a message that rules "winter-campaign" and "spring" both match gets both`,
+      `${at(10, 0, '[webinar, spring-campaign]')}campaigns "spring-campaign" and "webinar" overlap in [2026-12-20, 2027-01-10): a message that rules "spring" and "webinar-and-spring" both match gets both`,
+      summary('2 warnings'),
+    ]);
+
+    // once the webinar is over only one campaign runs: nothing overlaps, two are over
+    const february = await signet('config', 'validate', dir, '--at', '2027-02-01');
+    expect(february.code).to.equal(0);
+    expect(february.stdout.trimEnd().split('\n')).to.deep.equal([
+      `${at(7, 0, '[winter-campaign]')}campaign "winter-campaign" ended on 2027-01-01 for rule "winter-campaign": no message gets it any more`,
+      `${at(10, 0, '[webinar, spring-campaign]')}campaign "webinar" ended on 2027-01-10 for rule "webinar-and-spring": no message gets it any more`,
+      summary('2 warnings'),
+    ]);
+
+    // the same rule adding two campaigns at once
+    await fs.writeFile(path.join(dir, 'rules.yaml'), rules.replace('addons: [spring-campaign]\n', 'addons: [spring-campaign, webinar]\n'));
+    const sameRule = await signet('config', 'validate', dir, '--at', '2026-12-18');
+    expect(sameRule.stdout).to.contain('rules[8].addons[1]: campaigns "spring-campaign" and "webinar" overlap in [2026-12-20, 2027-01-10): rule "spring" adds both\n');
+
+    const bad = await signet('config', 'validate', dir, '--at', 'next week');
+    expect(bad.code).to.equal(2);
+    expect(bad.stderr).to.equal('signet: --at: "next week" is not an ISO 8601 date (e.g. 2026-03-01 or 2026-03-01T08:00:00Z)\n');
   });
 
   it('reports what a node would refuse at its trial render (a misspelt name), with file and line, and exits 1', async () => {

@@ -23,7 +23,7 @@ import {
 } from '../../config';
 import { parseDirectoryFile, type DirectorySnapshot } from '../../directory';
 import { loadStackOutputs, type StackOutputs } from '../../fleet';
-import { asciiDomain } from '../../rules';
+import { asciiDomain, campaignWarnings, parseInstant } from '../../rules';
 import { compileTemplates } from '../../signature';
 
 /** The `config` command group; created on first use, shared by every `config` subcommand. */
@@ -69,6 +69,15 @@ function groupsMatchingNobody(org: OrgConfig, directory: DirectorySnapshot, rule
   return sortIssues(warnings);
 }
 
+/** Campaign windows that do not work as written (never shown, over, two at once), at their rule's add-on. */
+function campaignProblems(org: OrgConfig, rulesBytes: Buffer | undefined, now: Date): ConfigIssue[] {
+  const yaml = rulesBytes ? readYamlWithSchema(rulesBytes, RULES_FILE, z.unknown()) : undefined;
+  return campaignWarnings(org, now).map(({ rule, addon, message }) => {
+    const path = ['rules', rule, 'addons', addon];
+    return { file: RULES_FILE, path: formatPath(path), line: yaml?.yaml.lineOf(path), message };
+  });
+}
+
 /**
  * The stack and the organization each list the accepted domains: the stack's go into the
  * transport rule (whose senders Exchange Online routes to the relay), the organization's are
@@ -93,7 +102,7 @@ export function stackMismatches(org: OrgConfig, outputs: StackOutputs, orgYaml: 
   return { issues, warnings };
 }
 
-async function validate(dir: string, outputs?: StackOutputs): Promise<{ issues: ConfigIssue[]; warnings: ConfigIssue[]; org?: OrgConfig; directory?: DirectorySnapshot }> {
+async function validate(dir: string, now: Date, outputs?: StackOutputs): Promise<{ issues: ConfigIssue[]; warnings: ConfigIssue[]; org?: OrgConfig; directory?: DirectorySnapshot }> {
   const issues: ConfigIssue[] = [];
   const collect = (error: unknown) => {
     if (error instanceof ConfigError) issues.push(...error.issues);
@@ -119,12 +128,13 @@ async function validate(dir: string, outputs?: StackOutputs): Promise<{ issues: 
     }
   }
   const warnings = org && directory && issues.length === 0 ? groupsMatchingNobody(org, directory, files?.get(RULES_FILE)) : [];
+  if (org && issues.length === 0) warnings.push(...campaignProblems(org, files?.get(RULES_FILE), now));
   if (org && outputs) {
     const stack = stackMismatches(org, outputs, files?.get(ORG_FILE));
     issues.push(...stack.issues);
     warnings.push(...stack.warnings);
   }
-  return { issues: sortIssues(issues), warnings, org, directory };
+  return { issues: sortIssues(issues), warnings: sortIssues(warnings), org, directory };
 }
 
 export function register(program: Command): void {
@@ -133,9 +143,11 @@ export function register(program: Command): void {
     .description('check an organization folder; print every problem (file:line path: message), exit 1 if any')
     .argument('<dir>', 'organization folder (org.yaml, rules.yaml, templates/, …)')
     .option('--stack-outputs <file>', 'also check the organization against its tenant stack (`pulumi stack output --json`): same organization id and accepted domains')
-    .action(async (dir: string, options: { stackOutputs?: string }) => {
+    .option('--at <date>', 'check campaign windows as of this ISO 8601 date or date-time instead of now (e.g. before a campaign starts)')
+    .action(async (dir: string, options: { stackOutputs?: string; at?: string }) => {
       const outputs = options.stackOutputs ? loadStackOutputs(options.stackOutputs) : undefined;
-      const { issues, warnings, org, directory } = await validate(dir, outputs);
+      const now = options.at === undefined ? new Date() : new Date(parseInstant(options.at, '--at'));
+      const { issues, warnings, org, directory } = await validate(dir, now, outputs);
       if (issues.length > 0) {
         const lines = issues.map((issue) => formatIssue(issue, path.join(dir, issue.file)));
         process.stdout.write(`${lines.join('\n')}\n${plural(issues.length, 'problem')} in ${dir}\n`);
