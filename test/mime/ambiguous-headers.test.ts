@@ -81,6 +81,24 @@ describe('mime surgery: ambiguous part headers', () => {
       expect(head.match(/^Content-Type: .*$/gim)).to.deep.equal(['Content-Type: text/plain; charset=utf-8', 'Content-Type: text/plain; charset=utf-8']);
     });
 
+    it('a relabel changes only the charset parameter: the others stay as written, unreadable ones included', async () => {
+      const cases: Array<[string, string]> = [
+        ['text/plain; format=flowed; CHARSET = "us-ascii"; delsp=yes', 'text/plain; format=flowed; delsp=yes; charset=utf-8'],
+        // a quoted value holding "; charset=" is not a parameter; a second charset (RFC 2231 form) goes too
+        ['text/plain; x-note="a; charset=koi8-r"; charset*=us-ascii\'\'us-ascii; charset=us-ascii', 'text/plain; x-note="a; charset=koi8-r"; charset=utf-8'],
+        // what a parser cannot read (a bare word, a comment) is not the engine's to drop
+        ['text/plain; charset=us-ascii; garbage (Outlook; 16.0)', 'text/plain; garbage (Outlook; 16.0); charset=utf-8'],
+        ['text/plain', 'text/plain; charset=utf-8'],
+      ];
+      for (const [before, after] of cases) {
+        const input = raw([...TOP, `Content-Type: ${before}`, '', 'Hello Bob,', '']);
+        const r = await surgeryChecked(input, markerEdit({ text: 'SIGNET-TEXT-START\nRené ✓\nSIGNET-TEXT-END' }));
+        expect(r.report.parts.map((p) => p.charset), before).to.deep.equal(['utf-8']);
+        const head = r.output.toString('latin1').split(`${CRLF}${CRLF}`)[0]!.replace(/\r\n[ \t]+/g, ' ');
+        expect(head.match(/^Content-Type: .*$/gim), before).to.deep.equal([`Content-Type: ${after}`]);
+      }
+    });
+
     it('two identical Content-Types in an HTML part that gets images: both move down with the HTML', async () => {
       const input = raw([...TOP, 'Content-Type: text/html; charset=utf-8', 'Content-Type: text/html; charset=utf-8', '', '<p>Hi</p>', '']);
       const images = [{ cid: 'logo@signet', contentType: 'image/png', filename: 'logo.png', data: Buffer.from('89504e47', 'hex') }];

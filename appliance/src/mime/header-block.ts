@@ -237,8 +237,38 @@ function ensureEnds(field: RawField, eol: string): void {
   if (field.raw[field.raw.length - 1] !== 0x0a) field.raw = Buffer.concat([field.raw, Buffer.from(eol, 'latin1')]);
 }
 
-/** Parsed Content-Type of a block (text/plain when absent, as RFC 2045 says). */
-export function contentTypeOf(block: HeaderBlock): ReturnType<typeof libmime.parseHeaderValue> {
+/**
+ * The block's Content-Type value with its charset parameter (every form of it, RFC 2231
+ * ones included) replaced by `charset`, and every other parameter exactly as written:
+ * re-serializing a parsed value would drop what the parser could not read and rewrite
+ * what it could.
+ */
+export function contentTypeWithCharset(block: HeaderBlock, charset: string): string {
+  // absent, the type is text/plain, as RFC 2045 says
   const field = block.fields.find((f) => f.name === 'content-type');
-  return libmime.parseHeaderValue(field ? fieldValue(field) : 'text/plain');
+  const segments = splitParameters(field ? fieldValue(field) : 'text/plain');
+  const kept = segments.slice(1).filter((p) => !/^\s*charset(?:\*\d*)?\*?\s*=/i.test(p));
+  return [segments[0]!.trim() || 'text/plain', ...kept.map((p) => p.trim()).filter(Boolean), `charset=${charset}`].join('; ');
+}
+
+/** Splits a structured field value at the semicolons outside quoted strings and comments. */
+function splitParameters(value: string): string[] {
+  const segments: string[] = [];
+  let start = 0;
+  let quoted = false;
+  let comment = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (c === '\\') i++;
+    else if (quoted) quoted = c !== '"';
+    else if (c === '"' && comment === 0) quoted = true;
+    else if (c === '(') comment++;
+    else if (c === ')' && comment > 0) comment--;
+    else if (c === ';' && comment === 0) {
+      segments.push(value.slice(start, i));
+      start = i + 1;
+    }
+  }
+  segments.push(value.slice(start));
+  return segments;
 }

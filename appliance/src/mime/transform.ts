@@ -27,7 +27,7 @@ import type { Charset, DecodedSize, TransferEncoding } from './codec';
 import {
   buildHeaderBlock,
   conflictingFields,
-  contentTypeOf,
+  contentTypeWithCharset,
   detectEol,
   ensureMimeVersion,
   formatField,
@@ -797,11 +797,7 @@ class Surgery {
       encoded = Buffer.concat([encoded, Buffer.from(transportEol, 'latin1')]);
     }
 
-    if (relabel) {
-      const ct = contentTypeOf(block);
-      ct.params.charset = 'utf-8';
-      setField(block, 'Content-Type', libmime.buildHeaderValue(ct));
-    }
+    if (relabel) setField(block, 'Content-Type', contentTypeWithCharset(block, 'utf-8'));
     const originalCte = transferEncodingOf(cap.info.node.encoding);
     if (cte !== originalCte) setField(block, 'Content-Transfer-Encoding', cte);
     const images = cap.kind === 'html' ? body.images : [];
