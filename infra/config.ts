@@ -44,6 +44,13 @@ const ipv4Cidr = z.string().refine((v) => isCidr(v) && isIP(v.split('/')[0] ?? '
 /** Private and local IPv4 blocks (RFC 1918, loopback, link-local, "this network"): never an operator's public egress. */
 const NON_PUBLIC_IPV4 = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '169.254.0.0/16', '0.0.0.0/8'];
 
+/**
+ * Private IPv4 space a VPN or Bastion brings operators in from: RFC 1918, and the shared (CGNAT) range
+ * 100.64.0.0/10 some VPNs give their clients. Grafana answers plain HTTP when it is not published, so it is
+ * never opened to an address that could be on the internet.
+ */
+const PRIVATE_IPV4 = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'];
+
 function ipv4Overlaps(a: string, b: string): boolean {
   const x = ipv4Range(a);
   const y = ipv4Range(b);
@@ -132,11 +139,23 @@ export const stackConfigSchema = z.object({
     enabled: z.boolean().default(true),
     vmSize: z.string().regex(/^Standard_[A-Za-z0-9_]+$/).default('Standard_B2s'),
     /**
-     * Front Door (HTTPS) in front of Grafana; off → Grafana has no public listener (reach it over Bastion).
-     * Takes effect only with `originCertificate` (see grafanaFrontDoorOrigin): without one, a selfSigned
-     * stack keeps Grafana private and `pulumi up` warns.
+     * Front Door (HTTPS) in front of Grafana; off → Grafana has no public listener (reach it privately, from
+     * `privateAccessRanges`). Takes effect only with `originCertificate` (see grafanaFrontDoorOrigin): without
+     * one, a selfSigned stack keeps Grafana private and `pulumi up` warns.
      */
     frontDoor: z.boolean().default(true),
+    /**
+     * Where operators reach Grafana from while it is private (not published through Front Door): the private
+     * source ranges of a VPN (its client pool, or the on-premises ranges of a site-to-site connection) or of an
+     * Azure Bastion subnet (Standard SKU, `az network bastion tunnel`). The monitoring NSG admits them to
+     * Grafana's port (TCP 3000, plain HTTP on the private address: `dashboardUrl`) and to nothing else.
+     * Empty (the default): nothing reaches a private Grafana. Ignored while Grafana is published through Front
+     * Door, whose origin answers only this stack's Front Door profile.
+     */
+    privateAccessRanges: z.array(ipv4Cidr
+      .refine((r) => !isCidr(r) || isIP(r.split('/')[0] ?? '') !== 4 || PRIVATE_IPV4.some((p) => within(ipv4Range(r), ipv4Range(p))), {
+        message: 'must be a private range (inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10: a VPN\'s client or on-premises range, or a Bastion subnet); a private Grafana answers plain HTTP and is never opened to internet addresses',
+      })).default([]),
     grafanaImage: z.string().default('grafana/grafana-oss:11.6.0'),
     /**
      * The name Front Door connects to (TLS server name, Host header, certificate name check) on Grafana's
@@ -154,7 +173,7 @@ export const stackConfigSchema = z.object({
       secretName: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault secret name (letters, digits, dashes)').default('monitoring-tls'),
       certificateFile: z.string().min(1),
     }).optional(),
-  }).default({ enabled: true, vmSize: 'Standard_B2s', frontDoor: true, grafanaImage: 'grafana/grafana-oss:11.6.0' }),
+  }).default({ enabled: true, vmSize: 'Standard_B2s', frontDoor: true, privateAccessRanges: [], grafanaImage: 'grafana/grafana-oss:11.6.0' }),
   /**
    * The tenant's Log Analytics workspace, which keeps the Key Vault's audit log (every secret, key and
    * certificate operation, who did it and from where). PerGB2018: billed by ingestion, the first 31 days
@@ -191,6 +210,13 @@ export const stackConfigSchema = z.object({
   const m = c.monitoring;
   if (m.enabled && m.frontDoor && c.certificates.mode === 'imported' && !m.originCertificate) {
     ctx.addIssue({ code: 'custom', path: ['monitoring', 'originCertificate'], message: 'is required with imported certificates and Front Door: Front Door accepts only a public CA\'s certificate on Grafana\'s origin' });
+  }
+  m.privateAccessRanges.forEach((range, i) => {
+    // the relay nodes have no business with Grafana
+    if (ipv4Overlaps(range, c.nodeSubnetCidr)) ctx.addIssue({ code: 'custom', path: ['monitoring', 'privateAccessRanges', i], message: `${range} overlaps nodeSubnetCidr ${c.nodeSubnetCidr}: the relay nodes must not reach Grafana` });
+  });
+  if (new Set(m.privateAccessRanges).size !== m.privateAccessRanges.length) {
+    ctx.addIssue({ code: 'custom', path: ['monitoring', 'privateAccessRanges'], message: 'lists a range twice' });
   }
   if (m.originCertificate && !m.originHostName) {
     ctx.addIssue({ code: 'custom', path: ['monitoring', 'originHostName'], message: 'is required with monitoring.originCertificate: the name the certificate is for (a CNAME to the monitoring VM)' });
@@ -278,6 +304,26 @@ export function grafanaFrontDoorOrigin(config: Pick<StackConfig, 'monitoring'>):
   return { hostName: m.originHostName, secretName: m.originCertificate.secretName, certificateFile: m.originCertificate.certificateFile };
 }
 
+/**
+ * The private source ranges the monitoring NSG admits to Grafana's port: `monitoring.privateAccessRanges`
+ * while Grafana is private (monitoring on, not published through Front Door), none otherwise. Behind Front
+ * Door the origin port answers only this stack's profile (every other request gets 403), so a rule for
+ * these ranges would open a port that serves them nothing.
+ */
+export function grafanaPrivateAccessRanges(config: Pick<StackConfig, 'monitoring'>): string[] {
+  const m = config.monitoring;
+  if (!m.enabled || grafanaFrontDoorOrigin(config)) return [];
+  return [...m.privateAccessRanges];
+}
+
+/** How a private Grafana is reached, for the warnings: from the configured ranges, or (none) not at all yet. */
+function privateAccessHint(config: Pick<StackConfig, 'monitoring'>): string {
+  const ranges = config.monitoring.privateAccessRanges;
+  return ranges.length
+    ? `Meanwhile Grafana answers at dashboardUrl (its private address, plain HTTP) to signet:monitoring.privateAccessRanges only (${ranges.join(', ')}: a VPN or a Bastion subnet)`
+    : 'Meanwhile nothing reaches Grafana: to reach it privately, list the private source ranges of your VPN (client pool or on-premises ranges) or of an Azure Bastion subnet in signet:monitoring.privateAccessRanges, and the monitoring NSG admits them to Grafana\'s port';
+}
+
 /** What `pulumi up` warns when Front Door is asked for but cannot work (no origin certificate); undefined otherwise. */
 export function grafanaFrontDoorWarning(config: Pick<StackConfig, 'monitoring'>): string | undefined {
   const m = config.monitoring;
@@ -285,9 +331,18 @@ export function grafanaFrontDoorWarning(config: Pick<StackConfig, 'monitoring'>)
   return 'signet:monitoring: Grafana is not published through Front Door, and dashboardUrl is its private address: '
     + 'Front Door accepts only a public CA\'s certificate on its origin, and this stack has no signet:monitoring.originCertificate '
     + '(the development CA\'s would be refused). To publish the dashboard, import a public CA\'s certificate for '
-    + 'signet:monitoring.originHostName (a CNAME to the monitoring VM) and name it in signet:monitoring.originCertificate '
-    + '(runbooks/onboard-tenant.md, step 4). Meanwhile reach Grafana privately, over Bastion or a VPN; '
-    + 'signet:monitoring.frontDoor: false says so and silences this warning.';
+    + 'signet:monitoring.originHostName (a CNAME to the monitoring VM\'s monitoringFqdn output) and name it in signet:monitoring.originCertificate '
+    + `(runbooks/onboard-tenant.md, step 4). ${privateAccessHint(config)}; `
+    + 'signet:monitoring.frontDoor: false keeps Grafana private on purpose and silences this warning.';
+}
+
+/** What `pulumi up` warns when private access ranges are set but Grafana is published (they take no effect); undefined otherwise. */
+export function grafanaPrivateAccessWarning(config: Pick<StackConfig, 'monitoring'>): string | undefined {
+  const m = config.monitoring;
+  if (!m.enabled || !m.privateAccessRanges.length || !grafanaFrontDoorOrigin(config)) return undefined;
+  return 'signet:monitoring.privateAccessRanges has no effect: Grafana is published through Front Door (dashboardUrl), and its origin port '
+    + 'answers only this stack\'s Front Door profile, so the monitoring NSG admits no private range to it. '
+    + 'Remove the setting, or set signet:monitoring.frontDoor: false to keep Grafana private and reach it from those ranges.';
 }
 
 /** The smart-host name Exchange Online connects to. */

@@ -64,6 +64,12 @@ export interface StackOutputs {
   httpPort: number;
   /** Grafana dashboard (through Front Door), or the private address without it (frontDoor off, or no origin certificate); empty when monitoring is off. */
   dashboardUrl: string;
+  /**
+   * The monitoring VM's public DNS name (`<label>.<location>.cloudapp.azure.com`): the target of the CNAME the
+   * operator creates at `signet:monitoring.originHostName`, the name Front Door connects to (and the origin
+   * certificate names). Empty when monitoring is off.
+   */
+  monitoringFqdn: string;
   /** Development stacks only: the self-signed CA that issued the node certificates. */
   devCaCertificatePem: string;
 }
@@ -73,5 +79,5 @@ export const STACK_OUTPUT_NAMES = [
   'tenantName', 'orgId', 'tenantId', 'location', 'resourceGroupName',
   'smartHostFqdn', 'trafficManagerFqdn', 'smartHostCname', 'certificateDomain', 'downstreamSmartHost', 'acceptedDomains',
   'nodes', 'vaultUri', 'vaultName', 'orgKeyId', 'configSigningKeyId', 'vaultResourceId', 'orgKeyResourceId', 'configSigningKeyResourceId', 'configContainerResourceId', 'configBundleUrl', 'storageAccountName',
-  'applianceVersion', 'artifactUrl', 'artifactSha256', 'httpPort', 'dashboardUrl', 'devCaCertificatePem',
+  'applianceVersion', 'artifactUrl', 'artifactSha256', 'httpPort', 'dashboardUrl', 'monitoringFqdn', 'devCaCertificatePem',
 ] as const satisfies readonly (keyof StackOutputs)[];

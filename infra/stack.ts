@@ -6,7 +6,7 @@ import * as authorization from '@pulumi/azure-native/authorization';
 import * as random from '@pulumi/random';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { grafanaFrontDoorWarning, smartHostOf, type StackConfig } from './config';
+import { grafanaFrontDoorWarning, grafanaPrivateAccessWarning, smartHostOf, type StackConfig } from './config';
 import { ArtifactStore } from './components/artifacts';
 import { NodeCertificates } from './components/certificates';
 import { TenantIdentities } from './components/identities';
@@ -46,8 +46,10 @@ function dashboardUid(file: string): string {
 export function createTenantStack(config: StackConfig, options: TenantStackOptions): StackOutputValues {
   const ctx = tenantContext(config);
   // Front Door asked for but impossible (no origin certificate it accepts): said once, here; the components publish none.
-  const frontDoorWarning = grafanaFrontDoorWarning(config);
-  if (frontDoorWarning) void pulumi.log.warn(frontDoorWarning);
+  // Private access ranges while Grafana is published: said once too; the monitoring NSG admits none of them.
+  for (const warning of [grafanaFrontDoorWarning(config), grafanaPrivateAccessWarning(config)]) {
+    if (warning) void pulumi.log.warn(warning);
+  }
   const client = authorization.getClientConfigOutput();
 
   // One random suffix for every globally unique name (vault, storage, DNS labels, Traffic Manager).
@@ -91,6 +93,7 @@ export function createTenantStack(config: StackConfig, options: TenantStackOptio
   });
 
   let dashboardUrl: pulumi.Input<string> = '';
+  let monitoringFqdn: pulumi.Input<string> = '';
   if (config.monitoring.enabled && identities.monitoring) {
     const monitoring = new Monitoring(logicalName(ctx, 'monitoring'), {
       ctx, resourceGroupName: rg, subnetId: net.monitoringSubnetId, suffix, identity: identities.monitoring,
@@ -101,6 +104,7 @@ export function createTenantStack(config: StackConfig, options: TenantStackOptio
       dependsOn: [store],
     });
     dashboardUrl = monitoring.dashboardUrl.apply((u) => u.replace(/\/d\/signet\b/, `/d/${uid}`));
+    monitoringFqdn = monitoring.fqdn;
   }
 
   const smartHost = smartHostOf(config);
@@ -139,6 +143,7 @@ export function createTenantStack(config: StackConfig, options: TenantStackOptio
     artifactSha256: store.artifactSha256,
     httpPort: config.httpPort,
     dashboardUrl,
+    monitoringFqdn,
     devCaCertificatePem: certs.caCertificatePem ?? '',
   };
 }

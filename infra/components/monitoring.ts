@@ -14,7 +14,10 @@
 // the VM's public address crosses the internet with Grafana's logins on it.
 // Front Door accepts only a public CA's certificate there, so a stack without
 // the operator's (a development one) keeps Grafana on the private network,
-// as with frontDoor off.
+// as with frontDoor off; operators then reach it from the private ranges the
+// stack admits (`monitoring.privateAccessRanges`: a VPN, a Bastion subnet).
+// The VM's public IP carries a DNS label (the `monitoringFqdn` output): the
+// target of the CNAME at `originHostName`, the name Front Door connects to.
 import * as pulumi from '@pulumi/pulumi';
 import * as authorization from '@pulumi/azure-native/authorization';
 import * as cdn from '@pulumi/azure-native/cdn';
@@ -32,6 +35,16 @@ import { grafanaFrontDoorOrigin } from '../config';
 export const GRAFANA_PASSWORD_SECRET = 'grafana-admin-password';
 export const DASHBOARD_BLOB = 'signet-dashboard.json';
 export const ALERTS_BLOB = 'alerts.yaml';
+
+/** The DNS label of the monitoring VM's public IP; known before the IP exists (as the nodes' are). */
+export function monitoringDnsLabel(tenantName: string, suffix: string): string {
+  return `signet-${tenantName}-mon-${suffix}`;
+}
+
+/** The monitoring VM's public DNS name: what the CNAME at `monitoring.originHostName` points at. */
+export function monitoringFqdnOf(tenantName: string, suffix: string, location: string): string {
+  return `${monitoringDnsLabel(tenantName, suffix)}.${location}.cloudapp.azure.com`;
+}
 
 export interface MonitoringArgs {
   ctx: TenantContext;
@@ -53,6 +66,8 @@ export interface MonitoringArgs {
 
 export class Monitoring extends pulumi.ComponentResource {
   readonly dashboardUrl: pulumi.Output<string>;
+  /** The public IP's DNS name (its label in the region's cloudapp.azure.com zone). */
+  readonly fqdn: pulumi.Output<string>;
   readonly vm: compute.VirtualMachine;
   readonly converge: compute.VirtualMachineRunCommandByVirtualMachine;
 
@@ -80,15 +95,17 @@ export class Monitoring extends pulumi.ComponentResource {
       description: 'Signet monitoring: read the Grafana admin password',
     }, { parent: this, dependsOn: [secret] });
 
-    // Egress only (packages, container image); the NSG admits nothing but Front Door on the origin port.
+    // Egress (packages, container image), and Front Door's way in: the NSG admits Front Door alone on the origin
+    // port, and only when Grafana is published. Its DNS name is the CNAME target of the origin host name.
     const pip = new network.PublicIPAddress(logicalName(ctx, 'pip-monitoring'), {
       publicIpAddressName: resourceName(ctx, 'pip', 'monitoring'),
       resourceGroupName: args.resourceGroupName, location: c.location, tags: ctx.tags,
       sku: { name: 'Standard', tier: 'Regional' },
       publicIPAllocationMethod: 'Static',
       zones: [zone],
-      dnsSettings: { domainNameLabel: pulumi.output(args.suffix).apply((s) => `signet-${c.tenantName}-mon-${s}`) },
+      dnsSettings: { domainNameLabel: pulumi.output(args.suffix).apply((s) => monitoringDnsLabel(c.tenantName, s)) },
     }, parent);
+    this.fqdn = pulumi.output(args.suffix).apply((s) => monitoringFqdnOf(c.tenantName, s, c.location));
     const privateIp = hostAddress(c.monitoringSubnetCidr, 4, 'monitoringSubnetCidr');
     const nic = new network.NetworkInterface(logicalName(ctx, 'nic-monitoring'), {
       networkInterfaceName: resourceName(ctx, 'nic', 'monitoring'),
@@ -196,7 +213,8 @@ export class Monitoring extends pulumi.ComponentResource {
         healthProbeSettings: { probePath: '/api/health', probeProtocol: 'Https', probeRequestType: 'GET', probeIntervalInSeconds: 60 },
         loadBalancingSettings: { sampleSize: 4, successfulSamplesRequired: 3, additionalLatencyInMilliseconds: 50 },
       }, parent);
-      // One name for the connection, the TLS server name, the Host header and the certificate check.
+      // One name for the connection, the TLS server name, the Host header and the certificate check: the
+      // operator's origin host name (its certificate is for that name), a CNAME to this VM's DNS name (`fqdn`).
       const afdOrigin = new cdn.AFDOrigin(logicalName(ctx, 'afd-grafana-origin'), {
         originName: 'grafana-vm',
         originGroupName: group.name, profileName: profile.name, resourceGroupName: args.resourceGroupName,
@@ -218,9 +236,9 @@ export class Monitoring extends pulumi.ComponentResource {
       }, { parent: this, dependsOn: [afdOrigin] });
       this.dashboardUrl = pulumi.interpolate`https://${endpoint.hostName}/d/signet`;
     } else {
-      // No public listener: the URL is private (reach it through Bastion or a VPN).
+      // No public listener: the URL is private, reached from the ranges the NSG admits (privateAccessRanges: a VPN, a Bastion subnet).
       this.dashboardUrl = pulumi.output(`http://${privateIp}:${GRAFANA_ORIGIN_PORT}/d/signet`);
     }
-    this.registerOutputs({ dashboardUrl: this.dashboardUrl });
+    this.registerOutputs({ dashboardUrl: this.dashboardUrl, fqdn: this.fqdn });
   }
 }

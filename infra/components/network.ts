@@ -1,14 +1,17 @@
 // The tenant's network: its own resource group, a VNet with a node subnet and
 // a monitoring subnet, and NSGs that admit SMTP only from Exchange Online and
 // the health/metrics port only from the health probers, the monitoring subnet
-// and the operators' own ranges (`signet status`). Nothing from the internet
+// and the operators' own ranges (`signet status`); Grafana's port only from
+// Front Door when it is published, or from the operators' private ranges (a
+// VPN, a Bastion subnet) while it is private. Nothing from the internet
 // reaches SSH or RDP: operators use Run Command or Bastion.
 import * as pulumi from '@pulumi/pulumi';
 import * as network from '@pulumi/azure-native/network';
 import * as resources from '@pulumi/azure-native/resources';
 import type * as inputs from '@pulumi/azure-native/types/input';
 import { logicalName, resourceName, type TenantContext } from './naming';
-import { grafanaFrontDoorOrigin } from '../config';
+import { grafanaFrontDoorOrigin, grafanaPrivateAccessRanges } from '../config';
+import { GRAFANA_ORIGIN_PORT } from '../cloud-init';
 
 export interface TenantNetworkArgs {
   ctx: TenantContext;
@@ -37,9 +40,18 @@ export function nodeSecurityRules(args: { exchangeOnlineRanges: string[]; httpPo
   return rules;
 }
 
-export function monitoringSecurityRules(args: { frontDoor: boolean }): Rule[] {
+/**
+ * The monitoring subnet's inbound rules. Grafana's port is open either to Front Door (published: the
+ * VM's proxy then admits only this stack's profile) or, while Grafana is private, to the operators'
+ * private ranges (`privateAccessRanges`, empty unless configured); never both, never another port.
+ */
+export function monitoringSecurityRules(args: { frontDoor: boolean; privateAccessRanges?: string[] }): Rule[] {
+  const port = String(GRAFANA_ORIGIN_PORT);
+  const ranges = args.privateAccessRanges ?? [];
+  if (args.frontDoor && ranges.length) throw new Error('monitoring NSG: Grafana published through Front Door admits no private ranges (its proxy answers only Front Door)');
   const rules: Rule[] = [];
-  if (args.frontDoor) rules.push(allow('allow-grafana-front-door', 100, ['AzureFrontDoor.Backend'], '3000', 'Grafana only through Front Door'));
+  if (args.frontDoor) rules.push(allow('allow-grafana-front-door', 100, ['AzureFrontDoor.Backend'], port, 'Grafana only through Front Door'));
+  if (ranges.length) rules.push(allow('allow-grafana-private', 110, ranges, port, 'Grafana (private, HTTP) from the operators\' VPN or Bastion ranges'));
   rules.push(...denyRemoteAdmin(), denyAllInbound());
   return rules;
 }
@@ -105,8 +117,9 @@ export class TenantNetwork extends pulumi.ComponentResource {
     this.monitoringNsg = new network.NetworkSecurityGroup(logicalName(ctx, 'nsg-monitoring'), {
       networkSecurityGroupName: resourceName(ctx, 'nsg', 'monitoring'),
       resourceGroupName: rg, location: c.location, tags: ctx.tags,
-      // Front Door's rule only when the stack publishes Grafana through it (an origin certificate it accepts).
-      securityRules: monitoringSecurityRules({ frontDoor: grafanaFrontDoorOrigin(c) !== undefined }),
+      // Front Door's rule only when the stack publishes Grafana through it (an origin certificate it accepts);
+      // the operators' private ranges only while it does not.
+      securityRules: monitoringSecurityRules({ frontDoor: grafanaFrontDoorOrigin(c) !== undefined, privateAccessRanges: grafanaPrivateAccessRanges(c) }),
     }, parent);
 
     const vnetName = resourceName(ctx, 'vnet');

@@ -134,6 +134,39 @@ export const vmIdentityNoPassword: ResourceValidationPolicy = {
   },
 };
 
+const lower = (value: unknown): string | undefined => (typeof value === 'string' ? value.toLowerCase() : undefined);
+
+/**
+ * Front Door (Standard/Premium) keeps Grafana's logins off plain HTTP on both legs: a route forwards to its
+ * origin over HTTPS only and serves clients HTTPS (plain HTTP at most as a redirect to HTTPS), and an origin
+ * is reached with its certificate's name checked. Unset values are read as the provider fills them in
+ * (forwardingProtocol MatchRequest, httpsRedirect Disabled, enforceCertificateNameCheck true) and as Azure
+ * does (supportedProtocols Http and Https).
+ */
+export const frontDoorHttpsOnly: ResourceValidationPolicy = {
+  name: 'signet-front-door-https-only',
+  description: 'Front Door routes forward to their origin over HTTPS only and accept plain HTTP only to redirect it to HTTPS; origins are reached with the certificate name checked.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args, report) => {
+    if (args.type === 'azure-native:cdn:Route') {
+      const forwarding = args.props.forwardingProtocol;
+      if (lower(forwarding) !== 'httpsonly') {
+        report(`forwardingProtocol is ${forwarding === undefined ? 'not set (Front Door then matches the request, plain HTTP included)' : JSON.stringify(forwarding)}; set HttpsOnly: the leg from Front Door to the origin crosses the internet`);
+      }
+      const declared = args.props.supportedProtocols;
+      const protocols = Array.isArray(declared) ? declared.map(lower) : ['http', 'https'];
+      const redirect = lower(args.props.httpsRedirect) === 'enabled';
+      if (!protocols.includes('https')) report('supportedProtocols must include Https');
+      if (protocols.includes('http') && !redirect) {
+        report(`supportedProtocols ${Array.isArray(declared) ? JSON.stringify(declared) : 'is not set (Azure then serves Http and Https)'} serves plain HTTP without redirecting it: set supportedProtocols to [Https], or httpsRedirect: Enabled`);
+      }
+    }
+    if (args.type === 'azure-native:cdn:AFDOrigin' && args.props.enforceCertificateNameCheck === false) {
+      report('enforceCertificateNameCheck must not be false: Front Door would accept any certificate on the origin');
+    }
+  },
+};
+
 /** Types that are not placed in a resource group by a `resourceGroupName` input but belong to the tenant anyway. */
 const SCOPED_BY_SCOPE = 'azure-native:authorization:RoleAssignment';
 
@@ -163,4 +196,4 @@ export const tenantResourceGroupOnly: StackValidationPolicy = {
   },
 };
 
-export const signetPolicies = [noInternetSshRdp, smtpNotFromInternet, keyVaultProtected, tls12Minimum, vmIdentityNoPassword, tenantResourceGroupOnly];
+export const signetPolicies = [noInternetSshRdp, smtpNotFromInternet, keyVaultProtected, tls12Minimum, frontDoorHttpsOnly, vmIdentityNoPassword, tenantResourceGroupOnly];

@@ -2,7 +2,7 @@
 // is declared, with a message naming the key as it appears in the stack file.
 import { expect } from 'chai';
 import * as pulumi from '@pulumi/pulumi';
-import { grafanaFrontDoorOrigin, grafanaFrontDoorWarning, loadStackConfig, parseStackConfig } from '../../infra/config';
+import { grafanaFrontDoorOrigin, grafanaFrontDoorWarning, grafanaPrivateAccessWarning, loadStackConfig, parseStackConfig } from '../../infra/config';
 import { createTenantStack } from '../../infra/stack';
 import { REPO_ROOT, runUnderMocks } from './support/harness';
 import { exampleStackValues, fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
@@ -52,7 +52,41 @@ describe('infra: stack config validation', function () {
     }
   });
 
+  it('accepts private ranges for Grafana (RFC 1918 and the shared 100.64.0.0/10 VPNs use), none by default', function () {
+    expect(parseStackConfig(fabrikam(artifact.path)).monitoring.privateAccessRanges).to.deep.equal([]);
+    const monitoring = exampleStackValues().monitoring as Record<string, unknown>;
+    const ranges = ['10.0.1.0/26', '172.16.201.0/24', '192.168.50.7', '100.100.0.0/16', '10.40.0.128/26'];
+    expect(parseStackConfig(fabrikam(artifact.path, { monitoring: { ...monitoring, privateAccessRanges: ranges } })).monitoring.privateAccessRanges).to.deep.equal(ranges);
+    // a stack file without a monitoring block gets the same default
+    const { monitoring: _omitted, ...rest } = fabrikam(artifact.path);
+    expect(parseStackConfig(rest).monitoring.privateAccessRanges).to.deep.equal([]);
+  });
+
+  it('warns about private ranges only while Grafana is published (they take no effect then)', function () {
+    const monitoring = exampleStackValues().monitoring as Record<string, unknown>;
+    const published = { originHostName: 'grafana-origin.fabrikam.relay.signet-msp.example', originCertificate: { certificateFile: 'certs/fabrikam/grafana-origin.pem' } };
+    const withMonitoring = (extra: Record<string, unknown>) => parseStackConfig(fabrikam(artifact.path, { monitoring: { ...monitoring, ...extra } }));
+    expect(grafanaPrivateAccessWarning(withMonitoring({ ...published, privateAccessRanges: ['10.0.1.0/26'] }))).to.match(/has no effect/);
+    expect(grafanaPrivateAccessWarning(withMonitoring(published))).to.equal(undefined);
+    expect(grafanaPrivateAccessWarning(withMonitoring({ privateAccessRanges: ['10.0.1.0/26'] }))).to.equal(undefined);
+    expect(grafanaPrivateAccessWarning(withMonitoring({ frontDoor: false, privateAccessRanges: ['10.0.1.0/26'] }))).to.equal(undefined);
+    // the development stack's warning says how a private Grafana is reached, with or without ranges
+    expect(grafanaFrontDoorWarning(withMonitoring({}))).to.match(/nothing reaches Grafana/);
+    expect(grafanaFrontDoorWarning(withMonitoring({ privateAccessRanges: ['10.0.1.0/26'] }))).to.include('(10.0.1.0/26: a VPN or a Bastion subnet)');
+  });
+
+  const exampleMonitoring = exampleStackValues().monitoring as Record<string, unknown>;
+  const privateRanges = (ranges: unknown) => ({ monitoring: { ...exampleMonitoring, privateAccessRanges: ranges } });
   const cases: [string, Record<string, unknown>, string, RegExp][] = [
+    ['a public Grafana access range (a private Grafana answers plain HTTP)', privateRanges(['10.0.1.0/26', '203.0.113.0/28']), 'signet:monitoring', /privateAccessRanges\.1\): must be a private range/],
+    ['Grafana open to anywhere', privateRanges(['0.0.0.0/0']), 'signet:monitoring', /must be a private range/],
+    ['a Grafana access range reaching past private space', privateRanges(['10.0.0.0/7']), 'signet:monitoring', /must be a private range/],
+    ['an IPv6 Grafana access range (the VNet is IPv4)', privateRanges(['fd00::/8']), 'signet:monitoring', /IPv4 CIDR/],
+    ['a malformed Grafana access range', privateRanges(['10.0.0.0/33']), 'signet:monitoring', /IPv4 CIDR/],
+    ['a service tag as a Grafana access range', privateRanges(['VirtualNetwork']), 'signet:monitoring', /IPv4 CIDR/],
+    ['a Grafana access range that takes in the nodes', privateRanges(['10.40.0.0/24']), 'signet:monitoring', /overlaps nodeSubnetCidr 10\.40\.0\.0\/26/],
+    ['a Grafana access range listed twice', privateRanges(['10.0.1.0/26', '10.0.1.0/26']), 'signet:monitoring', /twice/],
+    ['Grafana access ranges that are not a list', privateRanges('10.0.1.0/26'), 'signet:monitoring', /array|expected/i],
     ['one node', { nodeCount: 1 }, 'signet:nodeCount', /at least 2/],
     ['a fractional node count', { nodeCount: 2.5 }, 'signet:nodeCount', /whole number/],
     ['a missing tenant id', { tenantId: undefined }, 'signet:tenantId', /is required/],

@@ -4,12 +4,16 @@
 // Pulumi has no official policy test harness (pulumi-policy#445), so this
 // builds the validation arguments the analyzer would pass.
 import { expect } from 'chai';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import type { PolicyResource, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from '@pulumi/policy';
 import { parseStackConfig } from '../../infra/config';
-import { keyVaultProtected, noInternetSshRdp, portRangeCovers, signetPolicies, smtpNotFromInternet, tenantResourceGroupOnly, tls12Minimum, vmIdentityNoPassword } from '../../infra/policy/policies';
+import { frontDoorHttpsOnly, keyVaultProtected, noInternetSshRdp, portRangeCovers, signetPolicies, smtpNotFromInternet, tenantResourceGroupOnly, tls12Minimum, vmIdentityNoPassword } from '../../infra/policy/policies';
 import { createTenantStack } from '../../infra/stack';
 import { REPO_ROOT, runUnderMocks, type RecordedResource, type StackRun } from './support/harness';
-import { fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
+import { EXAMPLE_ORIGIN_HOST, exampleStackValues, fabrikam, placeholderArtifact, writeOriginCertificate, type ArtifactFixture } from './support/fixtures';
+import { createCertificateAuthority } from '../support/certs';
 
 /** Plain-data copy (the recorded inputs are JSON-shaped). */
 function clone<T>(value: T): T {
@@ -42,6 +46,16 @@ async function stackViolations(policy: StackValidationPolicy, resources: Recorde
   return found;
 }
 
+/** Every rule of the pack over a stack's resources. */
+async function allViolations(resources: RecordedResource[]): Promise<string[]> {
+  const all: string[] = [];
+  for (const policy of signetPolicies) {
+    if ('validateStack' in policy) all.push(...await stackViolations(policy, resources));
+    else for (const r of resources) all.push(...(await violationsOf(policy, r)).map((m) => `${r.name}: ${m}`));
+  }
+  return all;
+}
+
 describe('infra: policy pack', function () {
   let artifact: ArtifactFixture;
   let run: StackRun<unknown>;
@@ -53,12 +67,7 @@ describe('infra: policy pack', function () {
   after(() => artifact.cleanup());
 
   it('passes every rule for the real stack', async function () {
-    const all: string[] = [];
-    for (const policy of signetPolicies) {
-      if ('validateStack' in policy) all.push(...await stackViolations(policy, run.resources));
-      else for (const r of run.resources) all.push(...(await violationsOf(policy, r)).map((m) => `${r.name}: ${m}`));
-    }
-    expect(all).to.deep.equal([]);
+    expect(await allViolations(run.resources)).to.deep.equal([]);
   });
 
   it('catches an NSG rule that opens SSH or RDP to the internet (also through port ranges and *)', async function () {
@@ -158,5 +167,80 @@ describe('infra: policy pack', function () {
     expect(portRangeCovers('*', 3389)).to.equal(true);
     expect(portRangeCovers('25', 22)).to.equal(false);
     expect(portRangeCovers('3390-4000', 3389)).to.equal(false);
+  });
+});
+
+describe('infra: policy pack, Front Door to Grafana over HTTPS only (published stack)', function () {
+  let artifact: ArtifactFixture;
+  let dir: string;
+  let run: StackRun<unknown>;
+
+  before(async function () {
+    artifact = placeholderArtifact();
+    dir = mkdtempSync(path.join(tmpdir(), 'signet-policy-origin-'));
+    const certificateFile = await writeOriginCertificate(await createCertificateAuthority('Signet Test Public CA'), dir);
+    const monitoring = { ...(exampleStackValues().monitoring as Record<string, unknown>), originHostName: EXAMPLE_ORIGIN_HOST, originCertificate: { certificateFile } };
+    run = await runUnderMocks('policy-front-door', () => createTenantStack(parseStackConfig(fabrikam(artifact.path, { monitoring })), { baseDir: REPO_ROOT }));
+  });
+  after(() => {
+    artifact.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const route = () => run.one('azure-native:cdn:Route', 'afd-route');
+  const variant = async (change: (p: Record<string, unknown>) => void, of = route()) => {
+    const copy = clone(of);
+    change(copy.inputs);
+    return violationsOf(frontDoorHttpsOnly, copy);
+  };
+
+  it('passes every rule, the stack\'s route and origin included', async function () {
+    expect(await allViolations(run.resources)).to.deep.equal([]);
+    // the rule has something to judge here: one route, one origin (not vacuously true)
+    expect(run.ofType('azure-native:cdn:Route')).to.have.length(1);
+    expect(run.ofType('azure-native:cdn:AFDOrigin')).to.have.length(1);
+    expect(signetPolicies).to.include(frontDoorHttpsOnly);
+    expect(await violationsOf(frontDoorHttpsOnly, route())).to.deep.equal([]);
+  });
+
+  it('catches a route that forwards to the origin over anything but HTTPS only', async function () {
+    for (const bad of ['MatchRequest', 'HttpOnly']) {
+      const found = await variant((p) => { p.forwardingProtocol = bad; });
+      expect(found, bad).to.have.length(1);
+      expect(found[0]).to.match(/forwardingProtocol is "\w+"; set HttpsOnly/);
+    }
+    // unset: the provider fills in MatchRequest, which the rule must not take for HTTPS
+    expect(await variant((p) => { delete p.forwardingProtocol; })).to.have.length(1);
+    // the value's case is Azure's business, not a way round the rule
+    expect(await variant((p) => { p.forwardingProtocol = 'httpsonly'; })).to.deep.equal([]);
+  });
+
+  it('catches a route that serves plain HTTP without redirecting it, and one that serves no HTTPS', async function () {
+    const plain = await variant((p) => { p.supportedProtocols = ['Http', 'Https']; });
+    expect(plain).to.have.length(1);
+    expect(plain[0]).to.match(/serves plain HTTP without redirecting it/);
+    // unset: Azure serves Http and Https
+    expect(await variant((p) => { delete p.supportedProtocols; })).to.have.length(1);
+    expect(await variant((p) => { p.supportedProtocols = ['Http', 'Https']; p.httpsRedirect = 'Disabled'; })).to.have.length(1);
+    // HTTP accepted only to redirect it to HTTPS is fine
+    expect(await variant((p) => { p.supportedProtocols = ['Http', 'Https']; p.httpsRedirect = 'Enabled'; })).to.deep.equal([]);
+    // HTTP alone: no HTTPS to redirect to, and plain HTTP served
+    expect(await variant((p) => { p.supportedProtocols = ['Http']; })).to.have.length(2);
+    expect(await variant((p) => { p.supportedProtocols = ['Http']; p.httpsRedirect = 'Enabled'; })).to.deep.equal(['supportedProtocols must include Https']);
+    // both faults at once are both reported
+    expect(await variant((p) => { p.supportedProtocols = ['Http', 'Https']; p.forwardingProtocol = 'MatchRequest'; })).to.have.length(2);
+  });
+
+  it('catches an origin reached without its certificate name checked', async function () {
+    const origin = run.one('azure-native:cdn:AFDOrigin', 'afd-grafana-origin');
+    expect(await variant((p) => { p.enforceCertificateNameCheck = false; }, origin)).to.have.length(1);
+    // unset is the provider's (and Azure's) default: checked
+    expect(await variant((p) => { delete p.enforceCertificateNameCheck; }, origin)).to.deep.equal([]);
+  });
+
+  it('leaves other resource types alone', async function () {
+    const endpoint = run.one('azure-native:cdn:AFDEndpoint', 'afd-endpoint');
+    expect(await violationsOf(frontDoorHttpsOnly, endpoint)).to.deep.equal([]);
+    expect(await violationsOf(frontDoorHttpsOnly, { type: 'azure-native:network:NetworkSecurityGroup', name: 'n', urn: 'urn:n', inputs: { forwardingProtocol: 'HttpOnly' } })).to.deep.equal([]);
   });
 });

@@ -403,7 +403,25 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     const warning = run.warnings[0] ?? '';
     expect(warning).to.match(/not published through Front Door/).and.match(/public CA/);
     expect(warning).to.include('signet:monitoring.originCertificate').and.include('signet:monitoring.originHostName').and.include('runbooks/onboard-tenant.md');
-    expect(warning).to.match(/Bastion or a VPN/);
+    // the example sets no private ranges: the warning says nothing reaches Grafana yet, and how to change that
+    expect(config.monitoring.privateAccessRanges).to.deep.equal([]);
+    expect(warning).to.match(/nothing reaches Grafana/).and.include('signet:monitoring.privateAccessRanges').and.match(/VPN/).and.match(/Bastion/);
+    expect(warning).to.include('monitoringFqdn');
+  });
+
+  it('gives the monitoring VM\'s public IP a DNS label and exports its name as monitoringFqdn (the origin host\'s CNAME target)', function () {
+    const pip = run.one('azure-native:network:PublicIPAddress', 'pip-monitoring');
+    expect(pip.inputs.publicIpAddressName).to.equal('pip-signet-fabrikam-monitoring');
+    const label = (pip.inputs.dnsSettings as { domainNameLabel: string }).domainNameLabel;
+    expect(label).to.match(/^signet-fabrikam-mon-[a-z0-9]{6}$/);
+    // the same random suffix as every other globally unique name of the tenant
+    expect(label.slice(-6)).to.equal(run.outputs.vaultName.slice(-6));
+    expect(run.outputs.monitoringFqdn).to.equal(`${label}.${config.location}.cloudapp.azure.com`);
+    // its own name: never a node's
+    expect(run.outputs.nodes.map((n) => n.fqdn)).to.not.include(run.outputs.monitoringFqdn);
+    // the NIC that carries the public IP is the monitoring VM's
+    const nic = run.one('azure-native:network:NetworkInterface', 'nic-monitoring');
+    expect((nic.inputs.ipConfigurations as { publicIPAddress: { id: string } }[])[0]?.publicIPAddress.id).to.equal(pip.id);
   });
 
   it('sends the vault\'s audit log (AuditEvent) to the tenant\'s Log Analytics workspace, kept 90 days by default', function () {
@@ -468,6 +486,15 @@ describe('infra: Grafana through Front Door with an imported origin certificate 
     const route = run.one('azure-native:cdn:Route', 'afd-route');
     const uid = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'monitoring/grafana/signet-dashboard.json'), 'utf8')) as { uid: string }).uid;
     expect(run.outputs.dashboardUrl).to.equal(`https://${route.inputs.endpointName}-abcdef.z01.azurefd.net/d/${uid}`);
+  });
+
+  it('connects Front Door to the origin host name, whose CNAME targets the monitoringFqdn output (the VM\'s public IP)', function () {
+    const origin = run.one('azure-native:cdn:AFDOrigin', 'afd-grafana-origin');
+    // Front Door connects to (and checks the certificate against) the operator's name, never Azure's: no public CA certifies cloudapp.azure.com
+    expect(origin.inputs.hostName).to.equal(EXAMPLE_ORIGIN_HOST);
+    expect(origin.inputs.hostName).to.not.equal(run.outputs.monitoringFqdn);
+    const pip = run.one('azure-native:network:PublicIPAddress', 'pip-monitoring');
+    expect(run.outputs.monitoringFqdn).to.equal(`${(pip.inputs.dnsSettings as { domainNameLabel: string }).domainNameLabel}.westeurope.cloudapp.azure.com`);
   });
 
   it('lets only this stack\'s Front Door profile reach Grafana: nginx on the origin port checks X-Azure-FDID, Grafana on loopback', function () {

@@ -21,6 +21,7 @@ import { connectorsScript, pauseScript, removeScript, resumeScript } from '../..
 import { loadStackOutputs } from '../../appliance/src/fleet';
 import { createMetrics } from '../../appliance/src/observability/metrics';
 import { stackConfigSchema } from '../../infra/config';
+import { STACK_OUTPUT_NAMES } from '../../infra/outputs';
 
 const ROOT = resolve(__dirname, '../..');
 const RUNBOOKS = join(ROOT, 'runbooks');
@@ -413,6 +414,25 @@ describe('runbooks', () => {
         }
       }
       expect(seen).to.be.greaterThan(15);
+    });
+
+    it('every output `pulumi stack output` reads by name is a stack output (infra/outputs.ts)', () => {
+      const names = new Set<string>(STACK_OUTPUT_NAMES);
+      /** The output names of `pulumi stack output [flags] NAME` (none for the whole set, `--json`). */
+      const named = (text: string) => [...text.matchAll(/\bpulumi stack output\b((?:\s+(?:-s\s+\S+|--[a-z-]+))*)\s+([A-Za-z][A-Za-z0-9]*)\b/g)].map((m) => m[2]!);
+      // The reader itself: flags are skipped, the name is read.
+      expect(named('x=$(pulumi stack output -s "$TENANT" --show-secrets monitoringFqdn)')).to.deep.equal(['monitoringFqdn']);
+      expect(named('pulumi stack output -s "$TENANT" --json --show-secrets > "$WORK/outputs.json"')).to.deep.equal([]);
+      let seen = 0;
+      for (const [file, text] of docs()) {
+        for (const name of [...named(fencedText(text)), ...inlineCode(text).flatMap(named)]) {
+          seen++;
+          expect(names.has(name), `${file}: pulumi stack output ${name}`).to.equal(true);
+        }
+      }
+      expect(seen).to.be.greaterThan(1);
+      // the monitoring VM's name comes from the stack, never from a lookup of the resource by its name
+      expect(read('onboard-tenant.md')).to.not.include('az network public-ip show');
     });
 
     it('every signet: stack setting is a key of infra/config.ts', () => {
