@@ -37,7 +37,8 @@ async function makeCerts(): Promise<Certs> {
   const dir = mkdtempSync(join(tmpdir(), 'signet-bench-'));
   const ca = await createCertificateAuthority('Signet Bench CA');
   const local = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
-  const server = await ca.issue({ commonName: 'localhost', ...local, usage: ['server'] });
+  // the relay's certificate names its hostname (the certificate domain) as well as the loopback names the clients use
+  const server = await ca.issue({ commonName: 'localhost', dnsNames: ['localhost', 'relay.bench.invalid'], ipAddresses: ['127.0.0.1'], usage: ['server'] });
   const client = await ca.issue({ commonName: 'relay.bench.invalid', usage: ['client'] });
   const sink = await ca.issue({ commonName: 'localhost', ...local, usage: ['server'] });
   const exo = await ca.issue({ commonName: 'mail.protection.outlook.com', usage: ['client'] });

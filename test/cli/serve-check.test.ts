@@ -20,6 +20,10 @@ import { createSealedOrgKit, EXAMPLE_ORG_DIR, type SealedOrgKit } from '../suppo
 const ROOT = resolve(__dirname, '../..');
 const DAY = 86_400_000;
 
+/** The problem of a downstream client certificate that does not name the certificate domain. */
+const uncoveredByClient = (hostname: string, names: string) =>
+  `the certificate does not cover hostname "${hostname}" (it names ${names}); Exchange Online's inbound connector (TlsSenderCertificateName) would refuse every message the node hands back with it`;
+
 function signet(args: string[]) {
   // the project's own Node (22), as npm scripts use it
   return spawnSync(process.execPath, [join(ROOT, 'bin/signet.js'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 30_000 });
@@ -72,6 +76,10 @@ describe('signet serve --check', function () {
       'empty.crt': 'nothing here\n',
     };
     for (const [name, content] of Object.entries(files)) writeFileSync(join(dir, name), content, { mode: 0o600 });
+    const elsewhere = await pki.ca.issue({ commonName: 'other.test.invalid', usage: ['client'] });
+    const wildcard = await pki.ca.issue({ commonName: '*.test.invalid', usage: ['client'] });
+    const issued: Record<string, string> = { 'client-elsewhere.crt': elsewhere.cert, 'client-elsewhere.key': elsewhere.key, 'client-wildcard.crt': wildcard.cert, 'client-wildcard.key': wildcard.key };
+    for (const [name, content] of Object.entries(issued)) writeFileSync(join(dir, name), content, { mode: 0o600 });
     kit = await createSealedOrgKit();
     bundle = join(dir, 'contoso.bundle');
     writeFileSync(bundle, await kit.seal(7));
@@ -127,14 +135,24 @@ describe('signet serve --check', function () {
     expect(run.status, run.stderr).to.equal(1);
     const at = (line: number, setting: string, name: string) => `${file}:${line} ${setting}: ${join(dir, name)}: `;
     const lines = run.stdout.trimEnd().split('\n');
-    expect(lines).to.have.length(7);
+    expect(lines).to.have.length(8);
     expect(lines[0]).to.equal(`${at(6, 'tls.cert', 'server.crt')}the certificate does not cover hostname "smtp.contoso.com" (it names DNS:relay.test.invalid, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1)`);
     expect(lines[1]).to.equal(`${at(7, 'tls.key', 'other.key')}the key does not match the certificate ${join(dir, 'server.crt')}`);
     expect(lines[2]).to.match(/:10 tls\.ca\[1\]: \S+garbage\.crt: certificate 1 in it does not parse \(/);
     expect(lines[3]).to.equal(`${at(11, 'tls.ca[2]', 'missing.crt')}no such file or directory`);
     expect(lines[4]).to.equal(`${at(15, 'downstream.tls.cert', 'expired.crt')}the certificate expired on ${pki.expiredClient.notAfter.toISOString().replace(/\.\d+Z$/, '.000Z')}`);
-    expect(lines[5]).to.equal(`${at(17, 'downstream.tls.ca', 'empty.crt')}no PEM certificate in it (-----BEGIN CERTIFICATE-----); expected a PEM CA bundle`);
-    expect(lines[6]).to.equal(`${file}: 6 problems`);
+    expect(lines[5]).to.equal(`${at(15, 'downstream.tls.cert', 'expired.crt')}${uncoveredByClient('smtp.contoso.com', 'DNS:mail.protection.outlook.com')}`);
+    expect(lines[6]).to.equal(`${at(17, 'downstream.tls.ca', 'empty.crt')}no PEM certificate in it (-----BEGIN CERTIFICATE-----); expected a PEM CA bundle`);
+    expect(lines[7]).to.equal(`${file}: 7 problems`);
+  });
+
+  it('reports a downstream client certificate that does not cover hostname (what the inbound connector names), and takes a wildcard one that does', async () => {
+    const elsewhere = relayYaml('client-elsewhere.yaml', { downstream: { host: '127.0.0.1', tls: { cert: 'client-elsewhere.crt', key: 'client-elsewhere.key' } } });
+    expect((await checkRelayConfigFile(elsewhere)).problems).to.deep.equal([`${elsewhere}:12 downstream.tls.cert: ${join(dir, 'client-elsewhere.crt')}: ${uncoveredByClient('relay.test.invalid', 'DNS:other.test.invalid')}`]);
+    const wildcard = relayYaml('client-wildcard.yaml', { downstream: { host: '127.0.0.1', tls: { cert: 'client-wildcard.crt', key: 'client-wildcard.key' } } });
+    const check = await checkRelayConfigFile(wildcard);
+    expect(check.problems).to.deep.equal([]);
+    expect(check.checked.filter((c) => /^client certificate \*\.test\.invalid valid until \d{4}-\d\d-\d\d$/.test(c))).to.have.length(1);
   });
   it('reports a CA bundle cut short (a copy still being written) rather than checking the certificates before the cut', async () => {
     writeFileSync(join(dir, 'cut.crt'), `${pki.otherCa.cert}${pki.ca.cert.slice(0, Math.floor(pki.ca.cert.length / 2))}`);

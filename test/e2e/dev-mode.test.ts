@@ -46,7 +46,7 @@ describe('development mode (npm start, npm run send-sample)', function () {
       expect(eml).to.contain('Ingrid Halvorsen');
       expect((await fetch(`http://127.0.0.1:${state.httpPort}/readyz`)).status).to.equal(200);
 
-      // config/relay.dev.yaml with these certificates passes `signet serve --check` (the server certificate covers its hostname)
+      // config/relay.dev.yaml with these certificates passes `signet serve --check` (the server and downstream client certificates cover its hostname)
       const configDir = join(stateDir, 'config');
       mkdirSync(configDir);
       const devYaml = readFileSync(join(REPO_ROOT, 'config/relay.dev.yaml'), 'utf8').replaceAll('../.signet-dev/', `${stateDir}/`).replace('source: examples/contoso', `source: ${join(REPO_ROOT, 'config/examples/contoso')}`);

@@ -310,11 +310,46 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     expect(ok.ok, ok.response).to.equal(true);
   });
 
-  it('does not start with a certificate not valid yet, or a server certificate that does not cover hostname, and names the file in one line', async () => {
+  it('keeps the running downstream client certificate when the replacement does not cover hostname (the next downstream session presents the old one), and takes a wildcard one that does', async () => {
+    const log: string[] = [];
+    const { node, sink: s, pki } = await start({ log });
+    replace('client', await pki.ca.issue({ commonName: 'other.test.invalid', usage: ['client'] }));
+    const refusal = `client.crt: the certificate does not cover hostname \\"relay.test.invalid\\" (it names DNS:other.test.invalid); Exchange Online's inbound connector (TlsSenderCertificateName) would refuse every message the node hands back with it`;
+    await until(() => log.some((l) => l.includes('"event":"tls-reload-refused"') && l.includes('"which":"downstream-client"') && l.includes(refusal)), 'the client certificate for another name to be refused');
+    expect(log.join('')).not.to.contain('"event":"tls-reloaded"');
+    expect((await send(node.smtpPorts[0], pki.exoClient, { raw: sampleMessage() })).ok).to.equal(true);
+    expect(s.messages.map((m) => m.clientCertificate)).to.deep.equal(['relay.test.invalid']);
+    // *.test.invalid covers relay.test.invalid (one label)
+    replace('client', await pki.ca.issue({ commonName: '*.test.invalid', usage: ['client'] }));
+    await until(() => log.some((l) => l.includes('"event":"tls-reloaded"') && l.includes('"which":"downstream-client"')), 'the wildcard client certificate to be reloaded');
+    expect((await send(node.smtpPorts[0], pki.exoClient, { raw: sampleMessage() })).ok).to.equal(true);
+    expect(s.messages.map((m) => m.clientCertificate)).to.deep.equal(['relay.test.invalid', '*.test.invalid']);
+  });
+
+  it('does not start with a certificate not valid yet, or a server or downstream client certificate that does not cover hostname, and names the file in one line', async () => {
     const pki = await testPki();
     const later = await pki.ca.issue({ commonName: 'relay.test.invalid', dnsNames: ['relay.test.invalid'], usage: ['server', 'client'], notBefore: minutes(60) });
     const soon = await pki.ca.issue({ commonName: 'relay.test.invalid', dnsNames: ['relay.test.invalid'], usage: ['server', 'client'], notBefore: minutes(2) });
-    files = writePemFiles({ 'server.crt': pki.relayServer.cert, 'server.key': pki.relayServer.key, 'later.crt': later.cert, 'later.key': later.key, 'soon.crt': soon.cert, 'soon.key': soon.key, 'ca.crt': pki.ca.cert, 'client.crt': pki.relayClient.cert, 'client.key': pki.relayClient.key });
+    const elsewhere = await pki.ca.issue({ commonName: 'other.test.invalid', usage: ['client'] });
+    const wildcard = await pki.ca.issue({ commonName: '*.test.invalid', usage: ['client'] });
+    const deeper = await pki.ca.issue({ commonName: '*.relay.test.invalid', usage: ['client'] });
+    files = writePemFiles({
+      'server.crt': pki.relayServer.cert,
+      'server.key': pki.relayServer.key,
+      'later.crt': later.cert,
+      'later.key': later.key,
+      'soon.crt': soon.cert,
+      'soon.key': soon.key,
+      'elsewhere.crt': elsewhere.cert,
+      'elsewhere.key': elsewhere.key,
+      'wildcard.crt': wildcard.cert,
+      'wildcard.key': wildcard.key,
+      'deeper.crt': deeper.cert,
+      'deeper.key': deeper.key,
+      'ca.crt': pki.ca.cert,
+      'client.crt': pki.relayClient.cert,
+      'client.key': pki.relayClient.key,
+    });
     const attempt = (settings: { hostname?: string; tls?: Record<string, string>; client?: Record<string, string> }) =>
       startRelayNode(
         parseRelayConfig({ hostname: settings.hostname ?? 'relay.test.invalid', listen: [{ host: '127.0.0.1', port: 0 }], tls: { cert: 'server.crt', key: 'server.key', ca: 'ca.crt', ...settings.tls }, downstream: { host: '127.0.0.1', tls: { cert: 'client.crt', key: 'client.key', ca: 'ca.crt', ...settings.client }, probeSeconds: 3600 }, http: { listen: '127.0.0.1', port: 0 }, org: { source: 'unused' } }, 'test', files!.dir),
@@ -330,7 +365,13 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     expect(await attempt({ tls: { cert: 'later.crt', key: 'later.key' } })).to.match(notYet);
     expect(await attempt({ client: { cert: 'later.crt', key: 'later.key' } })).to.match(notYet);
     expect(await attempt({ hostname: 'smtp.contoso.com' })).to.equal(`${files.path('server.crt')}: the certificate does not cover hostname "smtp.contoso.com" (it names DNS:relay.test.invalid, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1)`);
-    // within the clock-skew allowance, and a certificate covering hostname: it starts
+    // what the inbound connector's TlsSenderCertificateName names: the client certificate must cover it too
+    const uncovered = (file: string, names: string) => `${files!.path(file)}: the certificate does not cover hostname "relay.test.invalid" (it names ${names}); Exchange Online's inbound connector (TlsSenderCertificateName) would refuse every message the node hands back with it`;
+    expect(await attempt({ client: { cert: 'elsewhere.crt', key: 'elsewhere.key' } })).to.equal(uncovered('elsewhere.crt', 'DNS:other.test.invalid'));
+    // a wildcard covers exactly one label: not relay.test.invalid itself
+    expect(await attempt({ client: { cert: 'deeper.crt', key: 'deeper.key' } })).to.equal(uncovered('deeper.crt', 'DNS:*.relay.test.invalid'));
+    expect(await attempt({ client: { cert: 'wildcard.crt', key: 'wildcard.key' } })).to.equal('started');
+    // within the clock-skew allowance, and certificates naming hostname exactly: it starts
     expect(await attempt({ tls: { cert: 'soon.crt', key: 'soon.key' }, client: { cert: 'soon.crt', key: 'soon.key' } })).to.equal('started');
   });
 

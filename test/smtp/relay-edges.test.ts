@@ -428,6 +428,32 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
       expect(await counted()).to.deep.equal({ 'tempfailed/shutdown': 2 });
       expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(0);
     });
+    it('says upstream-timeout for a client gone silent past the idle limit, in DATA and before it, not a dropped connection; the downstream is cut before its final dot', async () => {
+      const inData = await start({ limits: { idleMs: 500 } });
+      expect(await inData.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+      expect(await inData.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+      expect(await inData.command('DATA')).to.match(/^354/);
+      inData.write(sampleMessage({ body: BODY }).split('\r\n\r\n')[0] + '\r\n\r\nfirst half\r\n');
+      // then silence: smtp-server's idle timeout ends the session with its own 421
+      expect(await inData.reply()).to.match(/^421 4\.4\.2 /);
+      const beforeData = await start.again();
+      expect(await beforeData.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+      expect(await beforeData.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+      expect(await beforeData.reply()).to.match(/^421 4\.4\.2 /);
+      await until(() => h!.relay.status().sessions === 0, 'both sessions to close');
+      await until(() => wire!.sessions.length === 2 && wire!.sessions.every((s) => s.closed), 'both downstream sessions to be cut');
+      const lines = transactions().map(({ stage, outcome, reason, upstreamCode, upstreamAnswered, recipientCount }) => ({ stage, outcome, reason, upstreamCode, upstreamAnswered, recipientCount }));
+      expect(lines).to.deep.equal([
+        { stage: 'data', outcome: 'tempfailed', reason: 'upstream-timeout', upstreamCode: 421, upstreamAnswered: undefined, recipientCount: 1 },
+        { stage: 'rcpt', outcome: 'tempfailed', reason: 'upstream-timeout', upstreamCode: 421, upstreamAnswered: undefined, recipientCount: 1 },
+      ]);
+      expect(await counted()).to.deep.equal({ 'tempfailed/upstream-timeout': 2 });
+      expect(await downstreamErrors()).to.equal(0);
+      // the first was mid-DATA downstream too: aborted there, nothing delivered
+      expect(wire!.sessions.map((s) => s.commands.includes('DATA'))).to.deep.equal([true, false]);
+      expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(0);
+      expect(h!.relay.status().transactions).to.equal(0);
+    });
   });
 
   describe('a refusal decided before the client\'s final dot (it is answered after the dot)', () => {

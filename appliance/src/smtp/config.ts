@@ -81,7 +81,7 @@ export const relayConfigSchema = z
         port: port.default(25),
         tls: z
           .object({
-            cert: z.string().min(1).describe('PEM client certificate of this node (the inbound connector\'s TlsSenderCertificateName).'),
+            cert: z.string().min(1).describe('PEM client certificate of this node; must cover hostname, which the inbound connector\'s TlsSenderCertificateName names.'),
             key: z.string().min(1).describe('PEM private key of the client certificate.'),
             ca: fileList.optional().describe('PEM CA bundle(s) to verify the downstream server; default: the runtime\'s public roots.'),
             servername: hostName.optional().describe('Name the downstream certificate must carry; default: host.'),

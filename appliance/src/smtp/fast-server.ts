@@ -23,6 +23,8 @@ export const FAST_START_AVAILABLE = typeof ServerConnection.prototype._setListen
  * - Replies whose text already starts with an enhanced status code are sent as
  *   is, so the relay's own codes (5.7.1, 4.4.1, 5.4.6, mirrored downstream
  *   codes) are not overridden by smtp-server's generic per-code mapping.
+ * - The idle timeout (socketTimeout) ending a session is reported (onIdleTimeout):
+ *   smtp-server then only calls onClose, as for a connection that broke.
  *
  * Reverse DNS is off (disableReverseLookup): identity is the certificate, PTR
  * data is controlled by the peer, and a lookup per connection is latency and a
@@ -38,6 +40,8 @@ export class RelayServer extends SMTPServer {
     private readonly onSizeRefused: (session: SMTPServerSession) => void = () => undefined,
     /** The client sent QUIT (told apart from a dropped connection, which onClose alone cannot). */
     private readonly onQuit: (session: SMTPServerSession) => void = () => undefined,
+    /** The client stayed silent past socketTimeout and the session is being closed (421); onClose follows. */
+    private readonly onIdleTimeout: (session: SMTPServerSession) => void = () => undefined,
   ) {
     super(options);
   }
@@ -45,11 +49,27 @@ export class RelayServer extends SMTPServer {
   override connect(socket: Parameters<SMTPServer['connect']>[0], socketOptions?: Parameters<SMTPServer['connect']>[1]): void {
     const connection = new ServerConnection(this, socket, socketOptions);
     const send = connection.send.bind(connection);
+    // smtp-server's _onTimeout also re-arms the timer (the client waits for the relay) or destroys a socket
+    // already closing: only the 421 it sends ends an idle session. Should a later smtp-server lack
+    // _onTimeout, an idle timeout is counted as a dropped connection again.
+    let timingOut = false;
     connection.send = (code: number, data?: string | string[] | null, context?: string | false) => {
       // MESSAGE_TOO_BIG is smtp-server's own SIZE= check at MAIL (its oversize check after DATA is off)
       if (code === 552 && context === 'MESSAGE_TOO_BIG') this.onSizeRefused(connection.session);
-      return send(code, data, typeof data === 'string' && OWN_ENHANCED.test(data) ? false : context);
+      send(code, data, typeof data === 'string' && OWN_ENHANCED.test(data) ? false : context);
+      if (code === 421 && timingOut) this.onIdleTimeout(connection.session);
     };
+    const onTimeout = connection._onTimeout;
+    if (typeof onTimeout === 'function') {
+      connection._onTimeout = () => {
+        timingOut = true;
+        try {
+          onTimeout.call(connection);
+        } finally {
+          timingOut = false;
+        }
+      };
+    }
     type Handler = (command: Buffer, callback: () => void) => void;
     const handlers = connection as unknown as Record<string, Handler | undefined>;
     for (const name of ['handler_RSET', 'handler_EHLO', 'handler_HELO']) {

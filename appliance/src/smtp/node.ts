@@ -77,16 +77,17 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
   });
   const named = (files: Map<string, Buffer>, path: string) => ({ path, pem: files.get(path)! });
   // At start and on every reload: a certificate not valid yet (beyond a few minutes of clock skew) is
-  // refused, and the server certificate must cover `hostname` (the certificate domain the node greets
-  // with; `signet serve --check` checks the same). A refused replacement leaves the running set in
-  // place. `reload` refuses an expired replacement too (one older than the running one).
+  // refused, and both the server certificate and the downstream client certificate must cover
+  // `hostname` (the certificate domain the node greets with, and what the inbound connector's
+  // TlsSenderCertificateName names; `signet serve --check` checks the same). A refused replacement
+  // leaves the running set in place. `reload` refuses an expired replacement too (one older than the running one).
   const checkInbound = (files: Map<string, Buffer>, reload = false) =>
-    checkTlsMaterial({ cert: named(files, config.tls.cert), key: named(files, config.tls.key), ca: asList(config.tls.ca).map((p) => named(files, p)) }, { refuseExpired: reload, hostname: config.hostname });
+    checkTlsMaterial({ cert: named(files, config.tls.cert), key: named(files, config.tls.key), ca: asList(config.tls.ca).map((p) => named(files, p)) }, { refuseExpired: reload, hostname: { name: config.hostname, role: 'server' } });
   checkInbound(inbound);
   let downstreamTls: DownstreamTls;
   const loadDownstreamTls = (files: Map<string, Buffer>, reload = false): DownstreamTls => {
     const ca = config.downstream.tls.ca ? asList(config.downstream.tls.ca).map((p) => named(files, p)) : undefined;
-    checkTlsMaterial({ cert: named(files, config.downstream.tls.cert), key: named(files, config.downstream.tls.key), ca }, { refuseExpired: reload });
+    checkTlsMaterial({ cert: named(files, config.downstream.tls.cert), key: named(files, config.downstream.tls.key), ca }, { refuseExpired: reload, hostname: { name: config.hostname, role: 'downstream-client' } });
     return {
       cert: files.get(config.downstream.tls.cert)!,
       key: files.get(config.downstream.tls.key)!,

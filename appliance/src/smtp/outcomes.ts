@@ -57,8 +57,10 @@ export const MESSAGE_REASONS = {
     'engine-error',
     'no-tenant-header',
     'mixed-tenant-header',
-    // the client's connection went away mid-transaction (network, client restart, idle timeout)
+    // the client's connection went away mid-transaction (network, client restart)
     'upstream-dropped',
+    // the client went silent mid-transaction past limits.idleSeconds (smtp-server's 421): a slow or stuck sender, not a broken network
+    'upstream-timeout',
     // cut by a drain (SIGTERM) or a stop: 421 4.3.2
     'shutdown',
     // the session's time limit ended a transaction that did not reach DATA in time: 421 4.4.2

@@ -6,8 +6,8 @@
 // failure answers the upstream with a 4xx and cuts the downstream before the
 // final dot: no queue, no disk, nothing half-delivered, nothing lost.
 // Every transaction, from MAIL to its end wherever it ends (a refused MAIL, a
-// RSET, QUIT or dropped connection before DATA, every recipient refused, the
-// answer to DATA, a drain), is counted once in signet_messages_total and
+// RSET, QUIT, dropped or idle connection before DATA, every recipient refused,
+// the answer to DATA, a drain), is counted once in signet_messages_total and
 // logged once as a `transaction` line, both by record().
 import { BlockList, isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { domainToASCII } from 'node:url';
@@ -171,10 +171,10 @@ interface Transaction {
   refused?: { outcome: 'tempfailed' | 'rejected'; reason: 'downstream-rcpt' | 'non-ascii-address'; code: number; downstreamCode?: number };
   inData: boolean;
   /**
-   * Ends a transaction in DATA from outside: its client is gone, or the relay is shutting down.
-   * Whatever ends a transaction records it (counter and log line) exactly once.
+   * Ends a transaction in DATA from outside: its client is gone or went silent, or the relay is
+   * shutting down. Whatever ends a transaction records it (counter and log line) exactly once.
    */
-  cancel?: (why: 'upstream-dropped' | 'shutdown') => void;
+  cancel?: (why: 'upstream-dropped' | 'upstream-timeout' | 'shutdown') => void;
   /** The downstream answered the end of DATA with 2xx: its session may go back to the pool. */
   reusable?: boolean;
   /** Counted and logged (once per transaction, wherever it ends). */
@@ -213,6 +213,8 @@ interface TransactionFacts {
 const RESET: TransactionEnd = { outcome: 'abandoned', reason: 'upstream-reset' };
 const QUIT: TransactionEnd = { outcome: 'abandoned', reason: 'upstream-quit' };
 const DROPPED: TransactionEnd = { outcome: 'tempfailed', reason: 'upstream-dropped', upstreamAnswered: false };
+// smtp-server's idle timeout (limits.idleMs) ended the session with its own 421
+const TIMED_OUT: TransactionEnd = { outcome: 'tempfailed', reason: 'upstream-timeout', upstreamCode: 421 };
 const SHUTDOWN: TransactionEnd = { outcome: 'tempfailed', reason: 'shutdown', upstreamCode: 421 };
 const SESSION_LIMIT: TransactionEnd = { outcome: 'tempfailed', reason: 'session-limit', upstreamCode: 421 };
 
@@ -298,6 +300,12 @@ export class Relay {
         const state = this.states.get(session);
         // QUIT comes between commands: a transaction still in DATA (never, smtp-server reads no command then) is left to onClose
         if (state?.tx && !state.tx.inData) this.endTransaction(state, QUIT);
+      },
+      (session) => {
+        // ended here, before onClose could count a silent client as a dropped connection
+        const state = this.states.get(session);
+        if (state?.tx?.inData) state.tx.cancel?.('upstream-timeout');
+        else this.endTransaction(state, TIMED_OUT);
       },
     );
     server.on('error', (error: Error & { code?: string }) => {
@@ -694,6 +702,8 @@ export class Relay {
         upstreamGone = true;
         return;
       }
+      // smtp-server has already sent its 421 and is closing the session: this answer is only recorded
+      if (why === 'upstream-timeout') return fail('tempfailed', 'upstream-timeout', reply(421, '4.4.2', 'Idle timeout'));
       upstreamDropped();
     };
 

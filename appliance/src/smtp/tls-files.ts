@@ -77,6 +77,25 @@ export interface PemFile {
  */
 export const CLOCK_SKEW_MS = 5 * 60_000;
 
+/** Which of the node's identities a certificate is: toward Exchange Online's outbound side, or toward its inbound connector. */
+export type CertificateRole = 'server' | 'downstream-client';
+
+/** What a certificate that does not name the certificate domain breaks, beyond the name itself. */
+const UNCOVERED_HOSTNAME: Record<CertificateRole, string> = {
+  server: '',
+  // the connector defers (451) every message the node hands back with it, until someone notices
+  'downstream-client': "; Exchange Online's inbound connector (TlsSenderCertificateName) would refuse every message the node hands back with it",
+};
+
+/**
+ * Why `certificate` does not cover `hostname`, or undefined when it does. The name is matched as
+ * TLS peers match it (a subjectAltName, or the subject CN when there is none; `*.` covers one label).
+ */
+export function hostnameProblem(certificate: X509Certificate, hostname: string, role: CertificateRole): string | undefined {
+  if (isIP(hostname) ? certificate.checkIP(hostname) : certificate.checkHost(hostname)) return undefined;
+  return `the certificate does not cover hostname "${hostname}" (it names ${certificate.subjectAltName ?? certificate.subject.replace(/\n/g, ', ')})${UNCOVERED_HOSTNAME[role]}`;
+}
+
 export interface TlsMaterialCheck {
   /** The clock to judge validity by (default: now). */
   now?: Date;
@@ -86,8 +105,12 @@ export interface TlsMaterialCheck {
    * shows in /metrics and the alerts, rather than a node that does not start.
    */
   refuseExpired?: boolean;
-  /** The name the certificate must cover (the relay's `hostname`, its certificate domain), for the server certificate. */
-  hostname?: string;
+  /**
+   * The name the certificate must cover: the relay's `hostname`, its certificate domain, which
+   * clients connect to (the server certificate) and the inbound connector's
+   * TlsSenderCertificateName names (the downstream client certificate).
+   */
+  hostname?: { name: string; role: CertificateRole };
 }
 
 /**
@@ -128,10 +151,8 @@ export function checkTlsMaterial(material: { cert: PemFile; key: PemFile; ca?: P
     const notAfter = new Date(leaf.validTo);
     if (now > notAfter) throw new Error(`${material.cert.path}: the certificate expired on ${notAfter.toISOString()}`);
   }
-  const hostname = options.hostname;
-  if (hostname !== undefined && !(isIP(hostname) ? leaf.checkIP(hostname) : leaf.checkHost(hostname))) {
-    throw new Error(`${material.cert.path}: the certificate does not cover hostname "${hostname}" (it names ${leaf.subjectAltName ?? leaf.subject.replace(/\n/g, ', ')})`);
-  }
+  const uncovered = options.hostname && hostnameProblem(leaf, options.hostname.name, options.hostname.role);
+  if (uncovered) throw new Error(`${material.cert.path}: ${uncovered}`);
 }
 
 export interface TlsWatcher {

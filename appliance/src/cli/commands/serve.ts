@@ -6,7 +6,6 @@
 // Azure or Graph, or writing anything.
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import type { SecretClientOptions } from '@azure/keyvault-secrets';
 import type { Command } from 'commander';
@@ -19,7 +18,7 @@ import { createEngine } from '../../signature';
 import { loadRelayConfig, type RelayConfig } from '../../smtp';
 import { formatRelayProblem, pathLabel, readRelayConfig, RelayConfigError } from '../../smtp/config';
 import { startRelayNode, type RelayNode } from '../../smtp/node';
-import { CLOCK_SKEW_MS, pemCertificates, readTlsFiles, validateIdentity } from '../../smtp/tls-files';
+import { CLOCK_SKEW_MS, hostnameProblem, pemCertificates, readTlsFiles, validateIdentity, type CertificateRole } from '../../smtp/tls-files';
 import { formatCliError } from '../errors';
 
 /** Groups the organization's rules name (the Graph source resolves only these memberships). */
@@ -212,12 +211,12 @@ export interface RelayCheck {
 /**
  * Checks a relay config file and what it names, with the functions the node
  * uses at start-up: the file itself; the TLS certificates and keys (readable,
- * parsed, key matching the certificate, in date, the server certificate
- * covering `hostname`) and CA bundles; the organization config (a folder
- * loads, a bundle file opens with a local key file); the directory file; the
- * Message-ID hash key. Binds nothing, contacts nothing, writes nothing: what
- * needs the node's Azure identity (Key Vault keys and secrets, blob URLs,
- * Graph) is reported as not checked.
+ * parsed, key matching the certificate, in date, the server certificate and
+ * the downstream client certificate covering `hostname`) and CA bundles; the
+ * organization config (a folder loads, a bundle file opens with a local key
+ * file); the directory file; the Message-ID hash key. Binds nothing, contacts
+ * nothing, writes nothing: what needs the node's Azure identity (Key Vault keys
+ * and secrets, blob URLs, Graph) is reported as not checked.
  */
 export async function checkRelayConfigFile(file: string, options: { now?: Date } = {}): Promise<RelayCheck> {
   const now = options.now ?? new Date();
@@ -268,8 +267,8 @@ export async function checkRelayConfigFile(file: string, options: { now?: Date }
     return bundles.length === list.length ? bundles : undefined;
   };
 
-  /** A certificate (chain) and its key as the node loads them; returns the leaf, if it is usable. */
-  const identity = (section: ReadonlyArray<PropertyKey>, paths: { cert: string; key: string }, ca: Buffer[] | undefined, hostname?: string): X509Certificate | undefined => {
+  /** A certificate (chain) and its key as the node loads them, covering `hostname` as its role needs; returns the leaf, if it is usable. */
+  const identity = (section: ReadonlyArray<PropertyKey>, paths: { cert: string; key: string }, ca: Buffer[] | undefined, role: CertificateRole): X509Certificate | undefined => {
     const before = problems.length;
     const certBytes = read([...section, 'cert'], paths.cert);
     const keyBytes = read([...section, 'key'], paths.key);
@@ -284,9 +283,8 @@ export async function checkRelayConfigFile(file: string, options: { now?: Date }
       else if (to.getTime() - now.getTime() < EXPIRY_WARNING_DAYS * 86_400_000) note('warning', [...section, 'cert'], `${paths.cert}: ${which} expires on ${to.toISOString()} (in ${plural(Math.ceil((to.getTime() - now.getTime()) / 86_400_000), 'day')})`);
     });
     const leaf = chain[0];
-    if (leaf && hostname !== undefined && !(isIP(hostname) ? leaf.checkIP(hostname) : leaf.checkHost(hostname))) {
-      problem([...section, 'cert'], `${paths.cert}: the certificate does not cover hostname "${hostname}" (it names ${leaf.subjectAltName ?? leaf.subject.replace(/\n/g, ', ')})`);
-    }
+    const uncovered = leaf && hostnameProblem(leaf, config.hostname, role);
+    if (uncovered) problem([...section, 'cert'], `${paths.cert}: ${uncovered}`);
     let key: KeyObject | undefined;
     if (keyBytes) {
       try {
@@ -308,9 +306,9 @@ export async function checkRelayConfigFile(file: string, options: { now?: Date }
 
   // --- TLS: the inbound server identity and its client CA bundle(s), the downstream client identity
   const inboundCa = caFiles(['tls', 'ca'], config.tls.ca);
-  const server = identity(['tls'], config.tls, inboundCa, config.hostname);
+  const server = identity(['tls'], config.tls, inboundCa, 'server');
   caFiles(['downstream', 'tls', 'ca'], config.downstream.tls.ca);
-  const client = identity(['downstream', 'tls'], config.downstream.tls, undefined);
+  const client = identity(['downstream', 'tls'], config.downstream.tls, undefined, 'downstream-client');
   const until = (leaf: X509Certificate) => `${certificateFacts(leaf.toString()).subject} valid until ${day(new Date(leaf.validTo))}`;
   if (server && client && config.tls.cert === config.downstream.tls.cert) result.checked.push(`certificate ${until(server)} (server and downstream client)`);
   else {
