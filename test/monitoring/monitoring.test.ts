@@ -64,6 +64,8 @@ const CLOSED_VALUES: Record<string, Record<string, string[]>> = {
   signet_transaction_duration_seconds: { outcome: Object.keys(OUTCOMES) },
   signet_message_size_bytes: { direction: ['in', 'out'] },
   signet_certificate_expiry_timestamp_seconds: { certificate: ['server', 'downstream-client', 'upstream-client'] },
+  signet_certificate_reloads_total: { certificate: ['server', 'downstream-client'], result: ['reloaded', 'refused'] },
+  signet_certificate_refused: { certificate: ['server', 'downstream-client'] },
   signet_directory_last_sync_timestamp_seconds: { source: ['graph', 'file'] },
   signet_directory_users: { source: ['graph', 'file'] },
   signet_directory_syncs_total: { source: ['graph', 'file'], result: ['ok', 'failed'] },

@@ -26,6 +26,8 @@ export interface SignetMetrics {
   configReloads: Counter<'result'>;
   configRefused: Gauge;
   certificateExpiry: Gauge<'certificate' | 'subject'>;
+  certificateReloads: Counter<'certificate' | 'result'>;
+  certificateRefused: Gauge<'certificate'>;
   directoryLastSync: Gauge<'source'>;
   directoryUsers: Gauge<'source'>;
   directorySyncs: Counter<'source' | 'result'>;
@@ -57,6 +59,8 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Signe
     configReloads: new Counter({ name: 'signet_config_reloads_total', help: 'Config load attempts by result (loaded, refused, unchanged).', labelNames: ['result'], registers: r }),
     configRefused: new Gauge({ name: 'signet_config_refused', help: '1 while the published config is one this node refused (it runs an older one); 0 once the published one is loaded or is the running one.', registers: r }),
     certificateExpiry: new Gauge({ name: 'signet_certificate_expiry_timestamp_seconds', help: 'notAfter of the certificates in use (server, downstream-client, and the last upstream client seen).', labelNames: ['certificate', 'subject'], registers: r }),
+    certificateReloads: new Counter({ name: 'signet_certificate_reloads_total', help: 'Changes to the certificate files on disk by certificate (server, downstream-client) and result (reloaded, refused).', labelNames: ['certificate', 'result'], registers: r }),
+    certificateRefused: new Gauge({ name: 'signet_certificate_refused', help: '1 while the certificate files on disk are ones this node refused (it keeps presenting the previous certificate); 0 once they load.', labelNames: ['certificate'], registers: r }),
     directoryLastSync: new Gauge({ name: 'signet_directory_last_sync_timestamp_seconds', help: 'When the directory snapshot was last refreshed successfully.', labelNames: ['source'], registers: r }),
     directoryUsers: new Gauge({ name: 'signet_directory_users', help: 'Users in the directory snapshot.', labelNames: ['source'], registers: r }),
     directorySyncs: new Counter({ name: 'signet_directory_syncs_total', help: 'Directory refreshes by result (ok, failed).', labelNames: ['source', 'result'], registers: r }),

@@ -249,6 +249,18 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
 
   // --- certificate rotation without restart
   const reloadMs = config.tls.reloadSeconds * 1000;
+  // A refused rotation leaves the node presenting the old certificate until it expires: the gauge holds
+  // while the refused files stay on disk, for an alert; both start at 0.
+  const rotation = (certificate: 'server' | 'downstream-client') => {
+    for (const result of ['reloaded', 'refused']) metrics.certificateReloads.inc({ certificate, result }, 0);
+    metrics.certificateRefused.set({ certificate }, 0);
+    return (result: 'reloaded' | 'refused') => {
+      metrics.certificateReloads.inc({ certificate, result });
+      metrics.certificateRefused.set({ certificate }, result === 'refused' ? 1 : 0);
+    };
+  };
+  const serverRotated = rotation('server');
+  const clientRotated = rotation('downstream-client');
   watchers = [
     watchTlsFiles(
       inboundPaths,
@@ -258,9 +270,13 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
         for (const [p, b] of set.files) inbound.set(p, b);
         relay.updateTls(inboundMaterial());
         recordExpiry();
+        serverRotated('reloaded');
         logger.info({ event: 'tls-reloaded', which: 'server' }, 'server certificate reloaded');
       },
-      (error) => logger.error({ event: 'tls-reload-refused', which: 'server', error: error.message }, 'new server certificate files refused; keeping the running ones'),
+      (error) => {
+        serverRotated('refused');
+        logger.error({ event: 'tls-reload-refused', which: 'server', error: error.message }, 'new server certificate files refused; keeping the running ones');
+      },
     ),
     watchTlsFiles(
       downstreamPaths,
@@ -269,9 +285,13 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
         downstreamTls = loadDownstreamTls(set.files, true);
         relay.flushDownstream(); // idle sessions were opened with the old certificate
         recordExpiry();
+        clientRotated('reloaded');
         logger.info({ event: 'tls-reloaded', which: 'downstream-client' }, 'downstream client certificate reloaded');
       },
-      (error) => logger.error({ event: 'tls-reload-refused', which: 'downstream-client', error: error.message }, 'new downstream client certificate files refused; keeping the running ones'),
+      (error) => {
+        clientRotated('refused');
+        logger.error({ event: 'tls-reload-refused', which: 'downstream-client', error: error.message }, 'new downstream client certificate files refused; keeping the running ones');
+      },
     ),
   ];
 
