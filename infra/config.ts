@@ -45,9 +45,10 @@ const ipv4Cidr = z.string().refine((v) => isCidr(v) && isIP(v.split('/')[0] ?? '
 const NON_PUBLIC_IPV4 = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '169.254.0.0/16', '0.0.0.0/8'];
 
 /**
- * Private IPv4 space a VPN or Bastion brings operators in from: RFC 1918, and the shared (CGNAT) range
- * 100.64.0.0/10 some VPNs give their clients. Grafana answers plain HTTP when it is not published, so it is
- * never opened to an address that could be on the internet.
+ * Private IPv4 space a VPN, a Bastion or a jump host brings operators in from: RFC 1918, and the shared
+ * (CGNAT) range 100.64.0.0/10 some VPNs give their clients. What `privateOperatorRanges` opens answers plain
+ * HTTP (a private Grafana, the nodes' health port), so it is never opened to an address that could be on
+ * the internet.
  */
 const PRIVATE_IPV4 = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10'];
 
@@ -61,26 +62,26 @@ function ipv4Overlaps(a: string, b: string): boolean {
 const ANY_SOURCE = new Set(['*', '0.0.0.0/0', '::/0', 'internet', 'any']);
 
 const certificatesSchema = z.discriminatedUnion('mode', [
-  z.object({
+  z.strictObject({
     /** Development: a self-signed chain from @pulumi/tls. Exchange Online will not trust it. */
     mode: z.literal('selfSigned'),
     validityDays: z.number().int().min(7).max(825).default(90),
   }),
-  z.object({
+  z.strictObject({
     /**
      * Production: the runbook imports each node's public-CA certificate (PEM chain + key,
      * content type application/x-pem-file) into the vault under `secretName`; the stack only
      * reads the public certificate (to publish the thumbprint and expiry) from `certificateFile`.
      */
     mode: z.literal('imported'),
-    nodes: z.array(z.object({
+    nodes: z.array(z.strictObject({
       secretName: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault secret name (letters, digits, dashes)'),
       certificateFile: z.string().min(1),
     })).min(2),
   }),
 ]);
 
-export const stackConfigSchema = z.object({
+export const stackConfigSchema = z.strictObject({
   /** Microsoft Entra tenant id (GUID) of the customer. */
   tenantId: z.guid(),
   /** Short slug that names every resource of this tenant: lowercase letters, digits, dashes. */
@@ -109,17 +110,39 @@ export const stackConfigSchema = z.object({
    * (mail is then deferred with reason no-tenant-header, never bounced).
    */
   tenantCheck: z.boolean({ error: 'must be true or false' }).default(true),
-  /** Operators' public ranges: allowed through the Key Vault and storage firewalls (the machine running `pulumi up` must be in them) and to the nodes' health port (`signet status --via fqdn`). */
+  /**
+   * Operators' public ranges: allowed through the Key Vault and storage firewalls (the machine running `pulumi up`
+   * must be in them) and to the nodes' health port (`signet status --via fqdn`). Private ones (a VPN, a Bastion
+   * subnet, a jump host's subnet) go in `privateOperatorRanges`.
+   */
   operatorRanges: z.array(ipv4Cidr).default([])
     .refine((list) => !list.some((r) => r === '0.0.0.0/0'), { message: 'must not contain 0.0.0.0/0' })
     // the vault and storage firewalls take public addresses only (a private one is refused at deploy time)
-    .refine((list) => !list.some((r) => r !== '0.0.0.0/0' && NON_PUBLIC_IPV4.some((p) => ipv4Overlaps(r, p))), { message: 'must be public addresses (the Key Vault and storage firewalls refuse private ranges such as 10.0.0.0/8)' }),
+    .refine((list) => !list.some((r) => r !== '0.0.0.0/0' && NON_PUBLIC_IPV4.some((p) => ipv4Overlaps(r, p))), { message: 'must be public addresses (the Key Vault and storage firewalls refuse private ranges such as 10.0.0.0/8; a VPN\'s or jump host\'s private range goes in signet:privateOperatorRanges)' }),
+  /**
+   * Where operators come in privately: the private source ranges of a VPN (its client pool, or the on-premises
+   * ranges of a site-to-site connection), of an Azure Bastion subnet (Standard SKU, `az network bastion tunnel`)
+   * or of a jump host's subnet, in a network that reaches the tenant's VNet (a peering to the operator's hub;
+   * the stack creates neither). Two NSG rules admit them, each to one read-only HTTP port and nothing else (no
+   * SMTP, no SSH):
+   * - the node NSG to the health/metrics port (`httpPort`: /readyz, /metrics), on the nodes' private addresses:
+   *   what `signet status --via private` reads; always;
+   * - the monitoring NSG to Grafana's port (TCP 3000, plain HTTP on its private address, `dashboardUrl`), only
+   *   while Grafana is private (not published through Front Door, whose origin answers only this stack's
+   *   profile; a published Grafana is reached at its Front Door address from anywhere).
+   * Private IPv4 only (RFC 1918, 100.64.0.0/10), outside the node subnet; unlike `operatorRanges` they open no
+   * Key Vault or storage firewall. Empty (the default): nothing reaches the nodes or a private Grafana privately.
+   */
+  privateOperatorRanges: z.array(ipv4Cidr
+    .refine((r) => !isCidr(r) || isIP(r.split('/')[0] ?? '') !== 4 || PRIVATE_IPV4.some((p) => within(ipv4Range(r), ipv4Range(p))), {
+      message: 'must be a private range (inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10: a VPN\'s client or on-premises range, a Bastion or jump host subnet); the ports it opens answer plain HTTP and are never opened to internet addresses (public ones go in signet:operatorRanges)',
+    })).default([]),
   /**
    * Operators (users, groups or a CI service principal) who seal and publish the org config and
    * import certificates: Crypto User on the org key and its signing key, Secrets Officer on the vault, Blob Data
    * Contributor on the config container. Nothing else; no subscription-wide grant.
    */
-  operatorPrincipals: z.array(z.object({
+  operatorPrincipals: z.array(z.strictObject({
     objectId: z.guid(),
     type: z.enum(['User', 'Group', 'ServicePrincipal']),
   })).default([]),
@@ -135,27 +158,15 @@ export const stackConfigSchema = z.object({
   monitoringSubnetCidr: ipv4Cidr.default('10.40.0.64/27'),
   keyVaultSku: z.enum(['premium', 'standard']).default('premium'),
   certificates: certificatesSchema.default({ mode: 'selfSigned', validityDays: 90 }),
-  monitoring: z.object({
+  monitoring: z.strictObject({
     enabled: z.boolean().default(true),
     vmSize: z.string().regex(/^Standard_[A-Za-z0-9_]+$/).default('Standard_B2s'),
     /**
      * Front Door (HTTPS) in front of Grafana; off → Grafana has no public listener (reach it privately, from
-     * `privateAccessRanges`). Takes effect only with `originCertificate` (see grafanaFrontDoorOrigin): without
+     * `privateOperatorRanges`). Takes effect only with `originCertificate` (see grafanaFrontDoorOrigin): without
      * one, a selfSigned stack keeps Grafana private and `pulumi up` warns.
      */
     frontDoor: z.boolean().default(true),
-    /**
-     * Where operators reach Grafana from while it is private (not published through Front Door): the private
-     * source ranges of a VPN (its client pool, or the on-premises ranges of a site-to-site connection) or of an
-     * Azure Bastion subnet (Standard SKU, `az network bastion tunnel`). The monitoring NSG admits them to
-     * Grafana's port (TCP 3000, plain HTTP on the private address: `dashboardUrl`) and to nothing else.
-     * Empty (the default): nothing reaches a private Grafana. Ignored while Grafana is published through Front
-     * Door, whose origin answers only this stack's Front Door profile.
-     */
-    privateAccessRanges: z.array(ipv4Cidr
-      .refine((r) => !isCidr(r) || isIP(r.split('/')[0] ?? '') !== 4 || PRIVATE_IPV4.some((p) => within(ipv4Range(r), ipv4Range(p))), {
-        message: 'must be a private range (inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10: a VPN\'s client or on-premises range, or a Bastion subnet); a private Grafana answers plain HTTP and is never opened to internet addresses',
-      })).default([]),
     grafanaImage: z.string().default('grafana/grafana-oss:11.6.0'),
     /**
      * The name Front Door connects to (TLS server name, Host header, certificate name check) on Grafana's
@@ -169,20 +180,20 @@ export const stackConfigSchema = z.object({
      * certificate in `certificateFile`. Required with imported certificates and Front Door; optional with
      * selfSigned ones (the development CA issues none, as Front Door would refuse it).
      */
-    originCertificate: z.object({
+    originCertificate: z.strictObject({
       secretName: z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault secret name (letters, digits, dashes)').default('monitoring-tls'),
       certificateFile: z.string().min(1),
     }).optional(),
-  }).default({ enabled: true, vmSize: 'Standard_B2s', frontDoor: true, privateAccessRanges: [], grafanaImage: 'grafana/grafana-oss:11.6.0' }),
+  }).default({ enabled: true, vmSize: 'Standard_B2s', frontDoor: true, grafanaImage: 'grafana/grafana-oss:11.6.0' }),
   /**
    * The tenant's Log Analytics workspace, which keeps the Key Vault's audit log (every secret, key and
    * certificate operation, who did it and from where). PerGB2018: billed by ingestion, the first 31 days
    * of retention included; longer retention is billed per GB a month.
    */
-  auditLogs: z.object({
+  auditLogs: z.strictObject({
     retentionDays: z.number({ error: 'must be a number of days' }).int('must be a whole number').min(30, 'must be at least 30 days').max(730, 'must be at most 730 days').default(90),
   }).default({ retentionDays: 90 }),
-  directory: z.object({
+  directory: z.strictObject({
     /** How often the relay refreshes the directory from Microsoft Graph (delta query). */
     refreshMinutes: z.number().int().min(1).max(1440).default(15),
     /**
@@ -211,12 +222,12 @@ export const stackConfigSchema = z.object({
   if (m.enabled && m.frontDoor && c.certificates.mode === 'imported' && !m.originCertificate) {
     ctx.addIssue({ code: 'custom', path: ['monitoring', 'originCertificate'], message: 'is required with imported certificates and Front Door: Front Door accepts only a public CA\'s certificate on Grafana\'s origin' });
   }
-  m.privateAccessRanges.forEach((range, i) => {
-    // the relay nodes have no business with Grafana
-    if (ipv4Overlaps(range, c.nodeSubnetCidr)) ctx.addIssue({ code: 'custom', path: ['monitoring', 'privateAccessRanges', i], message: `${range} overlaps nodeSubnetCidr ${c.nodeSubnetCidr}: the relay nodes must not reach Grafana` });
+  c.privateOperatorRanges.forEach((range, i) => {
+    // the relay nodes are not operators: they must not reach Grafana, nor each other's health port through this rule
+    if (ipv4Overlaps(range, c.nodeSubnetCidr)) ctx.addIssue({ code: 'custom', path: ['privateOperatorRanges', i], message: `${range} overlaps nodeSubnetCidr ${c.nodeSubnetCidr}: the relay nodes are not operators (they must not reach Grafana, and their health port needs no rule for them)` });
   });
-  if (new Set(m.privateAccessRanges).size !== m.privateAccessRanges.length) {
-    ctx.addIssue({ code: 'custom', path: ['monitoring', 'privateAccessRanges'], message: 'lists a range twice' });
+  if (new Set(c.privateOperatorRanges).size !== c.privateOperatorRanges.length) {
+    ctx.addIssue({ code: 'custom', path: ['privateOperatorRanges'], message: 'lists a range twice' });
   }
   if (m.originCertificate && !m.originHostName) {
     ctx.addIssue({ code: 'custom', path: ['monitoring', 'originHostName'], message: 'is required with monitoring.originCertificate: the name the certificate is for (a CNAME to the monitoring VM)' });
@@ -252,16 +263,21 @@ export function parseStackConfig(raw: Record<string, unknown>): StackConfig {
     const [key, ...rest] = issue.path.map(String);
     const where = key === undefined ? CONFIG_NAMESPACE : `${CONFIG_NAMESPACE}:${key}${rest.length ? ` (at ${rest.join('.')})` : ''}`;
     const missing = issue.code === 'invalid_type' && rest.length === 0 && key !== undefined && raw[key] === undefined;
-    const message = missing ? 'is required' : issue.message;
+    // a misspelt or retired setting would otherwise be dropped without a word, its default taking its place
+    const unknown = issue.code === 'unrecognized_keys' ? `unknown ${issue.keys.length === 1 ? 'key' : 'keys'} ${issue.keys.map((k) => `"${k}"`).join(', ')} (misspelt, or a setting this version does not have: infra/config.ts lists them)` : undefined;
+    const message = missing ? 'is required' : (unknown ?? issue.message);
     return `${where}: ${message}`;
   });
   throw new pulumi.RunError(`invalid stack configuration:\n  ${problems.join('\n  ')}`);
 }
 
-/** Reads every `signet:*` key of the current stack and validates it. */
+/** Reads every `signet:*` key of the current stack and validates it; a key the schema does not have is refused. */
 export function loadStackConfig(config: pulumi.Config = new pulumi.Config(CONFIG_NAMESPACE)): StackConfig {
   const raw: Record<string, unknown> = {};
-  for (const key of KEYS) {
+  const known = new Set<string>(KEYS);
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  const unknown = Object.keys(pulumi.runtime.allConfig()).filter((k) => k.startsWith(prefix) && !known.has(k.slice(prefix.length)));
+  for (const key of [...KEYS, ...unknown.map((k) => k.slice(prefix.length))]) {
     const text = config.get(key);
     if (text === undefined) continue;
     raw[key] = parseValue(text);
@@ -305,27 +321,27 @@ export function grafanaFrontDoorOrigin(config: Pick<StackConfig, 'monitoring'>):
 }
 
 /**
- * The private source ranges the monitoring NSG admits to Grafana's port: `monitoring.privateAccessRanges`
- * while Grafana is private (monitoring on, not published through Front Door), none otherwise. Behind Front
- * Door the origin port answers only this stack's profile (every other request gets 403), so a rule for
- * these ranges would open a port that serves them nothing.
+ * The private source ranges the monitoring NSG admits to Grafana's port: `privateOperatorRanges` while Grafana
+ * is private (monitoring on, not published through Front Door), none otherwise. Behind Front Door the origin
+ * port answers only this stack's profile (every other request gets 403), so a rule for these ranges would open
+ * a port that serves them nothing; they reach the published Grafana at its Front Door address like anyone. The
+ * node NSG admits the same ranges to the health port whatever Grafana does.
  */
-export function grafanaPrivateAccessRanges(config: Pick<StackConfig, 'monitoring'>): string[] {
-  const m = config.monitoring;
-  if (!m.enabled || grafanaFrontDoorOrigin(config)) return [];
-  return [...m.privateAccessRanges];
+export function grafanaPrivateOperatorRanges(config: Pick<StackConfig, 'monitoring' | 'privateOperatorRanges'>): string[] {
+  if (!config.monitoring.enabled || grafanaFrontDoorOrigin(config)) return [];
+  return [...config.privateOperatorRanges];
 }
 
-/** How a private Grafana is reached, for the warnings: from the configured ranges, or (none) not at all yet. */
-function privateAccessHint(config: Pick<StackConfig, 'monitoring'>): string {
-  const ranges = config.monitoring.privateAccessRanges;
+/** How a private Grafana is reached, for the warning: from the configured ranges, or (none) not at all yet. */
+function privateAccessHint(config: Pick<StackConfig, 'privateOperatorRanges'>): string {
+  const ranges = config.privateOperatorRanges;
   return ranges.length
-    ? `Meanwhile Grafana answers at dashboardUrl (its private address, plain HTTP) to signet:monitoring.privateAccessRanges only (${ranges.join(', ')}: a VPN or a Bastion subnet)`
-    : 'Meanwhile nothing reaches Grafana: to reach it privately, list the private source ranges of your VPN (client pool or on-premises ranges) or of an Azure Bastion subnet in signet:monitoring.privateAccessRanges, and the monitoring NSG admits them to Grafana\'s port';
+    ? `Meanwhile Grafana answers at dashboardUrl (its private address, plain HTTP) to signet:privateOperatorRanges only (${ranges.join(', ')}: a VPN, a Bastion or a jump host subnet)`
+    : 'Meanwhile nothing reaches Grafana: to reach it privately, list the private source ranges of your VPN (client pool or on-premises ranges), of an Azure Bastion subnet or of a jump host\'s subnet in signet:privateOperatorRanges, and the monitoring NSG admits them to Grafana\'s port (the node NSG to the nodes\' health port)';
 }
 
 /** What `pulumi up` warns when Front Door is asked for but cannot work (no origin certificate); undefined otherwise. */
-export function grafanaFrontDoorWarning(config: Pick<StackConfig, 'monitoring'>): string | undefined {
+export function grafanaFrontDoorWarning(config: Pick<StackConfig, 'monitoring' | 'privateOperatorRanges'>): string | undefined {
   const m = config.monitoring;
   if (!m.enabled || !m.frontDoor || grafanaFrontDoorOrigin(config)) return undefined;
   return 'signet:monitoring: Grafana is not published through Front Door, and dashboardUrl is its private address: '
@@ -334,15 +350,6 @@ export function grafanaFrontDoorWarning(config: Pick<StackConfig, 'monitoring'>)
     + 'signet:monitoring.originHostName (a CNAME to the monitoring VM\'s monitoringFqdn output) and name it in signet:monitoring.originCertificate '
     + `(runbooks/onboard-tenant.md, step 4). ${privateAccessHint(config)}; `
     + 'signet:monitoring.frontDoor: false keeps Grafana private on purpose and silences this warning.';
-}
-
-/** What `pulumi up` warns when private access ranges are set but Grafana is published (they take no effect); undefined otherwise. */
-export function grafanaPrivateAccessWarning(config: Pick<StackConfig, 'monitoring'>): string | undefined {
-  const m = config.monitoring;
-  if (!m.enabled || !m.privateAccessRanges.length || !grafanaFrontDoorOrigin(config)) return undefined;
-  return 'signet:monitoring.privateAccessRanges has no effect: Grafana is published through Front Door (dashboardUrl), and its origin port '
-    + 'answers only this stack\'s Front Door profile, so the monitoring NSG admits no private range to it. '
-    + 'Remove the setting, or set signet:monitoring.frontDoor: false to keep Grafana private and reach it from those ranges.';
 }
 
 /** The smart-host name Exchange Online connects to. */

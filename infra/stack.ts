@@ -6,7 +6,7 @@ import * as authorization from '@pulumi/azure-native/authorization';
 import * as random from '@pulumi/random';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { grafanaFrontDoorWarning, grafanaPrivateAccessWarning, smartHostOf, type StackConfig } from './config';
+import { grafanaFrontDoorWarning, smartHostOf, type StackConfig } from './config';
 import { ArtifactStore } from './components/artifacts';
 import { NodeCertificates } from './components/certificates';
 import { TenantIdentities } from './components/identities';
@@ -46,10 +46,10 @@ function dashboardUid(file: string): string {
 export function createTenantStack(config: StackConfig, options: TenantStackOptions): StackOutputValues {
   const ctx = tenantContext(config);
   // Front Door asked for but impossible (no origin certificate it accepts): said once, here; the components publish none.
-  // Private access ranges while Grafana is published: said once too; the monitoring NSG admits none of them.
-  for (const warning of [grafanaFrontDoorWarning(config), grafanaPrivateAccessWarning(config)]) {
-    if (warning) void pulumi.log.warn(warning);
-  }
+  // (privateOperatorRanges while Grafana is published warns about nothing: they still admit the nodes' health port,
+  // and operators reach a published Grafana at its Front Door address like anyone.)
+  const frontDoorWarning = grafanaFrontDoorWarning(config);
+  if (frontDoorWarning) void pulumi.log.warn(frontDoorWarning);
   const client = authorization.getClientConfigOutput();
 
   // One random suffix for every globally unique name (vault, storage, DNS labels, Traffic Manager).

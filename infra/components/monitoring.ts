@@ -15,7 +15,7 @@
 // Front Door accepts only a public CA's certificate there, so a stack without
 // the operator's (a development one) keeps Grafana on the private network,
 // as with frontDoor off; operators then reach it from the private ranges the
-// stack admits (`monitoring.privateAccessRanges`: a VPN, a Bastion subnet).
+// stack admits (`privateOperatorRanges`: a VPN, a Bastion or jump host subnet).
 // The VM's public IP carries a DNS label (the `monitoringFqdn` output): the
 // target of the CNAME at `originHostName`, the name Front Door connects to.
 import * as pulumi from '@pulumi/pulumi';
@@ -236,7 +236,7 @@ export class Monitoring extends pulumi.ComponentResource {
       }, { parent: this, dependsOn: [afdOrigin] });
       this.dashboardUrl = pulumi.interpolate`https://${endpoint.hostName}/d/signet`;
     } else {
-      // No public listener: the URL is private, reached from the ranges the NSG admits (privateAccessRanges: a VPN, a Bastion subnet).
+      // No public listener: the URL is private, reached from the ranges the NSG admits (privateOperatorRanges: a VPN, a Bastion subnet).
       this.dashboardUrl = pulumi.output(`http://${privateIp}:${GRAFANA_ORIGIN_PORT}/d/signet`);
     }
     this.registerOutputs({ dashboardUrl: this.dashboardUrl, fqdn: this.fqdn });

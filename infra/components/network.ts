@@ -1,16 +1,17 @@
 // The tenant's network: its own resource group, a VNet with a node subnet and
 // a monitoring subnet, and NSGs that admit SMTP only from Exchange Online and
 // the health/metrics port only from the health probers, the monitoring subnet
-// and the operators' own ranges (`signet status`); Grafana's port only from
-// Front Door when it is published, or from the operators' private ranges (a
-// VPN, a Bastion subnet) while it is private. Nothing from the internet
-// reaches SSH or RDP: operators use Run Command or Bastion.
+// and the operators' own ranges (`signet status`: public `operatorRanges` for
+// `--via fqdn`, `privateOperatorRanges` of a VPN, Bastion or jump host for
+// `--via private`); Grafana's port only from Front Door when it is published,
+// or from the operators' private ranges while it is private. Nothing from the
+// internet reaches SSH or RDP: operators use Run Command or Bastion.
 import * as pulumi from '@pulumi/pulumi';
 import * as network from '@pulumi/azure-native/network';
 import * as resources from '@pulumi/azure-native/resources';
 import type * as inputs from '@pulumi/azure-native/types/input';
 import { logicalName, resourceName, type TenantContext } from './naming';
-import { grafanaFrontDoorOrigin, grafanaPrivateAccessRanges } from '../config';
+import { grafanaFrontDoorOrigin, grafanaPrivateOperatorRanges } from '../config';
 import { GRAFANA_ORIGIN_PORT } from '../cloud-init';
 
 export interface TenantNetworkArgs {
@@ -19,8 +20,12 @@ export interface TenantNetworkArgs {
 
 type Rule = inputs.network.SecurityRuleArgs;
 
-/** Builds the node subnet's inbound rules; exported so tests and the policy pack can reason about them. */
-export function nodeSecurityRules(args: { exchangeOnlineRanges: string[]; httpPort: number; monitoringSubnetCidr: string; operatorRanges?: string[] }): Rule[] {
+/**
+ * Builds the node subnet's inbound rules; exported so tests and the policy pack can reason about them. The
+ * operators' ranges, public (`operatorRanges`) and private (`privateOperatorRanges`: a VPN, a Bastion or a jump
+ * host subnet), reach the health/metrics port alone: read-only, no SMTP, no SSH.
+ */
+export function nodeSecurityRules(args: { exchangeOnlineRanges: string[]; httpPort: number; monitoringSubnetCidr: string; operatorRanges?: string[]; privateOperatorRanges?: string[] }): Rule[] {
   const ipv4 = args.exchangeOnlineRanges.filter((r) => !r.includes(':'));
   const ipv6 = args.exchangeOnlineRanges.filter((r) => r.includes(':'));
   const rules: Rule[] = [];
@@ -34,6 +39,8 @@ export function nodeSecurityRules(args: { exchangeOnlineRanges: string[]; httpPo
     allow('allow-metrics-monitoring', 112, [args.monitoringSubnetCidr], port, 'Prometheus scrapes /metrics'),
     // read-only (readiness, metrics; no message data, no secrets): what `signet status` reads from an operator's machine
     ...(args.operatorRanges?.length ? [allow('allow-health-operators', 113, args.operatorRanges, port, 'Operators read /readyz and /metrics (signet status)')] : []),
+    // the same, on the nodes' private addresses, from a VPN, Bastion or jump host in a network peered with the VNet (signet status --via private)
+    ...(args.privateOperatorRanges?.length ? [allow('allow-health-private-operators', 114, args.privateOperatorRanges, port, 'Operators\' VPN, Bastion or jump host read /readyz and /metrics (signet status --via private)')] : []),
     ...denyRemoteAdmin(),
     denyAllInbound(),
   );
@@ -43,11 +50,11 @@ export function nodeSecurityRules(args: { exchangeOnlineRanges: string[]; httpPo
 /**
  * The monitoring subnet's inbound rules. Grafana's port is open either to Front Door (published: the
  * VM's proxy then admits only this stack's profile) or, while Grafana is private, to the operators'
- * private ranges (`privateAccessRanges`, empty unless configured); never both, never another port.
+ * private ranges (`privateOperatorRanges`, empty unless configured); never both, never another port.
  */
-export function monitoringSecurityRules(args: { frontDoor: boolean; privateAccessRanges?: string[] }): Rule[] {
+export function monitoringSecurityRules(args: { frontDoor: boolean; privateOperatorRanges?: string[] }): Rule[] {
   const port = String(GRAFANA_ORIGIN_PORT);
-  const ranges = args.privateAccessRanges ?? [];
+  const ranges = args.privateOperatorRanges ?? [];
   if (args.frontDoor && ranges.length) throw new Error('monitoring NSG: Grafana published through Front Door admits no private ranges (its proxy answers only Front Door)');
   const rules: Rule[] = [];
   if (args.frontDoor) rules.push(allow('allow-grafana-front-door', 100, ['AzureFrontDoor.Backend'], port, 'Grafana only through Front Door'));
@@ -111,7 +118,11 @@ export class TenantNetwork extends pulumi.ComponentResource {
     this.nodeNsg = new network.NetworkSecurityGroup(logicalName(ctx, 'nsg-nodes'), {
       networkSecurityGroupName: resourceName(ctx, 'nsg', 'nodes'),
       resourceGroupName: rg, location: c.location, tags: ctx.tags,
-      securityRules: nodeSecurityRules({ exchangeOnlineRanges: c.exchangeOnlineRanges, httpPort: c.httpPort, monitoringSubnetCidr: c.monitoringSubnetCidr, operatorRanges: c.operatorRanges }),
+      // The operators' private ranges whatever Grafana does: the nodes have no other private way in.
+      securityRules: nodeSecurityRules({
+        exchangeOnlineRanges: c.exchangeOnlineRanges, httpPort: c.httpPort, monitoringSubnetCidr: c.monitoringSubnetCidr,
+        operatorRanges: c.operatorRanges, privateOperatorRanges: c.privateOperatorRanges,
+      }),
     }, parent);
 
     this.monitoringNsg = new network.NetworkSecurityGroup(logicalName(ctx, 'nsg-monitoring'), {
@@ -119,7 +130,7 @@ export class TenantNetwork extends pulumi.ComponentResource {
       resourceGroupName: rg, location: c.location, tags: ctx.tags,
       // Front Door's rule only when the stack publishes Grafana through it (an origin certificate it accepts);
       // the operators' private ranges only while it does not.
-      securityRules: monitoringSecurityRules({ frontDoor: grafanaFrontDoorOrigin(c) !== undefined, privateAccessRanges: grafanaPrivateAccessRanges(c) }),
+      securityRules: monitoringSecurityRules({ frontDoor: grafanaFrontDoorOrigin(c) !== undefined, privateOperatorRanges: grafanaPrivateOperatorRanges(c) }),
     }, parent);
 
     const vnetName = resourceName(ctx, 'vnet');

@@ -2,7 +2,7 @@
 // is declared, with a message naming the key as it appears in the stack file.
 import { expect } from 'chai';
 import * as pulumi from '@pulumi/pulumi';
-import { grafanaFrontDoorOrigin, grafanaFrontDoorWarning, grafanaPrivateAccessWarning, loadStackConfig, parseStackConfig } from '../../infra/config';
+import { grafanaFrontDoorOrigin, grafanaFrontDoorWarning, loadStackConfig, parseStackConfig } from '../../infra/config';
 import { createTenantStack } from '../../infra/stack';
 import { REPO_ROOT, runUnderMocks } from './support/harness';
 import { exampleStackValues, fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
@@ -52,41 +52,43 @@ describe('infra: stack config validation', function () {
     }
   });
 
-  it('accepts private ranges for Grafana (RFC 1918 and the shared 100.64.0.0/10 VPNs use), none by default', function () {
-    expect(parseStackConfig(fabrikam(artifact.path)).monitoring.privateAccessRanges).to.deep.equal([]);
-    const monitoring = exampleStackValues().monitoring as Record<string, unknown>;
+  it('accepts the operators\' private ranges (RFC 1918 and the shared 100.64.0.0/10 VPNs use), none by default', function () {
+    expect(parseStackConfig(fabrikam(artifact.path)).privateOperatorRanges).to.deep.equal([]);
     const ranges = ['10.0.1.0/26', '172.16.201.0/24', '192.168.50.7', '100.100.0.0/16', '10.40.0.128/26'];
-    expect(parseStackConfig(fabrikam(artifact.path, { monitoring: { ...monitoring, privateAccessRanges: ranges } })).monitoring.privateAccessRanges).to.deep.equal(ranges);
-    // a stack file without a monitoring block gets the same default
-    const { monitoring: _omitted, ...rest } = fabrikam(artifact.path);
-    expect(parseStackConfig(rest).monitoring.privateAccessRanges).to.deep.equal([]);
+    expect(parseStackConfig(fabrikam(artifact.path, { privateOperatorRanges: ranges })).privateOperatorRanges).to.deep.equal(ranges);
+    // a stack file that does not mention them gets the same default
+    const { privateOperatorRanges: _omitted, ...rest } = fabrikam(artifact.path);
+    expect(rest).to.not.have.property('privateOperatorRanges');
+    expect(parseStackConfig(rest).privateOperatorRanges).to.deep.equal([]);
   });
 
-  it('warns about private ranges only while Grafana is published (they take no effect then)', function () {
+  it('warns about the ranges only on the development stack\'s Front Door warning: set while Grafana is published, they still serve the nodes', function () {
     const monitoring = exampleStackValues().monitoring as Record<string, unknown>;
     const published = { originHostName: 'grafana-origin.fabrikam.relay.signet-msp.example', originCertificate: { certificateFile: 'certs/fabrikam/grafana-origin.pem' } };
-    const withMonitoring = (extra: Record<string, unknown>) => parseStackConfig(fabrikam(artifact.path, { monitoring: { ...monitoring, ...extra } }));
-    expect(grafanaPrivateAccessWarning(withMonitoring({ ...published, privateAccessRanges: ['10.0.1.0/26'] }))).to.match(/has no effect/);
-    expect(grafanaPrivateAccessWarning(withMonitoring(published))).to.equal(undefined);
-    expect(grafanaPrivateAccessWarning(withMonitoring({ privateAccessRanges: ['10.0.1.0/26'] }))).to.equal(undefined);
-    expect(grafanaPrivateAccessWarning(withMonitoring({ frontDoor: false, privateAccessRanges: ['10.0.1.0/26'] }))).to.equal(undefined);
+    const stack = (extra: Record<string, unknown>, ranges: string[] = []) => parseStackConfig(fabrikam(artifact.path, { monitoring: { ...monitoring, ...extra }, privateOperatorRanges: ranges }));
+    expect(grafanaFrontDoorWarning(stack(published, ['10.0.1.0/26']))).to.equal(undefined);
+    expect(grafanaFrontDoorWarning(stack({ frontDoor: false }, ['10.0.1.0/26']))).to.equal(undefined);
     // the development stack's warning says how a private Grafana is reached, with or without ranges
-    expect(grafanaFrontDoorWarning(withMonitoring({}))).to.match(/nothing reaches Grafana/);
-    expect(grafanaFrontDoorWarning(withMonitoring({ privateAccessRanges: ['10.0.1.0/26'] }))).to.include('(10.0.1.0/26: a VPN or a Bastion subnet)');
+    expect(grafanaFrontDoorWarning(stack({}))).to.match(/nothing reaches Grafana/).and.include('signet:privateOperatorRanges');
+    expect(grafanaFrontDoorWarning(stack({}, ['10.0.1.0/26']))).to.include('signet:privateOperatorRanges only (10.0.1.0/26: a VPN, a Bastion or a jump host subnet)');
   });
 
-  const exampleMonitoring = exampleStackValues().monitoring as Record<string, unknown>;
-  const privateRanges = (ranges: unknown) => ({ monitoring: { ...exampleMonitoring, privateAccessRanges: ranges } });
+  const privateRanges = (ranges: unknown) => ({ privateOperatorRanges: ranges });
   const cases: [string, Record<string, unknown>, string, RegExp][] = [
-    ['a public Grafana access range (a private Grafana answers plain HTTP)', privateRanges(['10.0.1.0/26', '203.0.113.0/28']), 'signet:monitoring', /privateAccessRanges\.1\): must be a private range/],
-    ['Grafana open to anywhere', privateRanges(['0.0.0.0/0']), 'signet:monitoring', /must be a private range/],
-    ['a Grafana access range reaching past private space', privateRanges(['10.0.0.0/7']), 'signet:monitoring', /must be a private range/],
-    ['an IPv6 Grafana access range (the VNet is IPv4)', privateRanges(['fd00::/8']), 'signet:monitoring', /IPv4 CIDR/],
-    ['a malformed Grafana access range', privateRanges(['10.0.0.0/33']), 'signet:monitoring', /IPv4 CIDR/],
-    ['a service tag as a Grafana access range', privateRanges(['VirtualNetwork']), 'signet:monitoring', /IPv4 CIDR/],
-    ['a Grafana access range that takes in the nodes', privateRanges(['10.40.0.0/24']), 'signet:monitoring', /overlaps nodeSubnetCidr 10\.40\.0\.0\/26/],
-    ['a Grafana access range listed twice', privateRanges(['10.0.1.0/26', '10.0.1.0/26']), 'signet:monitoring', /twice/],
-    ['Grafana access ranges that are not a list', privateRanges('10.0.1.0/26'), 'signet:monitoring', /array|expected/i],
+    ['a public private-operator range (what it opens answers plain HTTP)', privateRanges(['10.0.1.0/26', '203.0.113.0/28']), 'signet:privateOperatorRanges', /\(at 1\): must be a private range.*signet:operatorRanges/],
+    ['private operators from anywhere', privateRanges(['0.0.0.0/0']), 'signet:privateOperatorRanges', /must be a private range/],
+    ['a private-operator range reaching past private space', privateRanges(['10.0.0.0/7']), 'signet:privateOperatorRanges', /must be a private range/],
+    ['an IPv6 private-operator range (the VNet is IPv4)', privateRanges(['fd00::/8']), 'signet:privateOperatorRanges', /IPv4 CIDR/],
+    ['a malformed private-operator range', privateRanges(['10.0.0.0/33']), 'signet:privateOperatorRanges', /IPv4 CIDR/],
+    ['a service tag as a private-operator range', privateRanges(['VirtualNetwork']), 'signet:privateOperatorRanges', /IPv4 CIDR/],
+    ['a private-operator range that takes in the nodes', privateRanges(['10.40.0.0/24']), 'signet:privateOperatorRanges', /\(at 0\): 10\.40\.0\.0\/24 overlaps nodeSubnetCidr 10\.40\.0\.0\/26/],
+    ['a private-operator range inside the node subnet', privateRanges(['10.0.1.0/26', '10.40.0.5']), 'signet:privateOperatorRanges', /\(at 1\): 10\.40\.0\.5 overlaps nodeSubnetCidr/],
+    ['a private-operator range listed twice', privateRanges(['10.0.1.0/26', '10.0.1.0/26']), 'signet:privateOperatorRanges', /lists a range twice/],
+    ['private-operator ranges that are not a list', privateRanges('10.0.1.0/26'), 'signet:privateOperatorRanges', /array|expected/i],
+    ['a key the monitoring setting does not have (privateAccessRanges is top-level privateOperatorRanges)', { monitoring: { ...(exampleStackValues().monitoring as Record<string, unknown>), privateAccessRanges: [] } }, 'signet:monitoring', /signet:monitoring: unknown key "privateAccessRanges" \(misspelt/],
+    ['a misspelt key in a nested setting', { auditLogs: { retentiondays: 60 } }, 'signet:auditLogs', /unknown key "retentiondays"/],
+    ['a misspelt key in a certificate entry', { certificates: { mode: 'selfSigned', validityDay: 30 } }, 'signet:certificates', /unknown key "validityDay"/],
+    ['a private range in operatorRanges (pointing at privateOperatorRanges)', { operatorRanges: ['203.0.113.0/28', '172.16.201.0/24'] }, 'signet:operatorRanges', /public addresses.*signet:privateOperatorRanges/],
     ['one node', { nodeCount: 1 }, 'signet:nodeCount', /at least 2/],
     ['a fractional node count', { nodeCount: 2.5 }, 'signet:nodeCount', /whole number/],
     ['a missing tenant id', { tenantId: undefined }, 'signet:tenantId', /is required/],
@@ -134,6 +136,9 @@ describe('infra: stack config validation', function () {
       pulumi.runtime.setAllConfig({ ...all, 'signet:nodeCount': '3' });
       expect(loadStackConfig().nodeCount).to.equal(3);
       expect(loadStackConfig().zones).to.deep.equal(['1', '2', '3']);
+      // a misspelt key is refused, not left out for the default to take its place; other namespaces are not ours
+      pulumi.runtime.setAllConfig({ ...all, 'signet:nodeCount': '3', 'signet:nodecount': '4', 'other:nodecount': '4' });
+      expect(failureOf(() => loadStackConfig()).message).to.match(/^ {2}signet: unknown key "nodecount" \(misspelt/m);
     } finally {
       pulumi.runtime.setAllConfig({});
     }
@@ -183,7 +188,7 @@ describe('infra: stack config validation', function () {
 
   it('keeps the example stack file free of secrets and complete', function () {
     const values = exampleStackValues();
-    expect(Object.keys(values)).to.include.members(['tenantId', 'tenantName', 'orgId', 'acceptedDomains', 'location', 'zones', 'nodeCount', 'nodeSize', 'certificateDomain', 'downstreamSmartHost', 'exchangeOnlineRanges', 'operatorRanges', 'applianceVersion', 'sshPublicKey']);
+    expect(Object.keys(values)).to.include.members(['tenantId', 'tenantName', 'orgId', 'acceptedDomains', 'location', 'zones', 'nodeCount', 'nodeSize', 'certificateDomain', 'downstreamSmartHost', 'exchangeOnlineRanges', 'operatorRanges', 'privateOperatorRanges', 'applianceVersion', 'sshPublicKey']);
     expect(JSON.stringify(values)).to.not.match(/PRIVATE KEY|password/i);
   });
 });

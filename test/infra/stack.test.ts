@@ -94,8 +94,11 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     const rules = run.one('azure-native:network:NetworkSecurityGroup', 'nsg-nodes').inputs.securityRules as Rule[];
     const health = rules.filter((r) => r.access === 'Allow' && portsOf(r).includes(String(config.httpPort)));
     expect(config.operatorRanges).to.have.length.above(0);
-    expect(health.flatMap(sourcesOf).sort()).to.deep.equal(['AzureLoadBalancer', 'AzureTrafficManager', config.monitoringSubnetCidr, ...config.operatorRanges].sort());
+    // the example lists no private operator ranges: no rule for them (private-operator-ranges.test.ts has them)
+    expect(config.privateOperatorRanges).to.deep.equal([]);
+    expect(health.flatMap(sourcesOf).sort()).to.deep.equal(['AzureLoadBalancer', 'AzureTrafficManager', config.monitoringSubnetCidr, ...config.operatorRanges, ...config.privateOperatorRanges].sort());
     expect(health.every((r) => r.protocol === 'Tcp' && portsOf(r).length === 1)).to.equal(true);
+    expect(rules.map((r) => r.name)).to.not.include('allow-health-private-operators');
     // without operator ranges, no rule for them (and never an empty source list)
     const without = nodeSecurityRules({ exchangeOnlineRanges: config.exchangeOnlineRanges, httpPort: config.httpPort, monitoringSubnetCidr: config.monitoringSubnetCidr, operatorRanges: [] });
     expect(without.map((r) => r.name)).to.not.include('allow-health-operators');
@@ -404,8 +407,8 @@ describe('infra: tenant stack (example tenant, mocked Azure)', function () {
     expect(warning).to.match(/not published through Front Door/).and.match(/public CA/);
     expect(warning).to.include('signet:monitoring.originCertificate').and.include('signet:monitoring.originHostName').and.include('runbooks/onboard-tenant.md');
     // the example sets no private ranges: the warning says nothing reaches Grafana yet, and how to change that
-    expect(config.monitoring.privateAccessRanges).to.deep.equal([]);
-    expect(warning).to.match(/nothing reaches Grafana/).and.include('signet:monitoring.privateAccessRanges').and.match(/VPN/).and.match(/Bastion/);
+    expect(config.privateOperatorRanges).to.deep.equal([]);
+    expect(warning).to.match(/nothing reaches Grafana/).and.include('signet:privateOperatorRanges').and.match(/VPN/).and.match(/Bastion/);
     expect(warning).to.include('monitoringFqdn');
   });
 

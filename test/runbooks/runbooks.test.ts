@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import type { Command } from 'commander';
 import { buildProgram } from '../../appliance/src/cli/program';
 import { connectorsScript, pauseScript, removeScript, resumeScript } from '../../appliance/src/exchange';
@@ -32,8 +33,9 @@ const hasChromium = spawnSync(process.env.SIGNET_CHROMIUM ?? 'chromium', ['--ver
 const SKIPPED: Array<[pattern: RegExp, reason: string]> = [];
 
 /** Changes made to a command before it runs here, and why. */
-const REWRITES: Array<[pattern: RegExp, rewrite: (command: string) => string, reason: string]> = [
+const REWRITES: Array<[pattern: RegExp, rewrite: (command: string, standIn: { port: number }) => string, reason: string]> = [
   [/^signet status\b/, (c) => `${c.replace(/ --interval \d+/, '')} --interval 0`, 'the stand-in nodes have nothing to count over an interval'],
+  [/^signet status\b.* --node http:\/\/localhost:\d+/, (c, standIn) => c.replace(/http:\/\/localhost:\d+/g, `http://127.0.0.1:${standIn.port}`), 'a Bastion tunnel\'s local end is the stand-in node here'],
 ];
 
 const runbookFiles = () => readdirSync(RUNBOOKS).filter((f) => f.endsWith('.md') && f !== 'README.md').sort();
@@ -435,19 +437,37 @@ describe('runbooks', () => {
       expect(read('onboard-tenant.md')).to.not.include('az network public-ip show');
     });
 
-    it('every signet: stack setting is a key of infra/config.ts', () => {
-      const keys = new Set(Object.keys(stackConfigSchema.shape));
+    it('every signet: stack setting is a key of infra/config.ts, and so is every key inside it (signet:monitoring.frontDoor)', () => {
+      const shape = stackConfigSchema.shape as Record<string, z.ZodType>;
+      const keys = new Set(Object.keys(shape));
+      /** The settings inside an object-valued key; undefined for other values. Refused keys (z.never: moved) are not settings. */
+      const inner = (key: string): Set<string> | undefined => {
+        let schema = shape[key];
+        while (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) schema = schema.unwrap() as z.ZodType;
+        if (!(schema instanceof z.ZodObject)) return undefined;
+        const fields = Object.entries(schema.shape as Record<string, z.ZodType>);
+        return new Set(fields.filter(([, f]) => !(f instanceof z.ZodOptional && f.unwrap() instanceof z.ZodNever)).map(([name]) => name));
+      };
+      // The checker itself: a real nested key, a moved one, and a key without settings inside.
+      expect(inner('monitoring')).to.include('frontDoor').and.not.include('privateAccessRanges');
+      expect(inner('privateOperatorRanges')).to.equal(undefined);
       // `signet:node` is the tag the stack puts on each node's VM (runbooks find VMs by it), not a setting.
       expect(readFileSync(join(ROOT, 'infra/components/nodes.ts'), 'utf8')).to.include("'signet:node': nodeName");
       let seen = 0;
-      for (const [file, text] of docs()) {
-        for (const m of text.matchAll(/\bsignet:([A-Za-z][A-Za-z0-9]*)/g)) {
+      let nested = 0;
+      for (const [file, text] of [...docs(), ['Pulumi.fabrikam.yaml', readFileSync(join(ROOT, 'Pulumi.fabrikam.yaml'), 'utf8')] as const]) {
+        for (const m of text.matchAll(/\bsignet:([A-Za-z][A-Za-z0-9]*)(?:\.([A-Za-z][A-Za-z0-9]*))?/g)) {
           if (m[1] === 'node') continue;
           seen++;
           expect(keys.has(m[1]!), `${file}: signet:${m[1]}`).to.equal(true);
+          const sub = inner(m[1]!);
+          if (m[2] === undefined || sub === undefined) continue;
+          nested++;
+          expect(sub.has(m[2]), `${file}: signet:${m[1]}.${m[2]}`).to.equal(true);
         }
       }
       expect(seen).to.be.greaterThan(20);
+      expect(nested).to.be.greaterThan(5);
     });
 
     it('every metric is one the relay exposes', () => {
@@ -574,6 +594,29 @@ describe('runbooks', () => {
     expect(index).to.match(/--via private/);
   });
 
+  it('signet status --via private is reached from signet:privateOperatorRanges, wherever a runbook offers it', () => {
+    const section = (text: string, heading: string) => text.slice(text.indexOf(heading), text.indexOf('\n#', text.indexOf(heading) + heading.length));
+    const nodes = section(read('README.md'), '### Reaching the nodes');
+    // The nodes' section says which list opens which way in, and that the private one is empty by default.
+    expect(nodes).to.match(/`--via fqdn`[^]*?`signet:operatorRanges`/).and.match(/`--via private`[^]*?`signet:privateOperatorRanges`/);
+    expect(nodes).to.match(/none by default/);
+    // Grafana's section names the same setting, and what happens to it once Grafana is published.
+    const grafana = section(read('README.md'), '### Reaching Grafana');
+    expect(grafana).to.include('signet:privateOperatorRanges').and.include('#reaching-the-nodes').and.match(/reach the nodes only/);
+    // A runbook that offers --via private says where it works from, or links to the README section that does.
+    for (const file of runbookFiles()) {
+      const text = read(file);
+      if (!/--via private/.test(text)) continue;
+      expect(/signet:privateOperatorRanges|README\.md#reaching-the-nodes/.test(text), file).to.equal(true);
+      // no promise of a jump host inside the tenant's own VNet: the stack owns its subnets
+      expect(text, file).to.not.match(/jump host in the\s+tenant's VNet/);
+    }
+    // The setting that moved is named nowhere any more.
+    for (const [file, text] of [...runbookFiles(), 'README.md'].map((f) => [f, read(f)] as const).concat([['Pulumi.fabrikam.yaml', readFileSync(join(ROOT, 'Pulumi.fabrikam.yaml'), 'utf8')]])) {
+      expect(text, file).to.not.include('privateAccessRanges');
+    }
+  });
+
   it('each runbook sets a shell variable before it reads it (onboard-tenant starts without a session)', () => {
     const session = shellCommands(read('README.md'));
     expect(undefinedVariables(session, []), 'README session block').to.deep.equal([]);
@@ -630,7 +673,7 @@ describe('runbooks', () => {
               skipped.push([`${file}: ${written}`, 'chromium is not installed (.ci/run installs it)']);
               continue;
             }
-            const command = REWRITES.reduce((c, [pattern, rewrite]) => (pattern.test(c) ? rewrite(c) : c), written);
+            const command = REWRITES.reduce((c, [pattern, rewrite]) => (pattern.test(c) ? rewrite(c, node) : c), written);
             const before = node.requests;
             const r = await run(command, ws);
             expect(r.status, `${file}: ${command}\n${r.stdout}\n${r.stderr}`).to.equal(0);
