@@ -41,8 +41,8 @@ function isCidr(value: string): boolean {
 const cidr = z.string().refine(isCidr, { message: 'must be an IPv4/IPv6 address or CIDR range' });
 const ipv4Cidr = z.string().refine((v) => isCidr(v) && isIP(v.split('/')[0] ?? '') === 4, { message: 'must be an IPv4 CIDR range' });
 
-/** Private and local IPv4 blocks (RFC 1918, loopback, link-local, "this network"): never an operator's public egress. */
-const NON_PUBLIC_IPV4 = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '127.0.0.0/8', '169.254.0.0/16', '0.0.0.0/8'];
+/** Private and local IPv4 blocks (RFC 1918, shared CGNAT space, loopback, link-local, "this network"): never an operator's public egress. */
+const NON_PUBLIC_IPV4 = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '0.0.0.0/8'];
 
 /**
  * Private IPv4 space a VPN, a Bastion or a jump host brings operators in from: RFC 1918, and the shared

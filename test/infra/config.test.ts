@@ -89,6 +89,7 @@ describe('infra: stack config validation', function () {
     ['a misspelt key in a nested setting', { auditLogs: { retentiondays: 60 } }, 'signet:auditLogs', /unknown key "retentiondays"/],
     ['a misspelt key in a certificate entry', { certificates: { mode: 'selfSigned', validityDay: 30 } }, 'signet:certificates', /unknown key "validityDay"/],
     ['a private range in operatorRanges (pointing at privateOperatorRanges)', { operatorRanges: ['203.0.113.0/28', '172.16.201.0/24'] }, 'signet:operatorRanges', /public addresses.*signet:privateOperatorRanges/],
+    ["a VPN's shared-space (CGNAT) range in operatorRanges", { operatorRanges: ['100.100.0.0/16'] }, 'signet:operatorRanges', /public addresses/],
     ['one node', { nodeCount: 1 }, 'signet:nodeCount', /at least 2/],
     ['a fractional node count', { nodeCount: 2.5 }, 'signet:nodeCount', /whole number/],
     ['a missing tenant id', { tenantId: undefined }, 'signet:tenantId', /is required/],
