@@ -12,8 +12,7 @@ import { parseStackConfig } from '../../infra/config';
 import { frontDoorHttpsOnly, keyVaultProtected, noInternetSshRdp, portRangeCovers, signetPolicies, smtpNotFromInternet, tenantResourceGroupOnly, tls12Minimum, vmIdentityNoPassword } from '../../infra/policy/policies';
 import { createTenantStack } from '../../infra/stack';
 import { REPO_ROOT, runUnderMocks, type RecordedResource, type StackRun } from './support/harness';
-import { EXAMPLE_ORIGIN_HOST, exampleStackValues, fabrikam, placeholderArtifact, writeOriginCertificate, type ArtifactFixture } from './support/fixtures';
-import { createCertificateAuthority } from '../support/certs';
+import { fabrikam, placeholderArtifact, publishedMonitoring, type ArtifactFixture } from './support/fixtures';
 
 /** Plain-data copy (the recorded inputs are JSON-shaped). */
 function clone<T>(value: T): T {
@@ -178,8 +177,7 @@ describe('infra: policy pack, Front Door to Grafana over HTTPS only (published s
   before(async function () {
     artifact = placeholderArtifact();
     dir = mkdtempSync(path.join(tmpdir(), 'signet-policy-origin-'));
-    const certificateFile = await writeOriginCertificate(await createCertificateAuthority('Signet Test Public CA'), dir);
-    const monitoring = { ...(exampleStackValues().monitoring as Record<string, unknown>), originHostName: EXAMPLE_ORIGIN_HOST, originCertificate: { certificateFile } };
+    const { monitoring } = await publishedMonitoring(dir);
     run = await runUnderMocks('policy-front-door', () => createTenantStack(parseStackConfig(fabrikam(artifact.path, { monitoring })), { baseDir: REPO_ROOT }));
   });
   after(() => {

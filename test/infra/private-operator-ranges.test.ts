@@ -17,8 +17,7 @@ import { monitoringSecurityRules, nodeSecurityRules } from '../../infra/componen
 import type { StackOutputs } from '../../infra/outputs';
 import { createTenantStack } from '../../infra/stack';
 import { REPO_ROOT, runUnderMocks, type StackRun } from './support/harness';
-import { EXAMPLE_ORIGIN_HOST, exampleStackValues, fabrikam, placeholderArtifact, writeOriginCertificate, type ArtifactFixture } from './support/fixtures';
-import { createCertificateAuthority } from '../support/certs';
+import { EXAMPLE_ORIGIN_HOST, exampleStackValues, fabrikam, placeholderArtifact, publishedMonitoring, type ArtifactFixture } from './support/fixtures';
 
 type Rule = { name: string; priority: number; direction: string; access: string; protocol: string; sourceAddressPrefix?: string; sourceAddressPrefixes?: string[]; destinationAddressPrefix?: string; destinationPortRange?: string; destinationPortRanges?: string[] };
 const sourcesOf = (r: Rule) => r.sourceAddressPrefixes ?? (r.sourceAddressPrefix ? [r.sourceAddressPrefix] : []);
@@ -204,8 +203,8 @@ describe('infra: the operators\' private ranges while Grafana is published throu
   before(async function () {
     artifact = placeholderArtifact();
     dir = mkdtempSync(path.join(tmpdir(), 'signet-private-operators-'));
-    const certificateFile = await writeOriginCertificate(await createCertificateAuthority('Signet Test Public CA'), dir);
-    config = parseStackConfig(fabrikam(artifact.path, { ...monitoringWith({ originHostName: EXAMPLE_ORIGIN_HOST, originCertificate: { certificateFile } }), privateOperatorRanges: [VPN_POOL] }));
+    const { monitoring } = await publishedMonitoring(dir);
+    config = parseStackConfig(fabrikam(artifact.path, { monitoring, privateOperatorRanges: [VPN_POOL] }));
     run = await runUnderMocks('fabrikam', () => createTenantStack(config, { baseDir: REPO_ROOT })) as StackRun<StackOutputs>;
   });
   after(() => {

@@ -15,8 +15,7 @@ import { parseRelayConfig } from '../../appliance/src/smtp';
 import { parseStackOutputs } from '../../appliance/src/fleet';
 import { signingKeyRefFor } from '../../appliance/src/secrets';
 import { AZURE_TENANT_ID, REPO_ROOT, runUnderMocks, SUBSCRIPTION_ID, type RecordedResource, type StackRun } from './support/harness';
-import { EXAMPLE_ORIGIN_HOST, exampleStackValues, fabrikam, placeholderArtifact, writeOriginCertificate, type ArtifactFixture } from './support/fixtures';
-import { createCertificateAuthority } from '../support/certs';
+import { EXAMPLE_ORIGIN_HOST, fabrikam, placeholderArtifact, publishedMonitoring, type ArtifactFixture } from './support/fixtures';
 
 const ROLE = {
   secretsUser: `/subscriptions/${SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/4633458b-17de-408a-b874-0445c86b69e6`,
@@ -472,9 +471,9 @@ describe('infra: Grafana through Front Door with an imported origin certificate 
     artifact = placeholderArtifact();
     dir = mkdtempSync(path.join(tmpdir(), 'signet-origin-cert-'));
     // the example's selfSigned node certificates, plus a public certificate for the origin host
-    originFile = await writeOriginCertificate(await createCertificateAuthority('Signet Test Public CA'), dir);
-    const monitoring = { ...(exampleStackValues().monitoring as Record<string, unknown>), originHostName: EXAMPLE_ORIGIN_HOST, originCertificate: { certificateFile: originFile } };
-    config = parseStackConfig(fabrikam(artifact.path, { monitoring }));
+    const published = await publishedMonitoring(dir);
+    originFile = published.certificateFile;
+    config = parseStackConfig(fabrikam(artifact.path, { monitoring: published.monitoring }));
     run = await runUnderMocks('fabrikam', () => createTenantStack(config, { baseDir: REPO_ROOT })) as StackRun<StackOutputs>;
   });
   after(() => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse } from 'yaml';
 import { REPO_ROOT } from './harness';
-import type { CertificateAuthority } from '../../support/certs';
+import { createCertificateAuthority, type CertificateAuthority } from '../../support/certs';
 
 export interface ArtifactFixture { dir: string; path: string; cleanup(): void }
 
@@ -57,4 +57,14 @@ export async function writeOriginCertificate(ca: CertificateAuthority, dir: stri
   const file = path.join(dir, `origin-${Math.random().toString(36).slice(2)}.pem`);
   writeFileSync(file, cert.cert);
   return file;
+}
+
+/**
+ * The example's `signet:monitoring` with Grafana published through Front Door: an origin certificate for
+ * EXAMPLE_ORIGIN_HOST from a stand-in public CA, written into `dir`, plus `extra` settings.
+ */
+export async function publishedMonitoring(dir: string, extra: Record<string, unknown> = {}): Promise<{ monitoring: Record<string, unknown>; certificateFile: string }> {
+  const certificateFile = await writeOriginCertificate(await createCertificateAuthority('Signet Test Public CA'), dir);
+  const monitoring = { ...(exampleStackValues().monitoring as Record<string, unknown>), originHostName: EXAMPLE_ORIGIN_HOST, originCertificate: { certificateFile }, ...extra };
+  return { monitoring, certificateFile };
 }
