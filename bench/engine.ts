@@ -9,13 +9,14 @@ import { loadOrgFolder } from '../appliance/src/config';
 import { loadDirectoryFile } from '../appliance/src/directory';
 import { createEngine } from '../appliance/src/signature';
 import type { Engine } from '../appliance/src/signature/types';
+import { benchOrgFolder } from './example-org';
 import { buildBenchMessages, compareRates, drain, floorOnce, fmt, peakRssGrowth, type BenchMessage } from './mime';
 
-const ORG = path.resolve(__dirname, '../config/examples/contoso');
-
 async function main(): Promise<void> {
-  const org = await loadOrgFolder(ORG);
-  const directory = await loadDirectoryFile(path.join(ORG, 'directory.yaml'));
+  const bench = benchOrgFolder();
+  const org = await loadOrgFolder(bench.dir);
+  const directory = await loadDirectoryFile(path.join(bench.dir, 'directory.yaml'));
+  bench.cleanup();
   const engine: Engine = createEngine({ org, directory: () => directory });
   const envelope = { mailFrom: 'tom.okafor@contoso.com', rcptTo: ['buyer@fabrikam.example'] };
   const engineOnce = async (msg: BenchMessage): Promise<number> => {
@@ -23,6 +24,8 @@ async function main(): Promise<void> {
     const n = await drain(run.output);
     const result = await run.result;
     if (result.outcome !== 'signed') throw new Error(`${msg.name} was not signed: ${result.reason}`);
+    // the campaign is for new external mail (the example's rule): the 10 KB message gets the banner
+    if (result.kind === 'new' && !result.addons.includes('winter-campaign')) throw new Error(`${msg.name} did not get the campaign banner`);
     return n;
   };
 

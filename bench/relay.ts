@@ -20,6 +20,7 @@ import nodemailer from 'nodemailer';
 import { stringify } from 'yaml';
 import { createCertificateAuthority } from '../appliance/src/smtp/dev/certs';
 import { startSink, type DevSink } from '../appliance/src/smtp/dev/sink';
+import { benchOrgFolder } from './example-org';
 import { buildBenchMessages, type BenchMessage } from './mime';
 
 const ROOT = resolve(__dirname, '..');
@@ -31,6 +32,8 @@ interface Certs {
   ca: string;
   exoKey: string;
   exoCert: string;
+  /** The example organization, its campaign running (bench/example-org.ts). */
+  orgDir: string;
 }
 
 async function makeCerts(): Promise<Certs> {
@@ -44,7 +47,7 @@ async function makeCerts(): Promise<Certs> {
   const exo = await ca.issue({ commonName: 'mail.protection.outlook.com', usage: ['client'] });
   const files: Record<string, string> = { 'ca.crt': ca.cert, 'server.crt': server.cert, 'server.key': server.key, 'client.crt': client.cert, 'client.key': client.key, 'sink.crt': sink.cert, 'sink.key': sink.key };
   for (const [n, c] of Object.entries(files)) writeFileSync(join(dir, n), c);
-  return { dir, ca: ca.cert, exoKey: exo.key, exoCert: exo.cert };
+  return { dir, ca: ca.cert, exoKey: exo.key, exoCert: exo.cert, orgDir: benchOrgFolder().dir };
 }
 
 async function freePort(): Promise<number> {
@@ -87,7 +90,7 @@ async function startRelay(certs: Certs, sinkPort: number, passThrough: boolean):
     downstream: { host: '127.0.0.1', port: sinkPort, tls: { cert: 'client.crt', key: 'client.key', ca: 'ca.crt', servername: 'localhost' }, probeSeconds: 3600 },
     limits: { maxSessions: 1000, maxSessionsPerSource: 1000 },
     http: { listen: '127.0.0.1', port: httpPort },
-    org: { source: join(ROOT, 'config/examples/contoso') },
+    org: { source: certs.orgDir },
     logging: { level: 'warn' },
   };
   const file = join(certs.dir, `relay-${port}.yaml`);
@@ -326,6 +329,7 @@ async function main(): Promise<void> {
   } finally {
     await sink.close();
     rmSync(certs.dir, { recursive: true, force: true });
+    rmSync(certs.orgDir, { recursive: true, force: true });
   }
 }
 
