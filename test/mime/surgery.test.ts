@@ -371,6 +371,23 @@ describe('mime surgery: streaming', () => {
     expect(read).to.be.greaterThan(attachmentLines * line.length);
     expect(maxAhead).to.be.lessThan(4 * 1024 * 1024);
   });
+  it('an empty body part is edited the same however the input is cut into chunks (the line ending before its delimiter)', async () => {
+    // mailsplit keeps the line ending in front of the next delimiter at the end of an empty body,
+    // or gives it with the delimiter, as the chunks fall; found by the property test (chunks of 7)
+    const images = [{ cid: 'logo@signet', contentType: 'image/png', filename: 'logo.png', data: PNG }];
+    for (const eol of ['\r\n', '\n'] as const) {
+      for (const withImage of [false, true]) {
+        const input = msg(multipart('mixed', 'b0=_x', [html(''), attachment('a.bin', Buffer.alloc(0), 'application/octet-stream')]), eol);
+        const edit = markerEdit({ images: withImage ? images : [] });
+        const outputs = new Set<string>();
+        for (const chunkSize of [1, 2, 3, 5, 7, 11, 100, 65536]) {
+          const r = await surgeryChecked(input, edit, 1024 * 1024, chunkSize);
+          outputs.add(r.output.toString('latin1').replace(/=_Signet_[0-9a-f]+/g, '=_Signet_*'));
+        }
+        expect(outputs.size, `${JSON.stringify(eol)}${withImage ? ', with an image' : ''}`).to.equal(1);
+      }
+    }
+  });
 });
 
 describe('mime surgery: structure facts (leave-alone detection)', () => {

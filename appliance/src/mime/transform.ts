@@ -566,7 +566,7 @@ class Surgery {
   }
 
   private async onData(value: Buffer): Promise<void> {
-    await this.finishCurrent();
+    value = value.subarray(await this.finishCurrent(value));
     await this.finishCalendar();
     if (!this.decided) {
       this.held.push({ kind: 'bytes', buf: value, data: true });
@@ -596,13 +596,25 @@ class Surgery {
     cap.chunks = [];
   }
 
-  private async finishCurrent(): Promise<void> {
+  /**
+   * Ends the part being captured. `next`, the data the splitter gave after it (the delimiter
+   * line): mailsplit keeps the line ending in front of a delimiter at the end of an empty body,
+   * or gives it with the delimiter, as the input's chunks happen to fall; an empty body takes it,
+   * so the edit is the same however the message arrives. Returns how many bytes of `next` it took.
+   */
+  private async finishCurrent(next?: Buffer): Promise<number> {
     const cap = this.current;
-    if (!cap) return;
+    if (!cap) return 0;
     this.current = undefined;
     cap.done = true;
+    const taken = cap.rawSize === 0 && next ? leadingLineEnd(next) : 0;
+    if (taken) {
+      cap.chunks.push(next!.subarray(0, taken));
+      cap.rawSize += taken;
+    }
     this.decodeCapture(cap);
     if (this.decided) await this.writeCapture(cap);
+    return taken;
   }
 
   private async finishCalendar(): Promise<void> {
@@ -870,6 +882,12 @@ class Surgery {
       Buffer.from(`${eol}--${boundary}--${endsWithEol ? eol : ''}`, 'latin1'),
     ];
   }
+}
+
+/** The length of the line ending `buf` starts with (CRLF, LF or none). */
+function leadingLineEnd(buf: Buffer): number {
+  if (buf[0] === 0x0a) return 1;
+  return buf[0] === 0x0d && buf[1] === 0x0a ? 2 : 0;
 }
 
 /** Whether a line of `body` starts with `--` and the boundary of a multipart around `info`. */
