@@ -186,6 +186,17 @@ export const stackConfigSchema = z.strictObject({
     }).optional(),
   }).default({ enabled: true, vmSize: 'Standard_B2s', frontDoor: true, grafanaImage: 'grafana/grafana-oss:11.6.0' }),
   /**
+   * Where Azure Monitor sends its alerts on the VMs' availability (email addresses, compared without case, each
+   * once). Non-empty: one action group (`ag-signet-<tenant>`) with these addresses, and one metric alert per VM
+   * (every relay node, and the monitoring VM) on the platform metric VmAvailabilityMetric. Azure evaluates
+   * them, not the monitoring VM's Prometheus: they still fire when that VM (or its Prometheus) is down. Empty
+   * (the default): neither, and `pulumi up` warns that nothing outside the monitoring VM watches the VMs.
+   */
+  alertEmails: z.array(z.string().trim().toLowerCase().pipe(z.email({ error: 'must be an email address such as ops@msp.example' })))
+    .max(100, 'must list at most 100 addresses')
+    .default([])
+    .transform((list) => [...new Set(list)]),
+  /**
    * The tenant's Log Analytics workspace, which keeps the Key Vault's audit log (every secret, key and
    * certificate operation, who did it and from where). PerGB2018: billed by ingestion, the first 31 days
    * of retention included; longer retention is billed per GB a month.
@@ -350,6 +361,21 @@ export function grafanaFrontDoorWarning(config: Pick<StackConfig, 'monitoring' |
     + 'signet:monitoring.originHostName (a CNAME to the monitoring VM\'s monitoringFqdn output) and name it in signet:monitoring.originCertificate '
     + `(runbooks/onboard-tenant.md, step 4). ${privateAccessHint(config)}; `
     + 'signet:monitoring.frontDoor: false keeps Grafana private on purpose and silences this warning.';
+}
+
+/**
+ * What `pulumi up` warns when no address receives Azure Monitor's VM availability alerts (`alertEmails` empty):
+ * every alert then comes from the monitoring VM's Prometheus, and nothing outside that VM watches the VMs.
+ * Undefined when addresses are listed.
+ */
+export function vmAvailabilityAlertsWarning(config: Pick<StackConfig, 'alertEmails' | 'monitoring'>): string | undefined {
+  if (config.alertEmails.length > 0) return undefined;
+  const now = config.monitoring.enabled
+    ? 'every alert comes from Prometheus on the monitoring VM, so if that VM (or its Prometheus) stops, no alert fires at all, and nothing outside it watches the relay nodes\' VMs'
+    : 'monitoring is off, so nothing watches the relay nodes\' VMs at all';
+  return `signet:alertEmails is empty: ${now}. List where alerts go (e.g. signet:alertEmails: [ops@msp.example]) and the stack `
+    + 'adds an Azure Monitor action group and a VM availability alert (VmAvailabilityMetric) on every VM, evaluated by Azure; '
+    + 'route the SignetWatchdog alert to a dead man\'s switch as well (runbooks/README.md, "Where alerts link").';
 }
 
 /** The smart-host name Exchange Online connects to. */

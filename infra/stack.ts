@@ -6,7 +6,8 @@ import * as authorization from '@pulumi/azure-native/authorization';
 import * as random from '@pulumi/random';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { grafanaFrontDoorWarning, smartHostOf, type StackConfig } from './config';
+import { grafanaFrontDoorWarning, smartHostOf, vmAvailabilityAlertsWarning, type StackConfig } from './config';
+import { VmAvailabilityAlerts, type WatchedVm } from './components/alerts';
 import { ArtifactStore } from './components/artifacts';
 import { NodeCertificates } from './components/certificates';
 import { TenantIdentities } from './components/identities';
@@ -50,6 +51,9 @@ export function createTenantStack(config: StackConfig, options: TenantStackOptio
   // and operators reach a published Grafana at its Front Door address like anyone.)
   const frontDoorWarning = grafanaFrontDoorWarning(config);
   if (frontDoorWarning) void pulumi.log.warn(frontDoorWarning);
+  // No address for Azure Monitor's VM alerts: every alert depends on the monitoring VM; said once, here.
+  const vmAlertsWarning = vmAvailabilityAlertsWarning(config);
+  if (vmAlertsWarning) void pulumi.log.warn(vmAlertsWarning);
   const client = authorization.getClientConfigOutput();
 
   // One random suffix for every globally unique name (vault, storage, DNS labels, Traffic Manager).
@@ -94,6 +98,8 @@ export function createTenantStack(config: StackConfig, options: TenantStackOptio
 
   let dashboardUrl: pulumi.Input<string> = '';
   let monitoringFqdn: pulumi.Input<string> = '';
+  // Every VM Azure Monitor watches: a lost node pages harder than a lost monitoring VM (mail still flows).
+  const watched: WatchedVm[] = nodes.nodes.map((n) => ({ role: n.name, vm: n.vm, severity: 1 }));
   if (config.monitoring.enabled && identities.monitoring) {
     const monitoring = new Monitoring(logicalName(ctx, 'monitoring'), {
       ctx, resourceGroupName: rg, subnetId: net.monitoringSubnetId, suffix, identity: identities.monitoring,
@@ -105,6 +111,12 @@ export function createTenantStack(config: StackConfig, options: TenantStackOptio
     });
     dashboardUrl = monitoring.dashboardUrl.apply((u) => u.replace(/\/d\/signet\b/, `/d/${uid}`));
     monitoringFqdn = monitoring.fqdn;
+    watched.push({ role: 'monitoring', vm: monitoring.vm, severity: 2 });
+  }
+
+  // Out of band: evaluated by Azure, so it still fires when the monitoring VM is down.
+  if (config.alertEmails.length > 0) {
+    new VmAvailabilityAlerts(logicalName(ctx, 'vm-alerts'), { ctx, resourceGroupName: rg, emails: config.alertEmails, vms: watched });
   }
 
   const smartHost = smartHostOf(config);

@@ -169,10 +169,12 @@ export const frontDoorHttpsOnly: ResourceValidationPolicy = {
 
 /** Types that are not placed in a resource group by a `resourceGroupName` input but belong to the tenant anyway. */
 const SCOPED_BY_SCOPE = 'azure-native:authorization:RoleAssignment';
+/** Metric alerts name the resources they watch (scopes) and the action groups they notify by id. */
+const METRIC_ALERT = 'azure-native:monitor:MetricAlert';
 
 export const tenantResourceGroupOnly: StackValidationPolicy = {
   name: 'signet-tenant-resource-group-only',
-  description: 'A tenant stack creates exactly one resource group and places every Azure resource (and role assignment scope) inside it.',
+  description: 'A tenant stack creates exactly one resource group and places every Azure resource (and role assignment scope, and what a metric alert watches and notifies) inside it.',
   enforcementLevel: 'mandatory',
   validateStack: (args: StackValidationArgs, report: ReportViolation) => {
     const groups = args.resources.filter((r) => r.type === 'azure-native:resources:ResourceGroup');
@@ -183,12 +185,20 @@ export const tenantResourceGroupOnly: StackValidationPolicy = {
     const group = groups[0];
     const rgName = group?.props.resourceGroupName as string | undefined;
     if (!rgName || !/^rg-signet-[a-z][a-z0-9-]+$/.test(rgName)) report(`resource group name ${rgName ?? '(unnamed)'} is not rg-signet-<tenant>`, group?.urn);
+    const inGroup = (id: string) => id.toLowerCase().includes(`/resourcegroups/${(rgName ?? '').toLowerCase()}/`);
     for (const r of args.resources) {
       if (!r.type.startsWith('azure-native:') || r.type === 'azure-native:resources:ResourceGroup') continue;
       if (r.type === SCOPED_BY_SCOPE) {
         const scope = String(r.props.scope ?? '');
-        if (!scope.toLowerCase().includes(`/resourcegroups/${(rgName ?? '').toLowerCase()}/`)) report(`role assignment ${r.name} is scoped outside ${rgName}: ${scope || '(no scope)'}`, r.urn);
+        if (!inGroup(scope)) report(`role assignment ${r.name} is scoped outside ${rgName}: ${scope || '(no scope)'}`, r.urn);
         continue;
+      }
+      if (r.type === METRIC_ALERT) {
+        // an alert in the group could still watch (or notify through) another group's resources
+        const ids = [...((r.props.scopes as unknown[] | undefined) ?? []), ...((r.props.actions as { actionGroupId?: unknown }[] | undefined) ?? []).map((a) => a.actionGroupId)];
+        for (const id of ids.map((i) => String(i ?? ''))) {
+          if (!inGroup(id)) report(`metric alert ${r.name} refers to ${id || '(no id)'}, outside ${rgName}`, r.urn);
+        }
       }
       if (!('resourceGroupName' in r.props)) continue; // e.g. provider-level resources
       if (r.props.resourceGroupName !== rgName) report(`${r.type} ${r.name} is in resource group ${String(r.props.resourceGroupName)}, not the tenant's ${rgName}`, r.urn);

@@ -160,6 +160,28 @@ describe('infra: policy pack', function () {
     expect(await stackViolations(tenantResourceGroupOnly, twoGroups)).to.have.length.greaterThan(0);
   });
 
+  it('passes the stack with its Azure Monitor alerts, and catches a metric alert that watches or notifies outside the tenant\'s group', async function () {
+    // the example stack lists signet:alertEmails: the pack above ran over its action group and alerts
+    expect(run.ofType('azure-native:monitor:ActionGroup')).to.have.length(1);
+    expect(run.ofType('azure-native:monitor:MetricAlert')).to.have.length.greaterThan(1);
+    expect(await stackViolations(tenantResourceGroupOnly, run.resources)).to.deep.equal([]);
+
+    const foreign = '/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-other/providers/Microsoft.Compute/virtualMachines/vm-other';
+    const watching = clone(run.resources);
+    (watching.find((r) => r.type === 'azure-native:monitor:MetricAlert') as RecordedResource).inputs.scopes = [foreign];
+    const found = await stackViolations(tenantResourceGroupOnly, watching);
+    expect(found).to.have.length(1);
+    expect(found[0]).to.include('rg-other');
+
+    const notifying = clone(run.resources);
+    (notifying.find((r) => r.type === 'azure-native:monitor:MetricAlert') as RecordedResource).inputs.actions = [{ actionGroupId: '/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg-shared/providers/Microsoft.Insights/actionGroups/ag-everyone' }];
+    expect(await stackViolations(tenantResourceGroupOnly, notifying)).to.have.length(1);
+
+    const elsewhere = clone(run.resources);
+    (elsewhere.find((r) => r.type === 'azure-native:monitor:ActionGroup') as RecordedResource).inputs.resourceGroupName = 'rg-shared';
+    expect(await stackViolations(tenantResourceGroupOnly, elsewhere)).to.have.length(1);
+  });
+
   it('reads NSG port expressions correctly', function () {
     expect(portRangeCovers('22', 22)).to.equal(true);
     expect(portRangeCovers('20-30', 22)).to.equal(true);

@@ -164,11 +164,13 @@ describe('monitoring: Prometheus alert rules', () => {
       'SignetTemplateFailing',
       'SignetDirectorySyncStale',
       'SignetNoMailProcessed',
+      'SignetWatchdog',
     ]) {
       expect(names).to.include(name);
     }
     for (const rule of rules) {
-      expect(rule.labels?.severity, rule.alert).to.be.oneOf(['warning', 'critical']);
+      // severity none: the watchdog alone, which pages nobody (it goes to a dead man's switch)
+      expect(rule.labels?.severity, rule.alert).to.be.oneOf(rule.alert === 'SignetWatchdog' ? ['none'] : ['warning', 'critical']);
       expect(rule.annotations?.summary, rule.alert).to.be.a('string').and.not.equal('');
       expect(rule.annotations?.description, rule.alert).to.be.a('string').and.not.equal('');
       expect(rule.annotations?.runbook_url, rule.alert).to.match(/^runbooks\/[a-z0-9-]+\.md$/);
@@ -179,6 +181,16 @@ describe('monitoring: Prometheus alert rules', () => {
     const downstream = rules.find((r) => r.alert === 'SignetDownstreamUnreachable')!;
     expect(downstream.expr).to.match(/without \(cause\)/);
     expect(downstream.annotations!.summary).to.include('.Labels.cause');
+  });
+
+  it('has a watchdog that always fires, without delay, for a dead man\'s switch (silence: the monitoring itself is down)', () => {
+    const watchdog = alertRules().find((r) => r.alert === 'SignetWatchdog')!;
+    expect(watchdog.expr.trim()).to.equal('vector(1)');
+    expect(watchdog.for, 'a for: would delay the heartbeat after every restart').to.equal(undefined);
+    expect(watchdog.labels).to.deep.equal({ severity: 'none' });
+    expect(watchdog.annotations!.description).to.match(/dead man's switch/).and.match(/Alertmanager/).and.match(/heartbeat/);
+    // no other rule is always on: only the watchdog may be routed to the heartbeat service
+    expect(alertRules().filter((r) => /^\s*vector\(\s*1\s*\)\s*$/.test(r.expr)).map((r) => r.alert)).to.deep.equal(['SignetWatchdog']);
   });
 
   it('selects only label names and values the relay exports, rates only counters, groups only by labels that exist', async () => {
@@ -231,6 +243,23 @@ describe('monitoring: Prometheus alert rules', () => {
       const r = spawnSync('promtool', ['test', 'rules', 'alerts.test.yaml'], { encoding: 'utf8', cwd: dir });
       expect(r.status).to.not.equal(0);
       expect(r.stdout + r.stderr).to.include('SignetNodeNotReady');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('promtool test rules fails when the watchdog stops firing', function () {
+    if (!hasPromtool) this.skip();
+    this.timeout(120_000);
+    const dir = mkdtempSync(join(tmpdir(), 'signet-alerts-'));
+    try {
+      const rules = readFileSync(ALERTS, 'utf8');
+      expect(rules).to.include('expr: vector(1)');
+      writeFileSync(join(dir, 'alerts.yaml'), rules.replace('expr: vector(1)', 'expr: vector(1) == 0'));
+      writeFileSync(join(dir, 'alerts.test.yaml'), readFileSync(ALERT_TESTS, 'utf8'));
+      const r = spawnSync('promtool', ['test', 'rules', 'alerts.test.yaml'], { encoding: 'utf8', cwd: dir });
+      expect(r.status).to.not.equal(0);
+      expect(r.stdout + r.stderr).to.include('SignetWatchdog');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,0 +1,158 @@
+// Out-of-band alerts: with signet:alertEmails, Azure Monitor (not the
+// monitoring VM's Prometheus) watches every VM of the tenant on the platform
+// metric VmAvailabilityMetric and emails those addresses through one action
+// group; without them, nothing is declared and `pulumi up` warns once.
+import { expect } from 'chai';
+import * as pulumi from '@pulumi/pulumi';
+import { parseStackConfig, vmAvailabilityAlertsWarning, type StackConfig } from '../../infra/config';
+import { actionGroupShortName } from '../../infra/components/alerts';
+import { createTenantStack } from '../../infra/stack';
+import type { StackOutputs } from '../../infra/outputs';
+import { REPO_ROOT, runUnderMocks, type RecordedResource, type StackRun } from './support/harness';
+import { fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
+
+const ACTION_GROUP = 'azure-native:monitor:ActionGroup';
+const METRIC_ALERT = 'azure-native:monitor:MetricAlert';
+const VM = 'azure-native:compute:VirtualMachine';
+
+function failureOf(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a failure, got none');
+}
+
+interface Criterion { criterionType: string; name: string; metricName: string; metricNamespace: string; operator: string; threshold: number; timeAggregation: string }
+
+const vmWarnings = (run: StackRun<unknown>) => run.warnings.filter((w) => w.startsWith('signet:alertEmails'));
+
+describe('infra: Azure Monitor VM availability alerts (signet:alertEmails)', function () {
+  let artifact: ArtifactFixture;
+  before(() => { artifact = placeholderArtifact(); });
+  after(() => artifact.cleanup());
+
+  describe('config', function () {
+    it('is empty by default, trims, compares without case and keeps each address once', function () {
+      expect(parseStackConfig(fabrikam(artifact.path, { alertEmails: undefined })).alertEmails).to.deep.equal([]);
+      const config = parseStackConfig(fabrikam(artifact.path, { alertEmails: [' Ops@MSP.example ', 'ops@msp.example', 'oncall@msp.example'] }));
+      expect(config.alertEmails).to.deep.equal(['ops@msp.example', 'oncall@msp.example']);
+    });
+
+    for (const [label, value] of [
+      ['a name without a domain', ['ops']],
+      ['an address without a top-level domain', ['ops@localhost']],
+      ['two addresses in one entry', ['ops@msp.example, oncall@msp.example']],
+      ['a single string instead of a list', 'ops@msp.example'],
+    ] as const) {
+      it(`refuses ${label}, naming signet:alertEmails`, function () {
+        const error = failureOf(() => parseStackConfig(fabrikam(artifact.path, { alertEmails: value })));
+        expect(error).to.be.instanceOf(pulumi.RunError);
+        const line = error.message.split('\n').find((l) => l.trim().startsWith('signet:alertEmails'));
+        expect(line, error.message).to.not.equal(undefined);
+        if (Array.isArray(value)) expect(line).to.match(/must be an email address/);
+      });
+    }
+
+    it('warns only without addresses, naming the setting and what is unwatched', function () {
+      const base = parseStackConfig(fabrikam(artifact.path));
+      expect(vmAvailabilityAlertsWarning(base)).to.equal(undefined);
+      const none = vmAvailabilityAlertsWarning({ ...base, alertEmails: [] });
+      expect(none).to.match(/^signet:alertEmails is empty/).and.include('monitoring VM').and.include('VmAvailabilityMetric').and.include('SignetWatchdog');
+      const off = vmAvailabilityAlertsWarning({ ...base, alertEmails: [], monitoring: { ...base.monitoring, enabled: false } });
+      expect(off).to.include('monitoring is off');
+    });
+
+    it('gives the action group a short name of at most 12 characters, never ending in a dash', function () {
+      expect(actionGroupShortName('fabrikam')).to.equal('sig-fabrikam');
+      expect(actionGroupShortName('northwind')).to.equal('sig-northwin');
+      expect(actionGroupShortName('abcdefg-hijkl')).to.equal('sig-abcdefg');
+      for (const t of ['abc', 'a-very-long-name', 'tenant-1234567']) expect(actionGroupShortName(t).length).to.be.at.most(12);
+    });
+  });
+
+  describe('with addresses', function () {
+    let config: StackConfig;
+    let run: StackRun<StackOutputs>;
+    const emails = ['ops@msp.example', 'oncall@msp.example'];
+    before(async function () {
+      config = parseStackConfig(fabrikam(artifact.path, { nodeCount: 3, alertEmails: [...emails, 'OPS@msp.example'] }));
+      run = await runUnderMocks('fabrikam-vm-alerts', () => createTenantStack(config, { baseDir: REPO_ROOT })) as StackRun<StackOutputs>;
+    });
+
+    it('declares one action group in the tenant\'s resource group, emailing each address once', function () {
+      const groups = run.ofType(ACTION_GROUP);
+      expect(groups).to.have.length(1);
+      const group = groups[0] as RecordedResource;
+      expect(group.name).to.equal('fabrikam-ag');
+      expect(group.inputs).to.include({ actionGroupName: 'ag-signet-fabrikam', groupShortName: 'sig-fabrikam', resourceGroupName: 'rg-signet-fabrikam', enabled: true });
+      expect(String(group.inputs.groupShortName).length).to.be.at.most(12);
+      expect(group.inputs.tags).to.include({ 'signet:tenant': 'fabrikam', 'managed-by': 'pulumi', customer: 'Fabrikam' });
+      const receivers = group.inputs.emailReceivers as { name: string; emailAddress: string }[];
+      expect(receivers.map((r) => r.emailAddress)).to.deep.equal(emails);
+      expect(new Set(receivers.map((r) => r.name)).size).to.equal(receivers.length);
+    });
+
+    it('declares one metric alert per VM (every node and the monitoring VM), scoped to that VM\'s id and pointing at the action group', function () {
+      const vms = run.ofType(VM);
+      expect(vms).to.have.length(config.nodeCount + 1);
+      const alerts = run.ofType(METRIC_ALERT);
+      expect(alerts).to.have.length(vms.length);
+      const group = run.ofType(ACTION_GROUP)[0] as RecordedResource;
+      expect(group.id).to.match(/\/resourceGroups\/rg-signet-fabrikam\/providers\/Microsoft\.Insights\/actionGroups\/ag-signet-fabrikam$/);
+      const scoped = alerts.map((a) => (a.inputs.scopes as string[])[0]);
+      expect(scoped).to.have.members(vms.map((v) => v.id));
+      for (const alert of alerts) {
+        const vm = vms.find((v) => v.id === (alert.inputs.scopes as string[])[0]) as RecordedResource;
+        const role = String(vm.inputs.vmName).replace('vm-signet-fabrikam-', '');
+        expect(alert.name).to.equal(`fabrikam-alert-vm-${role}`);
+        expect(alert.inputs.scopes).to.deep.equal([vm.id]);
+        expect(alert.inputs).to.include({
+          ruleName: `alert-signet-fabrikam-vm-${role}-availability`,
+          resourceGroupName: 'rg-signet-fabrikam', location: 'global',
+          enabled: true, autoMitigate: true,
+          evaluationFrequency: 'PT1M', windowSize: 'PT5M',
+          severity: role === 'monitoring' ? 2 : 1,
+        });
+        expect(alert.inputs.tags).to.include({ 'signet:tenant': 'fabrikam' });
+        expect(alert.inputs.actions).to.deep.equal([{ actionGroupId: group.id }]);
+        const criteria = alert.inputs.criteria as { odataType: string; allOf: Criterion[] };
+        expect(criteria.odataType).to.equal('Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria');
+        expect(criteria.allOf).to.deep.equal([{
+          criterionType: 'StaticThresholdCriterion', name: 'vm-unavailable',
+          metricName: 'VmAvailabilityMetric', metricNamespace: 'Microsoft.Compute/virtualMachines',
+          operator: 'LessThan', threshold: 1, timeAggregation: 'Average',
+        }]);
+        expect(alert.inputs.description).to.include(String(vm.inputs.vmName));
+      }
+      expect(alerts.map((a) => a.inputs.ruleName)).to.include('alert-signet-fabrikam-vm-monitoring-availability');
+    });
+
+    it('does not warn that the VMs are unwatched', function () {
+      expect(vmWarnings(run)).to.deep.equal([]);
+    });
+  });
+
+  it('watches the nodes alone when there is no monitoring VM', async function () {
+    const config = parseStackConfig(fabrikam(artifact.path, { monitoring: { enabled: false } }));
+    const run = await runUnderMocks('fabrikam-vm-alerts-nomon', () => createTenantStack(config, { baseDir: REPO_ROOT }));
+    const alerts = run.ofType(METRIC_ALERT);
+    expect(alerts.map((a) => a.inputs.ruleName)).to.have.members(['alert-signet-fabrikam-vm-node0-availability', 'alert-signet-fabrikam-vm-node1-availability']);
+    expect(alerts.map((a) => (a.inputs.scopes as string[])[0])).to.have.members(run.ofType(VM).map((v) => v.id));
+    expect(run.ofType(ACTION_GROUP)).to.have.length(1);
+    expect(run.warnings).to.deep.equal([]);
+  });
+
+  it('without addresses declares no action group and no alert, and warns once that nothing outside the monitoring VM watches the VMs', async function () {
+    const config = parseStackConfig(fabrikam(artifact.path, { alertEmails: [] }));
+    const run = await runUnderMocks('fabrikam-no-vm-alerts', () => createTenantStack(config, { baseDir: REPO_ROOT }));
+    expect(run.ofType(ACTION_GROUP)).to.deep.equal([]);
+    expect(run.ofType(METRIC_ALERT)).to.deep.equal([]);
+    expect(run.resources.filter((r) => r.type.startsWith('azure-native:monitor:') && r.type !== 'azure-native:monitor:DiagnosticSetting').map((r) => r.type)).to.deep.equal([]);
+    const warnings = vmWarnings(run);
+    expect(warnings).to.have.length(1);
+    expect(warnings[0]).to.equal(vmAvailabilityAlertsWarning(config));
+    expect(warnings[0]).to.include('if that VM (or its Prometheus) stops, no alert fires at all');
+  });
+});
