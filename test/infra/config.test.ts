@@ -4,17 +4,8 @@ import { expect } from 'chai';
 import * as pulumi from '@pulumi/pulumi';
 import { grafanaFrontDoorOrigin, grafanaFrontDoorWarning, loadStackConfig, parseStackConfig } from '../../infra/config';
 import { createTenantStack } from '../../infra/stack';
-import { REPO_ROOT, runUnderMocks } from './support/harness';
+import { failureOf, REPO_ROOT, runUnderMocks } from './support/harness';
 import { exampleStackValues, fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
-
-function failureOf(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a failure, got none');
-}
 
 describe('infra: stack config validation', function () {
   let artifact: ArtifactFixture;

@@ -8,21 +8,12 @@ import { parseStackConfig, vmAvailabilityAlertsWarning, type StackConfig } from 
 import { actionGroupShortName } from '../../infra/components/alerts';
 import { createTenantStack } from '../../infra/stack';
 import type { StackOutputs } from '../../infra/outputs';
-import { REPO_ROOT, runUnderMocks, type RecordedResource, type StackRun } from './support/harness';
+import { failureOf, REPO_ROOT, runUnderMocks, type RecordedResource, type StackRun } from './support/harness';
 import { fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
 
 const ACTION_GROUP = 'azure-native:monitor:ActionGroup';
 const METRIC_ALERT = 'azure-native:monitor:MetricAlert';
 const VM = 'azure-native:compute:VirtualMachine';
-
-function failureOf(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a failure, got none');
-}
 
 interface Criterion { criterionType: string; name: string; metricName: string; metricNamespace: string; operator: string; threshold: number; timeAggregation: string }
 

@@ -236,3 +236,13 @@ export async function runUnderMocks<T>(stack: string, program: () => Promise<T> 
     },
   };
 }
+
+/** The error `fn` throws (a config refusal, say); fails the test when it throws none. */
+export function failureOf(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a failure, got none');
+}
