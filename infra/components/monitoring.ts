@@ -26,7 +26,7 @@ import * as keyvault from '@pulumi/azure-native/keyvault';
 import * as network from '@pulumi/azure-native/network';
 import * as random from '@pulumi/random';
 import { GRAFANA_ORIGIN_PORT, renderMonitoringCloudInit, renderMonitoringConvergeScript, type MonitoringValues } from '../cloud-init';
-import { BUILTIN_ROLES, logicalName, resourceName, roleDefinitionId, type TenantContext } from './naming';
+import { azurePublicDnsName, BUILTIN_ROLES, logicalName, resourceName, roleDefinitionId, type TenantContext } from './naming';
 import { hostAddress, UBUNTU_IMAGE } from './nodes';
 import type { NodeIdentity } from './identities';
 import type { NodeCertificate } from './certificates';
@@ -43,7 +43,7 @@ export function monitoringDnsLabel(tenantName: string, suffix: string): string {
 
 /** The monitoring VM's public DNS name: what the CNAME at `monitoring.originHostName` points at. */
 export function monitoringFqdnOf(tenantName: string, suffix: string, location: string): string {
-  return `${monitoringDnsLabel(tenantName, suffix)}.${location}.cloudapp.azure.com`;
+  return azurePublicDnsName(monitoringDnsLabel(tenantName, suffix), location);
 }
 
 export interface MonitoringArgs {

@@ -40,3 +40,8 @@ export const BUILTIN_ROLES = {
 export function roleDefinitionId(subscriptionId: string, guid: string): string {
   return `/subscriptions/${subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${guid}`;
 }
+
+/** A public IP's DNS name: its DNS label in the region's cloudapp.azure.com zone (known before the IP exists). */
+export function azurePublicDnsName(label: string, location: string): string {
+  return `${label}.${location}.cloudapp.azure.com`;
+}

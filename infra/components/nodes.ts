@@ -15,7 +15,7 @@ import * as compute from '@pulumi/azure-native/compute';
 import * as network from '@pulumi/azure-native/network';
 import { renderConvergeScript, renderNodeCloudInit, type NodeValues } from '../cloud-init';
 import { renderRelayConfig } from '../cloud-init/relay-config';
-import { logicalName, resourceName, type TenantContext } from './naming';
+import { azurePublicDnsName, logicalName, resourceName, type TenantContext } from './naming';
 import type { NodeIdentity } from './identities';
 
 export interface ProcessingNodesArgs {
@@ -52,7 +52,7 @@ export function nodeDnsLabel(tenantName: string, index: number, suffix: string):
 }
 
 export function nodeFqdnOf(tenantName: string, index: number, suffix: string, location: string): string {
-  return `${nodeDnsLabel(tenantName, index, suffix)}.${location}.cloudapp.azure.com`;
+  return azurePublicDnsName(nodeDnsLabel(tenantName, index, suffix), location);
 }
 
 /** Host address `offset` inside an IPv4 CIDR (Azure reserves the first four addresses of a subnet). */

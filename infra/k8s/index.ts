@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse, stringify } from 'yaml';
 import { buildRelayConfig, type RelayConfigValues } from '../cloud-init/relay-config';
+import { azurePublicDnsName } from '../components/naming';
 
 export { SignetWorkloadIdentity, type WorkloadIdentityArgs } from './identity';
 
@@ -289,7 +290,7 @@ export class SignetKubernetes extends pulumi.ComponentResource {
     }, parent);
 
     this.loadBalancerAddress = this.service.status.apply((status) => status?.loadBalancer?.ingress?.find((i) => i.ip)?.ip);
-    this.smtpFqdn = pulumi.output(dns ? `${dns.label}.${dns.location}.cloudapp.azure.com` : undefined);
+    this.smtpFqdn = pulumi.output(dns ? azurePublicDnsName(dns.label, dns.location) : undefined);
     this.registerOutputs({ namespace: this.namespace, loadBalancerAddress: this.loadBalancerAddress, smtpFqdn: this.smtpFqdn });
   }
 }
