@@ -116,6 +116,67 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     expect(commands).to.include('RCPT TO:<bob@fabrikam.com> NOTIFY=FAILURE ORCPT=rfc822;b+2Bo+FCb@fabrikam.com');
   });
 
+  describe('a message the downstream cannot carry as it is (no 8BITMIME, no SMTPUTF8)', () => {
+    const counted = async () => Object.fromEntries((await h!.metrics.registry.getSingleMetric('signet_messages_total')!.get()).values.filter((v) => v.value > 0).map((v) => [`${v.labels.outcome}/${v.labels.reason}`, v.value]));
+    const delivered = () => wire!.sessions.flatMap((s) => s.messages);
+
+    async function transaction(smtp: ManualSmtp, mail: string, message: string): Promise<string> {
+      expect(await smtp.command(mail)).to.match(/^250/);
+      expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+      expect(await smtp.command('DATA')).to.match(/^354/);
+      return smtp.command(`${message}\r\n.`);
+    }
+
+    it('defers (451 4.6.3) 8-bit data to a downstream without 8BITMIME, and relays 7-bit data to it without BODY=', async () => {
+      const smtp = await start({ extensions: ['PIPELINING', 'ENHANCEDSTATUSCODES'] });
+      const eightBit = sampleMessage({ extraHeaders: 'Content-Transfer-Encoding: 8bit', body: 'Grüße aus Köln\r\n' });
+      expect(await transaction(smtp, 'MAIL FROM:<adele@contoso.com> BODY=8BITMIME', eightBit)).to.match(/^451 4\.6\.3 /);
+      expect(delivered()).to.have.length(0);
+      // the next transaction on the same session: 7-bit data goes through
+      expect(await transaction(smtp, 'MAIL FROM:<adele@contoso.com> BODY=8BITMIME', sampleMessage({ body: BODY }))).to.match(/^250/);
+      smtp.destroy();
+      expect(delivered()).to.have.length(1);
+      expect(delivered()[0]!.every((b) => b < 0x80)).to.equal(true);
+      expect(wire!.sessions.flatMap((s) => s.commands).filter((c) => c.startsWith('MAIL'))).to.deep.equal(['MAIL FROM:<adele@contoso.com>', 'MAIL FROM:<adele@contoso.com>']);
+      expect(await counted()).to.include({ 'tempfailed/downstream-no-8bitmime': 1 });
+      const warned = h!.logs.filter((l) => l.event === 'downstream-unsupported');
+      expect(warned.map((l) => l.extension)).to.deep.equal(['8BITMIME']);
+      expect(JSON.stringify(h!.logs)).to.not.include('Köln');
+    });
+
+    it('relays 8-bit data to a downstream with 8BITMIME unchanged', async () => {
+      const smtp = await start();
+      const eightBit = sampleMessage({ extraHeaders: 'Content-Transfer-Encoding: 8bit', body: 'Grüße aus Köln\r\n' });
+      expect(await transaction(smtp, 'MAIL FROM:<adele@contoso.com> BODY=8BITMIME', eightBit)).to.match(/^250/);
+      smtp.destroy();
+      expect(delivered()).to.have.length(1);
+      expect(delivered()[0]!.toString('utf8')).to.include('Grüße aus Köln');
+      expect(wire!.sessions.flatMap((s) => s.commands)).to.include('MAIL FROM:<adele@contoso.com> BODY=8BITMIME');
+    });
+
+    it('defers (451 4.6.9) UTF-8 header fields of an SMTPUTF8 transaction when the downstream does not offer SMTPUTF8', async () => {
+      let smtp = await start();
+      const utf8Subject = sampleMessage({ subject: 'Grüße aus Köln', extraHeaders: 'Content-Transfer-Encoding: 8bit', body: 'Grüße\r\n' });
+      expect(await transaction(smtp, 'MAIL FROM:<adele@contoso.com> BODY=8BITMIME SMTPUTF8', utf8Subject)).to.match(/^451 4\.6\.9 /);
+      expect(delivered()).to.have.length(0);
+      // UTF-8 only in an 8-bit body needs no SMTPUTF8: it goes through (as 8BITMIME allows)
+      const utf8Body = sampleMessage({ extraHeaders: 'Content-Transfer-Encoding: 8bit', body: 'Grüße\r\n' });
+      expect(await transaction(smtp, 'MAIL FROM:<adele@contoso.com> BODY=8BITMIME SMTPUTF8', utf8Body)).to.match(/^250/);
+      smtp.destroy();
+      expect(delivered()).to.have.length(1);
+      expect(await counted()).to.include({ 'tempfailed/downstream-no-smtputf8': 1 });
+      await h!.close();
+      await wire!.close();
+
+      // a downstream that offers SMTPUTF8 gets the message as it is
+      smtp = await start({ extensions: ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES'] });
+      expect(await transaction(smtp, 'MAIL FROM:<adele@contoso.com> BODY=8BITMIME SMTPUTF8', utf8Subject)).to.match(/^250/);
+      smtp.destroy();
+      expect(delivered()).to.have.length(1);
+      expect(delivered()[0]!.toString('utf8')).to.include('Subject: Grüße aus Köln');
+    });
+  });
+
   it('mirrors each recipient refusal with its enhanced code, however the downstream words it', async () => {
     const smtp = await start();
     const answers: Array<[string, RegExp]> = [

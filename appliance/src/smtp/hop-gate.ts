@@ -8,6 +8,7 @@
 // Hand-written rather than mailsplit: only the end of the top header block and
 // one header name are needed, and parsing the whole MIME tree here would cost
 // a second full parse of every message for one count.
+import { isAscii } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
 
 export const STAMP_HEADER_NAME = 'X-Signet-Processed';
@@ -36,6 +37,17 @@ export function findTenantIds(headerBlock: string): string[] {
   const out: string[] = [];
   for (const m of headerBlock.replace(/\r?\n[ \t]+/g, ' ').matchAll(/^x-ms-exchange-crosstenant-id[ \t]*:[ \t]*(.*)$/gim)) out.push(m[1]!.trim().toLowerCase());
   return out;
+}
+
+/**
+ * RFC 6531 3.4: a message whose header fields hold UTF-8 needs SMTPUTF8 at every hop. The
+ * transaction asked for it and the downstream does not offer it, so it cannot go on as it is.
+ */
+export class Utf8HeadersError extends Error {
+  constructor() {
+    super('message has UTF-8 header fields and the downstream does not offer SMTPUTF8');
+    this.name = 'Utf8HeadersError';
+  }
 }
 
 export class HopLimitError extends Error {
@@ -80,6 +92,8 @@ export class HopGate extends Transform {
     private readonly maxHeaderBytes = 1024 * 1024,
     /** When set, the message must carry this tenant id in every X-MS-Exchange-CrossTenant-Id field, and at least one. */
     private readonly expectTenantId?: string,
+    /** When set, a top header block with any non-ASCII byte fails the stream (Utf8HeadersError). */
+    private readonly asciiHeadersOnly = false,
   ) {
     super();
   }
@@ -119,6 +133,7 @@ export class HopGate extends Transform {
       const expected = this.expectTenantId.toLowerCase();
       if (tenants.length === 0 || tenants.some((t) => t !== expected)) return callback(new TenantMismatchError(tenants, expected));
     }
+    if (this.asciiHeadersOnly && !isAscii(buffered.subarray(0, headerEnd))) return callback(new Utf8HeadersError());
     this.open = true;
     callback(null, buffered);
   }

@@ -54,6 +54,9 @@ export const MESSAGE_REASONS = {
     'downstream-mail',
     'downstream-rcpt',
     'downstream-data',
+    // the message needs an extension the downstream does not offer (8-bit data, UTF-8 header fields): 451 4.6.3 / 4.6.9
+    'downstream-no-8bitmime',
+    'downstream-no-smtputf8',
     'engine-error',
     'no-tenant-header',
     'mixed-tenant-header',

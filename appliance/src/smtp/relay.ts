@@ -9,6 +9,7 @@
 // RSET, QUIT, dropped or idle connection before DATA, every recipient refused,
 // the answer to DATA, a drain), is counted once in signet_messages_total and
 // logged once as a `transaction` line, both by record().
+import { isAscii } from 'node:buffer';
 import { BlockList, isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { domainToASCII } from 'node:url';
 import type { TLSSocket } from 'node:tls';
@@ -18,7 +19,7 @@ import { recordCertificateExpiry, type Logger, type SignetMetrics, type Outcome 
 import type { Engine, EngineResult } from '../signature';
 import { checkClientIdentity } from './client-identity';
 import { DownstreamError, DownstreamSession, type DownstreamOptions, type SmtpReply } from './downstream';
-import { HopGate, HopLimitError, TenantMismatchError } from './hop-gate';
+import { HopGate, HopLimitError, TenantMismatchError, Utf8HeadersError } from './hop-gate';
 import { exportCountersAtZero, type DownstreamFailureReason, type MessageReason, type SessionRefusal } from './outcomes';
 
 export { SESSION_REFUSALS } from './outcomes';
@@ -614,6 +615,12 @@ export class Relay {
     let bytesOut = 0;
     // set below, once the pipeline is built; fail() stops it
     let run: ReturnType<Engine['process']> | undefined;
+    // What the downstream cannot carry (never the case with Exchange Online, which offers both; a
+    // misconfigured downstream): UTF-8 header fields without SMTPUTF8 (RFC 6531), 8-bit data without
+    // 8BITMIME (RFC 6152). The relay does not downgrade a message: it is deferred, never sent mangled.
+    const utf8Declared = Boolean((session.envelope.mailFrom ? (session.envelope.mailFrom.args || {}) as Record<string, unknown> : {}).SMTPUTF8);
+    const asciiHeadersOnly = utf8Declared && !supports(tx.downstream.extensions, 'SMTPUTF8');
+    const sevenBitOnly = !supports(tx.downstream.extensions, '8BITMIME');
     const gate = new HopGate(
       this.options.limits.maxSignetHops,
       () => {
@@ -621,6 +628,7 @@ export class Relay {
       },
       undefined,
       this.options.tenantId,
+      asciiHeadersOnly,
     );
     let engineResult: EngineResult | undefined;
     let finished = false;
@@ -691,6 +699,11 @@ export class Relay {
       upstreamGone = true;
       fail('tempfailed', 'upstream-dropped', reply(451, '4.4.2', 'Connection lost'));
     };
+    const refuseUnsupported = (extension: '8BITMIME' | 'SMTPUTF8') => {
+      this.options.logger.warn({ event: 'downstream-unsupported', session: session.id, extension }, `message needs ${extension}, which the downstream does not offer`);
+      if (extension === '8BITMIME') fail('tempfailed', 'downstream-no-8bitmime', reply(451, '4.6.3', '8-bit data not supported by the next hop; try again later'));
+      else fail('tempfailed', 'downstream-no-smtputf8', reply(451, '4.6.9', 'UTF-8 header fields not supported by the next hop; try again later'));
+    };
     tx.cancel = (why) => {
       if (finished) return;
       if (why === 'shutdown') return fail('tempfailed', 'shutdown', reply(421, '4.3.2', 'Service shutting down; try again later'));
@@ -749,6 +762,7 @@ export class Relay {
         return fail('tempfailed', tenant.kind === 'none' ? 'no-tenant-header' : 'mixed-tenant-header', reply(451, '4.7.1', 'Message does not carry exactly this organization\'s Microsoft 365 tenant id; try again later'));
       }
       if (stream.sizeExceeded) return fail('rejected', 'size', reply(552, '5.3.4', 'Message too big'));
+      if (error instanceof Utf8HeadersError || (error as { cause?: unknown })?.cause instanceof Utf8HeadersError) return refuseUnsupported('SMTPUTF8');
       this.options.logger.error({ event: 'engine-error', session: session.id, error: (error as Error)?.message }, 'engine failed');
       fail('tempfailed', 'engine-error', reply(451, '4.3.0', 'Local error in processing; try again later'));
     };
@@ -762,6 +776,8 @@ export class Relay {
     });
     engineRun.output.on('data', (chunk: Buffer) => {
       bytesOut += chunk.length;
+      // the chunk may still reach the aborted downstream connection, but never a final dot
+      if (sevenBitOnly && !finished && !isAscii(chunk)) refuseUnsupported('8BITMIME');
     });
     engineRun.output.pipe(body, { end: false });
     engineRun.output.on('end', () => {
