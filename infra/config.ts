@@ -187,10 +187,12 @@ export const stackConfigSchema = z.strictObject({
   }).default({ enabled: true, vmSize: 'Standard_B2s', frontDoor: true, grafanaImage: 'grafana/grafana-oss:11.6.0' }),
   /**
    * Where Azure Monitor sends its alerts on the VMs' availability (email addresses, compared without case, each
-   * once). Non-empty: one action group (`ag-signet-<tenant>`) with these addresses, and one metric alert per VM
-   * (every relay node, and the monitoring VM) on the platform metric VmAvailabilityMetric. Azure evaluates
-   * them, not the monitoring VM's Prometheus: they still fire when that VM (or its Prometheus) is down. Empty
-   * (the default): neither, and `pulumi up` warns that nothing outside the monitoring VM watches the VMs.
+   * once). Non-empty: one action group (`ag-signet-<tenant>`) with these addresses, one metric alert per VM
+   * (every relay node, and the monitoring VM) on the platform metric VmAvailabilityMetric, and one activity log
+   * alert on those VMs for a power-off, deallocation or deletion through Azure (which leaves no metric value).
+   * Azure evaluates them, not the monitoring VM's Prometheus: they still fire when that VM (or its Prometheus) is
+   * down. Empty (the default): none of these, and `pulumi up` warns that nothing outside the monitoring VM
+   * watches the VMs.
    */
   alertEmails: z.array(z.string().trim().toLowerCase().pipe(z.email({ error: 'must be an email address such as ops@msp.example' })))
     .max(100, 'must list at most 100 addresses')
@@ -374,7 +376,8 @@ export function vmAvailabilityAlertsWarning(config: Pick<StackConfig, 'alertEmai
     ? 'every alert comes from Prometheus on the monitoring VM, so if that VM (or its Prometheus) stops, no alert fires at all, and nothing outside it watches the relay nodes\' VMs'
     : 'monitoring is off, so nothing watches the relay nodes\' VMs at all';
   return `signet:alertEmails is empty: ${now}. List where alerts go (e.g. signet:alertEmails: [ops@msp.example]) and the stack `
-    + 'adds an Azure Monitor action group and a VM availability alert (VmAvailabilityMetric) on every VM, evaluated by Azure; '
+    + 'adds an Azure Monitor action group, a VM availability alert (VmAvailabilityMetric) on every VM and an activity log alert '
+    + 'on a VM powered off, deallocated or deleted through Azure, evaluated by Azure; '
     + 'route the SignetWatchdog alert to a dead man\'s switch as well (runbooks/README.md, "Where alerts link").';
 }
 

@@ -169,12 +169,24 @@ export const frontDoorHttpsOnly: ResourceValidationPolicy = {
 
 /** Types that are not placed in a resource group by a `resourceGroupName` input but belong to the tenant anyway. */
 const SCOPED_BY_SCOPE = 'azure-native:authorization:RoleAssignment';
-/** Metric alerts name the resources they watch (scopes) and the action groups they notify by id. */
-const METRIC_ALERT = 'azure-native:monitor:MetricAlert';
+/**
+ * Alert rules name what they watch (scopes) and the action groups they notify by id: a metric alert as
+ * `actions: [{ actionGroupId }]`, an activity log alert as `actions: { actionGroups: [{ actionGroupId }] }`.
+ */
+const ALERT_RULES: Record<string, { kind: string; actionGroupIds: (props: Props) => unknown[] }> = {
+  'azure-native:monitor:MetricAlert': {
+    kind: 'metric alert',
+    actionGroupIds: (p) => ((p.actions as { actionGroupId?: unknown }[] | undefined) ?? []).map((a) => a.actionGroupId),
+  },
+  'azure-native:monitor:ActivityLogAlert': {
+    kind: 'activity log alert',
+    actionGroupIds: (p) => ((p.actions as { actionGroups?: { actionGroupId?: unknown }[] } | undefined)?.actionGroups ?? []).map((a) => a.actionGroupId),
+  },
+};
 
 export const tenantResourceGroupOnly: StackValidationPolicy = {
   name: 'signet-tenant-resource-group-only',
-  description: 'A tenant stack creates exactly one resource group and places every Azure resource (and role assignment scope, and what a metric alert watches and notifies) inside it.',
+  description: 'A tenant stack creates exactly one resource group and places every Azure resource (and role assignment scope, and what a metric or activity log alert watches and notifies) inside it.',
   enforcementLevel: 'mandatory',
   validateStack: (args: StackValidationArgs, report: ReportViolation) => {
     const groups = args.resources.filter((r) => r.type === 'azure-native:resources:ResourceGroup');
@@ -186,6 +198,8 @@ export const tenantResourceGroupOnly: StackValidationPolicy = {
     const rgName = group?.props.resourceGroupName as string | undefined;
     if (!rgName || !/^rg-signet-[a-z][a-z0-9-]+$/.test(rgName)) report(`resource group name ${rgName ?? '(unnamed)'} is not rg-signet-<tenant>`, group?.urn);
     const inGroup = (id: string) => id.toLowerCase().includes(`/resourcegroups/${(rgName ?? '').toLowerCase()}/`);
+    // an alert's scope may also be the group itself (every resource in it), never its subscription
+    const groupOrInGroup = (id: string) => inGroup(id) || id.toLowerCase().endsWith(`/resourcegroups/${(rgName ?? '').toLowerCase()}`);
     for (const r of args.resources) {
       if (!r.type.startsWith('azure-native:') || r.type === 'azure-native:resources:ResourceGroup') continue;
       if (r.type === SCOPED_BY_SCOPE) {
@@ -193,11 +207,14 @@ export const tenantResourceGroupOnly: StackValidationPolicy = {
         if (!inGroup(scope)) report(`role assignment ${r.name} is scoped outside ${rgName}: ${scope || '(no scope)'}`, r.urn);
         continue;
       }
-      if (r.type === METRIC_ALERT) {
-        // an alert in the group could still watch (or notify through) another group's resources
-        const ids = [...((r.props.scopes as unknown[] | undefined) ?? []), ...((r.props.actions as { actionGroupId?: unknown }[] | undefined) ?? []).map((a) => a.actionGroupId)];
-        for (const id of ids.map((i) => String(i ?? ''))) {
-          if (!inGroup(id)) report(`metric alert ${r.name} refers to ${id || '(no id)'}, outside ${rgName}`, r.urn);
+      const alert = ALERT_RULES[r.type];
+      if (alert) {
+        // an alert in the group could still watch (or notify through) another group's resources, or the whole subscription
+        for (const id of ((r.props.scopes as unknown[] | undefined) ?? []).map((i) => String(i ?? ''))) {
+          if (!groupOrInGroup(id)) report(`${alert.kind} ${r.name} watches ${id || '(no id)'}, outside ${rgName}`, r.urn);
+        }
+        for (const id of alert.actionGroupIds(r.props).map((i) => String(i ?? ''))) {
+          if (!inGroup(id)) report(`${alert.kind} ${r.name} notifies ${id || '(no id)'}, outside ${rgName}`, r.urn);
         }
       }
       if (!('resourceGroupName' in r.props)) continue; // e.g. provider-level resources

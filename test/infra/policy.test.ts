@@ -182,6 +182,43 @@ describe('infra: policy pack', function () {
     expect(await stackViolations(tenantResourceGroupOnly, elsewhere)).to.have.length(1);
   });
 
+  it('passes the stack\'s activity log alert, and catches one that watches or notifies outside the tenant\'s group', async function () {
+    const ACTIVITY_LOG_ALERT = 'azure-native:monitor:ActivityLogAlert';
+    // the example stack's alert on a VM stopped or deleted through Azure: the pack above passed it
+    expect(run.ofType(ACTIVITY_LOG_ALERT)).to.have.length(1);
+    expect(await stackViolations(tenantResourceGroupOnly, run.resources)).to.deep.equal([]);
+    const variant = (change: (p: Record<string, unknown>) => void) => {
+      const resources = clone(run.resources);
+      change((resources.find((r) => r.type === ACTIVITY_LOG_ALERT) as RecordedResource).inputs);
+      return stackViolations(tenantResourceGroupOnly, resources);
+    };
+    const subscription = '/subscriptions/11111111-2222-3333-4444-555555555555';
+
+    // the tenant's whole group is a scope Azure accepts and stays inside the tenant
+    expect(await variant((p) => { p.scopes = [`${subscription}/resourceGroups/rg-signet-fabrikam`]; })).to.deep.equal([]);
+
+    for (const [label, scope] of [
+      ['the subscription', subscription],
+      ['another group', `${subscription}/resourceGroups/rg-other`],
+      ['a VM in another group', `${subscription}/resourceGroups/rg-other/providers/Microsoft.Compute/virtualMachines/vm-other`],
+      ['a group whose name only starts like the tenant\'s', `${subscription}/resourceGroups/rg-signet-fabrikam-old`],
+    ]) {
+      const found = await variant((p) => { (p.scopes as string[]).push(scope as string); });
+      expect(found, label).to.have.length(1);
+      expect(found[0], label).to.match(/^activity log alert fabrikam-alert-vm-stopped-or-deleted watches /).and.include(scope);
+    }
+
+    const shared = `${subscription}/resourceGroups/rg-shared/providers/Microsoft.Insights/actionGroups/ag-everyone`;
+    const notifying = await variant((p) => { (p.actions as { actionGroups: { actionGroupId: string }[] }).actionGroups.push({ actionGroupId: shared }); });
+    expect(notifying).to.have.length(1);
+    expect(notifying[0]).to.match(/ notifies .*rg-shared/);
+    // the group itself is not an action group's id
+    expect(await variant((p) => { p.actions = { actionGroups: [{ actionGroupId: `${subscription}/resourceGroups/rg-signet-fabrikam` }] }; })).to.have.length(1);
+
+    const elsewhere = await variant((p) => { p.resourceGroupName = 'rg-shared'; });
+    expect(elsewhere).to.have.length(1);
+  });
+
   it('reads NSG port expressions correctly', function () {
     expect(portRangeCovers('22', 22)).to.equal(true);
     expect(portRangeCovers('20-30', 22)).to.equal(true);

@@ -1,7 +1,9 @@
 // Out-of-band alerts: with signet:alertEmails, Azure Monitor (not the
 // monitoring VM's Prometheus) watches every VM of the tenant on the platform
-// metric VmAvailabilityMetric and emails those addresses through one action
-// group; without them, nothing is declared and `pulumi up` warns once.
+// metric VmAvailabilityMetric, and on the activity log for a VM powered off,
+// deallocated or deleted through Azure (which leaves no metric value), and
+// emails those addresses through one action group; without them, nothing is
+// declared and `pulumi up` warns once.
 import { expect } from 'chai';
 import * as pulumi from '@pulumi/pulumi';
 import { parseStackConfig, vmAvailabilityAlertsWarning, type StackConfig } from '../../infra/config';
@@ -13,7 +15,10 @@ import { fabrikam, placeholderArtifact, type ArtifactFixture } from './support/f
 
 const ACTION_GROUP = 'azure-native:monitor:ActionGroup';
 const METRIC_ALERT = 'azure-native:monitor:MetricAlert';
+const ACTIVITY_LOG_ALERT = 'azure-native:monitor:ActivityLogAlert';
 const VM = 'azure-native:compute:VirtualMachine';
+
+interface LeafCondition { field?: string; equals?: string; containsAny?: string[]; anyOf?: LeafCondition[] }
 
 interface Criterion { criterionType: string; name: string; metricName: string; metricNamespace: string; operator: string; threshold: number; timeAggregation: string }
 
@@ -50,7 +55,8 @@ describe('infra: Azure Monitor VM availability alerts (signet:alertEmails)', fun
       const base = parseStackConfig(fabrikam(artifact.path));
       expect(vmAvailabilityAlertsWarning(base)).to.equal(undefined);
       const none = vmAvailabilityAlertsWarning({ ...base, alertEmails: [] });
-      expect(none).to.match(/^signet:alertEmails is empty/).and.include('monitoring VM').and.include('VmAvailabilityMetric').and.include('SignetWatchdog');
+      expect(none).to.match(/^signet:alertEmails is empty/).and.include('monitoring VM').and.include('VmAvailabilityMetric').and.include('SignetWatchdog')
+        .and.include('activity log alert');
       const off = vmAvailabilityAlertsWarning({ ...base, alertEmails: [], monitoring: { ...base.monitoring, enabled: false } });
       expect(off).to.include('monitoring is off');
     });
@@ -120,6 +126,63 @@ describe('infra: Azure Monitor VM availability alerts (signet:alertEmails)', fun
       expect(alerts.map((a) => a.inputs.ruleName)).to.include('alert-signet-fabrikam-vm-monitoring-availability');
     });
 
+    it('declares one activity log alert for a VM powered off, deallocated or deleted, scoped to exactly the tenant\'s VMs and mailing the action group', function () {
+      const alerts = run.ofType(ACTIVITY_LOG_ALERT);
+      expect(alerts).to.have.length(1);
+      const alert = alerts[0] as RecordedResource;
+      const group = run.ofType(ACTION_GROUP)[0] as RecordedResource;
+      const vms = run.ofType(VM);
+      expect(alert.name).to.equal('fabrikam-alert-vm-stopped-or-deleted');
+      expect(alert.inputs).to.include({
+        activityLogAlertName: 'alert-signet-fabrikam-vm-stopped-or-deleted',
+        resourceGroupName: 'rg-signet-fabrikam', location: 'Global', enabled: true,
+      });
+      expect(alert.id).to.match(/\/resourceGroups\/rg-signet-fabrikam\/providers\/Microsoft\.Insights\/activityLogAlerts\/alert-signet-fabrikam-vm-stopped-or-deleted$/);
+      expect(alert.inputs.tags).to.include({ 'signet:tenant': 'fabrikam', 'managed-by': 'pulumi', customer: 'Fabrikam' });
+      expect(alert.inputs.actions).to.deep.equal({ actionGroups: [{ actionGroupId: group.id }] });
+
+      // every node and the monitoring VM, each once, and nothing wider (not the group, not the subscription)
+      const scopes = alert.inputs.scopes as string[];
+      expect(vms).to.have.length(config.nodeCount + 1);
+      expect(scopes).to.have.length(vms.length);
+      expect(scopes).to.have.members(vms.map((v) => v.id));
+      for (const scope of scopes) expect(scope).to.match(/^\/subscriptions\/[0-9a-f-]+\/resourceGroups\/rg-signet-fabrikam\/providers\/Microsoft\.Compute\/virtualMachines\/vm-signet-fabrikam-(node\d+|monitoring)$/);
+      // so `pulumi destroy` deletes the rule before the VMs it watches (no mail for a planned offboarding)
+      for (const vm of vms) expect(alert.dependsOn, vm.name).to.include(vm.urn);
+
+      const description = String(alert.inputs.description);
+      for (const vm of vms) expect(description).to.include(String(vm.inputs.vmName));
+      expect(description).to.include('VmAvailabilityMetric').and.include('"Where alerts link"');
+    });
+
+    it('fires only on a power-off, deallocation or deletion that succeeded, in the Administrative category', function () {
+      const alert = run.one(ACTIVITY_LOG_ALERT, 'stopped-or-deleted');
+      const { allOf } = alert.inputs.condition as { allOf: LeafCondition[] };
+      expect(allOf).to.deep.equal([
+        { field: 'category', equals: 'Administrative' },
+        { anyOf: [
+          { field: 'operationName', equals: 'Microsoft.Compute/virtualMachines/powerOff/action' },
+          { field: 'operationName', equals: 'Microsoft.Compute/virtualMachines/deallocate/action' },
+          { field: 'operationName', equals: 'Microsoft.Compute/virtualMachines/delete' },
+        ] },
+        // Succeeded only: once the VM really is down, one mail per operation (not Started, Accepted or Failed too)
+        { field: 'status', equals: 'Succeeded' },
+      ]);
+      // Azure's rule for the condition: a leaf has field and equals (or containsAny), an anyOf nothing else
+      for (const condition of allOf) {
+        if (condition.anyOf) {
+          expect(Object.keys(condition)).to.deep.equal(['anyOf']);
+          for (const leaf of condition.anyOf) {
+            expect(leaf.field).to.be.a('string');
+            expect(leaf.anyOf).to.equal(undefined);
+          }
+        } else {
+          expect(condition.field).to.be.a('string');
+          expect(condition.equals ?? condition.containsAny).to.not.equal(undefined);
+        }
+      }
+    });
+
     it('does not warn that the VMs are unwatched', function () {
       expect(vmWarnings(run)).to.deep.equal([]);
     });
@@ -132,6 +195,9 @@ describe('infra: Azure Monitor VM availability alerts (signet:alertEmails)', fun
     expect(alerts.map((a) => a.inputs.ruleName)).to.have.members(['alert-signet-fabrikam-vm-node0-availability', 'alert-signet-fabrikam-vm-node1-availability']);
     expect(alerts.map((a) => (a.inputs.scopes as string[])[0])).to.have.members(run.ofType(VM).map((v) => v.id));
     expect(run.ofType(ACTION_GROUP)).to.have.length(1);
+    const stopped = run.one(ACTIVITY_LOG_ALERT, 'stopped-or-deleted');
+    expect(stopped.inputs.scopes).to.have.members(run.ofType(VM).map((v) => v.id));
+    expect(stopped.inputs.scopes).to.have.length(2);
     expect(run.warnings).to.deep.equal([]);
   });
 
@@ -140,6 +206,7 @@ describe('infra: Azure Monitor VM availability alerts (signet:alertEmails)', fun
     const run = await runUnderMocks('fabrikam-no-vm-alerts', () => createTenantStack(config, { baseDir: REPO_ROOT }));
     expect(run.ofType(ACTION_GROUP)).to.deep.equal([]);
     expect(run.ofType(METRIC_ALERT)).to.deep.equal([]);
+    expect(run.ofType(ACTIVITY_LOG_ALERT)).to.deep.equal([]);
     expect(run.resources.filter((r) => r.type.startsWith('azure-native:monitor:') && r.type !== 'azure-native:monitor:DiagnosticSetting').map((r) => r.type)).to.deep.equal([]);
     const warnings = vmWarnings(run);
     expect(warnings).to.have.length(1);

@@ -79,6 +79,7 @@ function armId(type: string, inputs: Record<string, string>, name: string): stri
     case 'azure-native:cdn:AFDOriginGroup': return `${rg}/providers/Microsoft.Cdn/profiles/${inputs.profileName}/originGroups/${inputs.originGroupName}`;
     case 'azure-native:monitor:ActionGroup': return `${rg}/providers/Microsoft.Insights/actionGroups/${inputs.actionGroupName}`;
     case 'azure-native:monitor:MetricAlert': return `${rg}/providers/Microsoft.Insights/metricAlerts/${inputs.ruleName}`;
+    case 'azure-native:monitor:ActivityLogAlert': return `${rg}/providers/Microsoft.Insights/activityLogAlerts/${inputs.activityLogAlertName}`;
     case 'azure-native:authorization:RoleAssignment': return `${inputs.scope}/providers/Microsoft.Authorization/roleAssignments/${fakeGuid(name)}`;
     default: return `${name}-id`;
   }
@@ -94,6 +95,7 @@ function physicalName(type: string, inputs: Record<string, string>, name: string
     'azure-native:managedidentity:UserAssignedIdentity': 'resourceName', 'azure-native:compute:VirtualMachine': 'vmName',
     'azure-native:trafficmanager:Profile': 'profileName', 'azure-native:cdn:Profile': 'profileName', 'azure-native:cdn:AFDEndpoint': 'endpointName',
     'azure-native:cdn:AFDOriginGroup': 'originGroupName', 'azure-native:monitor:ActionGroup': 'actionGroupName', 'azure-native:monitor:MetricAlert': 'ruleName',
+    'azure-native:monitor:ActivityLogAlert': 'activityLogAlertName',
   } as Record<string, string>)[type];
   return (key && inputs[key]) || name;
 }
