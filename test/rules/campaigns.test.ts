@@ -25,6 +25,37 @@ describe('campaign windows (config validate warnings)', () => {
     expect(messages([rule('a', { addons: ['winter'] }), rule('b', { addons: ['sale'], stop: true })])).to.have.length(1);
   });
 
+  it('says nothing when one rule\'s exception keeps out every message the other rule matches', () => {
+    const sale = (match: Record<string, unknown>) => rule('b', { match, addons: ['sale'] });
+    const winterExcept = (...except: Array<Record<string, unknown>>) => rule('a', { addons: ['winter'], except });
+    expect(messages([winterExcept({ kinds: ['reply', 'forward'] }), sale({ kinds: ['reply'] })])).to.deep.equal([]);
+    expect(messages([winterExcept({ direction: 'internal' }), sale({ direction: 'internal' })])).to.deep.equal([]);
+    expect(messages([winterExcept({ senderDomains: ['Contoso.com', 'fabrikam.com'] }), sale({ senderDomains: ['contoso.com'] })])).to.deep.equal([]);
+    expect(messages([winterExcept({ groups: ['sales'] }), sale({ groups: ['sales'] })])).to.deep.equal([]);
+    expect(messages([winterExcept({ senders: ['ceo@contoso.com'] }), sale({ senders: ['ceo@contoso.com'] })])).to.deep.equal([]);
+    // an exception on the later rule counts as well, and one of several is enough
+    expect(messages([rule('a', { match: { kinds: ['new'] }, addons: ['winter'] }), rule('b', { addons: ['sale'], except: [{ subjectContains: ['x'] }, { kinds: ['new'] }] })])).to.deep.equal([]);
+    // an exception whose window covers the days both campaigns run
+    expect(messages([winterExcept({ from: '2026-12-10', until: '2026-12-13' }), sale({})])).to.deep.equal([]);
+  });
+
+  it('still warns when an exception leaves some of the other rule\'s messages in', () => {
+    const sale = (match: Record<string, unknown>) => rule('b', { match, addons: ['sale'] });
+    const winterExcept = (...except: Array<Record<string, unknown>>) => rule('a', { addons: ['winter'], except });
+    // the other rule matches new messages too, or any kind
+    expect(messages([winterExcept({ kinds: ['reply'] }), sale({ kinds: ['reply', 'new'] })])).to.have.length(1);
+    expect(messages([winterExcept({ kinds: ['reply'] }), sale({})])).to.have.length(1);
+    // two conditions in one exception must both follow: the kind does, the direction does not
+    expect(messages([winterExcept({ kinds: ['reply'], direction: 'internal' }), sale({ kinds: ['reply'] })])).to.have.length(1);
+    // conditions the check cannot reason about (subject, body, recipients) never hold a warning back
+    expect(messages([winterExcept({ subjectContains: ['sale'] }), sale({ subjectContains: ['sale'] })])).to.have.length(1);
+    expect(messages([winterExcept({ recipientDomains: ['fabrikam.com'] }), sale({ recipientDomains: ['fabrikam.com'] })])).to.have.length(1);
+    // an exception window that covers only part of the overlap
+    expect(messages([winterExcept({ from: '2026-12-11', until: '2026-12-13' }), sale({})])).to.have.length(1);
+    // a rule's own exception does not separate two campaigns it adds itself
+    expect(messages([rule('a', { addons: ['winter', 'sale'], except: [{ kinds: ['reply'] }] })])).to.have.length(1);
+  });
+
   it('warns about a campaign whose window, narrowed by its rule, is over', () => {
     expect(messages([rule('a', { match: { until: '2026-11-20' }, addons: ['winter'] }), rule('b', { match: { from: '2026-11-01' }, addons: ['winter'] })])).to.deep.equal([
       '0/0 campaign "winter" ended on 2026-11-20 for rule "a": no message gets it any more',

@@ -47,6 +47,31 @@ function exclusive(a: RuleMatch, b: RuleMatch): boolean {
   return directions.has('internal') && directions.has('external');
 }
 
+const lower = (list: string[]) => list.map((v) => v.toLowerCase());
+/** Whether every value of `some` is one of `all` (compared without case); false when `some` is empty (no condition). */
+const within = (some: string[] | undefined, all: string[]): boolean => Boolean(some?.length) && lower(some!).every((v) => lower(all).includes(v));
+
+/**
+ * Whether `except` applies to every message `match` matches while both campaigns run (`during`): each of its
+ * conditions follows from `match`. Only conditions whose implication is plain are read (kinds, direction,
+ * senders, groups, sender domains, its date window); an exception with any other condition (recipients,
+ * subject, body) is taken as not applying, so a warning stays rather than being wrongly held back.
+ */
+function exceptCovers(except: RuleMatch, match: RuleMatch, during: Window): boolean {
+  if (except.recipientDomains?.length || except.subjectContains?.length || except.bodyContains?.length) return false;
+  if (except.kinds?.length && !within(match.kinds, except.kinds)) return false;
+  if (except.direction && except.direction !== 'any' && except.direction !== match.direction) return false;
+  if (except.senders?.length && !within(match.senders, except.senders)) return false;
+  if (except.groups?.length && !within(match.groups, except.groups)) return false;
+  if (except.senderDomains?.length && !within(match.senderDomains, except.senderDomains)) return false;
+  const window = windowOf(except.from, except.until, 'except');
+  return window.from <= during.from && window.until >= during.until;
+}
+
+/** Whether one rule's exceptions keep out every message the other rule matches while both campaigns run. */
+const exceptedAway = (a: Use, b: Use, during: Window, org: OrgConfig): boolean =>
+  (org.rules[a.rule]!.except ?? []).some((e) => exceptCovers(e, b.match, during)) || (org.rules[b.rule]!.except ?? []).some((e) => exceptCovers(e, a.match, during));
+
 /** The organization's campaign windows checked as of `now` (config already loaded, so dates parse). */
 export function campaignWarnings(org: OrgConfig, now: Date): CampaignWarning[] {
   const warnings: CampaignWarning[] = [];
@@ -77,6 +102,7 @@ export function campaignWarnings(org: OrgConfig, now: Date): CampaignWarning[] {
       const pair = [a.id, b.id].sort().join('\0');
       const both = meet(a.window, b.window);
       if (reported.has(pair) || both.from >= both.until || both.until <= now.getTime()) continue;
+      if (a.rule !== b.rule && exceptedAway(a, b, both, org)) continue;
       reported.add(pair);
       const who = a.rule === b.rule ? `rule "${b.ruleId}" adds both` : `a message that rules "${a.ruleId}" and "${b.ruleId}" both match gets both`;
       warnings.push({ rule: b.rule, addon: b.addon, message: `campaigns "${a.id}" and "${b.id}" overlap in ${shown(both)}: ${who}` });
