@@ -13,6 +13,7 @@ import { startSink, type DevSink } from '../../appliance/src/smtp/dev/sink';
 import { testPki, writePemFiles } from '../support/certs';
 import { stampEngine } from './support/engines';
 import { send, sampleMessage, startHarness } from './support/harness';
+import { startWireDownstream } from './support/wire-downstream';
 
 const ORG = { orgId: 'test-org', version: 'v1', acceptedDomains: ['contoso.com'] } as unknown as OrgConfig;
 
@@ -177,6 +178,32 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     expect(s.messages).to.have.length(1);
     // the refusing address is now tried last: no second failure
     expect((await getJson(node.httpPort, '/metrics')).body).to.contain('signet_downstream_errors_total{reason="address-refused"} 1');
+  });
+
+  it('says once, when the probe finds it, which of 8BITMIME and SMTPUTF8 the downstream lacks (messages that need them are deferred)', async () => {
+    const lacking = await startWireDownstream(await testPki(), ['PIPELINING', 'ENHANCEDSTATUSCODES']);
+    try {
+      const log: string[] = [];
+      const { node } = await start({ downstreamPort: lacking.port, log });
+      await node.probe();
+      const said = log.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'downstream-lacks');
+      expect(said).to.have.length(1);
+      expect(said[0]).to.include({ level: 40 }).and.deep.include({ extensions: ['8BITMIME', 'SMTPUTF8'] });
+      expect(String(said[0]!.msg)).to.include('does not offer 8BITMIME, SMTPUTF8').and.include('deferred');
+      // still ready: every other message goes through
+      expect((await getJson(node.httpPort, '/readyz')).status).to.equal(200);
+    } finally {
+      await lacking.close();
+    }
+  });
+
+  it('says nothing about extensions when the downstream offers both', async () => {
+    const log: string[] = [];
+    const { node } = await start({ log });
+    await node.probe();
+    // the probe went through (EHLO answered over TLS), and found nothing missing
+    expect((await getJson(node.httpPort, '/readyz')).status).to.equal(200);
+    expect(log.filter((l) => l.includes('downstream-lacks'))).to.deep.equal([]);
   });
 
   it('is not ready, naming the cause, when the downstream refuses connections', async () => {

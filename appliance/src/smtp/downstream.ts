@@ -394,8 +394,16 @@ async function resolveAddresses(options: DownstreamOptions): Promise<string[]> {
   return [...new Set(addresses)];
 }
 
+/** Whether an EHLO keyword list (as DownstreamSession.extensions gives it) offers `extension`, alone or with parameters. */
+export const offers = (extensions: readonly string[], extension: string): boolean => extensions.some((e) => e === extension || e.startsWith(`${extension} `));
+
+/** Extensions a message may need that the relay passes on but never converts for: without them such a message is deferred. */
+export const NEEDED_EXTENSIONS = ['8BITMIME', 'SMTPUTF8'] as const;
+
 export interface ProbeResult {
   ok: boolean;
+  /** Of NEEDED_EXTENSIONS, those the downstream did not offer over TLS (when it answered). */
+  missing?: string[];
   cause?: DownstreamCause;
   message?: string;
   seconds: number;
@@ -407,8 +415,9 @@ export async function probeDownstream(options: DownstreamOptions): Promise<Probe
   const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
   try {
     const session = await DownstreamSession.open(options);
+    const missing = NEEDED_EXTENSIONS.filter((e) => !offers(session.extensions, e));
     session.quit();
-    return { ok: true, seconds: seconds() };
+    return { ok: true, missing, seconds: seconds() };
   } catch (error) {
     const cause = error instanceof DownstreamError ? error.kind : classifyError(error, options.port);
     return { ok: false, cause, message: (error as Error).message, seconds: seconds() };

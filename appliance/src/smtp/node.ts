@@ -175,6 +175,8 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
   // --- downstream probe: connect + EHLO + STARTTLS + QUIT, bounded by the set-up timeouts
   let lastProbeOk: number | undefined;
   let lastCause: DownstreamCause | undefined;
+  // what the downstream lacks, said once per change: every message that needs it is deferred until it is fixed
+  let lastMissing = '';
   let probing: Promise<void> | undefined;
   const probe = (): Promise<void> => {
     probing ??= (async () => {
@@ -185,6 +187,12 @@ export async function startRelayNode(config: RelayConfig, deps: RelayNodeDepende
         metrics.downstreamUp.set({ cause: 'none' }, 1);
         if (lastCause !== undefined) logger.info({ event: 'downstream-up', host: config.downstream.host, seconds: result.seconds }, 'downstream reachable again');
         lastCause = undefined;
+        const missing = (result.missing ?? []).join(', ');
+        if (missing !== lastMissing) {
+          if (missing) logger.warn({ event: 'downstream-lacks', host: config.downstream.host, extensions: result.missing }, `downstream does not offer ${missing}: messages that need it are deferred (451) until it does; Exchange Online offers both, check downstream.host`);
+          else logger.info({ event: 'downstream-lacks', host: config.downstream.host, extensions: [] }, 'downstream offers 8BITMIME and SMTPUTF8 again');
+          lastMissing = missing;
+        }
       } else {
         const cause = result.cause ?? 'protocol';
         metrics.downstreamUp.set({ cause }, 0);

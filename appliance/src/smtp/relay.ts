@@ -18,7 +18,7 @@ import { FAST_START_AVAILABLE, RelayServer, type ServerConnection } from './fast
 import { recordCertificateExpiry, type Logger, type SignetMetrics, type Outcome } from '../observability';
 import type { Engine, EngineResult } from '../signature';
 import { checkClientIdentity } from './client-identity';
-import { DownstreamError, DownstreamSession, type DownstreamOptions, type SmtpReply } from './downstream';
+import { DownstreamError, DownstreamSession, offers, type DownstreamOptions, type SmtpReply } from './downstream';
 import { HopGate, HopLimitError, TenantMismatchError, Utf8HeadersError } from './hop-gate';
 import { exportCountersAtZero, type DownstreamFailureReason, type MessageReason, type SessionRefusal } from './outcomes';
 
@@ -619,8 +619,8 @@ export class Relay {
     // misconfigured downstream): UTF-8 header fields without SMTPUTF8 (RFC 6531), 8-bit data without
     // 8BITMIME (RFC 6152). The relay does not downgrade a message: it is deferred, never sent mangled.
     const utf8Declared = Boolean((session.envelope.mailFrom ? (session.envelope.mailFrom.args || {}) as Record<string, unknown> : {}).SMTPUTF8);
-    const asciiHeadersOnly = utf8Declared && !supports(tx.downstream.extensions, 'SMTPUTF8');
-    const sevenBitOnly = !supports(tx.downstream.extensions, '8BITMIME');
+    const asciiHeadersOnly = utf8Declared && !offers(tx.downstream.extensions, 'SMTPUTF8');
+    const sevenBitOnly = !offers(tx.downstream.extensions, '8BITMIME');
     const gate = new HopGate(
       this.options.limits.maxSignetHops,
       () => {
@@ -934,7 +934,7 @@ export function asciiAddress(address: string): string {
  */
 function downstreamAddress(address: string, mailFrom: SMTPServerAddress | undefined, extensions: string[]): string | undefined {
   const args = (mailFrom?.args || {}) as Record<string, unknown>;
-  if (Boolean(args.SMTPUTF8) && supports(extensions, 'SMTPUTF8')) return address;
+  if (Boolean(args.SMTPUTF8) && offers(extensions, 'SMTPUTF8')) return address;
   const ascii = asciiAddress(address);
   return ASCII.test(ascii) ? ascii : undefined;
 }
@@ -958,16 +958,14 @@ export function xtext(value: string): string {
   return out;
 }
 
-const supports = (extensions: string[], ext: string) => extensions.some((e) => e === ext || e.startsWith(`${ext} `));
-
 /** MAIL parameters passed on when the downstream supports them (SIZE, BODY, SMTPUTF8, DSN's RET and ENVID). */
 function mailParams(address: SMTPServerAddress, extensions: string[]): string[] {
   const args = (address.args || {}) as Record<string, string | true>;
   const out: string[] = [];
-  if (typeof args.SIZE === 'string' && supports(extensions, 'SIZE')) out.push(`SIZE=${args.SIZE}`);
-  if (typeof args.BODY === 'string' && supports(extensions, '8BITMIME')) out.push(`BODY=${args.BODY.toUpperCase()}`);
-  if (args.SMTPUTF8 && supports(extensions, 'SMTPUTF8')) out.push('SMTPUTF8');
-  if (supports(extensions, 'DSN')) {
+  if (typeof args.SIZE === 'string' && offers(extensions, 'SIZE')) out.push(`SIZE=${args.SIZE}`);
+  if (typeof args.BODY === 'string' && offers(extensions, '8BITMIME')) out.push(`BODY=${args.BODY.toUpperCase()}`);
+  if (args.SMTPUTF8 && offers(extensions, 'SMTPUTF8')) out.push('SMTPUTF8');
+  if (offers(extensions, 'DSN')) {
     if (typeof args.RET === 'string') out.push(`RET=${args.RET.toUpperCase()}`);
     if (typeof args.ENVID === 'string') out.push(`ENVID=${xtext(args.ENVID)}`);
   }
@@ -977,7 +975,7 @@ function mailParams(address: SMTPServerAddress, extensions: string[]): string[] 
 /** RCPT parameters passed on when the downstream supports DSN (NOTIFY, ORCPT). */
 function rcptParams(address: SMTPServerAddress, extensions: string[]): string[] {
   const args = (address.args || {}) as Record<string, string | true>;
-  if (!supports(extensions, 'DSN')) return [];
+  if (!offers(extensions, 'DSN')) return [];
   const out: string[] = [];
   if (typeof args.NOTIFY === 'string') out.push(`NOTIFY=${args.NOTIFY.toUpperCase()}`);
   if (typeof args.ORCPT === 'string') out.push(`ORCPT=${xtext(args.ORCPT)}`);
