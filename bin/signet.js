@@ -7,6 +7,9 @@ const path = require('node:path');
 const fs = require('node:fs');
 const source = path.join(__dirname, '..', 'appliance', 'src', 'cli', 'main.ts');
 if (fs.existsSync(source)) {
+  // tsx looks for a tsconfig.json from the working directory: run from anywhere else (an
+  // organization folder, a runbook's work folder), the same sources would compile differently
+  process.env.TSX_TSCONFIG_PATH ??= path.join(__dirname, '..', 'tsconfig.json');
   require('tsx/cjs');
   require(source);
 } else {
