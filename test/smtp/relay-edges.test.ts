@@ -6,6 +6,7 @@ import { expect } from 'chai';
 import { ManualSmtp } from '../e2e/support/smtp-client';
 import { testPki } from '../support/certs';
 import type { RelayLimits } from '../../appliance/src/smtp';
+import type { Engine } from '../../appliance/src/signature';
 import { sampleMessage, startHarness, type Harness } from './support/harness';
 import { CLOSE, startWireDownstream, type WireDownstream } from './support/wire-downstream';
 
@@ -30,9 +31,9 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     wire = undefined;
   });
 
-  async function start(options: { acceptedDomains?: string[]; extensions?: string[]; limits?: Partial<RelayLimits>; tenantId?: string } = {}) {
+  async function start(options: { acceptedDomains?: string[]; extensions?: string[]; limits?: Partial<RelayLimits>; tenantId?: string; reuse?: number; engine?: Engine } = {}) {
     wire = await startWireDownstream(await testPki(), options.extensions);
-    h = await startHarness({ downstreamPort: wire.port, acceptedDomains: options.acceptedDomains, limits: options.limits, tenantId: options.tenantId });
+    h = await startHarness({ downstreamPort: wire.port, acceptedDomains: options.acceptedDomains, limits: options.limits, tenantId: options.tenantId, reuse: options.reuse, engine: options.engine });
     return start.again();
   }
   /** Another client session on the relay start() started. */
@@ -114,6 +115,84 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     const commands = wire!.sessions.flatMap((s) => s.commands);
     expect(commands).to.include('MAIL FROM:<adele@contoso.com> RET=HDRS ENVID=id+2B1+3D+E9+20x');
     expect(commands).to.include('RCPT TO:<bob@fabrikam.com> NOTIFY=FAILURE ORCPT=rfc822;b+2Bo+FCb@fabrikam.com');
+  });
+
+  describe('the downstream failing at MAIL or DATA (each answered so that nothing is lost)', () => {
+    const counted = async () => Object.fromEntries((await h!.metrics.registry.getSingleMetric('signet_messages_total')!.get()).values.filter((v) => v.value > 0).map((v) => [`${v.labels.outcome}/${v.labels.reason}`, v.value]));
+    const delivered = () => wire!.sessions.flatMap((s) => s.messages);
+
+    async function deliver(smtp: ManualSmtp): Promise<string> {
+      expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+      expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+      expect(await smtp.command('DATA')).to.match(/^354/);
+      return smtp.command(`${sampleMessage({ body: BODY })}\r\n.`);
+    }
+
+    it('opens a new downstream session when a reused one answers MAIL with 421 or drops it, and the client never notices', async () => {
+      const smtp = await start({ reuse: 2 });
+      expect(await deliver(smtp)).to.match(/^250/);
+      // the pooled session now says it is closing (a server's idle limit), then one drops at MAIL
+      for (const answer of ['421 4.4.2 idle too long', CLOSE]) {
+        let first = true;
+        wire!.answers.mail = () => (first ? ((first = false), answer) : '250 2.1.0 OK');
+        expect(await deliver(smtp)).to.match(/^250/);
+      }
+      smtp.destroy();
+      expect(delivered()).to.have.length(3);
+      expect(wire!.sessions).to.have.length(3);
+      expect(await counted()).to.deep.equal({ 'signed/signed': 3 });
+    });
+
+    it('answers 451 4.4.2 when a new downstream session drops at MAIL, and delivers nothing', async () => {
+      const smtp = await start();
+      wire!.answers.mail = () => CLOSE;
+      expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^451 4\.4\.2/);
+      smtp.destroy();
+      expect(wire!.sessions).to.have.length(1); // not tried again: the session was not a reused one
+      expect(await counted()).to.deep.equal({ 'tempfailed/downstream-dropped': 1 });
+    });
+
+    it('mirrors a downstream that refuses DATA (5xx stays 5xx, 4xx stays 4xx) and answers 451 4.4.2 when it drops at DATA; nothing delivered', async () => {
+      const smtp = await start();
+      const answers = ['554 5.6.0 content refused', '452 4.3.1 insufficient storage', CLOSE];
+      let i = 0;
+      wire!.answers.data = () => answers[i++]!;
+      for (const expected of [/^554 5\.6\.0 content refused/, /^452 4\.3\.1 insufficient storage/, /^451 4\.4\.2/]) {
+        expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+        expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+        // smtp-server answers 354 at once; the downstream's answer to DATA comes after the client's final dot
+        expect(await smtp.command('DATA')).to.match(/^354/);
+        expect(await smtp.command(`${sampleMessage({ body: BODY })}\r\n.`)).to.match(expected);
+      }
+      smtp.destroy();
+      expect(delivered()).to.have.length(0);
+      expect(await counted()).to.deep.equal({ 'rejected/downstream-data': 1, 'tempfailed/downstream-data': 1, 'tempfailed/downstream-dropped': 1 });
+    });
+
+    it('refuses (553 5.6.7) a sender address that needs SMTPUTF8 when the downstream does not offer it, at MAIL', async () => {
+      const smtp = await start({ acceptedDomains: ['contoso.com'] });
+      expect(await smtp.command('MAIL FROM:<jörg@contoso.com> SMTPUTF8')).to.match(/^553 5\.6\.7/);
+      smtp.destroy();
+      expect(wire!.sessions.flatMap((s) => s.commands).some((c) => c.startsWith('MAIL'))).to.equal(false);
+      expect(await counted()).to.deep.equal({ 'rejected/non-ascii-address': 1 });
+    });
+
+    it('answers 451 4.3.0 when the engine cannot start on a message, and cuts the downstream before its final dot', async () => {
+      const failing: Engine = {
+        orgId: 'test-org',
+        configVersion: 'v1',
+        process() {
+          throw new Error('engine refused to start');
+        },
+      };
+      const smtp = await start({ engine: failing });
+      expect(await deliver(smtp)).to.match(/^451 4\.3\.0/);
+      smtp.destroy();
+      await until(() => wire!.sessions.every((s) => s.closed), 'the downstream session is closed');
+      expect(delivered()).to.have.length(0);
+      expect(await counted()).to.deep.equal({ 'tempfailed/engine-error': 1 });
+      expect(h!.logs.filter((l) => l.event === 'engine-error')).to.have.length(1);
+    });
   });
 
   describe('a message the downstream cannot carry as it is (no 8BITMIME, no SMTPUTF8)', () => {
