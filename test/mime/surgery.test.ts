@@ -803,6 +803,48 @@ describe('mime surgery: malformed input never throws and never loses bytes', () 
     });
   }
 
+  it('a message cut off before its closing delimiters still gets its image: the new related part is closed after it', async () => {
+    const images = [{ cid: 'logo@signet', contentType: 'image/png', filename: 'logo.png', data: PNG }];
+    const withImage = markerEdit({ images, html: `${MARK_HTML_START}<img src="cid:logo@signet" alt="Acme">SIGNET-HTML-END</div>` });
+    for (const eol of ['\r\n', '\n'] as const) {
+      const raw = ['From: a@example.com', 'Content-Type: multipart/alternative; boundary="b"', '', '--b', 'Content-Type: text/plain', '', 'hello', '--b', 'Content-Type: text/html', '', '<p>hi</p>', ''].join(eol);
+      const input = Buffer.from(raw, 'latin1');
+      const r = await runSurgery(input, withImage);
+      expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/plain', 'text/html']);
+      const out = r.output.toString('latin1');
+      // everything before the HTML part's body is as it was (after the stamp), the text part's edit aside
+      expect(out.slice(out.indexOf(`--b${eol}`), out.indexOf('hello'))).to.equal(raw.slice(raw.indexOf(`--b${eol}`), raw.indexOf('hello')));
+      // the related part the edit opened ends with its own closing delimiter, after the image; the cut-off alternative stays open
+      const boundary = /boundary="(----=_Signet_[0-9a-f]+)"/.exec(out)![1]!;
+      expect(out.endsWith(`--${boundary}--${eol}`)).to.equal(true);
+      expect(out.indexOf('Content-ID: <logo@signet>')).to.be.lessThan(out.lastIndexOf(`--${boundary}--`));
+      expect(out).not.to.include('--b--');
+      const parsed = await simpleParser(r.output, { keepCidLinks: true });
+      expect(String(parsed.html)).to.include('cid:logo@signet');
+      expect(parsed.attachments.find((a) => a.contentId === '<logo@signet>')?.content.equals(PNG)).to.equal(true);
+    }
+  });
+
+  it('a preamble larger than the cap on held bytes passes the message through unchanged (too large), without holding it', async () => {
+    const preamble = 'This is a multi-part message in MIME format.\r\n'.repeat(100);
+    const input = msg(multipart('alternative', 'alt', [text(TEXT_BODY), html(HTML_BODY)], { preamble }));
+    let seen: { tooLarge: boolean; text?: string } | undefined;
+    // decided as soon as the held bytes pass the cap, before any body part was seen; the engine passes such a message
+    const r = await runSurgery(input, (f) => ((seen = { tooLarge: f.structure.tooLarge, text: f.text }), f.structure.tooLarge ? PASS : markerEdit()), 1000);
+    expect(seen).to.deep.equal({ tooLarge: true, text: undefined });
+    expect(r.report.parts).to.deep.equal([]);
+    expect(r.output.equals(input)).to.equal(true);
+  });
+
+  it('a text part in a charset nothing here can decode is left as it is; the HTML part is still edited', async () => {
+    // 8-bit bytes under a label no codec here knows: read as ASCII, they would be mangled (ASCII bytes alone are read as ASCII)
+    const input = msg(multipart('alternative', 'alt', [{ type: 'text/plain', charset: 'x-klingon', content: Buffer.from('Hello Bob \xe9\xa0\r\n', 'latin1'), cte: '8bit' }, html(HTML_BODY)]));
+    const r = await surgeryChecked(input, markerEdit());
+    expect(r.report.parts.map((p) => p.contentType)).to.deep.equal(['text/html']);
+    expect(r.facts?.text).to.include('Hello Bob');
+    expect(r.output.toString('latin1')).to.include('Content-Type: text/plain; charset=x-klingon\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHello Bob \xe9\xa0\r\n');
+  });
+
   it('a delimiter after a lone CR leaves the part unedited however the input is chunked: the message keeps its parts', async () => {
     // mailsplit takes "\r--outer" for a delimiter only when no chunk ends right before it; read as
     // content, the edit would have re-encoded it (and the attachment after it) inside the HTML part
