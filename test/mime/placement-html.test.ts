@@ -302,6 +302,39 @@ describe('mime/placement: HTML new messages', () => {
   });
 });
 
+describe('mime/placement: HTML reply headers under an underscore ruler, and markup browsers read leniently', () => {
+  it('a ruler of underscores above a From/Sent/To/Subject block starts the quote at the ruler (Outlook for Mac and mobile, Word-made HTML)', () => {
+    const inDivs = '<html><body><div>Thanks!</div><div>________________________________</div><div><b>From:</b> Bob &lt;bob@fabrikam.example&gt;<br><b>Sent:</b> Monday, 1 June 2026 10:00<br><b>To:</b> Jane<br><b>Subject:</b> Re: budget</div><div>old text</div></body></html>';
+    const r1 = placeInHtml(inDivs, PH);
+    expect(r1.placement).to.equal('above-quote');
+    expectSplit(inDivs, r1, '<div>Thanks!</div>', '<div>________________________________</div><div><b>From:</b>');
+    const inOneParagraph = '<html><body><p>Danke!</p><p>________________________________<br>Von: Bob<br>Gesendet: Montag, 1. Juni 2026 10:00<br>An: Jane<br>Betreff: AW: Budget</p><p>alt</p></body></html>';
+    const r2 = placeInHtml(inOneParagraph, PH);
+    expect(r2.placement).to.equal('above-quote');
+    expectSplit(inOneParagraph, r2, '<p>Danke!</p>', '<p>________________________________<br>Von: Bob');
+  });
+
+  it('a ruler of underscores without a header block under it is typed text', () => {
+    const html = '<html><body><div>Sign here: ________________________________</div><div>________________________________</div><div>Thanks</div></body></html>';
+    const r = placeInHtml(html, PH);
+    expect(r.placement).to.equal('end');
+    expect(html.slice(r.at)).to.equal('</body></html>');
+  });
+
+  it('processing instructions (Word\'s <?xml:namespace …>), "</br>" and stray text in <head> do not move the end of the body', () => {
+    for (const html of [
+      '<html xmlns:o="urn:schemas-microsoft-com:office:office"><head><?xml:namespace prefix = o ns = "urn:schemas-microsoft-com:office:office" /></head><body><p>Hello<o:p></o:p></p></body></html>',
+      '<html><body><p>Hello</p><?xml:namespace prefix = o /><p>More</p></body></html>',
+      '<html><body><p>Hello</br>World</p></body></html>',
+      '<html><head><title>t</title>stray text<p>Hi</p></head><body><p>x</p></body></html>',
+    ]) {
+      const r = placeInHtml(html, PH);
+      expect(r.placement, html).to.equal('end');
+      expect(html.slice(r.at), html).to.equal('</body></html>');
+    }
+  });
+});
+
 describe('mime/placement: HTML placeholder', () => {
   function check(html: string, expectedRemoved: string, placeholder = PH): PlacementResult {
     const r = placeInHtml(html, placeholder);
