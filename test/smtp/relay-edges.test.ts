@@ -143,6 +143,19 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
       expect(await counted()).to.deep.equal({ 'signed/signed': 3 });
     });
 
+    it('never sends mail in the clear to a downstream without STARTTLS: refused TLS is 451 4.4.1, and no MAIL goes out', async () => {
+      wire = await startWireDownstream(await testPki(), undefined, { offerStartTls: false });
+      h = await startHarness({ downstreamPort: wire.port });
+      const smtp = await start.again();
+      expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^451 4\.4\.1/);
+      smtp.destroy();
+      const commands = wire.sessions.flatMap((s) => s.commands.map((c) => c.split(' ')[0]!.toUpperCase()));
+      expect(commands.length).to.be.greaterThan(0);
+      // it asks for TLS all the same (and is refused), and sends nothing else
+      expect(commands.filter((c) => c !== 'EHLO' && c !== 'QUIT' && c !== 'STARTTLS')).to.deep.equal([]);
+      expect(await counted()).to.deep.equal({ 'tempfailed/downstream-tls': 1 });
+    });
+
     it('answers 451 4.4.2 when a new downstream session drops at MAIL, and delivers nothing', async () => {
       const smtp = await start();
       wire!.answers.mail = () => CLOSE;

@@ -28,7 +28,11 @@ export interface WireDownstream {
   close(): Promise<void>;
 }
 
-export async function startWireDownstream(pki: TestPki, extensions = ['PIPELINING', '8BITMIME', 'ENHANCEDSTATUSCODES', 'SIZE 200000000']): Promise<WireDownstream> {
+export async function startWireDownstream(
+  pki: TestPki,
+  extensions = ['PIPELINING', '8BITMIME', 'ENHANCEDSTATUSCODES', 'SIZE 200000000'],
+  options: { offerStartTls?: boolean } = {},
+): Promise<WireDownstream> {
   const sockets = new Set<Socket>();
   const ds: WireDownstream = { port: 0, sessions: [], answers: {}, close: async () => undefined };
   const context = createSecureContext({ key: pki.sinkServer.key, cert: pki.sinkServer.cert, ca: pki.ca.cert });
@@ -67,9 +71,10 @@ export async function startWireDownstream(pki: TestPki, extensions = ['PIPELININ
           session.commands.push(line);
           const verb = line.split(/[ :]/)[0]!.toUpperCase();
           if (verb === 'EHLO') {
-            const lines = ['downstream.test.invalid', ...(socket instanceof TLSSocket ? extensions : ['STARTTLS', ...extensions])];
+            const lines = ['downstream.test.invalid', ...(socket instanceof TLSSocket || options.offerStartTls === false ? extensions : ['STARTTLS', ...extensions])];
             write(lines.map((l, i) => `250${i === lines.length - 1 ? ' ' : '-'}${l}`).join('\r\n'));
-          } else if (verb === 'STARTTLS') {
+          } else if (verb === 'STARTTLS' && options.offerStartTls === false) write('502 5.5.1 STARTTLS not available');
+          else if (verb === 'STARTTLS') {
             write('220 2.0.0 ready');
             raw.removeAllListeners('data');
             socket = new TLSSocket(raw, { isServer: true, secureContext: context, requestCert: true, rejectUnauthorized: true });
