@@ -120,6 +120,28 @@ describe('relay process (signet serve) end to end', function () {
     expect(sink.messages).to.have.length(0);
   });
 
+  it('exits at once on a second SIGTERM during a drain (exit code 1); the transaction in flight is cut, nothing partial delivered', async () => {
+    relay = await startRelayProcess(sink.port, { drainSeconds: 60 });
+    await relay.waitReady();
+    const smtp = await ManualSmtp.open(relay.smtpPort, tlsFor());
+    await smtp.command('MAIL FROM:<tom.okafor@contoso.com>', /^250/);
+    await smtp.command('RCPT TO:<partner@fabrikam.example>', /^250/);
+    await smtp.command('DATA', /^354/);
+    smtp.write(message('Half a message', 'first part\r\n'));
+    process.kill(relay.child.pid!, 'SIGTERM');
+    for (let i = 0; i < 100 && !relay.output().includes('"event":"drain-started"'); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(relay.output()).to.contain('"event":"drain-started"');
+    const started = Date.now();
+    process.kill(relay.child.pid!, 'SIGTERM');
+    expect(await relay.exited).to.equal(1);
+    expect(Date.now() - started).to.be.below(5000); // not the 60 s drain bound
+    expect(relay.output()).to.contain('"event":"drain-aborted"');
+    smtp.write('more\r\n.\r\n');
+    expect(await smtp.reply()).to.equal(''); // no 250: Exchange Online keeps the message and retries
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sink.messages).to.have.length(0);
+  });
+
   it('drains on SIGTERM: in-flight transactions finish, new sessions get 421 4.3.2, none is lost', async () => {
     relay = await startRelayProcess(sink.port, { drainSeconds: 20 });
     await relay.waitReady();
