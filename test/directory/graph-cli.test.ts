@@ -81,6 +81,18 @@ describe('signet directory sync --dry-run (child process trusting the stand-in C
     }
   });
 
+  it('refuses a national cloud without the app, and a cloud it does not know, naming the choices', async () => {
+    for (const [extra, expected] of [
+      [['--cloud', 'usgov'], /--cloud usgov needs --app-client-id/],
+      [['--cloud', 'gcc-high'], /--cloud: one of global, usgov, usgov-dod, china/],
+    ] as const) {
+      let failure: { code?: number; stderr?: string } = {};
+      await run(process.execPath, [SIGNET, 'directory', 'sync', '--graph-url', graph.baseUrl, ...extra], { env, timeout: 30_000 }).catch((e: { code: number; stderr: string }) => (failure = e));
+      expect(failure.code, extra.join(' ')).to.be.greaterThan(0);
+      expect(failure.stderr, extra.join(' ')).to.match(expected);
+    }
+  });
+
   it('exits 1 with the Graph error when Graph refuses', async () => {
     graph.fail(1, 403);
     let failure: { code?: number; stderr?: string } = {};

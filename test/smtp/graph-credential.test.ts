@@ -5,7 +5,9 @@ import { expect } from 'chai';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { graphCredential } from '../../appliance/src/cli/commands/serve';
+import type { AccessToken, GetTokenOptions, TokenCredential } from '@azure/identity';
+import { graphCredential, graphEndpoints } from '../../appliance/src/cli/commands/serve';
+import { createGraphDirectorySource } from '../../appliance/src/directory';
 import { createAzureCredential } from '../../appliance/src/secrets';
 import { parseRelayConfig } from '../../appliance/src/smtp';
 import { standinAppSecrets, standinIdentity, startAzureStandin, trustTestCa, useStandinManagedIdentity, type AzureStandin } from '../support/azure-standin';
@@ -64,6 +66,51 @@ describe('relay: the Graph identity', () => {
     let refused: unknown;
     await stale.getToken(GRAPH_SCOPE).catch((error: unknown) => (refused = error));
     expect(String(refused)).to.match(/AADSTS7000215|invalid_client/);
+  });
+
+  describe('a tenant in a national cloud (directory.graph.cloud)', () => {
+    const base = { listen: [{ address: '127.0.0.1', port: 2525 }], org: { source: 'config/examples/contoso' } };
+    const app = { clientId: 'c', secret: 'file:/run/signet/graph-app-secret' };
+
+    it('reads that cloud\'s Graph with a token for that cloud\'s Graph, signing in at its own Entra ID host', () => {
+      expect(graphEndpoints({})).to.deep.equal({ baseUrl: 'https://graph.microsoft.com/', scope: GRAPH_SCOPE, authorityHost: undefined });
+      expect(graphEndpoints({ cloud: 'usgov', app })).to.deep.equal({ baseUrl: 'https://graph.microsoft.us/', scope: 'https://graph.microsoft.us/.default', authorityHost: 'https://login.microsoftonline.us' });
+      expect(graphEndpoints({ cloud: 'usgov-dod', app })).to.deep.equal({ baseUrl: 'https://dod-graph.microsoft.us/', scope: 'https://dod-graph.microsoft.us/.default', authorityHost: 'https://login.microsoftonline.us' });
+      expect(graphEndpoints({ cloud: 'china', app })).to.deep.equal({ baseUrl: 'https://microsoftgraph.chinacloudapi.cn/', scope: 'https://microsoftgraph.chinacloudapi.cn/.default', authorityHost: 'https://login.chinacloudapi.cn' });
+      // an explicit sign-in host still wins
+      expect(graphEndpoints({ cloud: 'usgov', app: { ...app, authorityHost: 'https://login.example.invalid' } }).authorityHost).to.equal('https://login.example.invalid');
+    });
+
+    it('asks the credential for the cloud\'s own scope', async () => {
+      const asked: string[] = [];
+      const recording: TokenCredential = {
+        getToken(scopes: string | string[], _options?: GetTokenOptions): Promise<AccessToken | null> {
+          asked.push(...[scopes].flat());
+          return Promise.resolve({ token: 'not-a-real-token', expiresOnTimestamp: Date.now() + 3_600_000 });
+        },
+      };
+      const { scope } = graphEndpoints({ cloud: 'usgov', app });
+      // nothing listens there: the refresh fails after the token was asked for
+      const source = createGraphDirectorySource({ credential: recording, baseUrl: 'https://127.0.0.1:9/', scope, refreshSeconds: 0, maxRetries: 0, maxRefreshSeconds: 1 });
+      expect(await source.refresh()).to.equal('failed');
+      expect([...new Set(asked)]).to.deep.equal(['https://graph.microsoft.us/.default']);
+    });
+
+    it('is refused without the app (the nodes\' managed identity cannot get tokens there), and an unknown cloud is refused by name', () => {
+      expect(() => parseRelayConfig({ ...base, directory: { graph: { tenantId: 't', cloud: 'usgov' } } }, 'relay.yaml', process.cwd())).to.throw(/directory\.graph\.app: a national cloud/);
+      // (the rest of this config is incomplete: only what it says about directory.graph counts here)
+      const problems = (graph: Record<string, unknown>): string => {
+        try {
+          parseRelayConfig({ ...base, directory: { graph } }, 'relay.yaml', process.cwd());
+          return '';
+        } catch (error) {
+          return String(error);
+        }
+      };
+      expect(problems({ tenantId: 't', cloud: 'usgov', app })).to.not.include('directory.graph');
+      expect(problems({ tenantId: 't', app })).to.not.include('directory.graph');
+      expect(problems({ tenantId: 't', cloud: 'gcc-high', app })).to.match(/directory\.graph\.cloud: .*usgov/);
+    });
   });
 
   it('refuses an app secret that is neither a Key Vault secret URL nor a file', () => {

@@ -9,6 +9,7 @@ import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
 import { allowedKeysAt, schemaAt, schemaLayers, valueAt } from '../config/schema-path';
 import { didYouMean } from '../config/suggest';
+import { GRAPH_CLOUD_NAMES, type GraphCloud } from '../directory/graph/client';
 
 const port = z.number().int().min(0).max(65535);
 /** Node.js timers wait at most 2^31-1 ms; a longer one fires at once (a long session limit would end every session at its greeting). */
@@ -172,14 +173,19 @@ export const relayConfigSchema = z
                   .string()
                   .regex(/^(file:.+|https:\/\/[^/]+\/secrets\/[A-Za-z0-9-]+)$/, 'a Key Vault secret URL https://<vault>.vault.azure.net/secrets/<name> or file:PATH')
                   .describe('Where the app\'s client secret is kept: a Key Vault secret (read with the node\'s identity) or file:PATH.'),
-                authorityHost: z.url().optional().describe('Entra ID sign-in host; default https://login.microsoftonline.com (set it for a national cloud).'),
+                authorityHost: z.url().optional().describe('Entra ID sign-in host; default the cloud\'s (https://login.microsoftonline.com for global). Set it only for a sign-in host other than the cloud\'s own.'),
               })
               .strict()
               .optional()
               .describe('Read Graph as this app (app-only, User.Read.All + GroupMember.Read.All) instead of the node\'s managed identity: needed when the nodes run in another tenant than the customer\'s (an MSP subscription).'),
+            cloud: z
+              .enum(GRAPH_CLOUD_NAMES as [GraphCloud, ...GraphCloud[]])
+              .default('global')
+              .describe('Where the customer\'s tenant lives: global (worldwide, and GCC), usgov (GCC High), usgov-dod (DoD) or china (21Vianet). Sets the Graph endpoint, its token scope and the sign-in host; a national cloud needs `app` (a managed identity of the nodes cannot get tokens there).'),
             refreshSeconds: seconds(900, 'Delta refresh interval.'),
           })
           .strict()
+          .refine((g) => g.cloud === 'global' || g.app !== undefined, { message: 'a national cloud (cloud other than global) needs app: the nodes\' managed identity cannot get tokens for a tenant there', path: ['app'] })
           .optional()
           .describe('Microsoft Graph (app-only).'),
       })

@@ -5,14 +5,15 @@
 // it signs in as the customer-consented Graph app the way an MSP-hosted node
 // does (its secret from Key Vault or a file), which is what needs checking there.
 import type { Command } from 'commander';
-import { createGraphDirectorySource } from '../../directory';
+import { createGraphDirectorySource, GRAPH_CLOUD_NAMES, type GraphCloud } from '../../directory';
 import { createAzureCredential } from '../../secrets';
-import { graphCredential } from './serve';
+import { graphCredential, graphEndpoints } from './serve';
 
 interface SyncOptions {
   dryRun?: boolean;
   group: string[];
   graphUrl?: string;
+  cloud: string;
   identity: 'managed' | 'operator';
   clientId?: string;
   tenantId?: string;
@@ -30,7 +31,8 @@ export function register(program: Command): void {
     .description('load users and group memberships from Microsoft Graph once and report counts')
     .option('--dry-run', 'only report (the only mode: Signet keeps the directory in memory)')
     .option('--group <name-or-id>', 'a group the rules reference; repeat for several', collect, [])
-    .option('--graph-url <url>', 'Microsoft Graph base URL', 'https://graph.microsoft.com/')
+    .option('--cloud <name>', `where the tenant lives: ${GRAPH_CLOUD_NAMES.join(', ')} (sets the Graph URL, token scope and sign-in host)`, 'global')
+    .option('--graph-url <url>', 'Microsoft Graph base URL (default: the cloud\'s)')
     .option('--identity <kind>', 'managed (the machine\'s managed identity) or operator (DefaultAzureCredential)', 'operator')
     .option('--client-id <id>', 'client id of a user-assigned managed identity')
     .option('--app-client-id <id>', 'sign in as this Graph app registration (the stack\'s graphAppClientId) instead of --identity')
@@ -39,20 +41,24 @@ export function register(program: Command): void {
     .option('--authority-host <url>', 'with --app-client-id: Entra ID sign-in host (national clouds)')
     .action(async (options: SyncOptions) => {
       if (options.identity !== 'managed' && options.identity !== 'operator') throw new Error(`--identity: managed or operator, got ${options.identity}`);
+      if (!(GRAPH_CLOUD_NAMES as string[]).includes(options.cloud)) throw new Error(`--cloud: one of ${GRAPH_CLOUD_NAMES.join(', ')}, got ${options.cloud}`);
+      const cloud = options.cloud as GraphCloud;
+      if (cloud !== 'global' && !options.appClientId) throw new Error(`--cloud ${cloud} needs --app-client-id: a managed identity outside that cloud cannot get tokens there`);
       const identity = () => createAzureCredential({ kind: options.identity === 'managed' ? 'node' : 'operator', managedIdentityClientId: options.clientId });
       let credential;
       if (options.appClientId) {
         if (!options.tenantId || !options.appSecret) throw new Error('--app-client-id needs --tenant-id and --app-secret');
         if (!/^(file:.+|https:\/\/[^/]+\/secrets\/[A-Za-z0-9-]+)$/.test(options.appSecret)) throw new Error('--app-secret: a Key Vault secret URL https://<vault>.vault.azure.net/secrets/<name> or file:PATH');
         credential = await graphCredential(
-          { tenantId: options.tenantId, refreshSeconds: 0, app: { clientId: options.appClientId, secret: options.appSecret, authorityHost: options.authorityHost } },
+          { tenantId: options.tenantId, refreshSeconds: 0, cloud, app: { clientId: options.appClientId, secret: options.appSecret, authorityHost: options.authorityHost } },
           identity,
         );
       } else {
         if (options.tenantId || options.appSecret || options.authorityHost) throw new Error('--tenant-id, --app-secret and --authority-host go with --app-client-id');
         credential = identity();
       }
-      const source = createGraphDirectorySource({ credential, groups: options.group, baseUrl: options.graphUrl, refreshSeconds: 0, maxRefreshSeconds: 300 });
+      const endpoints = graphEndpoints({ cloud });
+      const source = createGraphDirectorySource({ credential, groups: options.group, baseUrl: options.graphUrl ?? endpoints.baseUrl, scope: endpoints.scope, refreshSeconds: 0, maxRefreshSeconds: 300 });
       const result = await source.refresh();
       if (result === 'failed') {
         process.stderr.write(`${source.status().lastError}\n`);

@@ -11,7 +11,7 @@ import type { SecretClientOptions } from '@azure/keyvault-secrets';
 import type { Command } from 'commander';
 import { ConfigError, createOrgSource, DIRECTORY_FILE, formatIssue, inspect, type OrgConfig, type OrgSource } from '../../config';
 import { isBlobUrl } from '../../config/source';
-import { createDirectoryFileSource, createGraphDirectorySource, loadDirectoryFile, type DirectorySnapshot, type GraphDirectorySource } from '../../directory';
+import { createDirectoryFileSource, createGraphDirectorySource, GRAPH_CLOUDS, loadDirectoryFile, type DirectorySnapshot, type GraphCloud, type GraphDirectorySource } from '../../directory';
 import { certificateFacts, createLogger, createMetrics, type Logger, type SignetMetrics } from '../../observability';
 import { createAppCredential, createAzureCredential, createFileSecretProvider, createKeyVaultSecretProvider, isAzureKeyRef, keyProviderFromRef, type OrgKeyProvider, type TokenCredential } from '../../secrets';
 import { createEngine } from '../../signature';
@@ -41,12 +41,22 @@ export function followRuleGroups(orgSource: Pick<OrgSource, 'on' | 'current'>, g
 }
 
 /**
+ * Where Graph is read for the configured cloud: its root, the token scope (which names that
+ * cloud's Graph host) and the sign-in host for the app (undefined: the global default).
+ */
+export function graphEndpoints(graph: { cloud?: GraphCloud; app?: { clientId?: string; authorityHost?: string } }): { baseUrl: string; scope: string; authorityHost?: string } {
+  const cloud = graph.cloud ?? 'global';
+  const { graph: baseUrl, scope, login } = GRAPH_CLOUDS[cloud];
+  return { baseUrl, scope, authorityHost: graph.app?.authorityHost ?? (cloud === 'global' ? undefined : login) };
+}
+
+/**
  * Who reads Graph: the node's managed identity, or, when the nodes run outside
  * the customer's tenant, the customer-consented app with its client secret
  * (kept in Key Vault and read with the node's identity, or in a file).
  */
 export async function graphCredential(
-  graph: NonNullable<RelayConfig['directory']['graph']>,
+  graph: Omit<NonNullable<RelayConfig['directory']['graph']>, 'cloud'> & { cloud?: GraphCloud },
   nodeCredential: () => TokenCredential,
   options: { secretClientOptions?: SecretClientOptions } = {},
 ): Promise<TokenCredential> {
@@ -58,7 +68,7 @@ export async function graphCredential(
         const url = new URL(secret);
         return { secrets: createKeyVaultSecretProvider(url.origin, { credential: nodeCredential(), clientOptions: options.secretClientOptions }), secretName: url.pathname.split('/')[2]! };
       })();
-  return createAppCredential({ tenantId: graph.tenantId, clientId: graph.app.clientId, authorityHost: graph.app.authorityHost, ...source });
+  return createAppCredential({ tenantId: graph.tenantId, clientId: graph.app.clientId, authorityHost: graphEndpoints(graph).authorityHost, ...source });
 }
 
 function isFolder(location: string): boolean {
@@ -78,7 +88,16 @@ async function startDirectory(
   logger: Logger,
 ): Promise<{ current: () => DirectorySnapshot | undefined; stop: () => void }> {
   if (config.directory.graph && !config.directory.file) {
-    const graph = createGraphDirectorySource({ credential: await graphCredential(config.directory.graph, credential), groups: ruleGroups(orgSource.current()), refreshSeconds: config.directory.graph.refreshSeconds, metrics, logger });
+    const { baseUrl, scope } = graphEndpoints(config.directory.graph);
+    const graph = createGraphDirectorySource({
+      credential: await graphCredential(config.directory.graph, credential),
+      baseUrl,
+      scope,
+      groups: ruleGroups(orgSource.current()),
+      refreshSeconds: config.directory.graph.refreshSeconds,
+      metrics,
+      logger,
+    });
     await graph.start(); // never throws: a failed first load leaves senders unknown (messages pass unsigned) and is retried
     followRuleGroups(orgSource, graph);
     return { current: () => graph.current(), stop: () => graph.stop() };
@@ -385,7 +404,7 @@ export async function checkRelayConfigFile(file: string, options: { now?: Date }
     } else if (graph.app) {
       note('not checked', ['directory', 'graph', 'app', 'secret'], `${graph.app.secret}: not read (a Key Vault secret is read with the node's managed identity, which the check does not use)`);
     }
-    note('not checked', ['directory', 'graph'], `Microsoft Graph (tenant ${graph.tenantId}) not contacted; the node logs directory-loaded when it has read it`);
+    note('not checked', ['directory', 'graph'], `Microsoft Graph (tenant ${graph.tenantId}${graph.cloud === 'global' ? '' : `, ${graphEndpoints(graph).baseUrl}`}) not contacted; the node logs directory-loaded when it has read it`);
   } else if (!folder) {
     note('warning', ['directory'], 'no directory (neither directory.file nor directory.graph): no sender is found, so messages get add-ons but no personal signature');
   }

@@ -10,10 +10,26 @@ import type { TokenCredential } from '@azure/identity';
 export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
 export const GRAPH_BASE_URL = 'https://graph.microsoft.com/';
 
+/**
+ * Where a tenant's directory lives (Microsoft's "national cloud deployments" of Graph): the Graph
+ * root, its token scope (a scope names the cloud's own Graph host) and the Entra ID sign-in host.
+ * GCC (moderate) tenants are in the global cloud; GCC High is `usgov`, DoD `usgov-dod`.
+ */
+export const GRAPH_CLOUDS = {
+  global: { graph: GRAPH_BASE_URL, scope: GRAPH_SCOPE, login: 'https://login.microsoftonline.com' },
+  usgov: { graph: 'https://graph.microsoft.us/', scope: 'https://graph.microsoft.us/.default', login: 'https://login.microsoftonline.us' },
+  'usgov-dod': { graph: 'https://dod-graph.microsoft.us/', scope: 'https://dod-graph.microsoft.us/.default', login: 'https://login.microsoftonline.us' },
+  china: { graph: 'https://microsoftgraph.chinacloudapi.cn/', scope: 'https://microsoftgraph.chinacloudapi.cn/.default', login: 'https://login.chinacloudapi.cn' },
+} as const;
+export type GraphCloud = keyof typeof GRAPH_CLOUDS;
+export const GRAPH_CLOUD_NAMES = Object.keys(GRAPH_CLOUDS) as GraphCloud[];
+
 export interface GraphClientOptions {
   credential: TokenCredential;
   /** Default https://graph.microsoft.com/ (a national cloud or a stand-in otherwise). */
   baseUrl?: string;
+  /** Token scope; default https://graph.microsoft.com/.default (a national cloud's names its own Graph host). */
+  scope?: string;
   /** Retries of one request on 429/503/504; default 5 (the SDK allows at most 10). */
   maxRetries?: number;
   /** Base delay in seconds when the answer has no Retry-After; default 2. */
@@ -72,7 +88,7 @@ export function createGraphClient(options: GraphClientOptions): Client {
   const { TokenCredentialAuthenticationProvider } =
     require('@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials') as typeof import('@microsoft/microsoft-graph-client/authProviders/azureTokenCredentials');
   const baseUrl = new URL(options.baseUrl ?? GRAPH_BASE_URL);
-  const auth = new AuthenticationHandler(new TokenCredentialAuthenticationProvider(options.credential, { scopes: [GRAPH_SCOPE] }));
+  const auth = new AuthenticationHandler(new TokenCredentialAuthenticationProvider(options.credential, { scopes: [options.scope ?? GRAPH_SCOPE] }));
   const retryOptions: InstanceType<typeof RetryHandlerOptions> = new RetryHandlerOptions(
     options.retryDelaySeconds ?? 2,
     Math.min(options.maxRetries ?? 5, 10),

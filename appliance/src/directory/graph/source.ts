@@ -58,6 +58,8 @@ export interface GraphDirectoryOptions {
   failedRetrySeconds?: number;
   /** Default https://graph.microsoft.com/. */
   baseUrl?: string;
+  /** Token scope; default https://graph.microsoft.com/.default (see GRAPH_CLOUDS). */
+  scope?: string;
   /**
    * Retries (throttling) are waited for only until this long after the refresh last made progress (began, or
    * was answered a page); default 120 s. A large listing that keeps moving may take longer as a whole.
@@ -119,6 +121,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
   const client: Client = createGraphClient({
     credential: options.credential,
     baseUrl: options.baseUrl,
+    scope: options.scope,
     maxRetries: options.maxRetries,
     retryDelaySeconds: options.retryDelaySeconds,
     requestTimeoutSeconds: options.requestTimeoutSeconds,
