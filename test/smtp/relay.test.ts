@@ -363,6 +363,32 @@ describe('relay: before-queue proxy with mutual TLS', function () {
     expect(await metricValue(h, 'signet_sessions_refused_total', { reason: 'max-sessions-per-source' })).to.equal(1);
   });
 
+  it('refuses sessions past the node\'s limit with 421 4.7.0, and takes new ones once a session ends', async () => {
+    h = await startHarness({ limits: { ...DEFAULT_LIMITS, maxSessions: 2, maxSessionsPerSource: 10 } });
+    const first = await RawSmtp.open(h.port);
+    expect(await first.reply()).to.match(/^220/);
+    const second = await RawSmtp.open(h.port);
+    expect(await second.reply()).to.match(/^220/);
+    const third = await RawSmtp.open(h.port);
+    expect(await third.reply()).to.match(/^421 4\.7\.0 Too many sessions/);
+    third.close();
+    expect(await metricValue(h, 'signet_sessions_refused_total', { reason: 'max-sessions' })).to.equal(1);
+    expect(await metricValue(h, 'signet_sessions_refused_total', { reason: 'max-sessions-per-source' })).to.equal(0);
+    first.close();
+    // the slot comes back when the session's connection has closed
+    let fourth: RawSmtp | undefined;
+    for (let i = 0; i < 50; i++) {
+      fourth = await RawSmtp.open(h.port);
+      if (/^220/.test(await fourth.reply())) break;
+      fourth.close();
+      fourth = undefined;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(fourth, 'a session accepted after one ended').to.not.equal(undefined);
+    fourth!.close();
+    second.close();
+  });
+
   it('refuses sources outside the allowed networks for now (421 4.7.1: during a range change Exchange Online retries)', async () => {
     h = await startHarness({ allowNetworks: ['10.0.0.0/8', '2001:db8::/32'] });
     const smtp = await RawSmtp.open(h.port);
