@@ -38,7 +38,7 @@ export function register(program: Command): void {
     .option('--app-client-id <id>', 'sign in as this Graph app registration (the stack\'s graphAppClientId) instead of --identity')
     .option('--tenant-id <id>', 'with --app-client-id: the customer\'s Entra tenant id')
     .option('--app-secret <ref>', 'with --app-client-id: the app\'s client secret, a Key Vault secret URL (read with --identity) or file:PATH')
-    .option('--authority-host <url>', 'with --app-client-id: Entra ID sign-in host (national clouds)')
+    .option('--authority-host <url>', 'with --app-client-id: Entra ID sign-in host (default: the cloud\'s own)')
     .action(async (options: SyncOptions) => {
       if (options.identity !== 'managed' && options.identity !== 'operator') throw new Error(`--identity: managed or operator, got ${options.identity}`);
       if (!(GRAPH_CLOUD_NAMES as string[]).includes(options.cloud)) throw new Error(`--cloud: one of ${GRAPH_CLOUD_NAMES.join(', ')}, got ${options.cloud}`);
