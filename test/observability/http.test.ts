@@ -69,6 +69,17 @@ describe('health HTTP server: bounded and never fatal', () => {
     expect(raw).to.match(/^HTTP\/1\.1 413/);
   });
 
+  it('answers 405 with Allow to any method but GET and HEAD on its endpoints (POST only for /leave), and serves HEAD', async () => {
+    server = await start();
+    for (const [method, path] of [['PUT', '/metrics'], ['DELETE', '/readyz'], ['POST', '/healthz'], ['PATCH', '/metrics']]) {
+      const res = await fetch(`http://127.0.0.1:${server.port}${path}`, { method });
+      expect(res.status, `${method} ${path}`).to.equal(405);
+      expect(res.headers.get('allow'), `${method} ${path}`).to.equal('GET, HEAD');
+    }
+    const head = await fetch(`http://127.0.0.1:${server.port}/readyz`, { method: 'HEAD' });
+    expect(head.status).to.equal(200);
+  });
+
   it('accepts no more than its connection limit; the connections it holds still work', async () => {
     server = await start({ limits: { maxConnections: 2 } });
     const held = [await opened(server.port), await opened(server.port)];

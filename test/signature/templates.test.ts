@@ -307,6 +307,8 @@ describe('templates: helpers and text conversion', () => {
       'javascript:alert(1)', 'JaVaScRiPt:alert(1)', ' \t javascript:alert(1)', '\u0001javascript:alert(1)', 'java\tscript:alert(1)', 'java\nscript:alert(1)',
       '&#106;avascript:alert(1)', '&#x6A;avascript:alert(1)', 'javascript&colon;alert(1)', 'data:text/html,<script>alert(1)</script>', 'vbscript:msgbox(1)',
       '//evil.example', '/relative', 'https://', 'http:///x', '\u200Bhttps://contoso.com', 'https://contoso.com/\u2028x', '', '   ', undefined, null,
+      // an authority that does not parse: a space in the host, an unclosed IPv6 literal, a port out of range
+      'https://exa mple.com', 'https://[::1/x', 'https://contoso.com:99999/',
     ]) {
       expect(safeUrl(bad), JSON.stringify(bad)).to.equal('');
     }

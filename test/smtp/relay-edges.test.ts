@@ -285,6 +285,21 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     smtp.destroy();
   });
 
+  it('relays a message that is all header fields (no empty line, no body), stamped, with its fields as they were', async () => {
+    const smtp = await start();
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    expect(await smtp.command('RCPT TO:<bob@fabrikam.com>')).to.match(/^250/);
+    expect(await smtp.command('DATA')).to.match(/^354/);
+    const fields = 'From: Adele <adele@contoso.com>\r\nTo: bob@fabrikam.com\r\nSubject: headers only\r\nMessage-ID: <only@contoso.com>';
+    expect(await smtp.command(`${fields}\r\n.`)).to.match(/^250/);
+    smtp.destroy();
+    const delivered = wire!.sessions.flatMap((s) => s.messages);
+    expect(delivered).to.have.length(1);
+    const text = delivered[0]!.toString('latin1');
+    expect(text).to.match(/^X-Signet-Processed: [^\r]*\r\n/);
+    expect(text.slice(text.indexOf('\r\n') + 2)).to.equal(`${fields}\r\n`);
+  });
+
   it('relays the null sender (a delivery report cannot be refused back to anyone)', async () => {
     const smtp = await start();
     expect(await smtp.command('MAIL FROM:<>')).to.match(/^250/);
