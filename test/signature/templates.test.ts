@@ -303,12 +303,16 @@ describe('templates: helpers and text conversion', () => {
     expect(safeUrl('mailto:a@contoso.com')).to.equal('mailto:a@contoso.com');
     expect(safeUrl('tel:+15550100')).to.equal('tel:+15550100');
     expect(safeUrl('www.contoso.com/jobs')).to.equal('https://www.contoso.com/jobs');
+    // an @ after the host (path, query) is fine
+    expect(safeUrl('https://www.contoso.com/people/@jane?ref=a@b')).to.equal('https://www.contoso.com/people/@jane?ref=a@b');
     for (const bad of [
       'javascript:alert(1)', 'JaVaScRiPt:alert(1)', ' \t javascript:alert(1)', '\u0001javascript:alert(1)', 'java\tscript:alert(1)', 'java\nscript:alert(1)',
       '&#106;avascript:alert(1)', '&#x6A;avascript:alert(1)', 'javascript&colon;alert(1)', 'data:text/html,<script>alert(1)</script>', 'vbscript:msgbox(1)',
       '//evil.example', '/relative', 'https://', 'http:///x', '\u200Bhttps://contoso.com', 'https://contoso.com/\u2028x', '', '   ', undefined, null,
       // an authority that does not parse: a space in the host, an unclosed IPv6 literal, a port out of range
       'https://exa mple.com', 'https://[::1/x', 'https://contoso.com:99999/',
+      // a user name before the host: reads as one site, goes to another
+      'https://www.contoso.com@evil.example/', 'http://a:b@evil.example', 'https://@evil.example', 'www.contoso.com@evil.example',
     ]) {
       expect(safeUrl(bad), JSON.stringify(bad)).to.equal('');
     }

@@ -33,8 +33,10 @@ export function safeUrl(value: unknown): string {
     const name = scheme[1].toLowerCase();
     if (!ALLOWED_SCHEMES.has(name)) return '';
     if (name === 'http' || name === 'https') {
-      // An authority is required (`https:foo` and `http:///x` are refused) and must parse.
+      // An authority is required (`https:foo` and `http:///x` are refused) and must parse. It may not
+      // carry a user name: `https://www.contoso.com@evil.example/` reads as contoso and goes elsewhere.
       if (!/^https?:\/\/[^/\\?#]/i.test(text)) return '';
+      if (text.slice(text.indexOf('//') + 2).split(/[/\\?#]/, 1)[0]!.includes('@')) return '';
       try {
         if (!new URL(text).hostname) return '';
       } catch {
