@@ -153,6 +153,34 @@ describe('signet config validate', () => {
     expect(bad.stderr).to.equal('signet: --at: "next week" is not an ISO 8601 date (e.g. 2026-03-01 or 2026-03-01T08:00:00Z)\n');
   });
 
+  it('warns at a rule an earlier stop rule always stops before, with its line, and exits 0', async () => {
+    const dir = path.join(tmp, 'shadowed');
+    await fs.cp(EXAMPLE_DIR, dir, { recursive: true });
+    const rules = `${await fs.readFile(path.join(dir, 'rules.yaml'), 'utf8')}
+  - id: sales-disclaimer
+    description: stops at every message from the sales group
+    match:
+      groups: [sales]
+    addons: [legal-disclaimer]
+    stop: true
+
+  - id: sales-replies
+    description: never reached
+    match:
+      groups: [sales]
+      kinds: [reply]
+    template: reply
+`;
+    await fs.writeFile(path.join(dir, 'rules.yaml'), rules);
+    const line = rules.split('\n').findIndex((l) => l.includes('- id: sales-replies')) + 1;
+    const result = await signet('config', 'validate', dir, ...DURING_CAMPAIGN);
+    expect(result.code, result.stdout + result.stderr).to.equal(0);
+    expect(result.stdout.trimEnd().split('\n')).to.deep.equal([
+      `warning: ${path.join(dir, 'rules.yaml')}:${line} rules[9]: rule "sales-replies" never takes effect: the earlier rule "sales-disclaimer" matches every message it matches and stops (stop: true); move it above, or narrow the earlier rule`,
+      'OK contoso (Contoso Ltd): 10 rules, 4 templates, 2 add-ons, 2 images, 3 user overrides, 8 directory users (1 warning)',
+    ]);
+  });
+
   it('reports what a node would refuse at its trial render (a misspelt name), with file and line, and exits 1', async () => {
     const dir = path.join(tmp, 'render');
     await fs.cp(EXAMPLE_DIR, dir, { recursive: true });

@@ -4,7 +4,8 @@
 // validate`; the engine applies the windows as written, and windows that never
 // meet are refused when the config loads.
 import type { OrgConfig, RuleMatch } from '../config';
-import { parseInstant } from './engine';
+import { impliedBy, meet, windowOf, type Window } from './implication';
+import { shadowedRules } from './shadowing';
 
 export interface CampaignWarning {
   /** Index of the rule in rules.yaml. */
@@ -12,11 +13,6 @@ export interface CampaignWarning {
   /** Index of the add-on in that rule's `addons`. */
   addon: number;
   message: string;
-}
-
-interface Window {
-  from: number;
-  until: number;
 }
 
 interface Use {
@@ -31,15 +27,6 @@ interface Use {
 const day = (ms: number): string => (Number.isFinite(ms) ? new Date(ms).toISOString().replace(/T00:00:00\.000Z$/, '').replace(/\.000Z$/, 'Z') : '…');
 const shown = (w: Window): string => `[${day(w.from)}, ${day(w.until)})`;
 
-function windowOf(from: string | undefined, until: string | undefined, where: string): Window {
-  return {
-    from: from === undefined ? -Infinity : parseInstant(from, `${where}.from`),
-    until: until === undefined ? Infinity : parseInstant(until, `${where}.until`),
-  };
-}
-
-const meet = (a: Window, b: Window): Window => ({ from: Math.max(a.from, b.from), until: Math.min(a.until, b.until) });
-
 /** Whether no message can match both: different kinds, or one rule for internal mail and one for external. */
 function exclusive(a: RuleMatch, b: RuleMatch): boolean {
   if (a.kinds?.length && b.kinds?.length && !a.kinds.some((k) => b.kinds!.includes(k))) return true;
@@ -47,37 +34,18 @@ function exclusive(a: RuleMatch, b: RuleMatch): boolean {
   return directions.has('internal') && directions.has('external');
 }
 
-const lower = (list: string[]) => list.map((v) => v.toLowerCase());
-/** Whether every value of `some` is one of `all` (compared without case); false when `some` is empty (no condition). */
-const within = (some: string[] | undefined, all: string[]): boolean => Boolean(some?.length) && lower(some!).every((v) => lower(all).includes(v));
-
-/**
- * Whether `except` applies to every message `match` matches while both campaigns run (`during`): each of its
- * conditions follows from `match`. Only conditions whose implication is plain are read (kinds, direction,
- * senders, groups, sender domains, its date window); an exception with any other condition (recipients,
- * subject, body) is taken as not applying, so a warning stays rather than being wrongly held back.
- */
-function exceptCovers(except: RuleMatch, match: RuleMatch, during: Window): boolean {
-  if (except.recipientDomains?.length || except.subjectContains?.length || except.bodyContains?.length) return false;
-  if (except.kinds?.length && !within(match.kinds, except.kinds)) return false;
-  if (except.direction && except.direction !== 'any' && except.direction !== match.direction) return false;
-  if (except.senders?.length && !within(match.senders, except.senders)) return false;
-  if (except.groups?.length && !within(match.groups, except.groups)) return false;
-  if (except.senderDomains?.length && !within(match.senderDomains, except.senderDomains)) return false;
-  const window = windowOf(except.from, except.until, 'except');
-  return window.from <= during.from && window.until >= during.until;
-}
-
 /** Whether one rule's exceptions keep out every message the other rule matches while both campaigns run. */
 const exceptedAway = (a: Use, b: Use, during: Window, org: OrgConfig): boolean =>
-  (org.rules[a.rule]!.except ?? []).some((e) => exceptCovers(e, b.match, during)) || (org.rules[b.rule]!.except ?? []).some((e) => exceptCovers(e, a.match, during));
+  (org.rules[a.rule]!.except ?? []).some((e) => impliedBy(e, b.match, during)) || (org.rules[b.rule]!.except ?? []).some((e) => impliedBy(e, a.match, during));
 
 /** The organization's campaign windows checked as of `now` (config already loaded, so dates parse). */
 export function campaignWarnings(org: OrgConfig, now: Date): CampaignWarning[] {
   const warnings: CampaignWarning[] = [];
   const uses: Use[] = [];
+  // a rule an earlier stop rule always stops before adds nothing (its own warning says so)
+  const shadowed = new Set(shadowedRules(org).map((w) => w.rule));
   org.rules.forEach((rule, r) => {
-    if (!rule.enabled) return;
+    if (!rule.enabled || shadowed.has(r)) return;
     const ruleWindow = windowOf(rule.match.from, rule.match.until, `rules[${r}].match`);
     (rule.addons ?? []).forEach((id, a) => {
       const addon = org.addons.get(id);

@@ -23,7 +23,7 @@ import {
 } from '../../config';
 import { parseDirectoryFile, type DirectorySnapshot } from '../../directory';
 import { loadStackOutputs, type StackOutputs } from '../../fleet';
-import { asciiDomain, campaignWarnings, parseInstant } from '../../rules';
+import { asciiDomain, campaignWarnings, parseInstant, shadowedRules } from '../../rules';
 import { compileTemplates } from '../../signature';
 
 /** The `config` command group; created on first use, shared by every `config` subcommand. */
@@ -69,13 +69,17 @@ function groupsMatchingNobody(org: OrgConfig, directory: DirectorySnapshot, rule
   return sortIssues(warnings);
 }
 
-/** Campaign windows that do not work as written (never shown, over, two at once), at their rule's add-on. */
-function campaignProblems(org: OrgConfig, rulesBytes: Buffer | undefined, now: Date): ConfigIssue[] {
+/**
+ * Rules that do not work as written: one an earlier stop rule always stops before (at the rule), and
+ * campaign windows never shown, over, or two at once (at their rule's add-on).
+ */
+function ruleProblems(org: OrgConfig, rulesBytes: Buffer | undefined, now: Date): ConfigIssue[] {
   const yaml = rulesBytes ? readYamlWithSchema(rulesBytes, RULES_FILE, z.unknown()) : undefined;
-  return campaignWarnings(org, now).map(({ rule, addon, message }) => {
-    const path = ['rules', rule, 'addons', addon];
-    return { file: RULES_FILE, path: formatPath(path), line: yaml?.yaml.lineOf(path), message };
-  });
+  const at = (path: Array<string | number>, message: string): ConfigIssue => ({ file: RULES_FILE, path: formatPath(path), line: yaml?.yaml.lineOf(path), message });
+  return [
+    ...shadowedRules(org).map(({ rule, message }) => at(['rules', rule], message)),
+    ...campaignWarnings(org, now).map(({ rule, addon, message }) => at(['rules', rule, 'addons', addon], message)),
+  ];
 }
 
 /**
@@ -128,7 +132,7 @@ async function validate(dir: string, now: Date, outputs?: StackOutputs): Promise
     }
   }
   const warnings = org && directory && issues.length === 0 ? groupsMatchingNobody(org, directory, files?.get(RULES_FILE)) : [];
-  if (org && issues.length === 0) warnings.push(...campaignProblems(org, files?.get(RULES_FILE), now));
+  if (org && issues.length === 0) warnings.push(...ruleProblems(org, files?.get(RULES_FILE), now));
   if (org && outputs) {
     const stack = stackMismatches(org, outputs, files?.get(ORG_FILE));
     issues.push(...stack.issues);
