@@ -119,6 +119,7 @@ describe('infra: policy pack', function () {
     expect(await mutate((p) => { delete p.enableRbacAuthorization; })).to.have.length(1);
     expect(await mutate((p) => { (p.networkAcls as Record<string, unknown>).defaultAction = 'Allow'; })).to.have.length(1);
     expect(await mutate((p) => { p.accessPolicies = [{ objectId: 'x' }]; })).to.have.length(1);
+    expect(await mutate((p) => { p.enableSoftDelete = false; })).to.have.length(1);
   });
 
   it('catches storage below TLS 1.2 or with the setting left to the default', async function () {
@@ -130,6 +131,10 @@ describe('infra: policy pack', function () {
     }
     const web = { type: 'azure-native:web:WebApp', name: 'w', urn: 'urn:w', inputs: { siteConfig: { minTlsVersion: '1.0' } } };
     expect(await violationsOf(tls12Minimum, web)).to.have.length(1);
+    // plain HTTP to the storage account, whatever its TLS version
+    const http = clone(account);
+    http.inputs.enableHttpsTrafficOnly = false;
+    expect(await violationsOf(tls12Minimum, http)).to.deep.equal(['enableHttpsTrafficOnly must not be false']);
   });
 
   it('catches VMs without a managed identity or with password login', async function () {
@@ -142,6 +147,17 @@ describe('infra: policy pack', function () {
     expect(await mutate((p) => { delete p.identity; })).to.have.length(1);
     expect(await mutate((p) => { ((p.osProfile as Record<string, unknown>).linuxConfiguration as Record<string, unknown>).disablePasswordAuthentication = false; })).to.have.length(1);
     expect(await mutate((p) => { (p.osProfile as Record<string, unknown>).adminPassword = 'Passw0rd!'; })).to.have.length(1);
+    // a Windows VM (its configuration instead of Linux's), and a VM whose login cannot be checked
+    const windows = await mutate((p) => {
+      const os = p.osProfile as Record<string, unknown>;
+      delete os.linuxConfiguration;
+      os.windowsConfiguration = { provisionVMAgent: true };
+    });
+    expect(windows).to.include('VM is a Windows VM (password login); Signet nodes are Linux');
+    expect(await mutate((p) => { delete p.osProfile; })).to.deep.equal(['VM has no osProfile to check (password login cannot be ruled out)']);
+    // a scale set is held to the same rules through its profile
+    const scaleSet = { type: 'azure-native:compute:VirtualMachineScaleSet', name: 'vmss', urn: 'urn:vmss', inputs: { identity: { type: 'None' }, virtualMachineProfile: { osProfile: { adminPassword: 'x', linuxConfiguration: { disablePasswordAuthentication: false } } } } };
+    expect(await violationsOf(vmIdentityNoPassword, scaleSet)).to.have.members(['scale set has no managed identity', 'scale set sets an admin password', 'scale set must set linuxConfiguration.disablePasswordAuthentication: true']);
   });
 
   it('catches a resource or role assignment outside the tenant\'s resource group, and a second group', async function () {
