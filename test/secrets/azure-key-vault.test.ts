@@ -109,6 +109,28 @@ describe('Azure Key Vault org key and secrets (real SDK clients against a local 
     expect(unwraps()).to.equal(before);
   });
 
+  it('says what the vault\'s answer means when it cannot unwrap: the key is gone (404), the wrapped key was altered (400), the vault is failing (5xx)', async () => {
+    const key = createAzureKeyProvider(keyUrl, { credential, clientOptions });
+    const bundle = await seal(files(), { orgId: 'contoso', version: 1, author: 'ops', keyProvider: key });
+    const answers: Array<[{ status: number; code: string; message: string }, string, RegExp]> = [
+      [{ status: 404, code: 'KeyNotFound', message: 'A key with (name/id) org-contoso was not found in this key vault.' }, 'wrong-key', /does not exist in its vault \(deleted, or another vault\)/],
+      [{ status: 400, code: 'BadParameter', message: 'The parameter is incorrect.' }, 'tampered', /could not unwrap the data key .*the wrapped data key was altered/],
+      [{ status: 503, code: 'ServiceUnavailable', message: 'Try again later.' }, 'key-unavailable', /unwrap with .* failed \(503\)/],
+    ];
+    try {
+      for (const [answer, code, message] of answers) {
+        standin.vaultFault = (method, path) => (method === 'POST' && /\/unwrapkey$/.test(path) ? answer : undefined);
+        const error = await refusal(unseal(bundle, key));
+        expect(error, String(answer.status)).to.be.instanceOf(BundleError);
+        expect((error as BundleError).code, String(answer.status)).to.equal(code);
+        expect(error.message, String(answer.status)).to.match(message);
+      }
+    } finally {
+      standin.vaultFault = undefined;
+    }
+    expect((await unseal(bundle, key)).files.size).to.equal(2);
+  });
+
   it('an identity without a role on the key is refused with the role it needs', async () => {
     const outsider = createAzureCredential({ kind: 'node', managedIdentityClientId: 'someone-else' });
     standin.deniedClients.add('someone-else');
