@@ -257,6 +257,15 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
       smtp.destroy();
       expect(delivered()).to.have.length(1);
       expect(await counted()).to.include({ 'tempfailed/downstream-no-smtputf8': 1 });
+
+      // the header block ends where the engine says it ends: a message that starts with its empty line
+      // (no header fields), and one whose header fields end in LF LF with a CRLF CRLF later in the body
+      const noHeaders = '\r\nGrüße\r\n\r\nmore';
+      const lfHeaders = 'From: Adele <adele@contoso.com>\nSubject: plain\nContent-Transfer-Encoding: 8bit\n\nGrüße\r\n\r\nmore';
+      smtp = await start.again();
+      for (const message of [noHeaders, lfHeaders]) expect(await transaction(smtp, 'MAIL FROM:<adele@contoso.com> BODY=8BITMIME SMTPUTF8', message), JSON.stringify(message)).to.match(/^250/);
+      smtp.destroy();
+      expect(delivered()).to.have.length(3);
       await h!.close();
       await wire!.close();
 

@@ -42,6 +42,23 @@ function isBlankLine(line: Buffer): boolean {
 }
 
 /** First line ending found in `buf`, else `fallback`. */
+/**
+ * Index just past the empty line that ends the top header block of a message's first bytes (a message
+ * that starts with one has no header fields), or -1 when none has come yet. The earliest empty line
+ * counts, however its line endings are mixed (CRLF CRLF, LF LF, LF CRLF), as the splitter reads it.
+ * The relay's loop and origin checks and the pass-through engine read the same block.
+ */
+export function topHeaderEnd(buf: Buffer): number {
+  if (buf[0] === 0x0a) return 1;
+  if (buf[0] === 0x0d && buf[1] === 0x0a) return 2;
+  let end = -1;
+  for (const [emptyLine, length] of [['\r\n\r\n', 4], ['\n\n', 2], ['\n\r\n', 3]] as const) {
+    const at = buf.indexOf(emptyLine);
+    if (at >= 0 && (end < 0 || at + length < end)) end = at + length;
+  }
+  return end;
+}
+
 export function detectEol(buf: Buffer, fallback = '\r\n'): string {
   const lf = buf.indexOf(0x0a);
   if (lf < 0) return fallback;

@@ -6,7 +6,7 @@
 // routed to Signet again, and again, until Exchange Online's own hop limit
 // bounces it (the relay's loop check counts stamps, so it never sees one).
 import { Transform, type TransformCallback, type Readable } from 'node:stream';
-import { formatField, headerView, parseHeaderBlock } from '../mime/header-block';
+import { formatField, headerView, parseHeaderBlock, topHeaderEnd } from '../mime/header-block';
 import { ENGINE_VERSION } from '../version';
 import { STAMP_HEADER, formatStamp, parseStamps } from './classify';
 import type { Engine, EngineResult, EngineRun, PassReason } from './types';
@@ -33,7 +33,7 @@ class StampTop extends Transform {
     this.heldBytes += chunk.length;
     const buffered = this.held.length === 1 ? chunk : Buffer.concat(this.held);
     this.held = [buffered];
-    if (headerEnd(buffered) < 0 && this.heldBytes < MAX_HEADER_BYTES) return callback();
+    if (topHeaderEnd(buffered) < 0 && this.heldBytes < MAX_HEADER_BYTES) return callback();
     this.release(buffered, callback);
   }
 
@@ -45,7 +45,7 @@ class StampTop extends Transform {
   private release(buffered: Buffer, callback: TransformCallback): void {
     this.open = true;
     this.held = [];
-    const end = headerEnd(buffered);
+    const end = topHeaderEnd(buffered);
     const block = parseHeaderBlock(end < 0 ? buffered : buffered.subarray(0, end), true);
     if (parseStamps(headerView(block)).some((s) => s.org === this.orgId)) {
       // already stamped by this organization: unchanged, as the engine leaves it
@@ -67,16 +67,6 @@ class StampTop extends Transform {
     this.bytesOut += chunk.length;
     callback(null, chunk);
   }
-}
-
-/** Index just past the empty line that ends the top header block (0 when the message starts with it), or -1. */
-function headerEnd(buf: Buffer): number {
-  if (buf[0] === 0x0a) return 1;
-  if (buf[0] === 0x0d && buf[1] === 0x0a) return 2;
-  const crlf = buf.indexOf('\r\n\r\n');
-  const lf = buf.indexOf('\n\n');
-  if (crlf < 0) return lf < 0 ? -1 : lf + 2;
-  return lf < 0 || crlf < lf ? crlf + 4 : lf + 2;
 }
 
 /** An engine that relays every message unchanged but for the stamp (`passThrough: true`). */

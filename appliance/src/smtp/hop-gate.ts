@@ -10,6 +10,7 @@
 // a second full parse of every message for one count.
 import { isAscii } from 'node:buffer';
 import { Transform, type TransformCallback } from 'node:stream';
+import { topHeaderEnd } from '../mime/header-block';
 
 export const STAMP_HEADER_NAME = 'X-Signet-Processed';
 
@@ -107,9 +108,8 @@ export class HopGate extends Transform {
     this.heldBytes += chunk.length;
     const buffered = this.held.length === 1 ? chunk : Buffer.concat(this.held);
     this.held = [buffered];
-    // end of headers: an empty line (CRLF CRLF, or a bare LF LF from a lax client)
-    let end = buffered.indexOf('\r\n\r\n');
-    if (end < 0) end = buffered.indexOf('\n\n');
+    // end of headers: the first empty line, found as the engine finds it (a lax client's bare LF included)
+    const end = topHeaderEnd(buffered);
     if (end < 0 && this.heldBytes < this.maxHeaderBytes) return callback();
     const headerEnd = end < 0 ? buffered.length : end;
     this.release(buffered, headerEnd, callback);
