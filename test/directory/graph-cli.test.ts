@@ -81,13 +81,14 @@ describe('signet directory sync --dry-run (child process trusting the stand-in C
     }
   });
 
-  it('refuses a national cloud without the app, and a cloud it does not know, naming the choices', async () => {
+  it('refuses a Graph URL or sign-in host of another cloud than --cloud, and a cloud it does not know, naming the choices', async () => {
     for (const [extra, expected] of [
-      [['--cloud', 'usgov'], /--cloud usgov needs --app-client-id/],
-      [['--cloud', 'gcc-high'], /--cloud: one of global, usgov, usgov-dod, china/],
+      [['--graph-url', 'https://graph.microsoft.us/'], /--graph-url https:\/\/graph\.microsoft\.us\/ belongs to usgov, not to --cloud global: give --cloud usgov/],
+      [['--cloud', 'china', '--graph-url', graph.baseUrl, '--app-client-id', 'a', '--tenant-id', 't', '--app-secret', 'file:/x', '--authority-host', 'https://login.microsoftonline.com'], /--authority-host .* belongs to global, not to --cloud china/],
+      [['--cloud', 'gcc-high', '--graph-url', graph.baseUrl], /--cloud: one of global, usgov, usgov-dod, china/],
     ] as const) {
       let failure: { code?: number; stderr?: string } = {};
-      await run(process.execPath, [SIGNET, 'directory', 'sync', '--graph-url', graph.baseUrl, ...extra], { env, timeout: 30_000 }).catch((e: { code: number; stderr: string }) => (failure = e));
+      await run(process.execPath, [SIGNET, 'directory', 'sync', ...extra], { env, timeout: 30_000 }).catch((e: { code: number; stderr: string }) => (failure = e));
       expect(failure.code, extra.join(' ')).to.be.greaterThan(0);
       expect(failure.stderr, extra.join(' ')).to.match(expected);
     }

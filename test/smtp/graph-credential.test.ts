@@ -96,8 +96,7 @@ describe('relay: the Graph identity', () => {
       expect([...new Set(asked)]).to.deep.equal(['https://graph.microsoft.us/.default']);
     });
 
-    it('is refused without the app (the nodes\' managed identity cannot get tokens there), and an unknown cloud is refused by name', () => {
-      expect(() => parseRelayConfig({ ...base, directory: { graph: { tenantId: 't', cloud: 'usgov' } } }, 'relay.yaml', process.cwd())).to.throw(/directory\.graph\.app: a national cloud/);
+    it('refuses a sign-in host of another cloud than the one named (the old way to ask for a national cloud), and an unknown cloud by name', () => {
       // (the rest of this config is incomplete: only what it says about directory.graph counts here)
       const problems = (graph: Record<string, unknown>): string => {
         try {
@@ -109,6 +108,14 @@ describe('relay: the Graph identity', () => {
       };
       expect(problems({ tenantId: 't', cloud: 'usgov', app })).to.not.include('directory.graph');
       expect(problems({ tenantId: 't', app })).to.not.include('directory.graph');
+      // nodes that run in that cloud themselves read it with their own identity
+      expect(problems({ tenantId: 't', cloud: 'china' })).to.not.include('directory.graph');
+      // signing in at GCC High's host while reading worldwide Graph with a worldwide token: refused, naming the fix
+      expect(problems({ tenantId: 't', app: { ...app, authorityHost: 'https://login.microsoftonline.us' } })).to.match(/directory\.graph\.cloud: is global, but app\.authorityHost is the sign-in host of usgov or usgov-dod: set cloud to that/);
+      expect(problems({ tenantId: 't', cloud: 'china', app: { ...app, authorityHost: 'https://login.microsoftonline.com/' } })).to.match(/directory\.graph\.cloud: is china, but app\.authorityHost is the sign-in host of global/);
+      // the cloud's own host, or one no cloud has (a proxy), is taken as given
+      expect(problems({ tenantId: 't', cloud: 'usgov-dod', app: { ...app, authorityHost: 'https://login.microsoftonline.us' } })).to.not.include('directory.graph');
+      expect(problems({ tenantId: 't', app: { ...app, authorityHost: 'https://login.example.invalid' } })).to.not.include('directory.graph');
       expect(problems({ tenantId: 't', cloud: 'gcc-high', app })).to.match(/directory\.graph\.cloud: .*usgov/);
     });
   });

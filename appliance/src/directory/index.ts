@@ -8,4 +8,4 @@ export {
 } from './snapshot';
 export { loadDirectoryFile, parseDirectoryFile } from './file';
 export { createDirectoryFileSource, type DirectoryFileSourceOptions, type DirectoryFileSource } from './file-source';
-export { createGraphDirectorySource, createGraphClient, USER_SELECT, GRAPH_SCOPE, GRAPH_CLOUDS, GRAPH_CLOUD_NAMES, type GraphCloud, type GraphDirectoryOptions, type GraphDirectorySource } from './graph';
+export { createGraphDirectorySource, createGraphClient, USER_SELECT, GRAPH_SCOPE, GRAPH_CLOUDS, GRAPH_CLOUD_NAMES, otherCloudOf, type GraphCloud, type GraphDirectoryOptions, type GraphDirectorySource } from './graph';

@@ -9,7 +9,7 @@ import { parseDocument, LineCounter } from 'yaml';
 import { z } from 'zod';
 import { allowedKeysAt, schemaAt, schemaLayers, valueAt } from '../config/schema-path';
 import { didYouMean } from '../config/suggest';
-import { GRAPH_CLOUD_NAMES, type GraphCloud } from '../directory/graph/client';
+import { GRAPH_CLOUD_NAMES, otherCloudOf, type GraphCloud } from '../directory/graph/client';
 
 const port = z.number().int().min(0).max(65535);
 /** Node.js timers wait at most 2^31-1 ms; a longer one fires at once (a long session limit would end every session at its greeting). */
@@ -181,11 +181,14 @@ export const relayConfigSchema = z
             cloud: z
               .enum(GRAPH_CLOUD_NAMES as [GraphCloud, ...GraphCloud[]])
               .default('global')
-              .describe('Where the customer\'s tenant lives: global (worldwide, and GCC), usgov (GCC High), usgov-dod (DoD) or china (21Vianet). Sets the Graph endpoint, its token scope and the sign-in host; a national cloud needs `app` (a managed identity of the nodes cannot get tokens there).'),
+              .describe('Where the customer\'s tenant lives: global (worldwide, and GCC), usgov (GCC High), usgov-dod (DoD) or china (21Vianet). Sets the Graph endpoint, its token scope and the sign-in host. Nodes outside that cloud (e.g. in worldwide Azure) read it as `app`: their managed identity cannot get tokens there.'),
             refreshSeconds: seconds(900, 'Delta refresh interval.'),
           })
           .strict()
-          .refine((g) => g.cloud === 'global' || g.app !== undefined, { message: 'a national cloud (cloud other than global) needs app: the nodes\' managed identity cannot get tokens for a tenant there', path: ['app'] })
+          .superRefine((g, ctx) => {
+            const other = g.app?.authorityHost ? otherCloudOf(g.app.authorityHost, g.cloud) : undefined;
+            if (other) ctx.addIssue({ code: 'custom', path: ['cloud'], message: `is ${g.cloud}, but app.authorityHost is the sign-in host of ${other.join(' or ')}: set cloud to that (it also sets Graph's endpoint and token scope), and authorityHost only for a host other than the cloud's own` });
+          })
           .optional()
           .describe('Microsoft Graph (app-only).'),
       })

@@ -5,7 +5,7 @@
 // it signs in as the customer-consented Graph app the way an MSP-hosted node
 // does (its secret from Key Vault or a file), which is what needs checking there.
 import type { Command } from 'commander';
-import { createGraphDirectorySource, GRAPH_CLOUD_NAMES, type GraphCloud } from '../../directory';
+import { createGraphDirectorySource, GRAPH_CLOUD_NAMES, otherCloudOf, type GraphCloud } from '../../directory';
 import { createAzureCredential } from '../../secrets';
 import { graphCredential, graphEndpoints } from './serve';
 
@@ -43,7 +43,10 @@ export function register(program: Command): void {
       if (options.identity !== 'managed' && options.identity !== 'operator') throw new Error(`--identity: managed or operator, got ${options.identity}`);
       if (!(GRAPH_CLOUD_NAMES as string[]).includes(options.cloud)) throw new Error(`--cloud: one of ${GRAPH_CLOUD_NAMES.join(', ')}, got ${options.cloud}`);
       const cloud = options.cloud as GraphCloud;
-      if (cloud !== 'global' && !options.appClientId) throw new Error(`--cloud ${cloud} needs --app-client-id: a managed identity outside that cloud cannot get tokens there`);
+      for (const [option, url] of [['--graph-url', options.graphUrl], ['--authority-host', options.authorityHost]] as const) {
+        const other = url ? otherCloudOf(url, cloud) : undefined;
+        if (other) throw new Error(`${option} ${url} belongs to ${other.join(' or ')}, not to --cloud ${cloud}: give --cloud ${other[0]} (it sets the Graph URL, token scope and sign-in host)`);
+      }
       const identity = () => createAzureCredential({ kind: options.identity === 'managed' ? 'node' : 'operator', managedIdentityClientId: options.clientId });
       let credential;
       if (options.appClientId) {

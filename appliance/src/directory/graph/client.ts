@@ -24,6 +24,22 @@ export const GRAPH_CLOUDS = {
 export type GraphCloud = keyof typeof GRAPH_CLOUDS;
 export const GRAPH_CLOUD_NAMES = Object.keys(GRAPH_CLOUDS) as GraphCloud[];
 
+/**
+ * A Graph or sign-in URL of another cloud than `cloud` (it would sign in at one cloud and read another,
+ * or ask one cloud's Graph for another's token): the clouds it belongs to, else undefined. Hosts no
+ * cloud has (a stand-in, a proxy) are not judged.
+ */
+export function otherCloudOf(url: string, cloud: GraphCloud): GraphCloud[] | undefined {
+  let host: string;
+  try {
+    host = new URL(url).hostname.toLowerCase();
+  } catch {
+    return undefined;
+  }
+  const owners = GRAPH_CLOUD_NAMES.filter((name) => [GRAPH_CLOUDS[name].graph, GRAPH_CLOUDS[name].login].some((u) => new URL(u).hostname === host));
+  return owners.length > 0 && !owners.includes(cloud) ? owners : undefined;
+}
+
 export interface GraphClientOptions {
   credential: TokenCredential;
   /** Default https://graph.microsoft.com/ (a national cloud or a stand-in otherwise). */
