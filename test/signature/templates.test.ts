@@ -313,6 +313,8 @@ describe('templates: helpers and text conversion', () => {
       'https://exa mple.com', 'https://[::1/x', 'https://contoso.com:99999/',
       // a user name before the host: reads as one site, goes to another
       'https://www.contoso.com@evil.example/', 'http://a:b@evil.example', 'https://@evil.example', 'www.contoso.com@evil.example',
+      // a backslash, which browsers read as "/" and others do not
+      'https://evil.example\\@www.contoso.com', 'https://www.contoso.com\\path',
     ]) {
       expect(safeUrl(bad), JSON.stringify(bad)).to.equal('');
     }

@@ -35,8 +35,9 @@ export function safeUrl(value: unknown): string {
     if (name === 'http' || name === 'https') {
       // An authority is required (`https:foo` and `http:///x` are refused) and must parse. It may not
       // carry a user name: `https://www.contoso.com@evil.example/` reads as contoso and goes elsewhere.
-      if (!/^https?:\/\/[^/\\?#]/i.test(text)) return '';
-      if (text.slice(text.indexOf('//') + 2).split(/[/\\?#]/, 1)[0]!.includes('@')) return '';
+      // No backslash either: browsers read it as `/`, other readers do not (`https://evil.example\@contoso.com`).
+      if (!/^https?:\/\/[^/\\?#]/i.test(text) || text.includes('\\')) return '';
+      if (text.slice(text.indexOf('//') + 2).split(/[/?#]/, 1)[0]!.includes('@')) return '';
       try {
         if (!new URL(text).hostname) return '';
       } catch {
