@@ -185,7 +185,10 @@ describe('relay node: health, readiness, probe, certificate reload, drain', func
     try {
       const log: string[] = [];
       const { node } = await start({ downstreamPort: lacking.port, log });
+      // start() already waited for one probe; two more find the same and say nothing new
       await node.probe();
+      await node.probe();
+      expect(lacking.sessions.length).to.be.at.least(3);
       const said = log.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'downstream-lacks');
       expect(said).to.have.length(1);
       expect(said[0]).to.include({ level: 40 }).and.deep.include({ extensions: ['8BITMIME', 'SMTPUTF8'] });
