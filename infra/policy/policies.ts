@@ -184,6 +184,12 @@ const ALERT_RULES: Record<string, { kind: string; actionGroupIds: (props: Props)
   },
 };
 
+/** The subscription and resource group an ARM id names (lower case), and whether it names something inside the group. */
+function armGroupOf(id: string): { subscription: string; group: string; rest: boolean } | undefined {
+  const m = /^\/subscriptions\/([^/]+)\/resourcegroups\/([^/]+)(\/.+)?$/i.exec(id);
+  return m ? { subscription: m[1]!.toLowerCase(), group: m[2]!.toLowerCase(), rest: Boolean(m[3]) } : undefined;
+}
+
 export const tenantResourceGroupOnly: StackValidationPolicy = {
   name: 'signet-tenant-resource-group-only',
   description: 'A tenant stack creates exactly one resource group and places every Azure resource (and role assignment scope, and what a metric or activity log alert watches and notifies) inside it.',
@@ -197,9 +203,27 @@ export const tenantResourceGroupOnly: StackValidationPolicy = {
     const group = groups[0];
     const rgName = group?.props.resourceGroupName as string | undefined;
     if (!rgName || !/^rg-signet-[a-z][a-z0-9-]+$/.test(rgName)) report(`resource group name ${rgName ?? '(unnamed)'} is not rg-signet-<tenant>`, group?.urn);
-    const inGroup = (id: string) => id.toLowerCase().includes(`/resourcegroups/${(rgName ?? '').toLowerCase()}/`);
+    // Every id the stack points at (role assignment scopes, what alerts watch and notify) must be the
+    // tenant's group or in it, in the tenant's subscription: the one nearly all of them name (the stack
+    // does not know its subscription id before Azure answers), so an id in another subscription stands out.
+    const referenced: string[] = args.resources.flatMap((r) => [
+      ...(r.type === SCOPED_BY_SCOPE ? [String(r.props.scope ?? '')] : []),
+      ...(ALERT_RULES[r.type] ? [...((r.props.scopes as unknown[] | undefined) ?? []), ...ALERT_RULES[r.type]!.actionGroupIds(r.props)].map((i) => String(i ?? '')) : []),
+    ]);
+    const counts = new Map<string, number>();
+    for (const id of referenced) {
+      const at = armGroupOf(id);
+      if (at) counts.set(at.subscription, (counts.get(at.subscription) ?? 0) + 1);
+    }
+    const subscription = [...counts].sort((a, b) => b[1] - a[1])[0]?.[0];
+    const where = (id: string): 'group' | 'in-group' | undefined => {
+      const at = armGroupOf(id);
+      if (!at || at.group !== (rgName ?? '').toLowerCase() || at.subscription !== subscription) return undefined;
+      return at.rest ? 'in-group' : 'group';
+    };
+    const inGroup = (id: string) => where(id) === 'in-group';
     // an alert's scope may also be the group itself (every resource in it), never its subscription
-    const groupOrInGroup = (id: string) => inGroup(id) || id.toLowerCase().endsWith(`/resourcegroups/${(rgName ?? '').toLowerCase()}`);
+    const groupOrInGroup = (id: string) => where(id) !== undefined;
     for (const r of args.resources) {
       if (!r.type.startsWith('azure-native:') || r.type === 'azure-native:resources:ResourceGroup') continue;
       if (r.type === SCOPED_BY_SCOPE) {

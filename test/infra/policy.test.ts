@@ -171,6 +171,14 @@ describe('infra: policy pack', function () {
     ra.inputs.scope = '/subscriptions/11111111-2222-3333-4444-555555555555';
     expect(await stackViolations(tenantResourceGroupOnly, wide)).to.have.length(1);
 
+    // a group of the tenant's name in another subscription is not the tenant's group
+    const otherSubscription = clone(run.resources);
+    const moved = otherSubscription.find((r) => r.type === 'azure-native:authorization:RoleAssignment') as RecordedResource;
+    moved.inputs.scope = String(moved.inputs.scope).replace(/^\/subscriptions\/[^/]+/, '/subscriptions/99999999-8888-7777-6666-555555555555');
+    const found = await stackViolations(tenantResourceGroupOnly, otherSubscription);
+    expect(found).to.have.length(1);
+    expect(found[0]).to.match(/is scoped outside rg-signet-fabrikam: \/subscriptions\/99999999/);
+
     const twoGroups = clone(run.resources);
     twoGroups.push({ ...clone(run.one('azure-native:resources:ResourceGroup', 'rg')), name: 'extra' });
     expect(await stackViolations(tenantResourceGroupOnly, twoGroups)).to.have.length.greaterThan(0);
@@ -218,6 +226,7 @@ describe('infra: policy pack', function () {
       ['another group', `${subscription}/resourceGroups/rg-other`],
       ['a VM in another group', `${subscription}/resourceGroups/rg-other/providers/Microsoft.Compute/virtualMachines/vm-other`],
       ['a group whose name only starts like the tenant\'s', `${subscription}/resourceGroups/rg-signet-fabrikam-old`],
+      ['a group of the same name in another subscription', '/subscriptions/99999999-8888-7777-6666-555555555555/resourceGroups/rg-signet-fabrikam/providers/Microsoft.Compute/virtualMachines/vm-signet-fabrikam-node0'],
     ]) {
       const found = await variant((p) => { (p.scopes as string[]).push(scope as string); });
       expect(found, label).to.have.length(1);
@@ -228,6 +237,11 @@ describe('infra: policy pack', function () {
     const notifying = await variant((p) => { (p.actions as { actionGroups: { actionGroupId: string }[] }).actionGroups.push({ actionGroupId: shared }); });
     expect(notifying).to.have.length(1);
     expect(notifying[0]).to.match(/ notifies .*rg-shared/);
+    // an action group of the same name and group, in another subscription
+    const elsewhereSubscription = '/subscriptions/99999999-8888-7777-6666-555555555555/resourceGroups/rg-signet-fabrikam/providers/Microsoft.Insights/actionGroups/ag-signet-fabrikam';
+    const crossSubscription = await variant((p) => { (p.actions as { actionGroups: { actionGroupId: string }[] }).actionGroups.push({ actionGroupId: elsewhereSubscription }); });
+    expect(crossSubscription).to.have.length(1);
+    expect(crossSubscription[0]).to.match(/ notifies .*99999999/);
     // the group itself is not an action group's id
     expect(await variant((p) => { p.actions = { actionGroups: [{ actionGroupId: `${subscription}/resourceGroups/rg-signet-fabrikam` }] }; })).to.have.length(1);
 
