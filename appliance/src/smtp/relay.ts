@@ -618,7 +618,8 @@ export class Relay {
     // What the downstream cannot carry (never the case with Exchange Online, which offers both; a
     // misconfigured downstream): UTF-8 header fields without SMTPUTF8 (RFC 6531), 8-bit data without
     // 8BITMIME (RFC 6152). The relay does not downgrade a message: it is deferred, never sent mangled.
-    const utf8Declared = Boolean((session.envelope.mailFrom ? (session.envelope.mailFrom.args || {}) as Record<string, unknown> : {}).SMTPUTF8);
+    const mailArgs = ((session.envelope.mailFrom && session.envelope.mailFrom.args) || {}) as Record<string, unknown>;
+    const utf8Declared = Boolean(mailArgs.SMTPUTF8);
     const asciiHeadersOnly = utf8Declared && !offers(tx.downstream.extensions, 'SMTPUTF8');
     const sevenBitOnly = !offers(tx.downstream.extensions, '8BITMIME');
     const gate = new HopGate(
