@@ -233,36 +233,35 @@ describe('monitoring: Prometheus alert rules', () => {
     expect(r.stdout + r.stderr).to.include('SUCCESS');
   });
 
-  it('promtool test rules fails when an expected alert does not fire (the unit tests can fail)', function () {
-    if (!hasPromtool) this.skip();
-    this.timeout(120_000);
+  /** promtool's result for the alert unit tests run against the rules with `from` replaced by `to` (which must be in them). */
+  function promtoolWithRuleChanged(from: string, to: string): { status: number | null; output: string } {
+    const rules = readFileSync(ALERTS, 'utf8');
+    expect(rules).to.include(from);
     const dir = mkdtempSync(join(tmpdir(), 'signet-alerts-'));
     try {
-      writeFileSync(join(dir, 'alerts.yaml'), readFileSync(ALERTS, 'utf8').replace('expr: signet_ready == 0', 'expr: signet_ready == 2'));
+      writeFileSync(join(dir, 'alerts.yaml'), rules.replace(from, to));
       writeFileSync(join(dir, 'alerts.test.yaml'), readFileSync(ALERT_TESTS, 'utf8'));
       const r = spawnSync('promtool', ['test', 'rules', 'alerts.test.yaml'], { encoding: 'utf8', cwd: dir });
-      expect(r.status).to.not.equal(0);
-      expect(r.stdout + r.stderr).to.include('SignetNodeNotReady');
+      return { status: r.status, output: r.stdout + r.stderr };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  it('promtool test rules fails when an expected alert does not fire (the unit tests can fail)', function () {
+    if (!hasPromtool) this.skip();
+    this.timeout(120_000);
+    const r = promtoolWithRuleChanged('expr: signet_ready == 0', 'expr: signet_ready == 2');
+    expect(r.status).to.not.equal(0);
+    expect(r.output).to.include('SignetNodeNotReady');
   });
 
   it('promtool test rules fails when the watchdog stops firing', function () {
     if (!hasPromtool) this.skip();
     this.timeout(120_000);
-    const dir = mkdtempSync(join(tmpdir(), 'signet-alerts-'));
-    try {
-      const rules = readFileSync(ALERTS, 'utf8');
-      expect(rules).to.include('expr: vector(1)');
-      writeFileSync(join(dir, 'alerts.yaml'), rules.replace('expr: vector(1)', 'expr: vector(1) == 0'));
-      writeFileSync(join(dir, 'alerts.test.yaml'), readFileSync(ALERT_TESTS, 'utf8'));
-      const r = spawnSync('promtool', ['test', 'rules', 'alerts.test.yaml'], { encoding: 'utf8', cwd: dir });
-      expect(r.status).to.not.equal(0);
-      expect(r.stdout + r.stderr).to.include('SignetWatchdog');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const r = promtoolWithRuleChanged('expr: vector(1)', 'expr: vector(1) == 0');
+    expect(r.status).to.not.equal(0);
+    expect(r.output).to.include('SignetWatchdog');
   });
 });
 
