@@ -121,7 +121,7 @@ describe('mime surgery: which parts are edited', () => {
 
   it('a message that is only an mbox "From " line without a line ending gets the header on a line of its own', async () => {
     const input = Buffer.from('From jane@example.com Mon Nov 23 10:00:00 2026', 'latin1');
-    const output = (await runSurgery(input, markerEdit())).output.toString('latin1');
+    const output = (await surgeryChecked(input, markerEdit())).output.toString('latin1');
     expect(output).to.match(/^From jane@example\.com Mon Nov 23 10:00:00 2026\r\nX-Signet-Processed: [^\r\n]*\r\n$/);
   });
 
@@ -689,6 +689,16 @@ describe('mime surgery: charsets and transfer encodings', () => {
       // a main part that cannot be edited counts as no editable body
       expect(r.facts?.structure.noBody).to.equal(true);
       expect(r.output.subarray(r.output.indexOf('\r\n\r\n')).equals(input.subarray(input.indexOf('\r\n\r\n')))).to.equal(true);
+    }
+  });
+
+  it('valid UTF-8 under a us-ascii label or none is read as UTF-8: edited, the part relabelled, its text as the sender wrote it', async () => {
+    const content = Buffer.from('Grüße aus Köln, Привет\n', 'utf8');
+    for (const charset of ['us-ascii', undefined]) {
+      const r = await surgeryChecked(msg({ type: 'text/plain', charset, cte: '8bit', content }), markerEdit());
+      expect(r.report.parts[0], String(charset)).to.deep.include({ reencoded: true, charset: 'utf-8' });
+      const part = await partOf(r.output, 'text/plain');
+      expect(part.decoded, String(charset)).to.include('Grüße aus Köln, Привет');
     }
   });
 
