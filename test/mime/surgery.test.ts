@@ -801,6 +801,9 @@ describe('mime surgery: malformed input never throws and never loses bytes', () 
     'mixed line endings': 'From: a@example.com\nSubject: s\r\nContent-Type: multipart/alternative; boundary=b\n\n--b\r\nContent-Type: text/plain\n\nhello\r\n--b\nContent-Type: text/html\r\n\r\n<p>x</p>\n--b--\r\n',
     'empty message': '',
     'indented first header line': ' From: a@example.com\r\nSubject: s\r\n\r\nbody\r\n',
+    // cut off inside the indented lines: the stamp follows them, on a line of its own
+    'only indented lines, the last unterminated': '   Content-Transfer-Encoding: base64\r\n    p',
+    'only an mbox line and an indented one, unterminated': 'From a@example.com Mon Nov 23 10:00:00 2026\n From: a@example.com',
   };
   for (const [name, raw] of Object.entries(cases)) {
     it(name, async () => {

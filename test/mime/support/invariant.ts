@@ -261,13 +261,20 @@ export async function checkInvariant(input: Buffer, output: Buffer, opts: Invari
           const outer = fields(wrappedRoot.bytes);
           fb = { mbox: outer.mbox, list: [...outer.list, ...fb.list], rest: outer.rest };
         }
-        // a message that is only an unterminated mbox From line: the stamp after it needs a line end
-        const bare = fa.mbox !== undefined && !/\n$/.test(String(fa.mbox)) && !fa.list.length && !fa.rest.length;
-        const mboxB = bare ? String(fb.mbox ?? '').replace(/\r?\n$/, '') : String(fb.mbox ?? '');
-        if (String(fa.mbox ?? '') !== mboxB) fail('mbox From line changed');
         // indented lines that open a malformed block stay first; added fields follow them
         let lead = 0;
         while (lead < fa.list.length && /^[ \t]/.test(fa.list[lead].raw.toString('latin1'))) lead++;
+        // A message that is only an mbox From line and such indented lines, its last line unterminated
+        // (truncated): the stamp that follows needs a line end there, and gets the only one it can.
+        if (lead === fa.list.length && !fa.rest.length) {
+          const last = lead > 0 ? fa.list[lead - 1].raw : fa.mbox;
+          if (last && last[last.length - 1] !== 0x0a) {
+            const inB = lead > 0 ? fb.list[lead - 1] : undefined;
+            if (inB) inB.raw = Buffer.from(inB.raw.toString('latin1').replace(/\r?\n$/, ''), 'latin1');
+            else if (fb.mbox) fb.mbox = Buffer.from(fb.mbox.toString('latin1').replace(/\r?\n$/, ''), 'latin1');
+          }
+        }
+        if (String(fa.mbox ?? '') !== String(fb.mbox ?? '')) fail('mbox From line changed');
         sameFields(fa.list.slice(0, lead), fb.list.slice(0, lead), 'leading indented lines');
         fa.list = fa.list.slice(lead);
         fb.list = fb.list.slice(lead);
