@@ -804,6 +804,9 @@ describe('mime surgery: malformed input never throws and never loses bytes', () 
     // cut off inside the indented lines: the stamp follows them, on a line of its own
     'only indented lines, the last unterminated': '   Content-Transfer-Encoding: base64\r\n    p',
     'only an mbox line and an indented one, unterminated': 'From a@example.com Mon Nov 23 10:00:00 2026\n From: a@example.com',
+    // a damaged header: the boundary's quote never closes, and its value runs across a fold
+    'a nested boundary folded inside an unclosed quote':
+      'From: a@example.com\r\nContent-Type: multipart/alternative; boundary="alt"\r\n\r\n--alt\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nhello\r\n--alt\r\nContent-Type: multipart/related;\r\n\tboundary="rel--Type: text/html;\r\n\tcharset=us-ascii\r\n\r\n<p>hi</p>\r\n--rel--\r\n--alt--\r\n',
   };
   for (const [name, raw] of Object.entries(cases)) {
     it(name, async () => {

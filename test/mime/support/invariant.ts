@@ -189,10 +189,12 @@ export async function checkInvariant(input: Buffer, output: Buffer, opts: Invari
   const cids = new Set(opts.imageCids.map((c) => c.replace(/^<|>$/g, '')));
 
   // 1. synthetic multipart/related wrappers: boundaries that do not occur in the input
+  // (as written, or as the splitter reads a folded parameter back: "a--Type:\r\n\tb" is "a--Type: b")
+  const inputBoundaries = new Set(tin.map((t) => t.node?.boundary).filter((b) => b !== undefined));
   const wrappers = new Set<string>();
   for (const t of tout) {
     const b = t.node?.boundary;
-    if (t.node?.contentType === 'multipart/related' && b && !inputText.includes(b)) wrappers.add(b);
+    if (t.node?.contentType === 'multipart/related' && b && !inputText.includes(b) && !inputBoundaries.has(b)) wrappers.add(b);
   }
   const delimiter = (b: string): RegExp => new RegExp(`(?:\\r?\\n)?--${b.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:--|[ \\t]*\\r?\\n)`, 'g');
 
