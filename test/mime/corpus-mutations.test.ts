@@ -5,23 +5,13 @@
 // what the edit did not touch comes out as it went in. fast-check drives the
 // mutations with a fixed seed, so a failure names a case that replays.
 import fc from 'fast-check';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { surgeryChecked } from './support/check';
+import { corpusDir, emlFiles } from './support/corpus';
 import { markerEdit } from './support/run';
 
-const corpusDir = process.env.SIGNET_CORPUS ?? path.resolve(__dirname, '../../../shared/corpus');
 /** Larger messages add time, not other shapes of damage. */
 const MAX_BYTES = 400_000;
-
-function emlFiles(dir: string): string[] {
-  return readdirSync(dir)
-    .sort()
-    .flatMap((name) => {
-      const full = path.join(dir, name);
-      return statSync(full).isDirectory() ? emlFiles(full) : name.endsWith('.eml') && statSync(full).size < MAX_BYTES ? [full] : [];
-    });
-}
 
 /** What a careless gateway, a cut connection or a broken client does to a message. */
 const INSERTS = ['\r\n', '\n', '\r', '--', '=\r\n', '=', '<', '</body>', '\r\n\r\n', '<!--', '<script>', '\x00', '=?utf-8?b?', 'begin 644 x\r\n', 'Content-Type: multipart/mixed; boundary=x\r\n', 'Content-Transfer-Encoding: base64\r\n'];
@@ -70,7 +60,7 @@ describe('mime surgery: damaged corpus messages', function () {
     });
     return;
   }
-  const files = emlFiles(corpusDir);
+  const files = emlFiles(corpusDir, MAX_BYTES);
   const mutation = fc.record<Mutation>({
     kind: fc.constantFrom('cut', 'byte', 'drop', 'insert', 'repeat', 'delimiter'),
     at: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),

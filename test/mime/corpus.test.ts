@@ -3,22 +3,12 @@
 // invariant holds, the output parses with mailparser, attachments decode to
 // the same bytes, and the marker appears once in each part the report names.
 import { expect } from 'chai';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { attachmentSums, surgeryChecked } from './support/check';
+import { corpusDir, emlFiles } from './support/corpus';
 import { markerEdit } from './support/run';
-
-const corpusDir = process.env.SIGNET_CORPUS ?? path.resolve(__dirname, '../../../shared/corpus');
-
-function emlFiles(dir: string): string[] {
-  return readdirSync(dir)
-    .sort()
-    .flatMap((name) => {
-      const full = path.join(dir, name);
-      return statSync(full).isDirectory() ? emlFiles(full) : name.endsWith('.eml') ? [full] : [];
-    });
-}
 
 function toCrlf(buf: Buffer): Buffer {
   return Buffer.from(buf.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');

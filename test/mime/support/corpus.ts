@@ -1,0 +1,16 @@
+// The shared corpus of real-world messages (SIGNET_CORPUS overrides where it is).
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+export const corpusDir = process.env.SIGNET_CORPUS ?? path.resolve(__dirname, '../../../../shared/corpus');
+
+/** Every .eml file under `dir`, in a stable order; only those smaller than `maxBytes` when given. */
+export function emlFiles(dir: string = corpusDir, maxBytes = Number.POSITIVE_INFINITY): string[] {
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const full = path.join(dir, name);
+      if (statSync(full).isDirectory()) return emlFiles(full, maxBytes);
+      return name.endsWith('.eml') && statSync(full).size < maxBytes ? [full] : [];
+    });
+}
