@@ -8,8 +8,11 @@
 // to the sink), and peak RSS, for the relay signing and the same relay with
 // `passThrough: true` (the floor), and their ratio, each after a warm-up that
 // is not counted (WARM_UP). Direct, pass-through and signing take turns in
-// rounds (ROUND_ORDERS) and each mode's rounds are pooled. Then peak RSS with one
-// ~145 MB message in flight and with 20 concurrent 10 MB messages.
+// rounds (ROUND_ORDERS) and each mode's rounds are pooled. Those runs send as
+// fast as the relay answers; at 20 sessions the three modes also run at a fixed
+// offered load (half of signing's rate), for the latency signing adds below
+// saturation. Then peak RSS with one ~145 MB message in flight and with 20
+// concurrent 10 MB messages.
 // Run: node --import tsx bench/relay.ts   (or npm run bench -- relay)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -154,7 +157,18 @@ interface LoadResult {
   failures: number;
 }
 
-async function load(port: number, certs: Certs, sessions: number, total: number, messages: BenchMessage[]): Promise<LoadResult> {
+/**
+ * Sends `total` messages of the mix over `sessions` connections. Without a
+ * rate it is a closed loop: each session sends its next message as soon as
+ * the last is answered, i.e. as fast as the relay goes, and the latencies are
+ * those of a saturated node (every session queues behind the others). With a
+ * rate (messages/s) it is an open loop: message i is due at start + i / rate
+ * whatever happened to the ones before it, the sessions take the due messages
+ * in order, and a message's latency runs from when it was due, so time spent
+ * waiting for a free connection counts: the latency the relay adds at a load
+ * it can carry.
+ */
+async function load(port: number, certs: Certs, sessions: number, total: number, messages: BenchMessage[], rate?: number): Promise<LoadResult> {
   const workers = Array.from({ length: sessions }, () => transport(port, certs));
   let next = 0;
   let failures = 0;
@@ -167,7 +181,12 @@ async function load(port: number, certs: Certs, sessions: number, total: number,
         const i = next++;
         if (i >= total) break;
         const m = mixPick(messages, i);
-        const t0 = process.hrtime.bigint();
+        let t0 = process.hrtime.bigint();
+        if (rate !== undefined) {
+          const due = started + BigInt(Math.round((i / rate) * 1e9));
+          if (due > t0) await new Promise((r) => setTimeout(r, Number(due - t0) / 1e6));
+          t0 = due;
+        }
         try {
           await t.sendMail({ envelope: { from: SENDER, to: [`partner${i}@fabrikam.example`] }, raw: m.open() });
           const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -238,6 +257,24 @@ const ROUND_ORDERS: readonly (readonly Mode[])[] = [
   ['pass', 'sign', 'direct'],
 ];
 
+/** One row of the table; "added" is against `direct` (none for the direct row itself). */
+function printRow(sessions: number, mode: string, r: LoadResult, direct?: LoadResult, rss?: number): void {
+  const added = (p: number) => (direct ? percentile(r.latencies, p) - percentile(direct.latencies, p) : NaN);
+  console.log(
+    `${String(sessions).padStart(8)}  ${mode.padEnd(12)} ${fmt(throughput(r)).padStart(7)} ${fmt(percentile(r.latencies, 50)).padStart(8)} ${fmt(percentile(r.latencies, 99)).padStart(7)} ${fmt(added(50)).padStart(10)} ${fmt(added(99)).padStart(10)} ${rss === undefined ? '      -' : fmt(rss).padStart(12)} ${String(r.failures).padStart(9)}`,
+  );
+}
+
+/** The mix's p99 is mostly its largest messages: each message kind's p99, to say which one moved. */
+function p99ByMessage(pass: LoadResult, sign: LoadResult): string {
+  return [...pass.byMessage.keys()].map((name) => `${name.replace(/ message.*$/, '')} ${fmt(percentile(pass.byMessage.get(name)!, 99), 0)} → ${fmt(percentile(sign.byMessage.get(name) ?? [], 99), 0)}`).join('; ');
+}
+
+/** The session count also measured at a fixed offered load (open loop, see `load`), that load as a share of signing's closed-loop rate, and messages per round. */
+const PACED_SESSIONS = 20;
+const PACED_LOAD = 0.5;
+const PACED_MESSAGES = 400;
+
 const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 
 async function main(): Promise<void> {
@@ -273,13 +310,7 @@ async function main(): Promise<void> {
           for (const mode of ROUND_ORDERS[round % ROUND_ORDERS.length]!) runs[mode].push(await load(ports[mode], certs, sessions, Math.round(total / rounds), messages));
         }
         const direct = pool(runs.direct);
-        const row = (mode: string, r: LoadResult, rss?: number) => {
-          const added50 = mode === 'direct' ? NaN : percentile(r.latencies, 50) - percentile(direct.latencies, 50);
-          const added99 = mode === 'direct' ? NaN : percentile(r.latencies, 99) - percentile(direct.latencies, 99);
-          console.log(
-            `${String(sessions).padStart(8)}  ${mode.padEnd(12)} ${fmt(throughput(r)).padStart(7)} ${fmt(percentile(r.latencies, 50)).padStart(8)} ${fmt(percentile(r.latencies, 99)).padStart(7)} ${fmt(added50).padStart(10)} ${fmt(added99).padStart(10)} ${rss === undefined ? '      -' : fmt(rss).padStart(12)} ${String(r.failures).padStart(9)}`,
-          );
-        };
+        const row = (mode: string, r: LoadResult, rss?: number) => printRow(sessions, mode, r, mode === 'direct' ? undefined : direct, rss);
         row('direct', direct);
         const pass = pool(runs.pass);
         const sign = pool(runs.sign);
@@ -291,9 +322,23 @@ async function main(): Promise<void> {
         console.log(
           `${' '.repeat(10)}signing/pass-through: throughput ${fmt((throughput(sign) / throughput(pass)) * 100, 0)}% (rounds ${perRound.map((x) => fmt(x, 0)).join(', ')}%), p99 +${fmt(percentile(sign.latencies, 99) - percentile(pass.latencies, 99))} ms`,
         );
-        // the mix's p99 is mostly its largest messages: say which kind moved
-        const kinds = [...pass.byMessage.keys()].map((name) => `${name.replace(/ message.*$/, '')} ${fmt(percentile(pass.byMessage.get(name)!, 99), 0)} → ${fmt(percentile(sign.byMessage.get(name) ?? [], 99), 0)}`);
-        console.log(`${' '.repeat(10)}p99 ms by message, pass-through → signing: ${kinds.join('; ')}`);
+        console.log(`${' '.repeat(10)}p99 ms by message, pass-through → signing: ${p99ByMessage(pass, sign)}`);
+        if (sessions === PACED_SESSIONS) {
+          // the same sessions at a fixed offered load both relays carry: the latency signing adds below saturation
+          const rate = Math.round(throughput(sign) * PACED_LOAD);
+          const pacedRuns: Record<Mode, LoadResult[]> = { direct: [], pass: [], sign: [] };
+          for (let round = 0; round < rounds; round++) {
+            for (const mode of ROUND_ORDERS[round % ROUND_ORDERS.length]!) pacedRuns[mode].push(await load(ports[mode], certs, sessions, PACED_MESSAGES, messages, rate));
+          }
+          console.log(`${String(sessions).padStart(8)}  offered ${rate} msg/s (${PACED_LOAD * 100}% of signing's rate above), latency from each message's due time:`);
+          const pacedDirect = pool(pacedRuns.direct);
+          const pacedPass = pool(pacedRuns.pass);
+          const pacedSign = pool(pacedRuns.sign);
+          printRow(sessions, 'paced direct', pacedDirect);
+          printRow(sessions, 'paced pass', pacedPass, pacedDirect);
+          printRow(sessions, 'paced sign', pacedSign, pacedDirect);
+          console.log(`${' '.repeat(10)}paced: signing p99 +${fmt(percentile(pacedSign.latencies, 99) - percentile(pacedPass.latencies, 99))} ms; p99 ms by message, pass-through → signing: ${p99ByMessage(pacedPass, pacedSign)}`);
+        }
       } finally {
         await relays.pass.stop();
         await relays.sign.stop();
