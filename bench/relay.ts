@@ -8,7 +8,8 @@
 // to the sink), and peak RSS, for the relay signing and the same relay with
 // `passThrough: true` (the floor), and their ratio, each after a warm-up that
 // is not counted (WARM_UP). Direct, pass-through and signing take turns in
-// rounds (ROUND_ORDERS) and each mode's rounds are pooled. Those runs send as
+// rounds (ROUND_ORDERS) and each mode's rounds are pooled, with the relay
+// process's CPU time per message (/proc/<pid>/stat). Those runs send as
 // fast as the relay answers; at 20 sessions the three modes also run at a fixed
 // offered load (half of signing's rate), for the latency signing adds below
 // saturation. Then peak RSS with one ~145 MB message in flight and with 20
@@ -67,7 +68,19 @@ interface RelayProc {
   port: number;
   peakRssMb(): number;
   rssMb(): number;
+  /** CPU time (user + system) the relay process has used. */
+  cpuSeconds(): number;
   stop(): Promise<void>;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times. */
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim()) || 100;
+
+function procCpuSeconds(pid: number): number {
+  // utime and stime are fields 14 and 15; the command name (field 2) may hold spaces, so count from its ')'
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
 function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
@@ -115,6 +128,7 @@ async function startRelay(certs: Certs, sinkPort: number, passThrough: boolean):
     port,
     peakRssMb: () => procStatusMb(child.pid!, 'VmHWM'),
     rssMb: () => procStatusMb(child.pid!, 'VmRSS'),
+    cpuSeconds: () => procCpuSeconds(child.pid!),
     stop: async () => {
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
@@ -306,8 +320,13 @@ async function main(): Promise<void> {
           sign: await load(ports.sign, certs, Math.min(sessions, 20), WARM_UP, messages),
         };
         const runs: Record<Mode, LoadResult[]> = { direct: [], pass: [], sign: [] };
+        const relayCpu = { pass: 0, sign: 0 };
         for (let round = 0; round < rounds; round++) {
-          for (const mode of ROUND_ORDERS[round % ROUND_ORDERS.length]!) runs[mode].push(await load(ports[mode], certs, sessions, Math.round(total / rounds), messages));
+          for (const mode of ROUND_ORDERS[round % ROUND_ORDERS.length]!) {
+            const cpu0 = mode === 'direct' ? 0 : relays[mode].cpuSeconds();
+            runs[mode].push(await load(ports[mode], certs, sessions, Math.round(total / rounds), messages));
+            if (mode !== 'direct') relayCpu[mode] += relays[mode].cpuSeconds() - cpu0;
+          }
         }
         const direct = pool(runs.direct);
         const row = (mode: string, r: LoadResult, rss?: number) => printRow(sessions, mode, r, mode === 'direct' ? undefined : direct, rss);
@@ -323,6 +342,11 @@ async function main(): Promise<void> {
           `${' '.repeat(10)}signing/pass-through: throughput ${fmt((throughput(sign) / throughput(pass)) * 100, 0)}% (rounds ${perRound.map((x) => fmt(x, 0)).join(', ')}%), p99 +${fmt(percentile(sign.latencies, 99) - percentile(pass.latencies, 99))} ms`,
         );
         console.log(`${' '.repeat(10)}p99 ms by message, pass-through → signing: ${p99ByMessage(pass, sign)}`);
+        // the relay is one thread: with a core to itself (no clients or sink beside it) its rate is 1 / CPU per message
+        const cpuMs = { pass: (relayCpu.pass / pass.latencies.length) * 1000, sign: (relayCpu.sign / sign.latencies.length) * 1000 };
+        console.log(
+          `${' '.repeat(10)}relay CPU per message: pass-through ${fmt(cpuMs.pass, 2)} ms, signing ${fmt(cpuMs.sign, 2)} ms (with a core to itself: ${fmt(1000 / cpuMs.pass, 0)} and ${fmt(1000 / cpuMs.sign, 0)} msg/s, signing at ${fmt((cpuMs.pass / cpuMs.sign) * 100, 0)}%)`,
+        );
         if (sessions === PACED_SESSIONS) {
           // the same sessions at a fixed offered load both relays carry: the latency signing adds below saturation
           const rate = Math.round(throughput(sign) * PACED_LOAD);
