@@ -3,6 +3,7 @@
 // before its first event (rate() and increase() need a sample before it).
 import { expect } from 'chai';
 import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { createOrgSource, loadOrgFolder, type OrgConfig } from '../../appliance/src/config';
 import { createMetrics } from '../../appliance/src/observability';
@@ -35,6 +36,20 @@ describe('metrics: what a scrape of a fresh registry shows', () => {
     const { registry } = createMetrics({ processMetrics: false });
     const [family] = await registry.getMetricsAsJSON().then((all) => all.filter((m) => m.name === 'signet_transaction_duration_seconds'));
     expect(family?.help).to.match(/MAIL FROM/);
+  });
+
+  it("counts the relay thread's busy time, not the time that passes: rate() of it is the share of the thread in use", async () => {
+    const { registry } = createMetrics({ processMetrics: false });
+    const busy = async (): Promise<number> => sample(await registry.metrics(), 'signet_event_loop_busy_seconds_total')!;
+    const before = await busy();
+    const spinUntil = performance.now() + 200;
+    while (performance.now() < spinUntil) {
+      // the thread is busy: nothing else runs
+    }
+    const afterSpin = await busy();
+    expect(afterSpin - before, '200 ms of work').to.be.within(0.19, 2);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await busy()) - afterSpin, '300 ms of waiting').to.be.below(0.25);
   });
 
   it('exports process metrics unless told not to', async () => {

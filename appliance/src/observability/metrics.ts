@@ -1,5 +1,6 @@
 // Every metric Signet exposes, defined once. Dashboards, alert rules and
 // `signet status` read these names; change them here and there together.
+import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
@@ -31,6 +32,7 @@ export interface SignetMetrics {
   directoryLastSync: Gauge<'source'>;
   directoryUsers: Gauge<'source'>;
   directorySyncs: Counter<'source' | 'result'>;
+  eventLoopBusy: Counter;
 }
 
 const SECONDS_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -64,7 +66,32 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Signe
     directoryLastSync: new Gauge({ name: 'signet_directory_last_sync_timestamp_seconds', help: 'When the directory snapshot was last refreshed successfully.', labelNames: ['source'], registers: r }),
     directoryUsers: new Gauge({ name: 'signet_directory_users', help: 'Users in the directory snapshot.', labelNames: ['source'], registers: r }),
     directorySyncs: new Counter({ name: 'signet_directory_syncs_total', help: 'Directory refreshes by result (ok, failed).', labelNames: ['source', 'result'], registers: r }),
+    eventLoopBusy: eventLoopBusyCounter(r),
   };
+}
+
+/**
+ * The relay's mail path runs on one thread, so how much of that thread is in
+ * use, not the CPU of the whole VM, says how close a node is to its capacity.
+ * A counter of busy seconds (Node's event-loop utilization: time not spent
+ * waiting for I/O) rather than a ratio, so that every scraper can take its own
+ * rate() over its own window.
+ */
+function eventLoopBusyCounter(registers: Registry[]): Counter {
+  const since = performance.eventLoopUtilization();
+  let counted = 0;
+  return new Counter({
+    name: 'signet_event_loop_busy_seconds_total',
+    help: "Time the relay's thread was busy (not waiting for I/O), from Node's event-loop utilization; rate() of it is the share of that thread in use, 0 to 1. Near 1, work waits for its turn and latency climbs: the node is at capacity.",
+    registers,
+    collect() {
+      const busy = performance.eventLoopUtilization(since).active / 1000;
+      if (busy > counted) {
+        this.inc(busy - counted);
+        counted = busy;
+      }
+    },
+  });
 }
 
 export type DirectorySyncResult = 'ok' | 'failed';
