@@ -54,6 +54,8 @@ describe('fleet: signet status against running relay nodes', function () {
     );
     expect(one).to.include({ ready: true, reachable: true, configOrg: 'contoso', configVersion: org.version, messages: 1, tempfails: 0, downstreamErrors: 0 });
     expect(one!.certificateExpiry!.getTime()).to.be.greaterThan(Date.now());
+    // the node exports its thread's busy seconds (here the test's own thread, busy sending, relaying and receiving)
+    expect(one!.busy).to.be.greaterThan(0).and.at.most(1);
     expect(two).to.include({ ready: false, reachable: true, reason: 'downstream unreachable: refused' });
     expect(two!.downstreamDown).to.deep.equal(['refused']);
     expect(nodes.sink.messages.length).to.be.greaterThan(0);

@@ -95,8 +95,13 @@ describe('fleet: signet status', function () {
       ],
       {
         intervalSeconds: 10,
-        // Traffic during the interval, instead of waiting ten seconds.
+        // Traffic during the interval, instead of waiting ten seconds; the nodes share this
+        // process's thread, which is kept busy for the whole (short) interval.
         sleep: async () => {
+          const spinUntil = performance.now() + 300;
+          while (performance.now() < spinUntil) {
+            // busy
+          }
           healthy.metrics.messages.inc({ outcome: 'signed', reason: 'rule' }, 12);
           healthy.metrics.messages.inc({ outcome: 'passed', reason: 'calendar' }, 2);
           healthy.metrics.messages.inc({ outcome: 'tempfailed', reason: 'engine' }, 1);
@@ -112,16 +117,28 @@ describe('fleet: signet status', function () {
     expect(one!.downstreamDown).to.deep.equal([]);
     expect(two).to.include({ ready: false, reachable: true, reason: 'downstream unreachable (port25-blocked)', configVersion: '6', messages: 5, tempfails: 5, downstreamErrors: 5 });
     expect(two!.downstreamDown).to.deep.equal(['port25-blocked']);
+    // busy seconds over the time between the two scrapes: the 300 ms spin and the scrapes themselves
+    expect(one!.busy).to.be.within(0.6, 1);
+    expect(two!.busy).to.be.within(0.6, 1);
     expect(three).to.include({ ready: false, reachable: false });
+    expect(three!.busy).to.equal(undefined);
     expect(three!.reason).to.match(/^unreachable: ECONNREFUSED/);
 
     const table = formatStatusTable(statuses, 10, new Date('2026-12-15T00:00:00Z'));
     const lines = table.trim().split('\n');
-    expect(lines[0]).to.match(/^NODE\s+READY\s+CONFIG\s+CERT EXPIRY\s+MSGS\/10s\s+TEMPFAILS\/10s\s+DOWNSTREAM ERR\/10s\s+REASON$/);
-    expect(lines[1]).to.match(/^node-1\s+yes\s+contoso@7\s+2027-01-15 \(31d\)\s+15\s+1\s+0\s+-$/);
-    expect(lines[2]).to.match(/^node-2\s+NO\s+contoso@6\s+-\s+5\s+5\s+5\s+downstream unreachable \(port25-blocked\); downstream down: port25-blocked$/);
+    expect(lines[0]).to.match(/^NODE\s+READY\s+CONFIG\s+CERT EXPIRY\s+MSGS\/10s\s+TEMPFAILS\/10s\s+DOWNSTREAM ERR\/10s\s+BUSY\s+REASON$/);
+    expect(lines[1]).to.match(/^node-1\s+yes\s+contoso@7\s+2027-01-15 \(31d\)\s+15\s+1\s+0\s+(6\d|7\d|8\d|9\d|100)%\s+-$/);
+    expect(lines[2]).to.match(/^node-2\s+NO\s+contoso@6\s+-\s+5\s+5\s+5\s+\d+%\s+downstream unreachable \(port25-blocked\); downstream down: port25-blocked$/);
     expect(lines[3]).to.match(/^node-3\s+NO\s+-/);
     expect(table).to.include('nodes run different config versions (7, 6)');
+  });
+
+  it('reads the busy seconds only from relays that export them (an older relay shows BUSY as -)', () => {
+    const older = '# TYPE signet_messages_total counter\nsignet_messages_total{outcome="signed",reason="rule"} 3\n';
+    expect(readMetrics(older).busySeconds).to.equal(undefined);
+    expect(readMetrics(`${older}# TYPE signet_event_loop_busy_seconds_total counter\nsignet_event_loop_busy_seconds_total 12.5\n`).busySeconds).to.equal(12.5);
+    const row = formatStatusTable([{ name: 'old', url: 'http://old', ready: true, reachable: true, messages: 3, tempfails: 0, downstreamErrors: 0, downstreamDown: [] }], 10).split('\n')[1];
+    expect(row).to.match(/^old\s+yes\s+-\s+-\s+3\s+0\s+0\s+-\s+-$/);
   });
 
   it('treats a counter that went down as reset (process restarted between scrapes)', async () => {

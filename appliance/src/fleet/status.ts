@@ -1,6 +1,7 @@
 // Fleet status: what each node says about itself on /readyz and /metrics.
 // Metrics are scraped twice, `intervalSeconds` apart, so counters become
-// "in the last interval" figures (the same way Prometheus' increase() reads them).
+// "in the last interval" figures (the same way Prometheus' increase() reads them),
+// and the relay thread's busy seconds the share of that time it was in use.
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 
 export interface NodeTarget {
@@ -25,6 +26,8 @@ export interface NodeStatus {
   messages?: number;
   tempfails?: number;
   downstreamErrors?: number;
+  /** Share of the interval the relay's thread was busy, 0 to 1 (undefined when a scrape failed or the node does not export it). */
+  busy?: number;
   /** Causes of signet_downstream_up series that are 0. */
   downstreamDown: string[];
 }
@@ -34,6 +37,8 @@ export interface MetricsSnapshot {
   messagesTotal: number;
   tempfailsTotal: number;
   downstreamErrorsTotal: number;
+  /** signet_event_loop_busy_seconds_total (absent from relays older than the metric). */
+  busySeconds?: number;
   configOrg?: string;
   configVersion?: string;
   certificateExpiry?: { at: Date; name: string };
@@ -50,6 +55,8 @@ export function readMetrics(text: string): MetricsSnapshot {
     if (s.labels?.outcome === 'tempfailed') snapshot.tempfailsTotal += num(s.value);
   }
   for (const s of family('signet_downstream_errors_total')) snapshot.downstreamErrorsTotal += num(s.value);
+  const busy = family('signet_event_loop_busy_seconds_total')[0];
+  if (busy) snapshot.busySeconds = num(busy.value);
   const info = family('signet_config_info').find((s) => num(s.value) === 1);
   if (info) {
     snapshot.configOrg = info.labels?.org;
@@ -78,10 +85,11 @@ async function get(url: string): Promise<{ status: number; body: string }> {
   return { status: response.status, body: await response.text() };
 }
 
-async function scrape(target: NodeTarget): Promise<MetricsSnapshot> {
+/** A scrape and when it was read (ms, monotonic), to turn busy seconds into a share of the time between two. */
+async function scrape(target: NodeTarget): Promise<MetricsSnapshot & { at: number }> {
   const { status, body } = await get(`${target.url}/metrics`);
   if (status !== 200) throw new Error(`/metrics answered ${status}`);
-  return readMetrics(body);
+  return { ...readMetrics(body), at: performance.now() };
 }
 
 async function readiness(target: NodeTarget): Promise<{ ready: boolean; reason?: string }> {
@@ -131,7 +139,7 @@ export async function collectStatus(targets: NodeTarget[], options: { intervalSe
         return status;
       }
       const before = first[i]!;
-      let after: MetricsSnapshot;
+      let after: MetricsSnapshot & { at: number };
       try {
         after = await scrape(target);
       } catch (error) {
@@ -147,6 +155,10 @@ export async function collectStatus(targets: NodeTarget[], options: { intervalSe
         status.messages = increase(before.s.messagesTotal, after.messagesTotal);
         status.tempfails = increase(before.s.tempfailsTotal, after.tempfailsTotal);
         status.downstreamErrors = increase(before.s.downstreamErrorsTotal, after.downstreamErrorsTotal);
+        const elapsed = (after.at - before.s.at) / 1000;
+        if (before.s.busySeconds !== undefined && after.busySeconds !== undefined && elapsed > 0) {
+          status.busy = Math.min(1, increase(before.s.busySeconds, after.busySeconds) / elapsed);
+        }
       }
       return status;
     }),
@@ -165,7 +177,7 @@ function daysLeft(at: Date | undefined, now: Date): string {
 
 /** A plain-text table, one row per node. */
 export function formatStatusTable(statuses: NodeStatus[], intervalSeconds: number, now = new Date()): string {
-  const header = ['NODE', 'READY', 'CONFIG', 'CERT EXPIRY', `MSGS/${intervalSeconds}s`, `TEMPFAILS/${intervalSeconds}s`, `DOWNSTREAM ERR/${intervalSeconds}s`, 'REASON'];
+  const header = ['NODE', 'READY', 'CONFIG', 'CERT EXPIRY', `MSGS/${intervalSeconds}s`, `TEMPFAILS/${intervalSeconds}s`, `DOWNSTREAM ERR/${intervalSeconds}s`, 'BUSY', 'REASON'];
   const rows = statuses.map((s) => [
     s.name,
     s.ready ? 'yes' : 'NO',
@@ -174,6 +186,7 @@ export function formatStatusTable(statuses: NodeStatus[], intervalSeconds: numbe
     cell(s.messages),
     cell(s.tempfails),
     cell(s.downstreamErrors),
+    s.busy === undefined ? '-' : `${Math.round(s.busy * 100)}%`,
     [s.reason, s.downstreamDown.length ? `downstream down: ${s.downstreamDown.join(', ')}` : undefined].filter(Boolean).join('; ') || '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
