@@ -107,8 +107,8 @@ async function exposedMetrics(): Promise<Map<string, MetricFacts>> {
 function misuses(expr: string, exposed: Map<string, MetricFacts>): string[] {
   const problems: string[] = [];
   const target = ['instance', 'job'];
-  const used = signetMetricsIn(expr);
-  for (const m of expr.matchAll(/\b(signet_[a-z0-9_]+)\s*(?:\{([^}]*)\})?/g)) {
+  const used = relayMetricsIn(expr);
+  for (const m of expr.matchAll(new RegExp(`${RELAY_METRIC.source}\\s*(?:\\{([^}]*)\\})?`, 'g'))) {
     const [, name, selector] = m as unknown as [string, string, string | undefined];
     const facts = exposed.get(name);
     if (!facts) {
@@ -124,7 +124,7 @@ function misuses(expr: string, exposed: Map<string, MetricFacts>): string[] {
       for (const w of wanted) if (!known.has(w)) problems.push(`${name}{${label}} is never ${JSON.stringify(w)} (exported: ${[...known].join(', ')})`);
     }
   }
-  for (const m of expr.matchAll(/\b(?:rate|irate|increase)\(\s*(signet_[a-z0-9_]+)/g)) {
+  for (const m of expr.matchAll(new RegExp(`\\b(?:rate|irate|increase)\\(\\s*${RELAY_METRIC.source}`, 'g'))) {
     const facts = exposed.get(m[1]!);
     if (facts && facts.type !== 'counter') problems.push(`${m[0]}: ${m[1]} is a ${facts.type}, not a counter`);
   }
@@ -137,9 +137,12 @@ function misuses(expr: string, exposed: Map<string, MetricFacts>): string[] {
   return problems;
 }
 
-// Identifiers in a PromQL expression that name Signet metrics.
-function signetMetricsIn(expr: string): string[] {
-  return [...expr.matchAll(/\bsignet_[a-z0-9_]+\b/g)].map((m) => m[0]);
+/** A metric the relay exports: Signet's own and prom-client's process and Node.js metrics. */
+const RELAY_METRIC = /\b((?:signet|process|nodejs)_[a-z0-9_]+)\b/;
+
+// Identifiers in a PromQL expression that name metrics the relay exports.
+function relayMetricsIn(expr: string): string[] {
+  return [...expr.matchAll(new RegExp(RELAY_METRIC.source, 'g'))].map((m) => m[1]!);
 }
 
 const alertRules = (): AlertRule[] =>
@@ -154,6 +157,8 @@ describe('monitoring: Prometheus alert rules', () => {
       'SignetTempfailsRising',
       'SignetRejectsRising',
       'SignetNodeNotReady',
+      'SignetAtCapacity',
+      'SignetNodeBusy',
       'SignetNodeDown',
       'SignetNotScraped',
       'SignetDownstreamUnreachable',
@@ -199,6 +204,8 @@ describe('monitoring: Prometheus alert rules', () => {
     // the check itself finds what it is for
     expect(misuses('rate(signet_messages_total{outcome="tempfail"}[5m])', exposed)).to.have.length(1);
     expect(misuses('rate(signet_active_sessions[5m])', exposed)).to.have.length(1);
+    expect(misuses('rate(process_resident_memory_bytes[5m])', exposed)).to.have.length(1);
+    expect(misuses('process_cpu_seconds_total{reason="x"}', exposed)).to.have.length(1);
     expect(misuses('sum by (cause) (rate(signet_downstream_errors_total[5m]))', exposed)).to.have.length(1);
     expect(misuses('signet_tls_errors_total{reason="bad-cert"}', exposed)).to.have.length(1);
     expect(misuses('signet_config_info{tenant="x"}', exposed)).to.have.length(1);
@@ -207,7 +214,7 @@ describe('monitoring: Prometheus alert rules', () => {
   it('queries only metrics the relay exposes', async () => {
     const exposed = await exposedMetricNames();
     for (const rule of alertRules()) {
-      for (const name of signetMetricsIn(rule.expr)) expect(exposed.has(name), `${rule.alert}: ${name}`).to.equal(true);
+      for (const name of relayMetricsIn(rule.expr)) expect(exposed.has(name), `${rule.alert}: ${name}`).to.equal(true);
     }
   });
 
@@ -283,7 +290,7 @@ describe('monitoring: Grafana dashboard', () => {
 
   it('has the panels operators look at', () => {
     const titles = dashboard().panels.map((p) => p.title.toLowerCase());
-    for (const wanted of ['throughput by outcome', 'latency percentiles', 'tempfail and reject rate', 'downstream errors', 'tls errors', 'active sessions', 'config version per node', 'directory sync age', 'certificate expiry']) {
+    for (const wanted of ['throughput by outcome', 'latency percentiles', 'tempfail and reject rate', 'downstream errors', 'tls errors', 'active sessions', 'config version per node', 'directory sync age', 'certificate expiry', 'relay thread busy', 'relay memory']) {
       expect(titles.some((t) => t.includes(wanted)), wanted).to.equal(true);
     }
     const latency = dashboard().panels.find((p) => p.title.toLowerCase().includes('latency'))!;
@@ -295,7 +302,7 @@ describe('monitoring: Grafana dashboard', () => {
     let count = 0;
     for (const panel of dashboard().panels) {
       for (const target of panel.targets ?? []) {
-        const names = signetMetricsIn(target.expr);
+        const names = relayMetricsIn(target.expr);
         expect(names.length, `${panel.title}: ${target.expr}`).to.be.greaterThan(0);
         for (const name of names) {
           count++;
@@ -319,7 +326,7 @@ describe('monitoring: Grafana dashboard', () => {
       for (const target of panel.targets ?? []) {
         const override = panel.fieldConfig?.overrides?.find((o) => o.matcher.id === 'byFrameRefID' && o.matcher.options === target.refId);
         const unit = (override?.properties.find((p) => p.id === 'unit')?.value as string | undefined) ?? panel.fieldConfig?.defaults?.unit;
-        const names = signetMetricsIn(target.expr);
+        const names = relayMetricsIn(target.expr);
         if (unit === 's') {
           checked++;
           for (const name of names) expect(name, `${panel.title} (${target.refId}): ${name} shown in seconds`).to.match(/_seconds(_bucket)?$/);
