@@ -9,7 +9,9 @@
 // `passThrough: true` (the floor), and their ratio, each after a warm-up that
 // is not counted (WARM_UP). Direct, pass-through and signing take turns in
 // rounds (ROUND_ORDERS) and each mode's rounds are pooled, with the relay
-// process's CPU time per message (/proc/<pid>/stat). Those runs send as
+// process's CPU time per message (/proc/<pid>/stat) and the share of the time
+// its thread was busy (its own signet_event_loop_busy_seconds_total, the figure
+// a node's dashboard and SignetNodeBusy read). Those runs send as
 // fast as the relay answers; at 20 sessions the three modes also run at a fixed
 // offered load (half of signing's rate), for the latency signing adds below
 // saturation. Then peak RSS with one ~145 MB message in flight and with 20
@@ -70,6 +72,8 @@ interface RelayProc {
   rssMb(): number;
   /** CPU time (user + system) the relay process has used. */
   cpuSeconds(): number;
+  /** signet_event_loop_busy_seconds_total from its /metrics: what a node's dashboard reads. */
+  busySeconds(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -129,6 +133,12 @@ async function startRelay(certs: Certs, sinkPort: number, passThrough: boolean):
     peakRssMb: () => procStatusMb(child.pid!, 'VmHWM'),
     rssMb: () => procStatusMb(child.pid!, 'VmRSS'),
     cpuSeconds: () => procCpuSeconds(child.pid!),
+    busySeconds: async () => {
+      const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+      const m = /^signet_event_loop_busy_seconds_total (\S+)$/m.exec(text);
+      if (!m) throw new Error('the relay exports no signet_event_loop_busy_seconds_total');
+      return Number(m[1]);
+    },
     stop: async () => {
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
@@ -290,6 +300,8 @@ const PACED_LOAD = 0.5;
 const PACED_MESSAGES = 400;
 
 const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
+/** Busy seconds of the relay's thread as a share of the rounds' time (what rate() of the counter shows on a node). */
+const busyShare = (busySeconds: number, r: LoadResult) => `${fmt((busySeconds / r.seconds) * 100, 0)}%`;
 
 async function main(): Promise<void> {
   console.log(`relay benchmark: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), ${Math.round(totalmem() / 1024 ** 3)} GiB, node ${process.version}`);
@@ -321,11 +333,17 @@ async function main(): Promise<void> {
         };
         const runs: Record<Mode, LoadResult[]> = { direct: [], pass: [], sign: [] };
         const relayCpu = { pass: 0, sign: 0 };
+        const relayBusy = { pass: 0, sign: 0 };
         for (let round = 0; round < rounds; round++) {
           for (const mode of ROUND_ORDERS[round % ROUND_ORDERS.length]!) {
-            const cpu0 = mode === 'direct' ? 0 : relays[mode].cpuSeconds();
+            if (mode === 'direct') {
+              runs[mode].push(await load(ports[mode], certs, sessions, Math.round(total / rounds), messages));
+              continue;
+            }
+            const [cpu0, busy0] = [relays[mode].cpuSeconds(), await relays[mode].busySeconds()];
             runs[mode].push(await load(ports[mode], certs, sessions, Math.round(total / rounds), messages));
-            if (mode !== 'direct') relayCpu[mode] += relays[mode].cpuSeconds() - cpu0;
+            relayCpu[mode] += relays[mode].cpuSeconds() - cpu0;
+            relayBusy[mode] += (await relays[mode].busySeconds()) - busy0;
           }
         }
         const direct = pool(runs.direct);
@@ -347,12 +365,18 @@ async function main(): Promise<void> {
         console.log(
           `${' '.repeat(10)}relay CPU per message: pass-through ${fmt(cpuMs.pass, 2)} ms, signing ${fmt(cpuMs.sign, 2)} ms (with a core to itself: ${fmt(1000 / cpuMs.pass, 0)} and ${fmt(1000 / cpuMs.sign, 0)} msg/s, signing at ${fmt((cpuMs.pass / cpuMs.sign) * 100, 0)}%)`,
         );
+        console.log(`${' '.repeat(10)}relay thread busy (signet_event_loop_busy_seconds_total): pass-through ${busyShare(relayBusy.pass, pass)}, signing ${busyShare(relayBusy.sign, sign)}`);
         if (sessions === PACED_SESSIONS && throughput(sign) >= 2) {
           // the same sessions at a fixed offered load both relays carry: the latency signing adds below saturation
           const rate = Math.round(throughput(sign) * PACED_LOAD);
           const pacedRuns: Record<Mode, LoadResult[]> = { direct: [], pass: [], sign: [] };
+          const pacedBusy = { pass: 0, sign: 0 };
           for (let round = 0; round < rounds; round++) {
-            for (const mode of ROUND_ORDERS[round % ROUND_ORDERS.length]!) pacedRuns[mode].push(await load(ports[mode], certs, sessions, PACED_MESSAGES, messages, rate));
+            for (const mode of ROUND_ORDERS[round % ROUND_ORDERS.length]!) {
+              const busy0 = mode === 'direct' ? 0 : await relays[mode].busySeconds();
+              pacedRuns[mode].push(await load(ports[mode], certs, sessions, PACED_MESSAGES, messages, rate));
+              if (mode !== 'direct') pacedBusy[mode] += (await relays[mode].busySeconds()) - busy0;
+            }
           }
           console.log(`${String(sessions).padStart(8)}  offered ${rate} msg/s (${PACED_LOAD * 100}% of signing's rate above), latency from each message's due time:`);
           const pacedDirect = pool(pacedRuns.direct);
@@ -362,6 +386,7 @@ async function main(): Promise<void> {
           printRow(sessions, 'paced pass', pacedPass, pacedDirect);
           printRow(sessions, 'paced sign', pacedSign, pacedDirect);
           console.log(`${' '.repeat(10)}paced: signing p99 +${fmt(percentile(pacedSign.latencies, 99) - percentile(pacedPass.latencies, 99))} ms; p99 ms by message, pass-through → signing: ${p99ByMessage(pacedPass, pacedSign)}`);
+          console.log(`${' '.repeat(10)}paced: relay thread busy: pass-through ${busyShare(pacedBusy.pass, pacedPass)}, signing ${busyShare(pacedBusy.sign, pacedSign)}`);
         }
       } finally {
         await relays.pass.stop();
