@@ -281,6 +281,36 @@ const ROUND_ORDERS: readonly (readonly Mode[])[] = [
   ['pass', 'sign', 'direct'],
 ];
 
+/**
+ * Every mode once per round, in the round's order, each relay's CPU and busy
+ * seconds (its own /proc and signet_event_loop_busy_seconds_total) summed over
+ * its own runs only.
+ */
+async function inRounds(
+  rounds: number,
+  relays: Record<Exclude<Mode, 'direct'>, RelayProc>,
+  ports: Record<Mode, number>,
+  run: (port: number) => Promise<LoadResult>,
+): Promise<{ runs: Record<Mode, LoadResult[]>; cpu: Record<Exclude<Mode, 'direct'>, number>; busy: Record<Exclude<Mode, 'direct'>, number> }> {
+  const runs: Record<Mode, LoadResult[]> = { direct: [], pass: [], sign: [] };
+  const cpu = { pass: 0, sign: 0 };
+  const busy = { pass: 0, sign: 0 };
+  for (let round = 0; round < rounds; round++) {
+    for (const mode of ROUND_ORDERS[round % ROUND_ORDERS.length]!) {
+      if (mode === 'direct') {
+        runs.direct.push(await run(ports.direct));
+        continue;
+      }
+      const relay = relays[mode];
+      const [cpu0, busy0] = [relay.cpuSeconds(), await relay.busySeconds()];
+      runs[mode].push(await run(ports[mode]));
+      cpu[mode] += relay.cpuSeconds() - cpu0;
+      busy[mode] += (await relay.busySeconds()) - busy0;
+    }
+  }
+  return { runs, cpu, busy };
+}
+
 /** One row of the table; "added" is against `direct` (none for the direct row itself). */
 function printRow(sessions: number, mode: string, r: LoadResult, direct?: LoadResult, rss?: number): void {
   const added = (p: number) => (direct ? percentile(r.latencies, p) - percentile(direct.latencies, p) : NaN);
@@ -331,21 +361,7 @@ async function main(): Promise<void> {
           pass: await load(ports.pass, certs, Math.min(sessions, 20), WARM_UP, messages),
           sign: await load(ports.sign, certs, Math.min(sessions, 20), WARM_UP, messages),
         };
-        const runs: Record<Mode, LoadResult[]> = { direct: [], pass: [], sign: [] };
-        const relayCpu = { pass: 0, sign: 0 };
-        const relayBusy = { pass: 0, sign: 0 };
-        for (let round = 0; round < rounds; round++) {
-          for (const mode of ROUND_ORDERS[round % ROUND_ORDERS.length]!) {
-            if (mode === 'direct') {
-              runs[mode].push(await load(ports[mode], certs, sessions, Math.round(total / rounds), messages));
-              continue;
-            }
-            const [cpu0, busy0] = [relays[mode].cpuSeconds(), await relays[mode].busySeconds()];
-            runs[mode].push(await load(ports[mode], certs, sessions, Math.round(total / rounds), messages));
-            relayCpu[mode] += relays[mode].cpuSeconds() - cpu0;
-            relayBusy[mode] += (await relays[mode].busySeconds()) - busy0;
-          }
-        }
+        const { runs, cpu: relayCpu, busy: relayBusy } = await inRounds(rounds, relays, ports, (port) => load(port, certs, sessions, Math.round(total / rounds), messages));
         const direct = pool(runs.direct);
         const row = (mode: string, r: LoadResult, rss?: number) => printRow(sessions, mode, r, mode === 'direct' ? undefined : direct, rss);
         row('direct', direct);
@@ -369,15 +385,7 @@ async function main(): Promise<void> {
         if (sessions === PACED_SESSIONS && throughput(sign) >= 2) {
           // the same sessions at a fixed offered load both relays carry: the latency signing adds below saturation
           const rate = Math.round(throughput(sign) * PACED_LOAD);
-          const pacedRuns: Record<Mode, LoadResult[]> = { direct: [], pass: [], sign: [] };
-          const pacedBusy = { pass: 0, sign: 0 };
-          for (let round = 0; round < rounds; round++) {
-            for (const mode of ROUND_ORDERS[round % ROUND_ORDERS.length]!) {
-              const busy0 = mode === 'direct' ? 0 : await relays[mode].busySeconds();
-              pacedRuns[mode].push(await load(ports[mode], certs, sessions, PACED_MESSAGES, messages, rate));
-              if (mode !== 'direct') pacedBusy[mode] += (await relays[mode].busySeconds()) - busy0;
-            }
-          }
+          const { runs: pacedRuns, busy: pacedBusy } = await inRounds(rounds, relays, ports, (port) => load(port, certs, sessions, PACED_MESSAGES, messages, rate));
           console.log(`${String(sessions).padStart(8)}  offered ${rate} msg/s (${PACED_LOAD * 100}% of signing's rate above), latency from each message's due time:`);
           const pacedDirect = pool(pacedRuns.direct);
           const pacedPass = pool(pacedRuns.pass);
