@@ -22,7 +22,7 @@ function org(overrides: Partial<OrgConfig> = {}, rules?: RuleSource[]): OrgConfi
     orgId: 'contoso',
     version: '7',
     acceptedDomains: ['contoso.com'],
-    options: { placeholder: '{{signature}}', dkim: 'remove', maxEditablePartBytes: 1024 * 1024, signAutoReplies: false, calendar: 'leave', extraHeaders: {} },
+    options: { placeholder: '{{signature}}', dkim: 'remove', maxEditablePartBytes: 1024 * 1024, signAutoReplies: false, calendar: 'leave', replaceSignOffs: false, signOffs: [], extraHeaders: {} },
     templates: new Map([
       ['default', { id: 'default', file: 'templates/default.html.ejs', html: '<p class="sig"><b><%= user.displayName %></b><% if (user.jobTitle) { %><br><%= user.jobTitle %><% } %></p>', text: '-- \n<%= user.displayName %>\n<%= user.jobTitle %>' }],
       ['short', { id: 'short', file: 'templates/short.html.ejs', html: '<p class="sig-short"><%= user.displayName %> | Contoso</p>' }],
@@ -506,5 +506,61 @@ describe('signature engine', () => {
     const { out, result } = await run(fresh, { config });
     expect(result.outcome).to.equal('signed');
     expect(out).to.include('Here is our Special Offer.' + CRLF + CRLF + '-- ' + CRLF + 'Ada Lovelace');
+  });
+  describe("a mail app's sign-off (options.replaceSignOffs)", () => {
+    // iOS Mail's plain-text reply, quoted-printable with a soft break inside the sign-off
+    const iphoneReply = [
+      'From: ada@contoso.com',
+      'Subject: Re: Test',
+      'Content-Type: text/plain; charset=us-ascii',
+      'Content-Transfer-Encoding: quoted-printable',
+      'X-Mailer: iPhone Mail (9B176)',
+      '',
+      'Hello',
+      '',
+      'Sent from my iPh=',
+      'one',
+      '',
+      'On Apr 3, 2012, at 4:19 PM, bob <bob@fabrikam.example> wr=',
+      'ote:',
+      '',
+      '> Hi',
+      '',
+    ].join(CRLF);
+    const replacing = org({ options: { ...org().options, replaceSignOffs: true } });
+
+    it('the signature takes its place; the quote stays below, byte for byte', async () => {
+      const { out, result } = await run(iphoneReply, { config: replacing });
+      expect(result.outcome).to.equal('signed');
+      expect(result.parts.map((p) => p.placement)).to.deep.equal(['sign-off']);
+      const parsed = await simpleParser(out);
+      expect(parsed.text).not.to.include('Sent from my iPhone');
+      expect(parsed.text).to.match(/^Hello\n\nAda Lovelace \| Contoso\n\nConfidential\.\n\nOn Apr 3, 2012, at 4:19 PM, bob <bob@fabrikam.example> wrote:\n\n> Hi\n?$/);
+      expect(out).to.include('wr=' + CRLF + 'ote:' + CRLF + CRLF + '> Hi' + CRLF);
+    });
+
+    it('left where it is when the organization did not ask for it', async () => {
+      const { out, result } = await run(iphoneReply);
+      expect(result.parts.map((p) => p.placement)).to.deep.equal(['above-quote']);
+      expect((await simpleParser(out)).text).to.include('Sent from my iPhone');
+    });
+
+    it('left where it is when the message gets no signature, only a disclaimer', async () => {
+      const { out, result } = await run(iphoneReply.replace('From: ada@', 'From: scanner@'), { config: replacing, from: 'scanner@contoso.com' });
+      expect(result.outcome).to.equal('signed');
+      expect(result.templateId).to.equal(undefined);
+      expect(result.parts.map((p) => p.placement)).to.deep.equal(['above-quote']);
+      const text = (await simpleParser(out)).text!;
+      expect(text).to.include('Sent from my iPhone');
+      expect(text.indexOf('Confidential.')).to.be.above(text.indexOf('Sent from my iPhone'));
+    });
+
+    it("the organization's own sign-offs too", async () => {
+      const config = org({ options: { ...org().options, replaceSignOffs: true, signOffs: ['Sent with Contoso Field App'] } });
+      const message = iphoneReply.replace('Sent from my iPh=' + CRLF + 'one', 'Sent with Contoso Field App');
+      const { out, result } = await run(message, { config });
+      expect(result.parts.map((p) => p.placement)).to.deep.equal(['sign-off']);
+      expect((await simpleParser(out)).text).not.to.include('Contoso Field App');
+    });
   });
 });

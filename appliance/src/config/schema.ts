@@ -167,6 +167,22 @@ export const optionsSchema = z
       .enum(['leave', 'html-only'])
       .default('leave')
       .describe('Calendar messages: never touched, or invitations signed in their text/html part only.'),
+    replaceSignOffs: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Replace a mail app\'s own sign-off ("Sent from my iPhone", "Get Outlook for Android"…) by the signature when it is the last line of the new text.',
+      ),
+    signOffs: z
+      .array(
+        z
+          .string()
+          .max(120)
+          .refine((value) => value.trim().length > 0, 'a sign-off must not be empty')
+          .refine((value) => !/[\r\n]/.test(value), 'a sign-off is one line'),
+      )
+      .default([])
+      .describe('More sign-offs to replace (exact text of the whole line, case and blanks aside), e.g. an app\'s or an add-in\'s; needs replaceSignOffs.'),
     extraHeaders: z
       .record(
         z.string().regex(HEADER_NAME_PATTERN, 'header names are printable ASCII without ":" or spaces'),
@@ -174,6 +190,10 @@ export const optionsSchema = z
       )
       .default({})
       .describe('Headers to add to every processed message besides the stamp.'),
+  })
+  .refine((options) => options.replaceSignOffs || options.signOffs.length === 0, {
+    message: 'signOffs are only replaced with replaceSignOffs: true',
+    path: ['signOffs'],
   })
   .describe('How the engine treats messages of this organization.');
 

@@ -1,3 +1,3 @@
 export type * from './types';
 export { transformMessage } from './transform';
-export { placeInHtml, placeInText, findQuoteStartHtml, findQuoteStartText, type PlacementResult } from './placement';
+export { placeInHtml, placeInText, findQuoteStartHtml, findQuoteStartText, compileSignOffs, type PlacementResult, type SignOffs } from './placement';

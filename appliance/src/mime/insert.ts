@@ -69,7 +69,7 @@ function clampOffsets(length: number, at: number, removeLength: number, bodyStar
 /** `html` and the snippets share one line ending; `prepare` adapts a snippet to the part (e.g. character references). */
 /** `scan`: the part's scan when the caller already made it (it did, to tell the engine where the quote starts). */
 export function insertIntoHtml(html: string, body: BodyInsertion, eol: string, prepare: (s: string) => string, scan?: HtmlScan): Inserted {
-  const placed = placeInHtml(html, body.placeholder, scan);
+  const placed = placeInHtml(html, body.placeholder, scan, body.signOffs);
   const [at, removeLength, bodyStart] = clampOffsets(html.length, placed.at, placed.removeLength, placed.bodyStart);
   // a snippet inserted where the sender left a link open would be part of it: the link ends in front of it
   const links = placed.openLinks ?? { at: 0, bodyStart: 0, atAfterTop: 0 };
@@ -107,7 +107,7 @@ function endsSoftLine(text: string, offset: number, eol: string): boolean {
 }
 
 export function insertIntoText(text: string, body: BodyInsertion, eol: string, flowed: FlowedInfo, known?: { quote: TextQuote | undefined }): Inserted {
-  const placed = placeInText(text, body.placeholder, known);
+  const placed = placeInText(text, body.placeholder, known, body.signOffs);
   const [at, removeLength, bodyStart] = clampOffsets(text.length, placed.at, placed.removeLength, placed.bodyStart);
   const shape = (s: string): string => (flowed.flowed ? flowedLines(withEol(s, eol), eol) : withEol(s, eol));
   let top = body.topText ? shape(body.topText) : '';
@@ -121,6 +121,8 @@ export function insertIntoText(text: string, body: BodyInsertion, eol: string, f
     // an empty line ends the flowed paragraph before it, so it is not joined with the signature
     else if (flowed.flowed && endsSoftLine(text, at, eol)) sig = eol + sig;
     if (after.length && !sig.endsWith('\n')) sig += eol;
+    // a sign-off's line ended with a line break: so does the signature in its place
+    else if (!after.length && placed.placement === 'sign-off' && text.endsWith('\n') && !sig.endsWith('\n')) sig += eol;
   }
   if (top) {
     if (bodyStart > 0 && !text.slice(0, bodyStart).endsWith('\n')) top = eol + top;

@@ -2,6 +2,7 @@
 // templates: the caller gives a decision function and gets back a stream whose
 // bytes equal the input's outside the edited body parts and added headers.
 import type { Readable } from 'node:stream';
+import type { SignOffs } from './placement/sign-off';
 
 export type MessageKind = 'new' | 'reply' | 'forward';
 
@@ -78,6 +79,8 @@ export interface BodyInsertion {
   topText: string;
   /** Text the sender may have typed to place the signature; replaced when found. */
   placeholder: string;
+  /** A client's own sign-off ("Sent from my iPhone") ending the new text is replaced by the signature; absent → left alone. */
+  signOffs?: SignOffs;
   images: InlineImage[];
   /** Sign the text/html part of a calendar invitation only (never text/calendar, never text/plain). */
   htmlOnly?: boolean;
@@ -92,7 +95,7 @@ export interface Edit {
   body?: BodyInsertion;
 }
 
-export type Placement = 'placeholder' | 'above-quote' | 'end';
+export type Placement = 'placeholder' | 'sign-off' | 'above-quote' | 'end';
 
 export interface PartReport {
   contentType: 'text/html' | 'text/plain';

@@ -7,7 +7,7 @@ import { Parser } from 'htmlparser2';
 import type { Readable } from 'node:stream';
 import type { OrgConfig } from '../config/types';
 import type { DirectorySnapshot, DirectoryUser } from '../directory/types';
-import { transformMessage } from '../mime';
+import { compileSignOffs, transformMessage } from '../mime';
 import type { Edit, MessageFacts, MessageKind, TransformReport } from '../mime/types';
 import { compileRules, type Selection } from '../rules';
 import { ENGINE_VERSION } from '../version';
@@ -54,6 +54,7 @@ export function createEngine(options: EngineOptions): Engine {
   const rules = compileRules(org);
   const templates = compileTemplates(org);
   const marker = signatureMarker(org.orgId);
+  const signOffs = org.options.replaceSignOffs ? compileSignOffs(org.options.signOffs) : undefined;
 
   function stamp(decision: Decision, result: 'signed' | 'passed'): [string, string] {
     return [
@@ -190,6 +191,8 @@ export function createEngine(options: EngineOptions): Engine {
         topHtml: top.map((s) => s.html).join(''),
         topText: blankLineAround(top.map((s) => s.text.trim()).filter(Boolean).join('\n\n'), 'after'),
         placeholder: org.options.placeholder,
+        // only a signature takes a sign-off's place: a disclaimer alone leaves it be
+        ...(signature && signOffs ? { signOffs } : {}),
         images: [...images.values()],
         htmlOnly,
       },

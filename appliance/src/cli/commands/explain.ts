@@ -45,7 +45,7 @@ const NOT_EVALUATED = [
   'an X-Signet-Processed stamp of this organization (already processed: passed unchanged)',
   'S/MIME or PGP signature or encryption, delivery reports and read receipts, TNEF (passed unchanged)',
   'calendar invitations and answers (per options.calendar), automatic replies (per options.signAutoReplies)',
-  "the sender's typed placeholder and where the quoted thread starts (placement)",
+  "the sender's typed placeholder, a mail app's sign-off (per options.replaceSignOffs) and where the quoted thread starts (placement)",
   'body parts whose Content-Type, Content-Transfer-Encoding or Content-Disposition is given twice with different values (ambiguous-part: passed unchanged)',
 ];
 

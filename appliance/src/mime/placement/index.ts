@@ -2,16 +2,20 @@
 // text/plain). Pure functions over strings: offsets only, the caller splices.
 //
 // Priority: (1) a placeholder the sender typed, if it appears before the
-// quoted thread; (2) in a reply/forward, directly under the new text and above
-// the quoted thread; (3) otherwise at the end of the body. A reply written
-// below a blockquote-style quote (Thunderbird's default, interleaved replies)
-// is signed at the end.
+// quoted thread; (2) when the organization asks for it, a client's sign-off
+// ("Sent from my iPhone") that ends the new text, replaced; (3) in a
+// reply/forward, directly under the new text and above the quoted thread;
+// (4) otherwise at the end of the body. A reply written below a
+// blockquote-style quote (Thunderbird's default, interleaved replies) is
+// signed at the end.
 import { scanHtml, type HtmlDetail, type HtmlScan, type TagToken } from './html';
+import { isBlank } from './patterns';
+import { compileSignOffs, lastLineBefore, type SignOffs } from './sign-off';
 import { aboveQuoteOffset, findTextQuote, type TextQuote } from './text';
 import type { PlacementResult } from './result';
 
 export type { PlacementResult } from './result';
-export { scanHtml, type HtmlScan, findTextQuote, type TextQuote };
+export { scanHtml, type HtmlScan, findTextQuote, type TextQuote, compileSignOffs, type SignOffs };
 
 /**
  * Placement in an HTML body.
@@ -29,6 +33,10 @@ export { scanHtml, type HtmlScan, findTextQuote, type TextQuote };
  *   else `div#divRplyFwdMsg`; Apple Mail: the "On … wrote:" attribution above
  *   the `blockquote type="cite"`; Outlook desktop: the `<div>` wrapping the
  *   bordered header block).
+ * - 'sign-off': `at`/`removeLength` cover a client's sign-off ("Sent from
+ *   my iPhone") that is the last line of the new text, matched in the text
+ *   content and widened like a placeholder; only with `signOffs`, and not in
+ *   a reply written below the quote.
  * - 'end': before the last `</body>`, else before the last `</html>`, else
  *   the end of the string.
  * - `openLinks`: links the sender left open at `at` / `bodyStart`, which the
@@ -36,7 +44,7 @@ export { scanHtml, type HtmlScan, findTextQuote, type TextQuote };
  *   A placeholder typed in a link's text counts too: the signature goes
  *   there, the link ends in front of it.
  */
-export function placeInHtml(html: string, placeholder: string, scan: HtmlScan = scanHtml(html)): PlacementResult {
+export function placeInHtml(html: string, placeholder: string, scan: HtmlScan = scanHtml(html), signOffs?: SignOffs): PlacementResult {
   const base = { bodyStart: scan.bodyStart, ...(scan.quoteStart !== undefined ? { quoteStart: scan.quoteStart } : {}) };
   const placed = (at: number, removeLength: number, placement: PlacementResult['placement']): PlacementResult => ({
     at,
@@ -49,7 +57,12 @@ export function placeInHtml(html: string, placeholder: string, scan: HtmlScan = 
   // right after it) is still where the sender wants the signature: the link ends there.
   const typed = findHtmlPlaceholder(scan, placeholder);
   if (typed) return placed(typed.start, typed.end - typed.start, 'placeholder');
-  if (scan.quoteStart !== undefined && !scan.bottomPosted) return placed(scan.quoteStart, 0, 'above-quote');
+  const aboveQuote = scan.quoteStart !== undefined && !scan.bottomPosted;
+  if (signOffs && (aboveQuote || scan.quoteStart === undefined)) {
+    const signOff = findHtmlSignOff(scan, signOffs);
+    if (signOff) return placed(signOff.start, signOff.end - signOff.start, 'sign-off');
+  }
+  if (aboveQuote) return placed(scan.quoteStart!, 0, 'above-quote');
   return placed(scan.end, 0, 'end');
 }
 
@@ -75,18 +88,35 @@ function links(scan: HtmlScan, at: number): NonNullable<PlacementResult['openLin
  *   adds one line break before the signature (a blank line after the new
  *   text) and ends the signature with a line break (plus a blank line when
  *   the line at `at` is not blank).
+ * - 'sign-off': `at`/`removeLength` cover a client's sign-off line that ends
+ *   the new text (only with `signOffs`, not below a quote), with its line
+ *   break and the blank lines above it, from the end of the line before; the
+ *   caller then inserts as for 'above-quote' / 'end'.
  * - 'end': `at` = `text.length`, after any final line break. If
  *   `text[at - 1]` is not a line break the caller first adds one, so the
  *   signature always starts on its own line.
  * - `bodyStart` is always 0.
  */
-export function placeInText(text: string, placeholder: string, known: { quote: TextQuote | undefined } = { quote: findTextQuote(text) }): PlacementResult {
+export function placeInText(
+  text: string,
+  placeholder: string,
+  known: { quote: TextQuote | undefined } = { quote: findTextQuote(text) },
+  signOffs?: SignOffs,
+): PlacementResult {
   const { quote } = known;
   const base = { bodyStart: 0, ...(quote ? { quoteStart: quote.quoteStart } : {}) };
   if (placeholder.length > 0) {
     const at = text.indexOf(placeholder);
     if (at >= 0 && (!quote || at + placeholder.length <= quote.quoteStart)) {
       return { at, removeLength: placeholder.length, placement: 'placeholder', ...base };
+    }
+  }
+  if (signOffs && !quote?.bottomPosted) {
+    const line = lastLineBefore(text, quote ? quote.quoteStart : text.length, isBlank);
+    if (line && signOffs.matches(text.slice(line.start, line.end))) {
+      // the blank lines above it go with it: the insertion sets the signature apart again
+      const from = lastLineBefore(text, line.lineStart, isBlank)?.lineEnd ?? 0;
+      return { at: from, removeLength: line.lineEnd - from, placement: 'sign-off', ...base };
     }
   }
   if (quote && !quote.bottomPosted) {
@@ -161,14 +191,53 @@ function findHtmlPlaceholder(scan: HtmlScan, placeholder: string): SourceRange |
   if (placeholder.length === 0) return undefined;
   const index = scan.text.indexOf(placeholder);
   if (index < 0) return undefined;
+  return sourceRangeOf(scan, index, index + placeholder.length);
+}
+
+/** The source range of [start, end) of the scan's text, made safe to remove; undefined when it reaches into the quote or cannot be. */
+function sourceRangeOf(scan: HtmlScan, textStart: number, textEnd: number): SourceRange | undefined {
   const { segments, tags } = scan.detail();
-  const first = segmentAt(segments, index);
-  const last = segmentAt(segments, index + placeholder.length - 1);
+  const first = segmentAt(segments, textStart);
+  const last = segmentAt(segments, textEnd - 1);
   if (!first || !last) return undefined;
-  const start = first.entity ? first.s : first.s + (index - first.t);
-  const end = last.entity ? last.e : last.s + (index + placeholder.length - 1 - last.t) + 1;
+  const start = first.entity ? first.s : first.s + (textStart - first.t);
+  const end = last.entity ? last.e : last.s + (textEnd - 1 - last.t) + 1;
   if (scan.quoteStart !== undefined && end > scan.quoteStart) return undefined;
   return balanceRange(tags, start, end);
+}
+
+/** Lines looked at from the end of the text before the quote: the sign-off, and a separator line ("On … wrote:") read before the quote was recognised. */
+const SIGN_OFF_LINES = 3;
+
+/**
+ * A client's sign-off that is the last line of the new text. The text before
+ * the quote may end with the separator's own line (an attribution is read
+ * before it is recognised as one): lines after the sign-off must all belong
+ * to the quote.
+ */
+function findHtmlSignOff(scan: HtmlScan, signOffs: SignOffs): SourceRange | undefined {
+  const text = scan.text;
+  let limit = text.length;
+  let after: number | undefined;
+  for (let k = 0; k < SIGN_OFF_LINES; k++) {
+    const line = lastLineBefore(text, limit, isBlank);
+    if (!line) return undefined;
+    if (signOffs.matches(text.slice(line.start, line.end))) {
+      // the line the scan read after it must be the quote's (only the detail pass knows where it came from)
+      if (after !== undefined && (scan.quoteStart === undefined || sourceStartOf(scan, after) < scan.quoteStart)) return undefined;
+      return sourceRangeOf(scan, line.start, line.end);
+    }
+    after = line.start;
+    limit = line.lineStart;
+  }
+  return undefined;
+}
+
+/** Where the character at `textIndex` of the scan's text came from. */
+function sourceStartOf(scan: HtmlScan, textIndex: number): number {
+  const seg = segmentAt(scan.detail().segments, textIndex);
+  if (!seg) return -1;
+  return seg.entity ? seg.s : seg.s + (textIndex - seg.t);
 }
 
 /** Index of the first tag starting at or after `offset`. */
