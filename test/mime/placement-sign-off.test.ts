@@ -117,6 +117,12 @@ describe('mime/placement: sign-offs of mail apps', () => {
       expect(r.text).to.equal('Sent from my iPhone\n\nPS: call me\n\nKim Lee\nContoso');
     });
 
+    it('not when it ends a sentence that a format=flowed line above goes on with', () => {
+      expect(placeInText('I wrote this on the train, the message was \nSent from my iPhone\n', PH, undefined, SIGN_OFFS).placement).to.equal('end');
+      // a blank line with a space in it is still a blank line
+      expect(placeInText('Hello\n \nSent from my iPhone\n', PH, undefined, SIGN_OFFS).placement).to.equal('sign-off');
+    });
+
     it('not in the quoted thread', () => {
       const text = 'Thanks\n\nOn Monday, Dana <dana@fabrikam.example> wrote:\n> See you\n>\n> Sent from my iPhone\n';
       expect(placeInText(text, PH, undefined, SIGN_OFFS).placement).to.equal('above-quote');

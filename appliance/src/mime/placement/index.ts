@@ -113,7 +113,7 @@ export function placeInText(
   }
   if (signOffs && !quote?.bottomPosted) {
     const line = lastLineBefore(text, quote ? quote.quoteStart : text.length, isBlank);
-    if (line && signOffs.matches(text.slice(line.start, line.end))) {
+    if (line && signOffs.matches(text.slice(line.start, line.end)) && !continuesLine(text, line.lineStart)) {
       // the blank lines above it go with it: the insertion sets the signature apart again
       const from = lastLineBefore(text, line.lineStart, isBlank)?.lineEnd ?? 0;
       return { at: from, removeLength: line.lineEnd - from, placement: 'sign-off', ...base };
@@ -123,6 +123,18 @@ export function placeInText(
     return { at: aboveQuoteOffset(text, quote), removeLength: 0, placement: 'above-quote', ...base };
   }
   return { at: text.length, removeLength: 0, placement: 'end', ...base };
+}
+
+/**
+ * Whether the line starting at `lineStart` may continue the one above it: in
+ * format=flowed text a line ending in a space goes on in the next, so the
+ * next is part of a sentence, not a line of its own.
+ */
+function continuesLine(text: string, lineStart: number): boolean {
+  let k = lineStart - 1;
+  if (text[k] === '\n') k--;
+  if (text[k] === '\r') k--;
+  return k >= 0 && text[k] === ' ' && !isBlank(text.slice(text.lastIndexOf('\n', k) + 1, k + 1));
 }
 
 /** Offset where the quoted thread of an HTML reply/forward begins (start of its outermost element), if any. */
