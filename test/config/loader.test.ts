@@ -26,6 +26,7 @@ describe('organization config: loading the example', () => {
       maxEditablePartBytes: 4 * 1024 * 1024,
       signAutoReplies: false,
       calendar: 'leave',
+      separators: [],
       replaceSignOffs: false,
       signOffs: [],
       extraHeaders: {},
@@ -237,7 +238,7 @@ describe('organization config: every problem reported with file, path and line',
   it('an embedded image over 500 KB, saying the limit', () => {
     const big = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(600 * 1024)]);
     const issues = issuesOf(withFile(files, 'images/contoso-logo.png', big));
-    expectIssue(issues, { file: 'org.yaml', path: 'images[0].file', line: 21, message: /embedded image is too large: images\/contoso-logo\.png is 600 KB; the limit is 500 KB/ });
+    expectIssue(issues, { file: 'org.yaml', path: 'images[0].file', line: 22, message: /embedded image is too large: images\/contoso-logo\.png is 600 KB; the limit is 500 KB/ });
   });
 
   it('a linked image may be large: only embedded ones travel in every message', async () => {
@@ -249,7 +250,7 @@ describe('organization config: every problem reported with file, path and line',
   it('an image type that is not allowed (recognised by content, not name)', () => {
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
     const issues = issuesOf(withFile(files, 'images/contoso-logo.png', svg));
-    expectIssue(issues, { file: 'org.yaml', path: 'images[0].file', line: 21, message: /image type not allowed: images\/contoso-logo\.png is SVG; use PNG, JPEG or GIF/ });
+    expectIssue(issues, { file: 'org.yaml', path: 'images[0].file', line: 22, message: /image type not allowed: images\/contoso-logo\.png is SVG; use PNG, JPEG or GIF/ });
   });
 
   it('an image whose name and content disagree, and a missing image file', () => {
@@ -257,7 +258,7 @@ describe('organization config: every problem reported with file, path and line',
     expectIssue(issuesOf(withFile(files, 'images/contoso-logo.png', gif)), { file: 'org.yaml', path: 'images[0].file', message: /named like image\/png but its content is image\/gif/ });
     const copy = new Map(files);
     copy.delete('images/contoso-logo.png');
-    expectIssue(issuesOf(copy), { file: 'org.yaml', path: 'images[0].file', line: 21, message: /file not found: images\/contoso-logo\.png/ });
+    expectIssue(issuesOf(copy), { file: 'org.yaml', path: 'images[0].file', line: 22, message: /file not found: images\/contoso-logo\.png/ });
   });
 
   it('image modes: embed needs a file and takes no url, link needs an https url', () => {
@@ -400,6 +401,15 @@ describe('organization config: every problem reported with file, path and line',
     expectIssue(issuesOf(withFile(files, 'org.yaml', org)), { file: 'org.yaml', path: 'options.signOffs', line: 4, message: /only replaced with replaceSignOffs: true/ });
     const twoLines = 'orgId: contoso\nacceptedDomains: [contoso.com, contoso.co.uk]\noptions:\n  replaceSignOffs: true\n  signOffs: ["Sent\\nfrom"]\n';
     expectIssue(issuesOf(withFile(files, 'org.yaml', twoLines)), { file: 'org.yaml', path: 'options.signOffs[0]', line: 5, message: /a sign-off is one line/ });
+  });
+
+  it('separators that would cut ordinary messages', () => {
+    const withSeparators = (list: string) => `orgId: contoso\nacceptedDomains: [contoso.com, contoso.co.uk]\noptions:\n  separators: ${list}\n`;
+    expectIssue(issuesOf(withFile(files, 'org.yaml', withSeparators('["*"]'))), { file: 'org.yaml', path: 'options.separators[0]', line: 4, message: /at least 6 characters besides blanks and \*/ });
+    expectIssue(issuesOf(withFile(files, 'org.yaml', withSeparators('["-- * --", "Dne * napsal:"]'))), { file: 'org.yaml', path: 'options.separators[0]', line: 4, message: /at least 6 characters/ });
+    expectIssue(issuesOf(withFile(files, 'org.yaml', withSeparators('["On * at * , * wrote * :"]'))), { file: 'org.yaml', path: 'options.separators[0]', line: 4, message: /at most three \*/ });
+    // (this org.yaml leaves out the example's images, which its templates use: only the separators matter here)
+    expect(issuesOf(withFile(files, 'org.yaml', withSeparators('["Dne * napsal(a):"]'))).filter((i) => i.path.startsWith('options'))).to.deep.equal([]);
   });
 
   it('a misspelt attribute, which would be empty in every signature', () => {

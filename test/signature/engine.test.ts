@@ -22,7 +22,7 @@ function org(overrides: Partial<OrgConfig> = {}, rules?: RuleSource[]): OrgConfi
     orgId: 'contoso',
     version: '7',
     acceptedDomains: ['contoso.com'],
-    options: { placeholder: '{{signature}}', dkim: 'remove', maxEditablePartBytes: 1024 * 1024, signAutoReplies: false, calendar: 'leave', replaceSignOffs: false, signOffs: [], extraHeaders: {} },
+    options: { placeholder: '{{signature}}', dkim: 'remove', maxEditablePartBytes: 1024 * 1024, signAutoReplies: false, calendar: 'leave', separators: [], replaceSignOffs: false, signOffs: [], extraHeaders: {} },
     templates: new Map([
       ['default', { id: 'default', file: 'templates/default.html.ejs', html: '<p class="sig"><b><%= user.displayName %></b><% if (user.jobTitle) { %><br><%= user.jobTitle %><% } %></p>', text: '-- \n<%= user.displayName %>\n<%= user.jobTitle %>' }],
       ['short', { id: 'short', file: 'templates/short.html.ejs', html: '<p class="sig-short"><%= user.displayName %> | Contoso</p>' }],
@@ -562,5 +562,32 @@ describe('signature engine', () => {
       expect(result.parts.map((p) => p.placement)).to.deep.equal(['sign-off']);
       expect((await simpleParser(out)).text).not.to.include('Contoso Field App');
     });
+  });
+  it("finds the quoted thread by the organization's own separators: the reply template above it, the kind a reply", async () => {
+    const message = [
+      'From: ada@contoso.com',
+      'Subject: podklady',
+      'Content-Type: text/plain; charset=utf-8',
+      'Content-Transfer-Encoding: 8bit',
+      '',
+      'Ahoj Dano,',
+      '',
+      'posílám podklady.',
+      '',
+      '-------- Původní zpráva --------',
+      'Od: Dana Novák <dana@fabrikam.example>',
+      '',
+      'Pošli mi je prosím.',
+      '',
+    ].join(CRLF);
+    const utf8 = Buffer.from(message, 'utf8').toString('latin1');
+    const plain = await run(utf8);
+    expect(plain.result).to.include({ kind: 'new', templateId: 'default' });
+    const config = org({ options: { ...org().options, separators: ['-------- Původní zpráva --------'] } });
+    const { out, result } = await run(utf8, { config });
+    expect(result).to.include({ kind: 'reply', templateId: 'short' });
+    expect(result.parts.map((p) => p.placement)).to.deep.equal(['above-quote']);
+    const text = (await simpleParser(Buffer.from(out, 'latin1'))).text!;
+    expect(text).to.match(/posílám podklady\.\n\nAda Lovelace \| Contoso\n\nConfidential\.\n\n-------- Původní zpráva --------/);
   });
 });

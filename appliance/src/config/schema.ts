@@ -167,6 +167,22 @@ export const optionsSchema = z
       .enum(['leave', 'html-only'])
       .default('leave')
       .describe('Calendar messages: never touched, or invitations signed in their text/html part only.'),
+    separators: z
+      .array(
+        z
+          .string()
+          .max(200)
+          .refine((value) => !/[\r\n]/.test(value), 'a separator is one line')
+          .refine(
+            (value) => value.replace(/[\s*]/g, '').length >= 6,
+            'a separator needs at least 6 characters besides blanks and * (a shorter one would cut ordinary messages)',
+          )
+          .refine((value) => (value.match(/\*/g) ?? []).length <= 3, 'at most three * in a separator'),
+      )
+      .default([])
+      .describe(
+        'More lines that start the quoted thread of a reply or forward, besides the built-in ones: the whole line, case and blanks aside; * stands for any text (e.g. "Dne * napsal(a):").',
+      ),
     replaceSignOffs: z
       .boolean()
       .default(false)

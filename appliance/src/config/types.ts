@@ -16,6 +16,8 @@ export interface OrgOptions {
   signAutoReplies: boolean;
   /** Calendar messages: never touched, or invitations signed in their text/html part only. */
   calendar: 'leave' | 'html-only';
+  /** More lines that start a quoted thread (whole line; `*` any text); empty by default. */
+  separators: string[];
   /** Replace a mail app's own sign-off that ends the new text by the signature. Default false. */
   replaceSignOffs: boolean;
   /** More sign-offs to replace besides the built-in ones (exact line text); empty by default. */

@@ -1,3 +1,3 @@
 export type * from './types';
 export { transformMessage } from './transform';
-export { placeInHtml, placeInText, findQuoteStartHtml, findQuoteStartText, compileSignOffs, type PlacementResult, type SignOffs } from './placement';
+export { placeInHtml, placeInText, findQuoteStartHtml, findQuoteStartText, compileSignOffs, compileSeparators, type PlacementResult, type SignOffs, type Separators } from './placement';

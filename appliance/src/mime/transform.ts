@@ -41,7 +41,7 @@ import {
 import type { HeaderBlock } from './header-block';
 import { findDelimiter, freshBoundary, imagePartsAfterBody, imagePartsBeforeDelimiter } from './images';
 import { insertIntoHtml, insertIntoText, textEol } from './insert';
-import { findTextQuote, scanHtml, type HtmlScan, type TextQuote } from './placement';
+import { findTextQuote, scanHtml, type HtmlScan, type Separators, type TextQuote } from './placement';
 import { decodeQp, spliceQp } from './qp';
 import type { QpDecoded } from './qp';
 import type {
@@ -689,8 +689,8 @@ class Surgery {
     const rootItem = this.held.find((h) => h.kind === 'root' || (h.kind === 'capture' && h.cap.info.root));
     const rootRaw = rootItem ? (rootItem.kind === 'root' ? rootItem.info.headerRaw : rootItem.kind === 'capture' ? rootItem.cap.info.headerRaw : Buffer.alloc(0)) : Buffer.alloc(0);
     const quoteStart = (part: 'html' | 'text'): number | undefined => {
-      if (part === 'html') return html !== undefined && this.main.html ? htmlScanOf(this.main.html, html).quoteStart : undefined;
-      return text !== undefined && this.main.text ? textQuoteOf(this.main.text, text).quote?.quoteStart : undefined;
+      if (part === 'html') return html !== undefined && this.main.html ? htmlScanOf(this.main.html, html, this.options.separators).quoteStart : undefined;
+      return text !== undefined && this.main.text ? textQuoteOf(this.main.text, text, this.options.separators).quote?.quoteStart : undefined;
     };
     return { headers: headerView(parseHeaderBlock(rootRaw, true)), structure: { ...s }, html, text, quoteStart };
   }
@@ -756,13 +756,13 @@ class Surgery {
     let inserted;
     try {
       if (cap.kind === 'html') {
-        inserted = insertIntoHtml(decoded.text, body, eol, (s) => htmlForCharset(cs, s), htmlScanOf(cap, decoded.text));
+        inserted = insertIntoHtml(decoded.text, body, eol, (s) => htmlForCharset(cs, s), htmlScanOf(cap, decoded.text, this.options.separators));
       } else {
         if (!canCarry(cs, body.text + body.topText)) {
           cs = utf8Charset();
           relabel = true;
         }
-        inserted = insertIntoText(decoded.text, body, eol, { flowed: cap.info.node.flowed, delSp: cap.info.node.delSp }, textQuoteOf(cap, decoded.text));
+        inserted = insertIntoText(decoded.text, body, eol, { flowed: cap.info.node.flowed, delSp: cap.info.node.delSp }, textQuoteOf(cap, decoded.text, this.options.separators));
       }
     } catch {
       return undefined;
@@ -937,13 +937,13 @@ function readAmbiguously(info: NodeInfo): boolean {
   return false;
 }
 
-function htmlScanOf(cap: Capture, text: string): HtmlScan {
-  if (cap.htmlScan?.text !== text) cap.htmlScan = { text, scan: scanHtml(text) };
+function htmlScanOf(cap: Capture, text: string, separators: Separators | undefined): HtmlScan {
+  if (cap.htmlScan?.text !== text) cap.htmlScan = { text, scan: scanHtml(text, separators) };
   return cap.htmlScan.scan;
 }
 
-function textQuoteOf(cap: Capture, text: string): { quote: TextQuote | undefined } {
-  if (cap.textQuote?.text !== text) cap.textQuote = { text, quote: findTextQuote(text) };
+function textQuoteOf(cap: Capture, text: string, separators: Separators | undefined): { quote: TextQuote | undefined } {
+  if (cap.textQuote?.text !== text) cap.textQuote = { text, quote: findTextQuote(text, separators) };
   return cap.textQuote;
 }
 

@@ -2,6 +2,7 @@
 // templates: the caller gives a decision function and gets back a stream whose
 // bytes equal the input's outside the edited body parts and added headers.
 import type { Readable } from 'node:stream';
+import type { Separators } from './placement/separators';
 import type { SignOffs } from './placement/sign-off';
 
 export type MessageKind = 'new' | 'reply' | 'forward';
@@ -132,6 +133,8 @@ export interface TransformOptions {
    * and main parts that arrive later are still edited as they stream. Default: maxEditablePartBytes.
    */
   maxHeldBytes?: number;
+  /** The organization's own reply separators (options.separators), besides the built-in ones. */
+  separators?: Separators;
 }
 
 export type Decide = (facts: MessageFacts) => Edit | Promise<Edit>;

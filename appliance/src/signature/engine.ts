@@ -7,7 +7,7 @@ import { Parser } from 'htmlparser2';
 import type { Readable } from 'node:stream';
 import type { OrgConfig } from '../config/types';
 import type { DirectorySnapshot, DirectoryUser } from '../directory/types';
-import { compileSignOffs, transformMessage } from '../mime';
+import { compileSeparators, compileSignOffs, transformMessage } from '../mime';
 import type { Edit, MessageFacts, MessageKind, TransformReport } from '../mime/types';
 import { compileRules, type Selection } from '../rules';
 import { ENGINE_VERSION } from '../version';
@@ -55,6 +55,7 @@ export function createEngine(options: EngineOptions): Engine {
   const templates = compileTemplates(org);
   const marker = signatureMarker(org.orgId);
   const signOffs = org.options.replaceSignOffs ? compileSignOffs(org.options.signOffs) : undefined;
+  const separators = compileSeparators(org.options.separators);
 
   function stamp(decision: Decision, result: 'signed' | 'passed'): [string, string] {
     return [
@@ -225,7 +226,7 @@ export function createEngine(options: EngineOptions): Engine {
             decideNanos += process.hrtime.bigint() - t;
           }
         },
-        { maxEditablePartBytes: org.options.maxEditablePartBytes },
+        { maxEditablePartBytes: org.options.maxEditablePartBytes, ...(separators ? { separators } : {}) },
       );
       handle.output.once('end', () => (outputEnded = process.hrtime.bigint()));
       const result = handle.report.then((report): EngineResult => {

@@ -35,6 +35,7 @@ import {
   startsAttribution,
   type HeaderKey,
 } from './patterns';
+import type { Separators } from './separators';
 
 const VOID = new Set([
   'area', 'base', 'basefont', 'bgsound', 'br', 'col', 'command', 'embed', 'frame', 'hr', 'image', 'img', 'input',
@@ -471,6 +472,8 @@ class Scanner implements TokenizerCallbacks {
     private readonly tokenizer: { pause(): void },
     /** Record text segments and tags (for a placeholder's source range). */
     private readonly recording: boolean,
+    /** The organization's own separator lines, besides the built-in ones. */
+    private readonly separators: Separators | undefined,
   ) {}
 
   // ---- tokenizer callbacks ------------------------------------------------
@@ -1291,7 +1294,7 @@ class Scanner implements TokenizerCallbacks {
       return;
     }
     const text = line.text;
-    if (isBannerLine(text)) {
+    if (isBannerLine(text) || this.separators?.matches(text)) {
       this.foundQuote(this.withPrefix(line.anchor), 'block');
       return;
     }
@@ -1332,15 +1335,15 @@ class Scanner implements TokenizerCallbacks {
       openLinksAt: (offset) => this.openLinksAt(offset),
       linksChangeBetween: (from, to) => this.linksChangeBetween(from, to),
       // the same pass over the same string, recording: the text and the quote come out the same
-      detail: () => (detail ??= runScanner(html, true).detail()),
+      detail: () => (detail ??= runScanner(html, true, this.separators).detail()),
     };
   }
 }
 
-function runScanner(html: string, recording: boolean): HtmlScan {
+function runScanner(html: string, recording: boolean, separators: Separators | undefined): HtmlScan {
   // The scanner pauses the tokenizer once the quote is found; the two refer to each other.
   const pauser: { target?: Tokenizer; pause(): void } = { pause: () => pauser.target?.pause() };
-  const scanner = new Scanner(html, pauser, recording);
+  const scanner = new Scanner(html, pauser, recording, separators);
   const tokenizer = new Tokenizer({ decodeEntities: true }, scanner);
   pauser.target = tokenizer;
   try {
@@ -1352,6 +1355,7 @@ function runScanner(html: string, recording: boolean): HtmlScan {
   }
 }
 
-export function scanHtml(html: string): HtmlScan {
-  return runScanner(html, false);
+/** `separators`: the organization's own separator lines (options.separators), if any. */
+export function scanHtml(html: string, separators?: Separators): HtmlScan {
+  return runScanner(html, false, separators);
 }

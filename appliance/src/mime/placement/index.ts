@@ -10,12 +10,13 @@
 // signed at the end.
 import { scanHtml, type HtmlDetail, type HtmlScan, type TagToken } from './html';
 import { isBlank } from './patterns';
+import { compileSeparators, type Separators } from './separators';
 import { compileSignOffs, lastLineBefore, type SignOffs } from './sign-off';
 import { aboveQuoteOffset, findTextQuote, type TextQuote } from './text';
 import type { PlacementResult } from './result';
 
 export type { PlacementResult } from './result';
-export { scanHtml, type HtmlScan, findTextQuote, type TextQuote, compileSignOffs, type SignOffs };
+export { scanHtml, type HtmlScan, findTextQuote, type TextQuote, compileSignOffs, type SignOffs, compileSeparators, type Separators };
 
 /**
  * Placement in an HTML body.

@@ -16,6 +16,7 @@ import {
   stripQuoteMarkers,
   type HeaderKey,
 } from './patterns';
+import type { Separators } from './separators';
 
 interface Line {
   /** Offset of the first character of the line. */
@@ -92,15 +93,16 @@ function textAfterQuotedBlock(lines: Line[], from: number): boolean {
   return false;
 }
 
-export function findTextQuote(text: string): TextQuote | undefined {
+/** `separators`: the organization's own separator lines (options.separators), if any. */
+export function findTextQuote(text: string, separators?: Separators): TextQuote | undefined {
   try {
-    return findTextQuoteIn(text);
+    return findTextQuoteIn(text, separators);
   } finally {
     forgetLastLine();
   }
 }
 
-function findTextQuoteIn(text: string): TextQuote | undefined {
+function findTextQuoteIn(text: string, separators: Separators | undefined): TextQuote | undefined {
   const lines = splitLines(text);
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i]!.text;
@@ -108,7 +110,7 @@ function findTextQuoteIn(text: string): TextQuote | undefined {
     const quoted = isQuotedLine(raw);
     const content = quoted ? stripQuoteMarkers(raw) : raw;
 
-    if (!quoted && isBannerLine(content)) return found(lines, i, false);
+    if (!quoted && (isBannerLine(content) || separators?.matches(content))) return found(lines, i, false);
 
     if (headerKeyOf(raw) && headerBlockAt(lines, i)) {
       // Outlook puts a ruler of underscores right above the block.
