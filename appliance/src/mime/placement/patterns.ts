@@ -35,6 +35,11 @@ export function normaliseLine(line: string): string {
   return lastNormalised;
 }
 
+/** A line as a reader compares it with a configured one: normalised, blanks collapsed, case ignored. */
+export function foldLine(line: string): string {
+  return normaliseLine(line).replace(/\s+/g, ' ').toLowerCase();
+}
+
 /** Removes leading `>` quote markers ("> > text" → "text"). */
 export function stripQuoteMarkers(line: string): string {
   return line.replace(/^(?:>[ \t]?)+/, '').trim();

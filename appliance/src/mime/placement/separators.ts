@@ -4,7 +4,7 @@
 // helpdesk's "##- Please type your reply above this line -##", a customised
 // client template. A separator is a whole line; `*` stands for any text (a
 // date, a name), so "Dne * napsal(a):" covers a Czech attribution.
-import { normaliseLine } from './patterns';
+import { foldLine } from './patterns';
 
 /** A line longer than this is prose, never a separator. */
 const MAX_LINE = 600;
@@ -12,11 +12,6 @@ const MAX_LINE = 600;
 export interface Separators {
   /** Whether a (quote-marker-free) line is one of the organization's separators. */
   matches(line: string): boolean;
-}
-
-/** Compares lines the way a reader does: blanks collapsed, case ignored. */
-function comparable(line: string): string {
-  return normaliseLine(line).replace(/\s+/g, ' ').toLowerCase();
 }
 
 /**
@@ -43,14 +38,14 @@ function globMatches(pieces: readonly string[], s: string): boolean {
 /** Compiled once per configuration version; an empty list matches nothing. */
 export function compileSeparators(lines: readonly string[]): Separators | undefined {
   // the blanks around a `*` stay: "Dne * napsal:" needs words on both sides of the date
-  const patterns = lines.map((line) => comparable(line).split('*'));
+  const patterns = lines.map((line) => foldLine(line).split('*'));
   if (patterns.length === 0) return undefined;
   const exact = new Set(patterns.filter((p) => p.length === 1).map((p) => p[0]!));
   const globs = patterns.filter((p) => p.length > 1);
   return {
     matches(line: string): boolean {
       if (line.length > MAX_LINE) return false;
-      const s = comparable(line);
+      const s = foldLine(line);
       if (s.length === 0) return false;
       return exact.has(s) || globs.some((pieces) => globMatches(pieces, s));
     },

@@ -9,7 +9,7 @@
 // Wordings: the defaults of iOS Mail, Outlook for iOS/Android, Samsung Email,
 // Windows Mail and Yahoo Mail in the languages the reply separators cover,
 // as collected by reply parsers (talon, email_reply_parser and others).
-import { normaliseLine } from './patterns';
+import { foldLine } from './patterns';
 
 /** A device or app name after "Sent from my": a few words, no sentence punctuation. */
 const DEVICE = "[^,;:!?<>()\\[\\]]{1,40}";
@@ -53,9 +53,9 @@ const MAX_WORDS = 8;
 /** Outlook for iOS/Android writes its link after the words in the text part: "Get Outlook for iOS<https://aka.ms/o0ukef>". */
 const TRAILING_LINK = /\s*<https?:\/\/[^\s<>]*>$/i;
 
-/** Compares lines the way a reader does: blanks collapsed, case ignored. */
+/** Compares lines the way a reader does: blanks collapsed, case ignored, Outlook's link left out. */
 function comparable(line: string): string {
-  return normaliseLine(line).replace(TRAILING_LINK, '').replace(/\s+/g, ' ').toLowerCase();
+  return foldLine(line).replace(TRAILING_LINK, '');
 }
 
 export interface SignOffs {
