@@ -590,4 +590,19 @@ describe('signature engine', () => {
     const text = (await simpleParser(Buffer.from(out, 'latin1'))).text!;
     expect(text).to.match(/posílám podklady\.\n\nAda Lovelace \| Contoso\n\nConfidential\.\n\n-------- Původní zpráva --------/);
   });
+  it("leaves mail an add-in already signed without a second signature (the README's first rule with bodyContains, noSignature and stop)", async () => {
+    const rules: RuleSource[] = [
+      { id: 'addin-signed', enabled: true, match: { bodyContains: ['Sent with the Acme signature add-in'] }, noSignature: true, stop: true, addons: ['disclaimer'] },
+      { id: 'everyone', enabled: true, match: { senderDomains: ['contoso.com'] }, template: 'default' },
+    ];
+    const config = org({}, rules);
+    const signedByAddin = htmlMessage('<p>Hello</p><div>Ada Lovelace<br>Sent with the Acme signature add-in</div>');
+    const { out, result } = await run(signedByAddin, { config });
+    expect(result).to.include({ outcome: 'signed', templateId: undefined });
+    expect(result.ruleIds).to.deep.equal(['addin-signed']);
+    expect(out).not.to.include('class="sig"');
+    expect(out).to.include('Confidential.');
+    const plain = await run(htmlMessage('<p>Hello</p>'), { config });
+    expect(plain.result).to.include({ templateId: 'default' });
+  });
 });
