@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { placeInHtml, placeInText } from '../../appliance/src/mime/placement';
+import { compileSignOffs, placeInHtml, placeInText } from '../../appliance/src/mime/placement';
 
 const PH = '{{signature}}';
 
@@ -155,5 +155,55 @@ describe('mime/placement: large bodies (linear time; completes within the test t
     const r = placeInText(text, PH);
     expect(r.placement).to.equal('above-quote');
     expect(r.at).to.equal(typed.length);
+  });
+  describe("a mail app's sign-off (replaceSignOffs)", () => {
+    const SIGN_OFFS = compileSignOffs([]);
+    const SIGN_OFF = 'Sent from my iPhone';
+
+    it('HTML: a sign-off ending random content is found exactly; without it, nothing random is taken for one', () => {
+      fc.assert(
+        fc.property(wrapper, fc.array(token, { maxLength: 25 }), fc.boolean(), (kind, a, withSignOff) => {
+          const inner = `${a.join('')}${withSignOff ? `<p>${SIGN_OFF}</p>` : ''}`;
+          const { html } = wrap(kind, inner);
+          const r = placeInHtml(html, PH, undefined, SIGN_OFFS);
+          if (!withSignOff) {
+            expect(r.placement).to.equal('end');
+            return;
+          }
+          expect(r.placement).to.equal('sign-off');
+          expect(html.slice(r.at, r.at + r.removeLength)).to.equal(SIGN_OFF);
+          expect(r.at).to.equal(html.lastIndexOf(`<p>${SIGN_OFF}`) + 3);
+        }),
+        { numRuns: 300 },
+      );
+    });
+
+    // lines of words that are no separator and no sign-off (see `word`), blank lines among them
+    const line = fc.oneof({ weight: 4, arbitrary: textRun }, { weight: 1, arbitrary: fc.constantFrom('', ' ', '\u00a0') });
+    const eol = fc.constantFrom('\n', '\r\n');
+
+    it('text: only the sign-off line and the blank lines right above it go; every other character stays where it was', () => {
+      fc.assert(
+        fc.property(fc.array(line, { maxLength: 8 }), fc.integer({ min: 0, max: 2 }), fc.boolean(), fc.boolean(), eol, (lines, blanks, withSignOff, finalEol, nl) => {
+          const body = lines.join(nl);
+          const tail = [...Array<string>(blanks).fill(''), ...(withSignOff ? [SIGN_OFF] : [])];
+          const text = [body, ...tail].join(nl) + (finalEol ? nl : '');
+          const r = placeInText(text, PH, undefined, SIGN_OFFS);
+          if (!withSignOff) {
+            expect(r.placement).to.not.equal('sign-off');
+            return;
+          }
+          expect(r.placement).to.equal('sign-off');
+          const kept = text.slice(0, r.at);
+          const removed = text.slice(r.at, r.at + r.removeLength);
+          expect(text.slice(r.at + r.removeLength)).to.equal('');
+          expect(removed.trim()).to.equal(SIGN_OFF);
+          // what stays is the text up to the end of its last line with anything in it, line break included
+          const lastFilled = lines.map((l) => l.trim().replace(/\u00a0/g, '')).findLastIndex((l) => l.length > 0);
+          expect(kept).to.equal(lastFilled < 0 ? '' : lines.slice(0, lastFilled + 1).join(nl) + nl);
+        }),
+        { numRuns: 400 },
+      );
+    });
   });
 });
