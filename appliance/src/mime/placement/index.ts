@@ -113,10 +113,10 @@ export function placeInText(
     }
   }
   if (signOffs && !quote?.bottomPosted) {
-    const line = lastLineBefore(text, quote ? quote.quoteStart : text.length, isBlank);
+    const line = lastLineBefore(text, quote ? quote.quoteStart : text.length);
     if (line && signOffs.matches(text.slice(line.start, line.end)) && !continuesLine(text, line.lineStart)) {
       // the blank lines above it go with it: the insertion sets the signature apart again
-      const from = lastLineBefore(text, line.lineStart, isBlank)?.lineEnd ?? 0;
+      const from = lastLineBefore(text, line.lineStart)?.lineEnd ?? 0;
       return { at: from, removeLength: line.lineEnd - from, placement: 'sign-off', ...base };
     }
   }
@@ -233,7 +233,7 @@ function findHtmlSignOff(scan: HtmlScan, signOffs: SignOffs): SourceRange | unde
   let limit = text.length;
   let after: number | undefined;
   for (let k = 0; k < SIGN_OFF_LINES; k++) {
-    const line = lastLineBefore(text, limit, isBlank);
+    const line = lastLineBefore(text, limit);
     if (!line) return undefined;
     if (signOffs.matches(text.slice(line.start, line.end))) {
       // the line the scan read after it must be the quote's (only the detail pass knows where it came from)

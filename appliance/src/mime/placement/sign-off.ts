@@ -9,7 +9,7 @@
 // Wordings: the defaults of iOS Mail, Outlook for iOS/Android, Samsung Email,
 // Windows Mail and Yahoo Mail in the languages the reply separators cover,
 // as collected by reply parsers (talon, email_reply_parser and others).
-import { foldLine } from './patterns';
+import { foldLine, isBlank } from './patterns';
 
 /** A device or app name after "Sent from my": a few words, no sentence punctuation. */
 const DEVICE = "[^,;:!?<>()\\[\\]]{1,40}";
@@ -82,21 +82,14 @@ export function compileSignOffs(custom: readonly string[]): SignOffs {
   };
 }
 
-/** A range of the examined string: [start, end). */
-export interface TextRange {
-  start: number;
-  end: number;
-}
-
 /**
  * The last non-blank line of `text` before `limit`, or undefined when there
  * is only blank text: `lineStart`/`lineEnd` span the whole line with its line
  * break (when it has one before `limit`), `start`/`end` its first and last
  * non-blank characters (end exclusive).
  */
-export function lastLineBefore(text: string, limit: number, isBlank: (line: string) => boolean): (TextRange & { lineStart: number; lineEnd: number }) | undefined {
+export function lastLineBefore(text: string, limit: number): { lineStart: number; lineEnd: number; start: number; end: number } | undefined {
   let end = limit;
-  // examined from the end: the new text ends in a few blank lines at most
   while (end > 0) {
     let contentEnd = end;
     if (text[contentEnd - 1] === '\n') contentEnd--;
