@@ -1,6 +1,7 @@
 // Puts the rendered snippets into a decoded body at the offsets the placement
 // module computes. Works on strings only; encoding is the caller's job.
 import { closeLinks, placeInHtml, placeInText, type HtmlScan, type TextQuote } from './placement';
+import { htmlDocument, textToHtml } from './text-to-html';
 import type { BodyInsertion, Placement } from './types';
 
 export interface Inserted {
@@ -12,6 +13,8 @@ export interface Inserted {
    * original text, so an encoder may keep its bytes.
    */
   changes: TextChange[];
+  /** Where the snippets went, in the original text: top at `bodyStart`, the signature replacing [at, at + removeLength). */
+  offsets: { bodyStart: number; at: number; removeLength: number };
 }
 
 export interface TextChange {
@@ -79,6 +82,7 @@ export function insertIntoHtml(html: string, body: BodyInsertion, eol: string, p
     text: html.slice(0, bodyStart) + top + html.slice(bodyStart, at) + sig + html.slice(at + removeLength),
     placement: placed.placement,
     changes: changesOf(bodyStart, top, at, removeLength, sig),
+    offsets: { bodyStart, at, removeLength },
   };
 }
 
@@ -132,5 +136,21 @@ export function insertIntoText(text: string, body: BodyInsertion, eol: string, f
     text: text.slice(0, bodyStart) + top + before.slice(bodyStart) + sig + after,
     placement: placed.placement,
     changes: changesOf(bodyStart, top, at, removeLength, sig),
+    offsets: { bodyStart, at, removeLength },
   };
+}
+
+/**
+ * The HTML alternative of a plain-text-only body (BodyInsertion.textToHtml):
+ * the original text converted, with the HTML snippets where `insertIntoText`
+ * put the text ones (`offsets` of its result), as a whole document.
+ */
+export function htmlFromText(text: string, body: BodyInsertion, offsets: Inserted['offsets'], flowed: FlowedInfo, eol: string): string {
+  const convert = (slice: string): string => textToHtml(slice, { flowed: flowed.flowed, delSp: flowed.delSp, eol });
+  const { bodyStart, at, removeLength } = offsets;
+  const top = body.topHtml ? withEol(body.topHtml, eol) : '';
+  const sig = body.html ? withEol(body.html, eol) : '';
+  // cut the text only where a snippet goes: a cut ends a flowed paragraph
+  const head = top ? convert(text.slice(0, bodyStart)) + top + convert(text.slice(bodyStart, at)) : convert(text.slice(0, at));
+  return htmlDocument(head + sig + convert(text.slice(at + removeLength)), eol);
 }

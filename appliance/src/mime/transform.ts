@@ -40,15 +40,17 @@ import {
 } from './header-block';
 import type { HeaderBlock } from './header-block';
 import { findDelimiter, freshBoundary, imagePartsAfterBody, imagePartsBeforeDelimiter } from './images';
-import { insertIntoHtml, insertIntoText, textEol } from './insert';
+import { htmlFromText, insertIntoHtml, insertIntoText, textEol } from './insert';
 import { findTextQuote, scanHtml, type HtmlScan, type Separators, type TextQuote } from './placement';
 import { decodeQp, spliceQp } from './qp';
 import type { QpDecoded } from './qp';
 import type {
   Decide,
   Edit,
+  InlineImage,
   MessageFacts,
   PartReport,
+  Placement,
   StructureFacts,
   TransformHandle,
   TransformOptions,
@@ -91,6 +93,8 @@ interface Capture {
   decodedSize?: DecodedSize;
   overCap: boolean;
   done: boolean;
+  /** Its last line ending belongs to the delimiter that follows (an empty body), not to the text. */
+  eolIsDelimiters?: boolean;
   /** Set once done: null when the part cannot be decoded losslessly (it then passes unchanged). */
   decoded?: Decoded | null;
   /** Its header fields (or an enclosing multipart's Content-Type) can be read two ways: it passes unchanged. */
@@ -180,7 +184,7 @@ class Surgery {
   /** The node the splitter announced last. */
   private lastNode?: NodeInfo;
   private readonly infos = new WeakMap<MimeNode, NodeInfo>();
-  private readonly structure: StructureFacts = { contentType: '', report: false, tnefOnly: false, noBody: false, editable: { html: false, text: false }, tooLarge: false, ambiguous: false };
+  private readonly structure: StructureFacts = { contentType: '', report: false, tnefOnly: false, noBody: false, editable: { html: false, text: false }, plainTextOnly: false, tooLarge: false, ambiguous: false };
   private hasTnef = false;
   private calendarScan?: { info: NodeInfo; chunks: Buffer[]; size: number };
   private pendingImages?: PendingImages;
@@ -612,6 +616,9 @@ class Surgery {
       cap.chunks.push(next!.subarray(0, taken));
       cap.rawSize += taken;
     }
+    // RFC 2046 5.1.1: the line ending in front of a delimiter is the delimiter's; the body ends
+    // with it when the data after the body starts with the delimiter itself
+    cap.eolIsDelimiters = next !== undefined && (next.length === taken || (next[taken] !== 0x0a && next[taken] !== 0x0d));
     this.decodeCapture(cap);
     if (this.decided) await this.writeCapture(cap);
     return taken;
@@ -685,6 +692,8 @@ class Surgery {
     const editable = (cap?: Capture): boolean => !!cap && !cap.overCap && !!cap.decoded;
     s.editable = { html: editable(this.main.html), text: editable(this.main.text) };
     s.noBody = !s.editable.html && !s.editable.text;
+    // mainKindOf takes a text/html part after the text one only in a common multipart/alternative
+    s.plainTextOnly = !!this.main.text && !this.main.html && onlyInsideMixed(this.main.text.info);
     s.tnefOnly = this.hasTnef && html === undefined && (text === undefined || text.trim() === '');
     const rootItem = this.held.find((h) => h.kind === 'root' || (h.kind === 'capture' && h.cap.info.root));
     const rootRaw = rootItem ? (rootItem.kind === 'root' ? rootItem.info.headerRaw : rootItem.kind === 'capture' ? rootItem.cap.info.headerRaw : Buffer.alloc(0)) : Buffer.alloc(0);
@@ -754,6 +763,7 @@ class Surgery {
     if (relabel) cs = utf8Charset();
 
     let inserted;
+    const flowed = { flowed: !!cap.info.node.flowed, delSp: !!cap.info.node.delSp };
     try {
       if (cap.kind === 'html') {
         inserted = insertIntoHtml(decoded.text, body, eol, (s) => htmlForCharset(cs, s), htmlScanOf(cap, decoded.text, this.options.separators));
@@ -762,7 +772,7 @@ class Surgery {
           cs = utf8Charset();
           relabel = true;
         }
-        inserted = insertIntoText(decoded.text, body, eol, { flowed: cap.info.node.flowed, delSp: cap.info.node.delSp }, textQuoteOf(cap, decoded.text, this.options.separators));
+        inserted = insertIntoText(decoded.text, body, eol, flowed, textQuoteOf(cap, decoded.text, this.options.separators));
       }
     } catch {
       return undefined;
@@ -803,18 +813,19 @@ class Surgery {
       cte = 'base64';
       encoded = encodeBase64(bytes, transportEol, 76);
     }
-    // mailsplit leaves the line ending before a delimiter in the body when the body is empty
-    // or a bare line ending; the delimiter that follows must stay at the start of a line
-    if ((!raw.length || raw[raw.length - 1] === 0x0a) && encoded.length && encoded[encoded.length - 1] !== 0x0a) {
-      encoded = Buffer.concat([encoded, Buffer.from(transportEol, 'latin1')]);
-    }
+    // The body's last line ended: so does the edited one, or the delimiter that follows would
+    // no longer start a line. When that line ending is the delimiter's own (an empty body), a
+    // new multipart around the part does not need it: it writes its own delimiter line.
+    const lastEol = (!raw.length || raw[raw.length - 1] === 0x0a) && encoded.length && encoded[encoded.length - 1] !== 0x0a ? [Buffer.from(transportEol, 'latin1')] : [];
+    const wrapped = lastEol.length && !cap.eolIsDelimiters ? Buffer.concat([encoded, ...lastEol]) : encoded;
 
     if (relabel) setField(block, 'Content-Type', contentTypeWithCharset(block, 'utf-8'));
     const originalCte = transferEncodingOf(cap.info.node.encoding);
     if (cte !== originalCte) setField(block, 'Content-Transfer-Encoding', cte);
-    const images = cap.kind === 'html' ? body.images : [];
-    // the Content-* fields written for a message that had no MIME-Version need it (an image wraps the root)
-    if (cap.info.root && (relabel || cte !== originalCte || images.length)) ensureMimeVersion(block);
+    const convert = cap.kind === 'text' && !!body.textToHtml && this.structure.plainTextOnly;
+    const images = cap.kind === 'html' || convert ? body.images : [];
+    // the Content-* fields written for a message that had no MIME-Version need it (an image or an HTML alternative wraps the root)
+    if (cap.info.root && (relabel || cte !== originalCte || images.length || convert)) ensureMimeVersion(block);
 
     this.parts.push({
       contentType: contentTypeOfKind(cap.kind),
@@ -823,8 +834,12 @@ class Surgery {
       charset: relabel ? 'utf-8' : cs.label,
       transferEncoding: cte,
     });
+    if (convert) {
+      const html = htmlFromText(decoded.text, body, inserted.offsets, flowed, block.eol);
+      return this.withHtmlAlternative(cap, block, wrapped, raw, html, images, inserted.placement);
+    }
 
-    if (!images.length) return [cap.info.root ? this.topHeader(block) : buildHeaderBlock(block), encoded];
+    if (!images.length) return [cap.info.root ? this.topHeader(block) : buildHeaderBlock(block), encoded, ...lastEol];
 
     let related: NodeInfo | undefined;
     for (let p = cap.info.parent; p; p = p.parent) {
@@ -837,29 +852,85 @@ class Surgery {
       const boundary = related.node._boundary.toString('latin1');
       const relEol = detectEol(related.headerRaw, transportEol);
       this.pendingImages = { boundary, eol: relEol, parts: imagePartsBeforeDelimiter(boundary, images, relEol) };
-      return [cap.info.root ? this.topHeader(block) : buildHeaderBlock(block), encoded];
+      return [cap.info.root ? this.topHeader(block) : buildHeaderBlock(block), encoded, ...lastEol];
     }
-    return this.wrapInRelated(cap, block, encoded, raw, images);
+    return this.wrapInRelated(cap, block, wrapped, raw, images);
   }
 
   /** Turns the HTML leaf into multipart/related(html, images); the leaf itself keeps its own header fields. */
-  private wrapInRelated(cap: Capture, block: HeaderBlock, encoded: Buffer, raw: Buffer, images: NonNullable<Edit['body']>['images']): Buffer[] {
+  private wrapInRelated(cap: Capture, block: HeaderBlock, encoded: Buffer, raw: Buffer, images: InlineImage[]): Buffer[] {
     const eol = block.eol;
     const boundary = freshBoundary();
-    const relatedType = `multipart/related; boundary="${boundary}"; type="text/html"`;
+    return this.wrapLeaf(cap, block, encoded, raw, `multipart/related; boundary="${boundary}"; type="text/html"`, boundary, [imagePartsAfterBody(boundary, images, eol)]);
+  }
+
+  /**
+   * Turns the text leaf into multipart/alternative(text, html): the text part
+   * keeps its own header fields and its edit, the HTML part made from it
+   * follows (in multipart/related with the images it shows).
+   */
+  private withHtmlAlternative(cap: Capture, block: HeaderBlock, encoded: Buffer, raw: Buffer, html: string, images: InlineImage[], placement: Placement): Buffer[] {
+    const eol = block.eol;
+    const bytes = Buffer.from(html, 'utf8');
+    let cte: TransferEncoding = 'quoted-printable';
+    let body = encodeQuotedPrintable(bytes, eol);
+    // as for an edited part: no line may pass for a delimiter of an enclosing multipart
+    if (startsEnclosingDelimiter(body, cap.info)) {
+      cte = 'base64';
+      body = encodeBase64(bytes, eol, 76);
+    }
+    const htmlPart = Buffer.concat([
+      formatField('Content-Type', 'text/html; charset=utf-8', eol),
+      formatField('Content-Transfer-Encoding', cte, eol),
+      Buffer.from(eol, 'latin1'),
+      body,
+    ]);
+    this.parts.push({ contentType: 'text/html', placement, reencoded: false, converted: true, charset: 'utf-8', transferEncoding: cte });
+    let alternative: Buffer[];
+    if (images.length) {
+      const related = freshBoundary();
+      alternative = [
+        formatField('Content-Type', `multipart/related; boundary="${related}"; type="text/html"`, eol),
+        Buffer.from(`${eol}--${related}${eol}`, 'latin1'),
+        htmlPart,
+        imagePartsAfterBody(related, images, eol),
+        Buffer.from(`${eol}--${related}--`, 'latin1'),
+      ];
+    } else alternative = [htmlPart];
+    const boundary = freshBoundary();
+    return this.wrapLeaf(cap, block, encoded, raw, `multipart/alternative; boundary="${boundary}"`, boundary, [
+      Buffer.from(`${eol}--${boundary}${eol}`, 'latin1'),
+      ...alternative,
+    ]);
+  }
+
+  /**
+   * Puts the edited leaf first in a new multipart `contentType` (delimited by
+   * `boundary`), followed by `after` (its other parts, each opening with its
+   * own delimiter line) and the closing delimiter. At the top of the message,
+   * the message headers stay on the message and the Content-* fields move
+   * with the leaf.
+   */
+  private wrapLeaf(cap: Capture, block: HeaderBlock, encoded: Buffer, raw: Buffer, contentType: string, boundary: string, after: Buffer[]): Buffer[] {
+    const eol = block.eol;
     let outerHeader: Buffer;
     let innerBlock: HeaderBlock;
     if (cap.info.root) {
-      // message headers stay on the message; the Content-* fields describe the HTML and move with it
       const content = block.fields.filter((f) => f.name.startsWith('content-'));
       const outer: HeaderBlock = { ...block, fields: [] };
       let placed = false;
       for (const f of block.fields) {
         if (!f.name.startsWith('content-')) outer.fields.push(f);
         else if (!placed) {
-          outer.fields.push({ name: 'content-type', raw: formatField('Content-Type', relatedType, eol) });
+          outer.fields.push({ name: 'content-type', raw: formatField('Content-Type', contentType, eol) });
           placed = true;
         }
+      }
+      if (!placed) {
+        // a text/plain message may have no Content-* field at all (RFC 2045 defaults)
+        const last = outer.fields[outer.fields.length - 1];
+        if (last && last.raw[last.raw.length - 1] !== 0x0a) last.raw = Buffer.concat([last.raw, Buffer.from(eol, 'latin1')]);
+        outer.fields.push({ name: 'content-type', raw: formatField('Content-Type', contentType, eol) });
       }
       innerBlock = { fields: content, terminator: Buffer.from(eol, 'latin1'), eol };
       const last = content[content.length - 1];
@@ -868,7 +939,7 @@ class Surgery {
       outerHeader = this.topHeader(outer);
     } else {
       innerBlock = block;
-      outerHeader = Buffer.concat([formatField('Content-Type', relatedType, eol), Buffer.from(eol, 'latin1')]);
+      outerHeader = Buffer.concat([formatField('Content-Type', contentType, eol), Buffer.from(eol, 'latin1')]);
     }
     // mailsplit leaves the line ending before the next delimiter in an empty (or
     // blank) body; the new closing delimiter must end its line itself then
@@ -878,7 +949,7 @@ class Surgery {
       Buffer.from(`--${boundary}${eol}`, 'latin1'),
       buildHeaderBlock(innerBlock),
       encoded,
-      imagePartsAfterBody(boundary, images, eol),
+      ...after,
       Buffer.from(`${eol}--${boundary}--${endsWithEol ? eol : ''}`, 'latin1'),
     ];
   }
@@ -888,6 +959,12 @@ class Surgery {
 function leadingLineEnd(buf: Buffer): number {
   if (buf[0] === 0x0a) return 1;
   return buf[0] === 0x0d && buf[1] === 0x0a ? 2 : 0;
+}
+
+/** Whether every multipart around `info` is multipart/mixed (none at the top counts too). */
+function onlyInsideMixed(info: NodeInfo): boolean {
+  for (let p = info.parent; p; p = p.parent) if (p.node.multipart !== 'mixed') return false;
+  return true;
 }
 
 /** Whether a line of `body` starts with `--` and the boundary of a multipart around `info`. */

@@ -34,6 +34,12 @@ export interface StructureFacts {
   noBody: boolean;
   /** Which main body parts an edit would change (noBody: neither), so a decision never counts on one that stays as it is. */
   editable: { html: boolean; text: boolean };
+  /**
+   * The body is plain text alone: a main text/plain part at the top or only
+   * inside multipart/mixed, and no text/html main part (none can follow it).
+   * Only such a body can be given an HTML alternative (BodyInsertion.textToHtml).
+   */
+  plainTextOnly: boolean;
   /** A main body part exceeded `maxEditablePartBytes`. */
   tooLarge: boolean;
   /**
@@ -83,6 +89,12 @@ export interface BodyInsertion {
   /** A client's own sign-off ("Sent from my iPhone") ending the new text is replaced by the signature; absent → left alone. */
   signOffs?: SignOffs;
   images: InlineImage[];
+  /**
+   * A plain-text-only body (StructureFacts.plainTextOnly) becomes
+   * multipart/alternative: the text part edited as usual, then an HTML part
+   * made from the same text with `topHtml` and `html` in the same places.
+   */
+  textToHtml?: boolean;
   /** Sign the text/html part of a calendar invitation only (never text/calendar, never text/plain). */
   htmlOnly?: boolean;
 }
@@ -103,6 +115,8 @@ export interface PartReport {
   placement: Placement;
   /** Re-encoded as UTF-8 because the original charset or encoding could not carry the signature. */
   reencoded: boolean;
+  /** An HTML part made from the text part (BodyInsertion.textToHtml), not one the message had. */
+  converted?: boolean;
   charset: string;
   transferEncoding: string;
 }
