@@ -29,6 +29,7 @@ describe('organization config: loading the example', () => {
       separators: [],
       replaceSignOffs: false,
       signOffs: [],
+      plainTextToHtml: false,
       extraHeaders: {},
     });
     const logo = org.images.get('logo')!;
@@ -238,7 +239,7 @@ describe('organization config: every problem reported with file, path and line',
   it('an embedded image over 500 KB, saying the limit', () => {
     const big = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(600 * 1024)]);
     const issues = issuesOf(withFile(files, 'images/contoso-logo.png', big));
-    expectIssue(issues, { file: 'org.yaml', path: 'images[0].file', line: 22, message: /embedded image is too large: images\/contoso-logo\.png is 600 KB; the limit is 500 KB/ });
+    expectIssue(issues, { file: 'org.yaml', path: 'images[0].file', line: 23, message: /embedded image is too large: images\/contoso-logo\.png is 600 KB; the limit is 500 KB/ });
   });
 
   it('a linked image may be large: only embedded ones travel in every message', async () => {
@@ -250,7 +251,7 @@ describe('organization config: every problem reported with file, path and line',
   it('an image type that is not allowed (recognised by content, not name)', () => {
     const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
     const issues = issuesOf(withFile(files, 'images/contoso-logo.png', svg));
-    expectIssue(issues, { file: 'org.yaml', path: 'images[0].file', line: 22, message: /image type not allowed: images\/contoso-logo\.png is SVG; use PNG, JPEG or GIF/ });
+    expectIssue(issues, { file: 'org.yaml', path: 'images[0].file', line: 23, message: /image type not allowed: images\/contoso-logo\.png is SVG; use PNG, JPEG or GIF/ });
   });
 
   it('an image whose name and content disagree, and a missing image file', () => {
@@ -258,7 +259,7 @@ describe('organization config: every problem reported with file, path and line',
     expectIssue(issuesOf(withFile(files, 'images/contoso-logo.png', gif)), { file: 'org.yaml', path: 'images[0].file', message: /named like image\/png but its content is image\/gif/ });
     const copy = new Map(files);
     copy.delete('images/contoso-logo.png');
-    expectIssue(issuesOf(copy), { file: 'org.yaml', path: 'images[0].file', line: 22, message: /file not found: images\/contoso-logo\.png/ });
+    expectIssue(issuesOf(copy), { file: 'org.yaml', path: 'images[0].file', line: 23, message: /file not found: images\/contoso-logo\.png/ });
   });
 
   it('image modes: embed needs a file and takes no url, link needs an https url', () => {

@@ -21,7 +21,7 @@ export function makeOrg(parts: { rules: RuleSource[]; templates?: TemplateSource
     version: 'test-1',
     displayName: 'Contoso Ltd',
     acceptedDomains: parts.acceptedDomains ?? ['contoso.com', 'Contoso.co.uk'],
-    options: { placeholder: '{{signature}}', dkim: 'remove', maxEditablePartBytes: 1 << 20, signAutoReplies: false, calendar: 'leave', separators: [], replaceSignOffs: false, signOffs: [], extraHeaders: {} },
+    options: { placeholder: '{{signature}}', dkim: 'remove', maxEditablePartBytes: 1 << 20, signAutoReplies: false, calendar: 'leave', separators: [], replaceSignOffs: false, signOffs: [], plainTextToHtml: false, extraHeaders: {} },
     templates: new Map(templates.map((t) => [t.id, t])),
     addons: new Map((parts.addons ?? []).map((a) => [a.id, a])),
     rules: parts.rules,

@@ -22,7 +22,7 @@ function org(overrides: Partial<OrgConfig> = {}, rules?: RuleSource[]): OrgConfi
     orgId: 'contoso',
     version: '7',
     acceptedDomains: ['contoso.com'],
-    options: { placeholder: '{{signature}}', dkim: 'remove', maxEditablePartBytes: 1024 * 1024, signAutoReplies: false, calendar: 'leave', separators: [], replaceSignOffs: false, signOffs: [], extraHeaders: {} },
+    options: { placeholder: '{{signature}}', dkim: 'remove', maxEditablePartBytes: 1024 * 1024, signAutoReplies: false, calendar: 'leave', separators: [], replaceSignOffs: false, signOffs: [], plainTextToHtml: false, extraHeaders: {} },
     templates: new Map([
       ['default', { id: 'default', file: 'templates/default.html.ejs', html: '<p class="sig"><b><%= user.displayName %></b><% if (user.jobTitle) { %><br><%= user.jobTitle %><% } %></p>', text: '-- \n<%= user.displayName %>\n<%= user.jobTitle %>' }],
       ['short', { id: 'short', file: 'templates/short.html.ejs', html: '<p class="sig-short"><%= user.displayName %> | Contoso</p>' }],
@@ -561,6 +561,48 @@ describe('signature engine', () => {
       const { out, result } = await run(message, { config });
       expect(result.parts.map((p) => p.placement)).to.deep.equal(['sign-off']);
       expect((await simpleParser(out)).text).not.to.include('Contoso Field App');
+    });
+  });
+  describe('plain text given an HTML alternative (options.plainTextToHtml)', () => {
+    const plainText = ['From: ada@contoso.com', 'Subject: Lunch', 'Content-Type: text/plain; charset=us-ascii', '', 'Lunch on Friday?', '', 'Sent from my iPhone', ''].join(CRLF);
+    const converting = org({ options: { ...org().options, plainTextToHtml: true } });
+
+    it('the text part gets the text signature, the HTML made from it the HTML one', async () => {
+      const { out, result } = await run(plainText, { config: converting });
+      expect(result.outcome).to.equal('signed');
+      expect(result.parts.map((p) => [p.contentType, p.converted ?? false])).to.deep.equal([['text/plain', false], ['text/html', true]]);
+      const parsed = await simpleParser(out);
+      expect(parsed.text).to.match(/^Lunch on Friday\?\n\nSent from my iPhone\n\n-- \nAda Lovelace\nAnalyst\n\nConfidential\.\n?$/);
+      const html = String(parsed.html);
+      expect(html).to.match(/Lunch on Friday\?<br>\r?\n<br>\r?\nSent from my iPhone<br>\r?\n<div class="signet-[0-9a-f]{12} signet-[0-9a-f]{12}-[0-9a-f]{8}" id="[^"]+"><p class="sig"><b>Ada Lovelace<\/b><br>Analyst<\/p><p class="disclaimer">Confidential\.<\/p><\/div>/);
+    });
+
+    it('with replaceSignOffs, the sign-off goes from both', async () => {
+      const config = org({ options: { ...org().options, plainTextToHtml: true, replaceSignOffs: true } });
+      const { out, result } = await run(plainText, { config });
+      expect(result.parts.map((p) => p.placement)).to.deep.equal(['sign-off', 'sign-off']);
+      const parsed = await simpleParser(out);
+      expect(parsed.text).not.to.include('iPhone');
+      expect(String(parsed.html)).not.to.include('iPhone');
+      expect(String(parsed.html)).to.include('Ada Lovelace');
+    });
+
+    it('a hostile display name stays text in the converted HTML too', async () => {
+      const { out } = await run(plainText.replace('From: ada@', 'From: mallory@'), { config: converting, from: 'mallory@contoso.com' });
+      const html = String((await simpleParser(out)).html);
+      expect(html).not.to.match(/<script|<img/i);
+      expect(html).to.include('&lt;script&gt;alert(1)&lt;/script&gt;');
+    });
+
+    it('not without the option, not for a disclaimer alone, not when the message has an HTML part', async () => {
+      const off = await run(plainText);
+      expect(off.result.parts.map((p) => p.contentType)).to.deep.equal(['text/plain']);
+      expect(off.out).not.to.include('multipart/alternative');
+      const disclaimerOnly = await run(plainText.replace('From: ada@', 'From: scanner@'), { config: converting, from: 'scanner@contoso.com' });
+      expect(disclaimerOnly.result).to.include({ outcome: 'signed', templateId: undefined });
+      expect(disclaimerOnly.result.parts.map((p) => p.contentType)).to.deep.equal(['text/plain']);
+      const withHtml = await run(htmlMessage('<p>Hello</p>'), { config: converting });
+      expect(withHtml.result.parts.map((p) => p.converted ?? false)).to.deep.equal([false]);
     });
   });
   it("finds the quoted thread by the organization's own separators: the reply template above it, the kind a reply", async () => {

@@ -199,6 +199,12 @@ export const optionsSchema = z
       )
       .default([])
       .describe('More sign-offs to replace (exact text of the whole line, case and blanks aside), e.g. an app\'s or an add-in\'s; needs replaceSignOffs.'),
+    plainTextToHtml: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Turn a message written in plain text only into plain text and HTML, so it gets the HTML signature (logo, links) as well as the text one; the text part stays as it was, with the text signature.',
+      ),
     extraHeaders: z
       .record(
         z.string().regex(HEADER_NAME_PATTERN, 'header names are printable ASCII without ":" or spaces'),

@@ -22,6 +22,8 @@ export interface OrgOptions {
   replaceSignOffs: boolean;
   /** More sign-offs to replace besides the built-in ones (exact line text); empty by default. */
   signOffs: string[];
+  /** Give a plain-text-only message an HTML alternative that carries the HTML signature. Default false. */
+  plainTextToHtml: boolean;
   /** Extra headers to add besides the stamp (name → value); empty by default. */
   extraHeaders: Record<string, string>;
 }

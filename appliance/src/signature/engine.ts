@@ -194,6 +194,8 @@ export function createEngine(options: EngineOptions): Engine {
         placeholder: org.options.placeholder,
         // only a signature takes a sign-off's place: a disclaimer alone leaves it be
         ...(signature && signOffs ? { signOffs } : {}),
+        // plain text alone gets an HTML alternative for the signature's sake (not for add-ons alone)
+        ...(signature && org.options.plainTextToHtml && structure.plainTextOnly && structure.editable.text ? { textToHtml: true } : {}),
         images: [...images.values()],
         htmlOnly,
       },
