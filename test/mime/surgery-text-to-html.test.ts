@@ -134,8 +134,16 @@ describe('mime surgery: plain text given an HTML alternative', () => {
     const typed = await runSurgery(msg(text('Thanks!\n{{signature}}\nPS: bring the slides\n')), converting);
     const typedHtml = String((await simpleParser(typed.output)).html);
     expect(typedHtml).not.to.include('{{signature}}');
-    // as in the text part, the line break after the placeholder stays: an empty line under the signature
-    expect(typedHtml).to.match(/Thanks!<br>\r?\n<div class="sig-mark">SIGNET-HTML-START.*SIGNET-HTML-END<\/div><br>\r?\nPS: bring the slides<br>/s);
+    // as in the text part: a blank line above the signature, and the line break after the placeholder stays
+    expect(typedHtml).to.match(/Thanks!<br>\r?\n<br>\r?\n<div class="sig-mark">SIGNET-HTML-START.*SIGNET-HTML-END<\/div><br>\r?\nPS: bring the slides<br>/s);
+  });
+
+  it('one blank line between the last written line and the signature, as in the text part; none added under a blank line', async () => {
+    for (const body of ['Hello Bob\n', 'Hello Bob', 'Hello Bob\n\n']) {
+      const r = await runSurgery(msg(text(body)), converting);
+      const htmlPart = String((await simpleParser(r.output)).html);
+      expect(htmlPart, JSON.stringify(body)).to.match(/>\r?\nHello Bob(<br>)?\r?\n<br>\r?\n<div class="sig-mark">/);
+    }
   });
 
   it('format=flowed: the HTML joins what the sender wrote as one paragraph; the text part stays flowed', async () => {

@@ -574,7 +574,7 @@ describe('signature engine', () => {
       const parsed = await simpleParser(out);
       expect(parsed.text).to.match(/^Lunch on Friday\?\n\nSent from my iPhone\n\n-- \nAda Lovelace\nAnalyst\n\nConfidential\.\n?$/);
       const html = String(parsed.html);
-      expect(html).to.match(/Lunch on Friday\?<br>\r?\n<br>\r?\nSent from my iPhone<br>\r?\n<div class="signet-[0-9a-f]{12} signet-[0-9a-f]{12}-[0-9a-f]{8}" id="[^"]+"><p class="sig"><b>Ada Lovelace<\/b><br>Analyst<\/p><p class="disclaimer">Confidential\.<\/p><\/div>/);
+      expect(html).to.match(/Lunch on Friday\?<br>\r?\n<br>\r?\nSent from my iPhone<br>\r?\n<br>\r?\n<div class="signet-[0-9a-f]{12} signet-[0-9a-f]{12}-[0-9a-f]{8}" id="[^"]+"><p class="sig"><b>Ada Lovelace<\/b><br>Analyst<\/p><p class="disclaimer">Confidential\.<\/p><\/div>/);
     });
 
     it('with replaceSignOffs, the sign-off goes from both', async () => {

@@ -149,8 +149,23 @@ export function htmlFromText(text: string, body: BodyInsertion, offsets: Inserte
   const convert = (slice: string): string => textToHtml(slice, { flowed: flowed.flowed, delSp: flowed.delSp, eol });
   const { bodyStart, at, removeLength } = offsets;
   const top = body.topHtml ? withEol(body.topHtml, eol) : '';
-  const sig = body.html ? withEol(body.html, eol) : '';
+  // one blank line between the sender's last line and the signature, as in a text part
+  // (a line still open needs its own break first; a block after one break shows no empty line)
+  const lastLine = lastLineState(text, at);
+  const spacer = lastLine === 'open' ? `<br>${eol}<br>${eol}` : lastLine === 'written' ? `<br>${eol}` : '';
+  const sig = body.html ? spacer + withEol(body.html, eol) : '';
   // cut the text only where a snippet goes: a cut ends a flowed paragraph
   const head = top ? convert(text.slice(0, bodyStart)) + top + convert(text.slice(bodyStart, at)) : convert(text.slice(0, at));
   return htmlDocument(head + sig + convert(text.slice(at + removeLength)), eol);
+}
+
+/** The line in front of `offset`: written and still open (no line break), written and ended, or blank (or none). */
+function lastLineState(text: string, offset: number): 'open' | 'written' | 'blank' {
+  let i = offset;
+  const ended = text[i - 1] === '\n';
+  if (ended) i--;
+  if (text[i - 1] === '\r') i--;
+  while (i > 0 && (text[i - 1] === ' ' || text[i - 1] === '\t')) i--;
+  if (i === 0 || text[i - 1] === '\n') return 'blank';
+  return ended ? 'written' : 'open';
 }
