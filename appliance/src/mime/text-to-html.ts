@@ -38,7 +38,9 @@ const URL_PATTERN = /\b(https?:\/\/|mailto:)[^\s<>"]+/gi;
 const URL_TRAILING_PUNCTUATION = ".,;:!?'";
 
 function escapeHtml(text: string): string {
-  return text.replace(HTML_SPECIAL, (c) => HTML_ESCAPES[c]);
+  // most text has nothing to escape: a test is cheaper than a replace with a callback
+  HTML_SPECIAL.lastIndex = 0;
+  return HTML_SPECIAL.test(text) ? text.replace(HTML_SPECIAL, (c) => HTML_ESCAPES[c]) : text;
 }
 
 /**
@@ -53,19 +55,16 @@ function spaceRun(length: number, atLineStart: boolean, atLineEnd: boolean): str
   return atLineEnd && run.endsWith(' ') ? run.slice(0, -1) + NBSP : run;
 }
 
+// The spaces HTML would collapse: runs of two or more, and a lone one at either
+// end of a piece (at a line's start or end; next to a link it stays plain).
+// Escaping adds no space, so offsets in the escaped piece serve as well.
+const COLLAPSIBLE_SPACES = / {2,}|^ | $/g;
+
 /** Escaped text with its space runs converted; the piece holds no tab or line break. */
 function renderTextPiece(piece: string, atLineStart: boolean, atLineEnd: boolean): string {
-  const out: string[] = [];
-  const spaces = / +/g;
-  let from = 0;
-  for (let m = spaces.exec(piece); m !== null; m = spaces.exec(piece)) {
-    out.push(escapeHtml(piece.slice(from, m.index)));
-    const end = m.index + m[0].length;
-    out.push(spaceRun(m[0].length, atLineStart && m.index === 0, atLineEnd && end === piece.length));
-    from = end;
-  }
-  out.push(escapeHtml(piece.slice(from)));
-  return out.join('');
+  const escaped = escapeHtml(piece);
+  if (!escaped.includes(' ')) return escaped;
+  return escaped.replace(COLLAPSIBLE_SPACES, (run: string, at: number) => spaceRun(run.length, atLineStart && at === 0, atLineEnd && at + run.length === escaped.length));
 }
 
 /**
