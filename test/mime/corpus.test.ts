@@ -7,12 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { attachmentSums, surgeryChecked } from './support/check';
-import { corpusDir, emlFiles } from './support/corpus';
+import { corpusDir, emlFiles, toCrlf } from './support/corpus';
 import { markerEdit } from './support/run';
-
-function toCrlf(buf: Buffer): Buffer {
-  return Buffer.from(buf.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
-}
 
 describe('mime surgery: corpus', function () {
   if (!existsSync(corpusDir)) {

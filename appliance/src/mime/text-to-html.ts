@@ -37,7 +37,8 @@ const HTML_SPECIAL = /[&<>"']/g;
 const URL_PATTERN = /\b(https?:\/\/|mailto:)[^\s<>"]+/gi;
 const URL_TRAILING_PUNCTUATION = ".,;:!?'";
 
-function escapeHtml(text: string): string {
+/** `& < > " '` as character references: text that stays text in an element or a quoted attribute value. */
+export function escapeHtml(text: string): string {
   // most text has nothing to escape: a test is cheaper than a replace with a callback
   HTML_SPECIAL.lastIndex = 0;
   return HTML_SPECIAL.test(text) ? text.replace(HTML_SPECIAL, (c) => HTML_ESCAPES[c]) : text;

@@ -8,7 +8,7 @@
 // text and are listed, so opening a preview contacts no server.
 import type { OrgConfig } from '../config';
 import { applyUserOverrides, type DirectorySnapshot, type DirectoryUser } from '../directory';
-import type { InlineImage, MessageKind } from '../mime';
+import { escapeHtml, type InlineImage, type MessageKind } from '../mime';
 import { compileRules, normalizeAddress } from '../rules';
 import { compileTemplates, type RenderedSnippet } from '../signature';
 
@@ -109,10 +109,6 @@ export function renderPreviews(org: OrgConfig, directory: DirectorySnapshot | un
       return variant;
     }),
   }));
-}
-
-export function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
 /** cid: references → data: URIs of the same bytes, so the page needs nothing else. */

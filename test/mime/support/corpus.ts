@@ -14,3 +14,8 @@ export function emlFiles(dir: string = corpusDir, maxBytes = Number.POSITIVE_INF
       return name.endsWith('.eml') && statSync(full).size < maxBytes ? [full] : [];
     });
 }
+
+/** The message with every line ending made CRLF, as it travels over SMTP. */
+export function toCrlf(buf: Buffer): Buffer {
+  return Buffer.from(buf.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1');
+}
