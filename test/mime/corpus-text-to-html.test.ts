@@ -3,12 +3,10 @@
 // conversion, attachments decode to the same bytes, the HTML holds the snippet
 // once and every character the sender wrote, and nothing else qualifies.
 import { expect } from 'chai';
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { simpleParser } from 'mailparser';
 import { attachmentSums } from './support/check';
 import { leafParts, type LeafPart } from './support/parts';
-import { corpusDir, emlFiles, toCrlf } from './support/corpus';
+import { itForEachCorpusMessage } from './support/corpus';
 import { MARK_HTML_END, MARK_HTML_START, markerEdit, runSurgery } from './support/run';
 
 /** What a reader of the HTML sees, without the inserted snippet, blanks and the quote markers flowed text rewrites. */
@@ -29,47 +27,33 @@ function writtenText(text: string): string {
 }
 
 describe('mime surgery: corpus, plain text given an HTML alternative', function () {
-  if (!existsSync(corpusDir)) {
-    it('corpus present', function () {
-      this.skip();
-    });
-    return;
-  }
-  const files = emlFiles(corpusDir);
   let converted = 0;
-
-  for (const file of files) {
-    const name = path.relative(corpusDir, file);
-    for (const form of ['as stored', 'CRLF'] as const) {
-      it(`${name} (${form})`, async () => {
-        const raw = readFileSync(file);
-        const input = form === 'CRLF' ? toCrlf(raw) : raw;
-        const plain = await runSurgery(input, markerEdit());
-        const r = await runSurgery(input, markerEdit({ textToHtml: true }));
-        const htmlParts = r.report.parts.filter((p) => p.converted);
-        if (!r.facts?.structure.plainTextOnly || !plain.report.parts.length) {
-          // nothing to convert: the output is the edit's own (boundaries aside, there are none)
-          expect(htmlParts).to.deep.equal([]);
-          expect(r.output.equals(plain.output)).to.equal(true);
-          return;
-        }
-        converted++;
-        expect(htmlParts).to.have.length(1);
-        // every leaf the edit alone writes is there with the same body, in the same order, plus the new HTML
-        const leaves = await leafParts(r.output);
-        const generated = leaves.filter((p) => p.contentType === 'text/html' && p.decoded.includes(MARK_HTML_START));
-        expect(generated).to.have.length(1);
-        const shape = (p: LeafPart): [string, string, string, string] => [p.contentType, p.charset, p.encoding, p.body.toString('latin1')];
-        expect(leaves.filter((p) => p !== generated[0]).map(shape)).to.deep.equal((await leafParts(plain.output)).map(shape));
-        expect(await attachmentSums(r.output)).to.deep.equal(await attachmentSums(input));
-        const html = generated[0].decoded;
-        expect(html.split(MARK_HTML_START)).to.have.length(2);
-        expect(visibleText(html)).to.equal(writtenText(r.facts.text ?? ''));
-        // and an independent reader takes it for the message's HTML body
-        expect((await simpleParser(r.output)).html || '').to.include(MARK_HTML_START);
-      });
+  const files = itForEachCorpusMessage(async (input) => {
+    const plain = await runSurgery(input, markerEdit());
+    const r = await runSurgery(input, markerEdit({ textToHtml: true }));
+    const htmlParts = r.report.parts.filter((p) => p.converted);
+    if (!r.facts?.structure.plainTextOnly || !plain.report.parts.length) {
+      // nothing to convert: the output is the edit's own (boundaries aside, there are none)
+      expect(htmlParts).to.deep.equal([]);
+      expect(r.output.equals(plain.output)).to.equal(true);
+      return;
     }
-  }
+    converted++;
+    expect(htmlParts).to.have.length(1);
+    // every leaf the edit alone writes is there with the same body, in the same order, plus the new HTML
+    const leaves = await leafParts(r.output);
+    const generated = leaves.filter((p) => p.contentType === 'text/html' && p.decoded.includes(MARK_HTML_START));
+    expect(generated).to.have.length(1);
+    const shape = (p: LeafPart): [string, string, string, string] => [p.contentType, p.charset, p.encoding, p.body.toString('latin1')];
+    expect(leaves.filter((p) => p !== generated[0]).map(shape)).to.deep.equal((await leafParts(plain.output)).map(shape));
+    expect(await attachmentSums(r.output)).to.deep.equal(await attachmentSums(input));
+    const html = generated[0].decoded;
+    expect(html.split(MARK_HTML_START)).to.have.length(2);
+    expect(visibleText(html)).to.equal(writtenText(r.facts.text ?? ''));
+    // and an independent reader takes it for the message's HTML body
+    expect((await simpleParser(r.output)).html || '').to.include(MARK_HTML_START);
+  });
+  if (!files) return;
 
   it('converted some messages', () => {
     expect(converted).to.be.greaterThan(100);
