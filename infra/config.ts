@@ -188,8 +188,8 @@ export const stackConfigSchema = z.strictObject({
   /**
    * Where Azure Monitor sends its alerts on the VMs' availability (email addresses, compared without case, each
    * once). Non-empty: one action group (`ag-signet-<tenant>`) with these addresses, one metric alert per VM
-   * (every relay node, and the monitoring VM) on the platform metric VmAvailabilityMetric, and one activity log
-   * alert on those VMs for a power-off, deallocation or deletion through Azure (which leaves no metric value).
+   * (every relay node, and the monitoring VM) on the platform metric VmAvailabilityMetric, one more per burstable
+   * (B-series) VM on its CPU credits running out, and one activity log alert on those VMs for a power-off, deallocation or deletion through Azure (which leaves no metric value).
    * Azure evaluates them, not the monitoring VM's Prometheus: they still fire when that VM (or its Prometheus) is
    * down. Empty (the default): none of these, and `pulumi up` warns that nothing outside the monitoring VM
    * watches the VMs.
@@ -376,7 +376,8 @@ export function vmAvailabilityAlertsWarning(config: Pick<StackConfig, 'alertEmai
     ? 'every alert comes from Prometheus on the monitoring VM, so if that VM (or its Prometheus) stops, no alert fires at all, and nothing outside it watches the relay nodes\' VMs'
     : 'monitoring is off, so nothing watches the relay nodes\' VMs at all';
   return `signet:alertEmails is empty: ${now}. List where alerts go (e.g. signet:alertEmails: [ops@msp.example]) and the stack `
-    + 'adds an Azure Monitor action group, a VM availability alert (VmAvailabilityMetric) on every VM and an activity log alert '
+    + 'adds an Azure Monitor action group, a VM availability alert (VmAvailabilityMetric) on every VM, a CPU-credit alert on '
+    + 'every burstable one and an activity log alert '
     + 'on a VM powered off, deallocated or deleted through Azure, evaluated by Azure; '
     + 'route the SignetWatchdog alert to a dead man\'s switch as well (runbooks/README.md, "Where alerts link").';
 }

@@ -99,7 +99,7 @@ export function createTenantStack(config: StackConfig, options: TenantStackOptio
   let dashboardUrl: pulumi.Input<string> = '';
   let monitoringFqdn: pulumi.Input<string> = '';
   // Every VM Azure Monitor watches: a lost node pages harder than a lost monitoring VM (mail still flows).
-  const watched: WatchedVm[] = nodes.nodes.map((n) => ({ role: n.name, vm: n.vm, severity: 1 }));
+  const watched: WatchedVm[] = nodes.nodes.map((n) => ({ role: n.name, vm: n.vm, size: config.nodeSize, severity: 1 }));
   if (config.monitoring.enabled && identities.monitoring) {
     const monitoring = new Monitoring(logicalName(ctx, 'monitoring'), {
       ctx, resourceGroupName: rg, subnetId: net.monitoringSubnetId, suffix, identity: identities.monitoring,
@@ -111,7 +111,7 @@ export function createTenantStack(config: StackConfig, options: TenantStackOptio
     });
     dashboardUrl = monitoring.dashboardUrl.apply((u) => u.replace(/\/d\/signet\b/, `/d/${uid}`));
     monitoringFqdn = monitoring.fqdn;
-    watched.push({ role: 'monitoring', vm: monitoring.vm, severity: 2 });
+    watched.push({ role: 'monitoring', vm: monitoring.vm, size: config.monitoring.vmSize, severity: 2 });
   }
 
   // Out of band: evaluated by Azure, so it still fires when the monitoring VM is down.

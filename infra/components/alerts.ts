@@ -1,6 +1,7 @@
 // Out-of-band alerting: Azure Monitor watches every VM of the tenant (the relay
-// nodes and the monitoring VM) on the platform metric VmAvailabilityMetric and
-// emails `signet:alertEmails` through one action group. Azure evaluates these
+// nodes and the monitoring VM) on the platform metric VmAvailabilityMetric
+// (and a burstable one on its CPU credits) and emails `signet:alertEmails`
+// through one action group. Azure evaluates these
 // alerts, not the monitoring VM's Prometheus, so they still fire when that VM
 // (or its Prometheus) is down: the one thing its own rules can never report.
 // A VM stopped, deallocated or deleted through Azure emits no metric value at
@@ -35,6 +36,27 @@ export const VM_STOP_OPERATIONS = [
  */
 export const VM_STOP_STATUS = 'Succeeded';
 
+/**
+ * A burstable (B-series) VM spends CPU credits above its base performance and, with none left, is held to it: a
+ * Standard_B2s to 40% of one vCPU in all, where a busy relay needs a whole one. The node's own metrics only show
+ * its thread getting busier at a volume it carried before, so Azure's platform metric warns first.
+ */
+export const CPU_CREDITS_METRIC = 'CPU Credits Remaining';
+/**
+ * Below every B size's initial credits (30 for the smallest, 60 for a B2s), so a fresh VM does not alert while
+ * it banks; at a B2s's net spend with one vCPU busy (60 credits an hour spent, 24 earned) about 50 minutes of
+ * burst are left, 20 with both busy: time to move the load (scale out, or a non-burstable size).
+ */
+export const CPU_CREDITS_LOW = 30;
+/** The average over 15 minutes, every 5: the metric moves slowly, and a short dip is no news. */
+export const CPU_CREDITS_WINDOW = 'PT15M';
+export const CPU_CREDITS_FREQUENCY = 'PT5M';
+
+/** Azure's burstable sizes (Standard_B1ls … Standard_B20ms, Standard_B2ts_v2 …): the only ones with CPU credits. */
+export function isBurstableSize(size: string): boolean {
+  return /^Standard_B\d/i.test(size);
+}
+
 /** An action group's short name (what SMS and email show as the sender): at most 12 characters. */
 export function actionGroupShortName(tenantName: string): string {
   return `sig-${tenantName}`.slice(0, 12).replace(/-+$/, '');
@@ -44,8 +66,10 @@ export interface WatchedVm {
   /** What the VM is, in the alert's name and text: `node0`, `monitoring`. */
   role: string;
   vm: compute.VirtualMachine;
-  /** Azure Monitor severity, 0 (critical) to 4 (verbose). */
-  severity: 0 | 1 | 2 | 3 | 4;
+  /** The VM's size (`Standard_B2s`): a burstable one is also watched on its CPU credits. */
+  size: string;
+  /** Azure Monitor severity of its availability alert, 0 (critical) to 4 (verbose); its credit alert is one lower. */
+  severity: 0 | 1 | 2 | 3;
 }
 
 export interface VmAvailabilityAlertsArgs {
@@ -59,6 +83,8 @@ export interface VmAvailabilityAlertsArgs {
 export class VmAvailabilityAlerts extends pulumi.ComponentResource {
   readonly actionGroup: monitor.ActionGroup;
   readonly alerts: monitor.MetricAlert[] = [];
+  /** One per burstable VM: its CPU credits running out. */
+  readonly creditAlerts: monitor.MetricAlert[] = [];
   /** Mails when one of the VMs is powered off, deallocated or deleted through Azure (no metric value then). */
   readonly stoppedOrDeleted: monitor.ActivityLogAlert;
 
@@ -112,6 +138,7 @@ export class VmAvailabilityAlerts extends pulumi.ComponentResource {
         },
         actions: [{ actionGroupId: this.actionGroup.id }],
       }, parent));
+      if (isBurstableSize(watched.size)) this.creditAlerts.push(this.creditAlert(ctx, args.resourceGroupName, watched, vmName));
     }
 
     const vmNames = args.vms.map((watched) => resourceName(ctx, 'vm', watched.role));
@@ -142,5 +169,39 @@ export class VmAvailabilityAlerts extends pulumi.ComponentResource {
       actions: { actionGroups: [{ actionGroupId: this.actionGroup.id }] },
     }, parent);
     this.registerOutputs({ actionGroupId: this.actionGroup.id });
+  }
+
+  // Not declared for other sizes: Azure refuses an alert on a metric the resource does not emit.
+  private creditAlert(ctx: TenantContext, resourceGroupName: pulumi.Input<string>, watched: WatchedVm, vmName: string): monitor.MetricAlert {
+    return new monitor.MetricAlert(logicalName(ctx, `alert-vm-${watched.role}-cpu-credits`), {
+      ruleName: resourceName(ctx, 'alert', `vm-${watched.role}-cpu-credits`),
+      resourceGroupName,
+      location: 'global',
+      tags: ctx.tags,
+      description: `Signet ${ctx.config.tenantName}: VM ${vmName} (${watched.role}, burstable ${watched.size}) has fewer than ${CPU_CREDITS_LOW} `
+        + 'CPU credits left (15-minute average). With none, Azure holds it to its base performance and a busy relay falls behind '
+        + '(mail waits, then Exchange Online defers it). Move the load: more nodes or a non-burstable signet:nodeSize. '
+        + 'Runbook: runbooks/scale-nodes.md.',
+      severity: watched.severity + 1,
+      enabled: true,
+      scopes: [watched.vm.id],
+      evaluationFrequency: CPU_CREDITS_FREQUENCY,
+      windowSize: CPU_CREDITS_WINDOW,
+      // Resolves once the VM has banked credits again.
+      autoMitigate: true,
+      criteria: {
+        odataType: 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria',
+        allOf: [{
+          criterionType: 'StaticThresholdCriterion',
+          name: 'cpu-credits-low',
+          metricName: CPU_CREDITS_METRIC,
+          metricNamespace: VM_METRIC_NAMESPACE,
+          operator: 'LessThan',
+          threshold: CPU_CREDITS_LOW,
+          timeAggregation: 'Average',
+        }],
+      },
+      actions: [{ actionGroupId: this.actionGroup.id }],
+    }, { parent: this });
   }
 }

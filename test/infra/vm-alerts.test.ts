@@ -7,7 +7,7 @@
 import { expect } from 'chai';
 import * as pulumi from '@pulumi/pulumi';
 import { parseStackConfig, vmAvailabilityAlertsWarning, type StackConfig } from '../../infra/config';
-import { actionGroupShortName } from '../../infra/components/alerts';
+import { actionGroupShortName, isBurstableSize } from '../../infra/components/alerts';
 import { createTenantStack } from '../../infra/stack';
 import type { StackOutputs } from '../../infra/outputs';
 import { failureOf, REPO_ROOT, runUnderMocks, type RecordedResource, type StackRun } from './support/harness';
@@ -23,6 +23,9 @@ interface LeafCondition { field?: string; equals?: string; containsAny?: string[
 interface Criterion { criterionType: string; name: string; metricName: string; metricNamespace: string; operator: string; threshold: number; timeAggregation: string }
 
 const vmWarnings = (run: StackRun<unknown>) => run.warnings.filter((w) => w.startsWith('signet:alertEmails'));
+const availabilityAlerts = (run: StackRun<unknown>) => run.ofType(METRIC_ALERT).filter((a) => String(a.inputs.ruleName).endsWith('-availability'));
+const creditAlerts = (run: StackRun<unknown>) => run.ofType(METRIC_ALERT).filter((a) => String(a.inputs.ruleName).endsWith('-cpu-credits'));
+const roleOf = (vm: RecordedResource) => String(vm.inputs.vmName).replace('vm-signet-fabrikam-', '');
 
 describe('infra: Azure Monitor VM availability alerts (signet:alertEmails)', function () {
   let artifact: ArtifactFixture;
@@ -94,7 +97,7 @@ describe('infra: Azure Monitor VM availability alerts (signet:alertEmails)', fun
     it('declares one metric alert per VM (every node and the monitoring VM), scoped to that VM\'s id and pointing at the action group', function () {
       const vms = run.ofType(VM);
       expect(vms).to.have.length(config.nodeCount + 1);
-      const alerts = run.ofType(METRIC_ALERT);
+      const alerts = availabilityAlerts(run);
       expect(alerts).to.have.length(vms.length);
       const group = run.ofType(ACTION_GROUP)[0] as RecordedResource;
       expect(group.id).to.match(/\/resourceGroups\/rg-signet-fabrikam\/providers\/Microsoft\.Insights\/actionGroups\/ag-signet-fabrikam$/);
@@ -102,7 +105,7 @@ describe('infra: Azure Monitor VM availability alerts (signet:alertEmails)', fun
       expect(scoped).to.have.members(vms.map((v) => v.id));
       for (const alert of alerts) {
         const vm = vms.find((v) => v.id === (alert.inputs.scopes as string[])[0]) as RecordedResource;
-        const role = String(vm.inputs.vmName).replace('vm-signet-fabrikam-', '');
+        const role = roleOf(vm);
         expect(alert.name).to.equal(`fabrikam-alert-vm-${role}`);
         expect(alert.inputs.scopes).to.deep.equal([vm.id]);
         expect(alert.inputs).to.include({
@@ -124,6 +127,41 @@ describe('infra: Azure Monitor VM availability alerts (signet:alertEmails)', fun
         expect(alert.inputs.description).to.include(String(vm.inputs.vmName));
       }
       expect(alerts.map((a) => a.inputs.ruleName)).to.include('alert-signet-fabrikam-vm-monitoring-availability');
+    });
+
+    it('declares a CPU-credit alert for every burstable VM (the default Standard_B2s nodes and monitoring VM), one severity below its availability alert', function () {
+      const vms = run.ofType(VM);
+      expect(vms.map((v) => (v.inputs.hardwareProfile as { vmSize: string }).vmSize)).to.deep.equal(vms.map(() => 'Standard_B2s'));
+      const alerts = creditAlerts(run);
+      expect(alerts).to.have.length(vms.length);
+      expect(run.ofType(METRIC_ALERT)).to.have.length(2 * vms.length);
+      const group = run.ofType(ACTION_GROUP)[0] as RecordedResource;
+      expect(alerts.map((a) => (a.inputs.scopes as string[])[0])).to.have.members(vms.map((v) => v.id));
+      for (const alert of alerts) {
+        const vm = vms.find((v) => v.id === (alert.inputs.scopes as string[])[0]) as RecordedResource;
+        const role = roleOf(vm);
+        expect(alert.name).to.equal(`fabrikam-alert-vm-${role}-cpu-credits`);
+        expect(alert.inputs.scopes).to.deep.equal([vm.id]);
+        expect(alert.inputs).to.include({
+          ruleName: `alert-signet-fabrikam-vm-${role}-cpu-credits`,
+          resourceGroupName: 'rg-signet-fabrikam', location: 'global',
+          enabled: true, autoMitigate: true,
+          evaluationFrequency: 'PT5M', windowSize: 'PT15M',
+          // a node's credits running out is a warning before mail waits; the monitoring VM's, less
+          severity: role === 'monitoring' ? 3 : 2,
+        });
+        expect(alert.inputs.tags).to.include({ 'signet:tenant': 'fabrikam' });
+        expect(alert.inputs.actions).to.deep.equal([{ actionGroupId: group.id }]);
+        const criteria = alert.inputs.criteria as { odataType: string; allOf: Criterion[] };
+        expect(criteria.odataType).to.equal('Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria');
+        // below a B2s's 60 initial credits, so a fresh VM does not alert while it banks
+        expect(criteria.allOf).to.deep.equal([{
+          criterionType: 'StaticThresholdCriterion', name: 'cpu-credits-low',
+          metricName: 'CPU Credits Remaining', metricNamespace: 'Microsoft.Compute/virtualMachines',
+          operator: 'LessThan', threshold: 30, timeAggregation: 'Average',
+        }]);
+        expect(alert.inputs.description).to.include(String(vm.inputs.vmName)).and.include('Standard_B2s').and.include('runbooks/scale-nodes.md');
+      }
     });
 
     it('declares one activity log alert for a VM powered off, deallocated or deleted, scoped to exactly the tenant\'s VMs and mailing the action group', function () {
@@ -191,14 +229,33 @@ describe('infra: Azure Monitor VM availability alerts (signet:alertEmails)', fun
   it('watches the nodes alone when there is no monitoring VM', async function () {
     const config = parseStackConfig(fabrikam(artifact.path, { monitoring: { enabled: false } }));
     const run = await runUnderMocks('fabrikam-vm-alerts-nomon', () => createTenantStack(config, { baseDir: REPO_ROOT }));
-    const alerts = run.ofType(METRIC_ALERT);
+    const alerts = availabilityAlerts(run);
     expect(alerts.map((a) => a.inputs.ruleName)).to.have.members(['alert-signet-fabrikam-vm-node0-availability', 'alert-signet-fabrikam-vm-node1-availability']);
+    expect(creditAlerts(run).map((a) => a.inputs.ruleName)).to.have.members(['alert-signet-fabrikam-vm-node0-cpu-credits', 'alert-signet-fabrikam-vm-node1-cpu-credits']);
     expect(alerts.map((a) => (a.inputs.scopes as string[])[0])).to.have.members(run.ofType(VM).map((v) => v.id));
     expect(run.ofType(ACTION_GROUP)).to.have.length(1);
     const stopped = run.one(ACTIVITY_LOG_ALERT, 'stopped-or-deleted');
     expect(stopped.inputs.scopes).to.have.members(run.ofType(VM).map((v) => v.id));
     expect(stopped.inputs.scopes).to.have.length(2);
     expect(run.warnings).to.deep.equal([]);
+  });
+
+  it('declares no CPU-credit alert for a VM of a non-burstable size (Azure refuses an alert on a metric the VM does not emit)', async function () {
+    const config = parseStackConfig(fabrikam(artifact.path, { nodeSize: 'Standard_D2as_v5' }));
+    const run = await runUnderMocks('fabrikam-vm-alerts-fixed-size', () => createTenantStack(config, { baseDir: REPO_ROOT }));
+    expect(availabilityAlerts(run)).to.have.length(config.nodeCount + 1);
+    // only the monitoring VM, still the burstable default
+    expect(creditAlerts(run).map((a) => a.inputs.ruleName)).to.deep.equal(['alert-signet-fabrikam-vm-monitoring-cpu-credits']);
+    expect(run.ofType(METRIC_ALERT)).to.have.length(config.nodeCount + 2);
+  });
+
+  it('tells burstable sizes (v1 and v2 B-series) from the others', function () {
+    for (const size of ['Standard_B1ls', 'Standard_B2s', 'Standard_B2ms', 'Standard_B20ms', 'Standard_B2ts_v2', 'Standard_B4als_v2', 'Standard_B2pls_v2', 'standard_b2s']) {
+      expect(isBurstableSize(size), size).to.equal(true);
+    }
+    for (const size of ['Standard_D2as_v5', 'Standard_D2s_v5', 'Standard_F2s_v2', 'Standard_E2s_v5', 'Standard_DC2s_v3', 'Standard_NV6', 'Standard_B', 'B2s']) {
+      expect(isBurstableSize(size), size).to.equal(false);
+    }
   });
 
   it('without addresses declares no action group and no alert, and warns once that nothing outside the monitoring VM watches the VMs', async function () {
