@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { followRuleGroups, ruleGroups } from '../../appliance/src/cli/commands/serve';
+import { followPhotos, followRuleGroups, ruleGroups } from '../../appliance/src/cli/commands/serve';
 import { createOrgSource, type OrgConfig, type OrgSource } from '../../appliance/src/config';
 import { createGraphDirectorySource, type GraphDirectorySource } from '../../appliance/src/directory';
 import { createAzureCredential } from '../../appliance/src/secrets';
@@ -137,5 +137,49 @@ describe('relay: the Graph directory follows the groups of the running configura
     await until(() => graphDirectory.current()!.lookup(TOM)!.groups.includes('Sales'), 'Tom is a member of Sales once the configuration arrived');
     expect(graphDirectory.current()!.lookup('ann@contoso.com')!.groups).to.include('Legal');
     expect(await templateFor(orgSource.current()!, graphDirectory)).to.equal('sales');
+  });
+
+  it('loads photos once a new configuration\'s template calls photo(), and drops them when none does', async () => {
+    const folder = join(dir, 'org-photos');
+    cpSync(EXAMPLE, folder, { recursive: true });
+    const ceo = readFileSync(join(folder, 'templates', 'ceo.html.ejs'), 'utf8');
+    const sales = readFileSync(join(folder, 'templates', 'sales.html.ejs'), 'utf8');
+    expect(ceo).to.include('photo()');
+    // first a configuration that shows no photo
+    const withoutPhotos = ceo.replace(/<% if \(photo\(\)\) \{ -%>[\s\S]*?<% \} -%>\n/, '');
+    expect(withoutPhotos).to.not.include('photo(');
+    writeFileSync(join(folder, 'templates', 'ceo.html.ejs'), withoutPhotos);
+    const source = (orgSource = createOrgSource({ location: folder, pollSeconds: 0 }));
+    await source.start();
+    const png = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('tom photo')]);
+    graph.setPhoto('u-tom', png);
+    const credential = createAzureCredential({ kind: 'node', managedIdentityClientId: 'graph-reader' });
+    const graphDirectory = (directory = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, groups: ruleGroups(source.current()), refreshSeconds: 0 }));
+    const photoRequests = () => graph.requests.filter((r) => r.path.includes('/photos/')).length;
+    const before = photoRequests();
+    await graphDirectory.start();
+    followPhotos(source, graphDirectory);
+    expect(graphDirectory.current()!.lookup(TOM)!.photo).to.equal(undefined);
+    expect(photoRequests(), 'no photo is fetched while no template shows one').to.equal(before);
+
+    // the Sales signature starts showing the sender's photo: one reload, and Tom's photo is loaded and signed in
+    writeFileSync(join(folder, 'templates', 'sales.html.ejs'), `<% if (photo()) { %><img src="<%= photo() %>" width="64" alt=""><% } %>\n${sales}`);
+    expect(await source.reload()).to.equal('loaded');
+    await until(() => graphDirectory.current()!.lookup(TOM)?.photo !== undefined, 'Tom has a photo after the reload');
+    expect(graphDirectory.current()!.lookup(TOM)!.photo!.data.equals(png)).to.equal(true);
+    const engine = createEngine({ org: source.current()!, directory: () => graphDirectory.current() });
+    const run = engine.process(Readable.from([Buffer.from(`From: Tom <${TOM}>\r\nTo: p@fabrikam.example\r\nSubject: Offer\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>Hello</p>\r\n`)]), { mailFrom: TOM, rcptTo: ['p@fabrikam.example'] });
+    const chunks: Buffer[] = [];
+    for await (const chunk of run.output) chunks.push(chunk as Buffer);
+    expect((await run.result).templateId).to.equal('sales');
+    const signed = Buffer.concat(chunks).toString('latin1');
+    expect(signed).to.match(/Content-ID: <photo\.[0-9a-f]{16}@signet>/).and.include(png.toString('base64'));
+
+    // and back: photos are dropped without asking Graph
+    writeFileSync(join(folder, 'templates', 'sales.html.ejs'), sales);
+    const requests = photoRequests();
+    expect(await source.reload()).to.equal('loaded');
+    await until(() => graphDirectory.current()!.lookup(TOM)!.photo === undefined, 'Tom\'s photo is dropped');
+    expect(photoRequests()).to.equal(requests);
   });
 });

@@ -70,6 +70,31 @@ describe('signet config validate', () => {
     ]);
   });
 
+  it('checks the photos the local directory names (relative to its folder) and reports a bad one like any problem', async () => {
+    const dir = path.join(tmp, 'photos');
+    await fs.cp(EXAMPLE_DIR, dir, { recursive: true });
+    // the example gives Ingrid photos/ingrid.png; Tom gets one that is not an image
+    await fs.writeFile(path.join(dir, 'photos', 'tom.png'), 'a text file, not a PNG');
+    const directory = (await fs.readFile(path.join(dir, 'directory.yaml'), 'utf8'))
+      .replace('  - mail: tom.okafor@contoso.com\n', '  - mail: tom.okafor@contoso.com\n    photo: photos/tom.png\n');
+    expect(directory).to.include('photo: photos/ingrid.png');
+    await fs.writeFile(path.join(dir, 'directory.yaml'), directory);
+    const line = (text: string) => directory.split('\n').findIndex((l) => l.includes(text)) + 1;
+    const tom = directory.split('\n').slice(0, line('photos/tom.png')).filter((l) => l.startsWith('  - mail:')).length - 1;
+
+    const result = await signet('config', 'validate', dir, ...DURING_CAMPAIGN);
+    expect(result.stdout.trimEnd().split('\n')).to.deep.equal([
+      `${path.join(dir, 'directory.yaml')}:${line('photos/tom.png')} users[${tom}].photo: photos/tom.png: the photo is not a JPEG, PNG or GIF image`,
+      `1 problem in ${dir}`,
+    ]);
+    expect(result.code).to.equal(1);
+
+    await fs.writeFile(path.join(dir, 'photos', 'tom.png'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0]));
+    const fixed = await signet('config', 'validate', dir, ...DURING_CAMPAIGN);
+    expect(fixed.stdout).to.match(/^OK contoso .*, 8 directory users\n$/);
+    expect(fixed.code).to.equal(0);
+  });
+
   it('warns, without failing, about a rule group no user of the local directory is in (and its exception groups)', async () => {
     const dir = path.join(tmp, 'groups');
     await fs.cp(EXAMPLE_DIR, dir, { recursive: true });

@@ -1,11 +1,12 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createDirectoryFileSource, type DirectoryFileSource } from '../../appliance/src/directory';
-import { createMetrics, type SignetMetrics } from '../../appliance/src/observability';
+import { createLogger, createMetrics, type SignetMetrics } from '../../appliance/src/observability';
 
-const EXAMPLE = readFileSync(resolve(__dirname, '../../config/examples/contoso/directory.yaml'), 'utf8');
+const EXAMPLE_DIR = resolve(__dirname, '../../config/examples/contoso');
+const EXAMPLE = readFileSync(join(EXAMPLE_DIR, 'directory.yaml'), 'utf8');
 const TOM = 'tom.okafor@contoso.com';
 
 /** The count of file refreshes with that result; undefined while the series does not exist. */
@@ -28,6 +29,8 @@ describe('directory file as a live source (the relay without Microsoft Graph)', 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'signet-dirfile-'));
     file = join(dir, 'directory.yaml');
+    // the photos the example directory names
+    cpSync(join(EXAMPLE_DIR, 'photos'), join(dir, 'photos'), { recursive: true });
   });
   afterEach(() => {
     source?.stop();
@@ -74,5 +77,46 @@ describe('directory file as a live source (the relay without Microsoft Graph)', 
     replace(EXAMPLE);
     for (let i = 0; i < 100 && !source.current(); i++) await new Promise((r) => setTimeout(r, 20));
     expect(source.current()?.lookup(TOM)?.groups).to.include('Sales');
+  });
+
+  it('re-reads the directory when a photo it names changes on disk, and keeps the running directory while a photo is gone', async () => {
+    const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]);
+    const PNG = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 4, 5, 6, 7, 8]);
+    const photo = join(dir, 'photos', 'tom.jpg');
+    mkdirSync(join(dir, 'photos'), { recursive: true });
+    writeFileSync(photo, JPEG);
+    replace(EXAMPLE.replace('  - mail: tom.okafor@contoso.com\n', '  - mail: tom.okafor@contoso.com\n    photo: photos/tom.jpg\n'));
+    const logged: string[] = [];
+    const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void logged.push(line) } });
+    source = createDirectoryFileSource({ file, pollSeconds: 0, logger });
+    await source.start();
+    expect(source.current()!.lookup(TOM)!.photo).to.deep.equal({ data: JPEG, contentType: 'image/jpeg' });
+    expect(await source.check()).to.equal('unchanged');
+
+    // the same directory.yaml, another photo in the same file
+    writeFileSync(photo, PNG);
+    expect(await source.check()).to.equal('loaded');
+    const good = source.current()!;
+    expect(good.lookup(TOM)!.photo).to.deep.equal({ data: PNG, contentType: 'image/png' });
+    expect(await source.check()).to.equal('unchanged');
+
+    unlinkSync(photo);
+    expect(await source.check()).to.equal('failed');
+    expect(await source.check()).to.equal('unchanged');
+    expect(source.current()).to.equal(good);
+
+    // back, by a rename as tools do
+    writeFileSync(join(dir, 'photos', '.tom.jpg'), JPEG);
+    renameSync(join(dir, 'photos', '.tom.jpg'), photo);
+    expect(await source.check()).to.equal('loaded');
+    expect(source.current()!.lookup(TOM)!.photo!.data.equals(JPEG)).to.equal(true);
+
+    // photos are never logged: only the path, and why
+    const text = logged.join('');
+    expect(text).to.include('photos/tom.jpg: no such file');
+    for (const bytes of [JPEG, PNG]) {
+      expect(text).not.to.include(JSON.stringify(bytes.toJSON().data).slice(1, -1));
+      expect(text).not.to.include(bytes.toString('base64'));
+    }
   });
 });

@@ -280,6 +280,40 @@ describe('signature engine', () => {
     expect(parsed.html).to.include('<b>Ada Lovelace</b>');
   });
 
+  it('embeds the sender\'s directory photo as a related image part, and nothing for a sender without one', async () => {
+    const photo = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('ada photo, not a real JPEG past its signature')]);
+    const config = org({
+      templates: new Map([
+        ['default', { id: 'default', file: 'templates/default.html.ejs', html: '<% if (photo()) { %><img src="<%= photo() %>" width="64" alt=""><% } %><p class="sig"><%= user.displayName %></p>' }],
+        ['short', { id: 'short', file: 'templates/short.html.ejs', html: '<p class="sig-short"><%= user.displayName %></p>' }],
+      ]),
+    });
+    const withPhoto = snapshot([
+      { ...user('ada@contoso.com', { displayName: 'Ada Lovelace' }), photo: { data: photo, contentType: 'image/jpeg' } },
+      user('bob@contoso.com', { displayName: 'Bob' }),
+    ]);
+    const sign = async (from: string) => {
+      const engine = createEngine({ org: config, directory: () => withPhoto, now: () => new Date('2026-11-23T12:00:00Z') });
+      const handle = engine.process(Readable.from([Buffer.from(htmlMessage('<p>Hi</p>'), 'latin1')]), { mailFrom: from, rcptTo: ['colleague@contoso.com'] });
+      const chunks: Buffer[] = [];
+      for await (const chunk of handle.output) chunks.push(chunk as Buffer);
+      return { parsed: await simpleParser(Buffer.concat(chunks), { keepCidLinks: true }), result: await handle.result };
+    };
+    const ada = await sign('ada@contoso.com');
+    expect(ada.result.outcome).to.equal('signed');
+    const [image, ...others] = ada.parsed.attachments;
+    expect(others).to.deep.equal([]);
+    expect(image.content.equals(photo)).to.equal(true);
+    expect(image).to.include({ contentType: 'image/jpeg', filename: 'photo.jpg', contentDisposition: 'inline', related: true });
+    expect(image.contentId).to.match(/^<photo\.[0-9a-f]{16}@signet>$/);
+    expect(String(ada.parsed.html)).to.include(`<img src="cid:${image.contentId!.slice(1, -1)}" width="64" alt="">`);
+
+    const bob = await sign('bob@contoso.com');
+    expect(bob.result.outcome).to.equal('signed');
+    expect(bob.parsed.attachments).to.deep.equal([]);
+    expect(String(bob.parsed.html)).to.include('<p class="sig">Bob</p>').and.not.include('<img');
+  });
+
   it('escapes hostile directory values', async () => {
     const { out } = await run(htmlMessage('<p>Hi</p>'), { from: 'mallory@contoso.com' });
     expect(out).not.to.include('<script>');

@@ -222,6 +222,7 @@ describe('templates: constructs escaping cannot protect are refused', () => {
     ['a value in a link ping', '<a href="https://contoso.com" ping="<%= user.website %>">x</a>', /:1: attribute ping starts with a value from/],
     ['a value in a meta refresh', '<meta http-equiv="refresh" content="0;url=<%= user.website %>">', /:1: a meta element takes its content from <%= %>/],
     ['a value an SVG animation sets as a link', '<svg><a><set attributeName="href" to="<%= user.website %>"/><text>x</text></a></svg>', /:1: attribute to takes a value from <%= %>: SVG animation/],
+    ['a photo followed by a raw value', '<img src="<%= photo() %><%= user.website %>">', /:1: attribute src starts with a value from/],
     ['values of an SVG animation', '<animate attributeName="href" values="<%= user.website %>"/>', /:1: attribute values takes a value from/],
   ];
   for (const [name, html, message] of cases) {
@@ -249,6 +250,7 @@ describe('templates: constructs escaping cannot protect are refused', () => {
       // fixed values in those attributes, and data-* or content attributes outside meta
       '<iframe srcdoc="<p>hi</p>"></iframe><meta name="x" content="y"><set attributeName="fill" to="red"/>',
       '<td data-dept="<%= user.department %>" content="<%= user.jobTitle %>">x</td><object data="<%= url(user.website) %>"></object>',
+      '<% if (photo()) { %><img src="<%= photo() %>" width="64" alt="<%= user.displayName %>"><% } %>',
     ]) {
       expect(lintHtmlTemplate(html), html).to.equal(undefined);
     }

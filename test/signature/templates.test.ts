@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import ejs from 'ejs';
 import type { ImageAsset, OrgConfig, TemplateSource } from '../../appliance/src/config';
-import type { DirectoryUser } from '../../appliance/src/directory';
-import { compileTemplates, htmlToText, safeUrl, telHref, tidyText, type RenderContext, type TemplateSet } from '../../appliance/src/signature/templates';
+import { readPhoto, type DirectoryUser, type UserPhoto } from '../../appliance/src/directory';
+import { compileTemplates, htmlToText, safeUrl, telHref, templatesUsePhotos, tidyText, type RenderContext, type TemplateSet } from '../../appliance/src/signature/templates';
 import { addon, makeOrg, template } from '../rules/helpers';
 
 const SIGNATURE_HTML = `<table cellpadding="0" cellspacing="0" style="font-family:Arial,sans-serif">
@@ -374,5 +374,76 @@ describe('templates: helpers and text conversion', () => {
 describe('templates: text rendered from HTML', () => {
   it('turns no-break spaces into plain spaces', () => {
     expect(htmlToText('<p>T&nbsp;+1&nbsp;206&nbsp;555&nbsp;0142</p>')).to.equal('T +1 206 555 0142');
+  });
+});
+
+describe('templates: the sender\'s photo, photo()', () => {
+  const PHOTO_HTML = '<% if (photo()) { %><img src="<%= photo() %>" width="64" alt=""><% } %><p><%= user.displayName %></p><img src="<%= image(\'logo\') %>" alt="Contoso">';
+  const photoOf = (bytes: Buffer): UserPhoto => {
+    const photo = readPhoto(bytes);
+    if ('refused' in photo) throw new Error(photo.refused);
+    return photo;
+  };
+  const JPEG = photoOf(Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('alice photo bytes')]));
+  const PNG = photoOf(Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), Buffer.from('bob photo bytes')]));
+  const withPhoto = (user: DirectoryUser, photo: UserPhoto): DirectoryUser => ({ ...user, photo });
+  const org = signatureOrg({ templates: [template('default', PHOTO_HTML)] });
+
+  it('embeds the sender\'s photo by a content Content-ID, and attaches it with the org\'s images', () => {
+    const out = compileTemplates(org).render('default', ctx(org, withPhoto(ALICE, JPEG)));
+    const photo = out.images.find((i) => i.cid.startsWith('photo.'));
+    expect(photo, 'the photo is attached').to.not.equal(undefined);
+    expect(photo!.cid).to.match(/^photo\.[0-9a-f]{16}@signet$/);
+    expect(photo!.data.equals(JPEG.data)).to.equal(true);
+    expect(photo).to.include({ contentType: 'image/jpeg', filename: 'photo.jpg' });
+    expect(out.html).to.contain(`<img src="cid:${photo!.cid}" width="64" alt="">`);
+    // the photo first (first use), then the logo; each once
+    expect(out.images.map((i) => i.cid.split('.')[0])).to.deep.equal(['photo', 'logo']);
+    // the text form shows no image
+    expect(out.text).to.equal(['Alice Smith', 'Contoso'].join('\n'));
+  });
+
+  it('a sender without a photo, or missing from the directory, gets no image and no part', () => {
+    for (const user of [ALICE, undefined]) {
+      const out = compileTemplates(org).render('default', ctx(org, user));
+      expect(out.html).to.not.contain('width="64"');
+      expect(out.images.map((i) => i.cid.split('.')[0])).to.deep.equal(['logo']);
+    }
+  });
+
+  it('two senders get their own photos; the same bytes the same Content-ID, a changed photo a new one', () => {
+    const set = compileTemplates(org);
+    const cidOf = (user: DirectoryUser) => set.render('default', ctx(org, user, { sender: user.mail })).images.find((i) => i.cid.startsWith('photo.'))!;
+    const alice = cidOf(withPhoto(ALICE, JPEG));
+    const bob = cidOf(withPhoto(person({ displayName: 'Bob' }, 'bob@contoso.com'), PNG));
+    expect(bob.cid).to.not.equal(alice.cid);
+    expect(bob).to.include({ contentType: 'image/png', filename: 'photo.png' });
+    // a directory refresh brings new user and photo objects: same bytes, same Content-ID
+    expect(cidOf(withPhoto({ ...ALICE }, photoOf(Buffer.from(JPEG.data)))).cid).to.equal(alice.cid);
+    // Alice changes her photo: the next render (a new user object) embeds the new one
+    const changed = cidOf(withPhoto({ ...ALICE }, photoOf(Buffer.concat([JPEG.data, Buffer.from('new')]))));
+    expect(changed.cid).to.not.equal(alice.cid);
+  });
+
+  it('a rendered signature is reused only for the same user object, so a new photo is never served stale', () => {
+    const set = compileTemplates(org);
+    const first = withPhoto(ALICE, JPEG);
+    const a = set.render('default', ctx(org, first));
+    expect(set.render('default', ctx(org, first))).to.equal(a);
+    const refreshed = withPhoto({ ...ALICE }, PNG);
+    const b = set.render('default', ctx(org, refreshed));
+    expect(b.images.find((i) => i.cid.startsWith('photo.'))!.contentType).to.equal('image/png');
+  });
+
+  it('tells whether a configuration calls photo(): the directory loads photos only then', () => {
+    expect(templatesUsePhotos(org)).to.equal(true);
+    expect(templatesUsePhotos(signatureOrg())).to.equal(false);
+    expect(templatesUsePhotos(undefined)).to.equal(false);
+    // in an add-on's text or HTML too; a property of that name, or the word in literal text, does not count
+    const withAddon = signatureOrg();
+    withAddon.addons.set('photo-banner', { id: 'photo-banner', kind: 'banner', position: 'top', html: '<p>x</p>', text: '<%= photo ( ) %>', file: 'addons/photo-banner.yaml' });
+    expect(templatesUsePhotos(withAddon)).to.equal(true);
+    const lookalikes = signatureOrg({ templates: [template('default', '<p>Our photo(s) of the year</p><% if (user.photo) { %><p><%= user.photo %></p><% } %>')] });
+    expect(templatesUsePhotos(lookalikes)).to.equal(false);
   });
 });

@@ -8,6 +8,8 @@
 //   GET /v1.0/groups/{id}?$select=id,displayName
 //   GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$count=true(&$top)   paged, nested
 //       groups expanded; an OData cast is an advanced query, so `ConsistencyLevel: eventual` is required
+//   GET /v1.0/users/{id}/photos/{size}/$value     the photo's bytes (image/jpeg, as Graph says whatever they are),
+//       404 ImageNotFound without one; on demand a user's photo fails with a status (429 with Retry-After)
 // Requests need a bearer token issued for https://graph.microsoft.com. On
 // demand it answers 429 with Retry-After in seconds or as a date (throttling,
 // at once or a few requests later), fails with a status (likewise), never
@@ -53,6 +55,15 @@ export interface GraphStandin {
   nextLinkLoop: boolean;
   /** The next `count` requests to `path` (e.g. /v1.0/users/delta) get no answer until the stand-in closes. */
   hang(count: number, path: string): void;
+  /** A user's photo (any size asked for): bytes, or none (404, the default). Not a change the users delta query shows. */
+  setPhoto(id: string, bytes: Buffer | undefined): void;
+  /** The next `count` requests for `id`'s photo fail with `status` (429: with `Retry-After: retryAfterSeconds`, default 1). */
+  failPhoto(id: string, status: number, count?: number, retryAfterSeconds?: number): void;
+  /** Milliseconds a photo answer waits (so that requests overlap). */
+  photoDelayMs: number;
+  /** Photo requests being answered now, and the most there were at once (reset it to 0 to measure afresh). */
+  readonly photosInFlight: number;
+  maxPhotosInFlight: number;
   /**
    * Make delta links issued so far expire. Graph answers an expired directory delta token with 400
    * and the code syncStateNotFound (the default here); other resources, or a resync, use 410 Gone.
@@ -77,12 +88,16 @@ export async function startGraphStandin(): Promise<GraphStandin> {
   let throttled = { count: 0, seconds: 0, asDate: false, after: 0 };
   let failing = { count: 0, status: 500, after: 0 };
   let baseUrl = '';
+  const photos = new Map<string, Buffer>();
+  const photoFailures = new Map<string, Array<{ status: number; retryAfterSeconds: number }>>();
+  let photosInFlight = 0;
+  const entries = new WeakMap<ServerResponse, GraphStandin['requests'][number]>();
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const text = JSON.stringify(body);
     res.writeHead(status, { 'content-type': 'application/json;odata.metadata=minimal', 'content-length': Buffer.byteLength(text), 'request-id': String(Math.random()).slice(2), ...headers });
     res.end(text);
-    requests[requests.length - 1].status = status;
+    entries.get(res)!.status = status; // the request's own entry: answers may overlap (photos are asked for concurrently)
   };
   const error = (res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}) =>
     send(res, status, { error: { code, message, innerError: { date: new Date().toISOString() } } }, headers);
@@ -124,9 +139,11 @@ export async function startGraphStandin(): Promise<GraphStandin> {
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', baseUrl);
-    requests.push({ method: req.method ?? '', path: url.pathname, query: url.search, status: 0 });
+    const entry: GraphStandin['requests'][number] = { method: req.method ?? '', path: url.pathname, query: url.search, status: 0 };
+    requests.push(entry);
+    entries.set(res, entry);
     const clientId = identity.verify(req.headers.authorization, GRAPH_RESOURCE);
-    requests[requests.length - 1].clientId = clientId;
+    entry.clientId = clientId;
     if (!clientId) return error(res, 401, 'InvalidAuthenticationToken', 'Access token is empty or invalid.');
     if (throttled.count > 0 && throttled.after > 0) throttled.after--;
     else if (throttled.count > 0) {
@@ -186,6 +203,27 @@ export async function startGraphStandin(): Promise<GraphStandin> {
       const members = transitiveUsers(m[1]).map((id) => ({ '@odata.type': '#microsoft.graph.user', id }));
       return page(res, members, url, { '@odata.count': members.length });
     }
+    if ((m = /^\/v1\.0\/users\/([^/]+)\/photos\/(\d+x\d+)\/\$value$/.exec(path))) {
+      const id = m[1];
+      photosInFlight++;
+      graph.maxPhotosInFlight = Math.max(graph.maxPhotosInFlight, photosInFlight);
+      const answer = () => {
+        photosInFlight--;
+        const failure = photoFailures.get(id)?.shift();
+        if (failure) {
+          return error(res, failure.status, failure.status === 429 ? 'TooManyRequests' : 'generalException', 'The stand-in was told to fail this photo.', failure.status === 429 ? { 'retry-after': String(failure.retryAfterSeconds) } : {});
+        }
+        if (!users.has(id)) return error(res, 404, 'Request_ResourceNotFound', `Resource '${id}' does not exist.`);
+        const bytes = photos.get(id);
+        if (!bytes) return error(res, 404, 'ImageNotFound', 'Exception of type \'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException\' was thrown.');
+        res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': bytes.length, 'request-id': String(Math.random()).slice(2) });
+        res.end(bytes);
+        entry.status = 200;
+      };
+      if (graph.photoDelayMs > 0) setTimeout(answer, graph.photoDelayMs);
+      else answer();
+      return;
+    }
     return error(res, 400, 'BadRequest', `Unsupported request ${path}`);
   }
 
@@ -223,6 +261,18 @@ export async function startGraphStandin(): Promise<GraphStandin> {
     },
     hang(count, path) {
       hanging = { count, path };
+    },
+    photoDelayMs: 0,
+    get photosInFlight() {
+      return photosInFlight;
+    },
+    maxPhotosInFlight: 0,
+    setPhoto(id, bytes) {
+      if (bytes) photos.set(id, bytes);
+      else photos.delete(id);
+    },
+    failPhoto(id, status, count = 1, retryAfterSeconds = 1) {
+      photoFailures.set(id, [...(photoFailures.get(id) ?? []), ...Array.from({ length: count }, () => ({ status, retryAfterSeconds }))]);
     },
     expireDeltaTokens(answer = { status: 400, code: 'syncStateNotFound' }) {
       expiredAnswer = answer;

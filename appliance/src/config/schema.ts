@@ -335,6 +335,15 @@ export const directoryUserSchema = z.strictObject({
     .record(attributeName, z.string().max(2000).nullable())
     .default({})
     .describe('displayName, jobTitle, department, mobilePhone, … (empty or null: not set).'),
+  photo: z
+    .string()
+    .min(1)
+    .regex(/^(?!\/)/, 'must be a path relative to the folder of directory.yaml, not an absolute one')
+    .regex(/^[^\\]*$/, 'must separate folders with /, not a backslash')
+    .regex(/^(?!(?:[\s\S]*\/)?\.\.(?:\/|$))/, 'must not step out of the folder of directory.yaml with ".."')
+    .regex(/^[^\0]*$/, 'must not contain a NUL character')
+    .optional()
+    .describe('The user\'s photo (JPEG, PNG or GIF, at most 100 KB), relative to the folder of directory.yaml: photos/ingrid.jpg.'),
 });
 
 export const directoryFileSchema = z

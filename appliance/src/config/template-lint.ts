@@ -22,8 +22,8 @@ const URL_ATTRIBUTES = new Set([
 ]);
 // SVG animation (<set>, <animate>) writes these into another attribute, which may be an href.
 const ANIMATION_VALUE_ATTRIBUTES = new Set(['to', 'from', 'by', 'values']);
-/** Expressions that are, as a whole, one vetted URL: url(…), tel(…), image('id'), images.id, images['id']. */
-const SAFE_URL_EXPRESSION = /^\s*(?:(?:url|tel|image)\s*\((?:[^()]|\([^()]*\))*\)|images\s*(?:\.\s*[A-Za-z0-9_]+|\[\s*(['"])[^'"]*\1\s*\]))\s*;?\s*$/;
+/** Expressions that are, as a whole, one vetted URL: url(…), tel(…), image('id'), photo(), images.id, images['id']. */
+const SAFE_URL_EXPRESSION = /^\s*(?:(?:url|tel|image|photo)\s*\((?:[^()]|\([^()]*\))*\)|images\s*(?:\.\s*[A-Za-z0-9_]+|\[\s*(['"])[^'"]*\1\s*\]))\s*;?\s*$/;
 
 function lineAt(source: string, offset: number): number {
   let line = 1;
@@ -186,7 +186,7 @@ function lintAttribute(element: string, rawName: string, pieces: readonly ValueP
       continue;
     }
     if (piece.output && !fixes(since) && !SAFE_URL_EXPRESSION.test(piece.code)) {
-      return `attribute ${rawName} starts with a value from <%= %>; wrap it in url(…), tel(…) or image(…) so a directory value cannot choose a javascript: URL`;
+      return `attribute ${rawName} starts with a value from <%= %>; wrap it in url(…), tel(…), image(…) or photo() so a directory value cannot choose a javascript: URL`;
     }
     since = '';
   }

@@ -1,11 +1,11 @@
 // The local directory file as the relay's live directory: checked at an
-// interval and re-read when it changed on disk (inode, size or mtime), validated
-// as a whole before it replaces the running snapshot. A broken or vanished file
-// keeps the last good snapshot, logged and counted, and is reported once: it is
-// read again when it changes again.
-import { stat } from 'node:fs/promises';
+// interval and re-read when it or a photo it names changed on disk (inode,
+// size or mtime), validated as a whole before it replaces the running
+// snapshot. A broken or vanished file (or photo) keeps the last good snapshot,
+// logged and counted, and is reported once: it is read again when it changes again.
+import { basename } from 'node:path';
 import { directorySyncCounter, type Logger, type SignetMetrics } from '../observability';
-import { loadDirectoryFile } from './file';
+import { fileFingerprint, parseDirectoryFile, readDirectoryFile, type DirectoryFileContents } from './file';
 import type { DirectorySnapshot } from './types';
 
 export interface DirectoryFileSourceOptions {
@@ -26,29 +26,28 @@ export interface DirectoryFileSource {
   check(): Promise<'loaded' | 'unchanged' | 'failed'>;
 }
 
-async function fingerprint(file: string): Promise<string> {
-  try {
-    const s = await stat(file);
-    return `${s.ino}:${s.size}:${s.mtimeMs}`;
-  } catch (error) {
-    return `missing:${(error as NodeJS.ErrnoException).code ?? ''}`;
-  }
-}
-
 export function createDirectoryFileSource(options: DirectoryFileSourceOptions): DirectoryFileSource {
   const { file, metrics, logger } = options;
   const countSync = directorySyncCounter(metrics, 'file');
   let snapshot: DirectorySnapshot | undefined;
   let seen: string | undefined;
+  // the photo files the last read named: a stat each per check
+  let photoFiles: string[] = [];
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<'loaded' | 'unchanged' | 'failed'> | undefined;
 
   async function checkOnce(): Promise<'loaded' | 'unchanged' | 'failed'> {
-    const now = await fingerprint(file);
+    const [own, ...photos] = await Promise.all([file, ...photoFiles].map(fileFingerprint));
+    const now = [own, ...photos].join('\n');
     if (now === seen) return 'unchanged';
     seen = now;
+    let contents: DirectoryFileContents | undefined;
     try {
-      const next = await loadDirectoryFile(file);
+      contents = await readDirectoryFile(file);
+      // what this read named, each as it was just before it was read: a change after shows at the next check
+      photoFiles = [...contents.photoFingerprints.keys()];
+      seen = [own, ...contents.photoFingerprints.values()].join('\n');
+      const next = parseDirectoryFile(contents.bytes, basename(file), new Date(), contents.photos);
       snapshot = next;
       logger?.info({ event: 'directory-loaded', source: 'file', users: next.size }, 'directory loaded');
       metrics?.directoryUsers.set({ source: 'file' }, next.size);
@@ -56,6 +55,11 @@ export function createDirectoryFileSource(options: DirectoryFileSourceOptions): 
       countSync('ok');
       return 'loaded';
     } catch (error) {
+      if (!contents) {
+        // the file itself is gone or unreadable: nothing to watch but the file
+        photoFiles = [];
+        seen = own;
+      }
       countSync('failed');
       const err = (error as Error).message;
       if (snapshot) logger?.error({ event: 'directory-failed', source: 'file', err }, 'directory file refused; keeping the running directory');

@@ -1,21 +1,138 @@
 // The local directory source: a directory.yaml with users (addresses,
 // attributes, direct groups) and groups (which may sit inside other groups).
 // Used for development and for organizations run without Microsoft Graph.
+// A user may have a photo: a file named relative to the directory file's
+// folder (photos/ingrid.jpg), read with the file (readDirectoryFile) and
+// checked with it (parseDirectoryFile), so a bad photo is one more issue.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { z } from 'zod';
 import { ConfigError, didYouMean, directoryFileSchema, formatPath, readYamlWithSchema, type ConfigIssue } from '../config';
+import { MAX_PHOTO_BYTES, photoSizeProblem, readPhoto } from './photo';
 import { createDirectorySnapshot, normalizeAddress, resolveTransitiveGroups } from './snapshot';
-import type { DirectorySnapshot, DirectoryUser } from './types';
+import type { DirectorySnapshot, DirectoryUser, UserPhoto } from './types';
+
+/**
+ * The photo files a directory file names, as read for parseDirectoryFile: by
+ * the path as written in the file, the file's bytes, or why it could not be
+ * used (a message without the path: "no such file").
+ */
+export type DirectoryPhotoBytes = ReadonlyMap<string, Buffer | string>;
+
+/** A directory file and the photos it names, read from disk but not yet checked. */
+export interface DirectoryFileContents {
+  bytes: Buffer;
+  photos: DirectoryPhotoBytes;
+  /**
+   * Each photo file named (its path on disk, in the file's folder) and its
+   * fileFingerprint taken just before it was read, in the file's order: what a
+   * watcher compares to notice a changed photo.
+   */
+  photoFingerprints: ReadonlyMap<string, string>;
+}
+
+/** Inode, size and mtime of a file (following symbolic links), or why it is missing: changes when the file does. */
+export async function fileFingerprint(file: string): Promise<string> {
+  try {
+    const s = await fs.stat(file);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch (error) {
+    return `missing:${(error as NodeJS.ErrnoException).code ?? ''}`;
+  }
+}
+
+const photoPathSchema = directoryFileSchema.shape.users.element.shape.photo;
+
+/** The photo paths a directory file names that are well-formed, once each in the file's order (none when the YAML is broken). */
+export function directoryPhotoPaths(bytes: Buffer | string, file = 'directory.yaml'): string[] {
+  const data = readYamlWithSchema(bytes, file, z.unknown()).yaml.data as { users?: unknown } | null | undefined;
+  const users = data !== null && typeof data === 'object' && Array.isArray(data.users) ? (data.users as unknown[]) : [];
+  const paths = new Set<string>();
+  for (const user of users) {
+    const photo = user !== null && typeof user === 'object' ? (user as Record<string, unknown>).photo : undefined;
+    if (typeof photo === 'string' && photoPathSchema.safeParse(photo).success) paths.add(photo);
+  }
+  return [...paths];
+}
+
+function unreadable(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT' || code === 'ENOTDIR') return 'no such file';
+  if (code === 'EACCES' || code === 'EPERM') return 'cannot be read (permission denied)';
+  if (code === 'ELOOP') return 'cannot be read (too many symbolic links)';
+  return `cannot be read (${code ?? (error as Error).message})`;
+}
+
+/** One photo file's bytes, or why it cannot be used; never leaves realFolder through a symbolic link. */
+async function readPhotoFile(named: string, realFolder: string, folderLabel: string): Promise<Buffer | string> {
+  try {
+    const real = await fs.realpath(named);
+    const inside = path.relative(realFolder, real);
+    if (inside === '..' || inside.startsWith(`..${path.sep}`) || path.isAbsolute(inside)) {
+      return `leads outside ${folderLabel} through a symbolic link`;
+    }
+    const stats = await fs.stat(real);
+    if (!stats.isFile()) return 'is not a file';
+    // not reading an oversized file spares the memory of an absurd one
+    if (stats.size > MAX_PHOTO_BYTES) return photoSizeProblem(stats.size)!;
+    return await fs.readFile(real);
+  } catch (error) {
+    return unreadable(error);
+  }
+}
+
+/**
+ * Reads a directory file and every photo it names (relative to its folder,
+ * never outside it). Throws a ConfigError only when the directory file itself
+ * cannot be read; a photo that cannot be read is left to parseDirectoryFile to
+ * report with the rest.
+ */
+export async function readDirectoryFile(filePath: string): Promise<DirectoryFileContents> {
+  const file = path.basename(filePath);
+  let bytes: Buffer;
+  try {
+    bytes = await fs.readFile(filePath);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      [{ file, path: '', message: `cannot read the directory file: ${code === 'ENOENT' ? 'no such file' : String(error)}` }],
+      filePath,
+    );
+  }
+  const folder = path.dirname(filePath);
+  const paths = directoryPhotoPaths(bytes, file);
+  const photos = new Map<string, Buffer | string>();
+  const photoFingerprints = new Map<string, string>();
+  if (paths.length === 0) return { bytes, photos, photoFingerprints };
+  const realFolder = await fs.realpath(folder).catch(() => undefined);
+  const read = await Promise.all(
+    paths.map(async (written) => {
+      const named = path.join(folder, written);
+      // the fingerprint before the read: a change after it shows at the next check
+      const fingerprint = await fileFingerprint(named);
+      const content = realFolder === undefined ? 'cannot be read (the folder is gone)' : await readPhotoFile(named, realFolder, `the folder of ${file}`);
+      return { written, named, fingerprint, content };
+    }),
+  );
+  for (const { written, named, fingerprint, content } of read) {
+    photos.set(written, content);
+    photoFingerprints.set(named, fingerprint);
+  }
+  return { bytes, photos, photoFingerprints };
+}
 
 /**
  * Validates a directory file's bytes and builds the snapshot. Every problem
- * (schema, unknown group, an address claimed twice) is reported at once in a
- * ConfigError naming file, path and line.
+ * (schema, unknown group, an address claimed twice, a photo that is missing or
+ * not an image) is reported at once in a ConfigError naming file, path and line.
+ * Photos come read (readDirectoryFile): a file that names photos without them
+ * is refused.
  */
 export function parseDirectoryFile(
   bytes: Buffer | string,
   file = 'directory.yaml',
   syncedAt: Date = new Date(),
+  photos?: DirectoryPhotoBytes,
 ): DirectorySnapshot {
   const read = readYamlWithSchema(bytes, file, directoryFileSchema);
   const issues: ConfigIssue[] = [...read.issues];
@@ -60,8 +177,22 @@ export function parseDirectoryFile(
   rawGroups.forEach((group, i) => checkRefs(field(group, 'memberOf'), ['groups', i, 'memberOf']));
 
   const owner = new Map<string, { mail: string; line?: number }>();
+  const photoOf = new Map<number, UserPhoto>();
   rawUsers.forEach((user, i) => {
     checkRefs(field(user, 'groups'), ['users', i, 'groups']);
+    const photo = field(user, 'photo');
+    // a malformed path is the schema's issue; the bytes are never in a message
+    if (typeof photo === 'string' && photoPathSchema.safeParse(photo).success) {
+      const content = photos?.get(photo);
+      if (!photos) report(['users', i, 'photo'], `${photo}: not read (photos are read by loadDirectoryFile)`);
+      else if (content === undefined) report(['users', i, 'photo'], `${photo}: not read`);
+      else if (typeof content === 'string') report(['users', i, 'photo'], `${photo}: ${content}`);
+      else {
+        const checked = readPhoto(content);
+        if ('refused' in checked) report(['users', i, 'photo'], `${photo}: ${checked.refused}`);
+        else photoOf.set(i, checked);
+      }
+    }
     const mail = field(user, 'mail');
     const aliases = field(user, 'aliases');
     const addresses: Array<[unknown, Array<string | number>]> = [[mail, ['users', i, 'mail']]];
@@ -84,7 +215,7 @@ export function parseDirectoryFile(
   for (const group of read.value.groups) {
     parents.set(group.id, (group.memberOf ?? []).map((ref) => idOfRef.get(ref)!));
   }
-  const users: DirectoryUser[] = read.value.users.map((user) => {
+  const users: DirectoryUser[] = read.value.users.map((user, i) => {
     const ids = resolveTransitiveGroups(
       user.groups.map((ref) => idOfRef.get(ref)!),
       (id) => parents.get(id) ?? [],
@@ -100,22 +231,14 @@ export function parseDirectoryFile(
       aliases: user.aliases.map(normalizeAddress),
       attributes,
       groups: [...new Set(ids.flatMap((id) => [id, nameOfId.get(id) ?? id]))],
+      ...(photoOf.has(i) ? { photo: photoOf.get(i) } : {}),
     };
   });
   return createDirectorySnapshot(users, syncedAt);
 }
 
-/** Reads a directory file (YAML). The snapshot's syncedAt is the time it was read. */
+/** Reads a directory file (YAML) and its photos. The snapshot's syncedAt is the time it was read. */
 export async function loadDirectoryFile(filePath: string): Promise<DirectorySnapshot> {
-  let bytes: Buffer;
-  try {
-    bytes = await fs.readFile(filePath);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(
-      [{ file: path.basename(filePath), path: '', message: `cannot read the directory file: ${code === 'ENOENT' ? 'no such file' : String(error)}` }],
-      filePath,
-    );
-  }
-  return parseDirectoryFile(bytes, path.basename(filePath));
+  const contents = await readDirectoryFile(filePath);
+  return parseDirectoryFile(contents.bytes, path.basename(filePath), new Date(), contents.photos);
 }

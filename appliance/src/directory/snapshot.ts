@@ -49,6 +49,7 @@ class MemorySnapshot implements DirectorySnapshot {
         aliases: Object.freeze(aliases) as string[],
         attributes: Object.freeze({ ...user.attributes }),
         groups: Object.freeze([...new Set(user.groups)]) as string[],
+        ...(user.photo ? { photo: user.photo } : {}),
       });
       // The first owner of an address keeps it: a later duplicate must not take over someone's mail.
       if (this.byAddress.has(mail)) continue;

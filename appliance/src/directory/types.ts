@@ -17,7 +17,17 @@ export interface DirectoryUser {
   attributes: Record<string, string | undefined>;
   /** Ids and display names of every group the user belongs to, transitively. */
   groups: string[];
+  /** The user's photo, when the directory has one and photos are loaded (a template calls `photo()`). */
+  photo?: UserPhoto;
 }
+
+/** A user's photo as templates embed it: checked by readPhoto (type by its bytes, size bounded). */
+export interface UserPhoto {
+  readonly data: Buffer;
+  readonly contentType: PhotoType;
+}
+
+export type PhotoType = 'image/jpeg' | 'image/png' | 'image/gif';
 
 export interface DirectorySnapshot {
   /** Find a user by any of their addresses (case-insensitive). */

@@ -21,7 +21,7 @@ import {
   type ConfigIssue,
   type OrgConfig,
 } from '../../config';
-import { parseDirectoryFile, type DirectorySnapshot } from '../../directory';
+import { loadDirectoryFile, type DirectorySnapshot } from '../../directory';
 import { loadStackOutputs, type StackOutputs } from '../../fleet';
 import { asciiDomain, campaignWarnings, parseInstant, shadowedRules } from '../../rules';
 import { compileTemplates } from '../../signature';
@@ -123,10 +123,11 @@ async function validate(dir: string, now: Date, outputs?: StackOutputs): Promise
     }
     if (org) issues.push(...templateProblems(org));
   }
-  const directoryBytes = await fs.readFile(path.join(dir, DIRECTORY_FILE)).catch(() => undefined);
-  if (directoryBytes) {
+  // read as the relay reads it, with the photos it names (relative to the org folder)
+  const directoryFile = path.join(dir, DIRECTORY_FILE);
+  if (await fs.stat(directoryFile).then((stats) => stats.isFile(), () => false)) {
     try {
-      directory = parseDirectoryFile(directoryBytes, DIRECTORY_FILE);
+      directory = await loadDirectoryFile(directoryFile);
     } catch (error) {
       collect(error);
     }

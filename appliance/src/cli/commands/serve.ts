@@ -14,7 +14,7 @@ import { isBlobUrl } from '../../config/source';
 import { createDirectoryFileSource, createGraphDirectorySource, GRAPH_CLOUDS, loadDirectoryFile, type DirectorySnapshot, type GraphCloud, type GraphDirectorySource } from '../../directory';
 import { certificateFacts, createLogger, createMetrics, type Logger, type SignetMetrics } from '../../observability';
 import { createAppCredential, createAzureCredential, createFileSecretProvider, createKeyVaultSecretProvider, isAzureKeyRef, keyProviderFromRef, type OrgKeyProvider, type TokenCredential } from '../../secrets';
-import { createEngine } from '../../signature';
+import { createEngine, templatesUsePhotos } from '../../signature';
 import { loadRelayConfig, type RelayConfig } from '../../smtp';
 import { formatRelayProblem, pathLabel, readRelayConfig, RelayConfigError } from '../../smtp/config';
 import { startRelayNode, type RelayNode } from '../../smtp/node';
@@ -38,6 +38,16 @@ export function ruleGroups(org: OrgConfig | undefined): string[] {
 export function followRuleGroups(orgSource: Pick<OrgSource, 'on' | 'current'>, graph: Pick<GraphDirectorySource, 'setGroups'>): void {
   orgSource.on('config', (org: OrgConfig) => void graph.setGroups(ruleGroups(org)));
   if (orgSource.current()) void graph.setGroups(ruleGroups(orgSource.current()));
+}
+
+/**
+ * Photos are loaded from Graph only while a template or add-on calls `photo()`
+ * (they are held in memory): a configuration that starts or stops using them
+ * turns the loading on or off at once, like the groups above.
+ */
+export function followPhotos(orgSource: Pick<OrgSource, 'on' | 'current'>, graph: Pick<GraphDirectorySource, 'setPhotos'>): void {
+  orgSource.on('config', (org: OrgConfig) => void graph.setPhotos(templatesUsePhotos(org)));
+  if (orgSource.current()) void graph.setPhotos(templatesUsePhotos(orgSource.current()));
 }
 
 /**
@@ -94,12 +104,14 @@ async function startDirectory(
       baseUrl,
       scope,
       groups: ruleGroups(orgSource.current()),
+      photos: templatesUsePhotos(orgSource.current()),
       refreshSeconds: config.directory.graph.refreshSeconds,
       metrics,
       logger,
     });
     await graph.start(); // never throws: a failed first load leaves senders unknown (messages pass unsigned) and is retried
     followRuleGroups(orgSource, graph);
+    followPhotos(orgSource, graph);
     return { current: () => graph.current(), stop: () => graph.stop() };
   }
   // an org folder's directory file is followed even when it is created after start

@@ -4,11 +4,15 @@
 // link; transitive membership of the groups the rules name. The snapshot lives
 // in memory only. A refresh that fails keeps the last good snapshot, and is
 // counted.
+// Users' 96x96 photos, loaded only while templates use them, need no further
+// permission: User.Read.All lets an application read them (ProfilePhoto.Read.All
+// is the least privileged permission for that, not one more the app needs).
 import { createHash } from 'node:crypto';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import type { TokenCredential } from '@azure/identity';
 import { directorySyncCounter, type Logger, type SignetMetrics } from '../../observability';
-import type { DirectorySnapshot, DirectoryUser } from '../types';
+import type { DirectorySnapshot, DirectoryUser, UserPhoto } from '../types';
+import { readPhoto } from '../photo';
 import { applyUserOverrides, createDirectorySnapshot, normalizeAddress } from '../snapshot';
 import { createGraphClient } from './client';
 
@@ -30,6 +34,13 @@ const STRING_ATTRIBUTES = USER_SELECT.filter((name) => !['id', 'mail', 'proxyAdd
 const MAX_PAGES = 10_000;
 /** The longest delay a Node.js timer takes; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Photo requests in flight at once: a tenant of thousands must not open thousands of requests. */
+const PHOTO_CONCURRENCY = 4;
+/**
+ * A photo pass stops after this many failed requests in a row (Graph's photo service down, or
+ * refusing the app): the users it did not reach keep what they had and are asked at the next refresh.
+ */
+const MAX_PHOTO_FAILURES_IN_A_ROW = 20;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface GraphUser {
@@ -69,6 +80,16 @@ export interface GraphDirectoryOptions {
   requestTimeoutSeconds?: number;
   maxRetries?: number;
   retryDelaySeconds?: number;
+  /**
+   * Load users' photos (96x96) for templates' photo(); default false. Held in memory while on;
+   * see setPhotos().
+   */
+  photos?: boolean;
+  /**
+   * Hours after which every user's photo is fetched again (a changed photo does not reliably show in the
+   * users delta query); default 24. 0 = only at a full load. Changed users' photos are fetched at every refresh.
+   */
+  photoRefreshHours?: number;
   metrics?: SignetMetrics;
   logger?: Logger;
 }
@@ -87,6 +108,13 @@ export interface GraphDirectorySource {
    * progress), not at the next refresh; the same groups cost nothing.
    */
   setGroups(groups: readonly string[]): Promise<'unchanged' | 'groups' | 'full' | 'delta' | 'failed'>;
+  /**
+   * Whether a new configuration's templates use photos. Turned on, every user's photo is loaded now
+   * (after a refresh in progress; a full load when nothing is loaded yet); turned off, the photos are
+   * dropped at once (no Graph request); the same value costs nothing ('unchanged', also when a refresh that
+   * began after the call applied it first). While stopped, read at the next start.
+   */
+  setPhotos(enabled: boolean): Promise<'unchanged' | 'photos' | 'full' | 'delta' | 'failed'>;
   /** One refresh now: full load the first time (or when the delta link expired), delta after. */
   refresh(): Promise<'full' | 'delta' | 'failed'>;
   /** `unmatched`: the groups of the last membership load that match nobody, and why. */
@@ -108,6 +136,23 @@ function isDeltaReset(error: unknown): boolean {
   if (!(error instanceof graphSdk().GraphError)) return false;
   if (error.statusCode === 410) return true;
   return error.statusCode >= 400 && error.statusCode < 500 && /^(syncstatenotfound|resyncrequired)$/i.test(String(error.code ?? ''));
+}
+
+/** Status, Graph error code (read from the body of a binary request's error too) and, for no answer at all, why. */
+function describeError(error: unknown): { status?: number; code?: string; err?: string } {
+  if (!(error instanceof graphSdk().GraphError)) return { err: error instanceof Error ? error.message : String(error) };
+  let code = error.code ?? undefined;
+  const body: unknown = error.body;
+  if (!code && body instanceof ArrayBuffer && body.byteLength <= 64 * 1024) {
+    try {
+      const parsed = JSON.parse(Buffer.from(body).toString('utf8')) as { error?: { code?: unknown } };
+      if (typeof parsed.error?.code === 'string') code = parsed.error.code;
+    } catch {
+      // not a Graph error body
+    }
+  }
+  // Graph's own messages may name the user (a UPN); only a request that got no answer says why (a timeout, the network).
+  return { status: error.statusCode, ...(code ? { code } : {}), ...(error.statusCode > 0 ? {} : { err: error.message }) };
 }
 
 /** Graph's 404: the object does not exist (any more). */
@@ -142,6 +187,13 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
   let stopped = false;
   let failures = 0; // refreshes failed in a row
   let unmatched: ReadonlyMap<string, 'not found' | 'ambiguous'> = new Map();
+  const photoRefreshMs = (options.photoRefreshHours ?? 24) * 3_600_000;
+  let photosWanted = options.photos ?? false; // what the configuration asks for
+  let photosOn = false; // what the maps hold: set by the refresh or reload that applies photosWanted
+  const photos = new Map<string, UserPhoto>(); // by user object id, only while photosOn
+  const photosPending = new Set<string>(); // user ids whose photo is to be fetched (changed, or failed before)
+  let photoPassAt: number | undefined; // when the last pass over every user began; undefined: one is due
+  let photosReload: Promise<'unchanged' | 'photos' | 'full' | 'delta' | 'failed'> | undefined;
   // Until the first good load the last sync is 0 ("never"), so a node that never loads is seen (and alerted on).
   options.metrics?.directoryLastSync.set({ source: 'graph' }, 0);
   const countSync = directorySyncCounter(options.metrics, 'graph');
@@ -190,7 +242,8 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       const value = user.onPremisesExtensionAttributes?.[`extensionAttribute${i}`];
       attributes[`extensionAttribute${i}`] = typeof value === 'string' ? value : undefined;
     }
-    return { user: { id: user.id, mail, aliases: [...aliases], attributes, groups: [...(memberships.get(user.id) ?? [])] }, routed };
+    const photo = photosOn ? photos.get(user.id) : undefined;
+    return { user: { id: user.id, mail, aliases: [...aliases], attributes, groups: [...(memberships.get(user.id) ?? [])], ...(photo ? { photo } : {}) }, routed };
   }
 
   function rebuild(): void {
@@ -276,13 +329,15 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
     unmatched = missing;
   }
 
-  /** Applies one page of a delta round to `target`: removals delete, the rest merge over what is held. */
-  function applyDeltaPage(target: Map<string, GraphUser>, page: Page<GraphUser>): void {
+  /** Applies one page of a delta round to `target`: removals delete, the rest merge over what is held (and are added to `changed`). */
+  function applyDeltaPage(target: Map<string, GraphUser>, page: Page<GraphUser>, changed?: Set<string>): void {
     for (const change of page.value) {
       if (change['@removed']) {
         target.delete(change.id);
+        changed?.delete(change.id);
         continue;
       }
+      changed?.add(change.id);
       // Delta answers carry at least the changed properties: merge over what we hold. Annotations (@…) are not kept.
       const merged = { ...(target.get(change.id) ?? { id: change.id }) } as GraphUser;
       for (const [key, value] of Object.entries(change)) if (key !== '__proto__' && !key.startsWith('@')) merged[key] = value;
@@ -304,6 +359,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
     users.clear();
     for (const [id, user] of fresh) users.set(id, user);
     deltaLink = link;
+    photoPassAt = undefined; // every user's photo, with the users
   }
 
   async function delta(): Promise<void> {
@@ -316,12 +372,100 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       link = page['@odata.deltaLink'] ?? link;
     }
     if (!link) throw new Error('the users delta query ended without a delta link');
-    for (const page of round) applyDeltaPage(users, page);
+    // Changed users' photos are fetched in this refresh, or (it fails later) the next: the link moves on now.
+    for (const page of round) applyDeltaPage(users, page, photosOn ? photosPending : undefined);
     deltaLink = link;
+  }
+
+  /** Makes the maps hold what the configuration asks for: turned on, a pass over every user is due; off, photos are dropped. */
+  function applyPhotoSetting(): boolean {
+    if (photosOn === photosWanted) return false;
+    photosOn = photosWanted;
+    photos.clear();
+    photosPending.clear();
+    photoPassAt = undefined;
+    return true;
+  }
+
+  /**
+   * Fetches the photos due: every user's when a pass is due (after a full load, when turned on, or
+   * photoRefreshHours after the last), else those of the users changed since. Never throws: a photo
+   * that cannot be fetched keeps what was held and is asked for again at the next refresh.
+   */
+  async function loadPhotos(): Promise<void> {
+    if (!photosOn) return;
+    for (const id of photos.keys()) if (!users.has(id)) photos.delete(id);
+    const started = Date.now();
+    const pass = photoPassAt === undefined || (photoRefreshMs > 0 && started - photoPassAt >= photoRefreshMs);
+    if (pass) for (const id of users.keys()) photosPending.add(id);
+    // Only users that can be senders (they have an address): a room or a user without a mailbox is no one's photo.
+    const ids = [...photosPending].filter((id) => {
+      const user = users.get(id);
+      if (user && toDirectoryUser(user)) return true;
+      photosPending.delete(id);
+      photos.delete(id);
+      return false;
+    });
+    if (pass) photoPassAt = started;
+    if (ids.length === 0) return;
+    const { ResponseType } = graphSdk();
+    const counts = { photos: 0, missing: 0, refused: 0, failed: 0 };
+    const reasons = new Set<string>();
+    let firstError: ReturnType<typeof describeError> | undefined;
+    let failuresInARow = 0;
+    let next = 0;
+    deadline = Date.now() + maxRefreshMs;
+    const worker = async () => {
+      while (next < ids.length && failuresInARow < MAX_PHOTO_FAILURES_IN_A_ROW) {
+        const id = ids[next++];
+        let answer: UserPhoto | { refused: string } | undefined;
+        try {
+          const body: ArrayBuffer | undefined = await client.api(`/users/${encodeURIComponent(id)}/photos/96x96/$value`).responseType(ResponseType.ARRAYBUFFER).get();
+          answer = readPhoto(body ? Buffer.from(body) : Buffer.alloc(0));
+        } catch (error) {
+          if (!isNotFound(error)) {
+            // Kept as it was (also for a user turned sender since), and asked for again at the next refresh.
+            counts.failed++;
+            failuresInARow++;
+            firstError ??= describeError(error);
+            continue;
+          }
+          // 404: the user has no photo (of this size).
+        }
+        failuresInARow = 0;
+        deadline = Date.now() + maxRefreshMs; // progress: a throttle later in a long pass may still be waited for
+        photosPending.delete(id);
+        if (!users.has(id)) continue; // cannot happen while the lock is held; never hold a photo without its user
+        if (answer === undefined) {
+          counts.missing++;
+          photos.delete(id);
+        } else if ('refused' in answer) {
+          counts.refused++;
+          reasons.add(answer.refused.replace(/^the photo has \d+ bytes, /, 'the photo has ')); // one reason per kind, not per size
+          photos.delete(id);
+        } else {
+          counts.photos++;
+          photos.set(id, answer);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(PHOTO_CONCURRENCY, ids.length) }, worker));
+    const skipped = ids.length - next;
+    if (counts.refused > 0) {
+      options.logger?.warn({ event: 'directory_photos_refused', source: 'graph', refused: counts.refused, reasons: [...reasons] }, 'photos from Microsoft Graph that are not used (not a JPEG, PNG or GIF image, or too large)');
+    }
+    if (counts.failed > 0) {
+      options.logger?.warn(
+        { event: 'directory_photos_failed', source: 'graph', failed: counts.failed, ...(skipped > 0 ? { skipped } : {}), ...firstError },
+        skipped > 0 ? 'photos could not be loaded from Microsoft Graph; stopped after repeated failures; the users keep their photos and are retried at the next refresh' : 'photos could not be loaded from Microsoft Graph; those users keep their photos and are retried at the next refresh',
+      );
+    }
+    options.logger?.info({ event: 'directory_photos_loaded', source: 'graph', pass: pass ? 'all' : 'changed', ...counts }, 'user photos loaded from Microsoft Graph');
   }
 
   async function refreshOnce(): Promise<'full' | 'delta' | 'failed'> {
     deadline = Date.now() + maxRefreshMs;
+    applyPhotoSetting();
     let kind: 'full' | 'delta' = deltaLink ? 'delta' : 'full';
     try {
       if (kind === 'delta') {
@@ -339,6 +483,9 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
         await full();
       }
       await loadGroups();
+      // The first snapshot is published before the photos: a node without one cannot sign at all.
+      if (!snapshot && photosOn) rebuild();
+      await loadPhotos();
       rebuild();
       lastError = undefined;
       failures = 0;
@@ -381,6 +528,14 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       options.logger?.error({ event: 'directory_sync_failed', source: 'graph', kind: 'groups', err: lastError }, 'group memberships could not be loaded; retried at the next refresh');
       return 'failed';
     }
+  }
+
+  /** Photos turned on (a pass over every user) or off (dropped, no request), for a new configuration. */
+  async function photosOnce(): Promise<'unchanged' | 'photos'> {
+    if (!applyPhotoSetting()) return 'unchanged'; // turned back before this ran
+    await loadPhotos();
+    rebuild();
+    return 'photos';
   }
 
   function schedule(): void {
@@ -426,6 +581,17 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
         return snapshot ? groupsOnce() : refreshOnce();
       });
       return groupsReload;
+    },
+    setPhotos(enabled) {
+      if (enabled === photosWanted) return Promise.resolve('unchanged');
+      photosWanted = enabled;
+      if (stopped) return Promise.resolve('unchanged'); // applied at the next start
+      // After any refresh in progress (it loads what it began with); reads photosWanted when it runs.
+      photosReload ??= exclusive(async () => {
+        photosReload = undefined;
+        return snapshot ? photosOnce() : refreshOnce();
+      });
+      return photosReload;
     },
     status: () => ({ syncedAt: snapshot?.syncedAt, users: snapshot?.size ?? 0, lastError, unmatched }),
   };

@@ -7,7 +7,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 import ejs from 'ejs';
 import type { AddonSource, ImageAsset, OrgConfig, TemplateSource } from '../../config';
-import type { DirectoryUser } from '../../directory';
+import type { DirectoryUser, UserPhoto } from '../../directory';
 import type { InlineImage, MessageKind } from '../../mime';
 import { safeUrl, telHref, textEscape } from './helpers';
 import { lintHtmlTemplate, STANDARD_ATTRIBUTES } from '../../config';
@@ -42,7 +42,7 @@ export interface TemplateSet {
 }
 
 /** Names a template sees. Destructured once per render instead of `with`, which strict mode forbids. */
-const LOCALS = ['user', 'sender', 'org', 'now', 'kind', 'image', 'images', 'url', 'tel'] as const;
+const LOCALS = ['user', 'sender', 'org', 'now', 'kind', 'image', 'images', 'photo', 'url', 'tel'] as const;
 type Locals = Record<(typeof LOCALS)[number], unknown>;
 type RenderFn = (locals: Locals) => string;
 
@@ -215,8 +215,23 @@ const RENDER_CACHE_ENTRIES = 512;
  * stale one is wrong. Literal text ("register now") cannot change.
  */
 function dependsOnTime(source: TemplateSource | AddonSource): boolean {
-  const code = [source.html, source.text ?? ''].flatMap((form) => [...form.matchAll(/<%([\s\S]*?)(?:%>|$)/g)].map((m) => m[1])).join('\n');
-  return /\bnow\b|\bDate\b|\bMath\b|\bIntl\b|\bcrypto\b/.test(code);
+  return /\bnow\b|\bDate\b|\bMath\b|\bIntl\b|\bcrypto\b/.test(codeOf(source));
+}
+
+/** The code (inside `<% … %>`) of both forms of a template or add-on. */
+function codeOf(source: TemplateSource | AddonSource): string {
+  return [source.html, source.text ?? ''].flatMap((form) => [...form.matchAll(/<%([\s\S]*?)(?:%>|$)/g)].map((m) => m[1])).join('\n');
+}
+
+/**
+ * Whether a template or add-on of the configuration may call `photo()`: the
+ * directory then loads the users' photos (held in memory, so only when used).
+ * Any mention in code counts, as for dependsOnTime.
+ */
+export function templatesUsePhotos(org: Pick<OrgConfig, 'templates' | 'addons'> | undefined): boolean {
+  if (!org) return false;
+  // a call, not a property of the same name (`user.photo`)
+  return [...org.templates.values(), ...org.addons.values()].some((source) => /(?<![\w$.])photo\s*\(/.test(codeOf(source)));
 }
 
 /** Least-recently-used lookup in a Map used as an LRU (insertion order = age). */
@@ -234,12 +249,34 @@ function lruSet<K, V>(cache: Map<K, V>, key: K, value: V, max: number): void {
   cache.set(key, value);
 }
 
+const PHOTO_EXTENSIONS: Record<UserPhoto['contentType'], string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/gif': 'gif' };
+/** One compiled image per photo object: a directory refresh brings new ones, the hash is taken once per photo. */
+const compiledPhotos = new WeakMap<UserPhoto, CompiledImage>();
+
+function compilePhoto(photo: UserPhoto): CompiledImage {
+  let image = compiledPhotos.get(photo);
+  if (!image) {
+    // By content, like an org image: a changed photo is a new Content-ID, two senders' photos never share one.
+    const cid = `photo.${createHash('sha256').update(photo.data).digest('hex').slice(0, 16)}@signet`;
+    const inline: InlineImage = { cid, contentType: photo.contentType, filename: `photo.${PHOTO_EXTENSIONS[photo.contentType]}`, data: photo.data };
+    compiledPhotos.set(photo, (image = { id: 'photo', src: `cid:${cid}`, inline }));
+  }
+  return image;
+}
+
 class ImageRecorder {
   readonly used: CompiledImage[] = [];
   constructor(private readonly images: ReadonlyMap<string, CompiledImage>) {}
   use(id: string): string {
     const image = this.images.get(String(id));
     if (!image) throw new Error(`unknown image ${JSON.stringify(id)}; images: ${[...this.images.keys()].join(', ') || '(none)'}`);
+    return this.record(image);
+  }
+  /** The sender's photo, embedded; '' when the directory has none for them, so `<% if (photo()) { %>` drops it. */
+  usePhoto(user: DirectoryUser | undefined): string {
+    return user?.photo ? this.record(compilePhoto(user.photo)) : '';
+  }
+  private record(image: CompiledImage): string {
     if (!this.used.includes(image)) this.used.push(image);
     return image.src;
   }
@@ -361,6 +398,7 @@ class CompiledTemplateSet implements TemplateSet {
       kind: ctx.kind,
       image: (id: string) => recorder.use(id),
       images,
+      photo: () => recorder.usePhoto(ctx.user),
       url: safeUrl,
       tel: telHref,
     };
