@@ -32,6 +32,8 @@ describe('directory file changed while the relay runs', function () {
     const file = join(dir, 'directory.yaml');
     const original = readFileSync(join(org, 'directory.yaml'), 'utf8');
     writeFileSync(file, original);
+    // with the photos it names, relative to its folder
+    cpSync(join(org, 'photos'), join(dir, 'photos'), { recursive: true });
     const { pki, sink, node, close } = await startInProcessNode({ source: org, pollSeconds: 1 }, { file });
     try {
       let n = 0;
