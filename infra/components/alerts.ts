@@ -110,35 +110,33 @@ export class VmAvailabilityAlerts extends pulumi.ComponentResource {
 
     for (const watched of args.vms) {
       const vmName = resourceName(ctx, 'vm', watched.role);
-      this.alerts.push(new monitor.MetricAlert(logicalName(ctx, `alert-vm-${watched.role}`), {
-        ruleName: resourceName(ctx, 'alert', `vm-${watched.role}-availability`),
-        resourceGroupName: args.resourceGroupName,
-        location: 'global',
-        tags: ctx.tags,
+      this.alerts.push(this.vmMetricAlert(ctx, args.resourceGroupName, watched, {
+        suffix: 'availability',
+        logical: `alert-vm-${watched.role}`,
         description: `Signet ${c.tenantName}: VM ${vmName} (${watched.role}) was unavailable in the last 5 minutes (Azure's VmAvailabilityMetric below 1). `
           + 'Evaluated by Azure Monitor, not by the monitoring VM. Runbook: runbooks/README.md, "Where alerts link".',
         severity: watched.severity,
-        enabled: true,
-        scopes: [watched.vm.id],
-        evaluationFrequency: VM_AVAILABILITY_FREQUENCY,
-        windowSize: VM_AVAILABILITY_WINDOW,
+        frequency: VM_AVAILABILITY_FREQUENCY,
+        window: VM_AVAILABILITY_WINDOW,
         // Resolves (and says so) once the VM is available again.
-        autoMitigate: true,
-        criteria: {
-          odataType: 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria',
-          allOf: [{
-            criterionType: 'StaticThresholdCriterion',
-            name: 'vm-unavailable',
-            metricName: VM_AVAILABILITY_METRIC,
-            metricNamespace: VM_METRIC_NAMESPACE,
-            operator: 'LessThan',
-            threshold: 1,
-            timeAggregation: 'Average',
-          }],
-        },
-        actions: [{ actionGroupId: this.actionGroup.id }],
-      }, parent));
-      if (isBurstableSize(watched.size)) this.creditAlerts.push(this.creditAlert(ctx, args.resourceGroupName, watched, vmName));
+        criterion: { name: 'vm-unavailable', metricName: VM_AVAILABILITY_METRIC, threshold: 1 },
+      }));
+      // Not declared for other sizes: Azure refuses an alert on a metric the resource does not emit.
+      if (isBurstableSize(watched.size)) {
+        this.creditAlerts.push(this.vmMetricAlert(ctx, args.resourceGroupName, watched, {
+          suffix: 'cpu-credits',
+          logical: `alert-vm-${watched.role}-cpu-credits`,
+          description: `Signet ${c.tenantName}: VM ${vmName} (${watched.role}, burstable ${watched.size}) has fewer than ${CPU_CREDITS_LOW} `
+            + 'CPU credits left (15-minute average). With none, Azure holds it to its base performance and a busy relay falls behind '
+            + '(mail waits, then Exchange Online defers it). Move the load: more nodes or a non-burstable signet:nodeSize. '
+            + 'Runbook: runbooks/scale-nodes.md.',
+          severity: watched.severity + 1,
+          frequency: CPU_CREDITS_FREQUENCY,
+          window: CPU_CREDITS_WINDOW,
+          // Resolves once the VM has banked credits again.
+          criterion: { name: 'cpu-credits-low', metricName: CPU_CREDITS_METRIC, threshold: CPU_CREDITS_LOW },
+        }));
+      }
     }
 
     const vmNames = args.vms.map((watched) => resourceName(ctx, 'vm', watched.role));
@@ -171,33 +169,30 @@ export class VmAvailabilityAlerts extends pulumi.ComponentResource {
     this.registerOutputs({ actionGroupId: this.actionGroup.id });
   }
 
-  // Not declared for other sizes: Azure refuses an alert on a metric the resource does not emit.
-  private creditAlert(ctx: TenantContext, resourceGroupName: pulumi.Input<string>, watched: WatchedVm, vmName: string): monitor.MetricAlert {
-    return new monitor.MetricAlert(logicalName(ctx, `alert-vm-${watched.role}-cpu-credits`), {
-      ruleName: resourceName(ctx, 'alert', `vm-${watched.role}-cpu-credits`),
+  /** One VM's metric falling below a threshold (its average over the window), mailed to the action group; resolves when it recovers. */
+  private vmMetricAlert(ctx: TenantContext, resourceGroupName: pulumi.Input<string>, watched: WatchedVm, alert: {
+    suffix: string; logical: string; description: string; severity: number; frequency: string; window: string;
+    criterion: { name: string; metricName: string; threshold: number };
+  }): monitor.MetricAlert {
+    return new monitor.MetricAlert(logicalName(ctx, alert.logical), {
+      ruleName: resourceName(ctx, 'alert', `vm-${watched.role}-${alert.suffix}`),
       resourceGroupName,
       location: 'global',
       tags: ctx.tags,
-      description: `Signet ${ctx.config.tenantName}: VM ${vmName} (${watched.role}, burstable ${watched.size}) has fewer than ${CPU_CREDITS_LOW} `
-        + 'CPU credits left (15-minute average). With none, Azure holds it to its base performance and a busy relay falls behind '
-        + '(mail waits, then Exchange Online defers it). Move the load: more nodes or a non-burstable signet:nodeSize. '
-        + 'Runbook: runbooks/scale-nodes.md.',
-      severity: watched.severity + 1,
+      description: alert.description,
+      severity: alert.severity,
       enabled: true,
       scopes: [watched.vm.id],
-      evaluationFrequency: CPU_CREDITS_FREQUENCY,
-      windowSize: CPU_CREDITS_WINDOW,
-      // Resolves once the VM has banked credits again.
+      evaluationFrequency: alert.frequency,
+      windowSize: alert.window,
       autoMitigate: true,
       criteria: {
         odataType: 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria',
         allOf: [{
           criterionType: 'StaticThresholdCriterion',
-          name: 'cpu-credits-low',
-          metricName: CPU_CREDITS_METRIC,
+          ...alert.criterion,
           metricNamespace: VM_METRIC_NAMESPACE,
           operator: 'LessThan',
-          threshold: CPU_CREDITS_LOW,
           timeAggregation: 'Average',
         }],
       },

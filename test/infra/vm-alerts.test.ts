@@ -27,6 +27,33 @@ const availabilityAlerts = (run: StackRun<unknown>) => run.ofType(METRIC_ALERT).
 const creditAlerts = (run: StackRun<unknown>) => run.ofType(METRIC_ALERT).filter((a) => String(a.inputs.ruleName).endsWith('-cpu-credits'));
 const roleOf = (vm: RecordedResource) => String(vm.inputs.vmName).replace('vm-signet-fabrikam-', '');
 
+/** A metric alert on one of the VMs, as both kinds are declared: its scope, names, timing, severity, criterion and action group. */
+function expectVmMetricAlert(alert: RecordedResource, vms: RecordedResource[], group: RecordedResource, expected: {
+  suffix: string; name: (role: string) => string; frequency: string; window: string; severity: (role: string) => number; criterion: Partial<Criterion>;
+}): RecordedResource {
+  const vm = vms.find((v) => v.id === (alert.inputs.scopes as string[])[0]) as RecordedResource;
+  const role = roleOf(vm);
+  expect(alert.name).to.equal(expected.name(role));
+  expect(alert.inputs.scopes).to.deep.equal([vm.id]);
+  expect(alert.inputs).to.include({
+    ruleName: `alert-signet-fabrikam-vm-${role}-${expected.suffix}`,
+    resourceGroupName: 'rg-signet-fabrikam', location: 'global',
+    enabled: true, autoMitigate: true,
+    evaluationFrequency: expected.frequency, windowSize: expected.window,
+    severity: expected.severity(role),
+  });
+  expect(alert.inputs.tags).to.include({ 'signet:tenant': 'fabrikam' });
+  expect(alert.inputs.actions).to.deep.equal([{ actionGroupId: group.id }]);
+  const criteria = alert.inputs.criteria as { odataType: string; allOf: Criterion[] };
+  expect(criteria.odataType).to.equal('Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria');
+  expect(criteria.allOf).to.deep.equal([{
+    criterionType: 'StaticThresholdCriterion', metricNamespace: 'Microsoft.Compute/virtualMachines', operator: 'LessThan', timeAggregation: 'Average',
+    ...expected.criterion,
+  }]);
+  expect(alert.inputs.description).to.include(String(vm.inputs.vmName));
+  return vm;
+}
+
 describe('infra: Azure Monitor VM availability alerts (signet:alertEmails)', function () {
   let artifact: ArtifactFixture;
   before(() => { artifact = placeholderArtifact(); });
@@ -104,27 +131,11 @@ describe('infra: Azure Monitor VM availability alerts (signet:alertEmails)', fun
       const scoped = alerts.map((a) => (a.inputs.scopes as string[])[0]);
       expect(scoped).to.have.members(vms.map((v) => v.id));
       for (const alert of alerts) {
-        const vm = vms.find((v) => v.id === (alert.inputs.scopes as string[])[0]) as RecordedResource;
-        const role = roleOf(vm);
-        expect(alert.name).to.equal(`fabrikam-alert-vm-${role}`);
-        expect(alert.inputs.scopes).to.deep.equal([vm.id]);
-        expect(alert.inputs).to.include({
-          ruleName: `alert-signet-fabrikam-vm-${role}-availability`,
-          resourceGroupName: 'rg-signet-fabrikam', location: 'global',
-          enabled: true, autoMitigate: true,
-          evaluationFrequency: 'PT1M', windowSize: 'PT5M',
-          severity: role === 'monitoring' ? 2 : 1,
+        expectVmMetricAlert(alert, vms, group, {
+          suffix: 'availability', name: (role) => `fabrikam-alert-vm-${role}`, frequency: 'PT1M', window: 'PT5M',
+          severity: (role) => (role === 'monitoring' ? 2 : 1),
+          criterion: { name: 'vm-unavailable', metricName: 'VmAvailabilityMetric', threshold: 1 },
         });
-        expect(alert.inputs.tags).to.include({ 'signet:tenant': 'fabrikam' });
-        expect(alert.inputs.actions).to.deep.equal([{ actionGroupId: group.id }]);
-        const criteria = alert.inputs.criteria as { odataType: string; allOf: Criterion[] };
-        expect(criteria.odataType).to.equal('Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria');
-        expect(criteria.allOf).to.deep.equal([{
-          criterionType: 'StaticThresholdCriterion', name: 'vm-unavailable',
-          metricName: 'VmAvailabilityMetric', metricNamespace: 'Microsoft.Compute/virtualMachines',
-          operator: 'LessThan', threshold: 1, timeAggregation: 'Average',
-        }]);
-        expect(alert.inputs.description).to.include(String(vm.inputs.vmName));
       }
       expect(alerts.map((a) => a.inputs.ruleName)).to.include('alert-signet-fabrikam-vm-monitoring-availability');
     });
@@ -138,28 +149,13 @@ describe('infra: Azure Monitor VM availability alerts (signet:alertEmails)', fun
       const group = run.ofType(ACTION_GROUP)[0] as RecordedResource;
       expect(alerts.map((a) => (a.inputs.scopes as string[])[0])).to.have.members(vms.map((v) => v.id));
       for (const alert of alerts) {
-        const vm = vms.find((v) => v.id === (alert.inputs.scopes as string[])[0]) as RecordedResource;
-        const role = roleOf(vm);
-        expect(alert.name).to.equal(`fabrikam-alert-vm-${role}-cpu-credits`);
-        expect(alert.inputs.scopes).to.deep.equal([vm.id]);
-        expect(alert.inputs).to.include({
-          ruleName: `alert-signet-fabrikam-vm-${role}-cpu-credits`,
-          resourceGroupName: 'rg-signet-fabrikam', location: 'global',
-          enabled: true, autoMitigate: true,
-          evaluationFrequency: 'PT5M', windowSize: 'PT15M',
+        const vm = expectVmMetricAlert(alert, vms, group, {
+          suffix: 'cpu-credits', name: (role) => `fabrikam-alert-vm-${role}-cpu-credits`, frequency: 'PT5M', window: 'PT15M',
           // a node's credits running out is a warning before mail waits; the monitoring VM's, less
-          severity: role === 'monitoring' ? 3 : 2,
+          severity: (role) => (role === 'monitoring' ? 3 : 2),
+          // below a B2s's 60 initial credits, so a fresh VM does not alert while it banks
+          criterion: { name: 'cpu-credits-low', metricName: 'CPU Credits Remaining', threshold: 30 },
         });
-        expect(alert.inputs.tags).to.include({ 'signet:tenant': 'fabrikam' });
-        expect(alert.inputs.actions).to.deep.equal([{ actionGroupId: group.id }]);
-        const criteria = alert.inputs.criteria as { odataType: string; allOf: Criterion[] };
-        expect(criteria.odataType).to.equal('Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria');
-        // below a B2s's 60 initial credits, so a fresh VM does not alert while it banks
-        expect(criteria.allOf).to.deep.equal([{
-          criterionType: 'StaticThresholdCriterion', name: 'cpu-credits-low',
-          metricName: 'CPU Credits Remaining', metricNamespace: 'Microsoft.Compute/virtualMachines',
-          operator: 'LessThan', threshold: 30, timeAggregation: 'Average',
-        }]);
         expect(alert.inputs.description).to.include(String(vm.inputs.vmName)).and.include('Standard_B2s').and.include('runbooks/scale-nodes.md');
       }
     });
