@@ -226,7 +226,7 @@ function codeOf(source: TemplateSource | AddonSource): string {
 /**
  * Whether a template or add-on of the configuration may call `photo()`: the
  * directory then loads the users' photos (held in memory, so only when used).
- * Any mention in code counts, as for dependsOnTime.
+ * Any call in code counts, even in a comment, as for dependsOnTime.
  */
 export function templatesUsePhotos(org: Pick<OrgConfig, 'templates' | 'addons'> | undefined): boolean {
   if (!org) return false;
@@ -256,7 +256,7 @@ const compiledPhotos = new WeakMap<UserPhoto, CompiledImage>();
 function compilePhoto(photo: UserPhoto): CompiledImage {
   let image = compiledPhotos.get(photo);
   if (!image) {
-    // By content, like an org image: a changed photo is a new Content-ID, two senders' photos never share one.
+    // By content, like an org image: a changed photo gets a new Content-ID, the same bytes the same one.
     const cid = `photo.${createHash('sha256').update(photo.data).digest('hex').slice(0, 16)}@signet`;
     const inline: InlineImage = { cid, contentType: photo.contentType, filename: `photo.${PHOTO_EXTENSIONS[photo.contentType]}`, data: photo.data };
     compiledPhotos.set(photo, (image = { id: 'photo', src: `cid:${cid}`, inline }));
