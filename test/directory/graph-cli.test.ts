@@ -32,6 +32,24 @@ describe('signet directory sync --dry-run (child process trusting the stand-in C
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('with --photos also loads the photos, as a node does for photo(), and reports counts; a failed one exits 1 with its status', async () => {
+    graph.setPhoto('1', Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('a photo')]));
+    const args = [SIGNET, 'directory', 'sync', '--dry-run', '--identity', 'managed', '--client-id', 'node-1', '--graph-url', graph.baseUrl, '--photos'];
+    const { stdout } = await run(process.execPath, args, { env, timeout: 30_000 });
+    expect(stdout).to.equal('2 users with a mail address\nphotos: 1 loaded, 1 user has none\n');
+    // without --photos, none is asked for
+    const before = graph.requests.filter((r) => r.path.includes('/photos/')).length;
+    await run(process.execPath, args.slice(0, -1), { env, timeout: 30_000 });
+    expect(graph.requests.filter((r) => r.path.includes('/photos/')).length).to.equal(before);
+    // the app may not read photos: every signature would lack them, so the check fails
+    graph.failPhoto('1', 403);
+    const failed = await run(process.execPath, args, { env, timeout: 30_000 }).then(() => undefined, (error: { code: number; stdout: string }) => error);
+    expect(failed, 'exits non-zero').to.not.equal(undefined);
+    expect(failed!.code).to.equal(1);
+    expect(failed!.stdout).to.equal('2 users with a mail address\nphotos: 0 loaded, 1 user has none\nphotos: 1 failed (first: HTTP 403 generalException)\n');
+    graph.setPhoto('1', undefined);
+  });
+
   it('reads users and group members with the managed identity and reports counts only', async () => {
     const { stdout } = await run(process.execPath, [SIGNET, 'directory', 'sync', '--dry-run', '--identity', 'managed', '--client-id', 'node-1', '--graph-url', graph.baseUrl, '--group', 'Sales'], { env, timeout: 30_000 });
     expect(stdout).to.equal('2 users with a mail address\ngroup "Sales": 1 members (transitive)\n');
