@@ -9,21 +9,31 @@ import { leafParts, type LeafPart } from './support/parts';
 import { itForEachCorpusMessage } from './support/corpus';
 import { MARK_HTML_END, MARK_HTML_START, markerEdit, runSurgery } from './support/run';
 
-/** What a reader of the HTML sees, without the inserted snippet, blanks and the quote markers flowed text rewrites. */
+/**
+ * Quote markers at a line's start: the HTML shows quote depth as blockquotes,
+ * not as ">" (and a slice after a placeholder keeps its "> " as text), so both
+ * sides drop them before they are compared.
+ */
+const QUOTE_MARKERS = /^[>\s]+/gm;
+
+/** What a reader of the HTML sees, a line at a time, without the inserted snippet, blanks and quote markers. */
 function visibleText(html: string): string {
   const body = html.slice(html.indexOf('<body>'));
   const start = body.indexOf(MARK_HTML_START);
   const withoutSnippet = start < 0 ? body : body.slice(0, start) + body.slice(body.indexOf(MARK_HTML_END) + MARK_HTML_END.length);
   return withoutSnippet
+    .replace(/[\r\n]/g, '')
+    .replace(/<br>|<\/?blockquote[^>]*>/g, '\n')
     .replace(/<[^>]*>/g, '')
     .replace(/&(lt|gt|quot|#39|nbsp|amp);/g, (_m, e: string) => ({ lt: '<', gt: '>', quot: '"', '#39': "'", nbsp: ' ', amp: '&' })[e]!)
+    .replace(QUOTE_MARKERS, '')
     .replace(/\s+/g, '');
 }
 
-/** The same for the text part: every character but blanks and control characters (the HTML drops those). */
+/** The same for the text part: every character but blanks, control characters (the HTML drops those) and quote markers. */
 function writtenText(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').replace(/\s+/g, '');
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').replace(QUOTE_MARKERS, '').replace(/\s+/g, '');
 }
 
 describe('mime surgery: corpus, plain text given an HTML alternative', function () {

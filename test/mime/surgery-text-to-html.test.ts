@@ -127,15 +127,23 @@ describe('mime surgery: plain text given an HTML alternative', () => {
     const r = await runSurgery(msg(text(reply)), markerEdit({ textToHtml: true, topHtml: '<p>TOP-HTML</p>', topText: 'TOP-TEXT\n\n' }));
     expect(r.report.parts.map((p) => [p.contentType, p.placement])).to.deep.equal([['text/plain', 'above-quote'], ['text/html', 'above-quote']]);
     const htmlPart = String((await simpleParser(r.output)).html);
-    const order = ['TOP-HTML', 'Sure, see you then.', MARK_HTML_START, 'On Mon, 23 Nov 2026 at 10:00, Bob &lt;bob@example.net&gt; wrote:', '&gt; Lunch on Friday?'].map((s) => htmlPart.indexOf(s));
+    const order = ['TOP-HTML', 'Sure, see you then.', MARK_HTML_START, 'On Mon, 23 Nov 2026 at 10:00, Bob &lt;bob@example.net&gt; wrote:', '<blockquote type="cite"', 'Lunch on Friday?<br>'].map((s) => htmlPart.indexOf(s));
     expect(order.every((at) => at >= 0)).to.equal(true);
     expect([...order].sort((a, b) => a - b)).to.deep.equal(order);
+
+    // the quoted line in the HTML is a blockquote (Apple Mail's type="cite", which a later reply finds), its ">" not repeated
+    expect(htmlPart).to.match(/<blockquote type="cite" style="[^"]*">Lunch on Friday\?<br>\r?\n<\/blockquote>/).and.not.include('&gt; Lunch');
 
     const typed = await runSurgery(msg(text('Thanks!\n{{signature}}\nPS: bring the slides\n')), converting);
     const typedHtml = String((await simpleParser(typed.output)).html);
     expect(typedHtml).not.to.include('{{signature}}');
     // as in the text part: a blank line above the signature, and the line break after the placeholder stays
     expect(typedHtml).to.match(/Thanks!<br>\r?\n<br>\r?\n<div class="sig-mark">SIGNET-HTML-START.*SIGNET-HTML-END<\/div><br>\r?\nPS: bring the slides<br>/s);
+
+    // what follows a placeholder on its own line is that line's rest, not a quote
+    const inline = await runSurgery(msg(text('Thanks! {{signature}}> not a quote\n> quoted\n')), converting);
+    const inlineHtml = String((await simpleParser(inline.output)).html);
+    expect(inlineHtml).to.match(/SIGNET-HTML-END<\/div>&gt; not a quote<br>\r?\n<blockquote type="cite" style="[^"]*">quoted<br>/);
   });
 
   it('one blank line between the last written line and the signature, as in the text part; none added under a blank line', async () => {

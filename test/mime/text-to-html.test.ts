@@ -19,9 +19,12 @@ function link(url: string): string {
   return `<a href="${url}">${url}</a>`;
 }
 
+const BQ = '<blockquote type="cite" style="margin: 0 0 0 0.8ex; border-left: 1px solid #ccc; padding-left: 1ex;">';
+const BQ_END = '</blockquote>\n';
+
 // The only markup the converter may produce. Hrefs are escaped, so they hold
 // no raw quote, and their scheme is checked separately.
-const ALLOWED_TAG = /<br>|<a href="[^"<>]*">|<\/a>/g;
+const ALLOWED_TAG = /<br>|<a href="[^"<>]*">|<\/a>|<blockquote type="cite" style="margin: 0 0 0 0\.8ex; border-left: 1px solid #ccc; padding-left: 1ex;">|<\/blockquote>/g;
 const KNOWN_ENTITY = /&(?:amp|lt|gt|quot|#39|nbsp);/g;
 const ENTITY_TEXT: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'", '&nbsp;': ' ' };
 
@@ -42,6 +45,13 @@ function expectOnlySafeMarkup(html: string): void {
   const opens = html.match(/<a /g)?.length ?? 0;
   const closes = html.match(/<\/a>/g)?.length ?? 0;
   expect(opens).to.equal(closes);
+  // blockquotes nest properly and all close
+  let depth = 0;
+  for (const m of html.matchAll(/<(\/?)blockquote\b/g)) {
+    depth += m[1] ? -1 : 1;
+    expect(depth, 'a blockquote closed that was not open').to.be.at.least(0);
+  }
+  expect(depth, 'every blockquote closes').to.equal(0);
 }
 
 /** Spaces that HTML would collapse or drop: two plain spaces in a row, or one at a line's start or end. */
@@ -313,27 +323,28 @@ describe('mime/text-to-html: format=flowed', () => {
     expect(flowed('  two spaces\n')).to.equal('&nbsp;two spaces<br>\n');
   });
 
-  it('quoted lines: markers become a prefix of > and one space', () => {
-    expect(flowed('> a \n> b\n')).to.equal('&gt; a b<br>\n');
-    expect(flowed('>a \n>b\n')).to.equal('&gt; a b<br>\n');
-    expect(flowed('>> deep \n>>  deeper\n')).to.equal('&gt;&gt; deep&nbsp; deeper<br>\n');
-    expect(flowed('>\n> \n')).to.equal('&gt;<br>\n&gt;<br>\n');
+  it('quoted lines: each quote depth is a blockquote, the markers are not repeated as text', () => {
+    expect(flowed('> a \n> b\n')).to.equal(`${BQ}a b<br>\n${BQ_END}`);
+    expect(flowed('>a \n>b\n')).to.equal(`${BQ}a b<br>\n${BQ_END}`);
+    expect(flowed('>> deep \n>>  deeper\n')).to.equal(`${BQ}${BQ}deep&nbsp; deeper<br>\n${BQ_END}${BQ_END}`);
+    expect(flowed('>\n> \n')).to.equal(`${BQ}<br>\n<br>\n${BQ_END}`);
   });
 
   it('"> >" is depth 1: spaces between markers end the quote prefix', () => {
-    expect(flowed('> > x\n')).to.equal('&gt; &gt; x<br>\n');
+    expect(flowed('> > x\n')).to.equal(`${BQ}&gt; x<br>\n${BQ_END}`);
   });
 
-  it('a change of quote depth stops a join', () => {
-    expect(flowed('> a \n>> b\n')).to.equal('&gt; a<br>\n&gt;&gt; b<br>\n');
-    expect(flowed('> a \nb\n')).to.equal('&gt; a<br>\nb<br>\n');
-    expect(flowed('a \n> b\n')).to.equal('a<br>\n&gt; b<br>\n');
+  it('a change of quote depth stops a join, and opens or closes a blockquote', () => {
+    expect(flowed('> a \n>> b\n')).to.equal(`${BQ}a<br>\n${BQ}b<br>\n${BQ_END}${BQ_END}`);
+    expect(flowed('> a \nb\n')).to.equal(`${BQ}a<br>\n${BQ_END}b<br>\n`);
+    expect(flowed('a \n> b\n')).to.equal(`a<br>\n${BQ}b<br>\n${BQ_END}`);
+    expect(flowed('On Monday Bob wrote:\n>> older\n> newer\nMine\n')).to.equal(`On Monday Bob wrote:<br>\n${BQ}${BQ}older<br>\n${BQ_END}newer<br>\n${BQ_END}Mine<br>\n`);
   });
 
   it('the signature separator "-- " is not soft and nothing joins onto it', () => {
     expect(flowed('-- \nAnn\n')).to.equal('--&nbsp;<br>\nAnn<br>\n');
     expect(flowed('Regards \n-- \nAnn\n')).to.equal('Regards<br>\n--&nbsp;<br>\nAnn<br>\n');
-    expect(flowed('> -- \n> Ann\n')).to.equal('&gt; --&nbsp;<br>\n&gt; Ann<br>\n');
+    expect(flowed('> -- \n> Ann\n')).to.equal(`${BQ}--&nbsp;<br>\nAnn<br>\n${BQ_END}`);
     expect(flowed('--  \nAnn\n')).to.equal('--&nbsp; Ann<br>\n');
   });
 
@@ -341,12 +352,23 @@ describe('mime/text-to-html: format=flowed', () => {
     expect(flowed('one \ntwo ')).to.equal('one two');
     expect(flowed('one \ntwo \n')).to.equal('one two<br>\n');
     expect(textToHtml('one \ntwo ', FLOWED_DELSP)).to.equal('onetwo');
-    expect(flowed('> q \n')).to.equal('&gt; q<br>\n');
+    expect(flowed('> q \n')).to.equal(`${BQ}q<br>\n${BQ_END}`);
   });
 
-  it('in text that is not flowed, > is just text and trailing spaces are kept', () => {
-    expect(plain('> a \n> b\n')).to.equal('&gt; a&nbsp;<br>\n&gt; b<br>\n');
+  it('in text that is not flowed, quoted lines are blockquotes too (">", "> >" and ">>" markers), and trailing spaces are kept', () => {
+    expect(plain('> a \n> b\n')).to.equal(`${BQ}a&nbsp;<br>\nb<br>\n${BQ_END}`);
+    expect(plain('> > a\n>>b\n>  c\n>\nd\n')).to.equal(`${BQ}${BQ}a<br>\nb<br>\n${BQ_END}&nbsp;c<br>\n<br>\n${BQ_END}d<br>\n`);
     expect(plain(' From\n')).to.equal('&nbsp;From<br>\n');
+    // a slice's last line may end without a break: the blockquote still closes
+    expect(plain('> a')).to.equal(`${BQ}a${BQ_END}`);
+  });
+
+  it('a slice that starts in the middle of a line takes its first characters as text, not quote markers', () => {
+    for (const flowedText of [false, true]) {
+      const midLine = (text: string) => textToHtml(text, { flowed: flowedText, delSp: false, eol: '\n', midLine: true });
+      expect(midLine('> not a quote\n> quoted\n')).to.equal(`&gt; not a quote<br>\n${BQ}quoted<br>\n${BQ_END}`);
+      expect(midLine('>>\n')).to.equal('&gt;&gt;<br>\n');
+    }
   });
 
   it('links are found in the joined line', () => {
@@ -440,14 +462,17 @@ describe('mime/text-to-html: properties', () => {
   const body = fc.oneof(fc.string({ unit: piece, maxLength: 60 }), fc.string({ maxLength: 60 }), fc.string({ unit: 'binary', maxLength: 60 }));
   const options = fc.record({ flowed: fc.boolean(), delSp: fc.boolean(), eol: fc.constantFrom('\n', '\r\n') });
 
-  it('text that is not flowed: tags removed and entities decoded, the output is the input without controls, tabs expanded, line breaks removed', () => {
+  it('text that is not flowed: tags removed and entities decoded, the output is the input without controls and quote markers, tabs expanded, line breaks removed', () => {
     fc.assert(
       fc.property(body, fc.constantFrom('\n', '\r\n'), (text, eol) => {
         const html = textToHtml(text, { flowed: false, delSp: false, eol });
-        const shown = decodeEntities(html.split(`<br>${eol}`).join('').replace(/<a href="[^"]*">|<\/a>/g, ''));
+        const shown = decodeEntities(html.split(`<br>${eol}`).join('').replace(/<a href="[^"]*">|<\/a>|<blockquote [^>]*>|<\/blockquote>\r?\n/g, ''));
         const expected = text
-          .replace(/\r?\n/g, '')
+          .replace(/\r\n/g, '\n')
           .replace(/[\x00-\x08\x0B-\x1F\x7F]/g, '') // eslint-disable-line no-control-regex
+          .split('\n')
+          .map((line) => line.replace(/^(?:> ?)+/, '')) // each ">" with at most one space after it
+          .join('')
           .replace(/\t/g, '    ');
         expect(shown).to.equal(expected);
       }),
@@ -475,13 +500,20 @@ describe('mime/text-to-html: properties', () => {
     );
   });
 
-  it('text that is not flowed: slices split after a line break convert to the same as the whole', () => {
+  it('text that is not flowed: slices split after a line break convert to the same as the whole (a quote closed at the cut and opened again aside)', () => {
+    // In a whole conversion a blockquote never closes right before another opens (depth moves one way per line).
+    const rejoined = (html: string) => {
+      let out = html;
+      for (let previous = ''; previous !== out;) [previous, out] = [out, out.replace(`${BQ_END}${BQ}`, '')];
+      return out;
+    };
+    const quoted = fc.constantFrom('> ', '>', '>> ', '> > ', '');
     fc.assert(
-      fc.property(body, body, (a, b) => {
-        const first = `${a}\n`;
-        expect(plain(first) + plain(b)).to.equal(plain(first + b));
+      fc.property(quoted, body, quoted, body, (qa, a, qb, b) => {
+        const first = `${qa}${a}\n`;
+        expect(rejoined(plain(first) + plain(qb + b))).to.equal(plain(first + qb + b));
       }),
-      { numRuns: 500 },
+      { numRuns: 1000 },
     );
   });
 });

@@ -146,8 +146,10 @@ export function insertIntoText(text: string, body: BodyInsertion, eol: string, f
  * put the text ones (`offsets` of its result), as a whole document.
  */
 export function htmlFromText(text: string, body: BodyInsertion, offsets: Inserted['offsets'], flowed: FlowedInfo, eol: string): string {
-  const convert = (slice: string): string => textToHtml(slice, { flowed: flowed.flowed, delSp: flowed.delSp, eol });
   const { bodyStart, at, removeLength } = offsets;
+  // a slice that begins after a cut inside a line (a placeholder) begins with no quote markers
+  const convert = (from: number, to = text.length): string =>
+    textToHtml(text.slice(from, to), { flowed: flowed.flowed, delSp: flowed.delSp, eol, midLine: from > 0 && text[from - 1] !== '\n' });
   const top = body.topHtml ? withEol(body.topHtml, eol) : '';
   // one blank line between the sender's last line and the signature, as in a text part
   // (a line still open needs its own break first; a block after one break shows no empty line)
@@ -155,8 +157,8 @@ export function htmlFromText(text: string, body: BodyInsertion, offsets: Inserte
   const spacer = lastLine === 'open' ? `<br>${eol}<br>${eol}` : lastLine === 'written' ? `<br>${eol}` : '';
   const sig = body.html ? spacer + withEol(body.html, eol) : '';
   // cut the text only where a snippet goes: a cut ends a flowed paragraph
-  const head = top ? convert(text.slice(0, bodyStart)) + top + convert(text.slice(bodyStart, at)) : convert(text.slice(0, at));
-  return htmlDocument(head + sig + convert(text.slice(at + removeLength)), eol);
+  const head = top ? convert(0, bodyStart) + top + convert(bodyStart, at) : convert(0, at);
+  return htmlDocument(head + sig + convert(at + removeLength), eol);
 }
 
 /** The line in front of `offset`: written and still open (no line break), written and ended, or blank (or none). */

@@ -12,11 +12,19 @@ export interface TextToHtmlOptions {
   delSp: boolean;
   /** line ending to put between output lines ('\r\n' or '\n') */
   eol: string;
+  /** The text begins in the middle of a line (a slice after a placeholder): its first characters are no quote markers. */
+  midLine?: boolean;
 }
 
 // A neutral sans-serif at the size Outlook uses for mail: without it the
 // reader's own default would show the text in a serif such as Times.
 const DOCUMENT_FONT_STYLE = 'font-family: Calibri, Arial, Helvetica, sans-serif; font-size: 11pt;';
+
+// Quoted lines (leading ">") become nested blockquotes with a bar, as mail
+// clients show a quoted reply; `type="cite"` is what Apple Mail writes, so a
+// later reply to this message finds the thread.
+const BLOCKQUOTE_OPEN = '<blockquote type="cite" style="margin: 0 0 0 0.8ex; border-left: 1px solid #ccc; padding-left: 1ex;">';
+const BLOCKQUOTE_CLOSE = '</blockquote>';
 
 const TAB_AS_SPACES = '    ';
 const NBSP = '&nbsp;';
@@ -125,14 +133,38 @@ function renderLine(line: string): string {
 }
 
 interface LogicalLine {
+  /** Quote depth: the number of quote markers, shown as nested blockquotes. */
+  depth: number;
+  /** The line without its quote markers. */
   text: string;
   /** Whether the input had a line break after it (only the last line of a slice may lack one). */
   broken: boolean;
 }
 
-/** Physical lines as they are, for text that is not format=flowed. */
-function plainLines(lines: string[], lastBroken: boolean): LogicalLine[] {
-  return lines.map((text, i) => ({ text, broken: i < lines.length - 1 || lastBroken }));
+/**
+ * The quote markers of a line that is not format=flowed, by the usual
+ * convention: ">" each followed by at most one space (">> a", "> > a" are
+ * depth 2, their text "a"); one space more stays in the text.
+ */
+function plainLine(line: string, broken: boolean): LogicalLine {
+  let depth = 0;
+  let i = 0;
+  while (line.charCodeAt(i) === 0x3e /* > */) {
+    depth++;
+    i++;
+    if (line.charCodeAt(i) === 0x20) i++;
+  }
+  return { depth, text: i === 0 ? line : line.slice(i), broken };
+}
+
+/** Physical lines as they are, quote markers apart, for text that is not format=flowed. */
+function plainLines(lines: string[], lastBroken: boolean, midLine: boolean): LogicalLine[] {
+  const result: LogicalLine[] = new Array(lines.length);
+  for (let i = 0; i < lines.length; i++) {
+    const broken = i < lines.length - 1 || lastBroken;
+    result[i] = i === 0 && midLine ? { depth: 0, text: lines[i], broken } : plainLine(lines[i], broken);
+  }
+  return result;
 }
 
 interface FlowedLine {
@@ -156,8 +188,8 @@ function parseFlowedLine(line: string): FlowedLine {
  * end of the slice, a change of depth, or a signature separator next, which
  * must stay on its own line) ends there, its trailing flowed space dropped.
  */
-function flowedLines(lines: string[], lastBroken: boolean, delSp: boolean): LogicalLine[] {
-  const parsed = lines.map(parseFlowedLine);
+function flowedLines(lines: string[], lastBroken: boolean, delSp: boolean, midLine: boolean): LogicalLine[] {
+  const parsed = lines.map((line, i) => (i === 0 && midLine ? { depth: 0, content: line, soft: line.endsWith(' ') } : parseFlowedLine(line)));
   const result: LogicalLine[] = [];
   let parts: string[] = [];
   for (let i = 0; i < parsed.length; i++) {
@@ -169,11 +201,8 @@ function flowedLines(lines: string[], lastBroken: boolean, delSp: boolean): Logi
       continue;
     }
     parts.push(line.soft ? line.content.slice(0, -1) : line.content);
-    const content = parts.join('');
+    result.push({ depth: line.depth, text: parts.join(''), broken: i < parsed.length - 1 || lastBroken });
     parts = [];
-    const prefix = '>'.repeat(line.depth);
-    const text = line.depth > 0 && content !== '' ? `${prefix} ${content}` : prefix + content;
-    result.push({ text, broken: i < parsed.length - 1 || lastBroken });
   }
   return result;
 }
@@ -181,7 +210,8 @@ function flowedLines(lines: string[], lastBroken: boolean, delSp: boolean): Logi
 /**
  * An HTML fragment (no <html>/<body>) showing `text` as a plain-text reader
  * would: every character escaped, line breaks and runs of spaces kept,
- * http/https/mailto URLs as links.
+ * http/https/mailto URLs as links, quoted lines in nested blockquotes (all
+ * closed at the end, so a fragment is balanced).
  */
 export function textToHtml(text: string, options: TextToHtmlOptions): string {
   const clean = text.replace(/\r\n/g, '\n').replace(CONTROL_CHARS, '');
@@ -189,12 +219,17 @@ export function textToHtml(text: string, options: TextToHtmlOptions): string {
   const lines = clean.split('\n');
   const lastBroken = lines[lines.length - 1] === '';
   if (lastBroken) lines.pop();
-  const logical = options.flowed ? flowedLines(lines, lastBroken, options.delSp) : plainLines(lines, lastBroken);
+  const midLine = options.midLine === true;
+  const logical = options.flowed ? flowedLines(lines, lastBroken, options.delSp, midLine) : plainLines(lines, lastBroken, midLine);
   const out: string[] = [];
+  let depth = 0;
   for (const line of logical) {
+    for (; depth < line.depth; depth++) out.push(BLOCKQUOTE_OPEN);
+    for (; depth > line.depth; depth--) out.push(BLOCKQUOTE_CLOSE, options.eol);
     out.push(renderLine(line.text.replace(/\t/g, TAB_AS_SPACES)));
     if (line.broken) out.push('<br>', options.eol);
   }
+  for (; depth > 0; depth--) out.push(BLOCKQUOTE_CLOSE, options.eol);
   return out.join('');
 }
 
