@@ -45,6 +45,20 @@ describe('signet sign', function () {
     expect(parsed.attachments.map((a) => a.contentType)).to.deep.equal(['image/png']);
   });
 
+  it('embeds the sender\'s photo the example directory names (the CEO\'s signature calls photo()), byte for byte', async () => {
+    const fromIngrid = message.replace('From: Tom Okafor <tom.okafor@contoso.com>', 'From: Ingrid Halvorsen <ingrid.halvorsen@contoso.com>');
+    const run = signet(['--org', ORG, '--from', 'ingrid.halvorsen@contoso.com', '--to', 'buyer@fabrikam.example', '--date', '2026-12-01T10:00:00Z'], fromIngrid);
+    expect(run.status, run.stderr).to.equal(0);
+    const parsed = await simpleParser(Buffer.from(run.stdout, 'latin1'), { keepCidLinks: true });
+    const photo = parsed.attachments.find((a) => a.filename === 'photo.png');
+    expect(photo, 'the photo part').to.not.equal(undefined);
+    expect(photo!.content.equals(readFileSync(join(ORG, 'photos', 'ingrid.png')))).to.equal(true);
+    expect(String(parsed.html)).to.include(`<img src="cid:${photo!.contentId!.slice(1, -1)}"`);
+    // Tom has no photo: his signature has none
+    const tom = await simpleParser(Buffer.from(signet(['--org', ORG, '--from', 'tom.okafor@contoso.com', '--to', 'buyer@fabrikam.example'], message).stdout, 'latin1'));
+    expect(tom.attachments.map((a) => a.filename)).to.not.include('photo.png');
+  });
+
   it('reads --in and writes --out, and exits 0 for a message it passes through', () => {
     const input = join(dir, 'auto.eml');
     const output = join(dir, 'auto.out.eml');
