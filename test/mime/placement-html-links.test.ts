@@ -110,8 +110,21 @@ describe('mime/placement: a link left open where the signature goes', () => {
       const r = placeInHtml(html, PH);
       expect(r.placement).to.equal('placeholder');
       const out = signed(html);
-      expect(out).to.equal(`<p>Best, <a href="https://contoso.example/">contoso.example</a>${SIG}</a></p>`);
+      // the link's own </a> goes with the placeholder: no stray end tag after the signature
+      expect(out).to.equal(`<p>Best, <a href="https://contoso.example/">contoso.example</a>${SIG}</p>`);
       expect(linkAround(out, 'sig')).to.equal(undefined);
+      const spaced = '<p>Best, <a href="https://contoso.example/">contoso.example {{signature}} </a> </p>';
+      expect(signed(spaced)).to.equal(`<p>Best, <a href="https://contoso.example/">contoso.example </a>${SIG} </p>`);
+    });
+
+    it('a placeholder that is the whole text of a link: the link goes with it', () => {
+      const html = '<p>Best,</p><p><span style="color:navy"><a href="https://contoso.example/"><b>{{signature}}</b></a></span></p>';
+      expect(signed(html)).to.equal(`<p>Best,</p><p><span style="color:navy">${SIG}</span></p>`);
+    });
+
+    it('a placeholder before the link\'s end with more of the link after it: only the link is ended, the rest stays', () => {
+      const html = '<p><a href="https://contoso.example/">{{signature}} more</a></p>';
+      expect(signed(html)).to.equal(`<p><a href="https://contoso.example/"></a>${SIG} more</a></p>`);
     });
 
     it('a link open where the top banner goes (an <a> before <body>)', () => {

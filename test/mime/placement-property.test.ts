@@ -178,6 +178,27 @@ describe('mime/placement: large bodies (linear time; completes within the test t
       );
     });
 
+    it('HTML: a sign-off that is the whole text of a link is removed with the link and the elements between, nothing around it', () => {
+      const inline = fc.constantFrom('span', 'b', 'font', 'i', 'div');
+      const blank = fc.constantFrom('', ' ', '\n');
+      fc.assert(
+        fc.property(wrapper, fc.array(token, { maxLength: 25 }), fc.array(inline, { maxLength: 3 }), fc.array(inline, { maxLength: 3 }), blank, (kind, a, inside, outside, gap) => {
+          const linked =
+            inside.reduceRight((acc, n) => `<${n}>${gap}${acc}${gap}</${n}>`, SIGN_OFF);
+          const link = `<a href="https://x.example/">${gap}${linked}${gap}</a>`;
+          const around = outside.reduceRight((acc, n) => `<${n}>${acc}</${n}>`, link);
+          // a paragraph of its own, so that what the random tokens leave open cannot reach into it
+          const inner = `${a.join('')}<p>${around}</p>`;
+          const { html } = wrap(kind, inner);
+          const r = placeInHtml(html, PH, undefined, SIGN_OFFS);
+          expect(r.placement).to.equal('sign-off');
+          expect(html.slice(r.at, r.at + r.removeLength)).to.equal(link);
+          expect(r.at).to.equal(html.lastIndexOf(link));
+        }),
+        { numRuns: 300 },
+      );
+    });
+
     // lines of words that are no separator and no sign-off (see `word`), blank lines among them
     const line = fc.oneof({ weight: 4, arbitrary: textRun }, { weight: 1, arbitrary: fc.constantFrom('', ' ', '\u00a0') });
     const eol = fc.constantFrom('\n', '\r\n');

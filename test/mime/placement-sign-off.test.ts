@@ -173,6 +173,20 @@ describe('mime/placement: sign-offs of mail apps', () => {
       expect(r.text).to.equal(html.replace('Get <a href="https://aka.ms/o0ukef">Outlook for iOS</a>', SIG_HTML));
     });
 
+    it('Yahoo Mail: a sign-off that is the whole text of a link goes with the link (no empty link, no stray </a>)', () => {
+      const link = '<a id="ymail_android_signature_link" href="https://go.onelink.me/107872968?pid=InProduct">Sent from Yahoo Mail on Android</a>';
+      const android = `<div>Fine by me</div><div><br></div><div id="ymail_android_signature">${link}</div>`;
+      expect(signedHtml(android)).to.deep.equal({ text: android.replace(link, SIG_HTML), placement: 'sign-off' });
+      const ios = '<div>Fine by me</div><div class="yahoo-signature"><a style="font-size:12px" href="https://mail.onelink.me/107872968">Sent from Yahoo Mail for iPhone</a><br></div>';
+      expect(signedHtml(ios).text).to.equal(`<div>Fine by me</div><div class="yahoo-signature">${SIG_HTML}<br></div>`);
+      // the elements between the words and the link go with it; those around the link stay
+      const nested = '<p><font size="2"><a href="https://x.example/">\n<span><b>Sent from my iPhone</b></span>\n</a></font></p>';
+      expect(signedHtml(nested).text).to.equal(`<p><font size="2">${SIG_HTML}</font></p>`);
+      // a sign-off inside a link that holds more text keeps the link, ended in front of the signature
+      const more = '<p><a href="https://x.example/">Tap here<br>Sent from my iPhone</a></p>';
+      expect(signedHtml(more).text).to.equal(`<p><a href="https://x.example/">Tap here<br></a>${SIG_HTML}</p>`);
+    });
+
     it('a sign-off followed by an attribution, which the scan reads as text before it knows the quote', () => {
       for (const html of [
         '<div>Thanks</div><div>Sent from my iPhone</div><div>On Mon, 3 Jan 2022 at 10:00, Dana &lt;dana@fabrikam.example&gt; wrote:</div><blockquote type="cite">Lunch?</blockquote>',

@@ -38,6 +38,9 @@ export { scanHtml, type HtmlScan, findTextQuote, type TextQuote, compileSignOffs
  *   my iPhone") that is the last line of the new text, matched in the text
  *   content and widened like a placeholder; only with `signOffs`, and not in
  *   a reply written below the quote.
+ * - A placeholder or sign-off that is a link's whole text is widened to the
+ *   link; `</a>` right after one inside a longer link is removed with it
+ *   (the caller ends the link in front of the snippet, see `openLinks`).
  * - 'end': before the last `</body>`, else before the last `</html>`, else
  *   the end of the string.
  * - `openLinks`: links the sender left open at `at` / `bodyStart`, which the
@@ -56,12 +59,19 @@ export function placeInHtml(html: string, placeholder: string, scan: HtmlScan = 
   });
   // A placeholder typed inside a link's text (editors extend a link over what is typed
   // right after it) is still where the sender wants the signature: the link ends there.
+  const replaced = (range: SourceRange, placement: 'placeholder' | 'sign-off'): PlacementResult => {
+    const { start, end } = outsideWholeLinks(html, scan, range);
+    const result = placed(start, end - start, placement);
+    // the link's own end tags that directly follow go too: the caller ends the link in front of the snippet
+    result.removeLength = linkEndsAfter(html, scan, end, result.openLinks!.at) - start;
+    return result;
+  };
   const typed = findHtmlPlaceholder(scan, placeholder);
-  if (typed) return placed(typed.start, typed.end - typed.start, 'placeholder');
+  if (typed) return replaced(typed, 'placeholder');
   const aboveQuote = scan.quoteStart !== undefined && !scan.bottomPosted;
   if (signOffs && (aboveQuote || scan.quoteStart === undefined)) {
     const signOff = findHtmlSignOff(scan, signOffs);
-    if (signOff) return placed(signOff.start, signOff.end - signOff.start, 'sign-off');
+    if (signOff) return replaced(signOff, 'sign-off');
   }
   if (aboveQuote) return placed(scan.quoteStart!, 0, 'above-quote');
   return placed(scan.end, 0, 'end');
@@ -251,6 +261,50 @@ function sourceStartOf(scan: HtmlScan, textIndex: number): number {
   const seg = segmentAt(scan.detail().segments, textIndex);
   if (!seg) return -1;
   return seg.entity ? seg.s : seg.s + (textIndex - seg.t);
+}
+
+const BLANK = /^[ \t\r\n\f]*$/;
+
+/**
+ * A placeholder or sign-off that is the whole text of a link (Yahoo Mail's
+ * "Sent from Yahoo Mail on Android" is one) goes with the link, and with any
+ * element between them that holds nothing else: the signature takes their
+ * place instead of sitting in an empty link. Elements around it that are not
+ * inside such a link stay, with their styles.
+ */
+function outsideWholeLinks(html: string, scan: HtmlScan, range: SourceRange): SourceRange {
+  const { tags } = scan.detail();
+  let best = range;
+  let { start, end } = range;
+  for (let j = firstTagFrom(tags, start) - 1, k = firstTagFrom(tags, end); j >= 0 && k < tags.length; j--, k++) {
+    const open = tags[j]!;
+    const close = tags[k]!;
+    if (open.kind !== 'open' || close.kind !== 'close' || open.name !== close.name) break;
+    if (open.end > start || !BLANK.test(html.slice(open.end, start)) || !BLANK.test(html.slice(end, close.start))) break;
+    if (scan.quoteStart !== undefined && close.end > scan.quoteStart) break;
+    start = open.start;
+    end = close.end;
+    if (open.name === 'a') best = { start, end };
+  }
+  return best;
+}
+
+/**
+ * Where the removal may end: after up to `openLinks` `</a>` that directly
+ * follow `end` (blanks aside). They end links the caller ends in front of the
+ * snippet anyway; left in place they would be stray end tags after it.
+ */
+function linkEndsAfter(html: string, scan: HtmlScan, end: number, openLinks: number): number {
+  if (openLinks === 0) return end;
+  const { tags } = scan.detail();
+  let removeTo = end;
+  for (let k = firstTagFrom(tags, end), n = 0; k < tags.length && n < openLinks; k++, n++) {
+    const tag = tags[k]!;
+    if (tag.kind !== 'close' || tag.name !== 'a' || !BLANK.test(html.slice(removeTo, tag.start))) break;
+    if (scan.quoteStart !== undefined && tag.end > scan.quoteStart) break;
+    removeTo = tag.end;
+  }
+  return removeTo;
 }
 
 /** Index of the first tag starting at or after `offset`. */
