@@ -68,6 +68,8 @@ describe('directory file as a live source (the relay without Microsoft Graph)', 
     expect(await syncs(metrics, 'ok')).to.equal(3);
     expect(await syncs(metrics, 'failed')).to.equal(2);
     expect((await metrics.directoryUsers.get()).values.find((v) => v.labels.source === 'file')?.value).to.equal(source.current()!.size);
+    // the example directory gives Ingrid a photo, and no one else
+    expect((await metrics.directoryPhotos.get()).values.find((v) => v.labels.source === 'file')?.value).to.equal(1);
   });
 
   it('starts without the file (senders unknown) and loads it when it appears, by itself on the timer', async () => {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createGraphDirectorySource, type GraphDirectoryOptions, type GraphDirectorySource } from '../../appliance/src/directory/graph';
 import { MAX_PHOTO_BYTES } from '../../appliance/src/directory/photo';
 import type { DirectoryUser } from '../../appliance/src/directory/types';
-import { createLogger, type Logger } from '../../appliance/src/observability';
+import { createLogger, createMetrics, type Logger } from '../../appliance/src/observability';
 import { createAzureCredential, type TokenCredential } from '../../appliance/src/secrets';
 import { startAzureStandin, trustTestCa, useStandinManagedIdentity, type AzureStandin } from '../support/azure-standin';
 import { startGraphStandin, type GraphStandin } from '../support/graph-standin';
@@ -32,6 +32,13 @@ function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknow
 
 const PHOTO_PATH = /^\/v1\.0\/users\/([^/]+)\/photos\/96x96\/\$value$/;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** What a call answered, once the photo pass it started in the background has ended. */
+async function settled<T>(source: GraphDirectorySource, call: Promise<T>): Promise<T> {
+  const result = await call;
+  await source.photosSettled();
+  return result;
+}
 
 describe('directory from Microsoft Graph: user photos', () => {
   let azure: AzureStandin;
@@ -80,10 +87,10 @@ describe('directory from Microsoft Graph: user photos', () => {
 
   it('loads no photos unless asked: not one photo request', async () => {
     const source = create();
-    expect(await source.refresh()).to.equal('full');
-    expect(await source.setPhotos(false)).to.equal('unchanged');
+    expect(await settled(source, source.refresh())).to.equal('full');
+    expect(await settled(source, source.setPhotos(false))).to.equal('unchanged');
     graph.upsertUser(person(2, { jobTitle: 'Changed' }));
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(photoRequests(0)).to.deep.equal([]);
     for (const user of source.current()!.users()) expect(user).to.not.have.property('photo');
   });
@@ -91,9 +98,9 @@ describe('directory from Microsoft Graph: user photos', () => {
   it("setPhotos(true) loads every sender's 96x96 photo through the SDK client (404: none); the same value again costs nothing", async () => {
     const { logger, lines } = capturingLogger();
     const source = create({ logger });
-    expect(await source.refresh()).to.equal('full');
+    expect(await settled(source, source.refresh())).to.equal('full');
     const before = graph.requests.length;
-    expect(await source.setPhotos(true)).to.equal('photos');
+    expect(await settled(source, source.setPhotos(true))).to.equal('photos');
     // photos only: the users are not listed again, and the room (no address, never a sender) is not asked for
     expect(graph.requests.slice(before).every((r) => PHOTO_PATH.test(decodeURIComponent(r.path)))).to.equal(true);
     const asked = photoRequests(before);
@@ -111,20 +118,36 @@ describe('directory from Microsoft Graph: user photos', () => {
     expect(lines.filter((l) => (l.level as number) >= 40)).to.deep.equal([]);
 
     const again = graph.requests.length;
-    expect(await source.setPhotos(true)).to.equal('unchanged');
+    expect(await settled(source, source.setPhotos(true))).to.equal('unchanged');
     expect(graph.requests.length).to.equal(again);
+  });
+
+  it('counts the photos held and the photo requests by result on /metrics', async () => {
+    const metrics = createMetrics({ processMetrics: false });
+    graph.setPhoto(id(2), Buffer.from('not an image'));
+    graph.failPhoto(id(3), 500);
+    const source = create({ photos: true, metrics });
+    expect(await settled(source, source.refresh())).to.equal('full');
+    const value = async (metric: { get(): Promise<{ values: Array<{ labels: Record<string, string | number>; value: number }> }> }, labels: Record<string, string>) =>
+      (await metric.get()).values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
+    expect(await value(metrics.directoryPhotos, { source: 'graph' })).to.equal(2); // users 1 and 5
+    for (const [result, n] of [['loaded', 2], ['missing', 1], ['refused', 1], ['failed', 1]] as const) {
+      expect(await value(metrics.directoryPhotoRequests, { source: 'graph', result }), result).to.equal(n);
+    }
+    expect(await settled(source, source.setPhotos(false))).to.equal('photos');
+    expect(await value(metrics.directoryPhotos, { source: 'graph' })).to.equal(0);
   });
 
   it('photos: true loads them with the first full load, and all again with a full load after the delta link expired', async () => {
     const source = create({ photos: true });
-    expect(await source.refresh()).to.equal('full');
+    expect(await settled(source, source.refresh())).to.equal('full');
     expect(photoRequests(0).map((r) => r.user)).to.have.members(SENDERS);
     expect(photoOf(source, 2)!.data.equals(png('2'))).to.equal(true);
 
     graph.setPhoto(id(2), jpeg('2 new'));
     graph.expireDeltaTokens();
     const before = graph.requests.length;
-    expect(await source.refresh()).to.equal('full');
+    expect(await settled(source, source.refresh())).to.equal('full');
     expect(photoRequests(before).map((r) => r.user)).to.have.members(SENDERS);
     expect(photoOf(source, 2)).to.deep.include({ contentType: 'image/jpeg' });
     expect(photoOf(source, 2)!.data.equals(jpeg('2 new'))).to.equal(true);
@@ -135,7 +158,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     graph.setPhoto(id(2), Buffer.concat([PNG_SIGNATURE, Buffer.alloc(MAX_PHOTO_BYTES)]));
     const { logger, lines } = capturingLogger();
     const source = create({ photos: true, logger });
-    expect(await source.refresh()).to.equal('full');
+    expect(await settled(source, source.refresh())).to.equal('full');
     expect(source.status().lastError).to.equal(undefined);
     expect(source.current()!.lookup('user1@contoso.com')).to.not.have.property('photo');
     expect(source.current()!.lookup('user2@contoso.com')).to.not.have.property('photo');
@@ -151,7 +174,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     // a held photo that turns into something else is dropped, not kept
     graph.setPhoto(id(3), Buffer.from('GIF8 but not quite'));
     graph.upsertUser(person(3, { jobTitle: 'New photo' }));
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(source.current()!.lookup('user3@contoso.com')).to.not.have.property('photo');
     expect(lines.filter((l) => l.event === 'directory_photos_refused').map((l) => l.refused)).to.deep.equal([2, 1]);
   });
@@ -159,13 +182,13 @@ describe('directory from Microsoft Graph: user photos', () => {
   it('a photo request that fails keeps the photo held, does not fail the refresh, and is asked again at the next; 429 is waited for', async () => {
     const { logger, lines } = capturingLogger();
     const source = create({ photos: true, logger });
-    expect(await source.refresh()).to.equal('full');
+    expect(await settled(source, source.refresh())).to.equal('full');
     graph.setPhoto(id(1), png('1 new'));
     graph.failPhoto(id(1), 500);
     graph.upsertUser(person(1, { jobTitle: 'Promoted' }));
     graph.setPhoto(id(2), png('2 new'));
     graph.upsertUser(person(2, { jobTitle: 'Moved' }));
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(source.status().lastError).to.equal(undefined);
     const u1 = source.current()!.lookup('user1@contoso.com')!;
     expect(u1.attributes.jobTitle).to.equal('Promoted'); // the refresh was published
@@ -179,7 +202,7 @@ describe('directory from Microsoft Graph: user photos', () => {
 
     // the next refresh asks for it again (nothing else changed)
     let before = graph.requests.length;
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(photoRequests(before).map((r) => r.user)).to.deep.equal([id(1)]);
     expect(photoOf(source, 1)!.data.equals(png('1 new'))).to.equal(true);
 
@@ -188,7 +211,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     graph.failPhoto(id(3), 429, 1, 1);
     graph.upsertUser(person(3, { jobTitle: 'Throttled' }));
     before = graph.requests.length;
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(photoRequests(before).map((r) => r.status)).to.deep.equal([429, 200]);
     expect(photoOf(source, 3)!.data.equals(png('3 new'))).to.equal(true);
     expect(lines.filter((l) => l.event === 'directory_photos_failed')).to.have.length(1);
@@ -196,7 +219,7 @@ describe('directory from Microsoft Graph: user photos', () => {
 
   it("a delta refresh asks only for the changed users' photos; a removed user's photo is dropped", async () => {
     const source = create({ photos: true });
-    expect(await source.refresh()).to.equal('full');
+    expect(await settled(source, source.refresh())).to.equal('full');
     graph.setPhoto(id(2), png('2 new'));
     graph.upsertUser(person(2, { jobTitle: 'Head of Engineering' }));
     graph.upsertUser(person(6));
@@ -204,7 +227,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     graph.setPhoto(id(5), png('5 new')); // no change the users delta query shows: not asked for
     graph.removeUser(id(3));
     const before = graph.requests.length;
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(photoRequests(before).map((r) => r.user)).to.have.members([id(2), id(6)]);
     expect(photoOf(source, 2)!.data.equals(png('2 new'))).to.equal(true);
     expect(photoOf(source, 6)!.data.equals(jpeg('6'))).to.equal(true);
@@ -214,59 +237,59 @@ describe('directory from Microsoft Graph: user photos', () => {
     // back again, its photo request failing: it has no photo, not the one it had before it was removed
     graph.upsertUser(person(3));
     graph.failPhoto(id(3), 500);
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(source.current()!.lookup('user3@contoso.com')).to.not.have.property('photo');
 
     // its failed request is asked again at the next refresh; after that, nothing changed: no photo request
     const quiet = graph.requests.length;
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(photoRequests(quiet).map((r) => r.user)).to.deep.equal([id(3)]);
     expect(photoOf(source, 3)!.data.equals(png('3'))).to.equal(true);
     const idle = graph.requests.length;
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(photoRequests(idle)).to.deep.equal([]);
   });
 
   it('asks for every photo again photoRefreshHours after the last pass over all (a photo change is not a user change); 0: never', async () => {
     const never = create({ photos: true, photoRefreshHours: 0 });
-    expect(await never.refresh()).to.equal('full');
+    expect(await settled(never, never.refresh())).to.equal('full');
     const source = create({ photos: true, photoRefreshHours: 1.5 / 3600 });
-    expect(await source.refresh()).to.equal('full');
+    expect(await settled(source, source.refresh())).to.equal('full');
     graph.setPhoto(id(1), png('1 new'));
     let before = graph.requests.length;
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(photoRequests(before)).to.deep.equal([]);
     expect(photoOf(source, 1)!.data.equals(png('1'))).to.equal(true);
 
     await sleep(1600);
     before = graph.requests.length;
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(photoRequests(before).map((r) => r.user)).to.have.members(SENDERS);
     expect(photoOf(source, 1)!.data.equals(png('1 new'))).to.equal(true);
 
     before = graph.requests.length;
-    expect(await never.refresh()).to.equal('delta');
+    expect(await settled(never, never.refresh())).to.equal('delta');
     expect(photoRequests(before)).to.deep.equal([]);
     expect(photoOf(never, 1)!.data.equals(png('1'))).to.equal(true);
   });
 
   it('setPhotos(false) drops the photos without a request, and later refreshes ask for none', async () => {
     const source = create({ photos: true });
-    expect(await source.refresh()).to.equal('full');
+    expect(await settled(source, source.refresh())).to.equal('full');
     expect(photoOf(source, 1)).to.not.equal(undefined);
     let before = graph.requests.length;
-    expect(await source.setPhotos(false)).to.equal('photos');
+    expect(await settled(source, source.setPhotos(false))).to.equal('photos');
     expect(graph.requests.length).to.equal(before);
     for (const user of source.current()!.users()) expect(user).to.not.have.property('photo');
     graph.upsertUser(person(2, { jobTitle: 'Changed' }));
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(photoRequests(before)).to.deep.equal([]);
     expect(source.current()!.lookup('user2@contoso.com')).to.not.have.property('photo');
 
     // on again: every photo is asked for now; the photos dropped are gone (a failed request has none to keep)
     graph.failPhoto(id(1), 500);
     before = graph.requests.length;
-    expect(await source.setPhotos(true)).to.equal('photos');
+    expect(await settled(source, source.setPhotos(true))).to.equal('photos');
     expect(photoRequests(before).map((r) => r.user)).to.have.members(SENDERS);
     expect(photoOf(source, 2)!.data.equals(png('2'))).to.equal(true);
     expect(source.current()!.lookup('user1@contoso.com')).to.not.have.property('photo');
@@ -280,7 +303,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     graph.photoDelayMs = 20;
     graph.maxPhotosInFlight = 0;
     const source = create({ photos: true });
-    expect(await source.refresh()).to.equal('full');
+    expect(await settled(source, source.refresh())).to.equal('full');
     expect(photoRequests(0)).to.have.length(35);
     expect(graph.maxPhotosInFlight).to.equal(4);
     expect(photoOf(source, 39)!.data.equals(png('39'))).to.equal(true);
@@ -294,7 +317,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     const { logger, lines } = capturingLogger();
     const source = create({ photos: true, logger });
     for (const n of [1, 2, 3, 4, 5, ...Array.from({ length: 30 }, (_, i) => 10 + i)]) graph.failPhoto(id(n), 403);
-    expect(await source.refresh()).to.equal('full');
+    expect(await settled(source, source.refresh())).to.equal('full');
     expect(source.status().lastError).to.equal(undefined);
     const first = photoRequests(0).length;
     expect(first).to.be.within(20, 23);
@@ -303,31 +326,96 @@ describe('directory from Microsoft Graph: user photos', () => {
     expect(warning.skipped).to.equal(35 - first);
     // the next refresh asks for every photo not yet loaded: the failed ones (their failure was used up) and the rest
     let before = graph.requests.length;
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(photoRequests(before)).to.have.length(35);
     before = graph.requests.length;
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(photoRequests(before).length).to.equal(35 - first); // the skipped ones failed once each on the second
     for (const n of [1, 2, 3, 5, 10, 39]) expect(photoOf(source, n), `user ${n}`).to.not.equal(undefined);
     before = graph.requests.length;
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(photoRequests(before)).to.deep.equal([]);
   });
 
-  it('publishes the first snapshot before its photos are loaded (a node without one signs nothing)', async () => {
+  it('start and refreshes do not wait for photos: the first snapshot is out before them (a node without one signs nothing)', async () => {
     graph.photoDelayMs = 200;
-    const source = create({ photos: true });
-    const loading = source.refresh();
-    while (!source.current()) await sleep(5);
+    const source = create({ photos: true, refreshSeconds: 300 });
+    await source.start();
     expect(source.current()!.size).to.equal(5);
     expect(photoOf(source, 1)).to.equal(undefined);
-    expect(await loading).to.equal('full');
+    await source.photosSettled();
     expect(photoOf(source, 1)!.data.equals(png('1'))).to.equal(true);
+    expect(source.current()!.lookup('user4@contoso.com')).to.not.have.property('photo');
+  });
+
+  it('a long photo pass holds up no refresh, and a user changed while it runs has the photo asked for again', async () => {
+    for (let n = 10; n < 40; n++) {
+      graph.upsertUser(person(n));
+      graph.setPhoto(id(n), png(String(n)));
+    }
+    graph.photoDelayMs = 60; // 35 photos, 4 at a time: a pass of about half a second
+    const { logger, lines } = capturingLogger();
+    const source = create({ photos: true, logger });
+    const synced = source.refresh();
+    expect(await synced).to.equal('full');
+    const syncedAt = source.current()!.syncedAt;
+    // user 1 changes, photo and all, while the pass runs: the delta refresh is not queued behind it
+    graph.setPhoto(id(1), png('1 new'));
+    graph.upsertUser(person(1, { jobTitle: 'Changed mid-pass' }));
+    let passEnded = false;
+    const pass = source.photosSettled().then(() => (passEnded = true));
+    expect(await source.refresh()).to.equal('delta');
+    expect(source.current()!.lookup('user1@contoso.com')!.attributes.jobTitle).to.equal('Changed mid-pass');
+    expect(passEnded, 'the refresh was published while the pass still ran').to.equal(false);
+    await pass;
+    expect(photoOf(source, 1)!.data.equals(png('1 new'))).to.equal(true);
+    expect(photoOf(source, 39)!.data.equals(png('39'))).to.equal(true);
+    // publishing photos is not a directory sync: the snapshot keeps the time of the refresh it came from
+    expect(source.current()!.syncedAt.getTime()).to.be.at.least(syncedAt.getTime());
+    const asked = photoRequests(0).map((r) => r.user);
+    expect(asked.filter((u) => u === id(1)).length).to.be.within(1, 2);
+    expect(lines.filter((l) => (l.level as number) >= 40)).to.deep.equal([]);
+  });
+
+  it('photos turned off during a pass: the pass stops and stores nothing; on again, a new pass', async () => {
+    for (let n = 10; n < 40; n++) {
+      graph.upsertUser(person(n));
+      graph.setPhoto(id(n), png(String(n)));
+    }
+    graph.photoDelayMs = 60;
+    const source = create({ photos: true });
+    expect(await source.refresh()).to.equal('full');
+    while (photoRequests(0).length < 6) await sleep(5);
+    expect(await source.setPhotos(false)).to.equal('photos');
+    await source.photosSettled();
+    expect(photoRequests(0).length).to.be.below(20);
+    for (const user of source.current()!.users()) expect(user).to.not.have.property('photo');
+    const mark = graph.requests.length;
+    expect(await settled(source, source.setPhotos(true))).to.equal('photos');
+    expect(photoRequests(mark).length).to.equal(35);
+    expect(photoOf(source, 10)!.data.equals(png('10'))).to.equal(true);
+  });
+
+  it('reads a photo no further than 100 KB: a longer answer without a Content-Length is cut off and not used', async () => {
+    graph.streamPhoto(id(1), 64 * 1024 * 1024);
+    graph.streamPhoto(id(2), MAX_PHOTO_BYTES); // just fits
+    const { logger, lines } = capturingLogger();
+    const source = create({ photos: true, logger });
+    expect(await settled(source, source.refresh())).to.equal('full');
+    expect(source.current()!.lookup('user1@contoso.com')).to.not.have.property('photo');
+    expect(photoOf(source, 2)!.data.length).to.equal(MAX_PHOTO_BYTES);
+    expect(photoOf(source, 3)!.data.equals(png('3'))).to.equal(true);
+    for (let i = 0; i < 200 && graph.streamedPhotoBytes.length < 2; i++) await sleep(10);
+    // the endless one was given up on: a few socket buffers were written, not 64 MB
+    expect(Math.max(...graph.streamedPhotoBytes)).to.be.below(8 * 1024 * 1024);
+    const refused = lines.find((l) => l.event === 'directory_photos_refused')!;
+    expect(refused).to.include({ refused: 1 });
+    expect(refused.reasons).to.deep.equal([`the photo has more than ${MAX_PHOTO_BYTES} bytes`]);
   });
 
   it('keeps the photos when per-user attribute overrides are applied', async () => {
     const source = create({ photos: true });
-    expect(await source.refresh()).to.equal('full');
+    expect(await settled(source, source.refresh())).to.equal('full');
     source.setOverrides(new Map([['u1@contoso.co.uk', { jobTitle: 'Chief Example Officer' }]]));
     const u1 = source.current()!.lookup('user1@contoso.com')!;
     expect(u1.attributes.jobTitle).to.equal('Chief Example Officer');
@@ -335,7 +423,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     expect(photoOf(source, 2)!.data.equals(png('2'))).to.equal(true);
     // and a refresh after it still has both
     graph.upsertUser(person(2, { jobTitle: 'Changed' }));
-    expect(await source.refresh()).to.equal('delta');
+    expect(await settled(source, source.refresh())).to.equal('delta');
     expect(source.current()!.lookup('user1@contoso.com')!.attributes.jobTitle).to.equal('Chief Example Officer');
     expect(photoOf(source, 1)!.data.equals(png('1'))).to.equal(true);
   });
@@ -343,7 +431,7 @@ describe('directory from Microsoft Graph: user photos', () => {
   it('when to load: after a refresh in progress; with the first full load; while stopped only remembered', async () => {
     // during a refresh: that refresh loads none (it began without them), then every photo is loaded
     const source = create();
-    expect(await source.refresh()).to.equal('full');
+    expect(await settled(source, source.refresh())).to.equal('full');
     graph.upsertUser(person(2, { jobTitle: 'Changed' }));
     graph.delayMs = 20;
     const before = graph.requests.length;
@@ -352,7 +440,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     const turning = source.setPhotos(true);
     expect(await refreshing).to.equal('delta');
     expect(photoOf(source, 1)).to.equal(undefined);
-    expect(await turning).to.equal('photos');
+    expect(await settled(source, turning)).to.equal('photos');
     graph.delayMs = 0;
     const after = graph.requests.slice(before);
     const lastDelta = after.map((r) => r.path).lastIndexOf('/v1.0/users/delta');
@@ -363,20 +451,20 @@ describe('directory from Microsoft Graph: user photos', () => {
 
     // nothing loaded yet: a full load, with the photos
     const fresh = create();
-    expect(await fresh.setPhotos(true)).to.equal('full');
+    expect(await settled(fresh, fresh.setPhotos(true))).to.equal('full');
     expect(photoOf(fresh, 3)!.data.equals(png('3'))).to.equal(true);
 
     // stopped: remembered, loaded at the next start
     const stopped = create();
     stopped.stop();
     const quiet = graph.requests.length;
-    expect(await stopped.setPhotos(true)).to.equal('unchanged');
+    expect(await settled(stopped, stopped.setPhotos(true))).to.equal('unchanged');
     expect(graph.requests.length).to.equal(quiet);
-    await stopped.start();
+    await settled(stopped, stopped.start());
     expect(photoOf(stopped, 5)!.data.equals(png('5'))).to.equal(true);
     stopped.stop();
-    expect(await stopped.setPhotos(false)).to.equal('unchanged');
-    await stopped.start();
+    expect(await settled(stopped, stopped.setPhotos(false))).to.equal('unchanged');
+    await settled(stopped, stopped.start());
     expect(photoOf(stopped, 5)).to.equal(undefined);
   });
 });

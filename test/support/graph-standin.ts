@@ -10,6 +10,7 @@
 //       groups expanded; an OData cast is an advanced query, so `ConsistencyLevel: eventual` is required
 //   GET /v1.0/users/{id}/photos/{size}/$value     the photo's bytes (image/jpeg, as Graph says whatever they are),
 //       404 ImageNotFound without one; on demand a user's photo fails with a status (429 with Retry-After)
+//       or comes without a Content-Length, as long as asked (streamPhoto)
 // Requests need a bearer token issued for https://graph.microsoft.com. On
 // demand it answers 429 with Retry-After in seconds or as a date (throttling,
 // at once or a few requests later), fails with a status (likewise), never
@@ -59,6 +60,13 @@ export interface GraphStandin {
   setPhoto(id: string, bytes: Buffer | undefined): void;
   /** The next `count` requests for `id`'s photo fail with `status` (429: with `Retry-After: retryAfterSeconds`, default 1). */
   failPhoto(id: string, status: number, count?: number, retryAfterSeconds?: number): void;
+  /**
+   * `id`'s photo is answered without a Content-Length: a PNG signature, then zeros, `bytes` in all,
+   * written 16 KB at a time while the client reads (a client that stops reading ends it).
+   */
+  streamPhoto(id: string, bytes: number): void;
+  /** How many bytes of streamed photos the stand-in could write before each client stopped or it ended. */
+  readonly streamedPhotoBytes: number[];
   /** Milliseconds a photo answer waits (so that requests overlap). */
   photoDelayMs: number;
   /** Photo requests being answered now, and the most there were at once (reset it to 0 to measure afresh). */
@@ -90,6 +98,8 @@ export async function startGraphStandin(): Promise<GraphStandin> {
   let baseUrl = '';
   const photos = new Map<string, Buffer>();
   const photoFailures = new Map<string, Array<{ status: number; retryAfterSeconds: number }>>();
+  const streamedPhotos = new Map<string, number>();
+  const streamedPhotoBytes: number[] = [];
   let photosInFlight = 0;
   const entries = new WeakMap<ServerResponse, GraphStandin['requests'][number]>();
 
@@ -214,6 +224,8 @@ export async function startGraphStandin(): Promise<GraphStandin> {
           return error(res, failure.status, failure.status === 429 ? 'TooManyRequests' : 'generalException', 'The stand-in was told to fail this photo.', failure.status === 429 ? { 'retry-after': String(failure.retryAfterSeconds) } : {});
         }
         if (!users.has(id)) return error(res, 404, 'Request_ResourceNotFound', `Resource '${id}' does not exist.`);
+        const streamed = streamedPhotos.get(id);
+        if (streamed !== undefined) return streamPhoto(res, streamed, entry);
         const bytes = photos.get(id);
         if (!bytes) return error(res, 404, 'ImageNotFound', 'Exception of type \'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException\' was thrown.');
         res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': bytes.length, 'request-id': String(Math.random()).slice(2) });
@@ -225,6 +237,34 @@ export async function startGraphStandin(): Promise<GraphStandin> {
       return;
     }
     return error(res, 400, 'BadRequest', `Unsupported request ${path}`);
+  }
+
+  /** Writes a long photo in chunks, as fast as the client takes them, until it is written or the client has gone. */
+  function streamPhoto(res: ServerResponse, total: number, entry: { status?: number }): void {
+    res.writeHead(200, { 'content-type': 'image/jpeg' }); // chunked: no length said in advance
+    entry.status = 200;
+    const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const chunk = Buffer.alloc(16 * 1024);
+    let sent = 0;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      streamedPhotoBytes.push(sent);
+    };
+    res.on('close', finish);
+    const write = (): void => {
+      while (sent < total && !res.destroyed) {
+        const piece = sent === 0 ? Buffer.concat([signature, chunk]).subarray(0, Math.min(total, chunk.length)) : chunk.subarray(0, Math.min(chunk.length, total - sent));
+        sent += piece.length;
+        if (!res.write(piece)) {
+          res.once('drain', write);
+          return;
+        }
+      }
+      if (sent >= total) res.end(finish);
+    };
+    write();
   }
 
   const server = createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
@@ -271,6 +311,10 @@ export async function startGraphStandin(): Promise<GraphStandin> {
       if (bytes) photos.set(id, bytes);
       else photos.delete(id);
     },
+    streamPhoto(id, bytes) {
+      streamedPhotos.set(id, bytes);
+    },
+    streamedPhotoBytes,
     failPhoto(id, status, count = 1, retryAfterSeconds = 1) {
       photoFailures.set(id, [...(photoFailures.get(id) ?? []), ...Array.from({ length: count }, () => ({ status, retryAfterSeconds }))]);
     },

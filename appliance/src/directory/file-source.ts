@@ -51,6 +51,9 @@ export function createDirectoryFileSource(options: DirectoryFileSourceOptions): 
       snapshot = next;
       logger?.info({ event: 'directory-loaded', source: 'file', users: next.size }, 'directory loaded');
       metrics?.directoryUsers.set({ source: 'file' }, next.size);
+      let photos = 0;
+      for (const user of next.users()) if (user.photo) photos++;
+      metrics?.directoryPhotos.set({ source: 'file' }, photos);
       metrics?.directoryLastSync.set({ source: 'file' }, next.syncedAt.getTime() / 1000);
       countSync('ok');
       return 'loaded';

@@ -31,6 +31,8 @@ export interface SignetMetrics {
   certificateRefused: Gauge<'certificate'>;
   directoryLastSync: Gauge<'source'>;
   directoryUsers: Gauge<'source'>;
+  directoryPhotos: Gauge<'source'>;
+  directoryPhotoRequests: Counter<'source' | 'result'>;
   directorySyncs: Counter<'source' | 'result'>;
   eventLoopBusy: Counter;
 }
@@ -65,6 +67,8 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Signe
     certificateRefused: new Gauge({ name: 'signet_certificate_refused', help: '1 while the certificate files on disk are ones this node refused (it keeps presenting the previous certificate); 0 once they load.', labelNames: ['certificate'], registers: r }),
     directoryLastSync: new Gauge({ name: 'signet_directory_last_sync_timestamp_seconds', help: 'When the directory snapshot was last refreshed successfully.', labelNames: ['source'], registers: r }),
     directoryUsers: new Gauge({ name: 'signet_directory_users', help: 'Users in the directory snapshot.', labelNames: ['source'], registers: r }),
+    directoryPhotos: new Gauge({ name: 'signet_directory_photos', help: "Users in the directory snapshot with a photo (held only while a template calls photo()).", labelNames: ['source'], registers: r }),
+    directoryPhotoRequests: new Counter({ name: 'signet_directory_photo_requests_total', help: 'Photo requests to Microsoft Graph by result (loaded, missing: the user has none, refused: not a usable image, failed).', labelNames: ['source', 'result'], registers: r }),
     directorySyncs: new Counter({ name: 'signet_directory_syncs_total', help: 'Directory refreshes by result (ok, failed).', labelNames: ['source', 'result'], registers: r }),
     eventLoopBusy: eventLoopBusyCounter(r),
   };

@@ -95,6 +95,7 @@ export function register(program: Command): void {
         process.exitCode = 1;
         return;
       }
+      await source.photosSettled(); // a node loads them in the background; here they are the point
       const snapshot = source.current()!;
       const lines = [`${snapshot.size} users with a mail address`];
       const { unmatched } = source.status();

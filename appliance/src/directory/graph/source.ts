@@ -7,12 +7,15 @@
 // Users' 96x96 photos, loaded only while templates use them, need no further
 // permission: User.Read.All lets an application read them (ProfilePhoto.Read.All
 // is the least privileged permission for that, not one more the app needs).
+// Photos load in the background, after the users are published: a node starts
+// signing without waiting for thousands of photo requests, and refreshes of
+// users and memberships never wait behind them.
 import { createHash } from 'node:crypto';
 import type { Client } from '@microsoft/microsoft-graph-client';
 import type { TokenCredential } from '@azure/identity';
 import { directorySyncCounter, type Logger, type SignetMetrics } from '../../observability';
 import type { DirectorySnapshot, DirectoryUser, UserPhoto } from '../types';
-import { readPhoto } from '../photo';
+import { MAX_PHOTO_BYTES, readPhoto } from '../photo';
 import { applyUserOverrides, createDirectorySnapshot, normalizeAddress } from '../snapshot';
 import { createGraphClient } from './client';
 
@@ -41,6 +44,8 @@ const PHOTO_CONCURRENCY = 4;
  * refusing the app): the users it did not reach keep what they had and are asked at the next refresh.
  */
 const MAX_PHOTO_FAILURES_IN_A_ROW = 20;
+/** An error answer is read this far at most (its JSON names Graph's error code). */
+const ERROR_BODY_BYTES = 64 * 1024;
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface GraphUser {
@@ -109,12 +114,17 @@ export interface GraphDirectorySource {
    */
   setGroups(groups: readonly string[]): Promise<'unchanged' | 'groups' | 'full' | 'delta' | 'failed'>;
   /**
-   * Whether a new configuration's templates use photos. Turned on, every user's photo is loaded now
-   * (after a refresh in progress; a full load when nothing is loaded yet); turned off, the photos are
+   * Whether a new configuration's templates use photos. Turned on, a pass over every user's photo starts now
+   * in the background (after a refresh in progress; a full load first when nothing is loaded yet); turned off, the photos are
    * dropped at once (no Graph request); the same value costs nothing ('unchanged', also when a refresh that
    * began after the call applied it first). While stopped, read at the next start.
    */
   setPhotos(enabled: boolean): Promise<'unchanged' | 'photos' | 'full' | 'delta' | 'failed'>;
+  /**
+   * Resolves when no photo pass runs (photos load in the background after a refresh or setPhotos, which
+   * do not wait for them). Never rejects.
+   */
+  photosSettled(): Promise<void>;
   /** One refresh now: full load the first time (or when the delta link expired), delta after. */
   refresh(): Promise<'full' | 'delta' | 'failed'>;
   /** `unmatched`: the groups of the last membership load that match nobody, and why. */
@@ -143,9 +153,9 @@ function describeError(error: unknown): { status?: number; code?: string; err?: 
   if (!(error instanceof graphSdk().GraphError)) return { err: error instanceof Error ? error.message : String(error) };
   let code = error.code ?? undefined;
   const body: unknown = error.body;
-  if (!code && body instanceof ArrayBuffer && body.byteLength <= 64 * 1024) {
+  if (!code && (body instanceof ArrayBuffer || Buffer.isBuffer(body)) && body.byteLength <= ERROR_BODY_BYTES) {
     try {
-      const parsed = JSON.parse(Buffer.from(body).toString('utf8')) as { error?: { code?: unknown } };
+      const parsed = JSON.parse(Buffer.from(body as ArrayBuffer).toString('utf8')) as { error?: { code?: unknown } };
       if (typeof parsed.error?.code === 'string') code = parsed.error.code;
     } catch {
       // not a Graph error body
@@ -156,6 +166,28 @@ function describeError(error: unknown): { status?: number; code?: string; err?: 
 }
 
 /** Graph's 404: the object does not exist (any more). */
+/**
+ * The body of an answer, unless it is longer than `limit` bytes (by its Content-Length, or once that
+ * many have come): then the rest is not read, the connection's stream is cancelled, and undefined.
+ */
+async function readAtMost(response: Response, limit: number): Promise<Buffer | undefined> {
+  const declared = Number(response.headers.get('content-length') ?? NaN);
+  if (declared > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    return undefined;
+  }
+  if (!response.body) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // leaving the loop early cancels the stream
+  for await (const chunk of response.body) {
+    size += chunk.byteLength;
+    if (size > limit) return undefined;
+    chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  }
+  return Buffer.concat(chunks, size);
+}
+
 function isNotFound(error: unknown): boolean {
   return error instanceof graphSdk().GraphError && error.statusCode === 404;
 }
@@ -191,9 +223,15 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
   let photosWanted = options.photos ?? false; // what the configuration asks for
   let photosOn = false; // what the maps hold: set by the refresh or reload that applies photosWanted
   const photos = new Map<string, UserPhoto>(); // by user object id, only while photosOn
-  const photosPending = new Set<string>(); // user ids whose photo is to be fetched (changed, or failed before)
+  // user ids whose photo is to be fetched (changed, or failed before), each with a number that says when it became due
+  const photosPending = new Map<string, number>();
+  let dueCount = 0;
+  const photosDue = { add: (id: string) => void photosPending.set(id, ++dueCount), delete: (id: string) => void photosPending.delete(id) };
   let photoPassAt: number | undefined; // when the last pass over every user began; undefined: one is due
   let photosReload: Promise<'unchanged' | 'photos' | 'full' | 'delta' | 'failed'> | undefined;
+  let photoSetting = 0; // counts photos turned on or off: a pass begun under an earlier setting stores nothing more
+  let photoRun: Promise<void> | undefined; // the background photo pass, while one runs
+  let photoRunAgain = false; // more became due while it ran: it goes round once more
   // Until the first good load the last sync is 0 ("never"), so a node that never loads is seen (and alerted on).
   options.metrics?.directoryLastSync.set({ source: 'graph' }, 0);
   const countSync = directorySyncCounter(options.metrics, 'graph');
@@ -246,7 +284,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
     return { user: { id: user.id, mail, aliases: [...aliases], attributes, groups: [...(memberships.get(user.id) ?? [])], ...(photo ? { photo } : {}) }, routed };
   }
 
-  function rebuild(): void {
+  function rebuild(syncedAt = new Date()): void {
     const list: Array<{ user: DirectoryUser; routed: boolean }> = [];
     for (const user of users.values()) {
       const converted = toDirectoryUser(user);
@@ -256,8 +294,9 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
     // e.g. synced from on-premises, may carry anyone's). The snapshot gives an address to its first claimant, so the
     // mailbox that routes it comes first, then the lower object id: every node decides alike, in any listing order.
     list.sort((a, b) => Number(b.routed) - Number(a.routed) || (a.user.id! < b.user.id! ? -1 : a.user.id! > b.user.id! ? 1 : 0));
-    snapshot = createDirectorySnapshot(list.map((entry) => entry.user), new Date());
+    snapshot = createDirectorySnapshot(list.map((entry) => entry.user), syncedAt);
     view = applyUserOverrides(snapshot, overrides);
+    options.metrics?.directoryPhotos.set({ source: 'graph' }, list.reduce((n, entry) => n + (entry.user.photo ? 1 : 0), 0));
   }
 
   async function loadGroups(): Promise<void> {
@@ -330,7 +369,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
   }
 
   /** Applies one page of a delta round to `target`: removals delete, the rest merge over what is held (and are added to `changed`). */
-  function applyDeltaPage(target: Map<string, GraphUser>, page: Page<GraphUser>, changed?: Set<string>): void {
+  function applyDeltaPage(target: Map<string, GraphUser>, page: Page<GraphUser>, changed?: { add(id: string): void; delete(id: string): void }): void {
     for (const change of page.value) {
       if (change['@removed']) {
         target.delete(change.id);
@@ -373,7 +412,7 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
     }
     if (!link) throw new Error('the users delta query ended without a delta link');
     // Changed users' photos are fetched in this refresh, or (it fails later) the next: the link moves on now.
-    for (const page of round) applyDeltaPage(users, page, photosOn ? photosPending : undefined);
+    for (const page of round) applyDeltaPage(users, page, photosOn ? photosDue : undefined);
     deltaLink = link;
   }
 
@@ -381,76 +420,108 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
   function applyPhotoSetting(): boolean {
     if (photosOn === photosWanted) return false;
     photosOn = photosWanted;
+    photoSetting++;
     photos.clear();
     photosPending.clear();
     photoPassAt = undefined;
     return true;
   }
 
+  /** One user's 96x96 photo, why it is not used, or undefined when the user has none (404). Throws when the request failed. */
+  async function fetchPhoto(id: string): Promise<UserPhoto | { refused: string } | undefined> {
+    const { GraphError, ResponseType } = graphSdk();
+    // RAW: the body is read here, and never further than a photo may be long
+    const response: Response = await client.api(`/users/${encodeURIComponent(id)}/photos/96x96/$value`).responseType(ResponseType.RAW).get();
+    if (response.status === 404) {
+      await response.body?.cancel().catch(() => undefined);
+      return undefined;
+    }
+    if (!response.ok) {
+      const error = new GraphError(response.status, `Microsoft Graph answered ${response.status} ${response.statusText}`.trim());
+      error.body = await readAtMost(response, ERROR_BODY_BYTES).catch(() => undefined);
+      throw error;
+    }
+    const body = await readAtMost(response, MAX_PHOTO_BYTES);
+    return body ? readPhoto(body) : { refused: `the photo has more than ${MAX_PHOTO_BYTES} bytes` };
+  }
+
   /**
    * Fetches the photos due: every user's when a pass is due (after a full load, when turned on, or
    * photoRefreshHours after the last), else those of the users changed since. Never throws: a photo
-   * that cannot be fetched keeps what was held and is asked for again at the next refresh.
+   * that cannot be fetched keeps what was held and is asked for again at the next refresh. Whether
+   * the photos held changed (to publish them).
    */
-  async function loadPhotos(): Promise<void> {
-    if (!photosOn) return;
-    for (const id of photos.keys()) if (!users.has(id)) photos.delete(id);
+  async function loadPhotos(): Promise<boolean> {
+    if (!photosOn) return false;
+    const setting = photoSetting;
+    let changed = false;
+    for (const id of photos.keys()) {
+      if (users.has(id)) continue;
+      photos.delete(id);
+      changed = true;
+    }
     const started = Date.now();
     const pass = photoPassAt === undefined || (photoRefreshMs > 0 && started - photoPassAt >= photoRefreshMs);
-    if (pass) for (const id of users.keys()) photosPending.add(id);
+    if (pass) for (const id of users.keys()) photosDue.add(id);
     // Only users that can be senders (they have an address): a room or a user without a mailbox is no one's photo.
-    const ids = [...photosPending].filter((id) => {
+    const due: Array<[string, number]> = [];
+    for (const [id, since] of photosPending) {
       const user = users.get(id);
-      if (user && toDirectoryUser(user)) return true;
+      if (user && toDirectoryUser(user)) {
+        due.push([id, since]);
+        continue;
+      }
       photosPending.delete(id);
-      photos.delete(id);
-      return false;
-    });
+      changed = photos.delete(id) || changed;
+    }
     if (pass) photoPassAt = started;
-    if (ids.length === 0) return;
-    const { ResponseType } = graphSdk();
+    if (due.length === 0) return changed;
     const counts = { photos: 0, missing: 0, refused: 0, failed: 0 };
     const reasons = new Set<string>();
     let firstError: ReturnType<typeof describeError> | undefined;
     let failuresInARow = 0;
     let next = 0;
+    // photos turned off (or off and on again) or the source stopped: this pass stores nothing more
+    const current = () => setting === photoSetting && !stopped;
     deadline = Date.now() + maxRefreshMs;
     const worker = async () => {
-      while (next < ids.length && failuresInARow < MAX_PHOTO_FAILURES_IN_A_ROW) {
-        const id = ids[next++];
+      while (next < due.length && failuresInARow < MAX_PHOTO_FAILURES_IN_A_ROW && current()) {
+        const [id, since] = due[next++];
         let answer: UserPhoto | { refused: string } | undefined;
         try {
-          const body: ArrayBuffer | undefined = await client.api(`/users/${encodeURIComponent(id)}/photos/96x96/$value`).responseType(ResponseType.ARRAYBUFFER).get();
-          answer = readPhoto(body ? Buffer.from(body) : Buffer.alloc(0));
+          answer = await fetchPhoto(id);
         } catch (error) {
-          if (!isNotFound(error)) {
-            // Kept as it was (also for a user turned sender since), and asked for again at the next refresh.
-            counts.failed++;
-            failuresInARow++;
-            firstError ??= describeError(error);
-            continue;
-          }
-          // 404: the user has no photo (of this size).
+          // Kept as it was (also for a user turned sender since), and asked for again at the next refresh.
+          counts.failed++;
+          failuresInARow++;
+          firstError ??= describeError(error);
+          options.metrics?.directoryPhotoRequests.inc({ source: 'graph', result: 'failed' });
+          continue;
         }
         failuresInARow = 0;
         deadline = Date.now() + maxRefreshMs; // progress: a throttle later in a long pass may still be waited for
-        photosPending.delete(id);
-        if (!users.has(id)) continue; // cannot happen while the lock is held; never hold a photo without its user
+        if (!current()) break;
+        // due again if the user changed after it was asked for
+        if (photosPending.get(id) === since) photosPending.delete(id);
+        if (!users.has(id)) continue; // removed while it was asked for: never hold a photo without its user
+        changed = true;
         if (answer === undefined) {
           counts.missing++;
           photos.delete(id);
         } else if ('refused' in answer) {
           counts.refused++;
-          reasons.add(answer.refused.replace(/^the photo has \d+ bytes, /, 'the photo has ')); // one reason per kind, not per size
+          reasons.add(answer.refused.replace(/^the photo has \d+ bytes, more than (\d+)$/, 'the photo has more than $1 bytes')); // one reason per kind, not per size
           photos.delete(id);
         } else {
           counts.photos++;
           photos.set(id, answer);
         }
+        options.metrics?.directoryPhotoRequests.inc({ source: 'graph', result: answer === undefined ? 'missing' : 'refused' in answer ? 'refused' : 'loaded' });
       }
     };
-    await Promise.all(Array.from({ length: Math.min(PHOTO_CONCURRENCY, ids.length) }, worker));
-    const skipped = ids.length - next;
+    await Promise.all(Array.from({ length: Math.min(PHOTO_CONCURRENCY, due.length) }, worker));
+    if (!current()) return false;
+    const skipped = due.length - next;
     if (counts.refused > 0) {
       options.logger?.warn({ event: 'directory_photos_refused', source: 'graph', refused: counts.refused, reasons: [...reasons] }, 'photos from Microsoft Graph that are not used (not a JPEG, PNG or GIF image, or too large)');
     }
@@ -461,6 +532,34 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       );
     }
     options.logger?.info({ event: 'directory_photos_loaded', source: 'graph', pass: pass ? 'all' : 'changed', ...counts }, 'user photos loaded from Microsoft Graph');
+    return changed;
+  }
+
+  /**
+   * Starts a photo pass in the background, or, while one runs, has it go round once more. What it
+   * loaded is published under the lock (after a refresh in progress, which publishes it too), with
+   * the snapshot's own sync time: photos are not a directory sync.
+   */
+  function startPhotos(): void {
+    if (!photosOn || stopped) return;
+    if (photoRun) {
+      photoRunAgain = true;
+      return;
+    }
+    photoRun = (async () => {
+      try {
+        do {
+          photoRunAgain = false;
+          const setting = photoSetting;
+          if ((await loadPhotos()) && setting === photoSetting) await exclusive(async () => snapshot && rebuild(snapshot.syncedAt));
+        } while (photoRunAgain && photosOn && !stopped);
+      } catch (error) {
+        // loadPhotos answers for every request; this would be a fault of its own
+        options.logger?.error({ event: 'directory_photos_failed', source: 'graph', err: error instanceof Error ? error.message : String(error) }, 'the photo pass failed; retried at the next refresh');
+      } finally {
+        photoRun = undefined;
+      }
+    })();
   }
 
   async function refreshOnce(): Promise<'full' | 'delta' | 'failed'> {
@@ -483,9 +582,6 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
         await full();
       }
       await loadGroups();
-      // The first snapshot is published before the photos: a node without one cannot sign at all.
-      if (!snapshot && photosOn) rebuild();
-      await loadPhotos();
       rebuild();
       lastError = undefined;
       failures = 0;
@@ -493,6 +589,8 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       options.metrics?.directoryLastSync.set({ source: 'graph' }, snapshot!.syncedAt.getTime() / 1000);
       options.metrics?.directoryUsers.set({ source: 'graph' }, snapshot!.size);
       options.logger?.info({ event: 'directory_synced', source: 'graph', kind, users: snapshot!.size }, 'directory refreshed from Microsoft Graph');
+      // after the users are published: a node without a snapshot signs nothing, one without photos signs without them
+      startPhotos();
       return kind;
     } catch (error) {
       const status = error instanceof graphSdk().GraphError ? ` (${error.statusCode}${error.code ? ` ${error.code}` : ''})` : '';
@@ -530,11 +628,11 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
     }
   }
 
-  /** Photos turned on (a pass over every user) or off (dropped, no request), for a new configuration. */
+  /** Photos turned on (a pass over every user starts) or off (dropped, no request), for a new configuration. */
   async function photosOnce(): Promise<'unchanged' | 'photos'> {
     if (!applyPhotoSetting()) return 'unchanged'; // turned back before this ran
-    await loadPhotos();
-    rebuild();
+    rebuild(snapshot!.syncedAt);
+    startPhotos();
     return 'photos';
   }
 
@@ -592,6 +690,9 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
         return snapshot ? photosOnce() : refreshOnce();
       });
       return photosReload;
+    },
+    async photosSettled() {
+      while (photoRun) await photoRun;
     },
     status: () => ({ syncedAt: snapshot?.syncedAt, users: snapshot?.size ?? 0, lastError, unmatched }),
   };
