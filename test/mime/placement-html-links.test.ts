@@ -122,9 +122,19 @@ describe('mime/placement: a link left open where the signature goes', () => {
       expect(signed(html)).to.equal(`<p>Best,</p><p><span style="color:navy">${SIG}</span></p>`);
     });
 
-    it('a placeholder before the link\'s end with more of the link after it: only the link is ended, the rest stays', () => {
-      const html = '<p><a href="https://contoso.example/">{{signature}} more</a></p>';
-      expect(signed(html)).to.equal(`<p><a href="https://contoso.example/"></a>${SIG} more</a></p>`);
+    it('a placeholder with more of the link after it: the link starts again after the signature, so that text stays linked', () => {
+      const link = '<a href="https://contoso.example/" class="x">';
+      // at the link's start: its start tag moves behind the signature (no empty link in front)
+      expect(signed(`<p>${link}{{signature}} more</a></p>`)).to.equal(`<p>${SIG}${link} more</a></p>`);
+      // in the middle: ended in front, started again behind
+      const mid = `<p>${link}see <b>{{signature}}</b> more</a> end</p>`;
+      const out = signed(mid);
+      expect(out).to.equal(`<p>${link}see <b></a>${SIG}${link}</b> more</a> end</p>`);
+      expect(linkAround(out, 'sig')).to.equal(undefined);
+      // with a top banner too
+      expect(signed(`<body><p>${link}see {{signature}} more</a></p></body>`, { topHtml: TOP })).to.equal(`<body>${TOP}<p>${link}see </a>${SIG}${link} more</a></p></body>`);
+      // a link the sender never closed is not started again: what follows stays outside it, as before
+      expect(signed(`<p>${link}see {{signature}} more</p>`)).to.equal(`<p>${link}see </a>${SIG} more</p>`);
     });
 
     it('a link open where the top banner goes (an <a> before <body>)', () => {

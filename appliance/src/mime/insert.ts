@@ -77,7 +77,8 @@ export function insertIntoHtml(html: string, body: BodyInsertion, eol: string, p
   // a snippet inserted where the sender left a link open would be part of it: the link ends in front of it
   const links = placed.openLinks ?? { at: 0, bodyStart: 0, atAfterTop: 0 };
   const top = body.topHtml ? closeLinks(links.bodyStart) + prepare(withEol(body.topHtml, eol)) : '';
-  const sig = body.html ? closeLinks(top ? links.atAfterTop : links.at) + prepare(withEol(body.html, eol)) : '';
+  // a link the replaced text sat in that goes on after it starts again behind the snippet
+  const sig = (body.html ? closeLinks(top ? links.atAfterTop : links.at) + prepare(withEol(body.html, eol)) : '') + (placed.reopenLinks ?? '');
   return {
     text: html.slice(0, bodyStart) + top + html.slice(bodyStart, at) + sig + html.slice(at + removeLength),
     placement: placed.placement,

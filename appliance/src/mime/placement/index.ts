@@ -40,7 +40,9 @@ export { scanHtml, type HtmlScan, findTextQuote, type TextQuote, compileSignOffs
  *   a reply written below the quote.
  * - A placeholder or sign-off that is a link's whole text is widened to the
  *   link; `</a>` right after one inside a longer link is removed with it
- *   (the caller ends the link in front of the snippet, see `openLinks`).
+ *   (the caller ends the link in front of the snippet, see `openLinks`); a
+ *   link that goes on after it is opened again behind the snippet
+ *   (`reopenLinks`), its start tag moved there when nothing came before.
  * - 'end': before the last `</body>`, else before the last `</html>`, else
  *   the end of the string.
  * - `openLinks`: links the sender left open at `at` / `bodyStart`, which the
@@ -60,10 +62,17 @@ export function placeInHtml(html: string, placeholder: string, scan: HtmlScan = 
   // A placeholder typed inside a link's text (editors extend a link over what is typed
   // right after it) is still where the sender wants the signature: the link ends there.
   const replaced = (range: SourceRange, placement: 'placeholder' | 'sign-off'): PlacementResult => {
-    const { start, end } = outsideWholeLinks(html, scan, range);
-    const result = placed(start, end - start, placement);
+    let { start, end } = outsideWholeLinks(html, scan, range);
+    const open = scan.openLinksAt(start);
     // the link's own end tags that directly follow go too: the caller ends the link in front of the snippet
-    result.removeLength = linkEndsAfter(html, scan, end, result.openLinks!.at) - start;
+    const after = linkEndsAfter(html, scan, end, open);
+    end = after.end;
+    // a link that goes on after it (closed further on) is opened again after the snippet, so its text stays a link
+    const link = open === 1 && after.removed === 0 ? linkGoingOnAfter(scan, start, end) : undefined;
+    // directly after the link's start tag: the tag moves behind the snippet instead of leaving an empty link
+    if (link && BLANK.test(html.slice(link.end, start))) start = link.start;
+    const result = placed(start, end - start, placement);
+    if (link) result.reopenLinks = html.slice(link.start, link.end);
     return result;
   };
   const typed = findHtmlPlaceholder(scan, placeholder);
@@ -160,7 +169,7 @@ export function findQuoteStartText(text: string): number | undefined {
 
 /** Splices an HTML snippet in at a placement (replacing the placeholder when there is one), after `</a>` for each link left open there. */
 export function insertIntoHtml(html: string, result: PlacementResult, snippet: string): string {
-  return html.slice(0, result.at) + closeLinks(result.openLinks?.at ?? 0) + snippet + html.slice(result.at + result.removeLength);
+  return html.slice(0, result.at) + closeLinks(result.openLinks?.at ?? 0) + snippet + (result.reopenLinks ?? '') + html.slice(result.at + result.removeLength);
 }
 
 /** End tags for `count` links the sender left open, so that what follows is not part of them. */
@@ -294,17 +303,40 @@ function outsideWholeLinks(html: string, scan: HtmlScan, range: SourceRange): So
  * follow `end` (blanks aside). They end links the caller ends in front of the
  * snippet anyway; left in place they would be stray end tags after it.
  */
-function linkEndsAfter(html: string, scan: HtmlScan, end: number, openLinks: number): number {
-  if (openLinks === 0) return end;
+function linkEndsAfter(html: string, scan: HtmlScan, end: number, openLinks: number): { end: number; removed: number } {
+  if (openLinks === 0) return { end, removed: 0 };
   const { tags } = scan.detail();
   let removeTo = end;
-  for (let k = firstTagFrom(tags, end), n = 0; k < tags.length && n < openLinks; k++, n++) {
+  let removed = 0;
+  for (let k = firstTagFrom(tags, end); k < tags.length && removed < openLinks; k++, removed++) {
     const tag = tags[k]!;
     if (tag.kind !== 'close' || tag.name !== 'a' || !BLANK.test(html.slice(removeTo, tag.start))) break;
     if (scan.quoteStart !== undefined && tag.end > scan.quoteStart) break;
     removeTo = tag.end;
   }
-  return removeTo;
+  return { end: removeTo, removed };
+}
+
+/**
+ * The start tag of the one link open at `start` when the sender ends it with
+ * its own `</a>` after `end` (before the quote, no other link in between):
+ * what follows the replaced text is still part of that link.
+ */
+function linkGoingOnAfter(scan: HtmlScan, start: number, end: number): TagToken | undefined {
+  const { tags } = scan.detail();
+  let open: TagToken | undefined;
+  for (let k = firstTagFrom(tags, start) - 1; k >= 0; k--) {
+    const tag = tags[k]!;
+    if (tag.name !== 'a') continue;
+    if (tag.kind === 'open' && tag.end <= start) open = tag;
+    break;
+  }
+  if (!open) return undefined;
+  for (let k = firstTagFrom(tags, end); k < tags.length; k++) {
+    const tag = tags[k]!;
+    if (tag.name === 'a') return tag.kind === 'close' ? open : undefined;
+  }
+  return undefined;
 }
 
 /** Index of the first tag starting at or after `offset`. */

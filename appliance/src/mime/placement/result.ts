@@ -22,4 +22,10 @@ export interface PlacementResult {
    * ended the ones open at `bodyStart`. Absent for text.
    */
   openLinks?: { at: number; bodyStart: number; atAfterTop: number };
+  /**
+   * HTML, a replaced placeholder or sign-off inside a link that goes on after
+   * it: that link's start tag, written again after the snippet so the rest of
+   * the link's text stays a link. Absent otherwise.
+   */
+  reopenLinks?: string;
 }
