@@ -5,6 +5,7 @@
 // htmlparser2's DOM builds the tree as browsers do (it has no adoption agency
 // and does not reopen formatting elements), on the parsed document.
 import { expect } from 'chai';
+import fc from 'fast-check';
 import { DomUtils, parseDocument } from 'htmlparser2';
 import type { Element } from 'domhandler';
 import { insertIntoHtml } from '../../appliance/src/mime/insert';
@@ -159,6 +160,27 @@ describe('mime/placement: a link left open where the signature goes', () => {
       const html = '<html><body><p>See <a href="https://fabrikam.example/">this</body></html>';
       expect(signed(html, { topHtml: TOP })).to.equal(`<html><body>${TOP}<p>See <a href="https://fabrikam.example/">this</a>${SIG}</body></html>`);
     });
+  });
+
+  it('property: a placeholder anywhere in a link\'s text: the signature is in no link, the text around it stays linked, every </a> ends a link', () => {
+    const words = fc.constantFrom('', 'see', 'the plan', 'x', ' ', '&amp; more');
+    const wrap = fc.constantFrom('', 'b', 'span');
+    fc.assert(
+      fc.property(words, words, wrap, fc.boolean(), (before, after, inner, closed) => {
+        const ph = inner ? `<${inner}>${PH}</${inner}>` : PH;
+        const html = `<p>x <a href="https://contoso.example/">${before}${ph}${after}${closed ? '</a>' : ''} end</p>`;
+        const out = signed(html);
+        expect(linkAround(out, 'sig'), out).to.equal(undefined);
+        const doc = parseDocument(out);
+        const links = DomUtils.getElementsByTagName('a', doc.children).filter((a) => a.attribs.href === 'https://contoso.example/');
+        const linked = links.map((a) => DomUtils.textContent(a)).join('|');
+        if (before.trim()) expect(linked, out).to.include(before.replace('&amp;', '&').trim());
+        if (after.trim() && closed) expect(linked, out).to.include(after.replace('&amp;', '&').trim());
+        // no end tag left over: as many </a> as links opened (the signature's own included)
+        expect(count(out, '</a>'), out).to.be.at.most(count(out, '<a '));
+      }),
+      { numRuns: 200 },
+    );
   });
 
   describe('adds nothing when no link is open there', () => {
