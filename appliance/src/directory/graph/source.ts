@@ -165,7 +165,6 @@ function describeError(error: unknown): { status?: number; code?: string; err?: 
   return { status: error.statusCode, ...(code ? { code } : {}), ...(error.statusCode > 0 ? {} : { err: error.message }) };
 }
 
-/** Graph's 404: the object does not exist (any more). */
 /**
  * The body of an answer, unless it is longer than `limit` bytes (by its Content-Length, or once that
  * many have come): then the rest is not read, the connection's stream is cancelled, and undefined.
@@ -188,6 +187,7 @@ async function readAtMost(response: Response, limit: number): Promise<Buffer | u
   return Buffer.concat(chunks, size);
 }
 
+/** Graph's 404: the object does not exist (any more). */
 function isNotFound(error: unknown): boolean {
   return error instanceof graphSdk().GraphError && error.statusCode === 404;
 }
