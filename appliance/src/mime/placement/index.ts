@@ -59,8 +59,6 @@ export function placeInHtml(html: string, placeholder: string, scan: HtmlScan = 
     ...base,
     openLinks: links(scan, at),
   });
-  // A placeholder typed inside a link's text (editors extend a link over what is typed
-  // right after it) is still where the sender wants the signature: the link ends there.
   const replaced = (range: SourceRange, placement: 'placeholder' | 'sign-off'): PlacementResult => {
     let { start, end } = outsideWholeLinks(html, scan, range);
     const open = scan.openLinksAt(start);
@@ -75,6 +73,8 @@ export function placeInHtml(html: string, placeholder: string, scan: HtmlScan = 
     if (link) result.reopenLinks = html.slice(link.start, link.end);
     return result;
   };
+  // A placeholder typed inside a link's text (editors extend a link over what is typed
+  // right after it) is still where the sender wants the signature: the link ends there.
   const typed = findHtmlPlaceholder(scan, placeholder);
   if (typed) return replaced(typed, 'placeholder');
   const aboveQuote = scan.quoteStart !== undefined && !scan.bottomPosted;
