@@ -185,6 +185,9 @@ describe('mime/placement: sign-offs of mail apps', () => {
       // a sign-off inside a link that holds more text keeps the link, ended in front of the signature
       const more = '<p><a href="https://x.example/">Tap here<br>Sent from my iPhone</a></p>';
       expect(signedHtml(more).text).to.equal(`<p><a href="https://x.example/">Tap here<br></a>${SIG_HTML}</p>`);
+      // the line breaks that end the sign-off's line, inside the link, go with it and the link's </a>
+      const broken = '<p><a href="https://x.example/">Tap here<br>Sent from my iPhone<br> <br></a></p>';
+      expect(signedHtml(broken).text).to.equal(`<p><a href="https://x.example/">Tap here<br></a>${SIG_HTML}</p>`);
     });
 
     it('a sign-off followed by an attribution, which the scan reads as text before it knows the quote', () => {

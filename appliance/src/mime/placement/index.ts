@@ -63,7 +63,7 @@ export function placeInHtml(html: string, placeholder: string, scan: HtmlScan = 
     let { start, end } = outsideWholeLinks(html, scan, range);
     const open = scan.openLinksAt(start);
     // the link's own end tags that directly follow go too: the caller ends the link in front of the snippet
-    const after = linkEndsAfter(html, scan, end, open);
+    const after = linkEndsAfter(html, scan, end, open, placement === 'sign-off');
     end = after.end;
     // a link that goes on after it (closed further on) is opened again after the snippet, so its text stays a link
     const link = open === 1 && after.removed === 0 ? linkGoingOnAfter(scan, start, end) : undefined;
@@ -300,19 +300,25 @@ function outsideWholeLinks(html: string, scan: HtmlScan, range: SourceRange): So
 
 /**
  * Where the removal may end: after up to `openLinks` `</a>` that directly
- * follow `end` (blanks aside). They end links the caller ends in front of the
- * snippet anyway; left in place they would be stray end tags after it.
+ * follow `end` (blanks aside; for a sign-off also the line breaks that end
+ * its line). They end links the caller ends in front of the snippet anyway;
+ * left in place they would be stray end tags after it.
  */
-function linkEndsAfter(html: string, scan: HtmlScan, end: number, openLinks: number): { end: number; removed: number } {
+function linkEndsAfter(html: string, scan: HtmlScan, end: number, openLinks: number, lineBreaks: boolean): { end: number; removed: number } {
   if (openLinks === 0) return { end, removed: 0 };
   const { tags } = scan.detail();
   let removeTo = end;
   let removed = 0;
-  for (let k = firstTagFrom(tags, end); k < tags.length && removed < openLinks; k++, removed++) {
+  let from = end;
+  for (let k = firstTagFrom(tags, end); k < tags.length && removed < openLinks; k++) {
     const tag = tags[k]!;
-    if (tag.kind !== 'close' || tag.name !== 'a' || !BLANK.test(html.slice(removeTo, tag.start))) break;
+    if (!BLANK.test(html.slice(from, tag.start))) break;
     if (scan.quoteStart !== undefined && tag.end > scan.quoteStart) break;
+    from = tag.end;
+    if (lineBreaks && tag.kind === 'void' && tag.name === 'br') continue; // removed only with the </a> after it
+    if (tag.kind !== 'close' || tag.name !== 'a') break;
     removeTo = tag.end;
+    removed++;
   }
   return { end: removeTo, removed };
 }
