@@ -47,12 +47,14 @@ describe('directory from Microsoft Graph: user photos', () => {
   let restore: Array<() => void>;
   let sources: GraphDirectorySource[];
 
-  /** The users whose photo was asked for since request number `from`, in order. */
+  /** The 96x96 photo requests since request number `from`, in order, each with the user it asked for. */
   const photoRequests = (from: number) =>
     graph.requests
       .slice(from)
       .map((r) => ({ ...r, user: PHOTO_PATH.exec(decodeURIComponent(r.path))?.[1] }))
-      .filter((r) => r.user !== undefined || r.path.includes('/photo'));
+      .filter((r) => r.user !== undefined);
+  /** Every request about a photo since request number `from`: 96x96, and a photo's metadata and bytes as stored. */
+  const anyPhotoRequests = (from: number) => graph.requests.slice(from).filter((r) => r.path.includes('/photo'));
   const photoOf = (source: GraphDirectorySource, n: number): DirectoryUser['photo'] => source.current()!.lookup(`user${n}@contoso.com`)!.photo;
   const create = (extra: Partial<GraphDirectoryOptions> = {}) => {
     const source = createGraphDirectorySource({ credential, baseUrl: graph.baseUrl, refreshSeconds: 0, retryDelaySeconds: 1, ...extra });
@@ -91,7 +93,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     expect(await settled(source, source.setPhotos(false))).to.equal('unchanged');
     graph.upsertUser(person(2, { jobTitle: 'Changed' }));
     expect(await settled(source, source.refresh())).to.equal('delta');
-    expect(photoRequests(0)).to.deep.equal([]);
+    expect(anyPhotoRequests(0)).to.deep.equal([]);
     for (const user of source.current()!.users()) expect(user).to.not.have.property('photo');
   });
 
@@ -102,7 +104,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     const before = graph.requests.length;
     expect(await settled(source, source.setPhotos(true))).to.equal('photos');
     // photos only: the users are not listed again, and the room (no address, never a sender) is not asked for
-    expect(graph.requests.slice(before).every((r) => PHOTO_PATH.test(decodeURIComponent(r.path)))).to.equal(true);
+    expect(graph.requests.slice(before).every((r) => r.path.includes('/photo'))).to.equal(true);
     const asked = photoRequests(before);
     expect(asked.map((r) => r.user)).to.have.members(SENDERS);
     expect(asked.every((r) => r.clientId === 'graph-reader')).to.equal(true);
@@ -120,6 +122,22 @@ describe('directory from Microsoft Graph: user photos', () => {
     const again = graph.requests.length;
     expect(await settled(source, source.setPhotos(true))).to.equal('unchanged');
     expect(graph.requests.length).to.equal(again);
+  });
+
+  it('a user whose photo is smaller than 96x96 gets the photo as stored; a user without one costs one request more', async () => {
+    graph.setPhoto(id(2), png('2 small'), 64); // e.g. from an on-premises directory
+    graph.setPhoto(id(3), png('3'), 1); // Graph describes 1x1 when it has no photo of a size
+    const source = create({ photos: true });
+    expect(await settled(source, source.refresh())).to.equal('full');
+    expect(photoOf(source, 1)!.data.equals(png('1'))).to.equal(true);
+    expect(photoOf(source, 2)!.data.equals(png('2 small'))).to.equal(true);
+    expect(source.current()!.lookup('user3@contoso.com')).to.not.have.property('photo');
+    expect(source.current()!.lookup('user4@contoso.com')).to.not.have.property('photo');
+    const asked = (n: number) => anyPhotoRequests(0).map((r) => decodeURIComponent(r.path)).filter((path) => path.includes(id(n)));
+    expect(asked(1)).to.deep.equal([`/v1.0/users/${id(1)}/photos/96x96/$value`]);
+    expect(asked(2)).to.deep.equal([`/v1.0/users/${id(2)}/photos/96x96/$value`, `/v1.0/users/${id(2)}/photo`, `/v1.0/users/${id(2)}/photo/$value`]);
+    expect(asked(3)).to.deep.equal([`/v1.0/users/${id(3)}/photos/96x96/$value`, `/v1.0/users/${id(3)}/photo`]);
+    expect(asked(4)).to.deep.equal([`/v1.0/users/${id(4)}/photos/96x96/$value`, `/v1.0/users/${id(4)}/photo`]);
   });
 
   it('counts the photos held and the photo requests by result on /metrics', async () => {
@@ -247,7 +265,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     expect(photoOf(source, 3)!.data.equals(png('3'))).to.equal(true);
     const idle = graph.requests.length;
     expect(await settled(source, source.refresh())).to.equal('delta');
-    expect(photoRequests(idle)).to.deep.equal([]);
+    expect(anyPhotoRequests(idle)).to.deep.equal([]);
   });
 
   it('asks for every photo again photoRefreshHours after the last pass over all (a photo change is not a user change); 0: never', async () => {
@@ -258,7 +276,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     graph.setPhoto(id(1), png('1 new'));
     let before = graph.requests.length;
     expect(await settled(source, source.refresh())).to.equal('delta');
-    expect(photoRequests(before)).to.deep.equal([]);
+    expect(anyPhotoRequests(before)).to.deep.equal([]);
     expect(photoOf(source, 1)!.data.equals(png('1'))).to.equal(true);
 
     await sleep(1600);
@@ -269,7 +287,7 @@ describe('directory from Microsoft Graph: user photos', () => {
 
     before = graph.requests.length;
     expect(await settled(never, never.refresh())).to.equal('delta');
-    expect(photoRequests(before)).to.deep.equal([]);
+    expect(anyPhotoRequests(before)).to.deep.equal([]);
     expect(photoOf(never, 1)!.data.equals(png('1'))).to.equal(true);
   });
 
@@ -283,7 +301,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     for (const user of source.current()!.users()) expect(user).to.not.have.property('photo');
     graph.upsertUser(person(2, { jobTitle: 'Changed' }));
     expect(await settled(source, source.refresh())).to.equal('delta');
-    expect(photoRequests(before)).to.deep.equal([]);
+    expect(anyPhotoRequests(before)).to.deep.equal([]);
     expect(source.current()!.lookup('user2@contoso.com')).to.not.have.property('photo');
 
     // on again: every photo is asked for now; the photos dropped are gone (a failed request has none to keep)
@@ -334,7 +352,7 @@ describe('directory from Microsoft Graph: user photos', () => {
     for (const n of [1, 2, 3, 5, 10, 39]) expect(photoOf(source, n), `user ${n}`).to.not.equal(undefined);
     before = graph.requests.length;
     expect(await settled(source, source.refresh())).to.equal('delta');
-    expect(photoRequests(before)).to.deep.equal([]);
+    expect(anyPhotoRequests(before)).to.deep.equal([]);
   });
 
   it('start and refreshes do not wait for photos: the first snapshot is out before them (a node without one signs nothing)', async () => {

@@ -9,8 +9,11 @@
 //   GET /v1.0/groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$count=true(&$top)   paged, nested
 //       groups expanded; an OData cast is an advanced query, so `ConsistencyLevel: eventual` is required
 //   GET /v1.0/users/{id}/photos/{size}/$value     the photo's bytes (image/jpeg, as Graph says whatever they are),
-//       404 ImageNotFound without one; on demand a user's photo fails with a status (429 with Retry-After)
-//       or comes without a Content-Length, as long as asked (streamPhoto)
+//       404 ImageNotFound without one or when the size asked for is larger than the photo; on demand a user's
+//       photo fails with a status (429 with Retry-After) or comes without a Content-Length, as long as asked
+//       (streamPhoto)
+//   GET /v1.0/users/{id}/photo                     the largest photo's metadata (id "64X64", width, height)
+//   GET /v1.0/users/{id}/photo/$value              the largest photo's bytes
 // Requests need a bearer token issued for https://graph.microsoft.com. On
 // demand it answers 429 with Retry-After in seconds or as a date (throttling,
 // at once or a few requests later), fails with a status (likewise), never
@@ -56,8 +59,11 @@ export interface GraphStandin {
   nextLinkLoop: boolean;
   /** The next `count` requests to `path` (e.g. /v1.0/users/delta) get no answer until the stand-in closes. */
   hang(count: number, path: string): void;
-  /** A user's photo (any size asked for): bytes, or none (404, the default). Not a change the users delta query shows. */
-  setPhoto(id: string, bytes: Buffer | undefined): void;
+  /**
+   * A user's photo: bytes, or none (404, the default), as large as `side` pixels (default 648): a size
+   * larger than that is not found. Not a change the users delta query shows.
+   */
+  setPhoto(id: string, bytes: Buffer | undefined, side?: number): void;
   /** The next `count` requests for `id`'s photo fail with `status` (429: with `Retry-After: retryAfterSeconds`, default 1). */
   failPhoto(id: string, status: number, count?: number, retryAfterSeconds?: number): void;
   /**
@@ -97,6 +103,7 @@ export async function startGraphStandin(): Promise<GraphStandin> {
   let failing = { count: 0, status: 500, after: 0 };
   let baseUrl = '';
   const photos = new Map<string, Buffer>();
+  const photoSides = new Map<string, number>();
   const photoFailures = new Map<string, Array<{ status: number; retryAfterSeconds: number }>>();
   const streamedPhotos = new Map<string, number>();
   const streamedPhotoBytes: number[] = [];
@@ -213,8 +220,10 @@ export async function startGraphStandin(): Promise<GraphStandin> {
       const members = transitiveUsers(m[1]).map((id) => ({ '@odata.type': '#microsoft.graph.user', id }));
       return page(res, members, url, { '@odata.count': members.length });
     }
-    if ((m = /^\/v1\.0\/users\/([^/]+)\/photos\/(\d+x\d+)\/\$value$/.exec(path))) {
+    if ((m = /^\/v1\.0\/users\/([^/]+)\/(?:photos\/(\d+)x\d+|photo)(\/\$value)?$/.exec(path)) && (m[3] || !m[2])) {
       const id = m[1];
+      const asked = m[2] ? Number(m[2]) : 0; // 0: the largest there is
+      const metadata = !m[3];
       photosInFlight++;
       graph.maxPhotosInFlight = Math.max(graph.maxPhotosInFlight, photosInFlight);
       const answer = () => {
@@ -227,7 +236,11 @@ export async function startGraphStandin(): Promise<GraphStandin> {
         const streamed = streamedPhotos.get(id);
         if (streamed !== undefined) return streamPhoto(res, streamed, entry);
         const bytes = photos.get(id);
-        if (!bytes) return error(res, 404, 'ImageNotFound', 'Exception of type \'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException\' was thrown.');
+        const side = photoSides.get(id) ?? 648;
+        if (!bytes || asked > side) return error(res, 404, 'ImageNotFound', 'Exception of type \'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException\' was thrown.');
+        if (metadata) {
+          return send(res, 200, { '@odata.context': `${baseUrl}v1.0/$metadata#users('${id}')/photo/$entity`, '@odata.mediaContentType': 'image/jpeg', id: `${side}X${side}`, height: side, width: side });
+        }
         res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': bytes.length, 'request-id': String(Math.random()).slice(2) });
         res.end(bytes);
         entry.status = 200;
@@ -307,9 +320,10 @@ export async function startGraphStandin(): Promise<GraphStandin> {
       return photosInFlight;
     },
     maxPhotosInFlight: 0,
-    setPhoto(id, bytes) {
+    setPhoto(id, bytes, side = 648) {
       if (bytes) photos.set(id, bytes);
       else photos.delete(id);
+      photoSides.set(id, side);
     },
     streamPhoto(id, bytes) {
       streamedPhotos.set(id, bytes);

@@ -427,11 +427,14 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
     return true;
   }
 
-  /** One user's 96x96 photo, why it is not used, or undefined when the user has none (404). Throws when the request failed. */
-  async function fetchPhoto(id: string): Promise<UserPhoto | { refused: string } | undefined> {
+  /**
+   * A photo's bytes at `path`: undefined when there is none (404), 'too large' past 100 KB (not read
+   * further). Throws when the request failed.
+   */
+  async function photoBytes(path: string): Promise<Buffer | 'too large' | undefined> {
     const { GraphError, ResponseType } = graphSdk();
     // RAW: the body is read here, and never further than a photo may be long
-    const response: Response = await client.api(`/users/${encodeURIComponent(id)}/photos/96x96/$value`).responseType(ResponseType.RAW).get();
+    const response: Response = await client.api(path).responseType(ResponseType.RAW).get();
     if (response.status === 404) {
       await response.body?.cancel().catch(() => undefined);
       return undefined;
@@ -441,8 +444,31 @@ export function createGraphDirectorySource(options: GraphDirectoryOptions): Grap
       error.body = await readAtMost(response, ERROR_BODY_BYTES).catch(() => undefined);
       throw error;
     }
-    const body = await readAtMost(response, MAX_PHOTO_BYTES);
-    return body ? readPhoto(body) : { refused: `the photo has more than ${MAX_PHOTO_BYTES} bytes` };
+    return (await readAtMost(response, MAX_PHOTO_BYTES)) ?? 'too large';
+  }
+
+  /**
+   * One user's photo, why it is not used, or undefined when the user has none. Throws when a request
+   * failed. 96x96 first; without that size, the photo as stored when there is one: Microsoft 365 keeps
+   * the sizes up to the one uploaded, and a photo from an on-premises directory is often smaller.
+   */
+  async function fetchPhoto(id: string): Promise<UserPhoto | { refused: string } | undefined> {
+    const user = `/users/${encodeURIComponent(id)}`;
+    let bytes = await photoBytes(`${user}/photos/96x96/$value`);
+    if (bytes === undefined) {
+      let meta: { width?: unknown; height?: unknown };
+      try {
+        meta = await client.api(`${user}/photo`).get();
+      } catch (error) {
+        if (isNotFound(error)) return undefined; // no photo at all
+        throw error;
+      }
+      // 1x1 is what Graph describes when it has no photo of a size
+      if (!(Number(meta.width) > 1 && Number(meta.height) > 1)) return undefined;
+      bytes = await photoBytes(`${user}/photo/$value`);
+      if (bytes === undefined) return undefined;
+    }
+    return bytes === 'too large' ? { refused: `the photo has more than ${MAX_PHOTO_BYTES} bytes` } : readPhoto(bytes);
   }
 
   /**
