@@ -61,6 +61,13 @@ describe('directory from Microsoft Graph: user photos', () => {
     sources.push(source);
     return source;
   };
+  /** Users 10 to 39, each with a photo: 35 senders in all, for passes that take a while. */
+  const addThirtyWithPhotos = () => {
+    for (let n = 10; n < 40; n++) {
+      graph.upsertUser(person(n));
+      graph.setPhoto(id(n), png(String(n)));
+    }
+  };
   /** Every user has a photo except user 4 (404); the meeting room has no address, so its photo is never asked for. */
   const SENDERS = [1, 2, 3, 4, 5].map(id);
 
@@ -314,10 +321,7 @@ describe('directory from Microsoft Graph: user photos', () => {
   });
 
   it('asks for at most 4 photos at a time', async () => {
-    for (let n = 10; n < 40; n++) {
-      graph.upsertUser(person(n));
-      graph.setPhoto(id(n), png(String(n)));
-    }
+    addThirtyWithPhotos();
     graph.photoDelayMs = 20;
     graph.maxPhotosInFlight = 0;
     const source = create({ photos: true });
@@ -328,10 +332,7 @@ describe('directory from Microsoft Graph: user photos', () => {
   });
 
   it('stops a pass after 20 failures in a row (the rest keep their photos and are asked for at the next refresh)', async () => {
-    for (let n = 10; n < 40; n++) {
-      graph.upsertUser(person(n));
-      graph.setPhoto(id(n), png(String(n)));
-    }
+    addThirtyWithPhotos();
     const { logger, lines } = capturingLogger();
     const source = create({ photos: true, logger });
     for (const n of [1, 2, 3, 4, 5, ...Array.from({ length: 30 }, (_, i) => 10 + i)]) graph.failPhoto(id(n), 403);
@@ -367,10 +368,7 @@ describe('directory from Microsoft Graph: user photos', () => {
   });
 
   it('a long photo pass holds up no refresh, and a user changed while it runs has the photo asked for again', async () => {
-    for (let n = 10; n < 40; n++) {
-      graph.upsertUser(person(n));
-      graph.setPhoto(id(n), png(String(n)));
-    }
+    addThirtyWithPhotos();
     graph.photoDelayMs = 60; // 35 photos, 4 at a time: a pass of about half a second
     const { logger, lines } = capturingLogger();
     const source = create({ photos: true, logger });
@@ -396,10 +394,7 @@ describe('directory from Microsoft Graph: user photos', () => {
   });
 
   it('photos turned off during a pass: the pass stops and stores nothing; on again, a new pass', async () => {
-    for (let n = 10; n < 40; n++) {
-      graph.upsertUser(person(n));
-      graph.setPhoto(id(n), png(String(n)));
-    }
+    addThirtyWithPhotos();
     graph.photoDelayMs = 60;
     const source = create({ photos: true });
     expect(await source.refresh()).to.equal('full');
