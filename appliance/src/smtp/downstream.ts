@@ -3,18 +3,21 @@
 //
 // Connection set-up (TCP, greeting, EHLO, mandatory STARTTLS with this node's
 // client certificate and verification of the server's certificate and name,
-// EHLO again) and DATA encoding (dot-stuffing, terminating dot) are nodemailer's
-// SMTPConnection. Its public send() issues MAIL, every RCPT and DATA in one go;
-// a before-queue proxy must answer each upstream RCPT before the next arrives,
-// so MAIL/RCPT/DATA go through its command primitives (`_sendCommand` +
-// `_responseActions`, the same ones send() uses). `assertNodemailerInternals`
-// checks they exist, and the tests exercise them, so an upgrade that changes
-// them fails loudly instead of silently.
+// EHLO again) are nodemailer's SMTPConnection. Its public send() issues MAIL,
+// every RCPT and DATA in one go; a before-queue proxy must answer each upstream
+// RCPT before the next arrives, so MAIL/RCPT/DATA go through its command
+// primitives (`_sendCommand` + `_responseActions`, the same ones send() uses),
+// and the message is written to its socket the way its own send stream does,
+// through DotStuffer (dot-stuffing.ts) instead of nodemailer's byte-by-byte
+// DataStream. `assertNodemailerInternals` checks they exist, and the tests
+// exercise them, so an upgrade that changes them fails loudly instead of
+// silently.
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { ConnectionOptions } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import { DotStuffer } from './dot-stuffing';
 
 export interface DownstreamTls {
   key: string | Buffer;
@@ -109,7 +112,10 @@ export class DownstreamError extends Error {
 interface NodemailerInternals {
   _sendCommand(line: string): void;
   _responseActions: Array<(str: string) => void>;
-  _createSendStream(callback: (err: (Error & { response?: string }) | null, str?: string) => void): Writable;
+  /** The connection's socket (the TLS socket once STARTTLS is done). */
+  _socket?: Writable;
+  /** The DATA stream piped to the socket; close() unpipes it. */
+  _currentDataStream: Writable | false;
   _supportedExtensions: string[];
   _maxAllowedSize: number;
 }
@@ -118,7 +124,7 @@ type Connection = SMTPConnection & NodemailerInternals;
 
 export function assertNodemailerInternals(connection: unknown): asserts connection is NodemailerInternals {
   const c = connection as Partial<NodemailerInternals>;
-  if (typeof c._sendCommand !== 'function' || !Array.isArray(c._responseActions) || typeof c._createSendStream !== 'function') {
+  if (typeof c._sendCommand !== 'function' || !Array.isArray(c._responseActions) || !('_currentDataStream' in c)) {
     throw new Error('nodemailer SMTPConnection no longer exposes the command primitives the relay uses; pin nodemailer or adapt downstream.ts');
   }
 }
@@ -283,8 +289,8 @@ export class DownstreamSession {
   }
 
   /**
-   * Sends DATA; on 354 returns a writable for the message (dot-stuffed by
-   * nodemailer). Ending it sends the final dot; `reply` then resolves with the
+   * Sends DATA; on 354 returns a writable for the message (dot-stuffed on
+   * its way to the socket). Ending it sends the final dot; `reply` then resolves with the
    * downstream's answer. Never end it for a message that must not be delivered:
    * call abort() instead.
    */
@@ -298,11 +304,19 @@ export class DownstreamSession {
       rejectResult = reject;
     });
     result.catch(() => undefined); // observed by the caller; avoid an unhandled rejection if it never looks
-    const body = this.connection._createSendStream((error, str) => {
+    const connection = this.connection;
+    const socket = connection._socket;
+    if (!socket) throw new DownstreamError('downstream connection has no socket', 'dropped');
+    // what nodemailer's _createSendStream does, with DotStuffer in place of its DataStream
+    const body = new DotStuffer();
+    connection._responseActions.push((str: string) => {
       this.clearWaiting();
-      const text = error?.response ?? str;
-      if (text) resolveResult(parseReply(text));
-      else rejectResult(new DownstreamError(`downstream: ${error?.message ?? 'no answer to end of DATA'}`, 'protocol'));
+      resolveResult(parseReply(str));
+    });
+    connection._currentDataStream = body;
+    body.pipe(socket, { end: false });
+    body.once('end', () => {
+      if (connection._currentDataStream === body) connection._currentDataStream = false;
     });
     this.waiting = { reject: rejectResult };
     // The deadline for the final answer starts when the body has been written out.
