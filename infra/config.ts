@@ -60,6 +60,8 @@ function ipv4Overlaps(a: string, b: string): boolean {
 
 /** Ranges that would open a port to the whole internet. */
 const ANY_SOURCE = new Set(['*', '0.0.0.0/0', '::/0', 'internet', 'any']);
+/** An Azure subnet's resource id. */
+const SUBNET_ID = /^\/subscriptions\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\/resourceGroups\/[-\w.()]{1,90}\/providers\/Microsoft\.Network\/virtualNetworks\/[-\w.]{2,64}\/subnets\/[-\w.]{1,80}$/i;
 
 const certificatesSchema = z.discriminatedUnion('mode', [
   z.strictObject({
@@ -137,6 +139,15 @@ export const stackConfigSchema = z.strictObject({
     .refine((r) => !isCidr(r) || isIP(r.split('/')[0] ?? '') !== 4 || PRIVATE_IPV4.some((p) => within(ipv4Range(r), ipv4Range(p))), {
       message: 'must be a private range (inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or 100.64.0.0/10: a VPN\'s client or on-premises range, a Bastion or jump host subnet); the ports it opens answer plain HTTP and are never opened to internet addresses (public ones go in signet:operatorRanges)',
     })).default([]),
+  /**
+   * Subnets of a Kubernetes cluster that runs this tenant's relay (`infra/k8s`), by resource id: the Key Vault and
+   * storage firewalls admit them as they admit the node subnet, so the pods can read the node certificate and the
+   * config bundle. Each needs the Microsoft.KeyVault and Microsoft.Storage service endpoints (without them the
+   * deployment fails and says so). IP rules cannot stand in: the storage firewall ignores them for callers in the
+   * account's own region. Empty (the default): only the stack's own subnets.
+   */
+  clusterSubnetIds: z.array(z.string().regex(SUBNET_ID, 'must be a subnet resource id: /subscriptions/<subscription id>/resourceGroups/<group>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>')).default([])
+    .refine((list) => new Set(list.map((id) => id.toLowerCase())).size === list.length, { message: 'lists a subnet twice' }),
   /**
    * Operators (users, groups or a CI service principal) who seal and publish the org config and
    * import certificates: Crypto User on the org key and its signing key, Secrets Officer on the vault, Blob Data

@@ -62,7 +62,8 @@ export function createTenantStack(config: StackConfig, options: TenantStackOptio
   const net = new TenantNetwork(logicalName(ctx, 'network'), { ctx });
   const rg = net.resourceGroupName;
   const identities = new TenantIdentities(logicalName(ctx, 'identities'), { ctx, resourceGroupName: rg });
-  const subnetIds = [net.nodeSubnetId, net.monitoringSubnetId];
+  // what the Key Vault and storage firewalls admit: the stack's subnets and a relay cluster's (infra/k8s)
+  const subnetIds = [net.nodeSubnetId, net.monitoringSubnetId, ...config.clusterSubnetIds];
 
   const vault = new TenantKeyVault(logicalName(ctx, 'keyvault'), {
     ctx, resourceGroupName: rg, suffix, azureTenantId: client.tenantId, subscriptionId: client.subscriptionId,

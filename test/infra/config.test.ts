@@ -7,6 +7,10 @@ import { createTenantStack } from '../../infra/stack';
 import { failureOf, REPO_ROOT, runUnderMocks } from './support/harness';
 import { exampleStackValues, fabrikam, placeholderArtifact, type ArtifactFixture } from './support/fixtures';
 
+/** A relay cluster's node subnet (infra/k8s), in another resource group and network. */
+const SUBSCRIPTION = '0f0e0d0c-0b0a-4909-8807-060504030201';
+const AKS_SUBNET = `/subscriptions/${SUBSCRIPTION}/resourceGroups/rg-aks-westeurope/providers/Microsoft.Network/virtualNetworks/vnet-aks/subnets/aks-nodes`;
+
 describe('infra: stack config validation', function () {
   let artifact: ArtifactFixture;
   before(() => { artifact = placeholderArtifact(); });
@@ -64,6 +68,11 @@ describe('infra: stack config validation', function () {
     expect(grafanaFrontDoorWarning(stack({}, ['10.0.1.0/26']))).to.include('signet:privateOperatorRanges only (10.0.1.0/26: a VPN, a Bastion or a jump host subnet)');
   });
 
+  it('accepts a relay cluster\'s subnets by resource id, none by default', function () {
+    expect(parseStackConfig(fabrikam(artifact.path)).clusterSubnetIds).to.deep.equal([]);
+    expect(parseStackConfig(fabrikam(artifact.path, { clusterSubnetIds: [AKS_SUBNET] })).clusterSubnetIds).to.deep.equal([AKS_SUBNET]);
+  });
+
   const privateRanges = (ranges: unknown) => ({ privateOperatorRanges: ranges });
   const cases: [string, Record<string, unknown>, string, RegExp][] = [
     ['a public private-operator range (what it opens answers plain HTTP)', privateRanges(['10.0.1.0/26', '203.0.113.0/28']), 'signet:privateOperatorRanges', /\(at 1\): must be a private range.*signet:operatorRanges/],
@@ -81,6 +90,9 @@ describe('infra: stack config validation', function () {
     ['a misspelt key in a certificate entry', { certificates: { mode: 'selfSigned', validityDay: 30 } }, 'signet:certificates', /unknown key "validityDay"/],
     ['a private range in operatorRanges (pointing at privateOperatorRanges)', { operatorRanges: ['203.0.113.0/28', '172.16.201.0/24'] }, 'signet:operatorRanges', /public addresses.*signet:privateOperatorRanges/],
     ["a VPN's shared-space (CGNAT) range in operatorRanges", { operatorRanges: ['100.100.0.0/16'] }, 'signet:operatorRanges', /public addresses/],
+    ['a cluster subnet given by name instead of resource id', { clusterSubnetIds: ['aks-nodes'] }, 'signet:clusterSubnetIds', /\(at 0\): must be a subnet resource id/],
+    ['a cluster subnet given as a virtual network', { clusterSubnetIds: [`/subscriptions/${SUBSCRIPTION}/resourceGroups/rg-aks/providers/Microsoft.Network/virtualNetworks/vnet-aks`] }, 'signet:clusterSubnetIds', /must be a subnet resource id/],
+    ['a cluster subnet listed twice', { clusterSubnetIds: [AKS_SUBNET, AKS_SUBNET.toUpperCase().replace('/SUBSCRIPTIONS/', '/subscriptions/')] }, 'signet:clusterSubnetIds', /lists a subnet twice/],
     ['one node', { nodeCount: 1 }, 'signet:nodeCount', /at least 2/],
     ['a fractional node count', { nodeCount: 2.5 }, 'signet:nodeCount', /whole number/],
     ['a missing tenant id', { tenantId: undefined }, 'signet:tenantId', /is required/],

@@ -6,10 +6,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { EXCHANGE_ONLINE_RANGES } from '../../infra/config';
+import { EXCHANGE_ONLINE_RANGES, parseStackConfig } from '../../infra/config';
+import { createTenantStack } from '../../infra/stack';
 import { SignetKubernetes, SignetWorkloadIdentity, SMTP_CONTAINER_PORT, type SignetKubernetesArgs } from '../../infra/k8s';
 import { parseRelayConfig } from '../../appliance/src/smtp';
 import { REPO_ROOT, runUnderMocks, SUBSCRIPTION_ID, type StackRun } from './support/harness';
+import { fabrikam, placeholderArtifact } from './support/fixtures';
 
 const CLIENT_ID = '7c1e2d3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f';
 
@@ -213,6 +215,27 @@ describe('infra: Kubernetes target (mocked cluster)', function () {
         return {};
       });
       expect(thrown?.message).to.match(problem);
+    }
+  });
+
+  it('lets the cluster\'s subnets (signet:clusterSubnetIds) through the tenant\'s Key Vault and storage firewalls, beside the stack\'s own', async function () {
+    const artifact = placeholderArtifact();
+    try {
+      const aks = `/subscriptions/${SUBSCRIPTION_ID}/resourceGroups/rg-aks/providers/Microsoft.Network/virtualNetworks/vnet-aks/subnets/aks-nodes`;
+      const stack = await runUnderMocks('fabrikam', () => createTenantStack(parseStackConfig(fabrikam(artifact.path, { clusterSubnetIds: [aks] })), { baseDir: REPO_ROOT }));
+      const vault = stack.one('azure-native:keyvault:Vault', 'kv').inputs.properties as Obj;
+      expect(vault.networkAcls).to.deep.include({ defaultAction: 'Deny', bypass: 'None' });
+      const vaultSubnets = (vault.networkAcls.virtualNetworkRules as Obj[]).map((r) => r.id as string);
+      expect(vaultSubnets.map((id) => id.split('/').pop())).to.deep.equal(['nodes', 'monitoring', 'aks-nodes']);
+      expect(vaultSubnets[2]).to.equal(aks);
+      // a subnet without the Key Vault service endpoint fails the deployment instead of being skipped
+      expect((vault.networkAcls.virtualNetworkRules as Obj[]).every((r) => r.ignoreMissingVnetServiceEndpoint === false)).to.equal(true);
+      const storage = stack.one('azure-native:storage:StorageAccount', 'st').inputs.networkRuleSet as Obj;
+      expect(storage).to.deep.include({ defaultAction: 'Deny', bypass: 'None' });
+      expect((storage.virtualNetworkRules as Obj[]).map((r) => [r.virtualNetworkResourceId.split('/').pop(), r.action])).to.deep.equal([['nodes', 'Allow'], ['monitoring', 'Allow'], ['aks-nodes', 'Allow']]);
+      expect((storage.virtualNetworkRules as Obj[])[2]!.virtualNetworkResourceId).to.equal(aks);
+    } finally {
+      artifact.cleanup();
     }
   });
 
