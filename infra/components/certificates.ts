@@ -110,6 +110,12 @@ export class NodeCertificates extends pulumi.ComponentResource {
             throw new pulumi.RunError(`signet:certificates: ${file} does not name the ${what} ${name} (it names ${facts.dnsNames.join(', ') || 'no DNS names'})`);
           }
         }
+        // Microsoft describes the inbound connector's certificate check by the certificate's subject; whether a
+        // SAN alone satisfies it is not documented, so a subject naming something else is worth a look
+        const commonName = /^CN=(.*)$/m.exec(facts.subject)?.[1]?.toLowerCase();
+        if (commonName !== c.certificateDomain.toLowerCase()) {
+          void pulumi.log.warn(`signet:certificates: ${file} has the subject CN ${commonName ?? '(none)'}, not the certificate domain ${c.certificateDomain}; the inbound connector (TlsSenderCertificateName) may check the subject: ask the CA for CN=${c.certificateDomain} if Exchange Online refuses the nodes' mail (550 5.7.64 TenantAttribution)`);
+        }
         return {
           secretName: node.secretName,
           thumbprint: pulumi.output(facts.thumbprint),

@@ -34,10 +34,10 @@ describe('infra: imported node certificates', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function writeCerts(dnsNames: string[]): Promise<string[]> {
+  async function writeCerts(dnsNames: string[], commonName = CERT_DOMAIN): Promise<string[]> {
     const files: string[] = [];
     for (const n of [0, 1]) {
-      const cert = await ca.issue({ commonName: CERT_DOMAIN, dnsNames, usage: ['server', 'client'] });
+      const cert = await ca.issue({ commonName, dnsNames, usage: ['server', 'client'] });
       const file = path.join(dir, `node${n}-${Math.random().toString(36).slice(2)}.pem`);
       writeFileSync(file, cert.cert);
       files.push(file);
@@ -85,6 +85,15 @@ describe('infra: imported node certificates', function () {
     expect(outputs.smartHostCname.name).to.equal(`smtp.${CERT_DOMAIN}`);
     const expected = files.map((f) => new X509Certificate(readFileSync(f, 'utf8')).fingerprint.replaceAll(':', ''));
     expect(outputs.nodes.map((n) => n.certificateThumbprint)).to.deep.equal(expected);
+    expect(run.warnings.filter((w) => w.includes('subject CN'))).to.deep.equal([]);
+  });
+
+  it('warns, naming the file, when a certificate\'s subject CN is not the certificate domain (its SANs being right)', async () => {
+    const files = await writeCerts([CERT_DOMAIN, `*.${CERT_DOMAIN}`], `smtp.${CERT_DOMAIN}`);
+    const run = await stackWith(files);
+    const warnings = run.warnings.filter((w) => w.includes('subject CN'));
+    expect(warnings).to.have.length(2);
+    expect(warnings[0]).to.include(files[0]).and.include(`subject CN smtp.${CERT_DOMAIN}, not the certificate domain ${CERT_DOMAIN}`).and.include(`CN=${CERT_DOMAIN}`);
   });
 
   it('refuses a certificate that does not cover the smart host, naming the file and both names', async () => {
