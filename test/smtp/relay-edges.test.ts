@@ -54,6 +54,21 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
     expect(wire!.sessions.flatMap((s) => s.messages)).to.have.length(1);
   });
 
+  it('checks and forwards a domain as the client wrote it, even an xn-- label that decodes onto another domain', async () => {
+    const smtp = await start();
+    // "xn--contoso-nka" is con<soft hyphen>toso: decoded and normalised it would read as contoso.com
+    expect(await smtp.command('MAIL FROM:<a@xn--contoso-nka.com>')).to.match(/^550 5\.7\.1/);
+    expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^250/);
+    const odd = ['b@xn--ontoso-2x68a.com', 'b@xn--ss-ufa.de', 'b@host.xn--ss-ufa.example.com', 'b@xn--a.com', 'b@XN--Bcher-kva.example'];
+    for (const to of odd) expect(await smtp.command(`RCPT TO:<${to}>`), to).to.match(/^250/);
+    expect(await smtp.command('DATA')).to.match(/^354/);
+    expect(await smtp.command(`${sampleMessage({ body: BODY })}\r\n.`)).to.match(/^250/);
+    smtp.destroy();
+    const commands = wire!.sessions.flatMap((s) => s.commands);
+    expect(commands.filter((c) => c.startsWith('MAIL'))).to.deep.equal(['MAIL FROM:<adele@contoso.com>']);
+    expect(commands.filter((c) => c.startsWith('RCPT'))).to.deep.equal(odd.map((to) => `RCPT TO:<${to}>`));
+  });
+
   it('still refuses a sender of an IDN domain that is not accepted', async () => {
     const smtp = await start();
     expect(await smtp.command('MAIL FROM:<anna@xn--bcher-kva.example>')).to.match(/^550 5\.7\.1/);
@@ -140,6 +155,23 @@ describe('relay: addresses, the null sender, and transactions cut short', functi
       smtp.destroy();
       expect(delivered()).to.have.length(3);
       expect(wire!.sessions).to.have.length(3);
+      expect(await counted()).to.deep.equal({ 'signed/signed': 3 });
+    });
+
+    it('retries on a new downstream session, not on another pooled one, when every pooled session has gone stale together', async () => {
+      const a = await start({ reuse: 4 });
+      const b = await start.again();
+      // two transactions at once: two downstream sessions, both pooled afterwards
+      await Promise.all([a, b].map(async (smtp) => expect(await deliver(smtp)).to.match(/^250/)));
+      expect(wire!.sessions).to.have.length(2);
+      // the downstream has timed both out on its side: a MAIL on either is answered 421
+      const stale = new Set(wire!.sessions);
+      wire!.answers.mail = (line) => (wire!.sessions.some((s) => stale.has(s) && !s.closed && s.commands.at(-1) === line) ? '421 4.4.2 idle timeout, closing' : '250 2.1.0 OK');
+      expect(await deliver(a)).to.match(/^250/);
+      a.destroy();
+      b.destroy();
+      expect(wire!.sessions).to.have.length(3);
+      expect(wire!.sessions[2]!.messages).to.have.length(1);
       expect(await counted()).to.deep.equal({ 'signed/signed': 3 });
     });
 

@@ -131,8 +131,12 @@ describe('relay: before-queue proxy with mutual TLS', function () {
     expect(ehlo).to.match(/SIZE 10485760/);
     expect(ehlo).not.to.match(/AUTH/);
     expect(await smtp.command('MAIL FROM:<adele@contoso.com>')).to.match(/^530 5\.7\.0 Must issue a STARTTLS command first/);
+    // a SIZE over the limit is checked by smtp-server ahead of the relay: still 530 in the clear, and nothing counted
+    for (let i = 0; i < 3; i++) expect(await smtp.command('MAIL FROM:<x@evil.example> SIZE=999999999')).to.match(/^530 5\.7\.0 Must issue a STARTTLS command first/);
     smtp.close();
     expect(h.sink.stats.sessions).to.equal(0);
+    expect(await metricValue(h, 'signet_messages_total', { outcome: 'rejected', reason: 'size' })).to.equal(0);
+    expect(h.logs.filter((l) => l.event === 'transaction')).to.have.length(0);
   });
 
   it('refuses a sender whose domain is not an accepted domain (550 5.7.1), without contacting the downstream', async () => {

@@ -5,12 +5,14 @@ import { SMTPConnection as ServerConnection } from 'smtp-server/lib/smtp-connect
 export type { ServerConnection };
 
 const OWN_ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
+/** The answer to MAIL before STARTTLS (the relay's onMailFrom gives the same). */
+export const STARTTLS_FIRST = '5.7.0 Must issue a STARTTLS command first';
 
 /** smtp-server internals needed to start a connection without the early-talker pause are present. */
 export const FAST_START_AVAILABLE = typeof ServerConnection.prototype._setListeners === 'function' && typeof ServerConnection.prototype.connectionReady === 'function';
 
 /**
- * smtp-server with two deliberate changes to how a connection starts:
+ * smtp-server with deliberate changes to how a connection starts and reads commands:
  *
  * - No 100 ms early-talker pause. smtp-server 3.x waits a fixed 100 ms before
  *   greeting every connection (not configurable) to catch spam bots that talk
@@ -25,11 +27,38 @@ export const FAST_START_AVAILABLE = typeof ServerConnection.prototype._setListen
  *   codes) are not overridden by smtp-server's generic per-code mapping.
  * - The idle timeout (socketTimeout) ending a session is reported (onIdleTimeout):
  *   smtp-server then only calls onClose, as for a connection that broke.
+ * - MAIL and RCPT addresses keep an ASCII domain as the client wrote it (see
+ *   addressAsSent): smtp-server decodes `xn--` labels, and a malformed one
+ *   would otherwise become another domain.
  *
  * Reverse DNS is off (disableReverseLookup): identity is the certificate, PTR
  * data is controlled by the peer, and a lookup per connection is latency and a
  * dependency on DNS for nothing.
  */
+type AddressParser = (name: string, command: Buffer | string) => { address?: unknown } | false;
+
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * The address of a MAIL or RCPT command with its domain as the client wrote it. smtp-server
+ * decodes every `xn--` label to Unicode (punycode.js toUnicode) before a handler sees it, and
+ * no encoding recovers the original from that: a malformed label decodes to plain ASCII
+ * (`xn--contoso-` to `contoso`) or to characters that normalise onto another domain
+ * (`xn--contoso-nka`, a soft hyphen, onto `contoso.com`), and the relay would check and
+ * forward a different address than the one sent. An ASCII domain is taken from the command
+ * itself; a Unicode one (SMTPUTF8) was not decoded and is kept.
+ */
+export function addressAsSent(parsed: string, command: Buffer | string): string {
+  const raw = /<([^<>]*)>/.exec(command.toString())?.[1]?.replace(/^@[^\s,:@]+(?:,@[^\s,:@]+)*:/, '');
+  if (raw === undefined) return parsed;
+  const at = raw.lastIndexOf('@');
+  const parsedAt = parsed.lastIndexOf('@');
+  if (at < 0 || parsedAt < 0 || raw.slice(0, at) !== parsed.slice(0, parsedAt)) return parsed;
+  const domain = raw.slice(at + 1);
+  return ASCII.test(domain) ? raw : parsed;
+}
+
 export class RelayServer extends SMTPServer {
   constructor(
     options: SMTPServerOptions,
@@ -54,8 +83,13 @@ export class RelayServer extends SMTPServer {
     // _onTimeout, an idle timeout is counted as a dropped connection again.
     let timingOut = false;
     connection.send = (code: number, data?: string | string[] | null, context?: string | false) => {
-      // MESSAGE_TOO_BIG is smtp-server's own SIZE= check at MAIL (its oversize check after DATA is off)
-      if (code === 552 && context === 'MESSAGE_TOO_BIG') this.onSizeRefused(connection.session);
+      // MESSAGE_TOO_BIG is smtp-server's own SIZE= check at MAIL (its oversize check after DATA is off).
+      // It runs before onMailFrom, where STARTTLS is required: a client still in the clear gets the 530
+      // any MAIL of its gets, and no transaction is counted (it has shown no certificate).
+      if (code === 552 && context === 'MESSAGE_TOO_BIG') {
+        if (!connection.session.secure) return send(530, STARTTLS_FIRST, false);
+        this.onSizeRefused(connection.session);
+      }
       send(code, data, typeof data === 'string' && OWN_ENHANCED.test(data) ? false : context);
       if (code === 421 && timingOut) this.onIdleTimeout(connection.session);
     };
@@ -80,6 +114,14 @@ export class RelayServer extends SMTPServer {
         const envelope = connection.session.envelope;
         original.call(connection, command, callback);
         if (connection.session.envelope !== envelope) this.onReset(connection.session);
+      };
+    }
+    const parseAddress = (connection as unknown as { _parseAddressCommand?: AddressParser })._parseAddressCommand;
+    if (typeof parseAddress === 'function') {
+      (connection as unknown as { _parseAddressCommand: AddressParser })._parseAddressCommand = (name, command) => {
+        const parsed = parseAddress.call(connection, name, command);
+        if (parsed && typeof parsed.address === 'string') parsed.address = addressAsSent(parsed.address, command);
+        return parsed;
       };
     }
     const quit = handlers.handler_QUIT;

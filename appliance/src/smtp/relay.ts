@@ -94,9 +94,10 @@ class DownstreamPool {
     }
   }
 
-  async acquire(): Promise<{ session: DownstreamSession; reused: boolean }> {
+  /** An idle session, or a new one; always a new one with `fresh` (a retry after a reused one failed: its idle siblings may be as stale). */
+  async acquire(fresh = false): Promise<{ session: DownstreamSession; reused: boolean }> {
     this.prune();
-    const entry = this.idle.pop();
+    const entry = fresh ? undefined : this.idle.pop();
     if (entry) return { session: entry.session, reused: true };
     const generation = this.generation;
     const session = await this.open();
@@ -515,7 +516,7 @@ export class Relay {
       let downstream: DownstreamSession;
       let reused: boolean;
       try {
-        ({ session: downstream, reused } = await this.pool.acquire());
+        ({ session: downstream, reused } = await this.pool.acquire(attempt > 0));
       } catch (error) {
         const failure = this.downstreamFailure(error, 'connect');
         return endAtMail({ outcome: 'tempfailed', reason: failure.reason, upstreamCode: failure.reply.responseCode }, failure.reply);
