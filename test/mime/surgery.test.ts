@@ -841,6 +841,28 @@ describe('mime surgery: malformed input never throws and never loses bytes', () 
     }
   });
 
+  it('an existing related part left unclosed gets its image and closing delimiter in front of the enclosing multipart\'s next delimiter, never in a sibling part', async () => {
+    const images = [{ cid: 'logo@signet', contentType: 'image/png', filename: 'logo.png', data: PNG }];
+    const withImage = markerEdit({ images, html: `${MARK_HTML_START}<img src="cid:logo@signet" alt="Acme">SIGNET-HTML-END</div>` });
+    const pdf = ['Content-Type: application/pdf; name=a.pdf', 'Content-Disposition: attachment; filename=a.pdf', 'Content-Transfer-Encoding: base64', '', PDF.toString('base64')];
+    for (const closed of [true, false]) {
+      // mixed(related(html) with no "--r--", pdf), the outer part closed or cut off too
+      const raw = ['From: a@example.com', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="m"', '', '--m', 'Content-Type: multipart/related; boundary="r"', '', '--r', 'Content-Type: text/html', '', '<html><body><p>hi</p></body></html>', '--m', ...pdf, ...(closed ? ['--m--', ''] : [''])].join('\r\n');
+      const input = Buffer.from(raw, 'latin1');
+      const r = await runSurgery(input, withImage);
+      const out = r.output.toString('latin1');
+      // the image and the related part's end come right before "--m", and what follows it is as it was
+      const tail = raw.slice(raw.lastIndexOf('\r\n--m\r\n'));
+      expect(out.endsWith(tail), `closed: ${closed}`).to.equal(true);
+      const before = out.slice(0, out.length - tail.length);
+      expect(before).to.match(/--r\r\nContent-Type: image\/png; name=logo\.png\r\n[^]*\r\n--r--$/);
+      const parsed = await simpleParser(r.output, { keepCidLinks: true });
+      expect(parsed.attachments.find((a) => a.contentId === '<logo@signet>')?.content.equals(PNG), `closed: ${closed}`).to.equal(true);
+      expect(parsed.attachments.find((a) => a.filename === 'a.pdf')?.content.equals(PDF), `closed: ${closed}`).to.equal(true);
+      expect(await attachmentSums(r.output, ['logo@signet'])).to.deep.equal(await attachmentSums(input));
+    }
+  });
+
   it('a preamble larger than the cap on held bytes passes the message through unchanged (too large), without holding it', async () => {
     const preamble = 'This is a multi-part message in MIME format.\r\n'.repeat(100);
     const input = msg(multipart('alternative', 'alt', [text(TEXT_BODY), html(HTML_BODY)], { preamble }));

@@ -110,6 +110,8 @@ type Held = { kind: 'root'; info: NodeInfo } | { kind: 'bytes'; buf: Buffer; dat
 
 interface PendingImages {
   boundary: string;
+  /** Boundaries of the multiparts around the related part: one of their delimiters also ends it. */
+  enclosing: string[];
   eol: string;
   parts: Buffer;
 }
@@ -379,12 +381,27 @@ class Surgery {
   private async writeData(buf: Buffer): Promise<void> {
     const p = this.pendingImages;
     if (p) {
-      const idx = findDelimiter(buf, p.boundary, this.lastByte === 0x0a || this.lastByte === 0x0d);
-      if (idx >= 0) {
+      const atLineStart = this.lastByte === 0x0a || this.lastByte === 0x0d;
+      const own = findDelimiter(buf, p.boundary, atLineStart);
+      let outer = -1;
+      for (const boundary of p.enclosing) {
+        const idx = findDelimiter(buf, boundary, atLineStart);
+        if (idx >= 0 && (outer < 0 || idx < outer)) outer = idx;
+      }
+      if (own >= 0 && (outer < 0 || own <= outer)) {
         this.pendingImages = undefined;
-        await this.write(buf.subarray(0, idx));
+        await this.write(buf.subarray(0, own));
         await this.write(p.parts);
-        await this.write(buf.subarray(idx));
+        await this.write(buf.subarray(own));
+        return;
+      }
+      if (outer >= 0) {
+        // the related part was never closed, and an enclosing multipart's delimiter ends it here:
+        // the images and its closing delimiter go in front, never after that (into a sibling part)
+        this.pendingImages = undefined;
+        await this.write(buf.subarray(0, outer));
+        await this.write(Buffer.concat([p.parts, Buffer.from(`--${p.boundary}--${p.eol}`, 'latin1')]));
+        await this.write(buf.subarray(outer));
         return;
       }
     }
@@ -851,7 +868,9 @@ class Surgery {
     if (related && related.node._boundary) {
       const boundary = related.node._boundary.toString('latin1');
       const relEol = detectEol(related.headerRaw, transportEol);
-      this.pendingImages = { boundary, eol: relEol, parts: imagePartsBeforeDelimiter(boundary, images, relEol) };
+      const enclosing: string[] = [];
+      for (let p = related.parent; p; p = p.parent) if (p.node.multipart && p.node._boundary) enclosing.push(p.node._boundary.toString('latin1'));
+      this.pendingImages = { boundary, enclosing, eol: relEol, parts: imagePartsBeforeDelimiter(boundary, images, relEol) };
       return [cap.info.root ? this.topHeader(block) : buildHeaderBlock(block), encoded, ...lastEol];
     }
     return this.wrapInRelated(cap, block, wrapped, raw, images);
