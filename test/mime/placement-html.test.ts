@@ -253,6 +253,17 @@ describe('mime/placement: HTML new messages', () => {
     expect(r.at).to.equal(html.indexOf('</html>'));
   });
 
+  it('a fragment that starts with a doctype: top banners after it (in front, the reader\'s browser would switch to quirks mode)', () => {
+    for (const doctype of ['<!DOCTYPE html>', '<!doctype HTML PUBLIC "-//W3C//DTD HTML 4.01//EN">', '\r\n<!DOCTYPE html>']) {
+      const html = `${doctype}\r\n<div>Hi</div>`;
+      const r = placeInHtml(html, PH);
+      expect(r.bodyStart, doctype).to.equal(doctype.length);
+      expect(r.at, doctype).to.equal(html.length);
+    }
+    // a doctype after content sets nothing
+    expect(placeInHtml('<div>Hi</div><!DOCTYPE html>', PH).bodyStart).to.equal(0);
+  });
+
   it('uppercase tags, unquoted attributes, unclosed elements, "</BODY>" inside a comment', () => {
     const html = fixture('new-uppercase-unclosed.html');
     const r = placeInHtml(html, PH);

@@ -428,6 +428,8 @@ class Scanner implements TokenizerCallbacks {
   bodyStart: number | undefined;
   private headEnd: number | undefined;
   private htmlOpenEnd: number | undefined;
+  /** The end of a doctype before any content: a document without <html>, <head> or <body> starts after it. */
+  private doctypeEnd: number | undefined;
   /** Safe insertion offsets for the last `</body>` and `</html>` (see safePoint), -1 when none was seen. */
   private lastBodyClose = -1;
   private lastHtmlClose = -1;
@@ -571,8 +573,11 @@ class Scanner implements TokenizerCallbacks {
   }
   ondeclaration(start: number, endIndex: number): void {
     this.pos = endIndex + 1;
-    // only a doctype before everything else sets the document's mode
-    if (this.stack.length === 0 && this.contentCounter === 0 && /^doctype\s+html\s*$/i.test(this.html.slice(start, endIndex))) this.standards = true;
+    if (this.stack.length === 0 && this.contentCounter === 0) {
+      // only a doctype before everything else sets the document's mode
+      if (/^doctype\s+html\s*$/i.test(this.html.slice(start, endIndex))) this.standards = true;
+      this.doctypeEnd = this.pos;
+    }
   }
   onprocessinginstruction(_start: number, endIndex: number): void {
     this.pos = endIndex + 1;
@@ -1321,7 +1326,8 @@ class Scanner implements TokenizerCallbacks {
   // ---- results --------------------------------------------------------------
 
   result(): HtmlScan {
-    const bodyStart = this.bodyStart ?? this.headEnd ?? this.htmlOpenEnd ?? 0;
+    // a top banner in front of the doctype would put the reader's browser in quirks mode
+    const bodyStart = this.bodyStart ?? this.headEnd ?? this.htmlOpenEnd ?? this.doctypeEnd ?? 0;
     const eof = this.divergedAt !== -1 ? this.divergedAt : (this.eofPoint ?? this.html.length);
     const end = this.lastBodyClose >= 0 ? this.lastBodyClose : this.lastHtmlClose >= 0 ? this.lastHtmlClose : eof;
     const html = this.html;

@@ -22,7 +22,8 @@ export { scanHtml, type HtmlScan, findTextQuote, type TextQuote, compileSignOffs
  * Placement in an HTML body.
  *
  * - `bodyStart`: right after the `<body …>` start tag; without a body tag,
- *   after `</head>`, else after the `<html …>` start tag, else 0.
+ *   after `</head>`, else after the `<html …>` start tag, else after a
+ *   leading doctype, else 0.
  * - 'placeholder': `at`/`removeLength` cover the placeholder's exact source
  *   range, including markup inside it (`{{<span>signature</span>}}`) and
  *   character references (`&#123;&#123;signature&#125;&#125;`), widened to
