@@ -757,6 +757,18 @@ describe('mime surgery: CID images', () => {
     expect(top).not.to.include('Content-Transfer-Encoding');
   });
 
+  it('an html-only message keeps its own Content-Class and Content-Language on top when the body moves into multipart/related', async () => {
+    const input = msg({ ...html(HTML_BODY), extraHeaders: ['Content-Class: urn:content-classes:message', 'Content-Language: de-DE', 'Content-Description: body'] });
+    const r = await surgeryChecked(input, withImage);
+    await relatedImage(r.output);
+    const out = r.output.toString('latin1');
+    const top = out.slice(0, out.indexOf('\r\n\r\n'));
+    expect(top).to.include('Content-Type: multipart/related;').and.include('Content-Class: urn:content-classes:message').and.include('Content-Language: de-DE');
+    expect(top).not.to.include('Content-Description').and.not.include('Content-Transfer-Encoding');
+    const inner = out.slice(out.indexOf('------=_Signet_'));
+    expect(inner.slice(0, inner.indexOf('\r\n\r\n'))).to.include('Content-Type: text/html').and.include('Content-Description: body').and.not.include('Content-Class');
+  });
+
   it('related "b" around alternative "b-alt": the image goes into the related part, not into the alternative', async () => {
     const input = msg(multipart('related', 'b', [multipart('alternative', 'b-alt', [text(TEXT_BODY), html(HTML_BODY)]), { type: 'image/png', content: PNG, cte: 'base64', contentId: 'x1' }]), '\n');
     const r = await surgeryChecked(input, withImage);

@@ -59,6 +59,8 @@ import type {
 
 /** RFC 5322 2.1.1: no line may exceed 998 octets. */
 const MAX_LINE = 998;
+/** Header fields that describe a body part (RFC 2045, 2183, 2557), not the message: they move with the body when it is wrapped. */
+const BODY_PART_FIELDS = new Set(['content-type', 'content-transfer-encoding', 'content-id', 'content-description', 'content-disposition', 'content-location', 'content-base', 'content-md5']);
 /** How much of a text/calendar body is read to find its METHOD. */
 const CALENDAR_SCAN_BYTES = 64 * 1024;
 
@@ -935,22 +937,23 @@ class Surgery {
     let outerHeader: Buffer;
     let innerBlock: HeaderBlock;
     if (cap.info.root) {
-      const content = block.fields.filter((f) => f.name.startsWith('content-'));
+      // the fields that describe the body move down with it; the message's own (Exchange's
+      // Content-Class, Content-Language) stay on the message
+      const content = block.fields.filter((f) => BODY_PART_FIELDS.has(f.name));
       const outer: HeaderBlock = { ...block, fields: [] };
       let placed = false;
       for (const f of block.fields) {
-        if (!f.name.startsWith('content-')) outer.fields.push(f);
+        if (!BODY_PART_FIELDS.has(f.name)) outer.fields.push(f);
         else if (!placed) {
           outer.fields.push({ name: 'content-type', raw: formatField('Content-Type', contentType, eol) });
           placed = true;
         }
       }
-      if (!placed) {
-        // a text/plain message may have no Content-* field at all (RFC 2045 defaults)
-        const last = outer.fields[outer.fields.length - 1];
-        if (last && last.raw[last.raw.length - 1] !== 0x0a) last.raw = Buffer.concat([last.raw, Buffer.from(eol, 'latin1')]);
-        outer.fields.push({ name: 'content-type', raw: formatField('Content-Type', contentType, eol) });
-      }
+      // a header block without its blank line (a message of header fields only) ends without a line ending
+      const unended = outer.fields.find((f) => f.raw[f.raw.length - 1] !== 0x0a);
+      if (unended) unended.raw = Buffer.concat([unended.raw, Buffer.from(eol, 'latin1')]);
+      // a text/plain message may have no Content-* field at all (RFC 2045 defaults)
+      if (!placed) outer.fields.push({ name: 'content-type', raw: formatField('Content-Type', contentType, eol) });
       innerBlock = { fields: content, terminator: Buffer.from(eol, 'latin1'), eol };
       const last = content[content.length - 1];
       if (last && last.raw[last.raw.length - 1] !== 0x0a) last.raw = Buffer.concat([last.raw, Buffer.from(eol, 'latin1')]);
