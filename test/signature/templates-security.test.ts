@@ -219,7 +219,14 @@ describe('templates: constructs escaping cannot protect are refused', () => {
     // attributes whose value becomes markup, a redirect, a fetched URL or another attribute
     ['a value in an iframe srcdoc', '<iframe srcdoc="<p><%= user.displayName %></p>"></iframe>', /:1: attribute srcdoc takes a value from <%= %>: its value is a whole HTML document/],
     ['a value in an object data URL', '<object data="<%= user.website %>"></object>', /:1: attribute data starts with a value from/],
-    ['a value in a link ping', '<a href="https://contoso.com" ping="<%= user.website %>">x</a>', /:1: attribute ping starts with a value from/],
+    ['a value in a link ping', '<a href="https://contoso.com" ping="<%= user.website %>">x</a>', /:1: attribute ping takes a value from <%= %>: it holds a list of URLs/],
+    ['a second URL of a ping list chosen by a value', '<a href="https://contoso.com" ping="https://contoso.com/p <%= user.displayName %>">x</a>', /:1: attribute ping takes a value from <%= %>: it holds a list of URLs/],
+    ['a value in an image srcset after a fixed URL', '<img src="https://contoso.com/a.png" srcset="https://contoso.com/a.png 1x, <%= user.website %> 2x">', /:1: attribute srcset takes a value from <%= %>: it holds a list of URLs/],
+    ['a quote written only when a condition holds', '<a title=<% if (user.department) { %>"<% } %><%= user.website %>">x</a>', /:1: a quote of attribute title is written inside a condition/],
+    ['a tag name written by code', '<<% if (true) { %>a<% } %> href=<%= user.website %>>x</a>', /:1: a tag whose name is written by <% %> code/],
+    ["EJS's output function called directly", '<p>\n<% __append(user.jobTitle) %></p>', /:2: EJS's output function \(__append, __output\) is not allowed/],
+    // (with many EJS tags after it: the tag pattern once took exponential time in their number here)
+    ['an attribute quote never closed', `<div style="font-family:Arial>\n<b><%= user.displayName %></b>\n${'<% if (user.mobilePhone) { %><%= user.mobilePhone %><br><% } %>\n'.repeat(40)}</div>`, /:1: an attribute value's double quote is never closed/],
     ['a value in a meta refresh', '<meta http-equiv="refresh" content="0;url=<%= user.website %>">', /:1: a meta element takes its content from <%= %>/],
     ['a value an SVG animation sets as a link', '<svg><a><set attributeName="href" to="<%= user.website %>"/><text>x</text></a></svg>', /:1: attribute to takes a value from <%= %>: SVG animation/],
     ['a photo followed by a raw value', '<img src="<%= photo() %><%= user.website %>">', /:1: attribute src starts with a value from/],
@@ -251,6 +258,8 @@ describe('templates: constructs escaping cannot protect are refused', () => {
       '<iframe srcdoc="<p>hi</p>"></iframe><meta name="x" content="y"><set attributeName="fill" to="red"/>',
       '<td data-dept="<%= user.department %>" content="<%= user.jobTitle %>">x</td><object data="<%= url(user.website) %>"></object>',
       '<% if (photo()) { %><img src="<%= photo() %>" width="64" alt="<%= user.displayName %>"><% } %>',
+      // a whole attribute behind a condition inside the tag; an apostrophe in text; a "<" in a quoted value
+      '<a<% if (user.department) { %> title="<%= user.department %>"<% } %> href="https://contoso.com">x</a><p>Don\'t reply</p><p title="a < b">c</p>',
     ]) {
       expect(lintHtmlTemplate(html), html).to.equal(undefined);
     }

@@ -20,6 +20,8 @@ const URL_ATTRIBUTES = new Set([
   // object/applet/embed, a link's ping, and older or rarer URL attributes
   'data', 'codebase', 'archive', 'classid', 'ping', 'longdesc', 'usemap', 'manifest', 'icon', 'profile',
 ]);
+/** URL attributes that hold a list (space- or comma-separated). */
+const URL_LIST_ATTRIBUTES = new Set(['srcset', 'ping', 'archive']);
 // SVG animation (<set>, <animate>) writes these into another attribute, which may be an href.
 const ANIMATION_VALUE_ATTRIBUTES = new Set(['to', 'from', 'by', 'values']);
 /** Expressions that are, as a whole, one vetted URL: url(…), tel(…), image('id'), photo(), images.id, images['id']. */
@@ -37,22 +39,71 @@ export function lintHtmlTemplate(source: string): LintProblem | undefined {
   const raw = /<%-(?!\s*include\s*\()/.exec(source); // include() gets its own, clearer refusal
   if (raw) return { line: lineAt(source, raw.index), message: 'raw output <%- is not allowed in HTML templates: write values with <%= (escaped)' };
 
+  const codeName = /<<%(?!%)/.exec(source);
+  if (codeName) return { line: lineAt(source, codeName.index), message: 'a tag whose name is written by <% %> code is not allowed: its attributes could not be checked; write the tag name as text' };
+  // EJS compiles `<% … %>` code into calls of its output function: calling it directly writes a value unescaped, as <%- does
+  const append = /<%(?:[^%]|%(?!>))*?\b__(?:append|output)\b/.exec(source);
+  if (append) return { line: lineAt(source, append.index), message: 'EJS\'s output function (__append, __output) is not allowed in templates: write values with <%= (escaped)' };
+
   // A style element is CSS like a style attribute: a value there could hide the
   // disclaimer or fetch url(…)s, and escaping does not stop either.
-  for (const style of source.matchAll(/<style\b(?:<%[\s\S]*?%>|[^<>])*>((?:(?!<\/style\s*>)[\s\S])*)/gi)) {
+  for (const style of source.matchAll(STYLE_ELEMENT)) {
     const value = /<%[=-]/.exec(style[1]);
     if (value) return { line: lineAt(source, style.index + style[0].length - style[1].length + value.index), message: 'a style element takes a value from <%= %>: CSS is not protected by HTML escaping; use fixed styles and put the value in the text' };
   }
 
   // Open tags, with EJS tags and quoted attribute values inside them kept whole
   // (`<%` … `%>` and `title="a > b"` may contain `>`).
-  const openTag = /<[a-zA-Z][a-zA-Z0-9-]*(?:<%[\s\S]*?%>|"(?:<%[\s\S]*?%>|[^"])*"|'(?:<%[\s\S]*?%>|[^'])*'|[^<>"'])*>/g;
-  for (const tag of source.matchAll(openTag)) {
+  let coveredTo = 0;
+  for (const start of source.matchAll(TAG_START)) {
+    if (start.index < coveredTo) continue;
+    OPEN_TAG.lastIndex = start.index;
+    const tag = OPEN_TAG.exec(source);
+    if (!tag) {
+      // a quote opened in the tag that never closes: the browser would read the rest of the template as its value
+      const quoteAt = unclosedQuoteAt(source, start.index);
+      if (quoteAt >= 0) return { line: lineAt(source, quoteAt), message: `an attribute value's ${source[quoteAt] === '"' ? 'double' : 'single'} quote is never closed: the rest of the template would be read as its value` };
+      continue;
+    }
+    coveredTo = start.index + tag[0].length;
     const problem = lintOpenTag(tag[0]);
     if (problem) return { line: lineAt(source, tag.index + problem.offset), message: problem.message };
   }
   return undefined;
 }
+
+// Each alternative starts differently and an EJS tag ends at its first `%>`, so these
+// match in one pass: no input makes them try the same text two ways (an unclosed quote
+// used to cost exponential time in the number of EJS tags after it).
+const EJS_TAG = '<%(?:[^%]|%(?!>))*%>';
+const DOUBLE_QUOTED = `"(?:${EJS_TAG}|[^"<]|<(?!%))*"`;
+const SINGLE_QUOTED = `'(?:${EJS_TAG}|[^'<]|<(?!%))*'`;
+const TAG_START = /<[a-zA-Z]/g;
+const TAG_BODY = `<[a-zA-Z][a-zA-Z0-9-]*(?:${EJS_TAG}|${DOUBLE_QUOTED}|${SINGLE_QUOTED}|[^<>"'])*`;
+const OPEN_TAG = new RegExp(`${TAG_BODY}>`, 'y');
+
+/** Where a tag starting at `from` opens a quote that is never closed, or -1 (the tag ends, or stops at a stray `<`). */
+function unclosedQuoteAt(source: string, from: number): number {
+  const skipEjs = (i: number): number => {
+    const close = source.indexOf('%>', i + 2);
+    return close < 0 ? source.length : close + 2;
+  };
+  for (let i = from + 1; i < source.length; ) {
+    const c = source[i];
+    if (c === '<') {
+      if (source[i + 1] !== '%') return -1;
+      i = skipEjs(i);
+    } else if (c === '>') return -1;
+    else if (c === '"' || c === "'") {
+      let j = i + 1;
+      while (j < source.length && source[j] !== c) j = source.startsWith('<%', j) ? skipEjs(j) : j + 1;
+      if (j >= source.length) return i;
+      i = j + 1;
+    } else i++;
+  }
+  return -1;
+}
+const STYLE_ELEMENT = new RegExp(`<style\\b(?:${EJS_TAG}|[^<>])*>((?:(?!<\\/style\\s*>)[\\s\\S])*)`, 'gi');
 
 /** A piece of an attribute value: literal template text, or an EJS tag (`output` for `<%=`/`<%-`). */
 type ValuePiece = { literal: string } | { code: string; output: boolean };
@@ -73,6 +124,9 @@ function lintOpenTag(tag: string): { offset: number; message: string } | undefin
   let name = '';
   let nameAt = 0;
   let quote = '';
+  // blocks opened by code tags in this tag (`<% if (…) { %>`): a quote must close at the depth it opened
+  let depth = 0;
+  let quoteDepth = 0;
   let pieces: ValuePiece[] = [];
   const finish = (): { offset: number; message: string } | undefined => {
     const problem = lintAttribute(element, name, pieces);
@@ -86,6 +140,7 @@ function lintOpenTag(tag: string): { offset: number; message: string } | undefin
       const flag = tag[i + 2];
       const output = flag === '=' || flag === '-';
       const code = tag.slice(i + (output || flag === '_' || flag === '#' ? 3 : 2), close < 0 ? tag.length : close).replace(/[-_]$/, '');
+      if (!output) depth += (code.match(/\{/g)?.length ?? 0) - (code.match(/\}/g)?.length ?? 0);
       if (state === 'quoted') {
         pieces.push({ code, output });
       } else if (output) {
@@ -130,6 +185,7 @@ function lintOpenTag(tag: string): { offset: number; message: string } | undefin
         if (c === '"' || c === "'") {
           state = 'quoted';
           quote = c;
+          quoteDepth = depth;
         } else if (c === '>') {
           const problem = finish();
           if (problem) return problem;
@@ -141,6 +197,7 @@ function lintOpenTag(tag: string): { offset: number; message: string } | undefin
         break;
       case 'quoted':
         if (c === quote) {
+          if (depth !== quoteDepth) return { offset: i, message: `a quote of attribute ${name} is written inside a condition (<% if … { %>) that the other is not: when it is false, the value stands unquoted; put the whole attribute inside the condition` };
           const problem = finish();
           if (problem) return problem;
           state = 'between';
@@ -171,6 +228,8 @@ function lintAttribute(element: string, rawName: string, pieces: readonly ValueP
   if (name === 'srcdoc') return 'attribute srcdoc takes a value from <%= %>: its value is a whole HTML document, which escaping does not protect';
   if (element === 'meta' && name === 'content') return 'a meta element takes its content from <%= %>: it can redirect the reader (http-equiv="refresh"); use fixed content';
   if (ANIMATION_VALUE_ATTRIBUTES.has(name)) return `attribute ${rawName} takes a value from <%= %>: SVG animation writes it into another attribute, such as a link's href; use a fixed value`;
+  // a space or comma in the value starts another URL of the list, whatever fixed the first one's scheme
+  if (URL_LIST_ATTRIBUTES.has(name)) return `attribute ${rawName} takes a value from <%= %>: it holds a list of URLs, which a value could extend with one of its own; use a fixed value`;
   if (!URL_ATTRIBUTES.has(name)) return undefined;
   // The scheme is fixed by literal text: at the start of the value (before any
   // EJS tag), or right before the value (since the previous EJS tag, so not
