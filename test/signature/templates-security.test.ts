@@ -71,7 +71,7 @@ function assertHarmless(html: string): ParsedHtml {
 
 /** A value as templates see it: control characters but tab, CR and LF dropped. */
 // eslint-disable-next-line no-control-regex
-const withoutControls = (value: string) => value.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '');
+const withoutControls = (value: string) => value.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g, '');
 
 function render(set: TemplateSet, org: OrgConfig, attributes: Record<string, string>, mail = 'eve@contoso.com') {
   const user: DirectoryUser = { mail, aliases: [], attributes, groups: [] };

@@ -76,6 +76,16 @@ describe('templates: rendering', () => {
     expect(out.html).to.contain('<b></b>');
   });
 
+  it('a custom attribute a user does not have reads as empty, in expressions too; control characters (C0 and C1) are dropped from values', () => {
+    const org = signatureOrg();
+    org.templates.set('pronouns', template('pronouns', '<p><%= user.displayName + " " + user.pronouns %>|<%= `${user.extensionAttribute9}${user.pronouns}` %></p>'));
+    const set = compileTemplates(org);
+    const plain = set.render('pronouns', ctx(org, person({ displayName: 'Bob' }, 'bob@contoso.com')));
+    expect(plain.html).to.equal('<p>Bob |</p>');
+    const withIt = set.render('pronouns', ctx(org, person({ displayName: 'Ann\u009b31m\u0085\u0007', pronouns: 'she/her' }, 'ann@contoso.com')));
+    expect(withIt.html).to.equal('<p>Ann31m she/her|she/her</p>');
+  });
+
   it('per-user attribute overrides from the config apply over the directory', () => {
     const org = signatureOrg();
     org.userAttributes.set('Alice@Contoso.com', { jobTitle: 'Chief Revenue Officer', mobilePhone: '' });
@@ -334,6 +344,15 @@ describe('templates: helpers and text conversion', () => {
     expect(telHref('+1 555 0100 x23')).to.equal('tel:+15550100;ext=23');
     expect(telHref('+1 (555) 0100 ext. 23')).to.equal('tel:+15550100;ext=23');
     expect(telHref('0170 / 1234567')).to.equal('tel:01701234567');
+    expect(telHref('+1 555 0100 / +1 555 0101')).to.equal('tel:+15550100');
+    expect(telHref('+44 7700 900001 or +44 7700 900002')).to.equal('tel:+447700900001');
+    expect(telHref('+1 555 0100 ext 23 (mobile)')).to.equal('tel:+15550100;ext=23');
+    expect(telHref('+1-555-0100;ext=23')).to.equal('tel:+15550100;ext=23');
+    expect(telHref('+1 555 0100x23')).to.equal('tel:+15550100;ext=23');
+    expect(telHref('+1 555 0100 (fax)')).to.equal('tel:+15550100');
+    // a label in front is not part of the number, and its + stays
+    expect(telHref('Tel +44 20 7946 0000')).to.equal('tel:+442079460000');
+    expect(telHref('Mobile: 0171 234567')).to.equal('tel:0171234567');
     // The text form does not repeat a number the link text already shows.
     expect(htmlToText('<a href="tel:+15550100;ext=23">+1 555 0100 x23</a>')).to.equal('+1 555 0100 x23');
     expect(htmlToText('<a href="tel:+442079460100">+44 20 7946 0100, +44 20 7946 0101</a>')).to.equal('+44 20 7946 0100, +44 20 7946 0101');

@@ -20,6 +20,12 @@ export interface RenderContext {
   org: OrgConfig;
   now: Date;
   kind: MessageKind;
+  /**
+   * The trial render when a config is loaded: an attribute no standard name and no
+   * users.yaml entry has reads undefined there, so `user.manger.displayName` fails the
+   * load instead of printing nothing in every signature.
+   */
+  trial?: boolean;
 }
 
 export interface RenderedSnippet {
@@ -140,10 +146,11 @@ function compileImage(asset: ImageAsset): CompiledImage {
   };
 }
 
-// Control characters but tab, line feed and carriage return: no use in a signature, and a
-// NUL is not allowed in a mail body at all (RFC 5322), whatever the part's transfer encoding.
+// C0 and C1 control characters but tab, line feed and carriage return: no use in a signature, a
+// NUL is not allowed in a mail body at all (RFC 5322), whatever the part's transfer encoding, and
+// U+009B introduces a terminal's escape sequences.
 // eslint-disable-next-line no-control-regex
-const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g;
+const CONTROL_CHARS = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/g;
 
 /** An attribute value as templates see it: text, '' when missing, control characters dropped. */
 function attributeValue(value: unknown): string {
@@ -151,10 +158,11 @@ function attributeValue(value: unknown): string {
 }
 
 /** The `user` a template sees: every standard attribute present ('' when missing), plus `mail`. */
-function userLocals(user: DirectoryUser | undefined, sender: string, overrides: Map<string, Record<string, string>>): Readonly<Record<string, string>> {
+function userLocals(user: DirectoryUser | undefined, sender: string, overrides: Map<string, Record<string, string>>, trial = false): Readonly<Record<string, string>> {
   // No prototype: an attribute named `__proto__` or `constructor` is just a value.
   const out: Record<string, string> = Object.create(null);
   for (const key of STANDARD_ATTRIBUTES) out[key] = '';
+  if (trial) for (const attributes of overrides.values()) for (const key of Object.keys(attributes)) out[key] = '';
   if (user) {
     for (const [key, value] of Object.entries(user.attributes)) out[key] = attributeValue(value);
   }
@@ -165,8 +173,13 @@ function userLocals(user: DirectoryUser | undefined, sender: string, overrides: 
   if (override) for (const [key, value] of Object.entries(override)) out[key] = attributeValue(value);
   out.mail = mail;
   // Frozen: a cached object shared by every message of this user must not carry one message's changes to the next.
-  return Object.freeze(out);
+  // Read through MISSING_IS_EMPTY: a custom attribute this user lacks reads '' as a standard one does, not "undefined".
+  return trial ? Object.freeze(out) : new Proxy(Object.freeze(out), MISSING_IS_EMPTY);
 }
+
+const MISSING_IS_EMPTY: ProxyHandler<Record<string, string>> = {
+  get: (target, key) => (typeof key !== 'string' ? undefined : key in target ? target[key] : ''),
+};
 
 /**
  * A template or add-on that failed while rendering for one sender. `where`
@@ -331,7 +344,7 @@ class CompiledTemplateSet implements TemplateSet {
     // may branch on `kind`): catches typos (ReferenceError), unknown images and
     // include() when the config is loaded, not on a message.
     for (const kind of ['new', 'reply', 'forward'] as const) {
-      const probe: RenderContext = { sender: `postmaster@${org.acceptedDomains[0] ?? 'example.invalid'}`, org, now: new Date(), kind };
+      const probe: RenderContext = { sender: `postmaster@${org.acceptedDomains[0] ?? 'example.invalid'}`, org, now: new Date(), kind, trial: true };
       for (const [id, source] of org.templates) this.renderWith(this.templates.get(id)!, source, probe);
       for (const [id, source] of org.addons) this.renderWith(this.addons.get(id)!, source, probe);
     }
@@ -379,7 +392,7 @@ class CompiledTemplateSet implements TemplateSet {
   }
 
   private userFor(ctx: RenderContext): Readonly<Record<string, string>> {
-    if (!ctx.user) return userLocals(undefined, ctx.sender, this.overrides);
+    if (!ctx.user) return userLocals(undefined, ctx.sender, this.overrides, ctx.trial);
     let cached = this.userCache.get(ctx.user);
     if (!cached) {
       cached = userLocals(ctx.user, ctx.sender, this.overrides);

@@ -51,22 +51,39 @@ export function safeUrl(value: unknown): string {
 
 /**
  * `tel:` + the digits of the value (a leading + kept), or '' when it has no
- * digits. Of several numbers (Graph's businessPhones arrive joined with ", ")
- * the first is dialled, and an extension (`x23`, `ext. 23`) becomes `;ext=23`
- * (RFC 3966) instead of more digits of the number. A `(0)` after the country
- * code (`+44 (0)20 …`) is not dialled.
+ * digits. Of several numbers (Graph's businessPhones arrive joined with ", ";
+ * people write "… / +44 …" or "… or …") the first is dialled; a label in front
+ * ("Tel +44 …", "Mobile: …") is left out, and an extension (`x23`, `ext. 23`,
+ * `;ext=23`) becomes `;ext=23` (RFC 3966) instead of more digits of the number,
+ * whatever follows it. A `(0)` after the country code (`+44 (0)20 …`) is not
+ * dialled. A slash inside a national number (`0170 / 1234567`) stays part of it.
  */
 export function telHref(value: unknown): string {
   if (value === undefined || value === null) return '';
-  const first = String(value).split(/[,;]/).map((s) => s.trim()).find((s) => /\d/.test(s)) ?? '';
-  const extension = /^(.*\d.*?)\s*(?:ext\.?|extension|x|#)\s*(\d+)\s*$/i.exec(first);
-  const written = extension ? extension[1] : first;
+  // a phone field is short: a long value is not read further than a number needs
+  const text = String(value).slice(0, 200).replace(/;\s*ext\s*=\s*/gi, ' ext ');
+  const first = text.split(NUMBER_SEPARATOR).map((s) => s.trim()).find((s) => /\d/.test(s)) ?? '';
+  const from = first.search(/[+(\d]/);
+  const number = from > 0 ? first.slice(from) : first;
+  const firstDigit = number.search(/\d/);
+  let written = number;
+  let extension = '';
+  for (const m of number.matchAll(EXTENSION)) {
+    if (m.index <= firstDigit) continue;
+    written = number.slice(0, m.index);
+    extension = m[1]!;
+    break;
+  }
   // "+44 (0)20 …": the bracketed 0 is the trunk prefix, dialled only from inside the country, never after its code.
-  const number = written.startsWith('+') ? written.replace(/\(\s*0\s*\)/, '') : written;
-  const digits = number.replace(/\D/g, '');
+  const dialled = written.startsWith('+') ? written.replace(/\(\s*0\s*\)/, '') : written;
+  const digits = dialled.replace(/\D/g, '');
   if (!digits) return '';
-  return `tel:${number.startsWith('+') ? '+' : ''}${digits}${extension ? `;ext=${extension[2]}` : ''}`;
+  return `tel:${dialled.startsWith('+') ? '+' : ''}${digits}${extension ? `;ext=${extension}` : ''}`;
 }
+
+/** Between two numbers in one field: a comma, semicolon or bar, a slash before another international number, "or" and its translations. */
+const NUMBER_SEPARATOR = /[,;|]|\/(?=\s*\+)|\s(?:or|oder|ou|eller)\s/i;
+const EXTENSION = /\s*(?:ext\.?|extension|(?<![a-z])x|#)\s*(\d+)/gi;
 
 /** `<%=` in text forms: no HTML escaping (AT&T stays AT&T), null/undefined print nothing. */
 export function textEscape(value: unknown): string {
