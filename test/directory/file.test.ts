@@ -103,6 +103,9 @@ describe('directory: the local directory file', () => {
     const text = 'groups:\n  - { id: s1, name: Sales }\n  - { id: s2, name: Sales }\nusers:\n  - mail: a@contoso.com\n    groups: [Sales]\n';
     const issues = issuesOf(text);
     expect(issues.map((i) => `${i.line} ${i.path}: ${i.message}`)).to.deep.equal(['3 groups[1].name: two groups are named "Sales"; a reference by name would be ambiguous']);
+    // rules compare group names whatever their letter case: so does this check
+    const cased = issuesOf('groups:\n  - { id: s1, name: Sales }\n  - { id: s2, name: SALES }\nusers:\n  - mail: a@contoso.com\n    groups: [s1]\n');
+    expect(cased.map((i) => `${i.line} ${i.path}: ${i.message}`)).to.deep.equal(['3 groups[1].name: two groups are named "SALES" ("Sales" in other letter case); a reference by name would be ambiguous']);
   });
 
   it('any YAML value gives a snapshot or a ConfigError, never a crash', () => {

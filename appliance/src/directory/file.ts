@@ -148,6 +148,7 @@ export function parseDirectoryFile(
   // Groups by id and by name; a reference may use either.
   const idOfRef = new Map<string, string>();
   const nameOfId = new Map<string, string>();
+  const idOfName = new Map<string, string>();
   const groupLine = new Map<string, number | undefined>();
   rawGroups.forEach((group, i) => {
     const id = field(group, 'id');
@@ -158,10 +159,12 @@ export function parseDirectoryFile(
       idOfRef.set(id, id);
     }
     if (typeof name === 'string' && typeof id === 'string') {
-      const other = idOfRef.get(name);
-      if (other !== undefined && other !== id && nameOfId.get(other) === name) {
-        report(['groups', i, 'name'], `two groups are named "${name}"; a reference by name would be ambiguous`);
-      }
+      // rules match group names whatever their letter case, so "Sales" and "SALES" are one name there
+      const other = idOfName.get(name.toLowerCase());
+      if (other !== undefined && other !== id) {
+        const same = nameOfId.get(other) === name ? '' : ` ("${nameOfId.get(other)}" in other letter case)`;
+        report(['groups', i, 'name'], `two groups are named "${name}"${same}; a reference by name would be ambiguous`);
+      } else idOfName.set(name.toLowerCase(), id);
       if (!idOfRef.has(name)) idOfRef.set(name, id);
       nameOfId.set(id, name);
     }
