@@ -98,6 +98,129 @@ describe('org config source: hot reload of sealed bundles', () => {
     source.stop();
   });
 
+  it('takes other bytes under the running version\'s header as unchanged only once they open as the running configuration', async () => {
+    const file = path.join(dir, 'same-header.bundle');
+    const running = await kit.seal(400);
+    await publishBundle(running, file);
+    const metrics = createMetrics({ processMetrics: false });
+    const source = createOrgSource({ location: file, key: kit.key, pollSeconds: 0, metrics });
+    await source.start();
+    // the header (version, content hash) is clear text: a copy with a ciphertext byte changed keeps it
+    const altered = Buffer.from(running);
+    altered[altered.length - 40] ^= 1;
+    await writeFile(file, altered);
+    expect(await source.reload()).to.equal('refused');
+    expect(source.status().lastError).to.match(/tampered/);
+    expect(source.status().version).to.equal('400');
+    expect(await metricValue(metrics, 'signet_config_refused', {})).to.equal(1);
+    // the same version sealed under a key the node does not have
+    const stranger = await createSealedOrgKit();
+    try {
+      await writeFile(file, await stranger.seal(400));
+      expect(await source.reload()).to.equal('refused');
+      expect(await metricValue(metrics, 'signet_config_refused', {})).to.equal(1);
+    } finally {
+      await stranger.cleanup();
+    }
+    // the running bundle itself, and a reseal of it under the node's key: unchanged, nothing refused
+    await writeFile(file, running);
+    expect(await source.reload()).to.equal('unchanged');
+    expect(await metricValue(metrics, 'signet_config_refused', {})).to.equal(0);
+    await writeFile(file, await reseal(running, kit.key));
+    expect(await source.reload()).to.equal('unchanged');
+    source.stop();
+  });
+
+  it('fails a poll that hangs at its deadline, so polling and a starting node go on; the late poll then changes nothing', async () => {
+    const file = path.join(dir, 'hang.bundle');
+    await publishBundle(await kit.seal(500), file);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let hang = true;
+    const slowKey = { ...kit.key, keyRef: kit.key.keyRef, wrap: kit.key.wrap.bind(kit.key), unwrap: async (wrapped: Buffer, ref: string, alg: string) => {
+      if (hang) await gate; // a Key Vault that never answers
+      return kit.key.unwrap(wrapped, ref, alg);
+    } };
+    const metrics = createMetrics({ processMetrics: false });
+    const source = createOrgSource({ location: file, key: slowKey, pollSeconds: 0, pollTimeoutSeconds: 0.2, metrics });
+    const configs = collect(source);
+    await source.start(); // returns at the deadline instead of waiting for the key
+    expect(source.status().loaded).to.equal(false);
+    expect(source.status().lastError).to.match(/took longer than 0\.2 s/);
+    expect(await metricValue(metrics, 'signet_config_refused', {})).to.equal(0); // a failure, not a refusal of the published config
+    // the next poll is not stuck behind the hung one; this one the key answers
+    hang = false;
+    expect(await source.reload()).to.equal('loaded');
+    expect(source.status().version).to.equal('500');
+    // the hung poll ends now: it neither loads nor announces anything
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(configs.map((c) => c.version)).to.deep.equal(['500']);
+    source.stop();
+  });
+
+  it('refuses a version the engine cannot run like an invalid bundle: not announced, not the rollback floor', async () => {
+    const file = path.join(dir, 'unusable.bundle');
+    const stateDir = await mkdtemp(path.join(os.tmpdir(), 'signet-unusable-state-'));
+    try {
+      const good = await kit.seal(600);
+      await publishBundle(good, file);
+      const metrics = createMetrics({ processMetrics: false });
+      const accept = (org: OrgConfig) => {
+        if (org.version === '601') throw new Error('templates/default.html.ejs:3: user.x is not defined');
+      };
+      const source = createOrgSource({ location: file, key: kit.key, pollSeconds: 0, stateDir, metrics, accept });
+      const configs = collect(source);
+      await source.start();
+      await publishBundle(await kit.seal(601), file);
+      expect(await source.reload()).to.equal('refused');
+      expect(source.status().lastError).to.match(/version 601 refused by the engine: templates\/default\.html\.ejs:3/);
+      expect(source.status().version).to.equal('600');
+      expect(await metricValue(metrics, 'signet_config_refused', {})).to.equal(1);
+      expect(configs.map((c) => c.version)).to.deep.equal(['600']);
+      // the floor stayed at the running version: putting it back is allowed and clears the refusal
+      expect(JSON.parse(await readFile(path.join(stateDir, 'config-versions.json'), 'utf8')).orgs.contoso.version).to.equal(600);
+      await writeFile(file, good);
+      expect(await source.reload()).to.equal('unchanged');
+      expect(await metricValue(metrics, 'signet_config_refused', {})).to.equal(0);
+      source.stop();
+    } finally {
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it('after a restart, refuses another organization\'s bundle than the one the node has run, and any file too large to be a bundle', async () => {
+    const file = path.join(dir, 'pinned.bundle');
+    const stateDir = await mkdtemp(path.join(os.tmpdir(), 'signet-pinned-state-'));
+    const orgYaml = path.join(kit.orgDir, 'org.yaml');
+    const original = await readFile(orgYaml, 'utf8');
+    try {
+      await publishBundle(await kit.seal(700), file);
+      const first = createOrgSource({ location: file, key: kit.key, pollSeconds: 0, stateDir });
+      await first.start();
+      first.stop();
+      // a bundle of another organization, validly sealed under the same key, put in place while the node is down
+      await writeFile(orgYaml, original.replace(/^orgId: contoso$/m, 'orgId: contoso-old'));
+      const files = await readOrgFolder(kit.orgDir);
+      await writeFile(file, await seal(files, { orgId: 'contoso-old', version: 3, author: 'test@signet.invalid', keyProvider: kit.key }));
+      const restarted = createOrgSource({ location: file, key: kit.key, pollSeconds: 0, stateDir });
+      await restarted.start();
+      expect(restarted.status().loaded).to.equal(false);
+      expect(restarted.status().lastError).to.match(/organization "contoso-old", but this node has run "contoso" .*config-versions\.json; remove the file/);
+      // a file far larger than any bundle is refused from its size, without reading it
+      await rm(file);
+      await writeFile(file, '');
+      const { truncate } = await import('node:fs/promises');
+      await truncate(file, MAX_BUNDLE_BYTES + 1);
+      expect(await restarted.reload()).to.equal('refused');
+      expect(restarted.status().lastError).to.match(/bytes, not a config bundle/);
+      restarted.stop();
+    } finally {
+      await writeFile(orgYaml, original);
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses an invalid configuration inside a well-sealed bundle, naming the problem', async () => {
     const file = path.join(dir, 'invalid.bundle');
     const rules = await readFile(path.join(kit.orgDir, 'rules.yaml'));

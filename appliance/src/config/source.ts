@@ -21,7 +21,7 @@ import { BundleError, inspect, unseal, contentHash } from './bundle';
 import { ConfigError } from './errors';
 import { loadOrgFromFiles, readOrgFolder } from './loader';
 import type { OrgConfig } from './types';
-import { fetchBlob, isBlobUrl } from './source/blob';
+import { fetchBlob, isBlobUrl, MAX_BUNDLE_BYTES } from './source/blob';
 
 export { publishBundle, writeFileAtomic, type PublishResult } from './source/publish';
 export { fetchBlob, uploadBlob, isBlobUrl, MAX_BUNDLE_BYTES } from './source/blob';
@@ -51,6 +51,14 @@ export interface OrgSourceOptions {
   blobClientOptions?: StoragePipelineOptions;
   metrics?: SignetMetrics;
   logger?: Logger;
+  /**
+   * Throws when the node cannot run a configuration that is otherwise valid (the
+   * engine compiles its templates). Such a version is refused like an invalid
+   * bundle: not announced, not recorded as the rollback floor.
+   */
+  accept?: (org: OrgConfig) => void;
+  /** How long one poll (download, key operations, checks) may take before it counts as failed; default 120. */
+  pollTimeoutSeconds?: number;
 }
 
 export interface OrgSourceStatus {
@@ -142,6 +150,8 @@ function createVersionState(stateDir: string) {
   return {
     file,
     floor: async (orgId: string) => (await load()).get(orgId),
+    /** The organizations this node has loaded a bundle of. */
+    orgs: async () => [...(await load()).keys()],
     async record(orgId: string, floor: VersionFloor): Promise<void> {
       const next = new Map(await load());
       const before = next.get(orgId);
@@ -168,6 +178,9 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
   let loadedAt: Date | undefined;
   let loadedHash: string | undefined; // content hash of the running config
   let loadedVersion: number | undefined; // bundle version of the running config
+  let loadedBundle: string | undefined; // sha256 of the running bundle's bytes
+  // Bumped when a poll overruns its deadline: a poll that finishes after that changes nothing.
+  let generation = 0;
   let lastError: string | undefined;
   let seen: string | undefined; // fingerprint of the last thing examined (file stat / bytes hash / etag)
   let timer: NodeJS.Timeout | undefined;
@@ -185,11 +198,12 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
   const publishedRefused = (refused: boolean) => options.metrics?.configRefused.set(refused ? 1 : 0);
   publishedRefused(false);
 
-  function swap(next: OrgConfig, hash: string, version: number | undefined): void {
+  function swap(next: OrgConfig, hash: string, version: number | undefined, bundle?: string): void {
     config = next;
     loadedAt = new Date();
     loadedHash = hash;
     loadedVersion = version;
+    loadedBundle = bundle;
     lastError = undefined;
     publishedRefused(false);
     if (options.metrics) {
@@ -222,19 +236,35 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
     return info.isDirectory() ? 'folder' : 'bundle-file';
   }
 
-  async function openBundle(bytes: Buffer, fingerprint: string): Promise<ReloadResult> {
+  async function openBundle(bytes: Buffer, fingerprint: string, current: () => boolean): Promise<ReloadResult> {
     const header = inspect(bytes);
     const expectOrgId = options.expectOrgId ?? config?.orgId;
+    const bundleHash = createHash('sha256').update(bytes).digest('hex');
     if (loadedVersion !== undefined && header.version === loadedVersion) {
-      if (header.contentHash === loadedHash) {
-        seen = fingerprint; // e.g. resealed under a new key version: same configuration
-        publishedRefused(false); // the running one published again (a refused one taken back)
-        count('unchanged');
-        return 'unchanged';
+      if (header.contentHash !== loadedHash) {
+        throw new BundleError('rollback', `bundle refused: version ${header.version} is already running with other content; a new configuration needs a higher version`);
       }
-      throw new BundleError('rollback', `bundle refused: version ${header.version} is already running with other content; a new configuration needs a higher version`);
+      // The header is clear text: other bytes under the running version's header (resealed under a new
+      // key version, or altered) are the running configuration only once they open as it.
+      if (bundleHash !== loadedBundle) {
+        if (!key) throw new BundleError('key-unavailable', `${options.location} is a sealed bundle but no organization key is configured`);
+        await unseal(bytes, key, { expectOrgId, minVersion: header.version });
+        if (!current()) return 'unchanged';
+        loadedBundle = bundleHash;
+      }
+      seen = fingerprint;
+      publishedRefused(false); // the running one published again (a refused one taken back)
+      count('unchanged');
+      return 'unchanged';
     }
     // The floor kept across restarts (the header's orgId is authenticated by unseal below; a relabelled bundle fails there).
+    if (versionState && !expectOrgId) {
+      // a node that has run an organization's configuration runs no other's, even after a restart
+      const known = await versionState.orgs();
+      if (known.length > 0 && !known.includes(header.orgId)) {
+        throw new BundleError('wrong-org', `bundle refused: it is organization ${JSON.stringify(header.orgId)}, but this node has run ${known.map((o) => JSON.stringify(o)).join(', ')} (${versionState.file}; remove the file to move the node to another organization)`);
+      }
+    }
     const persisted = versionState ? await versionState.floor(header.orgId) : undefined;
     if (persisted && header.version === persisted.version && header.contentHash !== persisted.contentHash) {
       throw new BundleError('rollback', `bundle refused: version ${header.version} was loaded before with other content (${versionState!.file}); a new configuration needs a higher version`);
@@ -246,6 +276,9 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
     if (next.orgId !== header.orgId) {
       throw new BundleError('wrong-org', `bundle refused: its header says organization ${JSON.stringify(header.orgId)} but its org.yaml says ${JSON.stringify(next.orgId)}`);
     }
+    acceptable(next);
+    // a poll that overran its deadline neither records nor swaps: a later one may already have loaded a newer version
+    if (!current()) return 'unchanged';
     if (versionState) {
       try {
         await versionState.record(header.orgId, { version: header.version, contentHash: header.contentHash });
@@ -255,12 +288,21 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
       }
     }
     seen = fingerprint;
-    swap(next, header.contentHash, header.version);
+    swap(next, header.contentHash, header.version, bundleHash);
     count('loaded');
     return 'loaded';
   }
 
-  async function poll(): Promise<ReloadResult> {
+  function acceptable(next: OrgConfig): void {
+    if (!options.accept) return;
+    try {
+      options.accept(next);
+    } catch (error) {
+      throw new BundleError('unusable', `configuration version ${next.version} refused by the engine: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+
+  async function poll(current: () => boolean): Promise<ReloadResult> {
     let fingerprint: string | undefined;
     try {
       kind ??= await detectKind();
@@ -277,6 +319,8 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
         if (options.expectOrgId && next.orgId !== options.expectOrgId) {
           throw new BundleError('wrong-org', `configuration refused: ${options.location} is organization ${JSON.stringify(next.orgId)}, expected ${JSON.stringify(options.expectOrgId)}`);
         }
+        acceptable(next);
+        if (!current()) return 'unchanged';
         seen = hash;
         swap(next, hash, undefined);
         count('loaded');
@@ -289,9 +333,10 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
           count('unchanged');
           return 'unchanged';
         }
-        const bytes = await readFile(options.location);
         fingerprint = statPrint;
-        return await openBundle(bytes, statPrint);
+        if (info.size > MAX_BUNDLE_BYTES) throw new BundleError('not-a-bundle', `${options.location}: ${info.size} bytes, not a config bundle`);
+        const bytes = await readFile(options.location);
+        return await openBundle(bytes, statPrint, current);
       }
       const fetched = await fetchBlob(options.location, { credential: nodeCredential(), clientOptions: options.blobClientOptions, etag: seen?.startsWith('etag:') ? seen.slice(5) : undefined });
       if (fetched.status === 'unchanged') {
@@ -299,8 +344,9 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
         return 'unchanged';
       }
       fingerprint = fetched.etag ? `etag:${fetched.etag}` : `sha256:${createHash('sha256').update(fetched.data).digest('hex')}`;
-      return await openBundle(fetched.data, fingerprint);
+      return await openBundle(fetched.data, fingerprint, current);
     } catch (error) {
+      if (!current()) return 'failed';
       return refuse(error, fingerprint);
     }
   }
@@ -313,9 +359,23 @@ export function createOrgSource(options: OrgSourceOptions): OrgSource {
     timer.unref();
   }
 
+  const pollTimeoutMs = Math.max(1, (options.pollTimeoutSeconds ?? 120) * 1000);
   emitter.reload = () => {
-    // One poll at a time: a slow download must not overlap the next tick.
-    running ??= poll().finally(() => (running = undefined));
+    // One poll at a time: a slow download must not overlap the next tick. A poll that
+    // hangs (a storage or Key Vault request never answered) fails at its deadline, so
+    // polling goes on and a starting node gets to listen; it changes nothing if it ends later.
+    running ??= new Promise<ReloadResult>((resolve) => {
+      const mine = generation;
+      const deadline = setTimeout(() => {
+        generation++;
+        resolve(refuse(new Error(`loading ${options.location} took longer than ${pollTimeoutMs / 1000} s`), undefined));
+      }, pollTimeoutMs);
+      deadline.unref();
+      void poll(() => generation === mine).then((result) => {
+        clearTimeout(deadline);
+        resolve(result);
+      });
+    }).finally(() => (running = undefined));
     return running;
   };
   emitter.start = async () => {

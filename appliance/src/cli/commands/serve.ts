@@ -140,6 +140,8 @@ export async function startFromConfig(config: RelayConfig, options: { logger?: L
     stateDir: config.stateDir ?? (process.env.STATE_DIRECTORY?.split(':')[0] || undefined),
     metrics,
     logger,
+    // a version whose rules or templates the engine refuses is refused by the source too: not announced, no rollback floor
+    accept: config.passThrough ? undefined : (org) => void createEngine({ org, directory: () => undefined }),
   });
   // the org config is loaded by the node (start); the directory needs the rules' groups first when it is Graph
   let directory: { current: () => DirectorySnapshot | undefined; stop: () => void } | undefined;

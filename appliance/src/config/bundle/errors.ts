@@ -10,6 +10,7 @@ export type BundleErrorCode =
   | 'bad-signature' // its signature is not a valid one by the organization's signing key
   | 'rollback' // older than the version already running
   | 'key-unavailable' // the key store refused or could not be reached
+  | 'unusable' // valid, but the node cannot run it (its engine refuses the templates)
   | 'invalid'; // bad input to seal (file names, options)
 
 export class BundleError extends Error {
