@@ -277,6 +277,10 @@ describe('org config source: hot reload of sealed bundles', () => {
     const missing = path.join(dir, 'no-such-folder', 'pub.bundle');
     const refused = await publishBundle(await kit.seal(401), missing).then(() => undefined, (e: Error) => e);
     expect(refused?.message).to.equal(`${path.dirname(missing)}: no such folder; create it first`);
+    // a SAS token in the URL is refused before anything is sent, and never repeated
+    const sas = 'https://stcontoso.blob.core.windows.net/config/org-config.sealed?sv=2024-01-01&sig=c2VjcmV0';
+    const withToken = await publishBundle(await kit.seal(402), sas).then(() => undefined, (e: Error) => e);
+    expect(withToken?.message).to.match(/query string or fragment/).and.not.include('sig=');
   });
 
   describe('from Azure Blob Storage with the node identity (real storage-blob client)', () => {

@@ -39,6 +39,8 @@ export async function publishBundle(
   };
 
   if (isBlobUrl(to)) {
+    // publishing signs in with Entra ID; a SAS token would only end up in shell history and in these messages
+    if (/[?#]/.test(to)) throw new Error('the blob URL has a query string or fragment: give it without one (no SAS token: publish signs in with your Entra ID login)');
     if (!options.blob) throw new Error('publishing to a blob URL needs an Azure credential');
     const blob = options.blob();
     let previous: Buffer | undefined;
