@@ -62,7 +62,7 @@ describe('fleet: signet status', function () {
   const expiry = new Date('2027-01-15T00:00:00Z');
 
   before(async () => {
-    healthy = await startNode({ status: 200, body: { ready: true } });
+    healthy = await startNode({ status: 200, body: { status: 'ready', reasons: [] } });
     healthy.metrics.ready.set(1);
     healthy.metrics.configInfo.set({ org: 'contoso', version: '7' }, 1);
     healthy.metrics.certificateExpiry.set({ certificate: 'server', subject: 'smtp.contoso.signet-relay.net' }, expiry.getTime() / 1000 + 86400 * 30);
@@ -72,7 +72,7 @@ describe('fleet: signet status', function () {
     healthy.metrics.messages.inc({ outcome: 'signed', reason: 'rule' }, 500);
     healthy.metrics.downstreamUp.set({ cause: 'ok' }, 1);
 
-    sick = await startNode({ status: 503, body: { ready: false, reason: 'downstream unreachable (port25-blocked)' } });
+    sick = await startNode({ status: 503, body: { status: 'not ready', reason: 'downstream unreachable (port25-blocked)' } });
     sick.metrics.configInfo.set({ org: 'contoso', version: '6' }, 1);
     sick.metrics.downstreamUp.set({ cause: 'port25-blocked' }, 0);
     sick.metrics.messages.inc({ outcome: 'tempfailed', reason: 'downstream-connect' }, 40);
@@ -170,6 +170,34 @@ describe('fleet: signet status', function () {
     expect(normalizeNodeUrl('http://node-1:8080/readyz')).to.equal('http://node-1:8080');
     expect(() => normalizeNodeUrl('node-1:8080')).to.throw(/only http and https|not a URL/);
     expect(() => normalizeNodeUrl('ftp://node-1')).to.throw(/only http and https/);
+  });
+
+  it('takes no other web server for a node, and gives up on one that answers slowly, body included', async () => {
+    // a web server (or a proxy) answering every path with a page of its own
+    const page = createServer((_req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end('<html><body>Welcome to nginx!</body></html>'));
+    // one that answers and then sends its body a line at a time, for ever
+    const trickle = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const tick = setInterval(() => res.write('# x\n'), 50);
+      res.on('close', () => clearInterval(tick));
+    });
+    const listen = async (server: ReturnType<typeof createServer>) => {
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    };
+    try {
+      const [pageUrl, trickleUrl] = [await listen(page), await listen(trickle)];
+      const [asPage, asTrickle] = await collectStatus([{ name: 'page', url: pageUrl }, { name: 'trickle', url: trickleUrl }], { intervalSeconds: 0, timeoutMs: 300 });
+      expect(asPage).to.include({ ready: false, reachable: true });
+      expect(asPage!.messages).to.equal(undefined);
+      expect(asPage!.reason).to.match(/not a Signet relay: \/readyz answered 200 .*metrics: \/metrics is not a Signet relay's/);
+      expect(asTrickle).to.include({ ready: false, reachable: false });
+      expect(asTrickle!.reason).to.match(/no complete answer within 0\.3 s/);
+    } finally {
+      trickle.closeAllConnections();
+      await new Promise<void>((r) => page.close(() => r()));
+      await new Promise<void>((r) => trickle.close(() => r()));
+    }
   });
 
   it('command line: exit 0 when every node is ready, 1 when one is not; nodes from --stack-outputs', async () => {

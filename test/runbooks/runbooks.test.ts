@@ -321,7 +321,7 @@ async function startStandInNode(): Promise<StandInNode> {
   ].join('\n');
   node.server = createServer((req, res) => {
     node.requests++;
-    if (req.url === '/readyz') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: true, reasons: [] }));
+    if (req.url === '/readyz') res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ status: 'ready', reasons: [] }));
     else if (req.url === '/metrics') res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics);
     else res.writeHead(404).end();
   });

@@ -80,28 +80,78 @@ const increase = (before: number, after: number) => (after >= before ? after - b
 
 const TIMEOUT_MS = 5000;
 
-async function get(url: string): Promise<{ status: number; body: string }> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS), redirect: 'error', headers: { accept: 'text/plain, application/json' } });
-  return { status: response.status, body: await response.text() };
+/**
+ * One request with a hard deadline on the whole answer, body included: a node (or a
+ * proxy in front of it) that answers and then sends its body slowly must not hold the
+ * command, nor keep its connection (and so the process) alive afterwards. The body is
+ * read by hand so that it can be cancelled; the controller and its timer are our own
+ * (an AbortSignal.timeout() nothing else references may be collected before it fires).
+ */
+async function get(url: string, timeoutMs: number): Promise<{ status: number; body: string }> {
+  const controller = new AbortController();
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new Error(`no complete answer within ${timeoutMs / 1000} s`);
+      controller.abort(error);
+      reader?.cancel(error).catch(() => undefined);
+      reject(error);
+    }, timeoutMs);
+  });
+  const exchange = (async () => {
+    const response = await fetch(url, { signal: controller.signal, redirect: 'error', headers: { accept: 'text/plain, application/json' } });
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    if (response.body) {
+      reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.length;
+        if (size > MAX_ANSWER_BYTES) {
+          await reader.cancel();
+          throw new Error(`answer larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MB`);
+        }
+        chunks.push(value);
+      }
+    }
+    return { status: response.status, body: Buffer.concat(chunks).toString('utf8') };
+  })();
+  exchange.catch(() => undefined); // settled by the deadline instead
+  try {
+    return await Promise.race([exchange, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
+/** A node's /metrics is some tens of KB; far more is not a node. */
+const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
 /** A scrape and when it was read (ms, monotonic), to turn busy seconds into a share of the time between two. */
-async function scrape(target: NodeTarget): Promise<MetricsSnapshot & { at: number }> {
-  const { status, body } = await get(`${target.url}/metrics`);
+async function scrape(target: NodeTarget, timeoutMs: number): Promise<MetricsSnapshot & { at: number }> {
+  const { status, body } = await get(`${target.url}/metrics`, timeoutMs);
   if (status !== 200) throw new Error(`/metrics answered ${status}`);
+  // counts read as 0 when absent: a page that is not a relay's metrics must not read as an idle node
+  if (!/^# TYPE signet_messages_total counter$/m.test(body)) throw new Error('/metrics is not a Signet relay\'s (no signet_messages_total)');
   return { ...readMetrics(body), at: performance.now() };
 }
 
-async function readiness(target: NodeTarget): Promise<{ ready: boolean; reason?: string }> {
-  const { status, body } = await get(`${target.url}/readyz`);
+async function readiness(target: NodeTarget, timeoutMs: number): Promise<{ ready: boolean; reason?: string }> {
+  const { status, body } = await get(`${target.url}/readyz`, timeoutMs);
   let reason: string | undefined;
+  let said: unknown;
   try {
-    const json = JSON.parse(body) as { reason?: unknown; reasons?: unknown };
+    const json = JSON.parse(body) as { status?: unknown; reason?: unknown; reasons?: unknown };
+    said = json.status;
     if (typeof json.reason === 'string') reason = json.reason;
     else if (Array.isArray(json.reasons)) reason = json.reasons.map(String).join(', ');
   } catch {
     reason = body.trim().slice(0, 200) || undefined;
   }
+  // ready is what a relay says, not any 200: a web server or proxy answering every path is no node
+  if (status === 200 && said !== 'ready') return { ready: false, reason: 'not a Signet relay: /readyz answered 200 without {"status":"ready"}' };
   return { ready: status === 200, reason: status === 200 ? undefined : (reason ?? `HTTP ${status}`) };
 }
 
@@ -122,15 +172,16 @@ export function normalizeNodeUrl(raw: string): string {
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/(readyz|metrics|healthz)\/?$/, '').replace(/\/$/, '')}`;
 }
 
-export async function collectStatus(targets: NodeTarget[], options: { intervalSeconds: number; sleep?: (ms: number) => Promise<void> }): Promise<NodeStatus[]> {
+export async function collectStatus(targets: NodeTarget[], options: { intervalSeconds: number; sleep?: (ms: number) => Promise<void>; timeoutMs?: number }): Promise<NodeStatus[]> {
+  const timeoutMs = options.timeoutMs ?? TIMEOUT_MS;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const first = await Promise.all(targets.map((t) => scrape(t).then((s) => ({ s }), (error: unknown) => ({ error: message(error) }))));
+  const first = await Promise.all(targets.map((t) => scrape(t, timeoutMs).then((s) => ({ s }), (error: unknown) => ({ error: message(error) }))));
   await sleep(options.intervalSeconds * 1000);
   return Promise.all(
     targets.map(async (target, i): Promise<NodeStatus> => {
       const status: NodeStatus = { name: target.name, url: target.url, ready: false, reachable: false, downstreamDown: [] };
       try {
-        const r = await readiness(target);
+        const r = await readiness(target, timeoutMs);
         status.reachable = true;
         status.ready = r.ready;
         status.reason = r.reason;
@@ -141,7 +192,7 @@ export async function collectStatus(targets: NodeTarget[], options: { intervalSe
       const before = first[i]!;
       let after: MetricsSnapshot & { at: number };
       try {
-        after = await scrape(target);
+        after = await scrape(target, timeoutMs);
       } catch (error) {
         status.reason = [status.reason, `metrics: ${message(error)}`].filter(Boolean).join('; ');
         return status;
