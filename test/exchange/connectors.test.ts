@@ -261,7 +261,11 @@ describe('exchange: connector scripts', () => {
     it('refuses line breaks, backticks, double quotes and separators in group names, and bad addresses or domains', () => {
       expect(() => parseScope('groups:Sales\nRemove-Mailbox')).to.throw(/not allowed in a group name/);
       expect(() => parseScope('groups:Sales`')).to.throw(/not allowed/);
-      expect(() => parseScope('groups:"Sales"')).to.throw(/not allowed/);
+      // a double quote only delimits a name that holds a comma; inside a name it is refused
+      expect(() => parseScope('groups:Sa"les')).to.throw(/double quote is not closed/);
+      expect(() => parseScope('groups:"Sales')).to.throw(/double quote is not closed/);
+      expect(parseScope('groups:"Sales, EMEA",Marketing')).to.deep.equal({ kind: 'groups', groups: ['Sales, EMEA', 'Marketing'] });
+      expect(parseScope('groups:"Sales"')).to.deep.equal({ kind: 'groups', groups: ['Sales'] });
       expect(() => parseScope('groups:Sales|x')).to.throw(/not allowed/);
       expect(() => parseScope('groups:')).to.throw(/at least one group/);
       expect(() => parseScope('users:ann@contoso.com,$(evil)')).to.throw(/not an email address/);

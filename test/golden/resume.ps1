@@ -14,7 +14,7 @@ if (-not (Get-Command -Name 'Get-TransportRule' -ErrorAction SilentlyContinue)) 
 }
 
 $found = 0
-foreach ($name in @('Signet route to relay','Signet exempt OOF','Signet exempt AutoForward','Signet exempt Encrypted','Signet exempt Calendaring','Signet exempt PermissionControlled','Signet exempt Voicemail','Signet exempt Signed','Signet exempt ApprovalRequest','Signet exempt ReadReceipt')) {
+foreach ($name in @('Signet exempt ReadReceipt','Signet exempt ApprovalRequest','Signet exempt Signed','Signet exempt Voicemail','Signet exempt PermissionControlled','Signet exempt Calendaring','Signet exempt Encrypted','Signet exempt AutoForward','Signet exempt OOF','Signet route to relay')) {
     if (Get-TransportRule -Identity $name -ErrorAction SilentlyContinue) {
         Write-Host "Enabling transport rule $name"
         Enable-TransportRule -Identity $name -Confirm:$false -WhatIf:$WhatIfPreference

@@ -44,12 +44,29 @@ export interface ConnectorScriptOptions {
 }
 
 /** `all`, `groups:Sales,Marketing` or `users:ann@contoso.com,bob@contoso.com`. */
+/** A comma-separated list in which a name holding a comma is written in double quotes: `"Sales, EMEA",Marketing`. */
+function splitScopeList(text: string): string[] {
+  const items: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (const ch of text) {
+    if (ch === '"') quoted = !quoted;
+    else if (ch === ',' && !quoted) {
+      items.push(current);
+      current = '';
+    } else current += ch;
+  }
+  if (quoted) throw new Error(`--scope: a double quote is not closed in ${JSON.stringify(text)} (write a name holding a comma as "Sales, EMEA")`);
+  items.push(current);
+  return items.map((s) => s.trim()).filter(Boolean);
+}
+
 export function parseScope(text: string): SenderScope {
   const trimmed = text.trim();
   if (trimmed === 'all') return { kind: 'all' };
   const colon = trimmed.indexOf(':');
   const kind = colon < 0 ? trimmed : trimmed.slice(0, colon);
-  const list = colon < 0 ? [] : trimmed.slice(colon + 1).split(',').map((s) => s.trim()).filter(Boolean);
+  const list = colon < 0 ? [] : splitScopeList(trimmed.slice(colon + 1));
   if (kind === 'groups') {
     if (!list.length) throw new Error('--scope groups: name at least one group, e.g. groups:Sales,Marketing');
     return { kind: 'groups', groups: list.map((g) => validateGroupName(g, '--scope groups')) };
@@ -282,7 +299,8 @@ function switchRulesScript(outputs: StackOutputs, enable: boolean): string {
     ...PRELUDE,
     '',
     `$found = 0`,
-    `foreach ($name in @(${quoteList(allRuleNames())})) {`,
+    // resuming, the exemptions are on before the routing rule; pausing, the routing rule goes off first
+    `foreach ($name in @(${quoteList(enable ? [...allRuleNames()].reverse() : allRuleNames())})) {`,
     '    if (Get-TransportRule -Identity $name -ErrorAction SilentlyContinue) {',
     `        Write-Host "${enable ? 'Enabling' : 'Disabling'} transport rule $name"`,
     `        ${verb}-TransportRule -Identity $name -Confirm:$false -WhatIf:$WhatIfPreference`,
