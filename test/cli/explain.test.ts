@@ -70,6 +70,13 @@ describe('signet explain (example organization)', () => {
     expect(text).to.include('the sender is not in the directory');
   });
 
+  it('a sender outside the accepted domains gets nothing, and is told why (the relay would refuse it)', () => {
+    const e = explain('tom.okafor@fabrikam-partner.com', ['client@fabrikam.com']);
+    expect(e).to.include({ outcome: 'pass', passReason: 'sender-domain', templateId: undefined });
+    expect(e.addons).to.deep.equal([]);
+    expect(formatExplanation(e)).to.include("not one of the organization's accepted domains").and.include('550 5.7.1');
+  });
+
   it('a sender listed only in users.yaml is not said to be in the directory', () => {
     // tom.okafor has users.yaml attributes; with a directory that does not know him, only those remain
     const e = explainMessage(org, emptyDirectory, { from: 'tom.okafor@contoso.com', to: ['client@fabrikam.com'], subject: '', body: '', kind: 'new', now: IN_CAMPAIGN });

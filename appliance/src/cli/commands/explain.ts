@@ -30,7 +30,7 @@ export interface Explanation {
   at: string;
   /** What the engine would do. */
   outcome: 'sign' | 'pass';
-  passReason?: 'no-rule' | 'no-signature' | 'unknown-sender';
+  passReason?: 'no-rule' | 'no-signature' | 'unknown-sender' | 'sender-domain';
   templateId?: string;
   templateRule?: string;
   level?: string;
@@ -64,7 +64,12 @@ export function explainMessage(org: OrgConfig, directory: DirectorySnapshot | un
   let outcome: Explanation['outcome'] = 'sign';
   let passReason: Explanation['passReason'];
   let templateId = selection.noSignature ? undefined : selection.templateId;
-  if (selection.matchedRules.length === 0) {
+  if (!accepted.has(domainOf(sender))) {
+    // the transport rule routes only these senders, and the relay refuses any other at MAIL FROM
+    outcome = 'pass';
+    passReason = 'sender-domain';
+    templateId = undefined;
+  } else if (selection.matchedRules.length === 0) {
     outcome = 'pass';
     passReason = 'no-rule';
   } else {
@@ -100,6 +105,7 @@ const PASS_TEXT: Record<NonNullable<Explanation['passReason']>, string> = {
   'no-rule': 'no rule matches: relayed unchanged (stamped, reason no-rule)',
   'no-signature': 'the winning rule says noSignature and no add-on applies: relayed unchanged (stamped, reason no-signature)',
   'unknown-sender': 'the sender is not in the directory, so no signature (add-ons only)',
+  'sender-domain': "the sender's domain is not one of the organization's accepted domains: Exchange Online's transport rule does not send such mail to Signet, and the relay would refuse it (550 5.7.1)",
 };
 
 export function formatExplanation(e: Explanation): string {
