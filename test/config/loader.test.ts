@@ -277,9 +277,13 @@ describe('organization config: every problem reported with file, path and line',
       '    url: javascript:alert(1)',
       '  - id: logo',
       '    file: contoso-logo.png',
+      '  - id: spoof',
+      '    mode: link',
+      '    url: https://www.contoso.com@cdn.evil.example/b.png',
       '',
     ].join('\n');
     const issues = issuesOf(withFile(files, 'org.yaml', org));
+    expectIssue(issues, { file: 'org.yaml', path: 'images[4].url', line: 16, message: /no user name before the host/ });
     expectIssue(issues, { file: 'org.yaml', path: 'images[0].url', line: 6, message: /url is only used with mode: link/ });
     expectIssue(issues, { file: 'org.yaml', path: 'images[1]', line: 7, message: /mode: link needs a url/ });
     expectIssue(issues, { file: 'org.yaml', path: 'images[2].url', line: 11, message: /http:\/\/ or https:\/\/ URL/ });

@@ -42,7 +42,8 @@ export const RESERVED_ATTRIBUTE_NAMES = ['mail', 'aliases', 'groups', 'id', 'att
 // RFC 5322 field name: printable ASCII except the colon.
 export const HEADER_NAME_PATTERN = /^[!-9;-~]{1,76}$/;
 export const HEADER_VALUE_PATTERN = /^[^\r\n\0]*$/;
-export const HTTP_URL_PATTERN = /^https?:\/\/[^\s"'<>\\]+$/;
+// no user name before the host: https://www.contoso.com@cdn.example/ reads as contoso and loads from cdn.example
+export const HTTP_URL_PATTERN = /^https?:\/\/[^\s"'<>\\/?#@]+(?:[/?#][^\s"'<>\\]*)?$/;
 // A file inside the org folder: relative, no parent steps, no backslashes.
 export const RELATIVE_FILE_PATTERN = /^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\\\0]+$/;
 
@@ -123,7 +124,7 @@ export const imageSchema = z
       .describe('embed: sent inside each message as a CID part (at most 500 KB); link: the url is used.'),
     url: z
       .string()
-      .regex(HTTP_URL_PATTERN, 'must be an http:// or https:// URL')
+      .regex(HTTP_URL_PATTERN, 'must be an http:// or https:// URL, with no user name before the host')
       .optional()
       .describe('Public URL of the image, for mode link.'),
   })
