@@ -91,6 +91,19 @@ describe('sealed config hot reload while mail flows', function () {
       expect(last).to.include('VERSION-2');
       expect(last).to.not.include('VERSION-3');
       expect(node.readiness().ready).to.equal(true);
+
+      // A well-sealed version whose template fails the engine's trial render (sealed without the CLI's check)
+      // is refused by the source, as the engine would refuse it: version 2 keeps serving.
+      writeFileSync(bundlePath, await kit.seal(4, { [TEMPLATE]: `${original}<p>VERSION-4 <%= user.manger.displayName %></p>\n` }));
+      const refusals = async () => (await node.metrics.configReloads.get()).values.find((v) => v.labels.result === 'refused')?.value ?? 0;
+      const before4 = await refusals();
+      for (let i = 0; i < 50 && (await refusals()) === before4; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(await refusals()).to.equal(before4 + 1); // once: by the source, not again by the engine
+      expect((await node.metrics.configRefused.get()).values[0]?.value).to.equal(1);
+      expect((await node.metrics.configInfo.get()).values.filter((v) => v.value === 1).map((v) => v.labels.version)).to.deep.equal(['2']);
+      const still = await send(node.smtpPorts[0]!, pki.exoClient, { from: SENDER, raw: message(998) });
+      expect(still.ok, still.response).to.equal(true);
+      expect(sink.messages.at(-1)!.raw.toString('latin1')).to.include('VERSION-2').and.not.include('VERSION-4');
     } finally {
       await close();
       await kit.cleanup();

@@ -14,7 +14,7 @@ import { isBlobUrl } from '../../config/source';
 import { createDirectoryFileSource, createGraphDirectorySource, GRAPH_CLOUDS, loadDirectoryFile, type DirectorySnapshot, type GraphCloud, type GraphDirectorySource } from '../../directory';
 import { certificateFacts, createLogger, createMetrics, type Logger, type SignetMetrics } from '../../observability';
 import { createAppCredential, createAzureCredential, createFileSecretProvider, createKeyVaultSecretProvider, isAzureKeyRef, keyProviderFromRef, type OrgKeyProvider, type TokenCredential } from '../../secrets';
-import { createEngine, templatesUsePhotos } from '../../signature';
+import { createEngine, templatesUsePhotos, type Engine } from '../../signature';
 import { loadRelayConfig, type RelayConfig } from '../../smtp';
 import { formatRelayProblem, pathLabel, readRelayConfig, RelayConfigError } from '../../smtp/config';
 import { startRelayNode, type RelayNode } from '../../smtp/node';
@@ -140,13 +140,16 @@ export async function startFromConfig(config: RelayConfig, options: { logger?: L
     stateDir: config.stateDir ?? (process.env.STATE_DIRECTORY?.split(':')[0] || undefined),
     metrics,
     logger,
-    // a version whose rules or templates the engine refuses is refused by the source too: not announced, no rollback floor
-    accept: config.passThrough ? undefined : (org) => void createEngine({ org, directory: () => undefined }),
+    // a version whose rules or templates the engine refuses is refused by the source too: not announced, no
+    // rollback floor; the engine built to check it is the one the node then runs (compiled once per version)
+    accept: config.passThrough ? undefined : (org) => void checked.set(org, createEngine({ org, directory: currentDirectory })),
   });
   // the org config is loaded by the node (start); the directory needs the rules' groups first when it is Graph
   let directory: { current: () => DirectorySnapshot | undefined; stop: () => void } | undefined;
+  const currentDirectory = () => directory?.current();
+  const checked = new WeakMap<OrgConfig, Engine>();
   const node = await startRelayNode(config, {
-    createEngine,
+    createEngine: (options) => checked.get(options.org) ?? createEngine(options),
     orgSource: {
       start: async () => {
         await orgSource.start();
@@ -159,7 +162,7 @@ export async function startFromConfig(config: RelayConfig, options: { logger?: L
       current: () => orgSource.current(),
       on: (event, listener) => orgSource.on(event, listener),
     },
-    directory: () => directory?.current(),
+    directory: currentDirectory,
     metrics,
     logger,
   });
