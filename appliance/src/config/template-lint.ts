@@ -81,6 +81,7 @@ const SINGLE_QUOTED = `'(?:${EJS_TAG}|[^'<]|<(?!%))*'`;
 const TAG_START = /<[a-zA-Z]/g;
 const TAG_BODY = `<[a-zA-Z][a-zA-Z0-9-]*(?:${EJS_TAG}|${DOUBLE_QUOTED}|${SINGLE_QUOTED}|[^<>"'])*`;
 const OPEN_TAG = new RegExp(`${TAG_BODY}>`, 'y');
+const STYLE_ELEMENT = new RegExp(`<style\\b(?:${EJS_TAG}|[^<>])*>((?:(?!<\\/style\\s*>)[\\s\\S])*)`, 'gi');
 
 /** Where a tag starting at `from` opens a quote that is never closed, or -1 (the tag ends, or stops at a stray `<`). */
 function unclosedQuoteAt(source: string, from: number): number {
@@ -103,7 +104,6 @@ function unclosedQuoteAt(source: string, from: number): number {
   }
   return -1;
 }
-const STYLE_ELEMENT = new RegExp(`<style\\b(?:${EJS_TAG}|[^<>])*>((?:(?!<\\/style\\s*>)[\\s\\S])*)`, 'gi');
 
 /** A piece of an attribute value: literal template text, or an EJS tag (`output` for `<%=`/`<%-`). */
 type ValuePiece = { literal: string } | { code: string; output: boolean };

@@ -390,20 +390,15 @@ class Surgery {
         const idx = findDelimiter(buf, boundary, atLineStart);
         if (idx >= 0 && (outer < 0 || idx < outer)) outer = idx;
       }
-      if (own >= 0 && (outer < 0 || own <= outer)) {
+      const ownFirst = own >= 0 && (outer < 0 || own <= outer);
+      const at = ownFirst ? own : outer;
+      if (at >= 0) {
         this.pendingImages = undefined;
-        await this.write(buf.subarray(0, own));
-        await this.write(p.parts);
-        await this.write(buf.subarray(own));
-        return;
-      }
-      if (outer >= 0) {
-        // the related part was never closed, and an enclosing multipart's delimiter ends it here:
-        // the images and its closing delimiter go in front, never after that (into a sibling part)
-        this.pendingImages = undefined;
-        await this.write(buf.subarray(0, outer));
-        await this.write(Buffer.concat([p.parts, Buffer.from(`--${p.boundary}--${p.eol}`, 'latin1')]));
-        await this.write(buf.subarray(outer));
+        await this.write(buf.subarray(0, at));
+        // the related part never closed, and an enclosing multipart's delimiter ends it here: its closing
+        // delimiter goes in front with the images, never after that delimiter (into a sibling part)
+        await this.write(ownFirst ? p.parts : Buffer.concat([p.parts, Buffer.from(`--${p.boundary}--${p.eol}`, 'latin1')]));
+        await this.write(buf.subarray(at));
         return;
       }
     }

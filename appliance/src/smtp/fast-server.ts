@@ -5,7 +5,7 @@ import { SMTPConnection as ServerConnection } from 'smtp-server/lib/smtp-connect
 export type { ServerConnection };
 
 const OWN_ENHANCED = /^[245]\.\d{1,3}\.\d{1,3} /;
-/** The answer to MAIL before STARTTLS (the relay's onMailFrom gives the same). */
+/** The answer to MAIL before STARTTLS, from the relay's onMailFrom and from the SIZE= check ahead of it. */
 export const STARTTLS_FIRST = '5.7.0 Must issue a STARTTLS command first';
 
 /** smtp-server internals needed to start a connection without the early-talker pause are present. */
@@ -37,8 +37,9 @@ export const FAST_START_AVAILABLE = typeof ServerConnection.prototype._setListen
  */
 type AddressParser = (name: string, command: Buffer | string) => { address?: unknown } | false;
 
+/** A string of ASCII characters only (a domain in its A-label form). */
 // eslint-disable-next-line no-control-regex
-const ASCII = /^[\x00-\x7f]*$/;
+export const ASCII = /^[\x00-\x7f]*$/;
 
 /**
  * The address of a MAIL or RCPT command with its domain as the client wrote it. smtp-server

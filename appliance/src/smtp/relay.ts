@@ -14,7 +14,7 @@ import { BlockList, isIPv4, isIPv6, type AddressInfo } from 'node:net';
 import { domainToASCII } from 'node:url';
 import type { TLSSocket } from 'node:tls';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
-import { FAST_START_AVAILABLE, RelayServer, type ServerConnection } from './fast-server';
+import { ASCII, FAST_START_AVAILABLE, RelayServer, STARTTLS_FIRST, type ServerConnection } from './fast-server';
 import { recordCertificateExpiry, type Logger, type SignetMetrics, type Outcome } from '../observability';
 import type { Engine, EngineResult } from '../signature';
 import { checkClientIdentity } from './client-identity';
@@ -486,7 +486,7 @@ export class Relay {
   private async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void): Promise<void> {
     const state = this.states.get(session);
     if (!state) return callback(reply(451, '4.3.0', 'Session state lost; try again'));
-    if (!session.secure) return callback(reply(530, '5.7.0', 'Must issue a STARTTLS command first'));
+    if (!session.secure) return callback(new SmtpReplyError(530, STARTTLS_FIRST));
     // a new MAIL after an unfinished one: drop the old downstream transaction
     this.endTransaction(state, RESET);
     if (state.closeAfterTransaction) return callback(reply(421, '4.4.2', 'Session time limit reached'));
@@ -912,8 +912,6 @@ export class Relay {
   }
 }
 
-// eslint-disable-next-line no-control-regex
-const ASCII = /^[\x00-\x7f]*$/;
 
 /** A domain as ASCII (IDN A-labels), lower case; '' if it is not a valid domain. */
 export function asciiDomain(domain: string): string {
